@@ -1,0 +1,41 @@
+# ConnectPSP developer commands. `make run` and `make test` are all a newcomer needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint reliability bench clean
+
+install: $(STAMP)
+
+# Reinstall only when the dependency list changes; otherwise this is a no-op.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[server,dev]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/connectpsp demo
+	$(BIN)/connectpsp serve
+
+test: install
+	$(BIN)/python -m pytest -n 2 --dist loadfile
+
+# The long reliability suite; writes docs/reliability.md with its figures.
+reliability: install
+	$(BIN)/python -m tests.reliability.report
+
+# The benchmark (not a timed test): prints ratios against same-run baselines and
+# appends its rows to BENCHMARKS.md.
+bench: install
+	BENCH_COMMAND='make bench' $(BIN)/python -m bench
+
+lint: install
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/mypy
+	$(BIN)/bandit -q -r src --severity-level high
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

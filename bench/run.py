@@ -1,0 +1,272 @@
+"""The phases of a run, for one database.
+
+1. The raw-SQL ceiling, on a scratch copy of the schema, while nothing else runs.
+2. The server alone (``serve --no-worker``): the HTTP ceiling, cash-outs at saturation
+   (closed loop), then latency at fixed fractions of that saturation (open loop). The
+   settlement worker is left out here so that the figures are the API's, not the API's
+   minus whatever CPU settlement happened to take; it is measured next.
+3. The server with its worker (``serve``): end-to-end latency to a webhook receiver, then
+   the dispatcher's rate, on deliveries re-armed in one statement so that settlement is
+   not part of that figure.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from connectpsp.adapters.storage import schema as t
+from connectpsp.adapters.storage.db import Database
+from connectpsp.bootstrap import build
+
+from .config import Config
+from .fixtures import create_merchants, login, scratch_database
+from .load import Caller, LoadResult, LoadSpec, run_load
+from .rawsql import RawSpec, prepare, run_raw_spread
+from .receiver import Receiver
+from .report import Row
+from .server import Server
+from .stats import fmt_rate, percentiles_ms
+
+__all__ = ["bench_database"]
+
+@dataclass
+class _Context:
+    kind: str
+    config: Config
+    pool: ProcessPoolExecutor
+    tmp: Path
+    rows: list[Row]
+    say: Callable[[str], None]
+
+    def add(self, measurement: str, result: str, notes: str = "") -> None:
+        self.rows.append(Row(self.kind, measurement, result, notes))
+        self.say(f"  {measurement}: {result}  {notes}")
+
+
+def _spread(total: int, parts: int, n: int) -> int:
+    return total // parts + (n < total % parts)
+
+
+def _load(
+    ctx: _Context,
+    port: int,
+    route: str,
+    callers: tuple[Caller, ...] = (),
+    *,
+    rate: float = 0.0,
+    webhook_url: str | None = None,
+) -> LoadResult:
+    """One phase from every generator process: closed loop, or open loop at ``rate``."""
+    cfg = ctx.config
+    procs = max(1, min(cfg.procs, cfg.concurrency))
+    start = time.monotonic() + cfg.lead
+    run = uuid.uuid4().hex[:8]
+    specs = [
+        LoadSpec(
+            port=port,
+            route=route,
+            mode="open" if rate else "closed",
+            concurrency=_spread(cfg.concurrency, procs, n),
+            start_at=start,
+            warmup=cfg.warmup,
+            seconds=cfg.seconds,
+            tag=f"{run}{n}",
+            callers=callers,
+            rate=rate / procs,
+            webhook_url=webhook_url,
+            first_caller=n * len(callers) // procs,
+        )
+        for n in range(procs)
+    ]
+    total = LoadResult(window=specs[0].window)
+    for part in ctx.pool.map(run_load, specs):
+        total.merge(part)
+    return total
+
+
+def _errors(result: LoadResult) -> str:
+    failed = sum(result.statuses.values())
+    if not failed and not result.late:
+        return ""
+    by_status = ", ".join(f"{s or 'conn'}: {n}" for s, n in sorted(result.statuses.items()))
+    late = f"; {result.late} connection(s) still waiting at the cut-off" if result.late else ""
+    return f"errors {by_status}{late}; first: {result.sample_error[:120]}"
+
+
+def _rate(result: LoadResult, seconds: float) -> float:
+    return result.ok / seconds
+
+
+def _raw_phase(ctx: _Context) -> tuple[float, float]:
+    """Raw-SQL transactions/s on one hot account and across all accounts."""
+    cfg = ctx.config
+    rates = []
+    with scratch_database(ctx.kind, ctx.tmp, "raw", cfg.pg_url) as settings:
+        accounts, settlement_id, fees_id = prepare(
+            settings.database_url, settings.database_schema, cfg.clients
+        )
+        # SQLite has one writer: more processes would only fight in its busy handler.
+        procs = 1 if ctx.kind == "sqlite" else max(1, min(cfg.procs, cfg.concurrency))
+        for label, chosen in (("hot account", accounts[:1]), ("1,000 accounts", accounts)):
+            start = time.monotonic() + cfg.lead
+            specs = [
+                RawSpec(
+                    url=settings.database_url,
+                    schema=settings.database_schema,
+                    accounts=tuple(chosen[n:] + chosen[:n]),
+                    settlement_id=settlement_id,
+                    fees_id=fees_id,
+                    fee=cfg.fee_centavos,
+                    threads=_spread(cfg.concurrency, procs, n),
+                    start_at=start,
+                    warmup=cfg.warmup,
+                    seconds=cfg.seconds,
+                    tag=f"{uuid.uuid4().hex[:8]}{n}",
+                )
+                for n in range(procs)
+            ]
+            result = run_raw_spread(ctx.pool, specs)
+            rate = result.commits / cfg.seconds
+            rates.append(rate)
+            notes = f"p50 / p99 / p99.9 {percentiles_ms(result.latencies_us)}"
+            if result.errors:
+                notes += f"; {result.errors} errors, first: {result.sample_error[:120]}"
+            ctx.add(f"raw SQL, {label}: transactions/s", fmt_rate(rate), notes)
+    return rates[0], rates[1]
+
+
+def _ratio(value: float, base: float) -> str:
+    return f"{value / base:.2f}x" if base else "n/a"
+
+
+def bench_database(
+    kind: str,
+    config: Config,
+    pool: ProcessPoolExecutor,
+    tmp: Path,
+    say: Callable[[str], None],
+) -> list[Row]:
+    """Every measurement on one database (``"sqlite"`` or ``"postgres"``)."""
+    ctx = _Context(kind, config, pool, tmp, [], say)
+    say(f"[{kind}] raw SQL ceiling")
+    raw_hot, raw_many = _raw_phase(ctx)
+    api_rss, saturation = _api_phases(ctx, raw_hot, raw_many)
+    full_rss = _pipeline_phases(ctx, saturation)
+    ctx.add("peak RSS, server without worker", f"{api_rss:.0f} MiB", "VmHWM")
+    ctx.add("peak RSS, server with worker", f"{full_rss:.0f} MiB", "VmHWM")
+    return ctx.rows
+
+
+def _api_phases(ctx: _Context, raw_hot: float, raw_many: float) -> tuple[float, float]:
+    """The server without its worker: ceiling, saturation and latency rows. Returns the
+    server's peak RSS and the hot client's saturation rate."""
+    kind, cfg = ctx.kind, ctx.config
+    with scratch_database(kind, ctx.tmp, "api", cfg.pg_url) as settings:
+        ctx.say(f"[{kind}] creating {cfg.clients + 1} merchants")
+        container = build(settings)
+        hot, *many = create_merchants(container, cfg.clients + 1, fee=cfg.fee_centavos)
+        container.close()
+        with Server(settings, worker=False, log=ctx.tmp / "api.log") as api:
+            hot_callers = login(api.base_url, [hot])
+            many_callers = login(api.base_url, many)
+            ctx.say(f"[{kind}] server without worker on port {api.port}")
+            ceiling = _load(ctx, api.port, "healthz")
+            ceiling_rate = _rate(ceiling, cfg.seconds)
+            ctx.add(
+                "HTTP ceiling: GET /healthz, closed loop",
+                f"{fmt_rate(ceiling_rate)} req/s",
+                f"includes SELECT 1; p50 / p99 / p99.9 {percentiles_ms(ceiling.latencies_us)} "
+                + _errors(ceiling),
+            )
+            scenarios = (
+                ("hot client", hot_callers, raw_hot),
+                ("1,000 clients", many_callers, raw_many),
+            )
+            saturation = {}
+            for label, callers, raw in scenarios:
+                found = _load(ctx, api.port, "cash_out", callers)
+                saturation[label] = rate = _rate(found, cfg.seconds)
+                ctx.add(
+                    f"cash-outs/s at saturation, {label}",
+                    fmt_rate(rate),
+                    f"{_ratio(rate, raw)} raw SQL, {_ratio(rate, ceiling_rate)} HTTP ceiling; "
+                    f"closed-loop p50 / p99 / p99.9 {percentiles_ms(found.latencies_us)} "
+                    + _errors(found),
+                )
+            for label, callers, _ in scenarios:
+                for level in cfg.latency_levels:
+                    offered = max(1.0, level * saturation[label])
+                    found = _load(ctx, api.port, "cash_out", callers, rate=offered)
+                    ctx.add(
+                        f"latency at {level:.0%} of saturation, {label}",
+                        percentiles_ms(found.latencies_us),
+                        f"p50 / p99 / p99.9 at {fmt_rate(offered)}/s offered, "
+                        f"{fmt_rate(_rate(found, cfg.seconds))}/s accepted " + _errors(found),
+                    )
+    return api.peak_rss_mib, saturation["hot client"]
+
+
+def _pipeline_phases(ctx: _Context, saturation: float) -> float:
+    """The server with its worker, on a fresh database (the API phases left thousands of
+    unsettled cash-outs that would sit in front of ours): end-to-end latency, then the
+    dispatcher's rate. Returns the server's peak RSS."""
+    kind, cfg = ctx.kind, ctx.config
+    with scratch_database(kind, ctx.tmp, "pipeline", cfg.pg_url) as settings:
+        container = build(settings)
+        [hot] = create_merchants(container, 1, fee=cfg.fee_centavos)
+        container.close()
+        with (
+            Receiver() as receiver,
+            Server(settings, worker=True, log=ctx.tmp / "full.log") as full,
+        ):
+            ctx.say(f"[{kind}] server with worker on port {full.port}")
+            hot_callers = login(full.base_url, [hot])
+            offered = max(1.0, cfg.e2e_level * saturation)
+            found = _load(
+                ctx, full.port, "cash_out", hot_callers, rate=offered, webhook_url=receiver.url
+            )
+            stats = receiver.wait_for(found.accepted, cfg.drain_seconds)
+            ctx.add(
+                f"end-to-end POST to webhook at {cfg.e2e_level:.0%} of saturation, hot client",
+                percentiles_ms(stats.latencies_us(*found.window)),
+                f"p50 / p99 / p99.9 at {fmt_rate(offered)}/s offered, "
+                f"{fmt_rate(_rate(found, cfg.seconds))}/s accepted; "
+                f"{stats.count} of {found.accepted} webhooks arrived " + _errors(found),
+            )
+            receiver.reset()  # before the re-arm: the dispatcher starts within a poll
+            rearmed = _rearm_deliveries(
+                settings.database_url, settings.database_schema, cfg.webhooks
+            )
+            stats = receiver.wait_for(rearmed, max(cfg.drain_seconds, rearmed / 100))
+            ctx.add(
+                "webhook deliveries/s to a fast receiver",
+                fmt_rate(stats.rate),
+                f"{stats.count} of {rearmed} re-armed deliveries, first to last arrival",
+            )
+    return full.peak_rss_mib
+
+
+def _rearm_deliveries(url: str, schema: str | None, limit: int) -> int:
+    """Make up to ``limit`` delivered webhooks due again, in one statement: the dispatcher
+    then has a backlog to drain that no settlement work is mixed into."""
+    db = Database(url, schema=schema)
+    d = t.webhook_deliveries.c
+    with db.transaction(write=True) as tx:
+        chosen = select(d.id).where(d.status == "succeeded").limit(limit)
+        ids = list(tx.conn.execute(chosen).scalars())
+        tx.conn.execute(
+            update(t.webhook_deliveries)
+            .where(d.id.in_(ids))
+            .values(status="pending", next_attempt_at=datetime.now(UTC), locked_until=None)
+        )
+        tx.commit()
+    db.dispose()
+    return len(ids)

@@ -1,0 +1,80 @@
+"""ConnectPSP: a self-hostable Pix payment service provider, and its Python SDK.
+
+    from connectpsp import ConnectPSP, Payee, PixKey
+
+    with ConnectPSP(base_url, client_id, client_secret, crypto_token, application_token) as psp:
+        accepted = psp.cash_outs.create("50.00", "withdrawal-42",
+                                        Payee("Maria Silva", "12345678909",
+                                              PixKey("CPF", "12345678909")))
+
+Errors form one tree under ``ConnectPSPError``, drawn in the docstring of
+``connectpsp.client.errors`` (``help(connectpsp.client.errors)``); every class is also
+importable from here. Webhooks are verified with ``connectpsp.webhooks.verify``. The
+whole SDK is described in docs/sdk.md.
+
+The base install is the SDK (httpx only); ``connectpsp[server]`` adds the server.
+"""
+
+from connectpsp import webhooks
+from connectpsp.client._client import AsyncConnectPSP, ConnectPSP
+from connectpsp.client._models import (
+    AcceptedCashOut,
+    Amount,
+    Balance,
+    BankAccount,
+    CashOut,
+    DeliveryAttempt,
+    Failure,
+    Payee,
+    PixKey,
+    SecretRotation,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from connectpsp.client.errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    ConflictError,
+    ConnectPSPError,
+    InsufficientBalanceError,
+    LimitExceededError,
+    NotFoundError,
+    RateLimitError,
+    ValidationError,
+    WebhookVerificationError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AcceptedCashOut",
+    "Amount",
+    "AsyncConnectPSP",
+    "AuthenticationError",
+    "Balance",
+    "BankAccount",
+    "CashOut",
+    "ConflictError",
+    "ConnectPSP",
+    "ConnectPSPError",
+    "DeliveryAttempt",
+    "Failure",
+    "InsufficientBalanceError",
+    "LimitExceededError",
+    "NotFoundError",
+    "Payee",
+    "PixKey",
+    "RateLimitError",
+    "SecretRotation",
+    "ValidationError",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookVerificationError",
+    "__version__",
+    "webhooks",
+]

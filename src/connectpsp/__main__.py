@@ -1,0 +1,3 @@
+from connectpsp.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Adapters: storage, rails, crypto and transports behind the service's ports."""

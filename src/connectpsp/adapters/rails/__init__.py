@@ -1,0 +1,1 @@
+"""Rails: adapters to a Pix network behind ``service.rail.Rail``."""

@@ -1,0 +1,289 @@
+"""A simulated Pix network, the sandbox's default rail: a DICT key directory and SPI
+settlement with real pacs.002 reason codes. Offline and deterministic.
+
+Its state lives in ``sandbox_*`` tables, written in transactions of its own, as a real
+network's would be: ConnectPSP sees it only through the rail port.
+
+DICT resolution:
+- a registered key resolves to its registered owner and account;
+- any other valid CPF or CNPJ key resolves to an account owned by that document (so
+  the tutorial's example works as written);
+- other EMAIL, PHONE and EVP keys do not resolve.
+
+SPI outcome, decided when a payment is submitted and due ``latency`` later:
+- rejected with the ``rejectWith`` code of a registered key pointing at the account;
+- rejected with the code of a magic account number (``MAGIC_ACCOUNTS``);
+- for the magic "lost response" account, the first answer is lost (a timeout) though
+  the payment was taken, so the engine must reconcile; then it settles;
+- otherwise settled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import insert, select, update
+
+from connectpsp.adapters.storage import schema as t
+from connectpsp.adapters.storage.db import Database, Transaction, upsert
+from connectpsp.domain.cashout import Creditor
+from connectpsp.domain.clock import Clock
+from connectpsp.domain.errors import PixKeyAlreadyRegistered
+from connectpsp.domain.participants import ParticipantDirectory
+from connectpsp.domain.pix import AccountType, PixKeyType
+from connectpsp.domain.spi import ReasonCode
+from connectpsp.service.rail import PaymentOrder, RailState, RailStatus, RailUnavailable
+
+__all__ = [
+    "DEMO_KEYS",
+    "LOST_RESPONSE_ACCOUNT",
+    "MAGIC_ACCOUNTS",
+    "DictKey",
+    "SimulatedPixNetwork",
+]
+
+# Bank-account numbers that make SPI reject with a given reason, at any ISPB and branch.
+MAGIC_ACCOUNTS: dict[str, ReasonCode] = {
+    "9901": ReasonCode.AC03,
+    "9902": ReasonCode.AC06,
+    "9903": ReasonCode.AC07,
+    "9904": ReasonCode.AC14,
+    "9905": ReasonCode.AG03,
+    "9906": ReasonCode.AM02,
+    "9907": ReasonCode.BE01,
+    "9908": ReasonCode.CH11,
+    "9909": ReasonCode.AB03,
+    "9910": ReasonCode.AB09,
+    "9911": ReasonCode.DS04,
+    "9912": ReasonCode.RR04,
+    "9913": ReasonCode.ED05,
+}
+# SPI takes the payment but its first answer is lost: the engine must ask again.
+LOST_RESPONSE_ACCOUNT = "9999"
+
+
+@dataclass(frozen=True)
+class DictKey:
+    key_type: PixKeyType
+    key: str
+    owner: Creditor
+    reject_with: ReasonCode | None = None
+
+
+def _demo_owner(
+    account: str, *, document: str = "12345678909", name: str = "Maria Silva"
+) -> Creditor:
+    return Creditor(name, document, "18236120", "0001", account, AccountType.PAYMENT)
+
+
+def _demo_keys() -> list[DictKey]:
+    keys = [
+        DictKey(PixKeyType.EMAIL, "maria.silva@sandbox.connectpsp.dev", _demo_owner("947710840")),
+        DictKey(PixKeyType.PHONE, "+5511999990000", _demo_owner("947710840")),
+        DictKey(PixKeyType.EVP, "7d9f3c2a-1b4e-4c8d-9a6f-0e5b2d1c3a40", _demo_owner("947710840")),
+        DictKey(
+            PixKeyType.CNPJ,
+            "12ABC34501DE35",
+            Creditor(
+                "Loja Exemplo Ltda",
+                "12ABC34501DE35",
+                "00416968",
+                "0001",
+                "123456",
+                AccountType.CHECKING,
+            ),
+        ),
+        DictKey(
+            PixKeyType.EMAIL,
+            "other.owner@sandbox.connectpsp.dev",
+            _demo_owner("555000111", document="98765432100", name="Ana Costa"),
+        ),
+        DictKey(
+            PixKeyType.EMAIL,
+            "lost.response@sandbox.connectpsp.dev",
+            _demo_owner(LOST_RESPONSE_ACCOUNT),
+        ),
+    ]
+    for reason in ReasonCode:
+        keys.append(
+            DictKey(
+                PixKeyType.EMAIL,
+                f"{reason.value.lower()}@sandbox.connectpsp.dev",
+                _demo_owner(f"8{list(ReasonCode).index(reason):03d}"),
+                reason,
+            )
+        )
+    return keys
+
+
+DEMO_KEYS: list[DictKey] = _demo_keys()
+
+
+class SimulatedPixNetwork:
+    def __init__(
+        self, db: Database, *, clock: Clock, participants: ParticipantDirectory, latency: timedelta
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._latency = latency
+        self._pix_ispbs = sorted(p.ispb for p in participants.all() if p.pix)
+
+    # DICT -----------------------------------------------------------------------------
+
+    def register(self, entry: DictKey) -> None:
+        k = t.sandbox_dict_keys.c
+        with self._db.transaction(write=True) as tx:
+            if tx.conn.execute(select(k.key).where(k.key == entry.key)).first():
+                raise PixKeyAlreadyRegistered()
+            o = entry.owner
+            tx.conn.execute(
+                insert(t.sandbox_dict_keys).values(
+                    key=entry.key,
+                    key_type=entry.key_type.value,
+                    owner_name=o.name,
+                    owner_document=o.document,
+                    ispb=o.ispb,
+                    branch=o.branch,
+                    account=o.account,
+                    account_type=o.account_type.value,
+                    reject_with=entry.reject_with.value if entry.reject_with else None,
+                    created_at=self._clock.now(),
+                )
+            )
+            tx.commit()
+
+    def install_demo_keys(self) -> None:
+        for entry in DEMO_KEYS:
+            with contextlib.suppress(PixKeyAlreadyRegistered):
+                self.register(entry)
+
+    def lookup(self, key_type: PixKeyType, key: str) -> Creditor | None:
+        k = t.sandbox_dict_keys.c
+        with self._db.transaction(write=False) as tx:
+            row = tx.conn.execute(
+                select(t.sandbox_dict_keys).where(k.key == key, k.key_type == key_type.value)
+            ).first()
+        if row is not None:
+            return Creditor(
+                row.owner_name,
+                row.owner_document,
+                row.ispb,
+                row.branch,
+                row.account,
+                AccountType(row.account_type),
+            )
+        if key_type in (PixKeyType.CPF, PixKeyType.CNPJ):
+            return self._account_of(key)
+        return None
+
+    def _account_of(self, document: str) -> Creditor:
+        """A stable, synthetic account owned by ``document``."""
+        digest = int.from_bytes(hashlib.sha256(document.encode()).digest()[:8], "big")
+        ispb = self._pix_ispbs[digest % len(self._pix_ispbs)]
+        account = str(100_000_000 + digest % 900_000_000)
+        return Creditor(
+            "Sandbox Account Holder", document, ispb, "0001", account, AccountType.CHECKING
+        )
+
+    # SPI ------------------------------------------------------------------------------
+
+    def submit(self, order: PaymentOrder) -> RailStatus:
+        [answer] = self.submit_many([order])
+        if answer.state is RailState.UNKNOWN:
+            raise RailUnavailable("SPI took the payment, but its answer was lost")
+        return answer
+
+    def submit_many(self, orders: list[PaymentOrder]) -> list[RailStatus]:
+        now = self._clock.now()
+        with self._db.transaction(write=True) as tx:
+            taken = [self._take(tx, order, now) for order in orders]
+            tx.commit()
+        answers = []
+        for order, created in zip(orders, taken, strict=True):
+            if created is None:  # a repeat: the first payment's status
+                answers.append(self.status(order.idempotency_key))
+            elif order.creditor.account == LOST_RESPONSE_ACCOUNT:
+                answers.append(RailStatus(RailState.UNKNOWN))
+            else:
+                answers.append(self._status_of(order.end_to_end_id, *created))
+        return answers
+
+    def _take(
+        self, tx: Transaction, order: PaymentOrder, now: datetime
+    ) -> tuple[RailState, ReasonCode | None, datetime] | None:
+        """Record a new payment (its outcome, reason and settle time), or count a repeat
+        ask and return None."""
+        p = t.sandbox_spi_payments.c
+        c = order.creditor
+        reason = self._rejection_for(tx, c)
+        outcome = RailState.REJECTED if reason else RailState.SETTLED
+        settle_at = now + self._latency
+        # One statement decides "new payment or repeat", so two concurrent submits of one
+        # key cannot both pay.
+        created = tx.conn.execute(
+            upsert(tx.conn, t.sandbox_spi_payments)
+            .values(
+                idempotency_key=order.idempotency_key,
+                end_to_end_id=order.end_to_end_id,
+                amount=order.amount,
+                payer_ispb=order.payer_ispb,
+                creditor_ispb=c.ispb,
+                creditor_branch=c.branch,
+                creditor_account=c.account,
+                creditor_document=c.document,
+                outcome=outcome.value,
+                reason_code=reason.value if reason else None,
+                submit_count=1,
+                submitted_at=now,
+                settle_at=settle_at,
+            )
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(p.idempotency_key)
+        ).first()
+        if created is None:
+            tx.conn.execute(
+                update(t.sandbox_spi_payments)
+                .where(p.idempotency_key == order.idempotency_key)
+                .values(submit_count=p.submit_count + 1)
+            )
+            return None
+        return outcome, reason, settle_at
+
+    def status(self, idempotency_key: str) -> RailStatus:
+        p = t.sandbox_spi_payments.c
+        with self._db.transaction(write=False) as tx:
+            row = tx.conn.execute(
+                select(t.sandbox_spi_payments).where(p.idempotency_key == idempotency_key)
+            ).first()
+        if row is None:
+            return RailStatus(RailState.NOT_FOUND)
+        reason = ReasonCode(row.reason_code) if row.reason_code else None
+        return self._status_of(row.end_to_end_id, RailState(row.outcome), reason, row.settle_at)
+
+    def _status_of(
+        self, end_to_end_id: str, outcome: RailState, reason: ReasonCode | None, settle_at: datetime
+    ) -> RailStatus:
+        if self._clock.now() < settle_at:
+            return RailStatus(RailState.PENDING, end_to_end_id, check_again_at=settle_at)
+        if outcome is RailState.REJECTED:
+            return RailStatus(RailState.REJECTED, end_to_end_id, reason=reason)
+        return RailStatus(RailState.SETTLED, end_to_end_id, settled_at=settle_at)
+
+    def _rejection_for(self, tx: Transaction, creditor: Creditor) -> ReasonCode | None:
+        if creditor.account in MAGIC_ACCOUNTS:
+            return MAGIC_ACCOUNTS[creditor.account]
+        k = t.sandbox_dict_keys.c
+        code = tx.conn.execute(
+            select(k.reject_with)
+            .where(
+                k.ispb == creditor.ispb,
+                k.branch == creditor.branch,
+                k.account == creditor.account,
+                k.reject_with.is_not(None),
+            )
+            .limit(1)
+        ).scalar()
+        return ReasonCode(code) if code else None

@@ -1,0 +1,258 @@
+"""Engines and the unit of work.
+
+SQLite: WAL, ``synchronous=FULL``, a busy timeout, and ``BEGIN IMMEDIATE`` for every
+write transaction, so a balance check and the write that follows it cannot interleave
+with another writer. Within one process, writers also queue on a lock instead of
+spinning in SQLite's busy handler.
+
+PostgreSQL: ``synchronous_commit=on``; row locks taken by conditional UPDATEs order
+concurrent writers on the same balance.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event, exc, insert
+from sqlalchemy.dialects import postgresql, sqlite
+
+from connectpsp.domain.errors import StorageConflict, StorageUnavailable
+
+__all__ = ["Database", "Transaction", "insert_rows", "run_sql", "upsert"]
+
+
+class Database:
+    def __init__(self, url: str, *, schema: str | None = None, pool_size: int = 10) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self._write_lock = threading.Lock() if self.is_sqlite else None
+        self.engine = _sqlite_engine(url) if self.is_sqlite else _pg_engine(url, schema, pool_size)
+
+    def transaction(self, *, write: bool) -> Transaction:
+        return Transaction(self, write=write)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            return True
+        except exc.SQLAlchemyError:
+            return False
+
+
+def _sqlite_engine(url: str) -> Engine:
+    path = url.split("///", 1)[1] if "///" in url else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={"timeout": 30, "isolation_level": None, "check_same_thread": False},
+        # As many as the threads that may read at once (the request thread pool's 40,
+        # the writer, the worker), so connections are reused rather than reopened.
+        pool_size=48,
+        max_overflow=16,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        for pragma in (
+            "journal_mode=WAL",
+            "synchronous=FULL",
+            "busy_timeout=30000",
+            "foreign_keys=ON",
+        ):
+            cur.execute(f"PRAGMA {pragma}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("connectpsp_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def _pg_engine(url: str, schema: str | None, pool_size: int) -> Engine:
+    options = "-c synchronous_commit=on"
+    if schema:
+        options += f" -c search_path={schema}"
+    return create_engine(
+        url,
+        connect_args={"options": options, "connect_timeout": 5},
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        pool_pre_ping=True,
+        pool_timeout=10,
+    )
+
+
+class Transaction:
+    """One database transaction that rolls back unless ``commit()`` was called."""
+
+    conn: Connection
+
+    def __init__(self, db: Database, *, write: bool) -> None:
+        self._db = db
+        self._write = write
+        self._committed = False
+        self._locked = False
+
+    def __enter__(self) -> Transaction:
+        if self._write and self._db._write_lock is not None:
+            self._db._write_lock.acquire()
+            self._locked = True
+        conn: Connection | None = None
+        try:
+            conn = self._db.engine.connect()
+            self.conn = conn.execution_options(connectpsp_write=self._write)
+            self.conn.begin()
+        except BaseException as error:
+            if conn is not None:
+                with contextlib.suppress(exc.SQLAlchemyError):
+                    conn.close()
+            self._release_lock()
+            if isinstance(error, exc.OperationalError):
+                raise StorageUnavailable() from error
+            raise
+        return self
+
+    def commit(self) -> None:
+        self.conn.commit()
+        self._committed = True
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if not self._committed:
+                # If the connection is gone, the server rolls back for us.
+                with contextlib.suppress(exc.SQLAlchemyError):
+                    self.conn.rollback()
+            self.conn.close()
+        finally:
+            self._release_lock()
+        if _is_conflict(exc_value):
+            raise StorageConflict() from exc_value
+        if isinstance(exc_value, exc.OperationalError | exc.InterfaceError):
+            raise StorageUnavailable() from exc_value
+
+    def _release_lock(self) -> None:
+        if self._locked and self._db._write_lock is not None:
+            self._locked = False
+            self._db._write_lock.release()
+
+
+# PostgreSQL: unique violation, serialization failure, deadlock. SQLite: a unique or
+# primary key taken. A CHECK that fails is a bug, not a race: it is not retried.
+_CONFLICT_SQLSTATES = ("23505", "40001", "40P01")
+_CONFLICT_SQLITE = ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY")
+
+
+def _is_conflict(error: BaseException | None) -> bool:
+    """A key taken by a concurrent writer, or a lock cycle the server broke: the same
+    transaction, run again, sees what the other writer did."""
+    if not isinstance(error, exc.DBAPIError):
+        return False
+    orig = error.orig
+    return (
+        getattr(orig, "sqlstate", None) in _CONFLICT_SQLSTATES
+        or getattr(orig, "sqlite_errorname", None) in _CONFLICT_SQLITE
+    )
+
+
+def upsert(conn: Connection, table: Table) -> Any:
+    """An INSERT that takes ON CONFLICT clauses, in the connection's dialect."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+_Compiled = tuple[str, tuple[str, ...] | None, list[tuple[str, Callable[[Any], Any]]]]
+_inserts: dict[tuple[str, str, tuple[str, ...]], _Compiled] = {}
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows (all with the same keys) in one ``executemany``.
+
+    The statement is compiled once per dialect, table and columns, and each column's
+    bind processor (aware datetimes to the database's form) is applied here: the hot
+    path skips SQLAlchemy's per-row parameter machinery, which costs more than the
+    insert itself."""
+    if not rows:
+        return
+    columns = tuple(rows[0])
+    key = (conn.dialect.name, table.name, columns)
+    found = _inserts.get(key)
+    if found is None:
+        compiled = (
+            insert(table).values({c: bindparam(c) for c in columns}).compile(dialect=conn.dialect)
+        )
+        order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
+        processors: list[tuple[str, Callable[[Any], Any]]] = []
+        for c in columns:
+            found_processor = table.c[c].type.bind_processor(conn.dialect)
+            if found_processor is not None:
+                processors.append((c, found_processor))
+        found = _inserts[key] = (compiled.string, order, processors)
+    sql, order, processors = found
+    if processors:
+        rows = [dict(row) for row in rows]
+        for row in rows:
+            for column, convert in processors:
+                row[column] = convert(row[column])
+    params: list[Any] = rows if order is None else [tuple(r[c] for c in order) for r in rows]
+    _on_cursor(conn, sql, params, many=True)
+
+
+def run_sql(
+    conn: Connection, sql: str, params: tuple[Any, ...] | list[tuple[Any, ...]] = ()
+) -> list[tuple[Any, ...]]:
+    """A statement written for both databases, run as it is; the rows it returns.
+
+    ``?`` marks each parameter (rewritten for psycopg), ``{in}`` becomes one mark per item
+    of the last parameter (a list), and ``{lock}`` becomes ``FOR UPDATE`` on PostgreSQL
+    (SQLite's write transaction already excludes every other writer). A list of tuples
+    runs the statement once per tuple. For the batch's hot statements: they skip
+    SQLAlchemy's expression building, caching and result processing, so they must read
+    and write plain values only (no datetimes)."""
+    postgres = conn.dialect.name == "postgresql"
+    many = isinstance(params, list)
+    if "{in}" in sql:
+        assert not many
+        assert params
+        assert isinstance(params[-1], list | tuple)
+        *fixed, items = params
+        sql = sql.replace("{in}", ", ".join("?" * len(items)))
+        params = (*fixed, *items)
+    sql = sql.replace("{lock}", "FOR UPDATE" if postgres else "")
+    if postgres:
+        sql = sql.replace("%", "%%").replace("?", "%s")
+    return _on_cursor(conn, sql, params, many=many)
+
+
+def _on_cursor(conn: Connection, sql: str, params: Any, *, many: bool) -> list[tuple[Any, ...]]:
+    """Run on the transaction's own DBAPI connection; errors come out as SQLAlchemy's,
+    so that ``Transaction`` maps them (conflict, unavailable) as it maps any other."""
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if many:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql, params)
+        return list(cursor.fetchall()) if cursor.description else []
+    except dbapi_error as error:
+        raise exc.DBAPIError.instance(sql, params, error, dbapi_error) from error
+    finally:
+        cursor.close()

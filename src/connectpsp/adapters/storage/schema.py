@@ -1,0 +1,329 @@
+"""The database schema. Money columns hold integer centavos; times are timezone-aware.
+
+Alembic migrations create this schema; a test checks that they agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (which has no zones) too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return (
+            value.astimezone(UTC)
+            if dialect.name != "sqlite"
+            else value.astimezone(UTC).replace(tzinfo=None)
+        )
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+TZ = UTCDateTime()
+
+clients = Table(
+    "clients",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(120), nullable=False),
+    Column("secret_hash", String(200), nullable=False),  # argon2id
+    Column("crypto_token_enc", Text, nullable=False),  # AES-GCM under the master key
+    Column("app_token_hash", String(64), nullable=False),  # sha256 hex of a 256-bit token
+    Column("webhook_secret_enc", Text, nullable=False),
+    Column("fee_fixed", BigInteger, nullable=False),
+    Column("fee_bps", Integer, nullable=False),
+    Column("per_transaction_limit", BigInteger, nullable=False),
+    Column("daily_limit", BigInteger, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("created_at", TZ, nullable=False),
+    CheckConstraint("fee_fixed >= 0 AND fee_bps >= 0 AND fee_bps <= 10000", name="fees"),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(32), primary_key=True),
+    Column("secret_enc", Text, nullable=False),
+    Column("created_at", TZ, nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("code", String(80), nullable=False, unique=True),
+    Column("client_id", String(36), ForeignKey("clients.id"), nullable=True),
+    # Running totals are kept for overdraft-checked (client) accounts only; the PSP's
+    # own accounts would be hot rows shared by every client, so theirs are summed from
+    # transfers instead.
+    Column("no_overdraft", Boolean, nullable=False),
+    Column("debits_pending", BigInteger, nullable=False, default=0),
+    Column("debits_posted", BigInteger, nullable=False, default=0),
+    Column("credits_posted", BigInteger, nullable=False, default=0),
+    Column("created_at", TZ, nullable=False),
+    CheckConstraint(
+        "debits_pending >= 0 AND debits_posted >= 0 AND credits_posted >= 0", name="nonneg"
+    ),
+    CheckConstraint(
+        "NOT no_overdraft OR debits_posted + debits_pending <= credits_posted",
+        name="no_overdraft",
+    ),
+)
+
+transfers = Table(
+    "transfers",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("debit_account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("credit_account_id", Integer, ForeignKey("accounts.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("kind", String(16), nullable=False),
+    # A post or void names its pending transfer; UNIQUE makes each resolvable once.
+    Column("pending_id", String(36), ForeignKey("transfers.id"), nullable=True, unique=True),
+    Column("code", String(32), nullable=False),  # why: cash_out, cash_out_fee, sandbox_fund
+    Column("ref", String(36), nullable=True),  # the business record it belongs to
+    Column("created_at", TZ, nullable=False),
+    CheckConstraint("amount > 0", name="positive"),
+    CheckConstraint("debit_account_id <> credit_account_id", name="two_accounts"),
+    CheckConstraint("kind IN ('single', 'pending', 'post_pending', 'void_pending')", name="kind"),
+    CheckConstraint("(pending_id IS NULL) = (kind IN ('single', 'pending'))", name="pending_link"),
+    Index("ix_transfers_debit", "debit_account_id", "created_at"),
+    Index("ix_transfers_credit", "credit_account_id", "created_at"),
+    Index("ix_transfers_ref", "ref"),
+)
+
+cash_outs = Table(
+    "cash_outs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("internal_code", String(10), nullable=False, unique=True),
+    Column("client_id", String(36), ForeignKey("clients.id"), nullable=False),
+    Column("external_reference", String(64), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("fee", BigInteger, nullable=False),
+    Column("description", String(140), nullable=True),
+    Column("webhook_url", String(2048), nullable=True),
+    Column("payee_name", String(120), nullable=False),
+    Column("payee_document", String(14), nullable=False),
+    Column("destination_type", String(16), nullable=False),
+    Column("pix_key_type", String(8), nullable=True),
+    Column("pix_key", String(77), nullable=True),
+    Column("bank_ispb", String(8), nullable=True),
+    Column("bank_branch", String(4), nullable=True),
+    Column("bank_account", String(20), nullable=True),
+    Column("bank_account_type", String(8), nullable=True),
+    Column("status", String(12), nullable=False),
+    Column("end_to_end_id", String(32), nullable=True, unique=True),
+    Column("failure_code", String(40), nullable=True),
+    Column("failure_message", String(300), nullable=True),
+    Column("spi_reason_code", String(8), nullable=True),
+    Column("requested_at", TZ, nullable=False),
+    Column("paid_at", TZ, nullable=True),
+    Column("updated_at", TZ, nullable=False),
+    # Set, with the creditor, just before the rail is first asked to pay.
+    Column("submitted_at", TZ, nullable=True),
+    Column("creditor_name", String(120), nullable=True),
+    Column("creditor_document", String(14), nullable=True),
+    Column("creditor_ispb", String(8), nullable=True),
+    Column("creditor_branch", String(4), nullable=True),
+    Column("creditor_account", String(20), nullable=True),
+    Column("creditor_account_type", String(8), nullable=True),
+    # Reference first: a batch looks its references up with ``external_reference IN``.
+    UniqueConstraint("external_reference", "client_id", name="uq_cash_outs_client_ref"),
+    CheckConstraint("amount > 0 AND fee >= 0", name="amounts"),
+    CheckConstraint("status IN ('PROCESSING', 'COMPLETED', 'FAILED')", name="status"),
+    Index("ix_cash_outs_client_requested", "client_id", "requested_at"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("client_id", String(36), nullable=False),
+    Column("key", String(255), nullable=False),
+    Column("fingerprint", String(64), nullable=False),  # sha256 of the canonical request
+    # Written with the outcome, in the transaction that decides it: never half-done.
+    Column("response_status", Integer, nullable=False),
+    Column("response_body", LargeBinary, nullable=False),
+    Column("created_at", TZ, nullable=False),
+    # Key first: a batch looks its keys up with ``key IN (...)``, whoever their clients.
+    PrimaryKeyConstraint("key", "client_id", name="pk_idempotency_keys"),
+    Index("ix_idempotency_created", "created_at"),
+)
+
+daily_usage = Table(
+    "daily_usage",
+    metadata,
+    Column("client_id", String(36), primary_key=True),
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD in America/Sao_Paulo
+    Column("amount", BigInteger, nullable=False),
+    CheckConstraint("amount >= 0", name="nonneg"),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("topic", String(32), nullable=False),
+    Column("ref", String(36), nullable=False),
+    Column("payload", Text, nullable=False),  # JSON
+    Column("available_at", TZ, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),  # claims, this one included
+    Column("failures", Integer, nullable=False, default=0),  # consecutive failed runs
+    Column("locked_until", TZ, nullable=True),
+    Column("done_at", TZ, nullable=True),
+    Column("created_at", TZ, nullable=False),
+    Index("ix_outbox_due", "topic", "done_at", "available_at"),
+)
+
+
+# The simulated Pix network (sandbox only). It is "outside" ConnectPSP: our code reaches
+# it only through the rail port, in transactions of its own.
+sandbox_dict_keys = Table(
+    "sandbox_dict_keys",
+    metadata,
+    Column("key", String(77), primary_key=True),
+    Column("key_type", String(8), nullable=False),
+    Column("owner_name", String(120), nullable=False),
+    Column("owner_document", String(14), nullable=False),
+    Column("ispb", String(8), nullable=False),
+    Column("branch", String(4), nullable=False),
+    Column("account", String(20), nullable=False),
+    Column("account_type", String(8), nullable=False),
+    Column("reject_with", String(4), nullable=True),
+    Column("created_at", TZ, nullable=False),
+    Index("ix_sandbox_dict_account", "ispb", "branch", "account"),
+)
+
+sandbox_spi_payments = Table(
+    "sandbox_spi_payments",
+    metadata,
+    Column("idempotency_key", String(36), primary_key=True),
+    Column("end_to_end_id", String(32), nullable=False, unique=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("payer_ispb", String(8), nullable=False),
+    Column("creditor_ispb", String(8), nullable=False),
+    Column("creditor_branch", String(4), nullable=False),
+    Column("creditor_account", String(20), nullable=False),
+    Column("creditor_document", String(14), nullable=False),
+    Column("outcome", String(8), nullable=False),  # SETTLED or REJECTED, due at settle_at
+    Column("reason_code", String(4), nullable=True),
+    Column("submit_count", Integer, nullable=False),  # how often we were asked to pay it
+    Column("submitted_at", TZ, nullable=False),
+    Column("settle_at", TZ, nullable=False),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("client_id", String(36), ForeignKey("clients.id"), nullable=False),
+    Column("url", String(2048), nullable=False),
+    Column("events", Text, nullable=False),  # JSON list of event types
+    Column("secret_enc", Text, nullable=False),
+    # After a rotation the old secret keeps signing, alongside the new, until this time.
+    Column("previous_secret_enc", Text, nullable=True),
+    Column("previous_secret_expires_at", TZ, nullable=True),
+    Column("status", String(12), nullable=False),  # enabled | disabled
+    Column("disabled_reason", String(200), nullable=True),
+    Column("created_at", TZ, nullable=False),
+    Column("deleted_at", TZ, nullable=True),
+    # X-Idempotency-Key: the one that created it (with a SHA-256 of that request), and
+    # the last rotation's. A retried call finds its result here; no secret is kept twice.
+    Column("create_key", String(255), nullable=True),
+    Column("create_fingerprint", String(64), nullable=True),
+    Column("rotation_key", String(255), nullable=True),
+    Index("ix_webhook_endpoints_client", "client_id"),
+    Index("ux_webhook_endpoints_create_key", "client_id", "create_key", unique=True),
+)
+
+# One rendered message per event and shape; its id is the stable ``webhook-id``.
+webhook_messages = Table(
+    "webhook_messages",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("client_id", String(36), nullable=False),
+    Column("event_type", String(32), nullable=False),
+    Column("shape", String(12), nullable=False),  # cash_out (seed 000) | movement (seed 004)
+    Column("cash_out_id", String(36), nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_at", TZ, nullable=False),
+    Index("ix_webhook_messages_window", "client_id", "shape", "created_at"),
+    Index("ix_webhook_messages_cash_out", "cash_out_id"),
+)
+
+# The webhook outbox: written in the transaction that makes the event happen.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("message_id", String(40), ForeignKey("webhook_messages.id"), nullable=False),
+    Column("client_id", String(36), nullable=False),
+    Column("endpoint_id", String(36), nullable=True),  # None: the cash-out's webhookUrl
+    Column("url", String(2048), nullable=False),
+    Column("status", String(12), nullable=False),  # pending | succeeded | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", TZ, nullable=False),
+    Column("locked_until", TZ, nullable=True),
+    Column("last_status_code", Integer, nullable=True),
+    Column("created_at", TZ, nullable=False),
+    Column("updated_at", TZ, nullable=False),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_client", "client_id", "status", "created_at"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", String(36), ForeignKey("webhook_deliveries.id"), nullable=False),
+    Column("attempted_at", TZ, nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("latency_ms", Integer, nullable=False),
+    Column("response_body", Text, nullable=True),  # the first KiB
+    Column("error", String(200), nullable=True),
+    Index("ix_webhook_attempts_delivery", "delivery_id"),
+)

@@ -1,0 +1,410 @@
+"""SQL storage for webhook endpoints, messages, deliveries and their attempts."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Row, and_, exists, insert, or_, select, update
+
+from connectpsp.adapters.storage import schema as t
+from connectpsp.adapters.storage.db import upsert
+from connectpsp.domain.webhooks import (
+    Attempt,
+    DeliveryStatus,
+    DeliveryTask,
+    DeliveryView,
+    DueDelivery,
+    Endpoint,
+    Message,
+    MessageShape,
+)
+from connectpsp.service.clients import webhook_context
+from connectpsp.service.webhooks import endpoint_secret_context
+
+__all__ = ["SqlWebhooks"]
+
+
+class SqlWebhooks:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    # endpoints ---------------------------------------------------------------------
+
+    def add_endpoint(self, endpoint: Endpoint) -> bool:
+        """False if the client has an endpoint created with the same key already."""
+        stmt = (
+            upsert(self._c, t.webhook_endpoints)
+            .values(
+                id=endpoint.id,
+                client_id=endpoint.client_id,
+                url=endpoint.url,
+                events=json.dumps(list(endpoint.events)),
+                secret_enc=endpoint.secret_enc,
+                status="enabled",
+                created_at=endpoint.created_at,
+                create_key=endpoint.create_key,
+                create_fingerprint=endpoint.create_fingerprint,
+            )
+            .on_conflict_do_nothing(index_elements=["client_id", "create_key"])
+            .returning(t.webhook_endpoints.c.id)
+        )
+        return self._c.execute(stmt).first() is not None
+
+    def endpoints_with_key(self, client_id: str, key: str) -> list[Endpoint]:
+        """The client's endpoints created or last rotated with ``key``, deleted ones
+        included, read in one statement (one snapshot, even under READ COMMITTED)."""
+        e = t.webhook_endpoints.c
+        rows = self._c.execute(
+            select(t.webhook_endpoints).where(
+                e.client_id == client_id, or_(e.create_key == key, e.rotation_key == key)
+            )
+        ).all()
+        return [_endpoint(r) for r in rows]
+
+    def endpoints(self, client_id: str) -> list[Endpoint]:
+        e = t.webhook_endpoints.c
+        rows = self._c.execute(
+            select(t.webhook_endpoints)
+            .where(e.client_id == client_id, e.deleted_at.is_(None))
+            .order_by(e.created_at)
+        ).all()
+        return [_endpoint(r) for r in rows]
+
+    def endpoint(self, client_id: str, endpoint_id: str) -> Endpoint | None:
+        e = t.webhook_endpoints.c
+        row = self._c.execute(
+            select(t.webhook_endpoints).where(
+                e.id == endpoint_id, e.client_id == client_id, e.deleted_at.is_(None)
+            )
+        ).first()
+        return _endpoint(row) if row else None
+
+    def delete_endpoint(self, client_id: str, endpoint_id: str, at: datetime) -> bool:
+        e = t.webhook_endpoints.c
+        done = self._c.execute(
+            update(t.webhook_endpoints)
+            .where(e.id == endpoint_id, e.client_id == client_id, e.deleted_at.is_(None))
+            .values(deleted_at=at)
+        )
+        if done.rowcount == 1:
+            self._fail_pending(endpoint_id, at)
+        return done.rowcount == 1
+
+    def rotate_secret(
+        self, endpoint_id: str, secret_enc: str, previous_expires_at: datetime, key: str | None
+    ) -> bool:
+        """The current secret becomes the previous one; False if the last rotation already
+        had ``key`` (a concurrent retry did it)."""
+        e = t.webhook_endpoints.c
+        query = update(t.webhook_endpoints).where(e.id == endpoint_id, e.deleted_at.is_(None))
+        if key is not None:
+            query = query.where(or_(e.rotation_key.is_(None), e.rotation_key != key))
+        done = self._c.execute(
+            query.values(
+                secret_enc=secret_enc,
+                # the row's own value, not one read earlier: a concurrent rotation is kept
+                previous_secret_enc=e.secret_enc,
+                previous_secret_expires_at=previous_expires_at,
+                rotation_key=key,
+            )
+        )
+        return done.rowcount == 1
+
+    def disable_endpoint(self, endpoint_id: str, reason: str, at: datetime) -> None:
+        e = t.webhook_endpoints.c
+        self._c.execute(
+            update(t.webhook_endpoints)
+            .where(e.id == endpoint_id)
+            .values(status="disabled", disabled_reason=reason[:200])
+        )
+        self._fail_pending(endpoint_id, at)
+
+    def _fail_pending(self, endpoint_id: str, at: datetime) -> None:
+        d = t.webhook_deliveries.c
+        self._c.execute(
+            update(t.webhook_deliveries)
+            .where(d.endpoint_id == endpoint_id, d.status == DeliveryStatus.PENDING.value)
+            .values(status=DeliveryStatus.FAILED.value, updated_at=at, locked_until=None)
+        )
+
+    # messages and deliveries ----------------------------------------------------------
+
+    def add_message(self, message: Message) -> None:
+        self._c.execute(
+            insert(t.webhook_messages).values(
+                id=message.id,
+                client_id=message.client_id,
+                event_type=message.event_type,
+                shape=message.shape.value,
+                cash_out_id=message.cash_out_id,
+                body=message.body,
+                created_at=message.created_at,
+            )
+        )
+
+    def add_delivery(
+        self, message: Message, url: str, endpoint_id: str | None, at: datetime
+    ) -> str:
+        delivery_id = str(uuid.uuid4())
+        self._c.execute(
+            insert(t.webhook_deliveries).values(
+                id=delivery_id,
+                message_id=message.id,
+                client_id=message.client_id,
+                endpoint_id=endpoint_id,
+                url=url,
+                status=DeliveryStatus.PENDING.value,
+                attempts=0,
+                next_attempt_at=at,
+                created_at=at,
+                updated_at=at,
+            )
+        )
+        return delivery_id
+
+    def messages_between(
+        self, client_id: str, shape: MessageShape, since: datetime, until: datetime
+    ) -> list[Message]:
+        m = t.webhook_messages.c
+        rows = self._c.execute(
+            select(t.webhook_messages)
+            .where(
+                m.client_id == client_id,
+                m.shape == shape.value,
+                m.created_at >= since,
+                m.created_at < until,
+            )
+            .order_by(m.created_at, m.id)
+        ).all()
+        return [_message(r) for r in rows]
+
+    def due_deliveries(
+        self, *, now: datetime, limit: int, skip: Collection[str]
+    ) -> list[DueDelivery]:
+        """Unleased due deliveries, oldest first, to live endpoints (or to a cash-out's own
+        URL), none to a target in ``skip``. On PostgreSQL they stay locked until commit,
+        and concurrent dispatchers skip each other's."""
+        d = t.webhook_deliveries.c
+        due = (
+            select(d.id, d.endpoint_id, d.url)
+            .where(
+                d.status == DeliveryStatus.PENDING.value,
+                d.next_attempt_at <= now,
+                or_(d.locked_until.is_(None), d.locked_until < now),
+                or_(d.endpoint_id.is_(None), _endpoint_live()),
+            )
+            .order_by(d.next_attempt_at)
+            .limit(limit)
+        )
+        if skip:
+            due = due.where(
+                or_(d.endpoint_id.is_(None), d.endpoint_id.not_in(skip)),
+                or_(d.endpoint_id.is_not(None), d.url.not_in(skip)),
+            )
+        if self._c.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        return [DueDelivery(r.id, r.endpoint_id, r.url) for r in self._c.execute(due)]
+
+    def lease_deliveries(self, ids: list[str], *, lease_until: datetime) -> list[DeliveryTask]:
+        """Lease ``ids`` (from ``due_deliveries``, in this transaction) for an attempt."""
+        if not ids:
+            return []
+        d, m, e, c = (
+            t.webhook_deliveries.c,
+            t.webhook_messages.c,
+            t.webhook_endpoints.c,
+            t.clients.c,
+        )
+        self._c.execute(
+            update(t.webhook_deliveries).where(d.id.in_(ids)).values(locked_until=lease_until)
+        )
+        rows = self._c.execute(
+            select(
+                d.id,
+                d.message_id,
+                d.client_id,
+                d.endpoint_id,
+                d.url,
+                d.attempts,
+                m.body,
+                e.secret_enc,
+                e.previous_secret_enc,
+                e.previous_secret_expires_at,
+                c.webhook_secret_enc,
+            )
+            .join(t.webhook_messages, m.id == d.message_id)
+            .join(t.clients, c.id == d.client_id)
+            .outerjoin(t.webhook_endpoints, e.id == d.endpoint_id)
+            .where(d.id.in_(ids))
+            .order_by(d.next_attempt_at)
+        ).all()
+        return [_task(r) for r in rows]
+
+    def record_attempt(
+        self,
+        delivery_id: str,
+        attempt: Attempt,
+        *,
+        status: DeliveryStatus,
+        next_attempt_at: datetime | None,
+    ) -> None:
+        d = t.webhook_deliveries.c
+        self._c.execute(
+            insert(t.webhook_attempts).values(
+                delivery_id=delivery_id,
+                attempted_at=attempt.attempted_at,
+                status_code=attempt.status_code,
+                latency_ms=attempt.latency_ms,
+                response_body=attempt.response_body,
+                error=attempt.error,
+            )
+        )
+        values: dict[str, Any] = {
+            "status": status.value,
+            "attempts": d.attempts + 1,
+            "locked_until": None,
+            "last_status_code": attempt.status_code,
+            "updated_at": attempt.attempted_at,
+        }
+        if next_attempt_at is not None:
+            values["next_attempt_at"] = next_attempt_at
+        # Only a pending delivery takes the result: one disabled or deleted meanwhile stays.
+        self._c.execute(
+            update(t.webhook_deliveries)
+            .where(d.id == delivery_id, d.status == DeliveryStatus.PENDING.value)
+            .values(values)
+        )
+
+    def deliveries(
+        self, client_id: str, status: DeliveryStatus | None, limit: int
+    ) -> list[DeliveryView]:
+        d, m, a = t.webhook_deliveries.c, t.webhook_messages.c, t.webhook_attempts.c
+        query = (
+            select(t.webhook_deliveries, m.event_type)
+            .join(t.webhook_messages, m.id == d.message_id)
+            .where(d.client_id == client_id)
+            .order_by(d.created_at.desc(), d.id)
+            .limit(limit)
+        )
+        if status is not None:
+            query = query.where(d.status == status.value)
+        rows = self._c.execute(query).all()
+        attempts: dict[str, list[Attempt]] = defaultdict(list)
+        if rows:
+            for r in self._c.execute(
+                select(t.webhook_attempts)
+                .where(a.delivery_id.in_([r.id for r in rows]))
+                .order_by(a.id)
+            ):
+                attempts[r.delivery_id].append(
+                    Attempt(r.attempted_at, r.status_code, r.latency_ms, r.response_body, r.error)
+                )
+        return [
+            DeliveryView(
+                id=r.id,
+                message_id=r.message_id,
+                event_type=r.event_type,
+                endpoint_id=r.endpoint_id,
+                url=r.url,
+                status=DeliveryStatus(r.status),
+                attempts=tuple(attempts[r.id]),
+                next_attempt_at=r.next_attempt_at if r.status == "pending" else None,
+                created_at=r.created_at,
+            )
+            for r in rows
+        ]
+
+    def delivery_endpoint_live(self, client_id: str, delivery_id: str) -> bool | None:
+        """None if the client has no such delivery; else whether it may still be sent:
+        its endpoint is enabled and not deleted, or it goes to a cash-out's own URL."""
+        d = t.webhook_deliveries.c
+        row = self._c.execute(
+            select(
+                d.endpoint_id, or_(d.endpoint_id.is_(None), _endpoint_live()).label("live")
+            ).where(d.id == delivery_id, d.client_id == client_id)
+        ).first()
+        return None if row is None else bool(row.live)
+
+    def requeue(self, client_id: str, delivery_id: str, at: datetime) -> bool:
+        d = t.webhook_deliveries.c
+        done = self._c.execute(
+            update(t.webhook_deliveries)
+            .where(
+                d.id == delivery_id,
+                d.client_id == client_id,
+                # not while an attempt is under way: it would be sent twice at once
+                or_(d.locked_until.is_(None), d.locked_until < at),
+                or_(d.endpoint_id.is_(None), _endpoint_live()),
+            )
+            .values(
+                status=DeliveryStatus.PENDING.value,
+                next_attempt_at=at,
+                locked_until=None,
+                updated_at=at,
+            )
+        )
+        return done.rowcount == 1
+
+
+def _endpoint_live() -> ColumnElement[bool]:
+    """The delivery's endpoint is enabled and not deleted (for a correlated query)."""
+    d, e = t.webhook_deliveries.c, t.webhook_endpoints.c
+    return exists(
+        select(e.id).where(
+            and_(e.id == d.endpoint_id, e.status == "enabled", e.deleted_at.is_(None))
+        )
+    )
+
+
+def _endpoint(r: Row[Any]) -> Endpoint:
+    return Endpoint(
+        id=r.id,
+        client_id=r.client_id,
+        url=r.url,
+        events=tuple(json.loads(r.events)),
+        secret_enc=r.secret_enc,
+        previous_secret_enc=r.previous_secret_enc,
+        previous_secret_expires_at=r.previous_secret_expires_at,
+        enabled=r.status == "enabled" and r.deleted_at is None,
+        created_at=r.created_at,
+        create_key=r.create_key,
+        create_fingerprint=r.create_fingerprint,
+        rotation_key=r.rotation_key,
+        deleted=r.deleted_at is not None,
+    )
+
+
+def _message(r: Row[Any]) -> Message:
+    return Message(
+        r.id,
+        r.client_id,
+        r.event_type,
+        MessageShape(r.shape),
+        r.cash_out_id,
+        bytes(r.body),
+        r.created_at,
+    )
+
+
+def _task(r: Any) -> DeliveryTask:
+    own_endpoint = r.endpoint_id is not None
+    return DeliveryTask(
+        id=r.id,
+        message_id=r.message_id,
+        client_id=r.client_id,
+        endpoint_id=r.endpoint_id,
+        url=r.url,
+        body=bytes(r.body),
+        attempts=r.attempts,
+        secret_enc=r.secret_enc if own_endpoint else r.webhook_secret_enc,
+        secret_context=(
+            endpoint_secret_context(r.endpoint_id) if own_endpoint else webhook_context(r.client_id)
+        ),
+        previous_secret_enc=r.previous_secret_enc if own_endpoint else None,
+        previous_secret_expires_at=r.previous_secret_expires_at if own_endpoint else None,
+    )

@@ -1,0 +1,95 @@
+"""What every router shares: the container, client authentication, JSON responses and
+the OpenAPI description of JSON bodies we parse ourselves (to keep amounts exact)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from connectpsp.api import jsonio
+from connectpsp.api.schemas import ErrorBody
+from connectpsp.bootstrap import Container
+from connectpsp.service.auth import Caller
+
+__all__ = [
+    "AUTH_HEADERS",
+    "BODY_MODELS",
+    "authenticated",
+    "body",
+    "container_of",
+    "errors",
+    "header_docs",
+    "json_response",
+]
+
+# Request models documented under components/schemas (see ``create_app``).
+BODY_MODELS: list[type[BaseModel]] = []
+
+
+def body(model: type[BaseModel], *headers: tuple[str, str]) -> dict[str, Any]:
+    """``openapi_extra`` that documents ``model`` as the JSON request body, and the
+    required ``(name, description)`` headers the route reads itself."""
+    if model not in BODY_MODELS:
+        BODY_MODELS.append(model)
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    extra: dict[str, Any] = {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": ref}}}
+    }
+    if headers:
+        extra["parameters"] = header_docs(headers)
+    return extra
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Documented error answers. Every route may also answer 500 (INTERNAL_ERROR) and 503
+    (the database is down); ``create_app`` adds 413 to every route that reads a body."""
+    return {status: {"model": ErrorBody} for status in (*statuses, 500, 503)}
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        jsonio.encode(data), status_code=status, media_type="application/json", headers=headers
+    )
+
+
+def container_of(request: Request) -> Container:
+    container: Container = request.app.state.container
+    return container
+
+
+# Read by ``authenticated`` itself, to answer UNAUTHORIZED or INVALID_APPLICATION_TOKEN
+# (never VALIDATION_ERROR) and to keep FastAPI's per-parameter work off every request;
+# ``create_app`` documents them on every route that depends on it.
+AUTH_HEADERS = (
+    ("Authorization", "Bearer <accessToken>"),
+    ("ApplicationToken", "Your ApplicationToken"),
+)
+
+
+def header_docs(headers: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
+    """OpenAPI parameters for required headers a route reads itself."""
+    return [
+        {
+            "name": name,
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": about,
+        }
+        for name, about in headers
+    ]
+
+
+async def authenticated(request: Request) -> Caller:
+    auth = container_of(request).auth
+    authorization = request.headers.get("authorization")
+    application_token = request.headers.get("applicationtoken")
+    # A client seen in the last seconds is checked from memory; otherwise a thread reads
+    # it, so the event loop never waits on the database.
+    caller = auth.authenticate_from_memory(authorization, application_token)
+    if caller is None:
+        caller = await run_in_threadpool(auth.authenticate, authorization, application_token)
+    return caller

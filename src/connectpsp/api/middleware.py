@@ -1,0 +1,111 @@
+"""ASGI middleware: a request id per request, a body size cap, and one access log line."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+
+from connectpsp.api.errors import error_body
+from connectpsp.api.jsonio import PayloadTooLarge
+from connectpsp.logs import get_logger
+
+__all__ = ["RequestContext"]
+
+log = get_logger("connectpsp.access")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+Scope = dict[str, Any]
+
+
+class RequestContext:
+    """Pure ASGI (no per-request task hop): tags logs and the response with X-Request-Id,
+    refuses bodies over ``max_body`` bytes with 413, and logs method, path, status, time."""
+
+    def __init__(self, app: Any, *, max_body: int) -> None:
+        self.app = app
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        given = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            await _send_error(
+                send, request_id, 413, PayloadTooLarge.code, PayloadTooLarge.default_message
+            )
+            self._log(scope, 413, started)
+            structlog.contextvars.clear_contextvars()
+            return
+
+        received = 0
+
+        async def capped_receive() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    raise PayloadTooLarge()
+            return message
+
+        response_started = False
+
+        async def tagged_send(message: Any) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, capped_receive, tagged_send)
+        except Exception as error:
+            # Answered here, inside the request-id scope, rather than by Starlette's
+            # outer error middleware; the body never carries a stack trace.
+            log.error("unhandled_error", error_type=type(error).__name__, exc_info=error)
+            if status == 500 and not response_started:
+                await _send_error(
+                    send, request_id, 500, "INTERNAL_ERROR", "An unexpected error occurred."
+                )
+        finally:
+            self._log(scope, status, started)
+            structlog.contextvars.clear_contextvars()
+
+    def _log(self, scope: Scope, status: int, started: float) -> None:
+        log.info(
+            "request",
+            method=scope["method"],
+            path=scope["path"],
+            status=status,
+            ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+
+
+async def _send_error(send: Any, request_id: str, status: int, code: str, message: str) -> None:
+    body = error_body(code, message)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,332 @@
+"""Request and response shapes, exactly as the seed tutorial writes them. Field names are
+camelCase on the wire (aliases) and snake_case in Python."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from connectpsp.domain.cashout import BankAccount, CashOutRequest, Payee, PixDestination
+from connectpsp.domain.documents import document_type
+from connectpsp.domain.errors import FieldError, ValidationFailed
+from connectpsp.domain.money import Centavos, format_brl, parse_amount
+from connectpsp.domain.participants import ParticipantDirectory
+from connectpsp.domain.pix import AccountType, PixKeyType, validate_pix_key
+from connectpsp.domain.spi import ReasonCode
+
+__all__ = [
+    "AcceptedBody",
+    "BalanceBody",
+    "CashOutBody",
+    "CashOutIn",
+    "DictKeyIn",
+    "ErrorBody",
+    "ReplayIn",
+    "TokenIn",
+    "TokenOut",
+    "WebhookIn",
+    "parse_body",
+    "parse_cash_out",
+    "parse_dict_key",
+    "parse_token_request",
+]
+
+_REFERENCE_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=False, frozen=True
+    )
+
+
+Amount = Annotated[
+    int,
+    BeforeValidator(parse_amount),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0, "multipleOf": 0.01},
+                {"type": "string", "pattern": r"^(0|[1-9][0-9]*)(\.[0-9]{1,2})?$"},
+            ],
+            "description": "Reais, at most 2 decimal places; 50.005 is rejected, not rounded.",
+            "examples": [50.00],
+        }
+    ),
+]
+
+
+def _document(value: str) -> str:
+    document_type(value)  # raises with a message naming what is wrong
+    return value
+
+
+Document = Annotated[
+    str,
+    AfterValidator(_document),
+    Field(description="CPF (11 digits) or CNPJ (14 characters), no punctuation"),
+]
+
+
+def _key_of_its_type(value: str, info: ValidationInfo, type_field: str) -> str:
+    """A Pix key checked by the rules of the key type given before it in the body."""
+    key_type = info.data.get(type_field)
+    if key_type is not None:
+        validate_pix_key(key_type, value)
+    return value
+
+
+class PixDestinationIn(_In):
+    type: Literal["PIX"]
+    pix_key_type: PixKeyType
+    pix_key: str = Field(max_length=77)
+
+    @field_validator("pix_key")
+    @classmethod
+    def _valid_key(cls, value: str, info: ValidationInfo) -> str:
+        return _key_of_its_type(value, info, "pix_key_type")
+
+
+class BankAccountIn(_In):
+    ispb: str = Field(description="8-character ISPB of a Pix participant", examples=["18236120"])
+    branch: str = Field(pattern=r"^[0-9]{1,4}$", examples=["0001"])
+    account: str = Field(pattern=r"^[0-9]{1,20}$", examples=["947710840"])
+    account_type: AccountType
+
+    @field_validator("ispb")
+    @classmethod
+    def _known_participant(cls, value: str, info: ValidationInfo) -> str:
+        if len(value) != 8 or not value.isdigit():
+            raise ValueError("must be the 8-digit ISPB of a Pix participant")
+        directory = info.context.get("participants") if info.context else None
+        if isinstance(directory, ParticipantDirectory) and not directory.is_pix_participant(value):
+            raise ValueError("is not a known Pix participant")
+        return value
+
+
+class BankAccountDestinationIn(_In):
+    type: Literal["BANK_ACCOUNT"]
+    bank_account: BankAccountIn
+
+
+class PayeeIn(_In):
+    name: str = Field(min_length=1, max_length=120)
+    document: Document
+    destination: Annotated[PixDestinationIn | BankAccountDestinationIn, Field(discriminator="type")]
+
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class CashOutIn(_In):
+    amount: Amount
+    external_reference: str = Field(
+        description="Your own id, unique per client: 1-64 of [A-Za-z0-9._:-]"
+    )
+    description: str | None = Field(default=None, max_length=140)
+    webhook_url: str | None = Field(default=None, max_length=2048)
+    payee: PayeeIn
+
+    @field_validator("amount")
+    @classmethod
+    def _within_limit(cls, value: int, info: ValidationInfo) -> int:
+        # Checked with the other fields, so one answer names every bad field.
+        limit = (info.context or {}).get("per_transaction_limit")
+        if limit is not None and value > limit:
+            raise ValueError(f"must not exceed the per-transaction limit of {format_brl(limit)}")
+        return value
+
+    @field_validator("external_reference")
+    @classmethod
+    def _valid_reference(cls, value: str) -> str:
+        if not 1 <= len(value) <= 64 or not set(value) <= _REFERENCE_CHARS:
+            raise ValueError("must be 1 to 64 characters of letters, digits, '.', '_', ':' or '-'")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _valid_url(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("must be an absolute http or https URL")
+        return value
+
+
+class OwnerIn(_In):
+    name: str = Field(min_length=1, max_length=120)
+    document: Document
+
+
+class DictKeyIn(_In):
+    """A key for the sandbox DICT, and optionally the SPI reason its payments get."""
+
+    key_type: PixKeyType
+    key: str = Field(max_length=77)
+    owner: OwnerIn
+    account: BankAccountIn
+    reject_with: ReasonCode | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _valid_key(cls, value: str, info: ValidationInfo) -> str:
+        return _key_of_its_type(value, info, "key_type")
+
+
+class WebhookIn(_In):
+    url: str = Field(max_length=2048, examples=["https://example.com/webhooks/connectpsp"])
+    events: list[str] | None = Field(
+        default=None, description="CASHOUT_COMPLETED and/or CASHOUT_FAILED; all by default"
+    )
+
+
+class ReplayIn(_In):
+    since: AwareDatetime
+    until: AwareDatetime
+
+
+class TokenIn(_In):
+    client_id: str = Field(min_length=1, max_length=100)
+    client_secret: str = Field(min_length=1, max_length=200)
+
+
+class TokenOut(BaseModel):
+    accessToken: str  # noqa: N815 - wire name
+    tokenType: Literal["Bearer"]  # noqa: N815
+    expiresIn: int  # noqa: N815
+
+
+class AcceptedBody(BaseModel):
+    transactionId: str  # noqa: N815
+    internalCode: str  # noqa: N815
+    externalReference: str  # noqa: N815
+    status: Literal["PROCESSING"]
+    requestedAt: str  # noqa: N815
+
+
+# Amounts go out as JSON numbers with two places (50.00), not as strings.
+Money = Annotated[Decimal, WithJsonSchema({"type": "number", "examples": [50.0]})]
+
+
+class FailureBody(BaseModel):
+    code: str
+    message: str
+
+
+class CashOutBody(BaseModel):
+    transactionId: str  # noqa: N815
+    internalCode: str  # noqa: N815
+    externalReference: str  # noqa: N815
+    status: Literal["PROCESSING", "COMPLETED", "FAILED"]
+    amount: Money
+    feeAmount: Money  # noqa: N815
+    finalAmount: Money  # noqa: N815
+    description: str | None
+    payee: dict[str, Any]
+    endToEndId: str | None  # noqa: N815
+    failure: FailureBody | None
+    requestedAt: str  # noqa: N815
+    paidAt: str | None  # noqa: N815
+
+
+class BalanceBody(BaseModel):
+    available: Money
+    reserved: Money
+    total: Money
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def _field_errors(error: ValidationError) -> list[FieldError]:
+    found = []
+    for err in error.errors():
+        # Drop the discriminator tag pydantic puts in union paths (destination.PIX.pixKey).
+        path = [str(p) for p in err["loc"] if p not in ("PIX", "BANK_ACCOUNT")]
+        kind = err["type"]
+        if kind == "missing":
+            message = "is required"
+        elif kind == "extra_forbidden":
+            message = "is not a recognised field"
+        elif kind == "value_error":
+            message = str(err.get("ctx", {}).get("error", err["msg"]))
+        elif kind == "union_tag_invalid":
+            message = "type must be 'PIX' or 'BANK_ACCOUNT'"
+        elif kind == "union_tag_not_found":
+            message = "type is required: 'PIX' or 'BANK_ACCOUNT'"
+            path = [*path, "type"]
+        else:
+            message = err["msg"]
+        found.append(FieldError(".".join(path) or "body", message))
+    return found
+
+
+def parse_cash_out(
+    data: Any, participants: ParticipantDirectory, per_transaction_limit: Centavos
+) -> CashOutRequest:
+    body = parse_body(
+        CashOutIn, data, participants=participants, per_transaction_limit=per_transaction_limit
+    )
+    d = body.payee.destination
+    destination = (
+        PixDestination(d.pix_key_type, d.pix_key)
+        if isinstance(d, PixDestinationIn)
+        else BankAccount(
+            d.bank_account.ispb,
+            d.bank_account.branch,
+            d.bank_account.account,
+            d.bank_account.account_type,
+        )
+    )
+    return CashOutRequest(
+        amount=body.amount,
+        external_reference=body.external_reference,
+        description=body.description,
+        webhook_url=body.webhook_url,
+        payee=Payee(body.payee.name, body.payee.document, destination),
+    )
+
+
+def parse_dict_key(data: Any, participants: ParticipantDirectory) -> DictKeyIn:
+    return parse_body(DictKeyIn, data, participants=participants)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_body(model: type[M], data: Any, **context: Any) -> M:
+    """Validate a decoded JSON body; every bad field becomes a VALIDATION_ERROR detail."""
+    try:
+        return model.model_validate(data, context=context or None)
+    except ValidationError as error:
+        raise ValidationFailed(_field_errors(error)) from None
+
+
+def parse_token_request(data: Any) -> TokenIn:
+    return parse_body(TokenIn, data)

@@ -1,0 +1,55 @@
+"""Domain objects as the JSON the seed shows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectpsp.domain.cashout import CashOut
+from connectpsp.domain.clock import iso_local
+from connectpsp.domain.documents import mask_document
+from connectpsp.domain.ledger import Balance
+from connectpsp.domain.money import to_decimal
+from connectpsp.domain.webhooks import destination_json
+
+__all__ = ["accepted", "balance", "cash_out"]
+
+
+def accepted(c: CashOut) -> dict[str, Any]:
+    """The 202 body, field for field as the seed writes it."""
+    return {
+        "transactionId": c.id,
+        "internalCode": c.internal_code,
+        "externalReference": c.external_reference,
+        "status": c.status.value,
+        "requestedAt": iso_local(c.requested_at),
+    }
+
+
+def cash_out(c: CashOut) -> dict[str, Any]:
+    return {
+        "transactionId": c.id,
+        "internalCode": c.internal_code,
+        "externalReference": c.external_reference,
+        "status": c.status.value,
+        "amount": to_decimal(c.amount),
+        "feeAmount": to_decimal(c.fee),
+        "finalAmount": to_decimal(c.final_amount),
+        "description": c.description,
+        "payee": {
+            "name": c.payee.name,
+            "document": mask_document(c.payee.document),
+            "destination": destination_json(c),
+        },
+        "endToEndId": c.end_to_end_id,
+        "failure": ({"code": c.failure.code, "message": c.failure.message} if c.failure else None),
+        "requestedAt": iso_local(c.requested_at),
+        "paidAt": iso_local(c.paid_at) if c.paid_at else None,
+    }
+
+
+def balance(b: Balance) -> dict[str, Any]:
+    return {
+        "available": to_decimal(b.available),
+        "reserved": to_decimal(b.reserved),
+        "total": to_decimal(b.total),
+    }

@@ -1,0 +1,184 @@
+"""The composition root: the only place that builds engines, clocks and services."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from cryptography.exceptions import InvalidTag
+
+from connectpsp.adapters.crypto import AesGcmCipher, Argon2Hasher, JwtCodec
+from connectpsp.adapters.participants import load_participants
+from connectpsp.adapters.rails.simulated import SimulatedPixNetwork
+from connectpsp.adapters.storage.db import Database
+from connectpsp.adapters.storage.migrate import upgrade
+from connectpsp.adapters.storage.repositories import sql_unit_of_work_factory
+from connectpsp.adapters.webhook_http import AddressGuard, HttpSender
+from connectpsp.api import jsonio
+from connectpsp.domain.clock import Clock, SystemClock
+from connectpsp.domain.ledger import PSP_FEES, PSP_SETTLEMENT, WORLD
+from connectpsp.logs import get_logger
+from connectpsp.service.auth import AuthService
+from connectpsp.service.cashouts import CashOutService
+from connectpsp.service.clients import ClientService
+from connectpsp.service.ports import Cipher, UnitOfWorkFactory
+from connectpsp.service.ratelimit import FailureLimiter
+from connectpsp.service.settlement import SettlementService
+from connectpsp.service.webhooks import WebhookService
+from connectpsp.settings import Settings, SettingsError
+from connectpsp.worker.runner import Worker, every
+
+__all__ = ["Container", "build"]
+
+
+@dataclass
+class Container:
+    settings: Settings
+    clock: Clock
+    db: Database
+    uow: UnitOfWorkFactory
+    clients: ClientService
+    auth: AuthService
+    cash_outs: CashOutService
+    settlement: SettlementService
+    webhooks: WebhookService
+    network: SimulatedPixNetwork
+    worker: Worker
+
+    def close(self) -> None:
+        self.cash_outs.close()
+        self.webhooks.close()
+        self.db.dispose()
+
+
+def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Container:
+    clock = clock or SystemClock()
+    db = Database(settings.database_url, schema=settings.database_schema)
+    if migrate:
+        upgrade(db)
+    uow = sql_unit_of_work_factory(db, clock)
+    cipher = AesGcmCipher(settings.master_key)
+    hasher = Argon2Hasher()
+    _open_psp_accounts(uow)
+
+    def signing_keys() -> dict[str, bytes]:
+        return _signing_keys(uow, cipher, clock, create=False)
+
+    tokens = JwtCodec(
+        _signing_keys(uow, cipher, clock, create=True),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        ttl=timedelta(seconds=settings.token_ttl_seconds),
+        clock=clock,
+        reload=signing_keys,
+    )
+    window = timedelta(seconds=settings.token_failure_window_seconds)
+    # settings.rail names the rail; the simulated network is the only one shipped so far.
+    network = SimulatedPixNetwork(
+        db,
+        clock=clock,
+        participants=load_participants(),
+        latency=timedelta(milliseconds=settings.sandbox_latency_ms),
+    )
+    if settings.sandbox:
+        network.install_demo_keys()
+    guard = AddressGuard(allow_loopback=settings.webhooks_may_reach_loopback)
+    webhooks = WebhookService(
+        uow,
+        clock=clock,
+        cipher=cipher,
+        participants=load_participants(),
+        sender=HttpSender(guard, timeout=settings.webhook_timeout_seconds, clock=clock),
+        guard=guard,
+        encode=jsonio.encode,
+        log=get_logger("connectpsp.webhooks"),
+        # An attempt starts when it is claimed; resolving, connecting, sending and
+        # reading may each take up to the timeout.
+        lease=timedelta(seconds=4 * settings.webhook_timeout_seconds + 30),
+    )
+    settlement = SettlementService(
+        uow,
+        rail=network,
+        clock=clock,
+        ispb=settings.ispb,
+        publish=webhooks.publish,
+        lease=timedelta(seconds=settings.job_lease_seconds),
+    )
+    poll = timedelta(milliseconds=settings.worker_poll_ms)
+    # Webhooks have a loop of their own: settlement never waits on a receiver.
+    dispatcher = Worker([webhooks.dispatch_due], poll=poll, name="connectpsp-webhooks")
+    webhooks.wake_when_free(dispatcher.wake)
+
+    def settle() -> int:
+        settled = settlement.run_due()
+        if settled:  # its webhooks may be due now
+            dispatcher.wake()
+        return settled
+
+    retention = timedelta(hours=settings.idempotency_retention_hours)
+    forget = every(timedelta(minutes=1), lambda: cash_outs.forget_old_keys(retention))
+    worker = Worker([settle, forget], poll=poll, beside=[dispatcher])
+    cash_outs = CashOutService(uow, clock=clock, on_accepted=worker.wake)
+    return Container(
+        settings=settings,
+        clock=clock,
+        db=db,
+        uow=uow,
+        clients=ClientService(
+            uow,
+            clock=clock,
+            hasher=hasher,
+            cipher=cipher,
+            default_fee_plan=settings.default_fee_plan,
+            default_per_transaction_limit=settings.default_per_transaction_limit,
+            default_daily_limit=settings.default_daily_limit,
+        ),
+        auth=AuthService(
+            uow,
+            hasher=hasher,
+            cipher=cipher,
+            tokens=tokens,
+            per_client=FailureLimiter(
+                clock, limit=settings.token_failures_per_client, window=window
+            ),
+            per_ip=FailureLimiter(clock, limit=settings.token_failures_per_ip, window=window),
+        ),
+        cash_outs=cash_outs,
+        settlement=settlement,
+        webhooks=webhooks,
+        network=network,
+        worker=worker,
+    )
+
+
+def _open_psp_accounts(uow: UnitOfWorkFactory) -> None:
+    with uow(write=True) as u:
+        for code in (PSP_SETTLEMENT, PSP_FEES, WORLD):
+            u.ledger.open_account(code, client_id=None, no_overdraft=False)
+        u.commit()
+
+
+def _signing_keys(
+    uow: UnitOfWorkFactory, cipher: Cipher, clock: Clock, *, create: bool
+) -> dict[str, bytes]:
+    """The access-token signing keys, decrypted; the first start makes one."""
+    with uow(write=create) as u:
+        stored = u.keys.all()
+        if not stored and create:
+            now = clock.now()
+            kid = now.strftime("%Y%m%d%H%M%S") + secrets.token_hex(4)
+            secret = secrets.token_urlsafe(32)
+            stored = {kid: cipher.encrypt(secret, context=f"signing-key:{kid}")}
+            u.keys.add(kid, stored[kid], now)
+            u.commit()
+    try:
+        return {
+            kid: cipher.decrypt(enc, context=f"signing-key:{kid}").encode()
+            for kid, enc in stored.items()
+        }
+    except InvalidTag:
+        raise SettingsError(
+            "CONNECTPSP_MASTER_KEY does not match the key this database's secrets were "
+            "encrypted with"
+        ) from None

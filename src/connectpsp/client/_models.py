@@ -1,0 +1,284 @@
+"""What the SDK sends and returns: immutable, with ``Decimal`` amounts and aware datetimes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+__all__ = [
+    "AcceptedCashOut",
+    "Amount",
+    "Balance",
+    "BankAccount",
+    "CashOut",
+    "DeliveryAttempt",
+    "Failure",
+    "Payee",
+    "PixKey",
+    "SecretRotation",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+]
+
+_CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class Amount:
+    """An amount of money, held as integer centavos. Build one explicitly:
+    ``Amount.from_centavos(5000)``, ``Amount.parse("50.00")`` or
+    ``Amount.parse(Decimal("50.00"))``. Floats are refused; so is a third decimal place."""
+
+    centavos: int
+
+    @classmethod
+    def from_centavos(cls, centavos: int) -> Amount:
+        if isinstance(centavos, bool) or not isinstance(centavos, int):
+            raise TypeError("centavos must be an int")
+        return cls(centavos)
+
+    @classmethod
+    def parse(cls, value: Amount | Decimal | str) -> Amount:
+        if isinstance(value, Amount):
+            return value
+        if isinstance(value, float | int | bool):
+            raise TypeError(
+                "amounts are never floats or bare ints: pass reais as a Decimal or str "
+                "('50.00'), or centavos as Amount.from_centavos(5000)"
+            )
+        try:
+            number = Decimal(value)
+        except (InvalidOperation, TypeError):
+            raise ValueError(f"not an amount: {value!r}") from None
+        if not number.is_finite() or number != number.quantize(_CENT):
+            raise ValueError(f"an amount has at most 2 decimal places: {value!r}")
+        return cls(int(number * 100))
+
+    @property
+    def decimal(self) -> Decimal:
+        return (Decimal(self.centavos) / 100).quantize(_CENT)
+
+    def __str__(self) -> str:
+        return str(self.decimal)
+
+
+@dataclass(frozen=True)
+class PixKey:
+    """A Pix key destination: key_type is CPF, CNPJ, EMAIL, PHONE or EVP."""
+
+    key_type: str
+    key: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "PIX", "pixKeyType": self.key_type, "pixKey": self.key}
+
+
+@dataclass(frozen=True)
+class BankAccount:
+    """A bank-account destination: account_type is CHECKING, SAVINGS, PAYMENT or SALARY."""
+
+    ispb: str
+    branch: str
+    account: str
+    account_type: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "BANK_ACCOUNT",
+            "bankAccount": {
+                "ispb": self.ispb,
+                "branch": self.branch,
+                "account": self.account,
+                "accountType": self.account_type,
+            },
+        }
+
+
+@dataclass(frozen=True)
+class Payee:
+    name: str
+    document: str  # as sent: a CPF or CNPJ; masked in what comes back
+    destination: PixKey | BankAccount
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "document": self.document,
+            "destination": self.destination.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Payee:
+        d = data["destination"]
+        destination: PixKey | BankAccount
+        if d["type"] == "BANK_ACCOUNT":
+            b = d["bankAccount"]
+            destination = BankAccount(b["ispb"], b["branch"], b["account"], b["accountType"])
+        else:
+            destination = PixKey(d["pixKeyType"], d["pixKey"])
+        return cls(data["name"], data["document"], destination)
+
+
+@dataclass(frozen=True)
+class Failure:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class AcceptedCashOut:
+    """The 202: accepted and queued for settlement, not yet paid."""
+
+    transaction_id: str
+    internal_code: str
+    external_reference: str
+    status: str
+    requested_at: datetime
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> AcceptedCashOut:
+        return cls(
+            d["transactionId"],
+            d["internalCode"],
+            d["externalReference"],
+            d["status"],
+            parse_time(d["requestedAt"]),
+        )
+
+
+@dataclass(frozen=True)
+class CashOut:
+    transaction_id: str
+    internal_code: str
+    external_reference: str
+    status: str  # PROCESSING, COMPLETED or FAILED
+    amount: Decimal
+    fee_amount: Decimal
+    final_amount: Decimal
+    description: str | None
+    payee: Payee
+    end_to_end_id: str | None
+    failure: Failure | None
+    requested_at: datetime
+    paid_at: datetime | None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in ("COMPLETED", "FAILED")
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> CashOut:
+        failure = d.get("failure")
+        return cls(
+            transaction_id=d["transactionId"],
+            internal_code=d["internalCode"],
+            external_reference=d["externalReference"],
+            status=d["status"],
+            amount=_money(d["amount"]),
+            fee_amount=_money(d["feeAmount"]),
+            final_amount=_money(d["finalAmount"]),
+            description=d.get("description"),
+            payee=Payee.from_json(d["payee"]),
+            end_to_end_id=d.get("endToEndId"),
+            failure=Failure(failure["code"], failure["message"]) if failure else None,
+            requested_at=parse_time(d["requestedAt"]),
+            paid_at=parse_time(d["paidAt"]) if d.get("paidAt") else None,
+        )
+
+
+@dataclass(frozen=True)
+class Balance:
+    available: Decimal
+    reserved: Decimal
+    total: Decimal
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Balance:
+        return cls(_money(d["available"]), _money(d["reserved"]), _money(d["total"]))
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    id: str
+    url: str
+    events: tuple[str, ...]
+    status: str
+    created_at: datetime
+    secret: str | None = None  # only when just created
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> WebhookEndpoint:
+        return cls(
+            d["id"],
+            d["url"],
+            tuple(d["events"]),
+            d["status"],
+            parse_time(d["createdAt"]),
+            d.get("secret"),
+        )
+
+
+@dataclass(frozen=True)
+class SecretRotation:
+    endpoint_id: str
+    secret: str
+    previous_secret_expires_at: datetime
+
+
+@dataclass(frozen=True)
+class DeliveryAttempt:
+    attempted_at: datetime
+    status_code: int | None
+    latency_ms: int
+    response_body: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    id: str
+    webhook_id: str
+    event_type: str
+    endpoint_id: str | None
+    url: str
+    status: str  # pending, succeeded or failed
+    created_at: datetime
+    next_attempt_at: datetime | None
+    attempts: tuple[DeliveryAttempt, ...]
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> WebhookDelivery:
+        return cls(
+            d["id"],
+            d["webhookId"],
+            d["eventType"],
+            d.get("endpointId"),
+            d["url"],
+            d["status"],
+            parse_time(d["createdAt"]),
+            parse_time(d["nextAttemptAt"]) if d.get("nextAttemptAt") else None,
+            tuple(
+                DeliveryAttempt(
+                    parse_time(a["attemptedAt"]),
+                    a.get("statusCode"),
+                    a["latencyMs"],
+                    a.get("responseBody"),
+                    a.get("error"),
+                )
+                for a in d["attempts"]
+            ),
+        )
+
+
+def _money(value: Any) -> Decimal:
+    # The API's numbers arrive as Decimal (the SDK parses JSON with parse_float=Decimal).
+    return Decimal(str(value)).quantize(_CENT)
+
+
+def parse_time(value: str) -> datetime:
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp without a zone: {value!r}")
+    return moment

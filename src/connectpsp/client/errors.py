@@ -1,0 +1,128 @@
+"""The SDK's errors: one tree, drawn here (a test checks the drawing against the
+classes). Every one carries the API's stable ``code``, its ``message``, the HTTP status
+(``http_status``), the ``details`` and the ``request_id`` to quote to support. All are
+importable from ``connectpsp`` too.
+
+ConnectPSPError
+├── APIConnectionError           no answer: refused, reset, cut off
+│   └── APITimeoutError          no answer in time
+├── AuthenticationError          401 (UNAUTHORIZED, TOKEN_EXPIRED, INVALID_*)
+├── ValidationError              400 (VALIDATION_ERROR, INVALID_JSON, ...)
+├── NotFoundError                404
+├── ConflictError                409 (DUPLICATE_EXTERNAL_REFERENCE, ...), IDEMPOTENCY_KEY_MISMATCH
+├── InsufficientBalanceError     422 INSUFFICIENT_BALANCE
+├── LimitExceededError           422 LIMIT_EXCEEDED
+├── RateLimitError               429
+├── APIError                     5xx and anything else
+└── WebhookVerificationError     a webhook failed verification
+
+Retried by the SDK before you see them: APIConnectionError, 5xx, 429 and 409
+IDEMPOTENCY_KEY_IN_USE (see ``connectpsp.client._retry``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "ConflictError",
+    "ConnectPSPError",
+    "InsufficientBalanceError",
+    "LimitExceededError",
+    "NotFoundError",
+    "RateLimitError",
+    "ValidationError",
+    "WebhookVerificationError",
+    "error_for",
+]
+
+
+class ConnectPSPError(Exception):
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        http_status: int | None = None,
+        details: Any = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.http_status = http_status
+        self.details = details
+        self.request_id = request_id
+
+
+class APIConnectionError(ConnectPSPError):
+    pass
+
+
+class APITimeoutError(APIConnectionError):
+    pass
+
+
+class AuthenticationError(ConnectPSPError):
+    pass
+
+
+class ValidationError(ConnectPSPError):
+    pass
+
+
+class NotFoundError(ConnectPSPError):
+    pass
+
+
+class ConflictError(ConnectPSPError):
+    pass
+
+
+class InsufficientBalanceError(ConnectPSPError):
+    pass
+
+
+class LimitExceededError(ConnectPSPError):
+    pass
+
+
+class RateLimitError(ConnectPSPError):
+    pass
+
+
+class APIError(ConnectPSPError):
+    pass
+
+
+class WebhookVerificationError(ConnectPSPError):
+    def __init__(self, message: str) -> None:
+        super().__init__("WEBHOOK_VERIFICATION_FAILED", message)
+
+
+_BY_CODE: dict[str, type[ConnectPSPError]] = {
+    "INSUFFICIENT_BALANCE": InsufficientBalanceError,
+    "LIMIT_EXCEEDED": LimitExceededError,
+    "IDEMPOTENCY_KEY_MISMATCH": ConflictError,
+}
+_BY_STATUS: dict[int, type[ConnectPSPError]] = {
+    400: ValidationError,
+    401: AuthenticationError,
+    404: NotFoundError,
+    409: ConflictError,
+    413: ValidationError,
+    429: RateLimitError,
+}
+
+
+def error_for(status: int, body: Any, request_id: str | None) -> ConnectPSPError:
+    """The error an API answer stands for."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        error = {"code": "HTTP_" + str(status), "message": f"HTTP {status}", "details": None}
+    code = str(error.get("code"))
+    kind = _BY_CODE.get(code) or _BY_STATUS.get(status, APIError)
+    return kind(code, str(error.get("message")), status, error.get("details"), request_id)

@@ -1,0 +1,59 @@
+"""Identifiers. Every id is generated here; a retry reuses the id it was sent with."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import string
+import uuid
+from datetime import UTC, datetime
+
+__all__ = ["derived_id", "end_to_end_id", "new_id", "new_internal_code", "new_secret"]
+
+_LETTERS = string.ascii_uppercase
+
+
+def new_id() -> str:
+    """A random UUID, as a string (transactionId, clientId, transfer ids)."""
+    return str(uuid.uuid4())
+
+
+def new_internal_code() -> str:
+    """Ten uppercase letters, as in the seed ("IVKPRMOCDY"); uniqueness is the database's."""
+    # One draw of 64 random bits, read as base-26 digits: 26**10 < 2**47, so the bias of
+    # the remainder is below 2**-17, and the cost is one call to the OS, not ten.
+    number = secrets.randbits(64)
+    letters = []
+    for _ in range(10):
+        number, index = divmod(number, 26)
+        letters.append(_LETTERS[index])
+    return "".join(letters)
+
+
+def new_secret(prefix: str = "", nbytes: int = 32) -> str:
+    """A URL-safe random secret with an optional readable prefix ("whsec_...")."""
+    return prefix + secrets.token_urlsafe(nbytes)
+
+
+_NAMESPACE = uuid.UUID("8f1d6a52-3c1e-4b7e-9d55-2f0c6c1e7a10")
+
+
+def derived_id(base: str, purpose: str) -> str:
+    """A stable id computed from another (the fee transfer of a cash-out, the rail's
+    idempotency key), so a retry or a restart finds the same one."""
+    return str(uuid.uuid5(_NAMESPACE, f"{base}:{purpose}"))
+
+
+_ALNUM = string.ascii_letters + string.digits
+
+
+def end_to_end_id(ispb: str, moment: datetime, payment_id: str) -> str:
+    """BCB's endToEndId: ``E`` + the payer's ISPB + ``yyyyMMddHHmm`` (UTC) + 11 alphanumeric
+    characters; 32 in all. The tail is derived from our payment id, so every retry of one
+    payment carries the same endToEndId."""
+    digest = int.from_bytes(hashlib.sha256(payment_id.encode()).digest(), "big")
+    tail = []
+    for _ in range(11):
+        digest, index = divmod(digest, len(_ALNUM))
+        tail.append(_ALNUM[index])
+    return f"E{ispb}{moment.astimezone(UTC):%Y%m%d%H%M}{''.join(tail)}"

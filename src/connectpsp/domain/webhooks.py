@@ -1,0 +1,308 @@
+"""Webhooks: the two payload shapes of the seeds, Standard Webhooks signatures, the retry
+policy, and which network addresses a webhook may never reach."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from connectpsp.domain.cashout import BankAccount, CashOut, CashOutStatus
+from connectpsp.domain.clock import iso_local, iso_utc
+from connectpsp.domain.documents import mask_document
+from connectpsp.domain.money import to_decimal
+from connectpsp.domain.participants import ParticipantDirectory
+
+__all__ = [
+    "EVENT_TYPES",
+    "MAX_ATTEMPTS",
+    "Attempt",
+    "DeliveryStatus",
+    "DeliveryTask",
+    "DeliveryView",
+    "DueDelivery",
+    "Endpoint",
+    "Message",
+    "MessageShape",
+    "cash_out_event",
+    "destination_json",
+    "forbidden_address",
+    "movement_event",
+    "new_webhook_secret",
+    "next_attempt_delay",
+    "sign",
+]
+
+EVENT_TYPES = ("CASHOUT_COMPLETED", "CASHOUT_FAILED")
+
+
+class MessageShape(StrEnum):
+    CASH_OUT = "cash_out"  # seed 000: to the cash-out's own webhookUrl
+    MOVEMENT = "movement"  # seed 004: to the client's registered endpoints
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # every attempt failed, the receiver answered 410, or the endpoint is gone
+
+
+def new_webhook_secret() -> str:
+    """``whsec_`` + standard base64 of 24 random bytes, as Standard Webhooks expects."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def _secret_bytes(secret: str) -> bytes:
+    body = secret.removeprefix("whsec_")
+    return base64.b64decode(body + "=" * (-len(body) % 4))
+
+
+def sign(secrets_: list[str], message_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` header: ``v1,<base64 HMAC-SHA256 of id.timestamp.body>``
+    for each live secret, space-separated (more than one while a rotation overlaps)."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return " ".join(
+        "v1,"
+        + base64.b64encode(hmac.new(_secret_bytes(s), signed, hashlib.sha256).digest()).decode()
+        for s in secrets_
+    )
+
+
+# Attempt 1 is immediate; then these waits, each stretched by up to 10 % of jitter.
+_SCHEDULE = [
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=10),
+    timedelta(hours=10),
+]
+MAX_ATTEMPTS = len(_SCHEDULE) + 1
+_MAX_RETRY_AFTER = timedelta(hours=24)
+
+
+def next_attempt_delay(
+    attempts_made: int, retry_after: timedelta | None = None, rng: random.Random | None = None
+) -> timedelta | None:
+    """How long to wait after ``attempts_made`` failed attempts; None when they are spent.
+    A receiver's ``Retry-After`` (on 429 and 503) is honoured when it asks for longer."""
+    if attempts_made >= MAX_ATTEMPTS:
+        return None
+    wait = _SCHEDULE[attempts_made - 1]
+    wait += wait * (rng or random).uniform(0, 0.1)
+    if retry_after is not None:
+        wait = max(wait, min(retry_after, _MAX_RETRY_AFTER))
+    return wait
+
+
+def forbidden_address(address: str) -> bool:
+    """True for anything but a public unicast address: loopback, the private ranges,
+    link-local (169.254.169.254 included), CGNAT 100.64/10, IPv6 ULA and link-local,
+    multicast, reserved, unspecified, and the IPv4-mapped forms of all of these."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        elif ip.sixtofour is not None:
+            ip = ip.sixtofour
+    if ip in _CGNAT:
+        return True
+    return not ip.is_global or ip.is_multicast
+
+
+_CGNAT = ipaddress.ip_network("100.64.0.0/10")
+
+
+def cash_out_event(cash_out: CashOut, at: datetime) -> dict[str, Any]:
+    """Seed 000: CASHOUT_COMPLETED / CASHOUT_FAILED, for the cash-out's own webhookUrl."""
+    completed = cash_out.status is CashOutStatus.COMPLETED
+    data: dict[str, Any] = {
+        "internalCode": cash_out.internal_code,
+        "externalReference": cash_out.external_reference,
+        "endToEndId": cash_out.end_to_end_id,
+        "status": cash_out.status.value,
+        "amount": to_decimal(cash_out.amount),
+        "payee": {
+            "name": cash_out.payee.name,
+            "document": mask_document(cash_out.payee.document),
+            "destination": destination_json(cash_out),
+        },
+        "requestedAt": iso_local(cash_out.requested_at),
+        "paidAt": iso_local(cash_out.paid_at) if cash_out.paid_at else None,
+    }
+    if not completed:
+        assert cash_out.failure is not None
+        data["failure"] = {"code": cash_out.failure.code, "message": cash_out.failure.message}
+    return {
+        "eventType": "CASHOUT_COMPLETED" if completed else "CASHOUT_FAILED",
+        "eventAt": iso_utc(at),
+        "data": data,
+    }
+
+
+def movement_event(
+    cash_out: CashOut, at: datetime, participants: ParticipantDirectory
+) -> dict[str, Any]:
+    """Seed 004: the account movement ``CashOut`` (DEBIT), CONFIRMED or ERROR."""
+    confirmed = cash_out.status is CashOutStatus.COMPLETED
+    creditor = cash_out.creditor
+    destination = cash_out.payee.destination
+    ispb: str | None
+    branch: str | None
+    account: str | None
+    if creditor is not None:
+        name, document = creditor.name, creditor.document
+        ispb, branch, account = creditor.ispb, creditor.branch, creditor.account
+    elif isinstance(destination, BankAccount):
+        name, document = cash_out.payee.name, cash_out.payee.document
+        ispb, branch, account = destination.ispb, destination.branch, destination.account
+    else:  # the key never resolved: no bank to name
+        name, document = cash_out.payee.name, cash_out.payee.document
+        ispb = branch = account = None
+    bank = participants.get(ispb) if ispb else None
+    failure = cash_out.failure
+    return {
+        "event": "CashOut",
+        "status": "CONFIRMED" if confirmed else "ERROR",
+        "transactionType": "PIX",
+        "movementType": "DEBIT",
+        "transactionId": cash_out.id,
+        "externalId": cash_out.external_reference,
+        "endToEndId": cash_out.end_to_end_id,
+        "pixKey": None if isinstance(destination, BankAccount) else destination.key,
+        "feeAmount": to_decimal(cash_out.fee),
+        "originalAmount": to_decimal(cash_out.amount),
+        "finalAmount": to_decimal(cash_out.final_amount),
+        "processingDate": at.astimezone(UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z"),
+        "errorCode": failure.code if failure and not confirmed else None,
+        "errorMessage": failure.message if failure and not confirmed else None,
+        "counterpart": {
+            "name": name,
+            "document": mask_document(document),
+            "bank": {
+                "bankISPB": ispb,
+                "bankName": bank.short_name if bank else None,
+                "bankCode": bank.compe if bank else None,
+                "accountBranch": branch,
+                "accountNumber": account,
+            },
+        },
+        "metadata": {},
+    }
+
+
+def destination_json(cash_out: CashOut) -> dict[str, Any]:
+    """A cash-out's destination as the request gave it."""
+    d = cash_out.payee.destination
+    if isinstance(d, BankAccount):
+        return {
+            "type": "BANK_ACCOUNT",
+            "bankAccount": {
+                "ispb": d.ispb,
+                "branch": d.branch,
+                "account": d.account,
+                "accountType": d.account_type.value,
+            },
+        }
+    return {"type": "PIX", "pixKeyType": d.key_type.value, "pixKey": d.key}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A client's registered webhook URL (seed 004 events)."""
+
+    id: str
+    client_id: str
+    url: str
+    events: tuple[str, ...]
+    secret_enc: str
+    previous_secret_enc: str | None
+    previous_secret_expires_at: datetime | None
+    enabled: bool
+    created_at: datetime
+    # The X-Idempotency-Key that created it, and a hash of that request.
+    create_key: str | None = None
+    create_fingerprint: str | None = None
+    rotation_key: str | None = None  # the last rotation's X-Idempotency-Key
+    deleted: bool = False
+
+    def wants(self, event_type: str) -> bool:
+        return self.enabled and event_type in self.events
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str  # the webhook-id, the same on every attempt and replay
+    client_id: str
+    event_type: str
+    shape: MessageShape
+    cash_out_id: str
+    body: bytes
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    """A delivery that is due, before it is claimed."""
+
+    id: str
+    endpoint_id: str | None
+    url: str
+
+    @property
+    def target(self) -> str:
+        """What the concurrency cap counts by: the endpoint, or the cash-out's URL."""
+        return self.endpoint_id or self.url
+
+
+@dataclass(frozen=True)
+class DeliveryTask:
+    """A delivery claimed for an attempt, with what signing it needs."""
+
+    id: str
+    message_id: str
+    client_id: str
+    endpoint_id: str | None
+    url: str
+    body: bytes
+    attempts: int  # made before this one
+    secret_enc: str
+    secret_context: str
+    previous_secret_enc: str | None
+    previous_secret_expires_at: datetime | None
+
+    @property
+    def target(self) -> str:
+        return self.endpoint_id or self.url
+
+
+@dataclass(frozen=True)
+class Attempt:
+    attempted_at: datetime
+    status_code: int | None
+    latency_ms: int
+    response_body: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    id: str
+    message_id: str
+    event_type: str
+    endpoint_id: str | None
+    url: str
+    status: DeliveryStatus
+    attempts: tuple[Attempt, ...]
+    next_attempt_at: datetime | None
+    created_at: datetime

@@ -1,0 +1,152 @@
+"""Access tokens, and the three checks on every client request: Bearer token,
+ApplicationToken and (for cash-outs) DigitalSignature."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import threading
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from connectpsp.domain.clients import Client
+from connectpsp.domain.errors import (
+    InvalidApplicationToken,
+    InvalidCredentials,
+    InvalidSignature,
+    Unauthorized,
+)
+from connectpsp.service.clients import crypto_context, token_digest
+from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
+from connectpsp.service.ratelimit import FailureLimiter
+
+__all__ = ["AuthService", "Caller", "TokenCodec", "signature_for"]
+
+# How long a client's record (tokens' digests, limits, fees, active) is trusted from
+# memory: a disabled client or a new ApplicationToken takes effect within this time.
+CLIENT_CACHE_SECONDS = 30.0
+
+
+class TokenCodec(Protocol):
+    def issue(self, subject: str) -> tuple[str, int]: ...
+    def decode(self, token: str) -> dict[str, object]: ...
+
+
+def signature_for(access_token: str, crypto_token: str) -> str:
+    """The DigitalSignature: lowercase hex HMAC-SHA256 of the exact token string."""
+    return hmac.new(crypto_token.encode(), access_token.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated request: the client and the token it presented."""
+
+    client: Client
+    access_token: str
+
+
+class AuthService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        hasher: SecretHasher,
+        cipher: Cipher,
+        tokens: TokenCodec,
+        per_client: FailureLimiter,
+        per_ip: FailureLimiter,
+    ) -> None:
+        self._uow = uow
+        self._hasher = hasher
+        self._cipher = cipher
+        self._tokens = tokens
+        self._per_client = per_client
+        self._per_ip = per_ip
+        self._clients: dict[str, tuple[float, Client]] = {}
+        self._crypto_tokens: dict[str, tuple[str, str]] = {}  # id -> (encrypted, plain)
+        self._lock = threading.Lock()
+
+    def issue_token(self, client_id: str, client_secret: str, ip: str) -> tuple[str, int]:
+        client_key, ip_key = f"client:{client_id}", f"ip:{ip}"
+        self._per_client.check(client_key)
+        self._per_ip.check(ip_key)
+        with self._uow() as uow:
+            client = uow.clients.get(client_id)
+        # Verify against a dummy hash for unknown clients too, so timing does not tell
+        # which clientIds exist.
+        stored = client.secret_hash if client else _DUMMY_HASH
+        valid = self._hasher.verify(stored, client_secret) and client is not None and client.active
+        if not valid:
+            self._per_client.failed(client_key)
+            self._per_ip.failed(ip_key)
+            raise InvalidCredentials()
+        self._per_client.succeeded(client_key)
+        return self._tokens.issue(client_id)
+
+    def authenticate(self, authorization: str | None, application_token: str | None) -> Caller:
+        token, subject = self._subject(authorization)
+        client = self._remembered(subject)
+        if client is None:
+            with self._uow() as uow:
+                client = uow.clients.get(subject)
+            if client is not None:
+                with self._lock:
+                    self._clients[subject] = (time.monotonic() + CLIENT_CACHE_SECONDS, client)
+        return self._caller(client, token, application_token)
+
+    def authenticate_from_memory(
+        self, authorization: str | None, application_token: str | None
+    ) -> Caller | None:
+        """``authenticate`` without touching the database: None if the client has not
+        been seen in the last ``CLIENT_CACHE_SECONDS``."""
+        token, subject = self._subject(authorization)
+        client = self._remembered(subject)
+        return None if client is None else self._caller(client, token, application_token)
+
+    def _subject(self, authorization: str | None) -> tuple[str, str]:
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized()
+        token = token.strip()
+        subject = self._tokens.decode(token)["sub"]
+        if not isinstance(subject, str):
+            raise Unauthorized("The access token is invalid.")
+        return token, subject
+
+    def _remembered(self, client_id: str) -> Client | None:
+        found = self._clients.get(client_id)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    @staticmethod
+    def _caller(client: Client | None, token: str, application_token: str | None) -> Caller:
+        if client is None or not client.active:
+            raise Unauthorized("The access token's client no longer exists or is disabled.")
+        given = token_digest(application_token or "")
+        if not application_token or not hmac.compare_digest(given, client.app_token_hash):
+            raise InvalidApplicationToken()
+        return Caller(client, token)
+
+    def check_signature(self, caller: Caller, signature: str | None) -> None:
+        client = caller.client
+        # Decrypted once per stored value: a new cryptoToken is a new ciphertext.
+        known = self._crypto_tokens.get(client.id)
+        if known is not None and known[0] == client.crypto_token_enc:
+            crypto_token = known[1]
+        else:
+            crypto_token = self._cipher.decrypt(
+                client.crypto_token_enc, context=crypto_context(client.id)
+            )
+            self._crypto_tokens[client.id] = (client.crypto_token_enc, crypto_token)
+        expected = signature_for(caller.access_token, crypto_token)
+        if not signature or not hmac.compare_digest(expected, signature.strip()):
+            raise InvalidSignature()
+
+
+# argon2id of a random string nobody knows; only its verification time matters.
+_DUMMY_HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$"
+    "RdescudvJCsgt3ub+b+dWRWJTmaaJObG0dH7S/8Kxh0"
+)

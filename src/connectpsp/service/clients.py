@@ -1,0 +1,125 @@
+"""Creating and listing clients, and funding them in the sandbox."""
+
+from __future__ import annotations
+
+import hashlib
+
+from connectpsp.domain.clients import Client, ClientCredentials
+from connectpsp.domain.clock import Clock
+from connectpsp.domain.errors import NotFound
+from connectpsp.domain.ids import new_id, new_secret
+from connectpsp.domain.ledger import WORLD, Balance, FeePlan, TransferKind, client_account_code
+from connectpsp.domain.money import Centavos
+from connectpsp.domain.webhooks import new_webhook_secret
+from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
+
+__all__ = ["ClientService", "crypto_context", "token_digest", "webhook_context"]
+
+
+def crypto_context(client_id: str) -> str:
+    return f"client:{client_id}:crypto-token"
+
+
+def webhook_context(client_id: str) -> str:
+    return f"client:{client_id}:webhook-secret"
+
+
+def token_digest(token: str) -> str:
+    """Application tokens are 256-bit random values, so a plain SHA-256 is a safe hash."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ClientService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        clock: Clock,
+        hasher: SecretHasher,
+        cipher: Cipher,
+        default_fee_plan: FeePlan,
+        default_per_transaction_limit: Centavos,
+        default_daily_limit: Centavos,
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._hasher = hasher
+        self._cipher = cipher
+        self._fee_plan = default_fee_plan
+        self._per_tx_limit = default_per_transaction_limit
+        self._daily_limit = default_daily_limit
+
+    def create(
+        self,
+        name: str,
+        *,
+        fee_plan: FeePlan | None = None,
+        per_transaction_limit: Centavos | None = None,
+        daily_limit: Centavos | None = None,
+    ) -> ClientCredentials:
+        client_id = new_id()
+        creds = ClientCredentials(
+            client_id=client_id,
+            client_secret=new_secret("cs_"),
+            crypto_token=new_secret("ct_"),
+            application_token=new_secret("at_"),
+            webhook_secret=new_webhook_secret(),
+        )
+        client = Client(
+            id=client_id,
+            name=name,
+            fee_plan=fee_plan or self._fee_plan,
+            per_transaction_limit=per_transaction_limit or self._per_tx_limit,
+            daily_limit=daily_limit or self._daily_limit,
+            active=True,
+            created_at=self._clock.now(),
+            secret_hash=self._hasher.hash(creds.client_secret),
+            crypto_token_enc=self._cipher.encrypt(
+                creds.crypto_token, context=crypto_context(client_id)
+            ),
+            app_token_hash=token_digest(creds.application_token),
+            webhook_secret_enc=self._cipher.encrypt(
+                creds.webhook_secret, context=webhook_context(client_id)
+            ),
+        )
+        with self._uow(write=True) as uow:
+            uow.clients.add(client)
+            uow.ledger.open_account(
+                client_account_code(client_id), client_id=client_id, no_overdraft=True
+            )
+            uow.commit()
+        return creds
+
+    def list(self) -> list[Client]:
+        with self._uow() as uow:
+            return uow.clients.list()
+
+    def get(self, client_id: str) -> Client:
+        with self._uow() as uow:
+            client = uow.clients.get(client_id)
+        if client is None:
+            raise NotFound(f"No client {client_id}.")
+        return client
+
+    def fund(self, client_id: str, amount: Centavos) -> Balance:
+        """Credit a client from the outside world (sandbox top-up), through the ledger."""
+        with self._uow(write=True) as uow:
+            if uow.clients.get(client_id) is None:
+                raise NotFound(f"No client {client_id}.")
+            account = client_account_code(client_id)
+            uow.ledger.transfer(
+                new_id(),
+                debit=WORLD,
+                credit=account,
+                amount=amount,
+                kind=TransferKind.SINGLE,
+                code="sandbox_fund",
+                ref=client_id,
+            )
+            balance = uow.ledger.balance(account)
+            uow.commit()
+        return balance
+
+    def balance(self, client_id: str) -> Balance:
+        with self._uow() as uow:
+            return uow.ledger.balance(client_account_code(client_id))

@@ -1,0 +1,324 @@
+"""The small interfaces the use cases need; adapters implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import date, datetime
+from types import TracebackType
+from typing import Any, Protocol
+
+from connectpsp.domain.cashout import CashOut, CashOutStatus, Creditor, Failure
+from connectpsp.domain.clients import Client
+from connectpsp.domain.ledger import Balance, TransferKind
+from connectpsp.domain.money import Centavos
+from connectpsp.domain.webhooks import (
+    Attempt,
+    DeliveryStatus,
+    DeliveryTask,
+    DeliveryView,
+    DueDelivery,
+    Endpoint,
+    Message,
+    MessageShape,
+)
+
+__all__ = [
+    "CashOutRepository",
+    "Cipher",
+    "ClientRepository",
+    "IdempotencyRepository",
+    "Job",
+    "KeyRepository",
+    "LedgerRepository",
+    "LimitRepository",
+    "Logger",
+    "OutboxRepository",
+    "Reservation",
+    "SecretHasher",
+    "StoredReply",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
+    "WebhookRepository",
+]
+
+
+class Logger(Protocol):
+    """Structured logging: an event name and fields (never secrets or documents)."""
+
+    def info(self, event: str, **fields: Any) -> Any: ...
+    def warning(self, event: str, **fields: Any) -> Any: ...
+
+
+class SecretHasher(Protocol):
+    def hash(self, secret: str) -> str: ...
+    def verify(self, stored: str, secret: str) -> bool: ...
+
+
+class Cipher(Protocol):
+    def encrypt(self, plaintext: str, *, context: str) -> str: ...
+    def decrypt(self, ciphertext: str, *, context: str) -> str: ...
+
+
+class ClientRepository(Protocol):
+    def add(self, client: Client) -> None: ...
+    def get(self, client_id: str) -> Client | None: ...
+    def list(self) -> list[Client]: ...
+
+
+class KeyRepository(Protocol):
+    """Access-token signing keys, encrypted at rest."""
+
+    def all(self) -> dict[str, str]: ...
+    def add(self, kid: str, secret_enc: str, created_at: datetime) -> None: ...
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A pending transfer: ``amount`` centavos held on ``debit`` for ``credit``."""
+
+    transfer_id: str
+    debit: str
+    credit: str
+    amount: Centavos
+    code: str  # why: cash_out, cash_out_fee
+    ref: str  # the cash-out
+
+
+class LedgerRepository(Protocol):
+    def open_account(self, code: str, *, client_id: str | None, no_overdraft: bool) -> None: ...
+
+    def transfer(
+        self,
+        transfer_id: str,
+        *,
+        debit: str,
+        credit: str,
+        amount: Centavos,
+        kind: TransferKind,
+        code: str,
+        ref: str | None,
+    ) -> bool:
+        """Record a single or pending transfer between account codes. Returns False,
+        writing nothing, if it would overdraw an overdraft-checked debit account."""
+        ...
+
+    def lock_balances(self, codes: list[str]) -> dict[str, Balance]:
+        """The balances of these overdraft-checked accounts, locked until the end of the
+        transaction (FOR UPDATE on PostgreSQL; the write lock already on SQLite)."""
+        ...
+
+    def reserve(self, reservations: list[Reservation]) -> None:
+        """Write pending transfers whose debits the caller checked under
+        ``lock_balances``. The database still refuses an overdraft."""
+        ...
+
+    def resolve(self, pending_id: str, transfer_id: str, *, post: bool) -> None:
+        """Post or void a pending transfer, once; a second resolution raises."""
+        ...
+
+    def balance(self, code: str) -> Balance: ...
+
+    def summed_balance(self, code: str) -> Balance:
+        """The balance recomputed from transfers alone, for audits."""
+        ...
+
+    def account_codes(self) -> list[str]: ...
+
+
+class CashOutRepository(Protocol):
+    def add(self, cash_outs: list[CashOut]) -> None:
+        """Insert; a reference or code taken meanwhile by a concurrent writer raises
+        ``StorageConflict`` (the database's unique keys decide, under any race)."""
+        ...
+
+    def get(self, client_id: str, internal_code: str) -> CashOut | None: ...
+    def by_external_reference(self, client_id: str, reference: str) -> CashOut | None: ...
+
+    def references_taken(self, references: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (client id, externalReference) pairs are used already."""
+        ...
+
+    def by_id(self, cash_out_id: str) -> CashOut | None: ...
+    def by_ids(self, cash_out_ids: list[str]) -> dict[str, CashOut]: ...
+
+    def mark_submitted(self, cash_out_id: str, creditor: Creditor, at: datetime) -> bool:
+        """Record that the rail is about to be asked to pay, and to whom; False if it
+        already was (by another worker) or the cash-out is no longer PROCESSING."""
+        ...
+
+    def finish(
+        self,
+        cash_out_id: str,
+        status: CashOutStatus,
+        *,
+        at: datetime,
+        end_to_end_id: str | None = None,
+        paid_at: datetime | None = None,
+        failure: Failure | None = None,
+        spi_reason_code: str | None = None,
+        unsubmitted_only: bool = False,
+    ) -> bool:
+        """Move a PROCESSING cash-out to a terminal status; False if it was not PROCESSING
+        (another worker got there first: nothing is written), or, with
+        ``unsubmitted_only``, if it has been sent to the rail."""
+        ...
+
+
+@dataclass(frozen=True)
+class StoredReply:
+    """The answer given to the first request with a key, replayed to every retry."""
+
+    client_id: str
+    key: str
+    fingerprint: str  # SHA-256 of the canonical request: a different body is refused
+    status: int
+    body: bytes
+
+
+class IdempotencyRepository(Protocol):
+    def find(self, slots: list[tuple[str, str]]) -> dict[tuple[str, str], StoredReply]:
+        """The stored replies for these (client id, key) pairs, where there are any."""
+        ...
+
+    def store(self, replies: list[StoredReply], *, at: datetime) -> None:
+        """Insert; a key stored meanwhile by a concurrent writer raises
+        ``StorageConflict``."""
+        ...
+
+    def forget_before(self, cutoff: datetime) -> int:
+        """Delete the replies stored before ``cutoff``; how many."""
+        ...
+
+
+class LimitRepository(Protocol):
+    def lock_daily(self, client_ids: list[str], day: date) -> dict[str, Centavos]:
+        """The day's usage of the clients that have any, locked until the end of the
+        transaction."""
+        ...
+
+    def set_daily(self, day: date, usage: dict[str, Centavos], *, known: set[str]) -> None:
+        """Write the day's new usage totals; ``known`` are the clients ``lock_daily``
+        found (updated), the rest are inserted."""
+        ...
+
+    def release_daily(self, client_id: str, day: date, amount: Centavos) -> None: ...
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    topic: str
+    ref: str
+    payload: dict[str, Any]
+    attempts: int  # claims so far, this one included
+    failures: int  # consecutive runs that ended in an error (drives the backoff)
+
+
+class OutboxRepository(Protocol):
+    def enqueue(
+        self, topic: str, jobs: list[tuple[str, dict[str, Any]]], *, available_at: datetime
+    ) -> None:
+        """One job per (ref, payload)."""
+        ...
+
+    def claim(self, topic: str, *, now: datetime, lease_until: datetime, limit: int) -> list[Job]:
+        """Due, unleased jobs, leased to the caller until ``lease_until``. On PostgreSQL
+        concurrent claimers skip each other's rows (FOR UPDATE SKIP LOCKED)."""
+        ...
+
+    def finish(self, job_id: int, *, at: datetime) -> None: ...
+    def defer(self, job_id: int, *, until: datetime, failed: bool) -> None:
+        """Run again at ``until``; ``failed`` counts towards the backoff, else resets it."""
+        ...
+
+
+class WebhookRepository(Protocol):
+    def add_endpoint(self, endpoint: Endpoint) -> bool:
+        """False if the client has an endpoint created with the same ``create_key``."""
+        ...
+
+    def endpoints_with_key(self, client_id: str, key: str) -> list[Endpoint]:
+        """The client's endpoints created or last rotated with ``key``, deleted ones
+        included, in one consistent read."""
+        ...
+
+    def endpoints(self, client_id: str) -> list[Endpoint]: ...
+    def endpoint(self, client_id: str, endpoint_id: str) -> Endpoint | None: ...
+    def delete_endpoint(self, client_id: str, endpoint_id: str, at: datetime) -> bool: ...
+
+    def rotate_secret(
+        self, endpoint_id: str, secret_enc: str, previous_expires_at: datetime, key: str | None
+    ) -> bool:
+        """The current secret becomes the previous one, until ``previous_expires_at``;
+        False if the last rotation already had ``key``."""
+        ...
+
+    def disable_endpoint(self, endpoint_id: str, reason: str, at: datetime) -> None:
+        """Stop sending to it; its pending deliveries fail."""
+        ...
+
+    def add_message(self, message: Message) -> None: ...
+    def add_delivery(
+        self, message: Message, url: str, endpoint_id: str | None, at: datetime
+    ) -> str: ...
+    def messages_between(
+        self, client_id: str, shape: MessageShape, since: datetime, until: datetime
+    ) -> list[Message]: ...
+
+    def due_deliveries(
+        self, *, now: datetime, limit: int, skip: Collection[str]
+    ) -> list[DueDelivery]:
+        """Unleased due deliveries, oldest first, none to a disabled or deleted endpoint
+        nor to a target (endpoint id or URL) in ``skip``."""
+        ...
+
+    def lease_deliveries(self, ids: list[str], *, lease_until: datetime) -> list[DeliveryTask]:
+        """Lease deliveries that ``due_deliveries`` found, in the same transaction."""
+        ...
+
+    def record_attempt(
+        self,
+        delivery_id: str,
+        attempt: Attempt,
+        *,
+        status: DeliveryStatus,
+        next_attempt_at: datetime | None,
+    ) -> None: ...
+
+    def deliveries(
+        self, client_id: str, status: DeliveryStatus | None, limit: int
+    ) -> list[DeliveryView]: ...
+
+    def delivery_endpoint_live(self, client_id: str, delivery_id: str) -> bool | None:
+        """None if the client has no such delivery; else whether it may still be sent."""
+        ...
+
+    def requeue(self, client_id: str, delivery_id: str, at: datetime) -> bool:
+        """Make a delivery due now (a manual retry); False if it is not the client's, its
+        endpoint is disabled or deleted, or an attempt is under way."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    clients: ClientRepository
+    keys: KeyRepository
+    ledger: LedgerRepository
+    cash_outs: CashOutRepository
+    idempotency: IdempotencyRepository
+    limits: LimitRepository
+    outbox: OutboxRepository
+    webhooks: WebhookRepository
+
+    def __enter__(self) -> UnitOfWork: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+    def commit(self) -> None: ...
+
+
+# ``uow(write=True)`` opens a write transaction (BEGIN IMMEDIATE on SQLite).
+UnitOfWorkFactory = Callable[..., UnitOfWork]

@@ -1,0 +1,355 @@
+"""Settlement: take an accepted cash-out to COMPLETED or FAILED through the rail.
+
+A job runs these steps, and may be cut off after any of them (a crash, a kill -9):
+1. If the cash-out was never submitted: resolve the key in DICT (an unknown key fails
+   it; a holder whose document differs fails it with BE01), then record the creditor
+   and "submitted" in our database. This is committed before the rail is called.
+2. If it was submitted before, ask the rail for the payment first (reconcile). Submit
+   only if the rail has never seen it. So the rail is asked to pay at most once, and the
+   rail's own idempotency key, derived from the cash-out id, guards the gap between.
+3. Apply the rail's answer in one transaction: post or void the reservation, store the
+   outcome, enqueue the webhook events, and finish the job. A timeout or an unknown
+   answer is never a failure: the job comes back later and reconciles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from connectpsp.domain.cashout import BankAccount, CashOut, CashOutStatus, Creditor, Failure
+from connectpsp.domain.clock import Clock, business_date
+from connectpsp.domain.ids import derived_id, end_to_end_id, new_id
+from connectpsp.domain.spi import PIX_KEY_NOT_FOUND, ReasonCode, failure_for
+from connectpsp.service.cashouts import SETTLE_TOPIC, fee_transfer_id
+from connectpsp.service.ports import Job, UnitOfWork, UnitOfWorkFactory
+from connectpsp.service.rail import PaymentOrder, Rail, RailState, RailStatus, RailUnavailable
+
+__all__ = ["Publisher", "SettlementService", "rail_key"]
+
+# Queues a terminal cash-out's webhooks inside the transaction that made it terminal.
+Publisher = Callable[[UnitOfWork, CashOut, datetime], None]
+_MAX_BACKOFF = timedelta(seconds=60)
+
+
+def rail_key(cash_out_id: str) -> str:
+    """The idempotency key the rail sees for a cash-out: the same on every retry."""
+    return derived_id(cash_out_id, "rail")
+
+
+@dataclass
+class _Batch:
+    """A batch of claimed jobs, sorted by what each needs."""
+
+    fresh: list[tuple[Job, CashOut, Creditor]] = field(default_factory=list)  # to send
+    refused: list[tuple[Job, CashOut, Failure, ReasonCode | None]] = field(default_factory=list)
+    resend: list[tuple[Job, CashOut, Creditor]] = field(default_factory=list)  # rail never saw
+    known: list[tuple[Job, CashOut, RailStatus]] = field(default_factory=list)  # rail answered
+    over: list[Job] = field(default_factory=list)  # nothing left to do
+    deferred: list[tuple[Job, Outcome]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to a job: finished, or to be run again at ``retry_at``."""
+
+    done: bool
+    retry_at: datetime | None = None
+    failed: bool = False  # the rail did not answer: back off
+
+
+class SettlementService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        rail: Rail,
+        clock: Clock,
+        ispb: str,
+        publish: Publisher,
+        lease: timedelta = timedelta(seconds=30),
+    ) -> None:
+        self._uow = uow
+        self._publish = publish
+        self._rail = rail
+        self._clock = clock
+        self._ispb = ispb
+        # A claimed job is ours until the lease ends; if we die, another worker takes it
+        # then. Longer than any batch takes, short enough that a crash is soon repaired.
+        self._lease = lease
+
+    def run_due(self, limit: int = 32) -> int:
+        """Claim due settlement jobs and run them together; the number claimed.
+
+        However many there are, the batch takes three transactions: one marks the new
+        payments submitted (before the rail is asked), the rail takes them in one
+        ``submit_many`` call, and one applies every answer. A payment sent before is
+        asked about first (reconciled), and sent again only if the rail never saw it.
+        The batch is small enough to finish well inside a job's lease."""
+        now = self._clock.now()
+        with self._uow(write=True) as uow:
+            jobs = uow.outbox.claim(
+                SETTLE_TOPIC, now=now, lease_until=now + self._lease, limit=limit
+            )
+            uow.commit()
+        if not jobs:
+            return 0
+        with self._uow() as uow:
+            found = uow.cash_outs.by_ids([job.ref for job in jobs])
+        batch = _Batch()
+        for job in jobs:
+            cash_out = found.get(job.ref)
+            try:
+                self._sort(batch, job, cash_out)
+            except RailUnavailable:
+                batch.deferred.append((job, self._unanswered(job)))
+        to_send = [*self._mark_submitted(batch), *batch.resend]
+        answers: list[RailStatus] = []
+        if to_send:
+            orders = [self._order(cash_out, creditor) for _, cash_out, creditor in to_send]
+            try:
+                answers = self._rail.submit_many(orders)
+            except RailUnavailable:
+                answers = [RailStatus(RailState.UNKNOWN)] * len(orders)
+        settled = [(j, c, a) for (j, c, _), a in zip(to_send, answers, strict=True)]
+        with self._uow(write=True) as uow:
+            for job, cash_out, answer in [*settled, *batch.known]:
+                try:
+                    # An answer that makes no sense raises before anything is written.
+                    outcome = self._apply_in(uow, job, cash_out, answer)
+                except RailUnavailable:
+                    outcome = self._unanswered(job)
+                if outcome.retry_at is not None:
+                    uow.outbox.defer(job.id, until=outcome.retry_at, failed=outcome.failed)
+            uow.commit()
+        return len(jobs)
+
+    def _sort(self, batch: _Batch, job: Job, cash_out: CashOut | None) -> None:
+        """Where a claimed job goes in its batch; the rail's reads happen here."""
+        if cash_out is None or cash_out.status.is_terminal:
+            batch.over.append(job)
+        elif cash_out.submitted_at is not None:
+            status = self._rail.status(rail_key(cash_out.id))
+            if status.state is RailState.NOT_FOUND:  # never reached the rail: send it now
+                assert cash_out.creditor is not None
+                batch.resend.append((job, cash_out, cash_out.creditor))
+            else:
+                batch.known.append((job, cash_out, status))
+        else:
+            creditor = self._resolve(cash_out)
+            refusal = _refusal(cash_out, creditor)
+            if refusal is not None:
+                batch.refused.append((job, cash_out, *refusal))
+            else:
+                assert creditor is not None
+                batch.fresh.append((job, cash_out, creditor))
+
+    def _mark_submitted(self, batch: _Batch) -> list[tuple[Job, CashOut, Creditor]]:
+        """One transaction: record "submitted" and the creditor of every new payment about
+        to be sent (before the rail is asked), fail the ones DICT refused, end the jobs
+        with nothing left to do, defer the rest. The new payments this worker may send."""
+        now = self._clock.now()
+        later = Outcome(False, now + timedelta(seconds=1))
+        with self._uow(write=True) as uow:
+            submitted = []
+            for job, cash_out, creditor in batch.fresh:
+                if uow.cash_outs.mark_submitted(cash_out.id, creditor, now):
+                    submitted.append((job, cash_out, creditor))
+                else:  # another worker is submitting it: reconcile on the next run
+                    batch.deferred.append((job, later))
+            for job, cash_out, failure, reason in batch.refused:
+                if not self._fail(uow, job, cash_out, failure, reason, before_submit=True):
+                    batch.deferred.append((job, later))
+            for job in batch.over:
+                uow.outbox.finish(job.id, at=now)
+            for job, outcome in batch.deferred:
+                assert outcome.retry_at is not None
+                uow.outbox.defer(job.id, until=outcome.retry_at, failed=outcome.failed)
+            uow.commit()
+        return submitted
+
+    def _unanswered(self, job: Job) -> Outcome:
+        return Outcome(False, self._clock.now() + _backoff(job.failures + 1), failed=True)
+
+    def run(self, job: Job) -> Outcome:
+        """Run one job alone."""
+        try:
+            outcome = self._settle(job)
+        except RailUnavailable:
+            outcome = self._unanswered(job)
+        if outcome.retry_at is not None:
+            with self._uow(write=True) as uow:
+                uow.outbox.defer(job.id, until=outcome.retry_at, failed=outcome.failed)
+                uow.commit()
+        return outcome
+
+    def _settle(self, job: Job) -> Outcome:
+        with self._uow() as uow:
+            cash_out = uow.cash_outs.by_id(job.ref)
+        if cash_out is None or cash_out.status.is_terminal:
+            with self._uow(write=True) as uow:
+                uow.outbox.finish(job.id, at=self._clock.now())
+                uow.commit()
+            return Outcome(True)
+        if cash_out.submitted_at is not None:
+            status = self._rail.status(rail_key(cash_out.id))
+            if status.state is RailState.NOT_FOUND:
+                assert cash_out.creditor is not None
+                status = self._rail.submit(self._order(cash_out, cash_out.creditor))
+            return self._apply(job, cash_out, status)
+        creditor = self._resolve(cash_out)
+        refusal = _refusal(cash_out, creditor)
+        if refusal is not None:
+            # Fails only if nobody has sent it to the rail meanwhile (a second worker
+            # holding the same job); if someone has, reconcile with the rail instead.
+            if self._finish_failed(job, cash_out, *refusal, before_submit=True):
+                return Outcome(True)
+            return Outcome(False, self._clock.now() + timedelta(seconds=1))
+        assert creditor is not None
+        with self._uow(write=True) as uow:
+            marked = uow.cash_outs.mark_submitted(cash_out.id, creditor, self._clock.now())
+            uow.commit()
+        if not marked:  # another worker is submitting it: reconcile on the next run
+            return Outcome(False, self._clock.now() + timedelta(seconds=1))
+        return self._apply(job, cash_out, self._rail.submit(self._order(cash_out, creditor)))
+
+    def _resolve(self, cash_out: CashOut) -> Creditor | None:
+        payee = cash_out.payee
+        destination = payee.destination
+        if isinstance(destination, BankAccount):
+            # Manual initiation: the account given goes straight to SPI.
+            return Creditor(
+                payee.name,
+                payee.document,
+                destination.ispb,
+                destination.branch,
+                destination.account,
+                destination.account_type,
+            )
+        return self._rail.lookup(destination.key_type, destination.key)
+
+    def _order(self, cash_out: CashOut, creditor: Creditor) -> PaymentOrder:
+        return PaymentOrder(
+            idempotency_key=rail_key(cash_out.id),
+            end_to_end_id=end_to_end_id(self._ispb, cash_out.requested_at, cash_out.id),
+            amount=cash_out.amount,
+            payer_ispb=self._ispb,
+            creditor=creditor,
+        )
+
+    def _apply(self, job: Job, cash_out: CashOut, status: RailStatus) -> Outcome:
+        with self._uow(write=True) as uow:
+            outcome = self._apply_in(uow, job, cash_out, status)
+            uow.commit()
+        return outcome
+
+    def _apply_in(
+        self, uow: UnitOfWork, job: Job, cash_out: CashOut, status: RailStatus
+    ) -> Outcome:
+        """The rail's answer, inside ``uow``: terminal (and the job over), or when to ask
+        again (the caller defers the job)."""
+        if status.state is RailState.SETTLED:
+            assert status.end_to_end_id is not None
+            assert status.settled_at is not None
+            self._complete(uow, job, cash_out, status.end_to_end_id, status.settled_at)
+            return Outcome(True)
+        if status.state is RailState.REJECTED:
+            assert status.reason is not None
+            self._fail(uow, job, cash_out, failure_for(status.reason), status.reason)
+            return Outcome(True)
+        if status.state is RailState.PENDING:
+            return Outcome(False, status.check_again_at or self._clock.now() + timedelta(seconds=1))
+        raise RailUnavailable(f"the rail answered {status.state} for a payment it was sent")
+
+    # The terminal move, its ledger transfers, its events and the job's end are one
+    # transaction; a second worker that got here too finds the cash-out terminal and
+    # writes nothing but the end of its job.
+    def _complete(
+        self, uow: UnitOfWork, job: Job, cash_out: CashOut, e2e: str, paid_at: datetime
+    ) -> None:
+        now = self._clock.now()
+        if uow.cash_outs.finish(
+            cash_out.id, CashOutStatus.COMPLETED, at=now, end_to_end_id=e2e, paid_at=paid_at
+        ):
+            self._resolve_reservation(uow, cash_out, post=True)
+            self._publish_final(uow, cash_out.id, now)
+        uow.outbox.finish(job.id, at=now)
+
+    def _finish_failed(
+        self,
+        job: Job,
+        cash_out: CashOut,
+        failure: Failure,
+        reason: ReasonCode | None,
+        *,
+        before_submit: bool = False,
+    ) -> bool:
+        with self._uow(write=True) as uow:
+            over = self._fail(uow, job, cash_out, failure, reason, before_submit=before_submit)
+            if over:
+                uow.commit()
+        return over
+
+    def _fail(
+        self,
+        uow: UnitOfWork,
+        job: Job,
+        cash_out: CashOut,
+        failure: Failure,
+        reason: ReasonCode | None,
+        *,
+        before_submit: bool = False,
+    ) -> bool:
+        """True when the job is over: failed now, or already terminal. False, writing
+        nothing, when ``before_submit`` and the cash-out has been sent to the rail."""
+        now = self._clock.now()
+        moved = uow.cash_outs.finish(
+            cash_out.id,
+            CashOutStatus.FAILED,
+            at=now,
+            failure=failure,
+            spi_reason_code=reason.value if reason else None,
+            unsubmitted_only=before_submit,
+        )
+        if moved:
+            self._resolve_reservation(uow, cash_out, post=False)
+            uow.limits.release_daily(
+                cash_out.client_id, business_date(cash_out.requested_at), cash_out.amount
+            )
+            self._publish_final(uow, cash_out.id, now)
+        else:
+            current = uow.cash_outs.by_id(cash_out.id)
+            if current is not None and not current.status.is_terminal:
+                return False  # submitted by another worker: not ours to fail
+        uow.outbox.finish(job.id, at=now)
+        return True
+
+    @staticmethod
+    def _resolve_reservation(uow: UnitOfWork, cash_out: CashOut, *, post: bool) -> None:
+        # Post: the amount goes to settlement and the fee to the PSP's fee account.
+        # Void: both return to the client's available balance.
+        uow.ledger.resolve(cash_out.id, new_id(), post=post)
+        if cash_out.fee:
+            uow.ledger.resolve(fee_transfer_id(cash_out.id), new_id(), post=post)
+
+    def _publish_final(self, uow: UnitOfWork, cash_out_id: str, at: datetime) -> None:
+        final = uow.cash_outs.by_id(cash_out_id)  # as just written: status, e2e, creditor
+        assert final is not None
+        self._publish(uow, final, at)
+
+
+def _backoff(failures: int) -> timedelta:
+    """1 s, 2 s, 4 s ... after the 1st, 2nd, 3rd failure in a row; capped at a minute."""
+    return min(timedelta(seconds=2 ** min(max(failures - 1, 0), 6)), _MAX_BACKOFF)
+
+
+def _refusal(
+    cash_out: CashOut, creditor: Creditor | None
+) -> tuple[Failure, ReasonCode | None] | None:
+    """Why DICT's answer stops the payment before it is sent, if it does."""
+    if creditor is None:
+        return PIX_KEY_NOT_FOUND, None
+    if creditor.document != cash_out.payee.document:
+        return failure_for(ReasonCode.BE01), ReasonCode.BE01
+    return None

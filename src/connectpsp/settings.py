@@ -1,0 +1,177 @@
+"""Configuration, read from ``CONNECTPSP_*`` environment variables only."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from connectpsp.domain.ledger import FeePlan
+from connectpsp.domain.money import Centavos, parse_amount
+
+__all__ = ["RAILS", "Settings", "SettingsError"]
+
+RAILS = ("simulated",)
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///./var/connectpsp.db"
+    database_schema: str | None = None
+    env: str = "sandbox"
+    var_dir: Path = Path("var")
+    master_key: bytes = field(default=b"", repr=False)
+    token_ttl_seconds: int = 3600
+    jwt_issuer: str = "connectpsp"
+    jwt_audience: str = "connectpsp-api"
+    default_fee_plan: FeePlan = field(default_factory=FeePlan)
+    default_per_transaction_limit: Centavos = 100_000_00
+    default_daily_limit: Centavos = 1_000_000_00
+    max_body_bytes: int = 64 * 1024
+    token_failures_per_client: int = 5
+    token_failures_per_ip: int = 20
+    token_failure_window_seconds: int = 300
+    ispb: str = "00416968"  # ours, as the payer in endToEndIds (the seed's settlement bank)
+    sandbox_latency_ms: int = 1000
+    worker_poll_ms: int = 200
+    job_lease_seconds: int = 30
+    # How long a stored answer to an X-Idempotency-Key is kept (at least a day).
+    idempotency_retention_hours: int = 48
+    webhook_timeout_seconds: float = 15.0
+    # None: allowed in the sandbox (local development), refused in production.
+    webhook_allow_loopback: bool | None = None
+    log_file: str | None = None  # JSON log lines are appended here as well as to stderr
+    # The rail that pays. Only the simulated Pix network ships; it moves no real money,
+    # so production must name it on purpose rather than fall into it.
+    rail: str = "simulated"
+
+    @property
+    def webhooks_may_reach_loopback(self) -> bool:
+        return self.sandbox if self.webhook_allow_loopback is None else self.webhook_allow_loopback
+
+    @property
+    def sandbox(self) -> bool:
+        return self.env == "sandbox"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def get(name: str, default: str | None = None) -> str | None:
+            value = env.get(f"CONNECTPSP_{name}")
+            return value if value not in (None, "") else default
+
+        def integer(name: str, default: int) -> int:
+            raw = get(name)
+            try:
+                return default if raw is None else int(raw)
+            except ValueError:
+                raise SettingsError(f"CONNECTPSP_{name} must be an integer") from None
+
+        def money(name: str, default: Centavos) -> Centavos:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                return 0 if raw.strip() in ("0", "0.00") else parse_amount(raw)
+            except ValueError as error:
+                raise SettingsError(f"CONNECTPSP_{name} {error}") from None
+
+        mode = get("ENV", "sandbox")
+        if mode not in ("sandbox", "production"):
+            raise SettingsError("CONNECTPSP_ENV must be 'sandbox' or 'production'")
+        var_dir = Path(get("VAR_DIR", "var") or "var")
+        rail = get("RAIL")
+        if rail is None and mode == "production":
+            raise SettingsError(
+                "CONNECTPSP_RAIL is required in production; the only rail this release ships "
+                "is 'simulated', which moves no real money"
+            )
+        if rail not in (None, *RAILS):
+            raise SettingsError(f"CONNECTPSP_RAIL must be one of: {', '.join(RAILS)}")
+        defaults = cls()
+        return cls(
+            database_url=get("DATABASE_URL", defaults.database_url) or defaults.database_url,
+            database_schema=get("DATABASE_SCHEMA"),
+            env=mode,
+            var_dir=var_dir,
+            master_key=_master_key(get("MASTER_KEY"), mode, var_dir),
+            token_ttl_seconds=integer("TOKEN_TTL_SECONDS", defaults.token_ttl_seconds),
+            default_fee_plan=FeePlan(
+                fixed=money("DEFAULT_FEE_FIXED", 0), bps=integer("DEFAULT_FEE_BPS", 0)
+            ),
+            default_per_transaction_limit=money(
+                "DEFAULT_PER_TRANSACTION_LIMIT", defaults.default_per_transaction_limit
+            ),
+            default_daily_limit=money("DEFAULT_DAILY_LIMIT", defaults.default_daily_limit),
+            max_body_bytes=integer("MAX_BODY_BYTES", defaults.max_body_bytes),
+            token_failures_per_client=integer(
+                "TOKEN_FAILURES_PER_CLIENT", defaults.token_failures_per_client
+            ),
+            token_failures_per_ip=integer("TOKEN_FAILURES_PER_IP", defaults.token_failures_per_ip),
+            ispb=_ispb(get("ISPB", defaults.ispb) or defaults.ispb),
+            sandbox_latency_ms=integer("SANDBOX_LATENCY_MS", defaults.sandbox_latency_ms),
+            worker_poll_ms=integer("WORKER_POLL_MS", defaults.worker_poll_ms),
+            job_lease_seconds=integer("JOB_LEASE_SECONDS", defaults.job_lease_seconds),
+            idempotency_retention_hours=_at_least(
+                24,
+                "IDEMPOTENCY_RETENTION_HOURS",
+                integer("IDEMPOTENCY_RETENTION_HOURS", defaults.idempotency_retention_hours),
+            ),
+            webhook_timeout_seconds=integer("WEBHOOK_TIMEOUT_SECONDS", 15),
+            webhook_allow_loopback=_flag(get("WEBHOOK_ALLOW_LOOPBACK")),
+            log_file=get("LOG_FILE"),
+            rail=rail or defaults.rail,
+        )
+
+
+def _at_least(minimum: int, name: str, value: int) -> int:
+    if value < minimum:
+        raise SettingsError(f"CONNECTPSP_{name} must be at least {minimum}")
+    return value
+
+
+def _flag(value: str | None) -> bool | None:
+    if value is None:
+        return None
+    if value.lower() in ("1", "true", "yes"):
+        return True
+    if value.lower() in ("0", "false", "no"):
+        return False
+    raise SettingsError("CONNECTPSP_WEBHOOK_ALLOW_LOOPBACK must be true or false")
+
+
+def _ispb(value: str) -> str:
+    if len(value) != 8 or not value.isdigit():
+        raise SettingsError("CONNECTPSP_ISPB must be 8 digits")
+    return value
+
+
+def _master_key(raw: str | None, mode: str, var_dir: Path) -> bytes:
+    """The key that encrypts secrets at rest: 32 bytes, base64. Required in production;
+    in the sandbox it is generated once and kept in ``var/master.key``."""
+    if raw is None:
+        if mode == "production":
+            raise SettingsError("CONNECTPSP_MASTER_KEY is required in production")
+        path = var_dir / "master.key"
+        if not path.exists():
+            var_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+        raw = path.read_text().strip()
+    try:
+        key = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+    except (binascii.Error, ValueError):
+        raise SettingsError("CONNECTPSP_MASTER_KEY must be 32 bytes, base64-encoded") from None
+    if len(key) != 32:
+        raise SettingsError("CONNECTPSP_MASTER_KEY must be 32 bytes, base64-encoded")
+    return key

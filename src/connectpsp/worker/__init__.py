@@ -1,0 +1,1 @@
+"""Loops that claim outbox jobs: settlement now, webhook delivery next."""

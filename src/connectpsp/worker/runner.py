@@ -1,0 +1,107 @@
+"""The worker loop. It runs in a thread of ``connectpsp serve``, or alone as
+``connectpsp worker`` so that operators can run several (on PostgreSQL)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+
+from connectpsp.domain.errors import StorageUnavailable
+from connectpsp.logs import get_logger
+
+__all__ = ["Worker", "every"]
+
+log = get_logger("connectpsp.worker")
+
+# Each step claims and runs a batch of due jobs, and says how many it claimed.
+Step = Callable[[], int]
+
+
+def every(interval: timedelta, step: Step) -> Step:
+    """``step``, run at most once per ``interval`` (housekeeping); 0 the other times."""
+    next_run = 0.0
+
+    def run() -> int:
+        nonlocal next_run
+        if time.monotonic() < next_run:
+            return 0
+        next_run = time.monotonic() + interval.total_seconds()
+        return step()
+
+    return run
+
+
+class Worker:
+    """Runs its steps until stopped. An idle worker sleeps ``poll`` or until woken; a
+    stop lets the job in hand finish (graceful SIGTERM).
+
+    ``beside`` are workers that start, wake and stop with this one, each in a thread of
+    its own: a step that waits on the network (webhook delivery) never holds up the
+    steps of another loop (settlement)."""
+
+    def __init__(
+        self,
+        steps: Sequence[Step],
+        *,
+        poll: timedelta,
+        name: str = "connectpsp-worker",
+        beside: Sequence[Worker] = (),
+    ) -> None:
+        self._steps = list(steps)
+        self._poll = poll.total_seconds()
+        self._name = name
+        self._beside = list(beside)
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+        for other in self._beside:
+            other.wake()
+
+    def run(self) -> None:
+        """Run in this thread, and the workers beside this one in theirs, until stopped."""
+        for other in self._beside:
+            other.start()
+        try:
+            self._loop()
+        finally:
+            for other in self._beside:
+                other.stop()
+
+    def _loop(self) -> None:
+        log.info("worker_started", worker=self._name)
+        failures = 0
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                busy = sum(step() for step in self._steps)
+                failures = 0
+            except StorageUnavailable:
+                failures += 1
+                busy = 0
+                log.warning("worker_database_unavailable", retry_in_s=min(failures, 10))
+                self._stop.wait(min(failures, 10))
+            except Exception as error:  # keep the loop alive; the job's lease will expire
+                failures += 1
+                busy = 0
+                log.error("worker_step_failed", error_type=type(error).__name__, exc_info=error)
+                self._stop.wait(min(failures, 10))
+            if not busy:
+                self._wake.wait(self._poll)
+        log.info("worker_stopped", worker=self._name)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.run, name=self._name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30) -> None:
+        self._stop.set()
+        self._wake.set()
+        for other in self._beside:
+            other.stop(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)

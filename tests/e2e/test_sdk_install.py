@@ -1,0 +1,52 @@
+"""``pip install .`` without extras gives a working SDK: the client imports and a webhook
+verifies, in a fresh virtual environment with none of the server's dependencies."""
+
+from __future__ import annotations
+
+import subprocess
+import venv
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+
+CHECK = r"""
+import base64, hashlib, hmac, sys, time
+from connectpsp import ConnectPSP, webhooks
+secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
+body = b'{"event":"CashOut","status":"CONFIRMED","transactionId":"t","externalId":"e",' \
+       b'"endToEndId":null,"pixKey":null,"feeAmount":0.01,"originalAmount":0.30,' \
+       b'"finalAmount":0.31,"processingDate":"2025-12-11T20:06:12.117Z","errorCode":null,' \
+       b'"errorMessage":null,"counterpart":{"name":"Ana Costa","document":"***.765.432-**",' \
+       b'"bank":{}},"metadata":{}}'
+ts = str(int(time.time()))
+mac = hmac.new(b"k" * 24, b"msg_1." + ts.encode() + b"." + body, hashlib.sha256).digest()
+event = webhooks.verify(body, {"webhook-id": "msg_1", "webhook-timestamp": ts,
+                               "webhook-signature": "v1," + base64.b64encode(mac).decode()},
+                        secret)
+assert str(event.final_amount) == "0.31", event
+for name in ("fastapi", "sqlalchemy", "pydantic"):
+    try:
+        __import__(name)
+    except ImportError:
+        pass
+    else:
+        sys.exit(name + " is installed")
+print("ok", ConnectPSP.__name__)
+"""
+
+
+@pytest.mark.slow
+def test_pip_install_without_extras(tmp_path: Path) -> None:
+    env_dir = tmp_path / "sdk-only"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", str(ROOT)], check=True, timeout=600
+    )
+    out = subprocess.run(
+        [str(python), "-c", CHECK], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert out.stdout.strip() == "ok ConnectPSP"

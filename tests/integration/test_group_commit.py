@@ -1,0 +1,222 @@
+"""Acceptance as a group commit: many requests decided in one transaction, each exactly as
+it would have been decided alone, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from connectpsp.bootstrap import Container, build
+from connectpsp.domain.cashout import CashOut, CashOutRequest, Payee, PixDestination
+from connectpsp.domain.clients import Client
+from connectpsp.domain.errors import (
+    ConnectPSPError,
+    IdempotencyKeyInUse,
+    IdempotencyKeyMismatch,
+)
+from connectpsp.domain.ledger import FeePlan, client_account_code
+from connectpsp.domain.pix import PixKeyType
+from connectpsp.service.cashouts import Reply
+from connectpsp.settings import Settings
+from tests.support import FakeClock
+
+PAYEE = Payee("Maria Silva", "12345678909", PixDestination(PixKeyType.CPF, "12345678909"))
+
+
+def request(amount: int, reference: str | None = None) -> CashOutRequest:
+    return CashOutRequest(
+        amount=amount,
+        external_reference=reference or f"r-{uuid.uuid4().hex[:10]}",
+        description=None,
+        webhook_url=None,
+        payee=PAYEE,
+    )
+
+
+def render(outcome: CashOut | ConnectPSPError) -> tuple[int, bytes]:
+    if isinstance(outcome, CashOut):
+        return 202, outcome.id.encode()
+    return 422, outcome.code.encode()
+
+
+def client(
+    container: Container, *, funds: int, fee: int = 0, daily_limit: int | None = None
+) -> Client:
+    creds = container.clients.create("batch", fee_plan=FeePlan(fixed=fee), daily_limit=daily_limit)
+    container.clients.fund(creds.client_id, funds)
+    return container.clients.get(creds.client_id)
+
+
+@contextmanager
+def one_batch(container: Container) -> Iterator[Callable[..., Future[Reply]]]:
+    """Requests submitted inside the block are decided together, in one transaction:
+    the writer is held on a first, throwaway request until the block ends. The write
+    transactions the service opens are counted in ``container.transactions``."""
+    service = container.cash_outs
+    gate = threading.Event()
+    entered = threading.Event()
+    real = service._uow
+    transactions: list[int] = []
+    container.transactions = transactions  # type: ignore[attr-defined]
+
+    def gated(**kwargs: Any) -> Any:
+        if kwargs.get("write"):
+            transactions.append(1)
+            if len(transactions) == 1:
+                entered.set()
+                gate.wait(10)
+        return real(**kwargs)
+
+    # Left in place: it only counts once the gate is open (each test has its own container).
+    service._uow = gated
+    try:
+        holder = client(container, funds=1_00)
+        service.submit(holder, "hold", request(1_00), render)
+        assert entered.wait(10)
+        yield lambda c, key, body: service.submit(c, key, body, render)
+    finally:
+        gate.set()
+
+
+def outcome(future: Future[Reply]) -> Reply | BaseException:
+    try:
+        return future.result(10)
+    except BaseException as error:
+        return error
+
+
+def available(container: Container, c: Client) -> int:
+    with container.uow() as uow:
+        return uow.ledger.balance(client_account_code(c.id)).available
+
+
+@pytest.fixture
+def container(db_settings: Settings) -> Iterator[Container]:
+    built = build(db_settings, clock=FakeClock())
+    yield built
+    built.close()
+
+
+def test_a_batch_decides_each_request_as_if_alone(container: Container) -> None:
+    rich = client(container, funds=100_00, fee=1_00)
+    poor = client(container, funds=15_00)
+    capped = client(container, funds=100_00, daily_limit=25_00)
+    earlier = container.cash_outs.create(poor, "before", request(5_00, "taken-ref"), render)
+    assert earlier.status == 202
+    with one_batch(container) as submit:
+        futures = {
+            # 10.00 + 1.00 fee, four times: the fourth finds 100 - 3 x 11 = 67 left, fine
+            **{f"rich-{n}": submit(rich, f"rich-{n}", request(10_00)) for n in range(4)},
+            # poor has 10.00 left after "before": the second 6.00 no longer fits
+            "poor-1": submit(poor, "poor-1", request(6_00)),
+            "poor-2": submit(poor, "poor-2", refused := request(6_00)),
+            "poor-dup-ref": submit(poor, "poor-3", request(1_00, "taken-ref")),
+            "poor-replay": submit(poor, "before", request(5_00, "taken-ref")),
+            "poor-mismatch": submit(poor, "before", request(7_00, "taken-ref")),
+            # capped: 20.00 fits the 25.00 daily limit, the next 10.00 does not, 5.00 does
+            "capped-1": submit(capped, "capped-1", request(20_00)),
+            "capped-2": submit(capped, "capped-2", request(10_00)),
+            "capped-3": submit(capped, "capped-3", request(5_00)),
+            # a reference used twice inside the batch: the first wins
+            "same-ref-1": submit(rich, "same-1", request(1_00, "twice")),
+            "same-ref-2": submit(rich, "same-2", request(1_00, "twice")),
+        }
+    got = {name: outcome(f) for name, f in futures.items()}
+    assert len(container.transactions) == 2  # type: ignore[attr-defined] # the hold, the batch
+    for name in ("rich-0", "rich-1", "rich-2", "rich-3", "poor-1", "capped-1", "capped-3"):
+        reply = got[name]
+        assert isinstance(reply, Reply) and reply.status == 202, (name, reply)
+    assert got["same-ref-1"].status == 202  # type: ignore[union-attr]
+    refusals = {
+        "poor-2": b"INSUFFICIENT_BALANCE",
+        "poor-dup-ref": b"DUPLICATE_EXTERNAL_REFERENCE",
+        "capped-2": b"LIMIT_EXCEEDED",
+        "same-ref-2": b"DUPLICATE_EXTERNAL_REFERENCE",
+    }
+    for name, code in refusals.items():
+        assert got[name] == Reply(422, code), name
+    # Replays and mismatches, of another batch's key (the one in the same batch is 409).
+    assert got["poor-replay"] == Reply(202, earlier.body, replayed=True)
+    mismatch = got["poor-mismatch"]
+    assert isinstance(mismatch, IdempotencyKeyInUse | IdempotencyKeyMismatch)
+    assert available(container, rich) == 100_00 - 4 * 11_00 - 2_00
+    assert available(container, poor) == 15_00 - 5_00 - 6_00
+    assert available(container, capped) == 100_00 - 25_00
+    # Refusals are stored against their keys too: a retry gets the same bytes.
+    again = container.cash_outs.create(poor, "poor-2", refused, render)
+    assert again == Reply(422, b"INSUFFICIENT_BALANCE", replayed=True)
+
+
+def test_a_request_that_breaks_fails_alone(container: Container) -> None:
+    payer = client(container, funds=100_00)
+
+    def exploding(outcome: CashOut | ConnectPSPError) -> tuple[int, bytes]:
+        raise RuntimeError("a bug in one request's rendering")
+
+    with one_batch(container) as submit:
+        good = [submit(payer, f"good-{n}", request(1_00)) for n in range(5)]
+        bad = container.cash_outs.submit(payer, "bad", request(1_00), exploding)
+        more = [submit(payer, f"more-{n}", request(1_00)) for n in range(5)]
+    assert all(outcome(f) == Reply(202, outcome(f).body) for f in good + more)  # type: ignore[union-attr]
+    assert isinstance(outcome(bad), RuntimeError)
+    assert available(container, payer) == 100_00 - 10 * 1_00  # the bad one reserved nothing
+    retried = container.cash_outs.create(payer, "bad", request(1_00), render)
+    assert retried.status == 202 and not retried.replayed  # nothing was stored for it
+
+
+def test_a_key_in_flight_is_told_so(container: Container) -> None:
+    payer = client(container, funds=100_00)
+    with one_batch(container) as submit:
+        first = submit(payer, "k", request(1_00, "once"))
+        second = submit(payer, "k", request(1_00, "once"))
+        assert isinstance(outcome(second), IdempotencyKeyInUse)  # at once, not queued
+    assert outcome(first).status == 202  # type: ignore[union-attr]
+    replay = container.cash_outs.create(payer, "k", request(1_00, "once"), render)
+    assert replay.replayed and replay.body == outcome(first).body  # type: ignore[union-attr]
+
+
+def test_two_processes_racing_on_one_key_make_one_cash_out(db_settings: Settings) -> None:
+    """Two containers stand for two API processes on one database. On PostgreSQL the
+    loser's batch meets the winner's key, runs again, and replays the winner's answer; on
+    SQLite the write lock orders them and the second simply replays."""
+    first, second = build(db_settings, clock=FakeClock()), build(db_settings, clock=FakeClock())
+    try:
+        payer = client(first, funds=100_00)
+        for n in range(20):
+            body = request(1_00, f"race-{n}")
+            a = first.cash_outs.submit(payer, f"race-{n}", body, render)
+            b = second.cash_outs.submit(payer, f"race-{n}", body, render)
+            replies = [outcome(a), outcome(b)]
+            assert all(isinstance(r, Reply) for r in replies), replies
+            assert replies[0].body == replies[1].body  # type: ignore[union-attr]
+            assert sorted(r.replayed for r in replies) == [False, True]  # type: ignore[union-attr]
+        assert available(first, payer) == 100_00 - 20 * 1_00
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_key_is_kept_for_its_retention_then_forgotten(container: Container) -> None:
+    payer = client(container, funds=100_00)
+    clock = container.clock
+    assert isinstance(clock, FakeClock)
+    first = container.cash_outs.create(payer, "kept", request(1_00, "kept-1"), render)
+    retention = timedelta(hours=48)
+    clock.advance(hours=47)
+    assert container.cash_outs.forget_old_keys(retention) == 0
+    assert container.cash_outs.create(payer, "kept", request(1_00, "kept-1"), render).replayed
+    young = container.cash_outs.create(payer, "young", request(1_00, "young-1"), render)
+    clock.advance(hours=2)
+    # The module's database is shared: other tests' keys are as old as "kept" and go too.
+    assert container.cash_outs.forget_old_keys(retention) >= 1
+    again = container.cash_outs.create(payer, "kept", request(1_00, "kept-2"), render)
+    assert again.status == 202 and not again.replayed and again.body != first.body
+    still = container.cash_outs.create(payer, "young", request(1_00, "young-1"), render)
+    assert still.replayed and still.body == young.body

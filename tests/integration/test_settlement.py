@@ -1,0 +1,296 @@
+"""The settlement engine against a scripted rail (timeouts, unknown answers) and against
+the simulated network with latency, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from connectpsp.adapters.participants import load_participants
+from connectpsp.adapters.rails.simulated import SimulatedPixNetwork
+from connectpsp.adapters.storage import schema as t
+from connectpsp.bootstrap import Container
+from connectpsp.domain.cashout import (
+    CashOutRequest,
+    CashOutStatus,
+    Creditor,
+    Payee,
+    PixDestination,
+)
+from connectpsp.domain.errors import IllegalTransition
+from connectpsp.domain.ledger import client_account_code
+from connectpsp.domain.pix import AccountType, PixKeyType
+from connectpsp.service.cashouts import SETTLE_TOPIC
+from connectpsp.service.rail import (
+    PaymentOrder,
+    RailState,
+    RailStatus,
+    RailUnavailable,
+    submit_each,
+)
+from connectpsp.service.settlement import SettlementService, rail_key
+from tests.support import FakeClock
+
+MARIA = Creditor("Maria Silva", "12345678909", "18236120", "0001", "947710840", AccountType.PAYMENT)
+
+
+class ScriptedRail:
+    """A rail whose answers a test writes in advance."""
+
+    def __init__(self) -> None:
+        self.submits: list[PaymentOrder] = []
+        self.on_submit: list[Callable[[PaymentOrder], RailStatus]] = []
+        self.on_status: list[Callable[[str], RailStatus]] = []
+
+    def lookup(self, key_type: PixKeyType, key: str) -> Creditor | None:
+        return MARIA
+
+    def submit(self, order: PaymentOrder) -> RailStatus:
+        self.submits.append(order)
+        return self.on_submit.pop(0)(order)
+
+    def submit_many(self, orders: list[PaymentOrder]) -> list[RailStatus]:
+        return submit_each(self, orders)
+
+    def status(self, idempotency_key: str) -> RailStatus:
+        return self.on_status.pop(0)(idempotency_key)
+
+
+def timeout(*_: Any) -> RailStatus:
+    raise RailUnavailable("no answer")
+
+
+def settled(clock: FakeClock) -> Callable[..., RailStatus]:
+    """A SETTLED answer with an endToEndId of its own (they are unique)."""
+    return lambda *_: RailStatus(
+        RailState.SETTLED,
+        f"E00416968{clock.now():%Y%m%d%H%M}{uuid.uuid4().hex[:11]}",
+        settled_at=clock.now(),
+    )
+
+
+def accept(container: Container, clock: FakeClock) -> tuple[str, str]:
+    """A funded client and one accepted cash-out of R$ 10.00: (client id, cash-out id)."""
+    creds = container.clients.create("settle")
+    container.clients.fund(creds.client_id, 100_00)
+    client = container.clients.get(creds.client_id)
+    request = CashOutRequest(
+        amount=10_00,
+        external_reference=f"r-{uuid.uuid4().hex[:8]}",
+        description=None,
+        webhook_url=None,
+        payee=Payee("Maria Silva", "12345678909", PixDestination(PixKeyType.CPF, "12345678909")),
+    )
+    reply = container.cash_outs.create(
+        client, str(uuid.uuid4()), request, lambda outcome: (202, b"{}")
+    )
+    assert reply.status == 202
+    with container.uow() as uow:
+        found = uow.cash_outs.by_external_reference(client.id, request.external_reference)
+    assert found is not None
+    return client.id, found.id
+
+
+def status_of(container: Container, cash_out_id: str) -> CashOutStatus:
+    with container.uow() as uow:
+        found = uow.cash_outs.by_id(cash_out_id)
+    assert found is not None
+    return found.status
+
+
+def available(container: Container, client_id: str) -> int:
+    with container.uow() as uow:
+        return uow.ledger.balance(client_account_code(client_id)).available
+
+
+def events_for(container: Container, cash_out_id: str) -> int:
+    with container.db.transaction(write=False) as tx:
+        m = t.webhook_messages.c
+        return int(
+            tx.conn.execute(
+                select(func.count()).where(m.shape == "movement", m.cash_out_id == cash_out_id)
+            ).scalar_one()
+        )
+
+
+def drain(service: SettlementService, clock: FakeClock, rounds: int = 1) -> None:
+    for _ in range(rounds):
+        clock.advance(minutes=2)  # past any backoff
+        service.run_due()
+
+
+@pytest.fixture
+def clock(container: Container) -> FakeClock:
+    assert isinstance(container.clock, FakeClock)
+    return container.clock
+
+
+def test_timeouts_never_fail_a_payment(container: Container, clock: FakeClock) -> None:
+    client_id, cash_out_id = accept(container, clock)
+    rail = ScriptedRail()
+    service = SettlementService(
+        container.uow, rail=rail, clock=clock, ispb="00416968", publish=container.webhooks.publish
+    )
+    # The first submit gets no answer; the rail then says it never saw the payment, so it
+    # is submitted again, and times out again; then status is unknown twice.
+    rail.on_submit = [timeout, timeout]
+    rail.on_status = [lambda _: RailStatus(RailState.NOT_FOUND), timeout, timeout, settled(clock)]
+    with container.db.transaction(write=True) as tx:  # only this cash-out's job is due
+        tx.conn.execute(
+            t.outbox.update()
+            .where(t.outbox.c.ref != cash_out_id, t.outbox.c.done_at.is_(None))
+            .values(done_at=clock.now())
+        )
+        tx.commit()
+    drain(service, clock, rounds=4)
+    assert status_of(container, cash_out_id) is CashOutStatus.PROCESSING
+    assert available(container, client_id) == 90_00  # still reserved, never released
+    drain(service, clock)
+    assert status_of(container, cash_out_id) is CashOutStatus.COMPLETED
+    assert len(rail.submits) == 2  # submitted only when the rail said it had none
+    assert {o.idempotency_key for o in rail.submits} == {rail.submits[0].idempotency_key}
+    assert {o.end_to_end_id for o in rail.submits} == {rail.submits[0].end_to_end_id}
+    assert available(container, client_id) == 90_00
+    assert events_for(container, cash_out_id) == 1
+    assert not rail.on_submit and not rail.on_status  # every scripted answer was used
+
+
+def test_simulated_latency_keeps_it_processing_until_due(
+    container: Container, clock: FakeClock
+) -> None:
+    network = SimulatedPixNetwork(
+        container.db, clock=clock, participants=load_participants(), latency=timedelta(seconds=5)
+    )
+    service = SettlementService(
+        container.uow,
+        rail=network,
+        clock=clock,
+        ispb="00416968",
+        publish=container.webhooks.publish,
+    )
+    client_id, cash_out_id = accept(container, clock)
+    service.run_due()
+    assert status_of(container, cash_out_id) is CashOutStatus.PROCESSING
+    service.run_due()  # not due yet: nothing happens
+    assert status_of(container, cash_out_id) is CashOutStatus.PROCESSING
+    clock.advance(seconds=5)
+    service.run_due()
+    assert status_of(container, cash_out_id) is CashOutStatus.COMPLETED
+    with container.uow() as uow:
+        done = uow.cash_outs.by_id(cash_out_id)
+    assert done is not None and done.paid_at is not None and done.submitted_at is not None
+    assert timedelta(seconds=5) <= done.paid_at - done.submitted_at < timedelta(seconds=6)
+    assert available(container, client_id) == 90_00
+
+
+def test_two_workers_on_one_job_move_money_once(container: Container, clock: FakeClock) -> None:
+    client_id, cash_out_id = accept(container, clock)
+    with container.uow(write=True) as uow:
+        jobs = [
+            j
+            for j in uow.outbox.claim(
+                SETTLE_TOPIC, now=clock.now(), lease_until=clock.now(), limit=1000
+            )
+            if j.ref == cash_out_id
+        ]
+        uow.commit()
+    assert len(jobs) == 1
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            container.settlement.run(jobs[0])
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert status_of(container, cash_out_id) is CashOutStatus.COMPLETED
+    assert events_for(container, cash_out_id) == 1
+    assert available(container, client_id) == 90_00
+    with container.db.transaction(write=False) as tx:
+        p = t.sandbox_spi_payments.c
+        payments = tx.conn.execute(
+            select(p.end_to_end_id).where(p.idempotency_key == rail_key(cash_out_id))
+        ).all()
+    with container.uow() as uow:
+        done = uow.cash_outs.by_id(cash_out_id)
+    assert done is not None
+    assert [row.end_to_end_id for row in payments] == [done.end_to_end_id]  # paid once
+
+
+def test_illegal_transitions_raise_and_terminal_is_final(
+    container: Container, clock: FakeClock
+) -> None:
+    _, cash_out_id = accept(container, clock)
+    with container.uow(write=True) as uow, pytest.raises(IllegalTransition):
+        uow.cash_outs.finish(cash_out_id, CashOutStatus.PROCESSING, at=clock.now())
+    with container.uow(write=True) as uow:
+        assert uow.cash_outs.finish(cash_out_id, CashOutStatus.FAILED, at=clock.now())
+        assert not uow.cash_outs.finish(cash_out_id, CashOutStatus.COMPLETED, at=clock.now())
+        uow.commit()
+    assert status_of(container, cash_out_id) is CashOutStatus.FAILED
+
+
+def test_a_stale_worker_never_fails_a_submitted_cash_out(
+    container: Container, clock: FakeClock
+) -> None:
+    """Worker B read the cash-out as unsent; worker A sends it to the rail while B looks
+    the key up, and the key then resolves to nothing for B. B must not fail it (A's
+    payment would settle on a refunded balance); it reconciles instead."""
+    client_id, cash_out_id = accept(container, clock)
+    rail = ScriptedRail()
+
+    def lookup_while_a_submits(key_type: PixKeyType, key: str) -> Creditor | None:
+        with container.uow(write=True) as uow:  # worker A, meanwhile
+            assert uow.cash_outs.mark_submitted(cash_out_id, MARIA, clock.now())
+            uow.commit()
+        return None  # what B sees: the key is gone
+
+    rail.lookup = lookup_while_a_submits  # type: ignore[method-assign]
+    service = SettlementService(
+        container.uow, rail=rail, clock=clock, ispb="00416968", publish=container.webhooks.publish
+    )
+    with container.uow(write=True) as uow:
+        (job,) = [
+            j
+            for j in uow.outbox.claim(
+                SETTLE_TOPIC, now=clock.now(), lease_until=clock.now(), limit=1000
+            )
+            if j.ref == cash_out_id
+        ]
+        uow.commit()
+    outcome = service.run(job)
+    assert not outcome.done
+    assert status_of(container, cash_out_id) is CashOutStatus.PROCESSING
+    assert available(container, client_id) == 90_00  # still reserved, not refunded
+    rail.on_status = [settled(clock)]  # the next run asks the rail: A's payment settled
+    clock.advance(seconds=2)
+    assert service.run(job).done
+    assert status_of(container, cash_out_id) is CashOutStatus.COMPLETED
+    assert available(container, client_id) == 90_00
+    assert rail.submits == []  # B never paid it a second time
+
+
+def test_dict_lookup_names_the_owner_and_account(container: Container) -> None:
+    network = container.network
+    person = network.lookup(PixKeyType.CPF, "12345678909")
+    company = network.lookup(PixKeyType.CNPJ, "12ABC34501DE35")
+    assert person is not None and company is not None
+    assert (person.document, person.person_type) == ("12345678909", "NATURAL_PERSON")
+    assert (company.name, company.person_type) == ("Loja Exemplo Ltda", "LEGAL_PERSON")
+    assert load_participants().is_pix_participant(person.ispb)
+    assert person == network.lookup(PixKeyType.CPF, "12345678909")  # stable
+    assert network.lookup(PixKeyType.EMAIL, "nobody@sandbox.connectpsp.dev") is None

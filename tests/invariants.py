@@ -1,0 +1,116 @@
+"""Invariants a run must leave behind, checked straight from the database. Each function
+returns a list of problems; an empty list is a pass."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy import select
+
+from connectpsp.adapters.storage import schema as t
+from connectpsp.adapters.storage.db import Database
+from connectpsp.service.cashouts import fee_transfer_id
+from connectpsp.service.settlement import rail_key
+
+
+def ledger_problems(db: Database) -> list[str]:
+    """Double entry holds, running totals match the transfers, no balance is negative,
+    and every pending transfer is resolved at most once."""
+    problems: list[str] = []
+    with db.transaction(write=False) as tx:
+        conn = tx.conn
+        accounts = conn.execute(select(t.accounts)).all()
+        transfers = conn.execute(select(t.transfers)).all()
+    by_id = {tr_.id: tr_ for tr_ in transfers}
+    resolved = Counter(x.pending_id for x in transfers if x.pending_id)
+    for pending_id, times in resolved.items():
+        if times > 1:
+            problems.append(f"pending {pending_id} resolved {times} times")
+        if by_id[pending_id].kind != "pending":
+            problems.append(f"{pending_id} resolved but is not pending")
+    net = 0
+    for account in accounts:
+        posted_in = sum(
+            x.amount
+            for x in transfers
+            if x.credit_account_id == account.id and x.kind in ("single", "post_pending")
+        )
+        posted_out = sum(
+            x.amount
+            for x in transfers
+            if x.debit_account_id == account.id and x.kind in ("single", "post_pending")
+        )
+        pending_out = sum(
+            x.amount
+            for x in transfers
+            if x.debit_account_id == account.id and x.kind == "pending" and x.id not in resolved
+        )
+        net += posted_in - posted_out
+        if account.no_overdraft:
+            totals = (account.credits_posted, account.debits_posted, account.debits_pending)
+            if totals != (posted_in, posted_out, pending_out):
+                problems.append(
+                    f"{account.code}: totals {totals} != transfers "
+                    f"{(posted_in, posted_out, pending_out)}"
+                )
+            if posted_in - posted_out - pending_out < 0:
+                problems.append(f"{account.code}: negative available balance")
+    if net != 0:
+        problems.append(f"the ledger sums to {net}, not 0")
+    return problems
+
+
+def settlement_problems(db: Database, accepted: list[str]) -> list[str]:
+    """Every accepted cash-out is terminal, its reservation was posted or voided exactly
+    once, the rail was asked to pay it at most once, and its event was enqueued once."""
+    problems: list[str] = []
+    c, tr = t.cash_outs.c, t.transfers.c
+    with db.transaction(write=False) as tx:
+        conn = tx.conn
+        rows = {r.id: r for r in conn.execute(select(t.cash_outs).where(c.id.in_(accepted)))}
+        resolutions = {
+            r.pending_id: r.kind
+            for r in conn.execute(select(tr.pending_id, tr.kind).where(tr.pending_id.is_not(None)))
+        }
+        payments = {r.idempotency_key: r for r in conn.execute(select(t.sandbox_spi_payments))}
+        m = t.webhook_messages.c
+        events = Counter(
+            r.cash_out_id for r in conn.execute(select(m.cash_out_id).where(m.shape == "movement"))
+        )
+    if len(rows) != len(accepted):
+        problems.append(f"{len(accepted) - len(rows)} accepted cash-outs are missing")
+    posted = voided = 0
+    for cash_out_id, row in rows.items():
+        expected = {"COMPLETED": "post_pending", "FAILED": "void_pending"}.get(row.status)
+        if expected is None:
+            problems.append(f"{row.internal_code} is still {row.status}")
+            continue
+        for pending in [cash_out_id] + ([fee_transfer_id(cash_out_id)] if row.fee else []):
+            if resolutions.get(pending) != expected:
+                problems.append(
+                    f"{row.internal_code} {row.status} but {pending} is {resolutions.get(pending)}"
+                )
+        posted += row.status == "COMPLETED"
+        voided += row.status == "FAILED"
+        payment = payments.get(rail_key(cash_out_id))
+        if payment is not None and payment.submit_count != 1:
+            problems.append(
+                f"{row.internal_code}: the rail was asked to pay {payment.submit_count} times"
+            )
+        if row.status == "COMPLETED" and (
+            payment is None
+            or payment.outcome != "SETTLED"
+            or payment.end_to_end_id != row.end_to_end_id
+        ):
+            problems.append(f"{row.internal_code} COMPLETED without its settled payment")
+        if (
+            row.spi_reason_code
+            and payment is not None
+            and payment.reason_code not in (None, row.spi_reason_code)
+        ):
+            problems.append(f"{row.internal_code}: reason {row.spi_reason_code} != rail's")
+        if events[cash_out_id] != 1:
+            problems.append(f"{row.internal_code}: {events[cash_out_id]} terminal events")
+    if posted + voided != len(rows):
+        problems.append(f"posted {posted} + voided {voided} != accepted {len(rows)}")
+    return problems

@@ -1,0 +1,100 @@
+"""A real webhook receiver on loopback for tests: records every request and answers
+with scripted statuses. It also counts raw connections, so it doubles as the SSRF
+canary that must never be contacted."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    url: str
+    port: int
+    requests: list[Received] = field(default_factory=list)
+    # (status, extra headers) answered in order; 200 once the script runs out.
+    script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    connections: int = 0
+    delay: float = 0.0  # seconds each answer takes
+    in_flight: int = 0
+    most_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wait_for(self, count: int, timeout: float = 15) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.lock:
+                if len(self.requests) >= count:
+                    return list(self.requests)
+            assert time.monotonic() < deadline, f"got {len(self.requests)} of {count} webhooks"
+            time.sleep(0.02)
+
+    def by_path(self, path: str) -> list[Received]:
+        with self.lock:
+            return [r for r in self.requests if r.path == path]
+
+
+@contextmanager
+def receiver() -> Iterator[Receiver]:
+    state = Receiver(url="", port=0)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length", "0"))
+            body = self.rfile.read(length)
+            with state.lock:
+                state.in_flight += 1
+                state.most_in_flight = max(state.most_in_flight, state.in_flight)
+            time.sleep(state.delay)
+            with state.lock:
+                state.in_flight -= 1
+            with state.lock:
+                state.requests.append(
+                    Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                )
+                status, headers = state.script.pop(0) if state.script else (200, {})
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def verify_request(self, request: Any, client_address: Any) -> bool:
+            with state.lock:
+                state.connections += 1
+            return True
+
+    server = Server(("127.0.0.1", 0), Handler)
+    state.port = server.server_address[1]
+    state.url = f"http://127.0.0.1:{state.port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()

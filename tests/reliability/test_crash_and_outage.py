@@ -1,0 +1,56 @@
+"""Bounded runs of the crash loop and the database outage (``make reliability`` runs them
+long: ``CONNECTPSP_CRASH_ITERATIONS``, ``CONNECTPSP_OUTAGES``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from connectpsp.settings import Settings
+from tests.reliability.crashloop import crash_loop, database_outage
+from tests.reliability.pgcluster import private_postgres
+
+ITERATIONS = int(os.environ.get("CONNECTPSP_CRASH_ITERATIONS", "3"))
+OUTAGES = int(os.environ.get("CONNECTPSP_OUTAGES", "1"))
+SEED = int(os.environ.get("CONNECTPSP_RELIABILITY_SEED", "20261124"))
+
+
+def test_kill_9_of_api_and_worker_under_load(
+    db_settings: Settings, tmp_path: Path, figures: Callable[..., None]
+) -> None:
+    result = crash_loop(db_settings, tmp_path, iterations=ITERATIONS, seed=SEED)
+    figures(
+        iterations=result.iterations,
+        kills=dict(result.kills),
+        acknowledged=result.acknowledged,
+        resent_after_crash=result.resent_after_crash,
+        terminal_events=result.terminal_events,
+        violations=len(result.violations),
+        seconds=round(result.seconds),
+    )
+    assert result.violations == []
+    assert result.iterations == ITERATIONS
+    assert result.acknowledged > 0
+    assert result.terminal_events >= result.acknowledged
+
+
+def test_database_outage_under_load(tmp_path: Path, figures: Callable[..., None]) -> None:
+    with private_postgres() as cluster:
+        result = database_outage(cluster, tmp_path, outages=OUTAGES, seed=SEED)
+    figures(
+        outages=result.outages,
+        acknowledged=result.acknowledged,
+        answers_while_down=dict(result.probes),
+        retried_503s=dict(result.unavailable),
+        violations=len(result.violations),
+        seconds=round(result.seconds),
+    )
+    assert result.violations == []
+    assert result.outages == OUTAGES
+    assert result.acknowledged > 0
+    # While the database is down, every answer is a 503 with the documented code.
+    assert result.probes and {a.split(" ", 1)[1] for a in result.probes} == {
+        "503 SERVICE_UNAVAILABLE"
+    }
+    assert set(result.unavailable) <= {"SERVICE_UNAVAILABLE"}

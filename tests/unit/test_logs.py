@@ -1,0 +1,30 @@
+from connectpsp.logs import redact
+
+
+def test_redaction_masks_documents_tokens_secrets_and_signatures() -> None:
+    text = redact(
+        "payee 12345678909 cnpj 12ABC34501DE35 token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln "
+        "secret cs_abcdefghijklmnopqrstuvwx sig " + "a" * 64
+    )
+    assert "12345678909" not in text
+    assert "12ABC34501DE35" not in text
+    assert "eyJ" not in text
+    assert "cs_abcdefghijklmnop" not in text
+    assert "a" * 64 not in text
+    assert "[document]" in text and "[token]" in text and "[signature]" in text
+
+
+def test_redaction_keeps_what_operators_need() -> None:
+    kept = "request_id=2a917d79cf5f4f529dce428d23dac3be code=IVKPRMOCDY e2e=E00416968202611230740AbCdEfGhIjK"
+    assert redact(kept) == kept
+
+
+def test_a_log_line_is_one_line_whatever_a_path_holds() -> None:
+    import json
+
+    from connectpsp.logs import _render
+
+    event = {"event": "request", "path": "/webhooks/a\u2028b\x85c\u00e9", "ms": 1.5}
+    line = _render(None, "info", dict(event)).decode()
+    [only] = line.splitlines()  # U+2028 and NEL are line breaks to str.splitlines()
+    assert json.loads(only) == event

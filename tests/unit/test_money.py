@@ -1,0 +1,61 @@
+from decimal import Decimal
+
+import pytest
+
+from connectpsp.domain.money import format_brl, parse_amount, to_decimal
+
+
+@pytest.mark.parametrize(
+    ("given", "centavos"),
+    [
+        (Decimal("50.00"), 5000),
+        (Decimal("50"), 5000),
+        (Decimal("0.01"), 1),
+        (Decimal("50.10"), 5010),
+        (Decimal("50.500"), 5050),  # trailing zero beyond two places is still exact
+        (7, 700),
+        ("50.00", 5000),
+        ("0.3", 30),
+        ("1234567.89", 123456789),
+    ],
+)
+def test_parses_exactly(given, centavos):
+    assert parse_amount(given) == centavos
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (Decimal("50.005"), "at most 2 decimal places"),
+        ("50.005", "at most 2 decimal places"),
+        (50.0, "decimal number"),  # floats never touch money
+        (True, "decimal number"),
+        (Decimal("0"), "greater than 0"),
+        (Decimal("-1.00"), "greater than 0"),
+        ("", "decimal number"),
+        (" 5.00", "decimal number"),
+        ("1e3", "decimal number"),
+        ("NaN", "decimal number"),
+        (Decimal("Infinity"), "finite"),
+        (None, "decimal number"),
+        ("10000000000000.01", "too large"),
+        ("+5", "decimal number"),
+        (".5", "decimal number"),
+        ("5.", "decimal number"),
+        ("050.00", "decimal number"),
+        ("-1.00", "decimal number"),
+        ("50.500", "at most 2 decimal places"),  # a string is written as documented
+        ("5,00", "decimal number"),
+        ("\u0665\u0660", "decimal number"),  # Arabic-Indic 50: str.isdigit() says yes
+    ],
+)
+def test_rejects(given, message):
+    with pytest.raises(ValueError, match=message):
+        parse_amount(given)
+
+
+def test_formats_exactly():
+    assert str(to_decimal(5000)) == "50.00"
+    assert str(to_decimal(1)) == "0.01"
+    assert format_brl(1_000_000) == "R$ 10,000.00"
+    assert format_brl(-5) == "-R$ 0.05"

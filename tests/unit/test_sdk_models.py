@@ -1,0 +1,261 @@
+"""The SDK's public types: every model is deeply immutable, and the error tree drawn in
+``connectpsp.client.errors`` (and in docs/sdk.md) is the real class hierarchy."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+
+import connectpsp
+from connectpsp import (
+    AcceptedCashOut,
+    Amount,
+    Balance,
+    BankAccount,
+    CashOut,
+    DeliveryAttempt,
+    Failure,
+    Payee,
+    PixKey,
+    SecretRotation,
+    WebhookDelivery,
+    WebhookEndpoint,
+    webhooks,
+)
+from connectpsp.client import errors
+from tests.unit.test_sdk_webhooks import (
+    COMPLETED,
+    CONFIRMED,
+    FAILED,
+    NOW,
+    SECRET,
+    dumps,
+    headers_for,
+)
+
+DOCS = Path(__file__).parents[2] / "docs" / "sdk.md"
+CLIENTS = {"ConnectPSP", "AsyncConnectPSP"}
+
+
+# immutability ---------------------------------------------------------------------------
+
+
+def event(payload: dict[str, Any]) -> Any:
+    body = dumps(payload)
+    return webhooks.verify(body, headers_for(body), SECRET, now=NOW)
+
+
+def samples() -> list[Any]:
+    """One instance of every public model, built the way users get them."""
+    cash_out = {
+        "transactionId": "t",
+        "internalCode": "ABCDEFGHIJ",
+        "externalReference": "r",
+        "status": "FAILED",
+        "amount": Decimal("1.00"),
+        "feeAmount": Decimal("0.01"),
+        "finalAmount": Decimal("1.01"),
+        "description": None,
+        "payee": COMPLETED["data"]["payee"],
+        "endToEndId": None,
+        "failure": {"code": "AC06", "message": "blocked"},
+        "requestedAt": "2026-03-10T14:00:00-03:00",
+        "paidAt": None,
+    }
+    delivery = WebhookDelivery.from_json(
+        {
+            "id": "d",
+            "webhookId": "msg_1",
+            "eventType": "CASHOUT_COMPLETED",
+            "endpointId": "e",
+            "url": "http://127.0.0.1/",
+            "status": "succeeded",
+            "createdAt": "2026-03-10T17:00:00Z",
+            "nextAttemptAt": None,
+            "attempts": [
+                {
+                    "attemptedAt": "2026-03-10T17:00:00Z",
+                    "statusCode": 200,
+                    "latencyMs": 3,
+                    "responseBody": "ok",
+                    "error": None,
+                }
+            ],
+        }
+    )
+    movement = event(CONFIRMED)
+    return [
+        Amount.parse("1.00"),
+        PixKey("CPF", "12345678909"),
+        BankAccount("18236120", "0001", "947710840", "PAYMENT"),
+        Payee.from_json(FAILED["data"]["payee"]),
+        Failure("AC06", "blocked"),
+        AcceptedCashOut.from_json(
+            {
+                "transactionId": "t",
+                "internalCode": "ABCDEFGHIJ",
+                "externalReference": "r",
+                "status": "PROCESSING",
+                "requestedAt": "2026-03-10T14:00:00-03:00",
+            }
+        ),
+        CashOut.from_json(cash_out),
+        Balance.from_json({"available": 1, "reserved": 0, "total": 1}),
+        WebhookEndpoint.from_json(
+            {
+                "id": "e",
+                "url": "http://127.0.0.1/",
+                "events": ["CASHOUT_COMPLETED"],
+                "status": "enabled",
+                "createdAt": "2026-03-10T17:00:00Z",
+                "secret": SECRET,
+            }
+        ),
+        SecretRotation("e", SECRET, datetime(2026, 3, 11, tzinfo=UTC)),
+        delivery,
+        delivery.attempts[0],
+        event(COMPLETED),
+        event(FAILED),
+        movement,
+        movement.counterpart,
+    ]
+
+
+def public_models() -> set[type]:
+    """Every public class but the clients and the errors."""
+    found: set[type] = set()
+    for module in (connectpsp, webhooks):
+        for name in module.__all__:
+            value = getattr(module, name)
+            model = inspect.isclass(value) and not issubclass(value, BaseException)
+            if model and name not in CLIENTS:
+                found.add(value)
+    return found
+
+
+def test_the_samples_cover_every_public_model() -> None:
+    assert {type(s) for s in samples()} == public_models()
+    assert DeliveryAttempt in public_models() and webhooks.Counterpart in public_models()
+
+
+@pytest.mark.parametrize("model", sorted(public_models(), key=str), ids=lambda c: c.__name__)
+def test_every_public_model_is_a_frozen_dataclass(model: type) -> None:
+    assert dataclasses.is_dataclass(model)
+    assert model.__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+def immutable(value: Any, where: str) -> None:
+    """Fail unless ``value`` and everything it holds is immutable."""
+    if value is None or isinstance(value, str | int | bool | Decimal | datetime):
+        if isinstance(value, datetime):
+            assert value.tzinfo is not None, f"{where} is a naive datetime"
+        return
+    if isinstance(value, tuple):
+        for i, item in enumerate(value):
+            immutable(item, f"{where}[{i}]")
+        return
+    if isinstance(value, MappingProxyType):
+        for key, item in value.items():
+            immutable(item, f"{where}[{key!r}]")
+        return
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        assert type(value).__dataclass_params__.frozen, f"{where} is not frozen"  # type: ignore[attr-defined]
+        for f in dataclasses.fields(value):
+            immutable(getattr(value, f.name), f"{where}.{f.name}")
+        return
+    raise AssertionError(f"{where} is a mutable {type(value).__name__}: {value!r}")
+
+
+@pytest.mark.parametrize("sample", samples(), ids=lambda s: type(s).__name__)
+def test_no_public_model_can_be_changed(sample: Any) -> None:
+    immutable(sample, type(sample).__name__)
+    for f in dataclasses.fields(sample):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(sample, f.name, getattr(sample, f.name))
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            delattr(sample, f.name)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sample.extra = 1
+
+
+def test_money_is_decimal_and_times_are_aware() -> None:
+    by_type = {type(s): s for s in samples()}
+    cash_out = by_type[CashOut]
+    assert isinstance(cash_out.amount, Decimal) and str(cash_out.final_amount) == "1.01"
+    assert by_type[Balance].total == Decimal("1.00")
+    movement = by_type[webhooks.CashOutMovement]
+    assert isinstance(movement.metadata, MappingProxyType)
+    with pytest.raises(TypeError):
+        movement.metadata["x"] = 1  # type: ignore[index]
+
+
+# the error tree -------------------------------------------------------------------------
+
+_BRANCH = re.compile(r"^((?:│   |    )*)(?:├── |└── )([A-Za-z]+)\b")
+
+
+def drawn_tree(text: str) -> dict[str, str | None]:
+    """{class name: parent name} from a tree drawn with ├── └── │, root first."""
+    lines = text.splitlines()
+    root = lines.index("ConnectPSPError")
+    parents: dict[str, str | None] = {"ConnectPSPError": None}
+    path = ["ConnectPSPError"]
+    for line in lines[root + 1 :]:
+        match = _BRANCH.match(line)
+        if match is None:
+            break
+        depth = len(match.group(1)) // 4 + 1
+        assert depth <= len(path), f"a branch skips a level: {line!r}"
+        del path[depth:]
+        parents[match.group(2)] = path[-1]
+        path.append(match.group(2))
+    return parents
+
+
+def real_tree() -> dict[str, str | None]:
+    tree: dict[str, str | None] = {}
+    for name in errors.__all__:
+        value = getattr(errors, name)
+        if inspect.isclass(value) and issubclass(value, BaseException):
+            base = value.__bases__[0]
+            assert len(value.__bases__) == 1
+            tree[name] = None if base is Exception else base.__name__
+    return tree
+
+
+def test_the_error_tree_in_the_errors_module_is_the_class_hierarchy() -> None:
+    assert errors.__doc__ is not None
+    assert drawn_tree(errors.__doc__) == real_tree()
+
+
+def test_the_error_tree_in_docs_sdk_md_is_the_class_hierarchy() -> None:
+    section = DOCS.read_text().split("## Errors", 1)[1]
+    block = section.split("```", 2)[1]
+    assert drawn_tree(block.strip("\n")) == real_tree()
+
+
+def test_the_tree_parser_sees_a_wrong_drawing() -> None:
+    assert errors.__doc__ is not None
+    wrong = errors.__doc__.replace("│   └── APITimeoutError", "├── APITimeoutError")
+    assert drawn_tree(wrong) != real_tree()
+    assert drawn_tree("ConnectPSPError\n└── Foo\n") == {
+        "ConnectPSPError": None,
+        "Foo": "ConnectPSPError",
+    }
+
+
+def test_the_package_points_to_the_error_tree_and_exports_every_error() -> None:
+    assert connectpsp.__doc__ is not None
+    assert "connectpsp.client.errors" in connectpsp.__doc__
+    for name, parent in real_tree().items():
+        assert getattr(connectpsp, name) is getattr(errors, name), name
+        assert name in connectpsp.__all__
+        assert parent is None or issubclass(getattr(connectpsp, name), connectpsp.ConnectPSPError)
