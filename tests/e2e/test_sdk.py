@@ -40,23 +40,55 @@ README = Path(__file__).parents[2] / "README.md"
 PAYEE = Payee("Maria Silva", "12345678909", PixKey("CPF", "12345678909"))
 
 
+def readme_section() -> str:
+    return README.read_text().split("## The tutorial with the SDK", 1)[1].split("\n## ", 1)[0]
+
+
 def readme_blocks() -> dict[str, str]:
     """The SDK section's Python blocks, by the file name in their first comment."""
-    section = README.read_text().split("## The tutorial with the SDK", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    blocks = re.findall(r"```python\n(.*?)```", readme_section(), re.S)
     return {block.split()[1].rstrip(":"): block for block in blocks}
 
 
+_EXPORT = re.compile(r'^export (\w+)=(\S+)(?:\s+# "(\w+)")?$', re.M)
+
+
+def readme_exports() -> dict[str, tuple[str, str | None]]:
+    """{variable: (value as written, the JSON key of ``clients create --json`` it takes,
+    if its comment names one)} from the SDK section's shell block."""
+    (block,) = re.findall(r"```sh\n(.*?)```", readme_section(), re.S)
+    assert "connectpsp clients create --name demo --json" in block
+    return {name: (value, key or None) for name, value, key in _EXPORT.findall(block)}
+
+
 def sdk_env(m: Api) -> dict[str, str]:
-    c = m.creds
-    return {
-        **os.environ,
-        "CONNECTPSP_URL": m.server.base_url,
-        "CONNECTPSP_CLIENT_ID": c.client_id,
-        "CONNECTPSP_CLIENT_SECRET": c.client_secret,
-        "CONNECTPSP_CRYPTO_TOKEN": c.crypto_token,
-        "CONNECTPSP_APPLICATION_TOKEN": c.application_token,
-        "CONNECTPSP_WEBHOOK_SECRET": c.webhook_secret,
+    """The environment the README's export block sets up, filled in for ``m``: each
+    credential taken from the JSON key its comment names, the URL for this server."""
+    credentials = m.creds.as_json()
+    env = dict(os.environ)
+    for name, (value, key) in readme_exports().items():
+        if key is not None:
+            env[name] = credentials[key]
+        else:
+            assert value == "http://127.0.0.1:8000", (name, value)
+            env[name] = m.server.base_url
+    return env
+
+
+def test_the_readme_says_how_to_set_every_variable_the_tutorial_reads() -> None:
+    exports = readme_exports()
+    read = {
+        name
+        for code in readme_blocks().values()
+        for name in re.findall(r"""os\.environ\[["'](\w+)["']\]""", code)
+    }
+    assert read == set(exports), "the README's export block and its scripts disagree"
+    assert {key for _, key in exports.values()} - {None} == {
+        "clientId",
+        "clientSecret",
+        "cryptoToken",
+        "applicationToken",
+        "webhookSecret",
     }
 
 

@@ -22,6 +22,7 @@ import pytest
 import connectpsp
 from connectpsp import (
     Amount,
+    APIError,
     AsyncConnectPSP,
     AuthenticationError,
     ConflictError,
@@ -181,8 +182,10 @@ def test_should_retry_matrix() -> None:
         (400, "VALIDATION_ERROR"),
         (401, "UNAUTHORIZED"),
         (404, "NOT_FOUND"),
+        (403, "FORBIDDEN"),
+        (405, "METHOD_NOT_ALLOWED"),
         (409, "DUPLICATE_EXTERNAL_REFERENCE"),
-        (409, "IDEMPOTENCY_KEY_MISMATCH"),
+        (422, "IDEMPOTENCY_KEY_MISMATCH"),  # as the server sends it
         (422, "INSUFFICIENT_BALANCE"),
     ):
         assert not should_retry(status, code)
@@ -197,6 +200,37 @@ def test_retry_delay_is_capped_jittered_and_honours_retry_after() -> None:
     assert retry_delay(1, retry_after=3) == 3
     assert retry_delay(1, retry_after=0) == 0
     assert retry_delay(1, retry_after=3600) == 60
+
+
+class RecordingRandom(random.Random):
+    """Records the range each draw is asked for, and answers from a seeded generator."""
+
+    def __init__(self) -> None:
+        super().__init__(11)
+        self.ranges: list[tuple[float, float]] = []
+
+    def uniform(self, a: float, b: float) -> float:
+        self.ranges.append((a, b))
+        return super().uniform(a, b)
+
+
+def test_retry_delay_draws_equal_jitter_from_the_upper_half_of_the_ceiling() -> None:
+    rng = RecordingRandom()
+    waits = [retry_delay(retry, rng=rng) for retry in range(1, 8)]
+    assert rng.ranges == [(0.25, 0.5), (0.5, 1), (1, 2), (2, 4), (4, 8), (4, 8), (4, 8)]
+    assert all(low <= wait <= high for wait, (low, high) in zip(waits, rng.ranges, strict=True))
+    rng.ranges.clear()
+    assert retry_delay(1, retry_after=3, rng=rng) == 3 and rng.ranges == []  # no draw
+
+
+def test_retry_delay_varies_from_one_retry_to_the_next() -> None:
+    seeded = random.Random(3)
+    waits = [retry_delay(4, rng=seeded) for _ in range(200)]
+    assert len(set(waits)) > 100  # not one fixed wait
+    assert min(waits) < 2.5 and max(waits) > 3.5  # spread over the range [2, 4]
+    assert all(2 <= w <= 4 for w in waits)
+    unseeded = {retry_delay(4) for _ in range(50)}  # the default, the random module
+    assert len(unseeded) > 1
 
 
 def test_retry_after_is_read_as_seconds_or_as_an_http_date() -> None:
@@ -222,6 +256,88 @@ def test_amounts_are_exact_and_never_floats() -> None:
         Amount.parse(5000)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="2 decimal places"):
         Amount.parse("50.005")
+
+
+@pytest.mark.parametrize(
+    "centavos", [12.5, 5000.0, True, False, Decimal("5000"), "5000", None], ids=repr
+)
+def test_an_amount_holds_only_an_int_of_centavos(centavos: Any) -> None:
+    with pytest.raises(TypeError, match="centavos must be an int"):
+        Amount(centavos)
+    with pytest.raises(TypeError, match="centavos must be an int"):
+        Amount.from_centavos(centavos)
+
+
+@pytest.mark.parametrize("centavos", [0, -1, -5000, 10**15 + 1, 10**40])
+def test_an_amount_is_positive_and_at_most_the_apis_maximum(centavos: int) -> None:
+    with pytest.raises(ValueError, match="an amount"):
+        Amount(centavos)
+    with pytest.raises(ValueError, match="an amount"):
+        Amount.from_centavos(centavos)
+
+
+def test_the_largest_and_smallest_amounts() -> None:
+    assert str(Amount(1)) == "0.01"
+    assert str(Amount(10**15)) == "10000000000000.00"
+    assert Amount.parse("10000000000000.00") == Amount(10**15)
+    assert Amount.parse(Decimal("1E+13")).centavos == 10**15
+    assert Amount.parse(Decimal("5E+1")).centavos == 5000
+    assert Amount.parse("050.50").centavos == 5050  # trailing and leading zeros are exact
+    assert Amount.parse("50.500").centavos == 5050
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "1e30",  # beyond the decimal context's precision: decimal would raise
+        Decimal("1e30"),
+        "1" + "0" * 40,
+        Decimal("1E+999999"),
+        Decimal("9" * 40),
+        "10000000000000.01",  # one centavo over the maximum
+        Decimal("1E+13") + Decimal("0.01"),
+        "0",
+        "0.00",
+        Decimal(0),
+        Decimal("-0"),
+        "-50.00",
+        Decimal("-50.00"),
+        "NaN",
+        "Infinity",
+        Decimal("NaN"),
+        Decimal("sNaN"),
+        Decimal("-Infinity"),
+        Decimal("1E-999999"),
+        "5e1",
+        "+50.00",
+        " 50.00",
+        "50.00\n",
+        "5_000.00",
+        "50,00",
+        "",
+        ".5",
+        "50.",
+        "\u0665\u0660",  # Arabic-Indic digits, which Decimal() would read as 50
+    ],
+    ids=repr,
+)
+def test_odd_or_huge_amounts_are_value_errors(value: Decimal | str) -> None:
+    with pytest.raises(ValueError):
+        Amount.parse(value)
+
+
+def test_a_refused_amount_sends_nothing(kind: str) -> None:
+    script = Script()
+
+    async def steps(psp: Any) -> None:
+        for bad in ("1e30", "0.00", Decimal("sNaN")):
+            with pytest.raises(ValueError):
+                await call(psp.cash_outs.create(bad, "r", PAYEE))
+        with pytest.raises(TypeError):
+            await call(psp.cash_outs.create(Amount(12.5), "r", PAYEE))  # type: ignore[arg-type]
+
+    run(kind, script, steps)
+    assert script.paths == []
 
 
 # tokens ---------------------------------------------------------------------------------
@@ -474,10 +590,13 @@ def test_in_flight_key_is_retried(kind: str) -> None:
     [
         (400, "VALIDATION_ERROR", ValidationError),
         (401, "UNAUTHORIZED", AuthenticationError),
-        (403, "FORBIDDEN", ConnectPSPError),
+        (403, "FORBIDDEN", APIError),
         (404, "NOT_FOUND", NotFoundError),
+        (405, "METHOD_NOT_ALLOWED", APIError),
         (409, "DUPLICATE_EXTERNAL_REFERENCE", ConflictError),
-        (409, "IDEMPOTENCY_KEY_MISMATCH", ConflictError),
+        (409, "WEBHOOK_ENDPOINT_DISABLED", ConflictError),
+        (415, "UNSUPPORTED_MEDIA_TYPE", APIError),
+        (422, "IDEMPOTENCY_KEY_MISMATCH", ConflictError),  # the server sends it as 422
         (413, "PAYLOAD_TOO_LARGE", ValidationError),
         (422, "INSUFFICIENT_BALANCE", InsufficientBalanceError),
         (422, "LIMIT_EXCEEDED", LimitExceededError),
@@ -494,6 +613,7 @@ def test_other_4xx_are_never_retried(
 
     with pytest.raises(kind_of_error) as raised:
         run(kind, script, steps, sleeps, max_retries=5)
+    assert type(raised.value) is kind_of_error  # exactly, not a subclass
     assert len(script.requests) == 1
     assert sleeps == []
     assert (raised.value.code, raised.value.http_status, raised.value.request_id) == (
@@ -501,6 +621,48 @@ def test_other_4xx_are_never_retried(
         status,
         "req-1",
     )
+
+
+@pytest.mark.parametrize(("status", "code"), [(403, "FORBIDDEN"), (405, "METHOD_NOT_ALLOWED")])
+def test_403_and_405_are_exactly_api_errors(kind: str, status: int, code: str) -> None:
+    script = Script(error(status, code))
+    with pytest.raises(ConnectPSPError) as raised:
+        run(kind, script, balance, max_retries=3)
+    assert type(raised.value) is APIError
+    assert (raised.value.code, raised.value.http_status) == (code, status)
+    assert len(script.requests) == 1  # never retried
+
+
+def test_validation_details_come_back_on_the_error(kind: str) -> None:
+    details = [
+        {"field": "amount", "message": "must have at most 2 decimal places"},
+        {"field": "payee.destination.pixKey", "message": "is not a valid CPF"},
+    ]
+    refusal = httpx.Response(
+        400,
+        json={
+            "error": {
+                "code": "VALIDATION_ERROR",
+                "message": "Invalid fields: amount, payee.destination.pixKey.",
+                "details": details,
+            }
+        },
+        headers={"x-request-id": "req-7"},
+    )
+    script = Script(refusal)
+
+    async def steps(psp: Any) -> Any:
+        return await call(psp.cash_outs.create("50.00", "r", PAYEE))
+
+    with pytest.raises(ValidationError) as raised:
+        run(kind, script, steps)
+    err = raised.value
+    assert type(err) is ValidationError
+    assert err.code == "VALIDATION_ERROR"
+    assert err.message == "Invalid fields: amount, payee.destination.pixKey."
+    assert err.details == details
+    assert (err.http_status, err.request_id) == (400, "req-7")
+    assert str(err) == "VALIDATION_ERROR: Invalid fields: amount, payee.destination.pixKey."
 
 
 def test_rate_limits_wait_for_retry_after_then_give_up(kind: str) -> None:
@@ -846,40 +1008,46 @@ def test_the_public_names_are_pinned() -> None:
         assert hasattr(connectpsp, name)
 
 
-def test_importing_the_sdk_imports_no_server_dependency() -> None:
+def test_importing_the_sdk_loads_only_the_sdk_and_the_standard_library() -> None:
+    """An allow-list: after ``import httpx`` (the SDK's one dependency), importing the SDK
+    adds only the standard library and these connectpsp modules: the package itself,
+    ``connectpsp.client`` and its modules, and ``connectpsp.webhooks``. ``connectpsp``
+    needs nothing else (``__init__`` imports only ``client`` and ``webhooks``), so any
+    other module, of the server or a third party, is a failure."""
     import subprocess
     import sys
 
-    server_only = [
-        "fastapi",
-        "starlette",
-        "pydantic",
-        "uvicorn",
-        "sqlalchemy",
-        "alembic",
-        "psycopg",
-        "jwt",
-        "argon2",
-        "cryptography",
-        "msgspec",
-        "structlog",
-        "typer",
-        "rich",
-    ]
-    # httpx itself imports its optional CLI (rich, pygments) when they are installed, as
-    # they are in the server's environment; only what connectpsp adds on top counts.
+    # httpx itself imports its optional CLI (click, rich, pygments) when they are
+    # installed, as they are in the server's environment: hence the baseline after it.
     code = (
-        "import sys, httpx\n"
+        "import json, sys, httpx\n"
         "before = set(sys.modules)\n"
         "import connectpsp\n"
+        "import connectpsp.webhooks\n"
         "from connectpsp import webhooks, ConnectPSP, AsyncConnectPSP\n"
-        "added = set(sys.modules) - before\n"
-        f"bad = [m for m in added if m.split('.')[0] in {server_only!r}]\n"
-        "server = [m for m in added if m.startswith('connectpsp.') and\n"
-        "          m.split('.')[1] in ('api', 'adapters', 'service', 'bootstrap', 'cli')]\n"
-        "print(sorted(bad + server))\n"
+        "print(json.dumps(sorted(set(sys.modules) - before)))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert out == "[]"
+    ).stdout
+    added = set(json.loads(out))
+    ours = {m for m in added if m.split(".")[0] == "connectpsp"}
+    others = {m for m in added - ours if m.split(".")[0] not in sys.stdlib_module_names}
+    assert ours - SDK_MODULES == set(), "the SDK loaded more of connectpsp than itself"
+    assert {"connectpsp", "connectpsp.client", "connectpsp.webhooks"} <= ours
+    assert others == set(), "the SDK loaded more than httpx and the standard library"
+
+
+# The whole SDK: every module ``import connectpsp`` may load. Nothing else is needed:
+# connectpsp/__init__.py imports only connectpsp.client (whose modules import only each
+# other, httpx and the standard library) and connectpsp.webhooks (which imports
+# connectpsp.client's models and errors).
+SDK_MODULES = {
+    "connectpsp",
+    "connectpsp.client",
+    "connectpsp.client._client",
+    "connectpsp.client._models",
+    "connectpsp.client._retry",
+    "connectpsp.client.errors",
+    "connectpsp.webhooks",
+}

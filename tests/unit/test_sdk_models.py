@@ -242,6 +242,33 @@ def test_the_error_tree_in_docs_sdk_md_is_the_class_hierarchy() -> None:
     assert drawn_tree(block.strip("\n")) == real_tree()
 
 
+def drawing(text: str) -> list[str]:
+    """The tree's lines as drawn, annotations included: from the root to the last branch."""
+    lines = text.splitlines()
+    root = lines.index("ConnectPSPError")
+    end = root + 1
+    while end < len(lines) and _BRANCH.match(lines[end]):
+        end += 1
+    return [line.rstrip() for line in lines[root:end]]
+
+
+def test_the_two_drawings_say_the_same_of_every_error() -> None:
+    assert errors.__doc__ is not None
+    in_module = drawing(errors.__doc__)
+    in_docs = drawing(DOCS.read_text().split("## Errors", 1)[1].split("```", 2)[1])
+    assert len(in_module) == len(real_tree())
+    assert in_docs == in_module  # the same classes, each with the same annotation
+
+
+def test_the_drawings_place_idempotency_key_mismatch_at_422() -> None:
+    assert errors.__doc__ is not None
+    (conflict,) = [line for line in drawing(errors.__doc__) if "ConflictError" in line]
+    assert "422 IDEMPOTENCY_KEY_MISMATCH" in conflict  # as the server sends it
+    assert errors.error_for(
+        422, {"error": {"code": "IDEMPOTENCY_KEY_MISMATCH"}}, None
+    ).__class__ is (errors.ConflictError)
+
+
 def test_the_tree_parser_sees_a_wrong_drawing() -> None:
     assert errors.__doc__ is not None
     wrong = errors.__doc__.replace("│   └── APITimeoutError", "├── APITimeoutError")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 __all__ = [
@@ -23,20 +24,36 @@ __all__ = [
 ]
 
 _CENT = Decimal("0.01")
+# The most the API accepts (R$ 10 000 000 000 000.00); it refuses anything larger.
+MAX_CENTAVOS = 10**15
+_MAX_ADJUSTED = 13  # the largest power of ten of an amount in reais (10**13 reais)
+# A string amount in reais: ASCII digits, at most one point, no sign, exponent or spaces.
+_REAIS_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
 
 
 @dataclass(frozen=True)
 class Amount:
     """An amount of money, held as integer centavos. Build one explicitly:
     ``Amount.from_centavos(5000)``, ``Amount.parse("50.00")`` or
-    ``Amount.parse(Decimal("50.00"))``. Floats are refused; so is a third decimal place."""
+    ``Amount.parse(Decimal("50.00"))``. Floats are refused; so is a third decimal place.
+
+    ``centavos`` is always a real ``int`` (not a ``bool``, never a float): anything else
+    raises ``TypeError``. It is greater than 0 and at most ``MAX_CENTAVOS``, or
+    ``ValueError``."""
 
     centavos: int
 
+    def __post_init__(self) -> None:
+        centavos: object = self.centavos
+        if isinstance(centavos, bool) or not isinstance(centavos, int):
+            raise TypeError(f"centavos must be an int, not {type(centavos).__name__}: {centavos!r}")
+        if centavos <= 0:
+            raise ValueError(f"an amount must be greater than 0: {centavos!r} centavos")
+        if centavos > MAX_CENTAVOS:
+            raise ValueError(f"an amount is at most {MAX_CENTAVOS} centavos: {centavos!r}")
+
     @classmethod
     def from_centavos(cls, centavos: int) -> Amount:
-        if isinstance(centavos, bool) or not isinstance(centavos, int):
-            raise TypeError("centavos must be an int")
         return cls(centavos)
 
     @classmethod
@@ -48,13 +65,29 @@ class Amount:
                 "amounts are never floats or bare ints: pass reais as a Decimal or str "
                 "('50.00'), or centavos as Amount.from_centavos(5000)"
             )
-        try:
+        if isinstance(value, str):
+            if _REAIS_TEXT.fullmatch(value) is None:
+                raise ValueError(f"not an amount in reais such as '50.00': {value!r}")
             number = Decimal(value)
-        except (InvalidOperation, TypeError):
+        elif isinstance(value, Decimal):
+            number = value
+        else:
+            raise TypeError(f"not an amount: {value!r}")
+        if not number.is_finite():
+            raise ValueError(f"not a finite amount: {value!r}")
+        if number <= 0:
+            raise ValueError(f"an amount must be greater than 0: {value!r}")
+        # Bounded before any arithmetic, so quantize and * 100 stay inside the decimal
+        # context's precision (1e30 would need more digits than it has).
+        if number.adjusted() > _MAX_ADJUSTED:
+            raise ValueError(f"an amount is at most {MAX_CENTAVOS} centavos: {value!r}")
+        try:
+            exact = number.quantize(_CENT)
+            if number != exact:
+                raise ValueError(f"an amount has at most 2 decimal places: {value!r}")
+            return cls(int(exact * 100))
+        except ArithmeticError:  # decimal's own signals, such as InvalidOperation
             raise ValueError(f"not an amount: {value!r}") from None
-        if not number.is_finite() or number != number.quantize(_CENT):
-            raise ValueError(f"an amount has at most 2 decimal places: {value!r}")
-        return cls(int(number * 100))
 
     @property
     def decimal(self) -> Decimal:

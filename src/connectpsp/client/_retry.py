@@ -49,7 +49,12 @@ def retry_delay(
     retry: int, retry_after: float | None = None, rng: random.Random | None = None
 ) -> float:
     """Seconds before retry number ``retry`` (1, 2, ...): capped exponential backoff with
-    full jitter, or the server's ``Retry-After`` when it gives one (capped at a minute)."""
+    equal jitter, or the server's ``Retry-After`` when it gives one (capped at a minute).
+
+    Equal jitter: the ceiling doubles from ``BASE_DELAY`` up to ``MAX_DELAY``, and the
+    wait is drawn uniformly from its upper half, ``[ceiling / 2, ceiling]``: clients that
+    failed together do not retry together, and none retries at once. ``rng`` (the
+    ``random`` module by default) draws it."""
     if retry_after is not None and retry_after >= 0:
         return min(retry_after, MAX_RETRY_AFTER)
     ceiling = min(MAX_DELAY, BASE_DELAY * 2 ** (retry - 1))

@@ -7,9 +7,9 @@ ConnectPSPError
 ├── APIConnectionError           no answer: refused, reset, cut off
 │   └── APITimeoutError          no answer in time
 ├── AuthenticationError          401 (UNAUTHORIZED, TOKEN_EXPIRED, INVALID_*)
-├── ValidationError              400 (VALIDATION_ERROR, INVALID_JSON, ...)
+├── ValidationError              400 (VALIDATION_ERROR, INVALID_JSON, ...), 413
 ├── NotFoundError                404
-├── ConflictError                409 (DUPLICATE_EXTERNAL_REFERENCE, ...), IDEMPOTENCY_KEY_MISMATCH
+├── ConflictError                409 (any code), 422 IDEMPOTENCY_KEY_MISMATCH
 ├── InsufficientBalanceError     422 INSUFFICIENT_BALANCE
 ├── LimitExceededError           422 LIMIT_EXCEEDED
 ├── RateLimitError               429
