@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint reliability bench clean
+.PHONY: install run test lint audit reliability bench clean
 
 install: $(STAMP)
 
@@ -36,6 +36,12 @@ lint: install
 	$(BIN)/ruff format --check src tests scripts
 	$(BIN)/mypy
 	$(BIN)/bandit -q -r src --severity-level high
+	$(BIN)/python scripts/audit.py --if-reachable
+
+# Known vulnerabilities in the installed dependencies (pip-audit); fails when no
+# vulnerability service can be reached, where `make lint` only says so.
+audit: install
+	$(BIN)/python scripts/audit.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -22,7 +22,7 @@ from connectpsp.logs import get_logger
 from connectpsp.service.auth import AuthService
 from connectpsp.service.cashouts import CashOutService
 from connectpsp.service.clients import ClientService
-from connectpsp.service.ports import Cipher, UnitOfWorkFactory
+from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
 from connectpsp.service.ratelimit import FailureLimiter
 from connectpsp.service.settlement import SettlementService
 from connectpsp.service.webhooks import WebhookService
@@ -52,14 +52,20 @@ class Container:
         self.db.dispose()
 
 
-def build(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> Container:
+def build(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    migrate: bool = True,
+    hasher: SecretHasher | None = None,
+) -> Container:
     clock = clock or SystemClock()
     db = Database(settings.database_url, schema=settings.database_schema)
     if migrate:
         upgrade(db)
     uow = sql_unit_of_work_factory(db, clock)
     cipher = AesGcmCipher(settings.master_key)
-    hasher = Argon2Hasher()
+    hasher = hasher or Argon2Hasher()
     _open_psp_accounts(uow)
 
     def signing_keys() -> dict[str, bytes]:

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from connectpsp.service.auth import signature_for
 from tests.support import RunningServer, cash_out_body, new_merchant, running_server
@@ -60,12 +61,37 @@ def test_forged_tokens(server: RunningServer) -> None:
         "wrong key": jwt.encode(claims, "x" * 32, algorithm="HS256", headers={"kid": kid}),
         "wrong aud": jwt.encode({**claims, "aud": "other"}, "x" * 32, headers={"kid": kid}),
         "garbage": "not-a-jwt",
+        **_algorithm_confusion(server, claims, kid),
     }
     for name, token in forged.items():
         reply = cash_out_with(m, token)
         assert reply.status_code == 401, name
         assert code_of(reply) == "UNAUTHORIZED", name
     assert m.balance()["reserved"] == 0
+
+
+def _algorithm_confusion(
+    server: RunningServer, claims: dict[str, object], kid: str
+) -> dict[str, str]:
+    """Tokens that only a verifier accepting more than HS256 would take: the real key under
+    another HMAC algorithm, an RSA or EC signature from the attacker's own key, and the
+    real key fed as an RSA "public key" (the classic RS256-to-HS256 confusion, reversed)."""
+    key = server.container.auth._tokens._keys[kid]  # type: ignore[attr-defined]
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    return {
+        "HS384 with the real key": jwt.encode(claims, key, algorithm="HS384", headers={"kid": kid}),
+        "HS512 with the real key": jwt.encode(claims, key, algorithm="HS512", headers={"kid": kid}),
+        "RS256 by the attacker": jwt.encode(
+            claims, rsa_key, algorithm="RS256", headers={"kid": kid}
+        ),
+        "ES256 by the attacker": jwt.encode(
+            claims, ec_key, algorithm="ES256", headers={"kid": kid}
+        ),
+        "RS256 header, HS256 body": _b64({"alg": "RS256", "typ": "JWT", "kid": kid})
+        + "."
+        + jwt.encode(claims, key, algorithm="HS256", headers={"kid": kid}).split(".", 1)[1],
+    }
 
 
 def test_tokens_signed_with_the_servers_own_key_but_wrong_claims(server: RunningServer) -> None:

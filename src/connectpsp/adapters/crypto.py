@@ -33,8 +33,13 @@ _VERIFIED_TOKENS = 10_000
 
 
 class Argon2Hasher:
-    def __init__(self) -> None:
-        self._hasher = PasswordHasher()
+    """argon2id with the library's (RFC 9106 low-memory) parameters unless told otherwise;
+    tests that create thousands of clients pass a cheaper ``time_cost``/``memory_cost``."""
+
+    def __init__(self, *, time_cost: int = 3, memory_cost: int = 65536, parallelism: int = 4):
+        self._hasher = PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism
+        )
 
     def hash(self, secret: str) -> str:
         return self._hasher.hash(secret)

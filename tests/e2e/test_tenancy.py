@@ -1,0 +1,111 @@
+"""Tenancy: a client reaches only its own things. Client B, fully authenticated, names
+client A's ids on every route that takes an id, and reads every list; each is refused or
+empty, exactly as for an id that does not exist, and A's state is untouched."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.support import RunningServer, cash_out_body, new_merchant, wait_terminal
+
+BLOCKED_KEY = {"type": "PIX", "pixKeyType": "EMAIL", "pixKey": "ac06@sandbox.connectpsp.dev"}
+REPLAY_WINDOW = {"since": "2026-01-01T00:00:00Z", "until": "2099-01-01T00:00:00Z"}
+# Routes open to everyone, or to the sandbox operator rather than to one client.
+NOT_CLIENT_ROUTES = {("POST", "/auth/token"), ("GET", "/healthz"), ("POST", "/sandbox/dict/keys")}
+
+
+def _routes(server: RunningServer) -> set[tuple[str, str]]:
+    spec = httpx.get(f"{server.base_url}/openapi.json").json()
+    return {
+        (method.upper(), path)
+        for path, operations in spec["paths"].items()
+        for method in operations
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+
+
+def expected_with(body: dict[str, Any], unknown: str, theirs: str) -> dict[str, Any]:
+    """An error body for an unknown id, as it reads with ``theirs`` in its place."""
+    error = body["error"]
+    return {"error": {**error, "message": error["message"].replace(unknown, theirs)}}
+
+
+def test_another_clients_ids_reach_nothing_on_any_route(settling_server: RunningServer) -> None:
+    server = settling_server
+    a, b = new_merchant(server, fund=100_00), new_merchant(server, fund=100_00)
+    endpoint = a.http.post(
+        "/webhooks", json={"url": "http://127.0.0.1:9/hook"}, headers=a.headers(sign=False)
+    ).json()
+    # A failed cash-out with a webhookUrl nobody listens on: a delivery that stays failed.
+    created = a.cash_out(
+        reference="a-private", destination=BLOCKED_KEY, webhookUrl="http://127.0.0.1:9/"
+    ).json()
+    wait_terminal(a, created["internalCode"])
+    deadline = time.monotonic() + 10
+    while not (mine := a.get("/webhooks/deliveries").json()["data"]):
+        assert time.monotonic() < deadline, "no delivery was queued for A"
+        time.sleep(0.05)
+    delivery_id = mine[0]["id"]
+    a_before = a.balance()
+
+    def as_b(method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = b.headers(sign=method == "POST")
+        return b.http.request(method, path, headers=headers, **kwargs)
+
+    code, reference = created["internalCode"], "a-private"
+    # What B sends for each route: each names one of A's ids, or lists B's own things.
+    probes: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
+        ("GET", "/cash-out/{internalCode}"): (f"/cash-out/{code}", {}),
+        ("GET", "/cash-out"): ("/cash-out", {"params": {"externalReference": reference}}),
+        ("POST", "/cash-out"): ("/cash-out", {"json": cash_out_body(reference=reference)}),
+        ("GET", "/balance"): ("/balance", {}),
+        ("GET", "/webhooks"): ("/webhooks", {}),
+        ("POST", "/webhooks"): ("/webhooks", {"json": {"url": "http://127.0.0.1:9/b"}}),
+        ("GET", "/webhooks/deliveries"): ("/webhooks/deliveries", {}),
+        ("POST", "/webhooks/deliveries/{deliveryId}/retry"): (
+            f"/webhooks/deliveries/{delivery_id}/retry",
+            {},
+        ),
+        ("DELETE", "/webhooks/{endpointId}"): (f"/webhooks/{endpoint['id']}", {}),
+        ("POST", "/webhooks/{endpointId}/rotate-secret"): (
+            f"/webhooks/{endpoint['id']}/rotate-secret",
+            {},
+        ),
+        ("POST", "/webhooks/{endpointId}/replay"): (
+            f"/webhooks/{endpoint['id']}/replay",
+            {"json": REPLAY_WINDOW},
+        ),
+    }
+    assert set(probes) == _routes(server) - NOT_CLIENT_ROUTES, "a route has no tenancy probe"
+
+    replies = {route: as_b(route[0], path, **kw) for route, (path, kw) in probes.items()}
+    by_id = [route for route in probes if "{" in route[1]] + [("GET", "/cash-out")]
+    for route in by_id:
+        reply = replies[route]
+        assert reply.status_code == 404, (route, reply.text)
+        assert reply.json()["error"]["code"] == "NOT_FOUND", route
+    # The same answer as for an id that never existed: nothing tells B that A's exists.
+    missing = str(uuid.uuid4())
+    for route, theirs, unknown in (
+        (("GET", "/cash-out/{internalCode}"), code, "ZZZZZZZZZZ"),
+        (("DELETE", "/webhooks/{endpointId}"), endpoint["id"], missing),
+        (("POST", "/webhooks/deliveries/{deliveryId}/retry"), delivery_id, missing),
+    ):
+        path = probes[route][0].replace(theirs, unknown)
+        expected = as_b(route[0], path, **probes[route][1]).json()
+        assert replies[route].json() == expected_with(expected, unknown, theirs), route
+    # Lists show only B's own things; B's own cash-out may reuse A's reference.
+    assert replies[("GET", "/webhooks/deliveries")].json() == {"data": []}
+    assert [e["url"] for e in replies[("GET", "/webhooks")].json()["data"]] == []
+    assert replies[("POST", "/webhooks")].status_code == 201
+    assert replies[("POST", "/cash-out")].status_code == 202
+    assert replies[("GET", "/balance")].json()["total"] == 100.00
+    # A's things are as they were.
+    assert a.balance() == a_before
+    assert a.get(f"/cash-out/{code}").json()["status"] == "FAILED"
+    assert [e["id"] for e in a.get("/webhooks").json()["data"]] == [endpoint["id"]]
+    assert a.get("/webhooks/deliveries").json()["data"][0]["id"] == delivery_id
