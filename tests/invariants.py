@@ -3,7 +3,7 @@ returns a list of problems; an empty list is a pass."""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 
 from sqlalchemy import select
 
@@ -62,16 +62,24 @@ def ledger_problems(db: Database) -> list[str]:
 
 def settlement_problems(db: Database, accepted: list[str]) -> list[str]:
     """Every accepted cash-out is terminal, its reservation was posted or voided exactly
-    once, the rail was asked to pay it at most once, and its event was enqueued once."""
+    once (as the ledger's transfers say), the rail was asked to pay it at most once, the
+    rail's payment agrees with the outcome, and its event was enqueued once.
+
+    COMPLETED needs the rail's SETTLED payment with the same endToEndId. FAILED needs no
+    payment at all (refused before it was sent) or a REJECTED one with the same reason:
+    a FAILED cash-out whose payment settled is money the rail paid and we refunded."""
     problems: list[str] = []
     c, tr = t.cash_outs.c, t.transfers.c
     with db.transaction(write=False) as tx:
         conn = tx.conn
         rows = {r.id: r for r in conn.execute(select(t.cash_outs).where(c.id.in_(accepted)))}
-        resolutions = {
-            r.pending_id: r.kind
-            for r in conn.execute(select(tr.pending_id, tr.kind).where(tr.pending_id.is_not(None)))
-        }
+        resolutions: dict[str, list[str]] = defaultdict(list)
+        for r in conn.execute(
+            select(tr.pending_id, tr.kind).where(
+                tr.pending_id.is_not(None), tr.kind.in_(("post_pending", "void_pending"))
+            )
+        ):
+            resolutions[r.pending_id].append(r.kind)
         payments = {r.idempotency_key: r for r in conn.execute(select(t.sandbox_spi_payments))}
         m = t.webhook_messages.c
         events = Counter(
@@ -79,19 +87,21 @@ def settlement_problems(db: Database, accepted: list[str]) -> list[str]:
         )
     if len(rows) != len(accepted):
         problems.append(f"{len(accepted) - len(rows)} accepted cash-outs are missing")
-    posted = voided = 0
+    # Counted from the ledger, not from the status: each reservation resolved once.
+    posted = sum(resolutions.get(x) == ["post_pending"] for x in accepted)
+    voided = sum(resolutions.get(x) == ["void_pending"] for x in accepted)
+    if posted + voided != len(accepted):
+        problems.append(f"posted {posted} + voided {voided} != accepted {len(accepted)}")
     for cash_out_id, row in rows.items():
         expected = {"COMPLETED": "post_pending", "FAILED": "void_pending"}.get(row.status)
         if expected is None:
             problems.append(f"{row.internal_code} is still {row.status}")
             continue
         for pending in [cash_out_id] + ([fee_transfer_id(cash_out_id)] if row.fee else []):
-            if resolutions.get(pending) != expected:
+            if resolutions.get(pending) != [expected]:
                 problems.append(
                     f"{row.internal_code} {row.status} but {pending} is {resolutions.get(pending)}"
                 )
-        posted += row.status == "COMPLETED"
-        voided += row.status == "FAILED"
         payment = payments.get(rail_key(cash_out_id))
         if payment is not None and payment.submit_count != 1:
             problems.append(
@@ -103,14 +113,16 @@ def settlement_problems(db: Database, accepted: list[str]) -> list[str]:
             or payment.end_to_end_id != row.end_to_end_id
         ):
             problems.append(f"{row.internal_code} COMPLETED without its settled payment")
-        if (
-            row.spi_reason_code
-            and payment is not None
-            and payment.reason_code not in (None, row.spi_reason_code)
-        ):
-            problems.append(f"{row.internal_code}: reason {row.spi_reason_code} != rail's")
+        if row.status == "FAILED" and payment is not None:
+            if payment.outcome != "REJECTED":
+                problems.append(
+                    f"{row.internal_code} FAILED but the rail's payment is {payment.outcome}"
+                )
+            elif payment.reason_code != row.spi_reason_code:
+                problems.append(
+                    f"{row.internal_code}: reason {row.spi_reason_code} != rail's "
+                    f"{payment.reason_code}"
+                )
         if events[cash_out_id] != 1:
             problems.append(f"{row.internal_code}: {events[cash_out_id]} terminal events")
-    if posted + voided != len(rows):
-        problems.append(f"posted {posted} + voided {voided} != accepted {len(rows)}")
     return problems

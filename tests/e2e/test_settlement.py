@@ -253,3 +253,28 @@ def test_registering_sandbox_dict_keys(settling_server: RunningServer) -> None:
     }
     body["externalReference"] = "phone-key-1"
     assert wait_terminal(m, m.cash_out(body).json()["internalCode"])["status"] == "COMPLETED"
+
+
+def test_a_cpf_or_cnpj_key_must_be_its_owners_document(settling_server: RunningServer) -> None:
+    """BCB: a CPF or CNPJ key is the owner's own document."""
+    m = new_merchant(settling_server, fund=100_00)
+    account = {"ispb": "18236120", "branch": "0001", "account": "77001", "accountType": "CHECKING"}
+    for key_type, key, other in (
+        ("CPF", "52998224725", "12345678909"),
+        ("CNPJ", "11444777000161", "11222333000181"),
+    ):
+        wrong = {
+            "keyType": key_type,
+            "key": key,
+            "owner": {"name": "Someone Else", "document": other},
+            "account": account,
+        }
+        reply = m.http.post("/sandbox/dict/keys", json=wrong, headers=m.headers(sign=False))
+        assert reply.status_code == 400, reply.text
+        error = reply.json()["error"]
+        assert error["code"] == "VALIDATION_ERROR"
+        assert [d["field"] for d in error["details"]] == ["owner.document"]
+        right = {**wrong, "owner": {"name": "The Owner", "document": key}}
+        reply = m.http.post("/sandbox/dict/keys", json=right, headers=m.headers(sign=False))
+        assert reply.status_code == 201, reply.text
+    m.close()

@@ -3,10 +3,12 @@ the simulated network with latency, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +37,8 @@ from connectpsp.service.rail import (
     submit_each,
 )
 from connectpsp.service.settlement import SettlementService, rail_key
+from connectpsp.settings import Settings
+from tests.invariants import settlement_problems
 from tests.support import FakeClock
 
 MARIA = Creditor("Maria Silva", "12345678909", "18236120", "0001", "947710840", AccountType.PAYMENT)
@@ -239,9 +243,31 @@ def test_illegal_transitions_raise_and_terminal_is_final(
         uow.cash_outs.finish(cash_out_id, CashOutStatus.PROCESSING, at=clock.now())
     with container.uow(write=True) as uow:
         assert uow.cash_outs.finish(cash_out_id, CashOutStatus.FAILED, at=clock.now())
-        assert not uow.cash_outs.finish(cash_out_id, CashOutStatus.COMPLETED, at=clock.now())
+        # The same move again (a second worker with the same answer): a quiet no-op.
+        assert not uow.cash_outs.finish(cash_out_id, CashOutStatus.FAILED, at=clock.now())
+        # Out of a terminal status to another: an error, not silence.
+        with pytest.raises(IllegalTransition):
+            uow.cash_outs.finish(cash_out_id, CashOutStatus.COMPLETED, at=clock.now())
         uow.commit()
     assert status_of(container, cash_out_id) is CashOutStatus.FAILED
+
+
+def test_finishing_unsubmitted_only_leaves_a_submitted_cash_out_alone(
+    container: Container, clock: FakeClock
+) -> None:
+    """A stale worker failing a cash-out before submission gets False, not an error,
+    once someone has sent it to the rail, whether it is still PROCESSING or COMPLETED."""
+    _, cash_out_id = accept(container, clock)
+    with container.uow(write=True) as uow:
+        assert uow.cash_outs.mark_submitted(cash_out_id, MARIA, clock.now())
+        for expected in (CashOutStatus.PROCESSING, CashOutStatus.COMPLETED):
+            if expected is CashOutStatus.COMPLETED:
+                assert uow.cash_outs.finish(cash_out_id, expected, at=clock.now())
+            assert not uow.cash_outs.finish(
+                cash_out_id, CashOutStatus.FAILED, at=clock.now(), unsubmitted_only=True
+            )
+        uow.commit()
+    assert status_of(container, cash_out_id) is CashOutStatus.COMPLETED
 
 
 def test_a_stale_worker_never_fails_a_submitted_cash_out(
@@ -294,3 +320,166 @@ def test_dict_lookup_names_the_owner_and_account(container: Container) -> None:
     assert load_participants().is_pix_participant(person.ispb)
     assert person == network.lookup(PixKeyType.CPF, "12345678909")  # stable
     assert network.lookup(PixKeyType.EMAIL, "nobody@sandbox.connectpsp.dev") is None
+
+
+def accept_many(container: Container, n: int) -> tuple[str, list[str]]:
+    """One funded client and ``n`` accepted cash-outs of R$ 1.00: (client id, ids)."""
+    creds = container.clients.create("settle-many")
+    container.clients.fund(creds.client_id, 1_000_00)
+    client = container.clients.get(creds.client_id)
+    ids = []
+    for _ in range(n):
+        request = CashOutRequest(
+            amount=1_00,
+            external_reference=f"m-{uuid.uuid4().hex[:12]}",
+            description=None,
+            webhook_url=None,
+            payee=Payee(
+                "Maria Silva", "12345678909", PixDestination(PixKeyType.CPF, "12345678909")
+            ),
+        )
+        reply = container.cash_outs.create(
+            client, str(uuid.uuid4()), request, lambda outcome: (202, b"{}")
+        )
+        assert reply.status == 202
+        with container.uow() as uow:
+            found = uow.cash_outs.by_external_reference(client.id, request.external_reference)
+        assert found is not None
+        ids.append(found.id)
+    return client.id, ids
+
+
+def only_due(container: Container, clock: FakeClock, cash_out_ids: list[str]) -> None:
+    """End every other open job, so a batch holds just these cash-outs' jobs."""
+    with container.db.transaction(write=True) as tx:
+        tx.conn.execute(
+            t.outbox.update()
+            .where(t.outbox.c.ref.not_in(cash_out_ids), t.outbox.c.done_at.is_(None))
+            .values(done_at=clock.now())
+        )
+        tx.commit()
+
+
+def stored(container: Container, cash_out_id: str) -> Any:
+    with container.db.transaction(write=False) as tx:
+        return tx.conn.execute(select(t.cash_outs).where(t.cash_outs.c.id == cash_out_id)).one()
+
+
+def job_of(container: Container, cash_out_id: str) -> Any:
+    with container.db.transaction(write=False) as tx:
+        o = t.outbox.c
+        return tx.conn.execute(
+            select(t.outbox).where(o.ref == cash_out_id, o.topic == SETTLE_TOPIC)
+        ).one()
+
+
+def scripted_service(container: Container, clock: FakeClock, rail: ScriptedRail) -> Any:
+    return SettlementService(
+        container.uow, rail=rail, clock=clock, ispb="00416968", publish=container.webhooks.publish
+    )
+
+
+def test_an_unknown_reason_code_fails_one_and_the_batch_goes_on(
+    container: Container, clock: FakeClock
+) -> None:
+    client_id, (odd, fine) = accept_many(container, 2)
+    only_due(container, clock, [odd, fine])
+    rail = ScriptedRail()
+
+    def answer(order: PaymentOrder) -> RailStatus:
+        if order.idempotency_key == rail_key(odd):  # a code no catalogue of ours has
+            return RailStatus(RailState.REJECTED, order.end_to_end_id, reason="XX99")
+        return settled(clock)()
+
+    rail.on_submit = [answer, answer]
+    assert scripted_service(container, clock, rail).run_due() == 2
+    assert status_of(container, fine) is CashOutStatus.COMPLETED
+    failed = stored(container, odd)
+    assert failed.status == "FAILED"
+    assert (failed.failure_code, failed.spi_reason_code) == ("PAYMENT_FAILED", "XX99")
+    assert available(container, client_id) == 1_000_00 - 1_00  # the failed one came back
+    assert events_for(container, odd) == events_for(container, fine) == 1
+    assert job_of(container, odd).done_at is not None
+
+
+def test_a_job_that_cannot_be_applied_does_not_block_the_batch(
+    container: Container, clock: FakeClock
+) -> None:
+    """The rail says SETTLED for a cash-out already FAILED here: applying it is an illegal
+    move (FAILED -> COMPLETED) and raises. That job is put off with backoff and nothing
+    of it is written; the other job of the batch completes."""
+    _, (bad, good) = accept_many(container, 2)
+    only_due(container, clock, [bad, good])
+    rail = ScriptedRail()
+
+    def answer(order: PaymentOrder) -> RailStatus:
+        if order.idempotency_key == rail_key(bad):
+            with container.uow(write=True) as uow:  # someone else failed it meanwhile
+                uow.cash_outs.finish(bad, CashOutStatus.FAILED, at=clock.now())
+                uow.commit()
+        return settled(clock)()
+
+    rail.on_submit = [answer, answer]
+    assert scripted_service(container, clock, rail).run_due() == 2
+    assert status_of(container, good) is CashOutStatus.COMPLETED
+    assert events_for(container, good) == 1
+    assert status_of(container, bad) is CashOutStatus.FAILED  # not overwritten
+    assert stored(container, bad).end_to_end_id is None
+    assert events_for(container, bad) == 0
+    job = job_of(container, bad)
+    assert job.done_at is None and job.failures == 1  # deferred, with backoff
+    assert job.available_at.replace(tzinfo=None) > clock.now().replace(tzinfo=None)
+    with container.db.transaction(write=True) as tx:  # leave nothing due behind
+        tx.conn.execute(
+            t.outbox.update().where(t.outbox.c.id == job.id).values(done_at=clock.now())
+        )
+        tx.commit()
+
+
+def test_invariants_catch_a_refund_of_money_the_rail_paid(
+    container: Container, clock: FakeClock
+) -> None:
+    """The rail settled the payment (its record says SETTLED), but the engine was told
+    REJECTED and refunded the client: settlement_problems must say so."""
+    _, (refunded, honest) = accept_many(container, 2)
+    only_due(container, clock, [refunded, honest])
+    rail = ScriptedRail()
+
+    def answer(order: PaymentOrder) -> RailStatus:
+        [paid] = container.network.submit_many([order])  # SPI pays it...
+        if order.idempotency_key == rail_key(refunded):
+            assert paid.state is RailState.SETTLED
+            return RailStatus(RailState.REJECTED, order.end_to_end_id, reason="ED05")  # ...
+        return paid
+
+    rail.on_submit = [answer, answer]
+    scripted_service(container, clock, rail).run_due()
+    assert status_of(container, refunded) is CashOutStatus.FAILED
+    assert status_of(container, honest) is CashOutStatus.COMPLETED
+    assert settlement_problems(container.db, [honest]) == []
+    problems = settlement_problems(container.db, [refunded])
+    assert any("FAILED but the rail's payment is SETTLED" in p for p in problems), problems
+
+
+def test_end_to_end_ids_are_unique_and_carry_the_configured_ispb(
+    container: Container, clock: FakeClock, tmp_path: Path
+) -> None:
+    settings = Settings.from_env(
+        {"CONNECTPSP_ISPB": "60701190", "CONNECTPSP_VAR_DIR": str(tmp_path)}
+    )
+    service = SettlementService(
+        container.uow,
+        rail=container.network,
+        clock=clock,
+        ispb=settings.ispb,
+        publish=container.webhooks.publish,
+    )
+    _, ids = accept_many(container, 60)
+    only_due(container, clock, ids)
+    while service.run_due():
+        pass
+    e2e = [stored(container, i).end_to_end_id for i in ids]
+    assert all(status_of(container, i) is CashOutStatus.COMPLETED for i in ids)
+    assert len(set(e2e)) == len(ids)
+    assert all(re.fullmatch(r"E60701190\d{12}[A-Za-z0-9]{11}", x) for x in e2e), e2e
+    assert settlement_problems(container.db, ids) == []

@@ -39,3 +39,45 @@ def test_every_spi_reason_is_documented_with_its_failure() -> None:
         failure = failure_for(reason)
         assert f"| {reason.value} | `{failure.code}` | {failure.message} |" in table
     assert f"| `{PIX_KEY_NOT_FOUND.code}` | {PIX_KEY_NOT_FOUND.message} |" in table
+    unknown = failure_for("XX99")  # a code outside the catalogue
+    assert f"| (any other code) | `{unknown.code}` | {unknown.message} |" in table
+
+
+def sandbox_rows() -> dict[tuple[str, str], list[tuple[str, str, str, str]]]:
+    """The magic-value tables of docs/sandbox.md: (destination, value) -> each row's
+    (payee.document, status, failure.code, SPI reason)."""
+    rows: dict[tuple[str, str], list[tuple[str, str, str, str]]] = {}
+    for line in (DOCS / "sandbox.md").read_text().splitlines():
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[3] in ("COMPLETED", "FAILED"):
+            rows.setdefault((cells[0], cells[1]), []).append(
+                (cells[2], cells[3], cells[4], cells[5])
+            )
+    return rows
+
+
+def test_every_magic_account_and_demo_key_is_in_the_sandbox_table() -> None:
+    from connectpsp.adapters.rails.simulated import (
+        DEMO_KEYS,
+        LOST_RESPONSE_ACCOUNT,
+        MAGIC_ACCOUNTS,
+    )
+    from connectpsp.domain.spi import failure_for
+
+    rows = sandbox_rows()
+    for account, reason in MAGIC_ACCOUNTS.items():
+        assert ("12345678909", "FAILED", failure_for(reason).code, reason.value) in rows.get(
+            ("BANK_ACCOUNT", account), []
+        ), account
+    assert ("BANK_ACCOUNT", LOST_RESPONSE_ACCOUNT) in rows
+    for entry in DEMO_KEYS:
+        found = rows.get((f"PIX {entry.key_type.value}", entry.key))
+        assert found, entry.key
+        if entry.reject_with is None:
+            continue
+        outcome = ("FAILED", failure_for(entry.reject_with).code, entry.reject_with.value)
+        assert (entry.owner.document, *outcome) in found, entry.key
+        # SPI rejects any payment to the key's account: a bank-account cash-out too.
+        assert (entry.owner.document, *outcome) in rows.get(
+            ("BANK_ACCOUNT", entry.owner.account), []
+        ), entry.owner.account

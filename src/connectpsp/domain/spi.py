@@ -27,7 +27,8 @@ class ReasonCode(StrEnum):
     ED05 = "ED05"  # settlement failed
 
 
-_FAILURES: dict[ReasonCode, Failure] = {
+# Keyed by the code as text (a ReasonCode is its own text), so a raw code looks up too.
+_FAILURES: dict[str, Failure] = {
     ReasonCode.AC03: Failure("INVALID_ACCOUNT", "The payee's account number is invalid."),
     ReasonCode.AC06: Failure("ACCOUNT_BLOCKED", "The payee's account is blocked."),
     ReasonCode.AC07: Failure("ACCOUNT_CLOSED", "The payee's account is closed."),
@@ -60,5 +61,11 @@ PIX_KEY_NOT_FOUND = Failure(
 )
 
 
-def failure_for(reason: ReasonCode) -> Failure:
-    return _FAILURES[reason]
+def failure_for(reason: str | None) -> Failure:
+    """The client-facing failure for a rejection's reason code, as the rail sent it.
+
+    A code outside the catalogue above (a new BCB code, a rail's own, or none at all) is
+    still a rejection: it maps to ``PAYMENT_FAILED`` (ED05's failure), and the caller
+    keeps the raw code with the cash-out."""
+    found = _FAILURES.get(reason) if reason is not None else None
+    return found or _FAILURES[ReasonCode.ED05]

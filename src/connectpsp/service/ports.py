@@ -159,9 +159,10 @@ class CashOutRepository(Protocol):
         spi_reason_code: str | None = None,
         unsubmitted_only: bool = False,
     ) -> bool:
-        """Move a PROCESSING cash-out to a terminal status; False if it was not PROCESSING
-        (another worker got there first: nothing is written), or, with
-        ``unsubmitted_only``, if it has been sent to the rail."""
+        """Move a PROCESSING cash-out to a terminal status. False, writing nothing, if it
+        is already in ``status`` (another worker got there first), or, with
+        ``unsubmitted_only``, if it has been sent to the rail; ``IllegalTransition`` if
+        it is in a different terminal status."""
         ...
 
 

@@ -15,7 +15,6 @@ from typing import Protocol
 from connectpsp.domain.cashout import Creditor
 from connectpsp.domain.money import Centavos
 from connectpsp.domain.pix import PixKeyType
-from connectpsp.domain.spi import ReasonCode
 
 __all__ = ["PaymentOrder", "Rail", "RailState", "RailStatus", "RailUnavailable", "submit_each"]
 
@@ -47,7 +46,9 @@ class RailStatus:
     state: RailState
     end_to_end_id: str | None = None
     settled_at: datetime | None = None
-    reason: ReasonCode | None = None
+    # For REJECTED: the pacs.002 reason code exactly as the rail sent it. Any text: a code
+    # outside ``domain.spi.ReasonCode`` fails the payment as PAYMENT_FAILED, kept raw.
+    reason: str | None = None
     check_again_at: datetime | None = None  # for PENDING: when settlement is due
 
 

@@ -10,16 +10,22 @@ A job runs these steps, and may be cut off after any of them (a crash, a kill -9
 3. Apply the rail's answer in one transaction: post or void the reservation, store the
    outcome, enqueue the webhook events, and finish the job. A timeout or an unknown
    answer is never a failure: the job comes back later and reconciles.
+
+One job that cannot be applied (an answer that breaks an invariant, a bug) never holds
+up the others: if the batch's transaction fails, each job is applied in a transaction
+of its own, and the one that fails again is put off with backoff, its money untouched.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from connectpsp.domain.cashout import BankAccount, CashOut, CashOutStatus, Creditor, Failure
 from connectpsp.domain.clock import Clock, business_date
+from connectpsp.domain.errors import StorageConflict, StorageUnavailable
 from connectpsp.domain.ids import derived_id, end_to_end_id, new_id
 from connectpsp.domain.spi import PIX_KEY_NOT_FOUND, ReasonCode, failure_for
 from connectpsp.service.cashouts import SETTLE_TOPIC, fee_transfer_id
@@ -31,6 +37,8 @@ __all__ = ["Publisher", "SettlementService", "rail_key"]
 # Queues a terminal cash-out's webhooks inside the transaction that made it terminal.
 Publisher = Callable[[UnitOfWork, CashOut, datetime], None]
 _MAX_BACKOFF = timedelta(seconds=60)
+# Ids and error types only: never a document or an amount.
+_log = logging.getLogger("connectpsp.settlement")
 
 
 def rail_key(cash_out_id: str) -> str:
@@ -43,7 +51,7 @@ class _Batch:
     """A batch of claimed jobs, sorted by what each needs."""
 
     fresh: list[tuple[Job, CashOut, Creditor]] = field(default_factory=list)  # to send
-    refused: list[tuple[Job, CashOut, Failure, ReasonCode | None]] = field(default_factory=list)
+    refused: list[tuple[Job, CashOut, Failure, str | None]] = field(default_factory=list)
     resend: list[tuple[Job, CashOut, Creditor]] = field(default_factory=list)  # rail never saw
     known: list[tuple[Job, CashOut, RailStatus]] = field(default_factory=list)  # rail answered
     over: list[Job] = field(default_factory=list)  # nothing left to do
@@ -104,6 +112,9 @@ class SettlementService:
                 self._sort(batch, job, cash_out)
             except RailUnavailable:
                 batch.deferred.append((job, self._unanswered(job)))
+            except Exception as error:  # this job's trouble, not the batch's
+                self._report(job, error)
+                batch.deferred.append((job, self._unanswered(job)))
         to_send = [*self._mark_submitted(batch), *batch.resend]
         answers: list[RailStatus] = []
         if to_send:
@@ -113,8 +124,22 @@ class SettlementService:
             except RailUnavailable:
                 answers = [RailStatus(RailState.UNKNOWN)] * len(orders)
         settled = [(j, c, a) for (j, c, _), a in zip(to_send, answers, strict=True)]
+        answered = [*settled, *batch.known]
+        if answered:
+            try:
+                self._apply_all(answered)
+            except StorageUnavailable as error:
+                if not isinstance(error, StorageConflict):
+                    raise  # the database, not a job: the leases bring them all back
+                self._apply_each(answered)
+            except Exception:
+                self._apply_each(answered)  # find the job that fails; the others go on
+        return len(jobs)
+
+    def _apply_all(self, answered: list[tuple[Job, CashOut, RailStatus]]) -> None:
+        """Every answer in one transaction: the common case, and the cheap one."""
         with self._uow(write=True) as uow:
-            for job, cash_out, answer in [*settled, *batch.known]:
+            for job, cash_out, answer in answered:
                 try:
                     # An answer that makes no sense raises before anything is written.
                     outcome = self._apply_in(uow, job, cash_out, answer)
@@ -123,7 +148,36 @@ class SettlementService:
                 if outcome.retry_at is not None:
                     uow.outbox.defer(job.id, until=outcome.retry_at, failed=outcome.failed)
             uow.commit()
-        return len(jobs)
+
+    def _apply_each(self, answered: list[tuple[Job, CashOut, RailStatus]]) -> None:
+        """Each answer in a transaction of its own, after the batch's failed: a job that
+        fails again is deferred with backoff (the rail is asked again then), and the
+        rest commit."""
+        for job, cash_out, answer in answered:
+            try:
+                self._apply_all([(job, cash_out, answer)])
+            except StorageUnavailable as error:
+                if not isinstance(error, StorageConflict):
+                    raise
+                self._defer(job, Outcome(False, self._clock.now() + timedelta(seconds=1)))
+            except Exception as error:
+                self._report(job, error)
+                self._defer(job, self._unanswered(job))
+
+    def _defer(self, job: Job, outcome: Outcome) -> None:
+        assert outcome.retry_at is not None
+        with self._uow(write=True) as uow:
+            uow.outbox.defer(job.id, until=outcome.retry_at, failed=outcome.failed)
+            uow.commit()
+
+    @staticmethod
+    def _report(job: Job, error: Exception) -> None:
+        _log.warning(
+            "settlement job %s (cash-out %s) put off after %s",
+            job.id,
+            job.ref,
+            type(error).__name__,
+        )
 
     def _sort(self, batch: _Batch, job: Job, cash_out: CashOut | None) -> None:
         """Where a claimed job goes in its batch; the rail's reads happen here."""
@@ -250,12 +304,12 @@ class SettlementService:
         """The rail's answer, inside ``uow``: terminal (and the job over), or when to ask
         again (the caller defers the job)."""
         if status.state is RailState.SETTLED:
-            assert status.end_to_end_id is not None
-            assert status.settled_at is not None
+            if status.end_to_end_id is None or status.settled_at is None:
+                raise RailUnavailable("the rail answered SETTLED without endToEndId or time")
             self._complete(uow, job, cash_out, status.end_to_end_id, status.settled_at)
             return Outcome(True)
         if status.state is RailState.REJECTED:
-            assert status.reason is not None
+            # Any reason text: an unknown one is PAYMENT_FAILED, its code kept as sent.
             self._fail(uow, job, cash_out, failure_for(status.reason), status.reason)
             return Outcome(True)
         if status.state is RailState.PENDING:
@@ -281,7 +335,7 @@ class SettlementService:
         job: Job,
         cash_out: CashOut,
         failure: Failure,
-        reason: ReasonCode | None,
+        reason: str | None,
         *,
         before_submit: bool = False,
     ) -> bool:
@@ -297,7 +351,7 @@ class SettlementService:
         job: Job,
         cash_out: CashOut,
         failure: Failure,
-        reason: ReasonCode | None,
+        reason: str | None,
         *,
         before_submit: bool = False,
     ) -> bool:
@@ -309,7 +363,7 @@ class SettlementService:
             CashOutStatus.FAILED,
             at=now,
             failure=failure,
-            spi_reason_code=reason.value if reason else None,
+            spi_reason_code=reason or None,
             unsubmitted_only=before_submit,
         )
         if moved:
@@ -344,9 +398,7 @@ def _backoff(failures: int) -> timedelta:
     return min(timedelta(seconds=2 ** min(max(failures - 1, 0), 6)), _MAX_BACKOFF)
 
 
-def _refusal(
-    cash_out: CashOut, creditor: Creditor | None
-) -> tuple[Failure, ReasonCode | None] | None:
+def _refusal(cash_out: CashOut, creditor: Creditor | None) -> tuple[Failure, str | None] | None:
     """Why DICT's answer stops the payment before it is sent, if it does."""
     if creditor is None:
         return PIX_KEY_NOT_FOUND, None

@@ -11,7 +11,9 @@ DICT resolution:
 - other EMAIL, PHONE and EVP keys do not resolve.
 
 SPI outcome, decided when a payment is submitted and due ``latency`` later:
-- rejected with the ``rejectWith`` code of a registered key pointing at the account;
+- rejected with the ``rejectWith`` code of a registered key pointing at the account
+  (the demo keys' rejecting accounts are 8000-8012 at ISPB 18236120, branch 0001, so a
+  bank-account cash-out there is rejected too);
 - rejected with the code of a magic account number (``MAGIC_ACCOUNTS``);
 - for the magic "lost response" account, the first answer is lost (a timeout) though
   the payment was taken, so the engine must reconcile; then it settles;
@@ -31,7 +33,7 @@ from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import Database, Transaction, upsert
 from connectpsp.domain.cashout import Creditor
 from connectpsp.domain.clock import Clock
-from connectpsp.domain.errors import PixKeyAlreadyRegistered
+from connectpsp.domain.errors import FieldError, PixKeyAlreadyRegistered, ValidationFailed
 from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.domain.pix import AccountType, PixKeyType
 from connectpsp.domain.spi import ReasonCode
@@ -134,6 +136,22 @@ class SimulatedPixNetwork:
     # DICT -----------------------------------------------------------------------------
 
     def register(self, entry: DictKey) -> None:
+        """Add a key; ``PixKeyAlreadyRegistered`` if it is taken, ``ValidationFailed`` if a
+        CPF or CNPJ key is not its owner's own document (BCB: such a key is the owner's
+        document, and only that owner's)."""
+        if (
+            entry.key_type in (PixKeyType.CPF, PixKeyType.CNPJ)
+            and entry.key != entry.owner.document
+        ):
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "owner.document",
+                        f"must equal the key: a {entry.key_type.value} key is its owner's "
+                        "own document",
+                    )
+                ]
+            )
         k = t.sandbox_dict_keys.c
         with self._db.transaction(write=True) as tx:
             if tx.conn.execute(select(k.key).where(k.key == entry.key)).first():
@@ -213,7 +231,7 @@ class SimulatedPixNetwork:
 
     def _take(
         self, tx: Transaction, order: PaymentOrder, now: datetime
-    ) -> tuple[RailState, ReasonCode | None, datetime] | None:
+    ) -> tuple[RailState, str | None, datetime] | None:
         """Record a new payment (its outcome, reason and settle time), or count a repeat
         ask and return None."""
         p = t.sandbox_spi_payments.c
@@ -235,7 +253,7 @@ class SimulatedPixNetwork:
                 creditor_account=c.account,
                 creditor_document=c.document,
                 outcome=outcome.value,
-                reason_code=reason.value if reason else None,
+                reason_code=reason,
                 submit_count=1,
                 submitted_at=now,
                 settle_at=settle_at,
@@ -260,11 +278,12 @@ class SimulatedPixNetwork:
             ).first()
         if row is None:
             return RailStatus(RailState.NOT_FOUND)
-        reason = ReasonCode(row.reason_code) if row.reason_code else None
-        return self._status_of(row.end_to_end_id, RailState(row.outcome), reason, row.settle_at)
+        return self._status_of(
+            row.end_to_end_id, RailState(row.outcome), row.reason_code, row.settle_at
+        )
 
     def _status_of(
-        self, end_to_end_id: str, outcome: RailState, reason: ReasonCode | None, settle_at: datetime
+        self, end_to_end_id: str, outcome: RailState, reason: str | None, settle_at: datetime
     ) -> RailStatus:
         if self._clock.now() < settle_at:
             return RailStatus(RailState.PENDING, end_to_end_id, check_again_at=settle_at)
@@ -272,9 +291,11 @@ class SimulatedPixNetwork:
             return RailStatus(RailState.REJECTED, end_to_end_id, reason=reason)
         return RailStatus(RailState.SETTLED, end_to_end_id, settled_at=settle_at)
 
-    def _rejection_for(self, tx: Transaction, creditor: Creditor) -> ReasonCode | None:
+    def _rejection_for(self, tx: Transaction, creditor: Creditor) -> str | None:
+        """The reason code SPI rejects a payment to ``creditor`` with, as stored (SPI
+        answers with whatever code it has: the engine copes with unknown ones)."""
         if creditor.account in MAGIC_ACCOUNTS:
-            return MAGIC_ACCOUNTS[creditor.account]
+            return MAGIC_ACCOUNTS[creditor.account].value
         k = t.sandbox_dict_keys.c
         code = tx.conn.execute(
             select(k.reject_with)
@@ -286,4 +307,4 @@ class SimulatedPixNetwork:
             )
             .limit(1)
         ).scalar()
-        return ReasonCode(code) if code else None
+        return str(code) if code else None

@@ -420,6 +420,9 @@ class SqlCashOuts:
         where = [c.id == cash_out_id, c.status == CashOutStatus.PROCESSING.value]
         if unsubmitted_only:
             where.append(c.submitted_at.is_(None))
+        if spi_reason_code is not None:
+            # A rail may send any reason text; keep as much of it as the column holds.
+            spi_reason_code = spi_reason_code[: getattr(c.spi_reason_code.type, "length", None)]
         done = self._c.execute(
             update(t.cash_outs)
             .where(*where)
@@ -433,7 +436,18 @@ class SqlCashOuts:
                 spi_reason_code=spi_reason_code,
             )
         )
-        return done.rowcount == 1
+        if done.rowcount == 1:
+            return True
+        current = self._c.execute(
+            select(c.status, c.submitted_at).where(c.id == cash_out_id)
+        ).first()
+        if current is None or current.status == status.value:
+            return False  # no such cash-out, or the same move made before: a no-op
+        if unsubmitted_only and current.submitted_at is not None:
+            return False  # sent to the rail: not ours to fail before submission
+        # A terminal cash-out asked to become a different terminal status.
+        CashOutStatus(current.status).check_transition(status)
+        return False  # pragma: no cover - every move out of a terminal status raises
 
 
 def _cash_out_row(cash_out: CashOut) -> dict[str, Any]:
