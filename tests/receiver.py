@@ -1,6 +1,12 @@
 """A real webhook receiver on loopback for tests: records every request and answers
 with scripted statuses. It also counts raw connections, so it doubles as the SSRF
-canary that must never be contacted."""
+canary that must never be contacted.
+
+Told the secrets it should see (``expect``), it checks every request's
+``webhook-signature`` with the reference ``standardwebhooks`` library's signing (no
+clock check, so a test's fake clock does not matter). A request no expected secret
+signed is recorded in ``bad_signatures``, and the receiver's ``with`` block then fails.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from standardwebhooks.webhooks import Webhook
 
 
 @dataclass
@@ -36,6 +45,26 @@ class Receiver:
     in_flight: int = 0
     most_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # The secrets that may sign a request, by path (None: any path).
+    secrets: dict[str | None, list[str]] = field(default_factory=dict)
+    checked: int = 0  # requests whose signature was checked
+    bad_signatures: list[Received] = field(default_factory=list)
+
+    def expect(self, secret: str, path: str | None = None) -> None:
+        """Check the signature of every request (to ``path``, or to any) against
+        ``secret``, beside any secret expected before."""
+        with self.lock:
+            self.secrets.setdefault(path, []).append(secret)
+
+    def _check(self, received: Received) -> None:
+        """Record ``received`` as bad unless one of its signatures is one an expected
+        secret makes; called with ``lock`` held."""
+        expected = self.secrets.get(received.path, []) + self.secrets.get(None, [])
+        if not expected:
+            return
+        self.checked += 1
+        if not signed_by_any(expected, received):
+            self.bad_signatures.append(received)
 
     def wait_for(self, count: int, timeout: float = 15) -> list[Received]:
         deadline = time.monotonic() + timeout
@@ -66,9 +95,11 @@ def receiver() -> Iterator[Receiver]:
             with state.lock:
                 state.in_flight -= 1
             with state.lock:
-                state.requests.append(
-                    Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                received = Received(
+                    self.path, {k.lower(): v for k, v in self.headers.items()}, body
                 )
+                state.requests.append(received)
+                state._check(received)
                 status, headers = state.script.pop(0) if state.script else (200, {})
             self.send_response(status)
             for name, value in headers.items():
@@ -98,3 +129,18 @@ def receiver() -> Iterator[Receiver]:
     finally:
         server.shutdown()
         server.server_close()
+    bad = [r.headers.get("webhook-id") for r in state.bad_signatures]
+    assert not bad, f"deliveries no expected secret signed: {bad}"
+
+
+def signed_by_any(secrets: list[str], received: Received) -> bool:
+    """Whether one of the request's ``webhook-signature`` entries is the signature the
+    reference library makes with one of ``secrets``."""
+    try:
+        message_id = received.headers["webhook-id"]
+        sent_at = datetime.fromtimestamp(int(received.headers["webhook-timestamp"]), tz=UTC)
+        body = received.body.decode()
+        given = set(received.headers["webhook-signature"].split(" "))
+    except (KeyError, ValueError):  # a header missing or malformed, a body not UTF-8
+        return False
+    return any(Webhook(secret).sign(message_id, sent_at, body) in given for secret in secrets)

@@ -233,36 +233,51 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def demo_instructions(creds: dict[str, str], base: str) -> str:
-    """The seed tutorial's commands, filled in for this server and the demo client."""
+    """The README tour's commands, which are the seed tutorial's, with only the host and
+    the demo client's credentials filled in. Helper lines come first: the cryptoToken,
+    and a ``uuidgen`` stand-in for machines without util-linux's. The token call is
+    wrapped to keep its ``accessToken`` in ``ACCESS_TOKEN``, and the 202's internalCode
+    is looked up into ``INTERNAL_CODE`` for the status call (the tutorial's IVKPRMOCDY)."""
+    client_id, secret = creds["clientId"], creds["clientSecret"]
+    app_token = creds["applicationToken"]
+    auth = f'-H "Authorization: Bearer $ACCESS_TOKEN" -H "ApplicationToken: {app_token}"'
     return f"""
 Demo client (sandbox; kept in var/demo-client.json):
-  clientId         {creds["clientId"]}
-  clientSecret     {creds["clientSecret"]}
+  clientId         {client_id}
+  clientSecret     {secret}
   cryptoToken      {creds["cryptoToken"]}
-  applicationToken {creds["applicationToken"]}
+  applicationToken {app_token}
   webhookSecret    {creds["webhookSecret"]}
 
-Try the tutorial against {base}:
+The tour in README.md against {base}, ready to paste into bash or zsh:
 
-ACCESS_TOKEN=$(curl -s -X POST {base}/auth/token \\
+{TOUR_START}
+export CRYPTO_TOKEN={creds["cryptoToken"]}
+command -v uuidgen >/dev/null || uuidgen() {{ python3 -c 'import uuid; print(uuid.uuid4())'; }}
+
+# 1. Get an access token (kept in ACCESS_TOKEN)
+ACCESS_TOKEN=$(curl -X POST {base}/auth/token \\
 -H "Content-Type: application/json" \\
 -d '{{
-"clientId": "{creds["clientId"]}",
-"clientSecret": "{creds["clientSecret"]}"
+"clientId": "{client_id}",
+"clientSecret": "{secret}"
 }}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["accessToken"])')
-CRYPTO_TOKEN={creds["cryptoToken"]}
+
+# 2. Sign the token
 {SEED_SIGNATURE_LINE}
 
+# 3. Send a cash-out to a Pix key (point webhookUrl at your receiver, or leave it out)
 curl -X POST {base}/cash-out \\
 -H "Authorization: Bearer $ACCESS_TOKEN" \\
--H "ApplicationToken: {creds["applicationToken"]}" \\
+-H "ApplicationToken: {app_token}" \\
 -H "DigitalSignature: $SIGNATURE" \\
--H "X-Idempotency-Key: $(uuidgen 2>/dev/null || python3 -c 'import uuid; print(uuid.uuid4())')" \\
+-H "X-Idempotency-Key: $(uuidgen)" \\
 -H "Content-Type: application/json" \\
 -d '{{
 "amount": 50.00,
 "externalReference": "withdrawal-user-42-001",
 "description": "User withdrawal",
+"webhookUrl": "https://YOUR_DOMAIN/webhooks/connectpsp",
 "payee": {{
 "name": "Maria Silva",
 "document": "12345678909",
@@ -274,14 +289,26 @@ curl -X POST {base}/cash-out \\
 }}
 }}'
 
-curl "{base}/cash-out?externalReference=withdrawal-user-42-001" \\
+# 4. Its status, the cash-out found by your reference, and your balance
+INTERNAL_CODE=$(curl -s "{base}/cash-out?externalReference=withdrawal-user-42-001" {auth} \\
+| python3 -c 'import json,sys; print(json.load(sys.stdin)["internalCode"])')
+curl {base}/cash-out/$INTERNAL_CODE \\
 -H "Authorization: Bearer $ACCESS_TOKEN" \\
--H "ApplicationToken: {creds["applicationToken"]}"
+-H "ApplicationToken: {app_token}"
+curl "{base}/cash-out?externalReference=withdrawal-user-42-001" \\
+{auth}
+curl {base}/balance \\
+{auth}
+{TOUR_END}
 
 (Use a new externalReference for each further cash-out; the same one again is refused
-with 409 DUPLICATE_EXTERNAL_REFERENCE. GET {base}/cash-out/{{internalCode}} reads one by
-the internalCode in its 202.)
+with 409 DUPLICATE_EXTERNAL_REFERENCE.)
 """
+
+
+# The lines around the pasteable commands (shell comments, so they paste harmlessly).
+TOUR_START = "# --- the tour: from here ---"
+TOUR_END = "# --- to here ---"
 
 
 def main() -> None:

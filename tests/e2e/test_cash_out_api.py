@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -32,6 +33,28 @@ def test_accepts_and_reserves_amount_plus_fee(server: RunningServer) -> None:
     got = m.get(f"/cash-out/{reply.json()['internalCode']}").json()
     assert (got["amount"], got["feeAmount"], got["finalAmount"]) == (20.00, 0.70, 20.70)
     assert got["status"] == "PROCESSING" and got["endToEndId"] is None and got["paidAt"] is None
+    assert list(got) == [
+        "transactionId",
+        "internalCode",
+        "externalReference",
+        "status",
+        "amount",
+        "feeAmount",
+        "finalAmount",
+        "description",
+        "payee",
+        "endToEndId",
+        "failure",
+        "requestedAt",
+        "paidAt",
+    ]
+    assert got["description"] == "User withdrawal" and got["failure"] is None
+    assert set(got["payee"]) == {"name", "document", "destination"}
+    # Without a description, the key is still there, as null.
+    body = cash_out_body()
+    del body["description"]
+    bare = m.get(f"/cash-out/{m.cash_out(body).json()['internalCode']}").json()
+    assert list(bare) == list(got) and bare["description"] is None
 
 
 def test_find_by_external_reference(server: RunningServer) -> None:
@@ -68,6 +91,39 @@ def test_top_level_validation(server: RunningServer, change, field, message) -> 
     m = new_merchant(server, fund=10_000)
     reply = m.cash_out(cash_out_body(**change))
     assert message in fields(reply)[field]
+    assert m.balance()["reserved"] == 0
+
+
+@pytest.mark.parametrize(
+    ("literal", "message"),
+    [
+        # Beyond decimal's default context: these raised InvalidOperation and Overflow (500).
+        ("123456789012345678901234567890.123", "too large"),
+        ("1e999999", "too large"),
+        ("-1e999999", "greater than 0"),
+        ("1e-999999", "at most 2 decimal places"),
+        ("1" + "0" * 30 + ".00", "too large"),
+    ],
+)
+def test_extreme_amounts_are_validation_errors(server: RunningServer, literal, message) -> None:
+    """The number as written in the JSON text (json= would go through a float)."""
+    m = new_merchant(server, fund=10_000)
+    raw = json.dumps(cash_out_body(amount="AMOUNT")).replace('"AMOUNT"', literal)
+    assert f'"amount": {literal},' in raw
+    reply = m.http.post(
+        "/cash-out",
+        content=raw.encode(),
+        headers={**m.headers(), "Content-Type": "application/json"},
+    )
+    assert message in fields(reply)["amount"]
+    assert m.balance()["reserved"] == 0
+
+
+def test_a_missing_external_reference_is_named(server: RunningServer) -> None:
+    m = new_merchant(server, fund=10_000)
+    body = cash_out_body()
+    del body["externalReference"]
+    assert fields(m.cash_out(body)) == {"externalReference": "is required"}
     assert m.balance()["reserved"] == 0
 
 
@@ -258,6 +314,10 @@ def test_malformed_and_oversized_bodies(server: RunningServer) -> None:
     m = new_merchant(server, fund=10_000)
     bad = m.http.post("/cash-out", content=b'{"amount": 50.00,', headers=m.headers())
     assert bad.status_code == 400 and error(bad)["code"] == "INVALID_JSON"
+    out_of_range = m.http.post(
+        "/cash-out", content=b'{"amount": 1e9999999999999999999}', headers=m.headers()
+    )
+    assert out_of_range.status_code == 400 and error(out_of_range)["code"] == "INVALID_JSON"
     not_object = m.http.post("/cash-out", content=b"[1, 2]", headers=m.headers())
     assert not_object.status_code == 400 and error(not_object)["code"] == "VALIDATION_ERROR"
     huge = m.http.post("/cash-out", content=b" " * (65 * 1024), headers=m.headers())
@@ -307,4 +367,21 @@ def test_healthz_and_openapi(server: RunningServer) -> None:
                 assert "413" in operation["responses"], (method, path)
     schemas = spec["components"]["schemas"]
     assert {"CashOutIn", "PayeeIn", "PixDestinationIn", "BankAccountIn", "TokenIn"} <= set(schemas)
+    # Response headers: every answer's request id (as the middleware names it), the
+    # replay marker, and when to retry.
+    sent = m.http.get("/healthz").headers
+    assert "x-request-id" in sent  # httpx headers are case-insensitive
+    replayed = post["responses"]["202"]["headers"]["Idempotent-Replayed"]
+    assert replayed["schema"] == {"type": "string", "enum": ["true"]}
+    assert not replayed["required"]
+    assert "Idempotent-Replayed" in post["responses"]["422"]["headers"]
+    assert "Retry-After" in spec["paths"]["/auth/token"]["post"]["responses"]["429"]["headers"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            for status, answer in operation["responses"].items():
+                headers = answer.get("headers", {})
+                assert headers.get("X-Request-Id", {}).get("required"), (method, path, status)
+                if status in ("429", "503"):
+                    assert headers["Retry-After"]["required"], (method, path, status)
+                    assert headers["Retry-After"]["schema"]["type"] == "integer"
     assert m.http.get("/docs").status_code == 200

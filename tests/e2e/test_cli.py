@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from connectpsp.cli import TOUR_END, TOUR_START, demo_instructions
 from connectpsp.service.auth import signature_for
 from connectpsp.settings import Settings
 from tests.support import cash_out_body
@@ -114,6 +115,14 @@ def test_sandbox_fund_is_refused_in_production(env: dict[str, str]) -> None:
     assert missing_key.returncode == 2 and "CONNECTPSP_MASTER_KEY" in missing_key.stdout
 
 
+def test_idempotency_retention_under_a_day_is_refused(env: dict[str, str]) -> None:
+    """The issue keeps idempotency keys for at least 24 h; a shorter setting is an error."""
+    short = cli({**env, "CONNECTPSP_IDEMPOTENCY_RETENTION_HOURS": "23"}, "migrate", check=False)
+    assert short.returncode == 2
+    assert "CONNECTPSP_IDEMPOTENCY_RETENTION_HOURS must be at least 24" in short.stdout
+    cli({**env, "CONNECTPSP_IDEMPOTENCY_RETENTION_HOURS": "24"}, "migrate")
+
+
 def test_a_wrong_master_key_is_a_clear_error(env: dict[str, str]) -> None:
     cli(env, "migrate")
     other = {**env, "CONNECTPSP_MASTER_KEY": base64.urlsafe_b64encode(b"o" * 32).decode()}
@@ -183,16 +192,50 @@ def cash_out_through(
             time.sleep(0.05)
 
 
-def assert_the_printed_tour_works(tour: str, port: int) -> None:
-    """Paste the demo's commands into a shell: token, signature, cash-out, lookup."""
-    commands = tour[tour.index("ACCESS_TOKEN=") : tour.index("\n(Use a new externalReference")]
+def the_tour(printed: str) -> str:
+    return printed[printed.index(TOUR_START) : printed.index(TOUR_END)]
+
+
+def assert_the_printed_tour_works(printed: str, port: int) -> None:
+    """Paste the demo's commands into a shell: token, signature, cash-out, lookups."""
+    commands = the_tour(printed)
     result = subprocess.run(["bash", "-c", commands], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     answers = [json.loads(part) for part in re.findall(r"\{.*?\}(?=\{|$)", result.stdout)]
-    accepted, found = answers[0], answers[-1]
+    accepted, by_code, by_reference, balance = answers
     assert accepted["status"] == "PROCESSING", result.stdout
-    assert found["internalCode"] == accepted["internalCode"]
+    assert by_code["internalCode"] == by_reference["internalCode"] == accepted["internalCode"]
+    assert set(balance) == {"available", "reserved", "total"}
     assert f"127.0.0.1:{port}" in commands
+
+
+def test_the_printed_tour_is_the_readmes_with_only_host_and_credentials_filled_in() -> None:
+    """Every command of README.md's tour (the seed tutorial's) appears in what ``make run``
+    prints, unchanged but for the host, the credentials and the tutorial's internalCode."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme[readme.index("## A tour") :]
+    section = section[: section.index("\n## ")]
+    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+    assert len(blocks) >= 4, blocks  # token, signature, cash-out, lookups
+    creds = {
+        "clientId": "c0ffee00-0000-4000-8000-000000000001",
+        "clientSecret": "cs_secret",
+        "cryptoToken": "ct_crypto",
+        "applicationToken": "at_application",
+        "webhookSecret": "whsec_hook",
+    }
+    tour = the_tour(demo_instructions(creds, "http://127.0.0.1:8123"))
+    for block in blocks:
+        filled = (
+            block.strip()
+            .replace("http://127.0.0.1:8000", "http://127.0.0.1:8123")
+            .replace("YOUR_CLIENT_ID", creds["clientId"])
+            .replace("YOUR_CLIENT_SECRET", creds["clientSecret"])
+            .replace("YOUR_APP_TOKEN", creds["applicationToken"])
+            .replace("/cash-out/IVKPRMOCDY", "/cash-out/$INTERNAL_CODE")
+        )
+        assert filled in tour, filled
+    assert f"export CRYPTO_TOKEN={creds['cryptoToken']}" in tour
 
 
 def free_port() -> int:

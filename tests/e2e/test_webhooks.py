@@ -18,6 +18,7 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select, update
@@ -32,7 +33,7 @@ from connectpsp.domain.ledger import FeePlan
 from connectpsp.logs import get_logger
 from connectpsp.service.webhooks import WebhookService
 from connectpsp.settings import Settings
-from tests.receiver import Receiver, receiver
+from tests.receiver import Receiver, receiver, signed_by_any
 from tests.support import (
     Api,
     FakeClock,
@@ -52,12 +53,18 @@ def hooks(db_settings: Settings) -> Iterator[tuple[RunningServer, Receiver]]:
         yield server, hook
 
 
-def register(m: Api, url: str, events: list[str] | None = None) -> dict[str, Any]:
+def register(
+    m: Api, url: str, events: list[str] | None = None, *, hook: Receiver | None = None
+) -> dict[str, Any]:
+    """Register ``url``; with ``hook``, that receiver checks the signature of every
+    delivery to the URL's path against the endpoint's secret."""
     payload: dict[str, Any] = {"url": url}
     if events is not None:
         payload["events"] = events
     reply = m.http.post("/webhooks", json=payload, headers=m.headers(sign=False))
     assert reply.status_code == 201, reply.text
+    if hook is not None:
+        hook.expect(reply.json()["secret"], urlsplit(url).path or "/")
     return dict(reply.json())
 
 
@@ -88,6 +95,7 @@ def advance(server: RunningServer, **delta: float) -> None:
 def test_seed_000_events_to_the_cash_outs_webhook_url(hooks) -> None:
     server, hook = hooks
     m = new_merchant(server, fund=1_000_00)
+    hook.expect(m.creds.webhook_secret, "/webhooks/connectpsp")
     ok = m.cash_out(
         amount="50.00",
         reference="withdrawal-user-42-001",
@@ -126,20 +134,34 @@ def test_seed_000_events_to_the_cash_outs_webhook_url(hooks) -> None:
     assert b'"amount":50.00,' in completed.body
 
     failure = verify(m.creds.webhook_secret, got[bad["internalCode"]])
-    assert failure["eventType"] == "CASHOUT_FAILED"
-    assert failure["data"]["status"] == "FAILED"
-    assert (
-        failure["data"]["failure"]
-        == failed["failure"]
-        == {"code": "ACCOUNT_BLOCKED", "message": "The payee's account is blocked."}
-    )
-    assert failure["data"]["endToEndId"] is None
+    assert failure["eventAt"].endswith("Z")
+    assert failure == {
+        "eventType": "CASHOUT_FAILED",
+        "eventAt": failure["eventAt"],
+        "data": {
+            "internalCode": bad["internalCode"],
+            "externalReference": "withdrawal-user-42-002",
+            "endToEndId": None,
+            "status": "FAILED",
+            "amount": 50.0,
+            "payee": {
+                "name": "Maria Silva",
+                "document": "***.456.789-**",
+                "destination": BLOCKED_KEY,
+            },
+            "requestedAt": bad["requestedAt"],
+            "paidAt": None,
+            "failure": {"code": "ACCOUNT_BLOCKED", "message": "The payee's account is blocked."},
+        },
+    }
+    assert failure["data"]["failure"] == failed["failure"]
+    assert hook.checked == 2
 
 
 def test_seed_004_movement_events_to_registered_endpoints(hooks) -> None:
     server, hook = hooks
     m = new_merchant(server, fund=10_00, fee=FeePlan(fixed=1))
-    endpoint = register(m, f"{hook.url}/account")
+    endpoint = register(m, f"{hook.url}/account", hook=hook)
     assert endpoint["secret"].startswith("whsec_")
     assert endpoint["events"] == ["CASHOUT_COMPLETED", "CASHOUT_FAILED"]
     ok = m.cash_out(
@@ -187,12 +209,36 @@ def test_seed_004_movement_events_to_registered_endpoints(hooks) -> None:
     assert len(payload["processingDate"]) == len("2025-12-11T20:06:12.117Z")
 
     error = verify(endpoint["secret"], got["PIX-OUT-2"])
-    assert error["status"] == "ERROR"
-    assert (error["errorCode"], error["errorMessage"]) == (
-        "ACCOUNT_BLOCKED",
-        "The payee's account is blocked.",
-    )
-    assert error["endToEndId"] is None
+    assert error == {
+        "event": "CashOut",
+        "status": "ERROR",
+        "transactionType": "PIX",
+        "movementType": "DEBIT",
+        "transactionId": bad["transactionId"],
+        "externalId": "PIX-OUT-2",
+        "endToEndId": None,
+        "pixKey": "ac06@sandbox.connectpsp.dev",
+        "feeAmount": 0.01,
+        "originalAmount": 0.3,
+        "finalAmount": 0.31,
+        "processingDate": error["processingDate"],
+        "errorCode": "ACCOUNT_BLOCKED",
+        "errorMessage": "The payee's account is blocked.",
+        "counterpart": {  # the account DICT resolved the key to: the one that refused
+            "name": "Maria Silva",
+            "document": "***.456.789-**",
+            "bank": {
+                "bankISPB": "18236120",
+                "bankName": "NU PAGAMENTOS - IP",
+                "bankCode": "260",
+                "accountBranch": "0001",
+                "accountNumber": "8001",
+            },
+        },
+        "metadata": {},
+    }
+    assert error["processingDate"].endswith("Z")
+    assert hook.checked == 2
 
     # Both seed handlers, under node, fed the delivered bytes exactly as they arrived.
     if shutil.which("node") is None:
@@ -258,10 +304,80 @@ def run_seed_handler(script: str, body: bytes) -> tuple[list[dict[str, Any]], st
     return list(json.loads(out)), out
 
 
+def test_a_key_that_does_not_resolve_has_no_bank_to_name(hooks) -> None:
+    """PIX_KEY_NOT_FOUND: DICT named no account, so the movement's counterpart is the
+    payee as the request gave it, and every bank field is null (as in seed 004's own
+    example); the field names stay those of the seeds."""
+    server, hook = hooks
+    m = new_merchant(server, fund=10_00, fee=FeePlan(fixed=1))
+    hook.expect(m.creds.webhook_secret, "/own")
+    endpoint = register(m, f"{hook.url}/account", hook=hook)
+    before = m.balance()
+    nowhere = {"type": "PIX", "pixKeyType": "EMAIL", "pixKey": "nobody@sandbox.connectpsp.dev"}
+    created = m.cash_out(
+        amount="0.30", reference="PIX-OUT-404", destination=nowhere, webhookUrl=f"{hook.url}/own"
+    ).json()
+    failed = wait_terminal(m, created["internalCode"])
+    assert failed["failure"]["code"] == "PIX_KEY_NOT_FOUND"
+    assert m.balance() == before  # not debited
+    hook.wait_for(2)
+    (own,) = hook.by_path("/own")
+    (movement,) = hook.by_path("/account")
+    message = "The provided PIX key did not resolve to a valid account."
+
+    event = verify(m.creds.webhook_secret, own)
+    assert event == {
+        "eventType": "CASHOUT_FAILED",
+        "eventAt": event["eventAt"],
+        "data": {
+            "internalCode": created["internalCode"],
+            "externalReference": "PIX-OUT-404",
+            "endToEndId": None,
+            "status": "FAILED",
+            "amount": 0.3,
+            "payee": {"name": "Maria Silva", "document": "***.456.789-**", "destination": nowhere},
+            "requestedAt": created["requestedAt"],
+            "paidAt": None,
+            "failure": {"code": "PIX_KEY_NOT_FOUND", "message": message},
+        },
+    }
+    payload = verify(endpoint["secret"], movement)
+    assert payload == {
+        "event": "CashOut",
+        "status": "ERROR",
+        "transactionType": "PIX",
+        "movementType": "DEBIT",
+        "transactionId": created["transactionId"],
+        "externalId": "PIX-OUT-404",
+        "endToEndId": None,
+        "pixKey": "nobody@sandbox.connectpsp.dev",
+        "feeAmount": 0.01,
+        "originalAmount": 0.3,
+        "finalAmount": 0.31,
+        "processingDate": payload["processingDate"],
+        "errorCode": "PIX_KEY_NOT_FOUND",
+        "errorMessage": message,
+        "counterpart": {
+            "name": "Maria Silva",
+            "document": "***.456.789-**",
+            "bank": {
+                "bankISPB": None,
+                "bankName": None,
+                "bankCode": None,
+                "accountBranch": None,
+                "accountNumber": None,
+            },
+        },
+        "metadata": {},
+    }
+    assert b'"bank":{"bankISPB":null,"bankName":null,"bankCode":null,' in movement.body
+    assert hook.checked == 2
+
+
 def test_the_reference_library_rejects_tampering_and_old_timestamps(hooks) -> None:
     server, hook = hooks
     m = new_merchant(server, fund=100_00)
-    endpoint = register(m, hook.url)
+    endpoint = register(m, hook.url, hook=hook)
     wait_terminal(m, m.cash_out(destination=MARIA_KEY).json()["internalCode"])
     (received,) = hook.wait_for(1)
     verify(endpoint["secret"], received)
@@ -291,7 +407,7 @@ def test_retries_until_the_receiver_recovers(hooks) -> None:
     server, hook = hooks
     hook.script = [(500, {}), (500, {}), (500, {})]
     m = new_merchant(server, fund=100_00)
-    register(m, hook.url)
+    register(m, hook.url, hook=hook)
     wait_terminal(m, m.cash_out(destination=MARIA_KEY).json()["internalCode"])
     hook.wait_for(1)  # the immediate attempt
     for wait, total in (
@@ -321,7 +437,7 @@ def test_no_event_is_lost_across_a_restart_mid_retry(db_settings: Settings) -> N
         hook.script = [(503, {})]
         with running_server(db_settings, worker=True, clock=clock) as first:
             m = new_merchant(first, fund=100_00)
-            endpoint = register(m, hook.url)
+            endpoint = register(m, hook.url, hook=hook)
             wait_terminal(m, m.cash_out(destination=MARIA_KEY).json()["internalCode"])
             hook.wait_for(1)
         # The server is gone with the retry pending; a new one on the same database...
@@ -342,7 +458,7 @@ def test_retry_after_is_honoured(hooks, status: int, form: str) -> None:
     value = "3600" if form == "seconds" else format_datetime(an_hour, usegmt=True)
     hook.script = [(status, {"Retry-After": value})]
     m = new_merchant(server, fund=100_00)
-    register(m, f"{hook.url}/slow")
+    register(m, f"{hook.url}/slow", hook=hook)
     wait_terminal(m, m.cash_out(destination=MARIA_KEY).json()["internalCode"])
     hook.wait_for(1)
     (pending,) = deliveries(m, "pending", attempts=1)
@@ -357,7 +473,7 @@ def test_retry_after_is_honoured(hooks, status: int, form: str) -> None:
 def test_410_disables_the_endpoint_and_nothing_more_is_sent_to_it(hooks) -> None:
     server, hook = hooks
     gone = new_merchant(server, fund=100_00)
-    endpoint = register(gone, f"{hook.url}/gone")
+    endpoint = register(gone, f"{hook.url}/gone", hook=hook)
     hook.script = [(410, {})]
     wait_terminal(gone, gone.cash_out(destination=MARIA_KEY).json()["internalCode"])
     (failed,) = deliveries(gone, "failed", attempts=1)
@@ -390,7 +506,7 @@ def test_nothing_is_sent_to_a_deleted_endpoint(hooks) -> None:
     server, hook = hooks
     hook.script = [(500, {})]
     m = new_merchant(server, fund=100_00)
-    endpoint = register(m, f"{hook.url}/deleted")
+    endpoint = register(m, f"{hook.url}/deleted", hook=hook)
     wait_terminal(m, m.cash_out(destination=MARIA_KEY).json()["internalCode"])
     (pending,) = deliveries(m, "pending", attempts=1)
     headers = m.headers(sign=False)
@@ -411,6 +527,7 @@ def test_410_from_a_cash_outs_webhook_url_ends_that_delivery(hooks) -> None:
     server, hook = hooks
     hook.script = [(410, {})]
     m = new_merchant(server, fund=100_00)
+    hook.expect(m.creds.webhook_secret, "/own")
     first = m.cash_out(webhookUrl=f"{hook.url}/own").json()
     wait_terminal(m, first["internalCode"])
     (failed,) = deliveries(m, "failed", attempts=1)
@@ -429,7 +546,7 @@ def test_manual_retry_of_a_failed_delivery(hooks) -> None:
     server, hook = hooks
     hook.script = [(500, {})] * 8
     m = new_merchant(server, fund=100_00)
-    register(m, hook.url)
+    register(m, hook.url, hook=hook)
     wait_terminal(m, m.cash_out(destination=MARIA_KEY).json()["internalCode"])
     for n in range(2, 9):  # every scheduled attempt fails
         advance(server, hours=11)
@@ -455,11 +572,12 @@ def test_manual_retry_of_a_failed_delivery(hooks) -> None:
 def test_rotation_signs_with_both_secrets_for_a_day(hooks) -> None:
     server, hook = hooks
     m = new_merchant(server, fund=100_00)
-    endpoint = register(m, hook.url)
+    endpoint = register(m, hook.url, hook=hook)
     rotated = m.http.post(
         f"/webhooks/{endpoint['id']}/rotate-secret", headers=m.headers(sign=False)
     ).json()
     assert rotated["secret"] != endpoint["secret"]
+    hook.expect(rotated["secret"])
     wait_terminal(m, m.cash_out(destination=MARIA_KEY).json()["internalCode"])
     (received,) = hook.wait_for(1)
     assert len(received.headers["webhook-signature"].split(" ")) == 2
@@ -479,12 +597,35 @@ def test_rotation_signs_with_both_secrets_for_a_day(hooks) -> None:
     assert signature == expected
 
 
+def test_a_second_rotation_within_a_day_ends_the_first_overlap(hooks) -> None:
+    """One previous secret is kept, not a list (documented in webhooks.md): rotating
+    again inside the 24 h overlap drops the secret before the last one at once."""
+    server, hook = hooks
+    m = new_merchant(server, fund=100_00)
+    original = register(m, hook.url)["secret"]
+    path = f"/webhooks/{m.get('/webhooks').json()['data'][0]['id']}/rotate-secret"
+    second = m.http.post(path, headers=m.headers(sign=False)).json()
+    server.clock.advance(hours=1)
+    m.renew_token()
+    third = m.http.post(path, headers=m.headers(sign=False)).json()
+    assert third["previousSecretExpiresAt"] != second["previousSecretExpiresAt"]
+    hook.expect(second["secret"])
+    hook.expect(third["secret"])
+    wait_terminal(m, m.cash_out(destination=MARIA_KEY).json()["internalCode"])
+    (received,) = hook.wait_for(1)
+    assert len(received.headers["webhook-signature"].split(" ")) == 2
+    # The fake clock is an hour ahead: compare signatures, as the library makes them.
+    assert signed_by_any([third["secret"]], received)
+    assert signed_by_any([second["secret"]], received)
+    assert not signed_by_any([original], received)
+
+
 def test_replay_resends_exactly_the_window(hooks) -> None:
     """[since, until): an event at exactly ``since`` is sent again, one at exactly
     ``until`` is not. An event's time is its processingDate, to the millisecond."""
     server, hook = hooks
     m = new_merchant(server, fund=1_000_00)
-    endpoint = register(m, f"{hook.url}/live")
+    endpoint = register(m, f"{hook.url}/live", hook=hook)
     for n in range(1, 5):
         wait_terminal(m, m.cash_out(destination=MARIA_KEY).json()["internalCode"])
         # Delivered and recorded before the clock jumps: a jump past the lease of an
@@ -519,7 +660,7 @@ def test_replay_resends_exactly_the_window(hooks) -> None:
 def test_endpoints_are_private_to_their_client(hooks) -> None:
     server, hook = hooks
     a, b = new_merchant(server), new_merchant(server)
-    endpoint = register(a, hook.url, events=["CASHOUT_FAILED"])
+    endpoint = register(a, hook.url, events=["CASHOUT_FAILED"], hook=hook)
     assert endpoint["events"] == ["CASHOUT_FAILED"]
     assert b.get("/webhooks").json() == {"data": []}
     server.container.clients.fund(a.creds.client_id, 100_00)
@@ -565,6 +706,13 @@ SSRF_URLS = [
     "http://[fc00::1]/",
     "http://[fe80::1]/",
     "http://[::ffff:10.0.0.1]/",
+    "http://[::ffff:169.254.169.254]/latest/meta-data/",
+    "http://[::ffff:100.64.0.1]/",
+    "http://[::ffff:172.16.0.1]/",
+    "http://[::ffff:192.168.1.1]/",
+    "http://[::7f00:1]:{port}/",  # IPv4-compatible 127.0.0.1
+    "http://[fec0::1]/",  # IPv6 site-local
+    "http://240.0.0.1/",  # reserved
     "http://0.0.0.0:{port}/",
 ]
 
@@ -599,7 +747,7 @@ def test_attempts_to_one_endpoint_are_capped(hooks) -> None:
     server, hook = hooks
     hook.delay = 1.0  # slower than 20 cash-outs take to settle: their deliveries pile up
     m = new_merchant(server, fund=1_000_00)
-    register(m, f"{hook.url}/busy")
+    register(m, f"{hook.url}/busy", hook=hook)
     for i in range(20):
         assert m.cash_out(destination=MARIA_KEY, reference=f"busy-{i}").status_code == 202
     hook.wait_for(20, timeout=30)
@@ -612,6 +760,8 @@ def test_a_hanging_receiver_does_not_delay_settlement(db_settings: Settings) -> 
     with receiver() as hang, receiver() as fast, running_server(settings, worker=True) as server:
         hang.delay = 30  # never answers within the timeout
         m = new_merchant(server, fund=1_000_00)
+        hang.expect(m.creds.webhook_secret)
+        fast.expect(m.creds.webhook_secret)
         for _ in range(10):  # more than the 8 attempts one URL may have at once
             m.cash_out(destination=MARIA_KEY, webhookUrl=f"{hang.url}/hang")
         deadline = time.monotonic() + 10
@@ -633,7 +783,7 @@ def test_a_claimed_delivery_is_not_claimed_again_while_it_waits(db_settings: Set
     with receiver() as hook, running_server(db_settings) as server:
         hook.delay = 0.5
         m = new_merchant(server, fund=1_000_00)
-        register(m, f"{hook.url}/backlog")
+        register(m, f"{hook.url}/backlog", hook=hook)
         codes = [m.cash_out(destination=MARIA_KEY).json()["internalCode"] for _ in range(12)]
         while server.container.settlement.run_due():  # queues the 12 deliveries
             pass
@@ -741,8 +891,8 @@ def test_concurrent_calls_with_one_key_register_and_rotate_once(hooks) -> None:
 def test_a_retried_rotation_rotates_once(hooks) -> None:
     server, hook = hooks
     m = new_merchant(server, fund=100_00)
-    endpoint = register(m, hook.url)
-    neighbour = register(m, f"{hook.url}/neighbour", events=["CASHOUT_FAILED"])
+    endpoint = register(m, hook.url, hook=hook)
+    neighbour = register(m, f"{hook.url}/neighbour", events=["CASHOUT_FAILED"], hook=hook)
     headers = {**m.headers(sign=False), "X-Idempotency-Key": "rotate-1"}
     path = f"/webhooks/{endpoint['id']}/rotate-secret"
     first = m.http.post(path, headers=headers)
@@ -750,6 +900,7 @@ def test_a_retried_rotation_rotates_once(hooks) -> None:
     assert first.status_code == again.status_code == 200
     assert again.json() == first.json()  # the same new secret, the same overlap
     assert again.headers["idempotent-replayed"] == "true"
+    hook.expect(first.json()["secret"])
     # Rotated once: the original secret still signs, beside the new one.
     wait_terminal(m, m.cash_out(destination=MARIA_KEY).json()["internalCode"])
     (received,) = hook.wait_for(1)

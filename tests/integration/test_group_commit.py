@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -203,6 +203,81 @@ def test_two_processes_racing_on_one_key_make_one_cash_out(db_settings: Settings
         second.close()
 
 
+class StartTogether:
+    """Holds the first write transaction each container opens in a round until the other
+    container has opened one too, so the two processes' transactions truly race."""
+
+    def __init__(self, containers: list[Container]) -> None:
+        self._door = threading.Barrier(len(containers))
+        self._waited: set[int] = set()
+        self._lock = threading.Lock()
+        self.met = 0
+        for index, container in enumerate(containers):
+            container.cash_outs._uow = self._gate(index, container.cash_outs._uow)
+
+    def next_round(self) -> None:
+        self._door.reset()
+        self._waited.clear()
+
+    def _gate(self, index: int, real: Callable[..., Any]) -> Callable[..., Any]:
+        def gated(**kwargs: Any) -> Any:
+            with self._lock:
+                first = kwargs.get("write") and index not in self._waited
+                self._waited.add(index)
+            if first:
+                try:
+                    self._door.wait(10)
+                    with self._lock:
+                        self.met += 1
+                except threading.BrokenBarrierError:  # pragma: no cover - reported below
+                    pass
+            return real(**kwargs)
+
+        return gated
+
+
+def test_two_processes_racing_for_one_balance_accept_exactly_what_fits(
+    db_settings: Settings,
+) -> None:
+    """Two containers stand for two API processes on one database. Threads released
+    together send cash-outs through both at one balance with room for exactly ``room``:
+    exactly that many are accepted, the rest refused, and nothing is left or overdrawn,
+    whether the two batches' transactions meet on PostgreSQL's row locks or on SQLite's
+    write lock."""
+    containers = [build(db_settings, clock=FakeClock()) for _ in range(2)]
+    together = StartTogether(containers)
+    room, sent, rounds = 7, 24, 4
+    try:
+        with ThreadPoolExecutor(max_workers=sent) as pool:
+            for round_ in range(rounds):
+                together.next_round()
+                payer = client(containers[0], funds=room * 1_00)
+                go = threading.Barrier(sent)
+
+                def fire(n: int, payer: Client = payer, go: threading.Barrier = go) -> Any:
+                    go.wait(10)
+                    service = containers[n % 2].cash_outs
+                    return outcome(service.submit(payer, f"k-{n}", request(1_00), render))
+
+                replies = list(pool.map(fire, range(sent)))
+                assert all(isinstance(r, Reply) for r in replies), (round_, replies)
+                statuses = sorted((r.status, r.body) for r in replies if r.status != 202)
+                accepted = [r for r in replies if r.status == 202]
+                assert len(accepted) == room, (round_, statuses)
+                assert statuses == [(422, b"INSUFFICIENT_BALANCE")] * (sent - room), round_
+                for container in containers:
+                    assert available(container, payer) == 0
+                with containers[1].uow() as uow:
+                    code = client_account_code(payer.id)
+                    balance = uow.ledger.balance(code)
+                    assert balance == uow.ledger.summed_balance(code)
+                    assert balance.reserved == room * 1_00
+        assert together.met == 2 * rounds  # both processes' writers met at the door each round
+    finally:
+        for container in containers:
+            container.close()
+
+
 def test_a_key_is_kept_for_its_retention_then_forgotten(container: Container) -> None:
     payer = client(container, funds=100_00)
     clock = container.clock
@@ -220,3 +295,12 @@ def test_a_key_is_kept_for_its_retention_then_forgotten(container: Container) ->
     assert again.status == 202 and not again.replayed and again.body != first.body
     still = container.cash_outs.create(payer, "young", request(1_00, "young-1"), render)
     assert still.replayed and still.body == young.body
+
+
+def test_a_daily_limit_of_zero_is_a_limit_not_the_default(container: Container) -> None:
+    """``clients.create`` once read an explicit 0 as "not given" and gave the default."""
+    blocked = client(container, funds=100_00, daily_limit=0)
+    assert blocked.daily_limit == 0
+    refused = container.cash_outs.create(blocked, "zero", request(1_00), render)
+    assert refused == Reply(422, b"LIMIT_EXCEEDED")
+    assert available(container, blocked) == 100_00

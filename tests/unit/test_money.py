@@ -17,6 +17,8 @@ from connectpsp.domain.money import format_brl, parse_amount, to_decimal
         ("50.00", 5000),
         ("0.3", 30),
         ("1234567.89", 123456789),
+        (Decimal("10000000000000.00"), 10**15),  # the largest amount
+        (Decimal("1." + "0" * 40), 100),  # more digits than the context's precision
     ],
 )
 def test_parses_exactly(given, centavos):
@@ -39,6 +41,12 @@ def test_parses_exactly(given, centavos):
         (Decimal("Infinity"), "finite"),
         (None, "decimal number"),
         ("10000000000000.01", "too large"),
+        # Beyond the decimal context: quantize would raise InvalidOperation, * 100 Overflow.
+        (Decimal("123456789012345678901234567890.123"), "too large"),
+        (Decimal("1e999999"), "too large"),
+        (Decimal("-1e999999"), "greater than 0"),
+        (Decimal("1e-999999"), "at most 2 decimal places"),
+        (Decimal("1" + "0" * 40 + ".00"), "too large"),
         ("+5", "decimal number"),
         (".5", "decimal number"),
         ("5.", "decimal number"),

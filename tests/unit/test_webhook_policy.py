@@ -1,8 +1,10 @@
+import contextlib
 import random
 import socket
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from standardwebhooks.webhooks import Webhook
@@ -39,6 +41,18 @@ def test_schedule_then_give_up() -> None:
     assert next_attempt_delay(8) is None
 
 
+def test_waits_are_jittered() -> None:
+    """Each wait is its base stretched by a random part of 10 %: waits for the same
+    attempt differ, so receivers that failed together are not retried together."""
+    for made, base in ((1, timedelta(seconds=5)), (4, timedelta(hours=2))):
+        waits = [next_attempt_delay(made) for _ in range(50)]
+        assert all(w is not None and base <= w <= base * 1.1 for w in waits)
+        assert len(set(waits)) > 40
+        assert max(w for w in waits if w is not None) - base > base * 0.05
+    seeded = [next_attempt_delay(2, rng=random.Random(seed)) for seed in range(5)]
+    assert len(set(seeded)) == 5
+
+
 def test_retry_after_wins_when_longer_and_is_capped() -> None:
     assert next_attempt_delay(1, timedelta(hours=1)) == timedelta(hours=1)
     short = next_attempt_delay(3, timedelta(seconds=1))
@@ -69,6 +83,17 @@ def test_retry_after_wins_when_longer_and_is_capped() -> None:
         "224.0.0.1",
         "2002:7f00:0001::1",
         "255.255.255.255",
+        # IPv4-compatible, IPv4-mapped, reserved and site-local forms
+        "::7f00:1",
+        "::a00:1",
+        "::ffff:169.254.169.254",
+        "::ffff:100.64.0.1",
+        "::ffff:172.16.0.1",
+        "::ffff:192.168.1.1",
+        "64:ff9b::7f00:1",
+        "240.0.0.1",
+        "fec0::1",
+        "100::1",
     ],
 )
 def test_forbidden(address: str) -> None:
@@ -76,7 +101,16 @@ def test_forbidden(address: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "address", ["8.8.8.8", "200.160.2.3", "2001:4860:4860::8888", "172.32.0.1", "100.128.0.1"]
+    "address",
+    [
+        "8.8.8.8",
+        "200.160.2.3",
+        "2001:4860:4860::8888",
+        "172.32.0.1",
+        "100.128.0.1",
+        "::ffff:8.8.8.8",
+        "2606:4700::1111",
+    ],
 )
 def test_public_addresses_are_allowed(address: str) -> None:
     assert not forbidden_address(address)
@@ -115,6 +149,59 @@ def test_guard_pins_the_address_it_checked() -> None:
     assert canary.connections == 0
 
 
+def test_the_connection_goes_to_the_resolved_address_under_the_original_host() -> None:
+    """``hook.invalid`` cannot resolve (RFC 6761): a request reaches the receiver only
+    because the sender connects to the address the guard resolved, not to the name."""
+    resolved: list[str] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        resolved.append(host)
+        return ["127.0.0.1"] if host == "hook.invalid" else []
+
+    with receiver() as hook:
+        guard = AddressGuard(allow_loopback=True, resolve=resolve)
+        sender = HttpSender(guard, timeout=2, clock=FakeClock())
+        result = sender.send(f"http://hook.invalid:{hook.port}/in", {}, b"{}")
+        sender.close()
+    assert result.status_code == 200, result  # unpinned: ConnectError, a failed DNS lookup
+    (received,) = hook.requests
+    assert resolved == ["hook.invalid"]
+    assert received.path == "/in"
+    assert received.headers["host"] == f"hook.invalid:{hook.port}"
+
+
+def test_the_receiver_fails_a_delivery_no_expected_secret_signed() -> None:
+    """The test receiver checks each request with the reference library's signing."""
+    secret, other = new_webhook_secret(), new_webhook_secret()
+    stamp = int(datetime.now(UTC).timestamp())
+
+    def headers(signer: str, body: bytes) -> dict[str, str]:
+        return {
+            "webhook-id": "msg_1",
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": sign([signer], "msg_1", stamp, body),
+        }
+
+    sender = HttpSender(AddressGuard(allow_loopback=True), timeout=2, clock=FakeClock())
+    with receiver() as hook:
+        hook.expect(secret)
+        assert sender.send(hook.url, headers(secret, b"{}"), b"{}").ok
+        assert sender.send(hook.url, {**headers(secret, b"{}"), "x": "1"}, b"{}").ok
+    assert (hook.checked, hook.bad_signatures) == (2, [])
+    checking = receiver()
+    hook = checking.__enter__()
+    hook.expect(secret, "/mine")
+    sender.send(f"{hook.url}/mine", headers(other, b"{}"), b"{}")  # another secret
+    sender.send(f"{hook.url}/mine", headers(secret, b"{}"), b'{"a":1}')  # tampered
+    sender.send(f"{hook.url}/mine", {}, b"{}")  # unsigned
+    sender.send(f"{hook.url}/else", {}, b"{}")  # no secret expected: unchecked
+    sender.close()
+    with pytest.raises(AssertionError, match="no expected secret signed"):
+        checking.__exit__(None, None, None)  # the test using this receiver fails
+    assert hook.checked == 3
+    assert len(hook.bad_signatures) == 3
+
+
 def test_loopback_is_allowed_only_when_configured() -> None:
     with pytest.raises(BlockedUrl):
         AddressGuard(allow_loopback=False).check("http://127.0.0.1:9/")
@@ -147,6 +234,49 @@ def test_a_receiver_slower_than_the_timeout_is_a_failed_attempt() -> None:
     assert result.status_code is None
     assert result.error == "timeout"
     assert 250 <= result.latency_ms < 1500
+
+
+def trickling_server(head: bytes, *, every: float, stop: threading.Event) -> tuple[int, Any]:
+    """A server that reads a request, then sends ``head`` a byte every ``every`` s until
+    ``stop`` (or for at most 5 s, then the rest of a 200 answer); its port and closer."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            deadline = time.monotonic() + 5
+            for byte in head:
+                if stop.is_set() or time.monotonic() > deadline:
+                    break
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+                time.sleep(every)
+            with contextlib.suppress(OSError):
+                conn.sendall(b"\r\ncontent-length: 2\r\n\r\nok")
+
+    threading.Thread(target=trickle, daemon=True).start()
+    return listener.getsockname()[1], listener.close
+
+
+def test_the_timeout_bounds_the_whole_attempt_not_each_read() -> None:
+    """A receiver that trickles its status line and headers, a byte every 50 ms, never
+    leaves a single read waiting as long as the timeout; the attempt still ends at it."""
+    stop = threading.Event()
+    head = b"HTTP/1.1 200 OK\r\nx-slow: " + b"a" * 200
+    port, close = trickling_server(head, every=0.05, stop=stop)
+    sender = HttpSender(AddressGuard(allow_loopback=True), timeout=0.5, clock=FakeClock())
+    try:
+        result = sender.send(f"http://127.0.0.1:{port}/", {}, b"{}")
+    finally:
+        stop.set()
+        sender.close()
+        close()
+    assert result.status_code is None
+    assert result.error == "timeout"
+    assert 450 <= result.latency_ms < 1200
 
 
 def test_a_body_that_trickles_in_is_cut_off_at_the_timeout() -> None:

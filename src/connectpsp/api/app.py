@@ -60,6 +60,29 @@ _MAX_IDEMPOTENCY_KEY = 255
 router = APIRouter()
 _CLIENT_ERRORS = errors(400, 401, 404)
 
+# On an answer replayed for a repeated X-Idempotency-Key (see ``create_cash_out``).
+IDEMPOTENT_REPLAYED: dict[str, Any] = {
+    "Idempotent-Replayed": {
+        "description": (
+            "`true` when this is the stored answer to an earlier request with the same "
+            "X-Idempotency-Key and body, replayed byte for byte; absent on a first answer"
+        ),
+        "required": False,
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+# On every answer, set by ``RequestContext`` (api/middleware.py).
+REQUEST_ID: dict[str, Any] = {
+    "X-Request-Id": {
+        "description": (
+            "The request's id, also on the server's log lines: the X-Request-Id sent with "
+            "the request if it is 1-64 of [A-Za-z0-9._-], otherwise a new 32-hex-digit id"
+        ),
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"},
+    }
+}
+
 
 @router.post(
     "/auth/token",
@@ -88,6 +111,7 @@ async def issue_token(request: Request) -> Response:
         **errors(400, 401, 409, 422),
         202: {
             "model": AcceptedBody,
+            "headers": IDEMPOTENT_REPLAYED,
             "links": {
                 "GetCashOut": {
                     "operationId": "get_cash_out",
@@ -252,6 +276,22 @@ def _describe_what_routes_check_themselves(schema: dict[str, Any], routes: list[
                 operation["responses"].setdefault("413", too_large)
 
 
+def _describe_response_headers(schema: dict[str, Any]) -> None:
+    """``X-Request-Id`` on every answer; ``Idempotent-Replayed`` also on the refusals of
+    POST /cash-out that are stored against a key (and so replayed like its 202)."""
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for status, answer in operation.get("responses", {}).items():
+                headers = {**answer.get("headers", {}), **REQUEST_ID}  # a copy: never shared
+                if (path, method, status) in _REPLAYED_REFUSALS:
+                    headers.update(IDEMPOTENT_REPLAYED)
+                answer["headers"] = headers
+
+
+# INSUFFICIENT_BALANCE, LIMIT_EXCEEDED (422) and DUPLICATE_EXTERNAL_REFERENCE (409).
+_REPLAYED_REFUSALS = {("/cash-out", "post", "409"), ("/cash-out", "post", "422")}
+
+
 def create_app(container: Container, *, worker: bool = False) -> FastAPI:
     """The API; with ``worker``, the settlement worker runs in a thread while it serves."""
 
@@ -301,6 +341,7 @@ def create_app(container: Container, *, worker: bool = False) -> FastAPI:
             _describe_what_routes_check_themselves(
                 schema, [*router.routes, *webhooks_router.routes, *sandbox.routes]
             )
+            _describe_response_headers(schema)
             for model in BODY_MODELS:
                 js = model.model_json_schema(
                     by_alias=True, ref_template="#/components/schemas/{model}"

@@ -17,6 +17,7 @@ from connectpsp.service.auth import Caller
 __all__ = [
     "AUTH_HEADERS",
     "BODY_MODELS",
+    "RETRY_AFTER",
     "authenticated",
     "body",
     "container_of",
@@ -43,10 +44,24 @@ def body(model: type[BaseModel], *headers: tuple[str, str]) -> dict[str, Any]:
     return extra
 
 
+# Sent with every 429 (RATE_LIMITED) and 503 (the database is down); see api/errors.py.
+RETRY_AFTER: dict[str, Any] = {
+    "Retry-After": {
+        "description": "Seconds to wait before trying again",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+
+
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """Documented error answers. Every route may also answer 500 (INTERNAL_ERROR) and 503
-    (the database is down); ``create_app`` adds 413 to every route that reads a body."""
-    return {status: {"model": ErrorBody} for status in (*statuses, 500, 503)}
+    (the database is down); ``create_app`` adds 413 to every route that reads a body.
+    A 429 or 503 carries ``Retry-After``."""
+    return {
+        status: {"model": ErrorBody, **({"headers": RETRY_AFTER} if status in (429, 503) else {})}
+        for status in (*statuses, 500, 503)
+    }
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -35,3 +35,5 @@ def decode(body: bytes) -> Any:
         return _decoder.decode(body)
     except msgspec.DecodeError as error:
         raise InvalidJson(f"The request body is not valid JSON: {error}.") from None
+    except ArithmeticError:  # a number like 1e9999999999999999999: no Decimal holds it
+        raise InvalidJson("The request body has a number out of range.") from None

@@ -15,6 +15,8 @@ Centavos = int
 _CENT = Decimal("0.01")
 # Far above any real Pix amount, and well inside a signed 64-bit column.
 MAX_CENTAVOS: Centavos = 10**15
+# The largest power of ten an amount in reais may have (MAX_CENTAVOS is 10**13 reais).
+_MAX_ADJUSTED = 13
 # A string amount, as the API documents it: no sign, no leading zeros, 0-2 places.
 _DECIMAL_TEXT = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]{1,2})?", re.ASCII)
 _TOO_PRECISE_TEXT = re.compile(r"(0|[1-9][0-9]*)\.[0-9]{3,}", re.ASCII)
@@ -48,13 +50,26 @@ def parse_amount(value: object) -> Centavos:
         raise ValueError("must be a decimal number such as 50.00")
     if not number.is_finite():
         raise ValueError("must be a finite number")
-    exponent = number.as_tuple().exponent
-    assert isinstance(exponent, int)  # finite numbers have an int exponent
-    if exponent < -2 and number != number.quantize(_CENT):
-        raise ValueError("must have at most 2 decimal places")
+    try:
+        return _centavos(number)
+    except ArithmeticError:  # pragma: no cover - _centavos bounds its arithmetic first
+        raise ValueError("must be a decimal number such as 50.00") from None
+
+
+def _centavos(number: Decimal) -> Centavos:
+    """A finite ``Decimal`` as centavos. The size is checked before any arithmetic, so
+    ``quantize`` and ``* 100`` stay far inside the context's precision and exponent range
+    (``1e999999`` would overflow it, a 30-digit amount would exceed its precision)."""
     if number <= 0:
         raise ValueError("must be greater than 0")
-    centavos = int(number * 100)
+    if number.adjusted() > _MAX_ADJUSTED:
+        raise ValueError("is too large")
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite numbers have an int exponent
+    exact = number.quantize(_CENT)
+    if exponent < -2 and number != exact:
+        raise ValueError("must have at most 2 decimal places")
+    centavos = int(exact * 100)
     if centavos > MAX_CENTAVOS:
         raise ValueError("is too large")
     return centavos

@@ -105,8 +105,10 @@ def next_attempt_delay(
 
 def forbidden_address(address: str) -> bool:
     """True for anything but a public unicast address: loopback, the private ranges,
-    link-local (169.254.169.254 included), CGNAT 100.64/10, IPv6 ULA and link-local,
-    multicast, reserved, unspecified, and the IPv4-mapped forms of all of these."""
+    link-local (169.254.169.254 included), CGNAT 100.64/10, IPv6 ULA, link-local and
+    site-local, multicast, reserved, unspecified, and the IPv4-mapped (``::ffff:a.b.c.d``)
+    and 6to4 forms of all of these. IPv6 addresses in ``::/8`` (the IPv4-compatible
+    ``::a.b.c.d`` and NAT64's ``64:ff9b::/96`` among them) are reserved: all refused."""
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
@@ -115,7 +117,17 @@ def forbidden_address(address: str) -> bool:
             ip = ip.sixtofour
     if ip in _CGNAT:
         return True
-    return not ip.is_global or ip.is_multicast
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        return True
+    return (
+        not ip.is_global
+        or ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    )
 
 
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")

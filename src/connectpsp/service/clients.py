@@ -69,8 +69,9 @@ class ClientService:
             id=client_id,
             name=name,
             fee_plan=fee_plan or self._fee_plan,
-            per_transaction_limit=per_transaction_limit or self._per_tx_limit,
-            daily_limit=daily_limit or self._daily_limit,
+            # An explicit 0 is a limit (nothing may go out), not "use the default".
+            per_transaction_limit=_given_or(per_transaction_limit, self._per_tx_limit),
+            daily_limit=_given_or(daily_limit, self._daily_limit),
             active=True,
             created_at=self._clock.now(),
             secret_hash=self._hasher.hash(creds.client_secret),
@@ -123,3 +124,7 @@ class ClientService:
     def balance(self, client_id: str) -> Balance:
         with self._uow() as uow:
             return uow.ledger.balance(client_account_code(client_id))
+
+
+def _given_or(value: Centavos | None, default: Centavos) -> Centavos:
+    return default if value is None else value
