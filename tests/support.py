@@ -89,7 +89,9 @@ def process_env(
     settings: Settings, *, latency_ms: int = 0, lease_seconds: int = 3
 ) -> dict[str, str]:
     """The environment for a ``connectpsp`` process on ``settings``' database. A killed
-    process's claimed jobs come back after ``lease_seconds``: short, to keep tests short."""
+    process's claimed jobs come back after ``lease_seconds``, and its webhook deliveries
+    after their lease (4 x the webhook timeout + 30 s): both short, to keep tests short
+    (the tests' receivers answer at once)."""
     env = {
         **os.environ,
         "CONNECTPSP_DATABASE_URL": settings.database_url,
@@ -98,6 +100,7 @@ def process_env(
         "CONNECTPSP_SANDBOX_LATENCY_MS": str(latency_ms),
         "CONNECTPSP_WORKER_POLL_MS": "20",
         "CONNECTPSP_JOB_LEASE_SECONDS": str(lease_seconds),
+        "CONNECTPSP_WEBHOOK_TIMEOUT_SECONDS": "2",
         "CONNECTPSP_TOKEN_FAILURES_PER_IP": "10000",
     }
     if settings.database_schema:
