@@ -101,8 +101,14 @@ class SettlementService:
                 SETTLE_TOPIC, now=now, lease_until=now + self._lease, limit=limit
             )
             uow.commit()
-        if not jobs:
-            return 0
+        if jobs:
+            self.settle(jobs)
+        return len(jobs)
+
+    def settle(self, jobs: list[Job]) -> None:
+        """Run claimed jobs together. Two workers may hold one job (a lease ran out while
+        the first was slow): the guards on the cash-out's status and on "submitted" make
+        the second reconcile instead of paying or refunding again."""
         with self._uow() as uow:
             found = uow.cash_outs.by_ids([job.ref for job in jobs])
         batch = _Batch()
@@ -134,7 +140,6 @@ class SettlementService:
                 self._apply_each(answered)
             except Exception:
                 self._apply_each(answered)  # find the job that fails; the others go on
-        return len(jobs)
 
     def _apply_all(self, answered: list[tuple[Job, CashOut, RailStatus]]) -> None:
         """Every answer in one transaction: the common case, and the cheap one."""
@@ -226,48 +231,6 @@ class SettlementService:
     def _unanswered(self, job: Job) -> Outcome:
         return Outcome(False, self._clock.now() + _backoff(job.failures + 1), failed=True)
 
-    def run(self, job: Job) -> Outcome:
-        """Run one job alone."""
-        try:
-            outcome = self._settle(job)
-        except RailUnavailable:
-            outcome = self._unanswered(job)
-        if outcome.retry_at is not None:
-            with self._uow(write=True) as uow:
-                uow.outbox.defer(job.id, until=outcome.retry_at, failed=outcome.failed)
-                uow.commit()
-        return outcome
-
-    def _settle(self, job: Job) -> Outcome:
-        with self._uow() as uow:
-            cash_out = uow.cash_outs.by_id(job.ref)
-        if cash_out is None or cash_out.status.is_terminal:
-            with self._uow(write=True) as uow:
-                uow.outbox.finish(job.id, at=self._clock.now())
-                uow.commit()
-            return Outcome(True)
-        if cash_out.submitted_at is not None:
-            status = self._rail.status(rail_key(cash_out.id))
-            if status.state is RailState.NOT_FOUND:
-                assert cash_out.creditor is not None
-                status = self._rail.submit(self._order(cash_out, cash_out.creditor))
-            return self._apply(job, cash_out, status)
-        creditor = self._resolve(cash_out)
-        refusal = _refusal(cash_out, creditor)
-        if refusal is not None:
-            # Fails only if nobody has sent it to the rail meanwhile (a second worker
-            # holding the same job); if someone has, reconcile with the rail instead.
-            if self._finish_failed(job, cash_out, *refusal, before_submit=True):
-                return Outcome(True)
-            return Outcome(False, self._clock.now() + timedelta(seconds=1))
-        assert creditor is not None
-        with self._uow(write=True) as uow:
-            marked = uow.cash_outs.mark_submitted(cash_out.id, creditor, self._clock.now())
-            uow.commit()
-        if not marked:  # another worker is submitting it: reconcile on the next run
-            return Outcome(False, self._clock.now() + timedelta(seconds=1))
-        return self._apply(job, cash_out, self._rail.submit(self._order(cash_out, creditor)))
-
     def _resolve(self, cash_out: CashOut) -> Creditor | None:
         payee = cash_out.payee
         destination = payee.destination
@@ -291,12 +254,6 @@ class SettlementService:
             payer_ispb=self._ispb,
             creditor=creditor,
         )
-
-    def _apply(self, job: Job, cash_out: CashOut, status: RailStatus) -> Outcome:
-        with self._uow(write=True) as uow:
-            outcome = self._apply_in(uow, job, cash_out, status)
-            uow.commit()
-        return outcome
 
     def _apply_in(
         self, uow: UnitOfWork, job: Job, cash_out: CashOut, status: RailStatus
@@ -329,21 +286,6 @@ class SettlementService:
             self._resolve_reservation(uow, cash_out, post=True)
             self._publish_final(uow, cash_out.id, now)
         uow.outbox.finish(job.id, at=now)
-
-    def _finish_failed(
-        self,
-        job: Job,
-        cash_out: CashOut,
-        failure: Failure,
-        reason: str | None,
-        *,
-        before_submit: bool = False,
-    ) -> bool:
-        with self._uow(write=True) as uow:
-            over = self._fail(uow, job, cash_out, failure, reason, before_submit=before_submit)
-            if over:
-                uow.commit()
-        return over
 
     def _fail(
         self,
