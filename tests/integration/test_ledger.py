@@ -17,6 +17,7 @@ from connectpsp.domain.ledger import (
     TransferKind,
     client_account_code,
 )
+from tests.invariants import ledger_problems
 
 
 def new_client(container: Container, fund: int = 0) -> str:
@@ -180,3 +181,32 @@ def test_whole_ledger_sums_to_zero(container: Container) -> None:
     assert all(
         b.available >= 0 for c, b in zip(codes, totals, strict=True) if c.startswith("client:")
     )
+
+
+def test_the_invariant_checker_sees_a_running_total_that_lies(container: Container) -> None:
+    """``tests/invariants.ledger_problems``, which the reliability suite trusts, finds a
+    balance whose running totals disagree with its transfers."""
+    account = new_client(container, fund=2_000)
+    posted, _ = reserve(container, account, 500)
+    voided, _ = reserve(container, account, 300)
+    reserve(container, account, 200)
+    resolve(container, posted, post=True)
+    resolve(container, voided, post=False)
+    assert ledger_problems(container.db) == []
+
+    def shift_pending(by: int) -> None:
+        with container.db.transaction(write=True) as tx:
+            tx.conn.execute(
+                text("UPDATE accounts SET debits_pending = debits_pending + :by WHERE code = :c"),
+                {"by": by, "c": account},
+            )
+            tx.commit()
+
+    shift_pending(300)  # as if the void had not given the funds back
+    try:
+        assert ledger_problems(container.db) == [
+            f"{account}: totals (2000, 500, 500) != transfers (2000, 500, 200)"
+        ]
+    finally:
+        shift_pending(-300)
+    assert ledger_problems(container.db) == []
