@@ -222,54 +222,42 @@ class SqlLedger:
         insert_rows(self._c, t.transfers, rows)
 
     def resolve(self, pending_id: str, transfer_id: str, *, post: bool) -> None:
-        tr = t.transfers.c
-        debit, credit = t.accounts.alias("debit"), t.accounts.alias("credit")
-        # The transfer and whether each side keeps running totals, in one read.
-        pending = self._c.execute(
-            select(
-                tr.debit_account_id,
-                tr.credit_account_id,
-                tr.amount,
-                tr.kind,
-                tr.code,
-                tr.ref,
-                debit.c.no_overdraft.label("debit_checked"),
-                credit.c.no_overdraft.label("credit_checked"),
-            )
-            .join(debit, debit.c.id == tr.debit_account_id)
-            .join(credit, credit.c.id == tr.credit_account_id)
-            .where(tr.id == pending_id)
-        ).first()
-        if pending is None or pending.kind != TransferKind.PENDING:
+        # Settlement resolves two transfers per cash-out: plain statements, not built
+        # afresh by the expression layer each time (see ``run_sql``).
+        found = run_sql(
+            self._c,
+            "SELECT tr.debit_account_id, tr.credit_account_id, tr.amount, tr.kind, tr.code,"
+            " tr.ref, debit.no_overdraft, credit.no_overdraft FROM transfers tr"
+            " JOIN accounts debit ON debit.id = tr.debit_account_id"
+            " JOIN accounts credit ON credit.id = tr.credit_account_id WHERE tr.id = ?",
+            (pending_id,),
+        )
+        if not found or found[0][3] != TransferKind.PENDING.value:
             raise LedgerViolation(f"No pending transfer {pending_id}.")
+        debit_id, credit_id, amount, _, code, ref, debit_checked, credit_checked = found[0]
         kind = TransferKind.POST_PENDING if post else TransferKind.VOID_PENDING
         try:
-            self._insert(
-                transfer_id,
-                pending.debit_account_id,
-                pending.credit_account_id,
-                pending.amount,
-                kind,
-                pending_id,
-                pending.code,
-                pending.ref,
-            )
+            self._insert(transfer_id, debit_id, credit_id, amount, kind, pending_id, code, ref)
         except exc.IntegrityError as error:
             raise LedgerViolation(f"Pending transfer {pending_id} is already resolved.") from error
-        a = t.accounts.c
-        amount = pending.amount
-        if pending.debit_checked:
-            values = {a.debits_pending: a.debits_pending - amount}
-            if post:
-                values[a.debits_posted] = a.debits_posted + amount
-            self._c.execute(
-                update(t.accounts).where(a.id == pending.debit_account_id).values(values)
+        if debit_checked and post:
+            run_sql(
+                self._c,
+                "UPDATE accounts SET debits_pending = debits_pending - ?,"
+                " debits_posted = debits_posted + ? WHERE id = ?",
+                (amount, amount, debit_id),
             )
-        if post and pending.credit_checked:
-            self._c.execute(
-                update(t.accounts)
-                .where(a.id == pending.credit_account_id)
-                .values(credits_posted=a.credits_posted + amount)
+        elif debit_checked:
+            run_sql(
+                self._c,
+                "UPDATE accounts SET debits_pending = debits_pending - ? WHERE id = ?",
+                (amount, debit_id),
+            )
+        if post and credit_checked:
+            run_sql(
+                self._c,
+                "UPDATE accounts SET credits_posted = credits_posted + ? WHERE id = ?",
+                (amount, credit_id),
             )
 
     def balance(self, code: str) -> Balance:
@@ -323,19 +311,18 @@ class SqlLedger:
         code: str,
         ref: str | None,
     ) -> None:
-        self._c.execute(
-            insert(t.transfers).values(
-                id=transfer_id,
-                debit_account_id=debit_id,
-                credit_account_id=credit_id,
-                amount=amount,
-                kind=kind.value,
-                pending_id=pending_id,
-                code=code,
-                ref=ref,
-                created_at=self._now,
-            )
-        )
+        row = {
+            "id": transfer_id,
+            "debit_account_id": debit_id,
+            "credit_account_id": credit_id,
+            "amount": amount,
+            "kind": kind.value,
+            "pending_id": pending_id,
+            "code": code,
+            "ref": ref,
+            "created_at": self._now,
+        }
+        insert_rows(self._c, t.transfers, [row])
 
 
 class SqlCashOuts:
