@@ -33,11 +33,15 @@ def ledger_problems(db: Database) -> list[str]:
             .group_by(tr.pending_id)
             .having(func.count() > 1)
         ).all()
-        not_pending = conn.execute(
-            select(tr.id).where(
-                tr.kind != "pending", exists().where(resolver.c.pending_id == tr.id)
+        not_pending = (
+            conn.execute(
+                select(tr.id).where(
+                    tr.kind != "pending", exists().where(resolver.c.pending_id == tr.id)
+                )
             )
-        ).scalars()
+            .scalars()
+            .all()
+        )
         posted_in = _sums(conn, tr.credit_account_id, posted)
         posted_out = _sums(conn, tr.debit_account_id, posted)
         pending_out = _sums(conn, tr.debit_account_id, (tr.kind == "pending") & unresolved)

@@ -88,6 +88,11 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length)
+            if len(body) < length:
+                # The sender died mid-request (a test's kill -9): like any HTTP server,
+                # do not take a request that never arrived whole.
+                self.close_connection = True
+                return
             with state.lock:
                 state.in_flight += 1
                 state.most_in_flight = max(state.most_in_flight, state.in_flight)

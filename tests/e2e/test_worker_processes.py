@@ -132,8 +132,9 @@ def stop_gracefully(proc: subprocess.Popen[bytes], log: Path) -> None:
 def test_kill_9_at_random_moments(db_settings: Settings, tmp_path: Path) -> None:
     settings = replace(db_settings, sandbox_latency_ms=0)
     container = build(settings, clock=FakeClock())
-    ids = accept_many(container, 300)
-    # SPI takes 200 ms per payment, so work is spread out: submitted, pending, polled.
+    # Enough work, at 200 ms of SPI latency per payment, that several kills land while
+    # some is done and some is left, however fast settlement gets.
+    ids = accept_many(container, 600)
     env = worker_env(settings, latency_ms=200)
     rng = random.Random(20261123)
     kills_mid_run = 0

@@ -57,7 +57,7 @@ CHECKS = {
         "worker recover on their own, and no acknowledged cash-out is lost."
     ),
     "test_kill_9_at_random_moments": (
-        "A worker process is killed at random points over 300 cash-outs and restarted: "
+        "A worker process is killed at random points over 600 cash-outs and restarted: "
         "each cash-out terminal once, the rail asked once, the ledger holds."
     ),
     "test_two_workers_share_one_postgres": (
