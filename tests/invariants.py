@@ -23,7 +23,7 @@ def ledger_problems(db: Database) -> list[str]:
     tr = t.transfers.c
     resolver = t.transfers.alias("resolver")
     posted = tr.kind.in_(("single", "post_pending"))
-    unresolved = ~exists().where(resolver.c.pending_id == tr.id)
+    resolved = exists().where(resolver.c.pending_id == tr.id)
     with db.transaction(write=False) as tx:
         conn = tx.conn
         accounts = conn.execute(select(t.accounts)).all()
@@ -34,17 +34,11 @@ def ledger_problems(db: Database) -> list[str]:
             .having(func.count() > 1)
         ).all()
         not_pending = (
-            conn.execute(
-                select(tr.id).where(
-                    tr.kind != "pending", exists().where(resolver.c.pending_id == tr.id)
-                )
-            )
-            .scalars()
-            .all()
+            conn.execute(select(tr.id).where(tr.kind != "pending", resolved)).scalars().all()
         )
         posted_in = _sums(conn, tr.credit_account_id, posted)
         posted_out = _sums(conn, tr.debit_account_id, posted)
-        pending_out = _sums(conn, tr.debit_account_id, (tr.kind == "pending") & unresolved)
+        pending_out = _sums(conn, tr.debit_account_id, (tr.kind == "pending") & ~resolved)
     problems += [f"pending {pending_id} resolved {times} times" for pending_id, times in twice]
     problems += [f"{transfer_id} resolved but is not pending" for transfer_id in not_pending]
     net = 0
