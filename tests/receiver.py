@@ -81,10 +81,13 @@ class Receiver:
 
 
 @contextmanager
-def receiver() -> Iterator[Receiver]:
+def receiver(*, keep_alive: bool = False) -> Iterator[Receiver]:
+    """With ``keep_alive``, it answers in HTTP/1.1 and keeps connections open."""
     state = Receiver(url="", port=0)
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length)

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from connectpsp.adapters.crypto import AesGcmCipher
@@ -814,9 +814,79 @@ def test_a_claimed_delivery_is_not_claimed_again_while_it_waits(db_settings: Set
         assert len(deliveries(m, "succeeded", count=12)) == 12
 
 
+def queued_deliveries(server: RunningServer, hook: Receiver, count: int) -> tuple[Api, str]:
+    """A merchant with an endpoint on ``hook`` and ``count`` deliveries due to it, which
+    the server's own dispatcher (not started) leaves alone; the endpoint's id."""
+    m = new_merchant(server, fund=1_000_00)
+    endpoint = register(m, f"{hook.url}/queued", hook=hook)
+    codes = [m.cash_out(destination=MARIA_KEY).json()["internalCode"] for _ in range(count)]
+    while server.container.settlement.run_due():
+        pass
+    assert all(wait_terminal(m, code)["status"] == "COMPLETED" for code in codes)
+    return m, endpoint["id"]
+
+
+def leased(server: RunningServer, endpoint_id: str) -> int:
+    """The endpoint's deliveries whose lease has not run out (by the server's clock)."""
+    d = t.webhook_deliveries.c
+    with server.container.db.transaction(write=False) as tx:
+        query = select(func.count()).where(
+            d.endpoint_id == endpoint_id, d.locked_until > server.clock.now()
+        )
+        return int(tx.conn.execute(query).scalar_one())
+
+
+@pytest.mark.parametrize(("lease_s", "claimed"), [(2, 2), (16, 4), (60, 8)])
+def test_a_dispatcher_claims_only_the_rounds_its_lease_covers(
+    db_settings: Settings, lease_s: int, claimed: int
+) -> None:
+    """2 attempts at once per endpoint, each allowed 5 s. A lease of 16 s covers two
+    rounds of attempts with room for the whole of the last, so 4 are claimed, 2 of them
+    to wait for a slot; a 2 s lease, only what can start at once; a 60 s lease, all 8
+    due. Slots stay capped at 2 whatever was claimed."""
+    with receiver() as hook, running_server(db_settings) as server:
+        _, endpoint_id = queued_deliveries(server, hook, 8)
+        service = dispatcher(server, lease=timedelta(seconds=lease_s))
+        hook.delay = 0.3
+        try:
+            service.dispatch_due()
+            assert leased(server, endpoint_id) == claimed
+            hook.wait_for(2, timeout=5)
+            assert hook.most_in_flight <= 2
+        finally:
+            service.close()
+
+
+def test_closing_gives_back_the_leases_of_deliveries_not_sent(db_settings: Settings) -> None:
+    """A graceful stop lets the attempts under way end and sends nothing more; the
+    deliveries it had claimed but not started are free at once for another worker,
+    not after their leases run out."""
+    with receiver() as hook, running_server(db_settings) as server:
+        m, endpoint_id = queued_deliveries(server, hook, 8)
+        service = dispatcher(server, lease=timedelta(seconds=60))
+        hook.delay = 0.5
+        service.dispatch_due()
+        assert leased(server, endpoint_id) == 8
+        deadline = time.monotonic() + 5
+        while hook.in_flight < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        service.close()
+        assert len(hook.requests) == 2
+        assert leased(server, endpoint_id) == 0
+        assert len(deliveries(m, "succeeded", count=2)) == 2
+        assert len(m.get("/webhooks/deliveries", status="pending").json()["data"]) == 6
+        own = server.container.webhooks  # the server's own dispatcher claims the rest now
+        deadline = time.monotonic() + 10
+        while len(hook.requests) < 8:
+            assert time.monotonic() < deadline, f"{len(hook.requests)} of 8 sent"
+            own.dispatch_due()
+            time.sleep(0.05)
+
+
 def dispatcher(server: RunningServer, *, lease: timedelta) -> WebhookService:
     """Another process's webhook dispatcher on the server's database: 2 at once per
-    endpoint, leases of ``lease``."""
+    endpoint, attempts of up to 5 s, leases of ``lease``."""
     settings = server.container.settings
     guard = AddressGuard(allow_loopback=True)
     return WebhookService(

@@ -1,3 +1,4 @@
+import asyncio
 import contextlib
 import random
 import socket
@@ -17,9 +18,14 @@ from connectpsp.domain.webhooks import (
     next_attempt_delay,
     sign,
 )
-from connectpsp.service.webhooks import BlockedUrl
+from connectpsp.service.webhooks import BlockedUrl, SendResult
 from tests.receiver import receiver
 from tests.support import FakeClock
+
+
+def post(sender: HttpSender, url: str, headers: dict[str, str], body: bytes) -> SendResult:
+    """One attempt, on an event loop of its own (the dispatcher runs one for all)."""
+    return asyncio.run(sender.send(url, headers, body))
 
 
 def test_schedule_then_give_up() -> None:
@@ -142,7 +148,7 @@ def test_guard_pins_the_address_it_checked() -> None:
     guard.check("http://hook.example.com/in")  # registration passes
     with receiver() as canary:
         sender = HttpSender(guard, timeout=2, clock=FakeClock())
-        result = sender.send("http://hook.example.com/in", {}, b"{}")
+        result = post(sender, "http://hook.example.com/in", {}, b"{}")
         sender.close()
     assert result.status_code is None
     assert result.error is not None and result.error.startswith("blocked")
@@ -161,7 +167,7 @@ def test_the_connection_goes_to_the_resolved_address_under_the_original_host() -
     with receiver() as hook:
         guard = AddressGuard(allow_loopback=True, resolve=resolve)
         sender = HttpSender(guard, timeout=2, clock=FakeClock())
-        result = sender.send(f"http://hook.invalid:{hook.port}/in", {}, b"{}")
+        result = post(sender, f"http://hook.invalid:{hook.port}/in", {}, b"{}")
         sender.close()
     assert result.status_code == 200, result  # unpinned: ConnectError, a failed DNS lookup
     (received,) = hook.requests
@@ -185,16 +191,16 @@ def test_the_receiver_fails_a_delivery_no_expected_secret_signed() -> None:
     sender = HttpSender(AddressGuard(allow_loopback=True), timeout=2, clock=FakeClock())
     with receiver() as hook:
         hook.expect(secret)
-        assert sender.send(hook.url, headers(secret, b"{}"), b"{}").ok
-        assert sender.send(hook.url, {**headers(secret, b"{}"), "x": "1"}, b"{}").ok
+        assert post(sender, hook.url, headers(secret, b"{}"), b"{}").ok
+        assert post(sender, hook.url, {**headers(secret, b"{}"), "x": "1"}, b"{}").ok
     assert (hook.checked, hook.bad_signatures) == (2, [])
     checking = receiver()
     hook = checking.__enter__()
     hook.expect(secret, "/mine")
-    sender.send(f"{hook.url}/mine", headers(other, b"{}"), b"{}")  # another secret
-    sender.send(f"{hook.url}/mine", headers(secret, b"{}"), b'{"a":1}')  # tampered
-    sender.send(f"{hook.url}/mine", {}, b"{}")  # unsigned
-    sender.send(f"{hook.url}/else", {}, b"{}")  # no secret expected: unchecked
+    post(sender, f"{hook.url}/mine", headers(other, b"{}"), b"{}")  # another secret
+    post(sender, f"{hook.url}/mine", headers(secret, b"{}"), b'{"a":1}')  # tampered
+    post(sender, f"{hook.url}/mine", {}, b"{}")  # unsigned
+    post(sender, f"{hook.url}/else", {}, b"{}")  # no secret expected: unchecked
     sender.close()
     with pytest.raises(AssertionError, match="no expected secret signed"):
         checking.__exit__(None, None, None)  # the test using this receiver fails
@@ -216,7 +222,7 @@ def test_sender_connects_to_the_checked_address_and_follows_no_redirect() -> Non
     with receiver() as hook:
         hook.script = [(302, {"Location": "http://169.254.169.254/"})]
         sender = HttpSender(AddressGuard(allow_loopback=True), timeout=2, clock=FakeClock())
-        result = sender.send(f"http://localhost:{hook.port}/in", {"x-test": "1"}, b"{}")
+        result = post(sender, f"http://localhost:{hook.port}/in", {"x-test": "1"}, b"{}")
         sender.close()
         (received,) = hook.requests
     assert result.status_code == 302  # not followed: a failure to retry, nothing more
@@ -228,7 +234,7 @@ def test_a_receiver_slower_than_the_timeout_is_a_failed_attempt() -> None:
     with receiver() as slow:
         slow.delay = 1.5
         sender = HttpSender(AddressGuard(allow_loopback=True), timeout=0.3, clock=FakeClock())
-        result = sender.send(slow.url, {}, b"{}")
+        result = post(sender, slow.url, {}, b"{}")
         sender.close()
     assert not result.ok
     assert result.status_code is None
@@ -269,7 +275,7 @@ def test_the_timeout_bounds_the_whole_attempt_not_each_read() -> None:
     port, close = trickling_server(head, every=0.05, stop=stop)
     sender = HttpSender(AddressGuard(allow_loopback=True), timeout=0.5, clock=FakeClock())
     try:
-        result = sender.send(f"http://127.0.0.1:{port}/", {}, b"{}")
+        result = post(sender, f"http://127.0.0.1:{port}/", {}, b"{}")
     finally:
         stop.set()
         sender.close()
@@ -302,7 +308,7 @@ def test_a_body_that_trickles_in_is_cut_off_at_the_timeout() -> None:
     thread.start()
     sender = HttpSender(AddressGuard(allow_loopback=True), timeout=0.5, clock=FakeClock())
     try:
-        result = sender.send(f"http://127.0.0.1:{port}/", {}, b"{}")
+        result = post(sender, f"http://127.0.0.1:{port}/", {}, b"{}")
     finally:
         stop.set()
         sender.close()
@@ -310,3 +316,48 @@ def test_a_body_that_trickles_in_is_cut_off_at_the_timeout() -> None:
     assert result.status_code == 200
     assert result.body is not None and 0 < len(result.body) < 1024
     assert result.latency_ms < 1500
+
+
+def test_connections_are_kept_alive_between_attempts() -> None:
+    async def five(sender: HttpSender, url: str) -> list[SendResult]:
+        return [await sender.send(url, {}, b"{}") for _ in range(5)]
+
+    with receiver(keep_alive=True) as hook:
+        sender = HttpSender(AddressGuard(allow_loopback=True), timeout=2, clock=FakeClock())
+        results = asyncio.run(five(sender, hook.url))
+        sender.close()
+    assert [r.status_code for r in results] == [200] * 5
+    assert hook.connections == 1
+
+
+def test_a_kept_connection_the_receiver_closed_is_replaced() -> None:
+    """A receiver that answers one request per connection, saying keep-alive, and then
+    closes it: each next attempt finds the kept connection closed (or it fails before
+    any answer) and opens another; none fails for it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(conn)
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+
+    async def three(sender: HttpSender) -> list[SendResult]:
+        return [await sender.send(f"http://127.0.0.1:{port}/", {}, b"{}") for _ in range(3)]
+
+    threading.Thread(target=serve, daemon=True).start()
+    sender = HttpSender(AddressGuard(allow_loopback=True), timeout=2, clock=FakeClock())
+    try:
+        results = asyncio.run(three(sender))
+    finally:
+        sender.close()
+        listener.close()
+    assert [(r.status_code, r.error) for r in results] == [(200, None)] * 3
+    assert len(accepted) == 3

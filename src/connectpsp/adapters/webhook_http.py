@@ -1,4 +1,4 @@
-"""Sending webhooks over HTTP, safely.
+"""Sending webhooks over HTTP, safely and cheaply.
 
 The guard resolves the URL's host and refuses it if any address is not a public one
 (``domain.webhooks.forbidden_address``), unless loopback is allowed (the sandbox's
@@ -6,29 +6,32 @@ default, for local development). The sender then connects to the address it
 validated, not to a fresh DNS answer, so a host that re-resolves to an internal
 address between check and use (DNS rebinding) gets nowhere. Redirects are not followed.
 
-The timeout bounds the whole attempt, not each phase of it: httpx's own timeout applies
-afresh to every connect, write and read, so a receiver that trickles its status line
-or headers a byte at a time would hold an attempt (and its lease) for as long as it
-liked. Every socket operation of an attempt is given only what is left of the
-attempt's deadline (``_DeadlineBackend``), and fails with a timeout once it has passed.
-The deadline starts before the DNS lookup, whose time counts against it.
+The timeout bounds the whole attempt (DNS lookup, connect, TLS, send, the answer's
+status and headers), not each read: a receiver that trickles its status line a byte
+at a time is cut off at the deadline. A body still arriving then is cut there too; the
+status already counts.
+
+Attempts run as tasks of one event loop, over keep-alive HTTP/1.1 connections parsed by
+h11: a thread and an httpx request per attempt cost more CPU than the rest of a
+delivery (see docs/architecture.md).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import ipaddress
 import socket
 import ssl
-import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
-import httpcore
+import h11
 import httpx
 
 from connectpsp.domain.clock import Clock
@@ -38,6 +41,10 @@ from connectpsp.service.webhooks import BlockedUrl, SendResult
 __all__ = ["AddressGuard", "HttpSender"]
 
 Resolver = Callable[[str, int], list[str]]
+_PoolKey = tuple[str, str, int, str]  # scheme, validated address, port, TLS host name
+_KEPT_BODY = 1024  # of an answer's body, recorded with the attempt
+_IDLE_PER_ADDRESS = 16
+_IDLE_SECONDS = 30.0  # an idle connection older than this is closed, not reused
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -103,143 +110,245 @@ def _is_loopback(address: str) -> bool:
 
 
 class HttpSender:
+    """POSTs webhooks over keep-alive HTTP/1.1 connections, on the caller's event loop.
+
+    One event loop carries every attempt under way (no thread per attempt); h11 parses
+    the answers. Connections are kept per validated address (and TLS host name) and
+    reused while the receiver keeps them open."""
+
     def __init__(self, guard: AddressGuard, *, timeout: float, clock: Clock) -> None:
         self._guard = guard
         self._clock = clock
-        self._timeout = timeout
-        transport = httpx.HTTPTransport(
-            verify=_tls_context(),
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-        )
-        # httpx has no setting for httpcore's network backend; this one holds every
-        # socket operation to the attempt's deadline.
-        transport._pool._network_backend = _DeadlineBackend(httpcore.SyncBackend())
-        self._client = httpx.Client(timeout=timeout, follow_redirects=False, transport=transport)
+        self.timeout = timeout
+        self._idle: dict[_PoolKey, list[_Connection]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._swept = 0.0
+        self._literal: dict[str, tuple[SplitResult, str]] = {}  # checked URLs with an address
 
-    def send(self, url: str, headers: dict[str, str], body: bytes) -> SendResult:
+    async def send(self, url: str, headers: dict[str, str], body: bytes) -> SendResult:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # connections belong to the loop that opened them
+            self._drop_idle()
+            self._loop = loop
         started = time.monotonic()
 
         def elapsed() -> int:
             return int((time.monotonic() - started) * 1000)
 
+        deadline = loop.time() + self.timeout
         try:
-            parts, address = self._guard.resolve(url)
+            async with asyncio.timeout_at(deadline):
+                parts, address = await self._resolve(url)
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+                key = (parts.scheme, address, port, parts.hostname or "")
+                request = _request(parts, headers, body)
+                connection, response = await self._exchange(key, request)
         except BlockedUrl as blocked:
             return SendResult(None, None, elapsed(), error=f"blocked: {blocked}"[:200])
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        host = f"[{address}]" if ":" in address else address
-        pinned = parts._replace(netloc=f"{host}:{port}").geturl()
-        extensions = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
-        request_headers = {**headers, "host": parts.netloc.rpartition("@")[2]}
-        _attempt.deadline = started + self._timeout
-        try:
-            with self._client.stream(
-                "POST", pinned, content=body, headers=request_headers, extensions=extensions
-            ) as response:
-                first = b""
-                try:
-                    for chunk in response.iter_bytes():
-                        first += chunk
-                        if len(first) >= 1024:
-                            break
-                except httpx.TimeoutException:
-                    pass  # the answer's status came in time; a body that trickles is cut
-                return SendResult(
-                    response.status_code,
-                    first[:1024].decode("utf-8", "replace"),
-                    elapsed(),
-                    retry_after=_retry_after(response.headers.get("retry-after"), self._clock),
-                )
-        except httpx.TimeoutException:
+        except TimeoutError:
             return SendResult(None, None, elapsed(), error="timeout")
-        except httpx.HTTPError as error:
-            return SendResult(None, None, elapsed(), error=f"{type(error).__name__}"[:200])
-        finally:
-            _attempt.deadline = None
+        except (OSError, ssl.SSLError, h11.ProtocolError) as error:
+            return SendResult(None, None, elapsed(), error=type(error).__name__[:200])
+        # The answer's status came in time; a body that trickles is cut at the deadline.
+        first, whole = bytearray(), False
+        with contextlib.suppress(TimeoutError, OSError, h11.ProtocolError):
+            async with asyncio.timeout_at(deadline):
+                whole = await connection.read_body(first, _KEPT_BODY)
+        if whole and connection.reusable():
+            self._keep(key, connection)
+        else:
+            connection.close()
+        return SendResult(
+            response.status_code,
+            first[:_KEPT_BODY].decode("utf-8", "replace"),
+            elapsed(),
+            retry_after=_retry_after(_header(response, b"retry-after"), self._clock),
+        )
+
+    async def _resolve(self, url: str) -> tuple[SplitResult, str]:
+        """The guard's check; a host name's DNS lookup runs in a thread, an address's
+        needs none."""
+        known = self._literal.get(url)
+        if known is not None:
+            return known
+        host = urlsplit(url).hostname or ""
+        if not _is_address(host):
+            return await asyncio.get_running_loop().run_in_executor(None, self._guard.resolve, url)
+        checked = self._guard.resolve(url)  # raises for a forbidden address: not kept
+        if len(self._literal) >= 1024:
+            self._literal.clear()
+        self._literal[url] = checked  # an address resolves to itself, now and later
+        return checked
+
+    async def _exchange(
+        self, key: _PoolKey, request: list[h11.Event]
+    ) -> tuple[_Connection, h11.Response]:
+        """Send on an idle connection, or a new one if none is open (or the idle one
+        turns out closed before it answers anything)."""
+        while (connection := self._take_idle(key)) is not None:
+            try:
+                return connection, await connection.request(request)
+            except (OSError, h11.ProtocolError):
+                connection.close()  # the receiver had closed it: open another
+                if connection.answered_anything:
+                    raise
+            except BaseException:
+                connection.close()
+                raise
+        connection = await _Connection.open(key)
+        try:
+            return connection, await connection.request(request)
+        except BaseException:
+            connection.close()
+            raise
+
+    def _take_idle(self, key: _PoolKey) -> _Connection | None:
+        idle = self._idle.get(key)
+        now = time.monotonic()
+        while idle:
+            connection = idle.pop()
+            if connection.open_for_reuse(now):
+                return connection
+            connection.close()
+        return None
+
+    def _keep(self, key: _PoolKey, connection: _Connection) -> None:
+        now = time.monotonic()
+        connection.idle_since = now
+        idle = self._idle.setdefault(key, [])
+        if len(idle) < _IDLE_PER_ADDRESS:
+            idle.append(connection)
+        else:
+            connection.close()
+        if now - self._swept > _IDLE_SECONDS:
+            self._swept = now
+            self._close_stale(now)
+
+    def _close_stale(self, now: float) -> None:
+        for pool_key, kept in list(self._idle.items()):
+            for stale in [c for c in kept if not c.open_for_reuse(now)]:
+                stale.close()
+                kept.remove(stale)
+            if not kept:
+                del self._idle[pool_key]
+
+    def _drop_idle(self) -> None:
+        for kept in self._idle.values():
+            for connection in kept:
+                connection.close()
+        self._idle.clear()
 
     def close(self) -> None:
-        self._client.close()
+        """Close the idle connections (call it from the sender's loop, or once that loop
+        has stopped)."""
+        self._drop_idle()
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _request(parts: SplitResult, headers: dict[str, str], body: bytes) -> list[h11.Event]:
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    fields = [
+        ("host", parts.netloc.rpartition("@")[2]),
+        *headers.items(),
+        ("content-length", str(len(body))),
+    ]
+    return [
+        h11.Request(method="POST", target=target, headers=fields),
+        h11.Data(data=body),
+        h11.EndOfMessage(),
+    ]
+
+
+def _header(response: h11.Response, name: bytes) -> str | None:
+    for field, value in response.headers:
+        if field == name:
+            return value.decode("latin-1")
+    return None
+
+
+class _Connection:
+    """One HTTP/1.1 connection to a validated address."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+        self._h11 = h11.Connection(h11.CLIENT)
+        self.idle_since = 0.0
+        self.answered_anything = False
+
+    @classmethod
+    async def open(cls, key: _PoolKey) -> _Connection:
+        scheme, address, port, hostname = key
+        if scheme == "https":
+            reader, writer = await asyncio.open_connection(
+                address, port, ssl=_tls_context(), server_hostname=hostname
+            )
+        else:
+            reader, writer = await asyncio.open_connection(address, port)
+        return cls(reader, writer)
+
+    async def request(self, events: list[h11.Event]) -> h11.Response:
+        self.answered_anything = False
+        self._writer.write(b"".join(self._h11.send(event) or b"" for event in events))
+        await self._writer.drain()
+        while True:
+            event = await self._next_event()
+            if isinstance(event, h11.Response):
+                return event
+            if not isinstance(event, h11.InformationalResponse):
+                raise ConnectionResetError("the receiver closed the connection unanswered")
+
+    async def read_body(self, into: bytearray, limit: int) -> bool:
+        """Read the body into ``into`` until it holds ``limit`` bytes (what came before
+        a timeout stays there); whether that was all of it."""
+        while len(into) < limit:
+            event = await self._next_event()
+            if isinstance(event, h11.Data):
+                into += event.data
+            else:
+                return isinstance(event, h11.EndOfMessage)
+        return False
+
+    async def _next_event(self) -> Any:
+        while True:
+            event = self._h11.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            data = await self._reader.read(65536)
+            self.answered_anything = self.answered_anything or bool(data)
+            self._h11.receive_data(data)
+
+    def reusable(self) -> bool:
+        """The exchange ended cleanly and the receiver keeps the connection open."""
+        if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
+            self._h11.start_next_cycle()
+            return True
+        return False
+
+    def open_for_reuse(self, now: float) -> bool:
+        return (
+            now - self.idle_since < _IDLE_SECONDS
+            and not self._writer.is_closing()
+            and not self._reader.at_eof()
+        )
+
+    def close(self) -> None:
+        with contextlib.suppress(RuntimeError):  # its loop has been closed already
+            self._writer.close()
 
 
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
-    """httpx's default context, made once per process: loading a CA bundle takes tens of
-    milliseconds, and every sender (a worker's, a restarted one's) would load it again."""
+    """httpx's default context (certifi's CAs), made once per process: loading a CA
+    bundle takes tens of milliseconds."""
     return httpx.create_ssl_context()
-
-
-class _Attempt(threading.local):
-    """The ``time.monotonic()`` by which the attempt this thread is making must end."""
-
-    deadline: float | None = None
-
-
-_attempt = _Attempt()
-
-
-def _within_deadline(timeout: float | None, expired: type[Exception]) -> float | None:
-    """``timeout`` shortened to what is left of this thread's attempt; ``expired`` is
-    raised once nothing is left."""
-    deadline = _attempt.deadline
-    if deadline is None:
-        return timeout
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise expired("the attempt's deadline has passed")
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _within_deadline(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _within_deadline(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        within = _within_deadline(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, within))
-
-    def get_extra_info(self, info: str) -> object:
-        return self._inner.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    def __init__(self, inner: httpcore.NetworkBackend) -> None:
-        self._inner = inner
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.NetworkStream:
-        within = _within_deadline(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(
-            self._inner.connect_tcp(host, port, within, local_address, socket_options)
-        )
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.NetworkStream:
-        within = _within_deadline(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._inner.connect_unix_socket(path, within, socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
 
 
 def _retry_after(value: str | None, clock: Clock) -> timedelta | None:

@@ -24,6 +24,7 @@ __all__ = [
     "EVENT_TYPES",
     "MAX_ATTEMPTS",
     "Attempt",
+    "AttemptResult",
     "DeliveryStatus",
     "DeliveryTask",
     "DeliveryView",
@@ -270,6 +271,7 @@ class DueDelivery:
     id: str
     endpoint_id: str | None
     url: str
+    due_at: datetime
 
     @property
     def target(self) -> str:
@@ -305,6 +307,16 @@ class Attempt:
     latency_ms: int
     response_body: str | None
     error: str | None
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """An attempt to record, and the delivery's status after it."""
+
+    delivery_id: str
+    attempt: Attempt
+    status: DeliveryStatus
+    next_attempt_at: datetime | None  # when pending: the next try
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from connectpsp.domain.clients import Client
 from connectpsp.domain.ledger import Balance, TransferKind
 from connectpsp.domain.money import Centavos
 from connectpsp.domain.webhooks import (
-    Attempt,
+    AttemptResult,
     DeliveryStatus,
     DeliveryTask,
     DeliveryView,
@@ -46,6 +46,7 @@ __all__ = [
 class Logger(Protocol):
     """Structured logging: an event name and fields (never secrets or documents)."""
 
+    def debug(self, event: str, **fields: Any) -> Any: ...
     def info(self, event: str, **fields: Any) -> Any: ...
     def warning(self, event: str, **fields: Any) -> Any: ...
 
@@ -268,24 +269,23 @@ class WebhookRepository(Protocol):
     ) -> list[Message]: ...
 
     def due_deliveries(
-        self, *, now: datetime, limit: int, skip: Collection[str]
+        self, *, now: datetime, limit: int, skip: Collection[str], only: str | None = None
     ) -> list[DueDelivery]:
         """Unleased due deliveries, oldest first, none to a disabled or deleted endpoint
-        nor to a target (endpoint id or URL) in ``skip``."""
+        nor to a target (endpoint id or URL) in ``skip``; with ``only``, to that target."""
         ...
 
     def lease_deliveries(self, ids: list[str], *, lease_until: datetime) -> list[DeliveryTask]:
         """Lease deliveries that ``due_deliveries`` found, in the same transaction."""
         ...
 
-    def record_attempt(
-        self,
-        delivery_id: str,
-        attempt: Attempt,
-        *,
-        status: DeliveryStatus,
-        next_attempt_at: datetime | None,
-    ) -> None: ...
+    def record_attempts(self, results: list[AttemptResult]) -> None:
+        """Record attempts; a delivery no longer pending keeps its status."""
+        ...
+
+    def unlease(self, ids: list[str]) -> None:
+        """Give back leases taken for attempts that were not made."""
+        ...
 
     def deliveries(
         self, client_id: str, status: DeliveryStatus | None, limit: int

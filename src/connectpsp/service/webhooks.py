@@ -2,22 +2,25 @@
 and delivering them at least once, signed, with retries.
 
 Delivery state lives in the database (``webhook_deliveries``), so retries go on across
-restarts. The dispatcher claims only the deliveries it can start at once (a free thread,
-and a free slot for their endpoint), so a claimed delivery is never left waiting while
-its lease runs out. A worker that dies mid-attempt loses the lease and the attempt is
-made again (at least once, never lost). Receivers deduplicate on ``webhook-id``.
+restarts. The dispatcher claims a few rounds of attempts per endpoint ahead, never more than its
+lease covers, so that an endpoint's next attempt starts as soon as a slot is free
+without waiting on the database; a delivery whose lease lapsed while it waited is not
+sent. Attempts run as tasks of one event loop. A worker that dies mid-attempt loses the
+lease and the attempt is made again (at least once, never lost). Receivers deduplicate
+on ``webhook-id``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import json
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -38,6 +41,7 @@ from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.domain.webhooks import (
     EVENT_TYPES,
     Attempt,
+    AttemptResult,
     DeliveryStatus,
     DeliveryTask,
     DeliveryView,
@@ -94,8 +98,14 @@ class SendResult:
 
 
 class WebhookSender(Protocol):
-    def send(self, url: str, headers: dict[str, str], body: bytes) -> SendResult:
+    timeout: float  # seconds one attempt may take, all of it
+
+    async def send(self, url: str, headers: dict[str, str], body: bytes) -> SendResult:
         """POST once, to the address the guard validated, following no redirects."""
+        ...
+
+    def close(self) -> None:
+        """Close idle connections (once the loop that sent has stopped)."""
         ...
 
 
@@ -134,7 +144,7 @@ class WebhookService:
         guard: UrlGuard,
         encode: Callable[[Any], bytes],
         log: Logger,
-        concurrency: int = 32,
+        concurrency: int = 256,
         per_endpoint: int = 8,
         lease: timedelta = timedelta(seconds=90),
     ) -> None:
@@ -146,12 +156,17 @@ class WebhookService:
         self._guard = guard
         self._encode = encode
         self._log = log
+        # Deliveries claimed at once, across endpoints (waiting for a slot or under way).
         self._concurrency = concurrency
+        # Attempts under way at once to one endpoint (or cash-out URL).
         self._per_endpoint = per_endpoint
-        # Must outlast one attempt (resolve, connect, send, read), which starts at once.
+        # A claimed delivery waits for its endpoint's slot, so a target may have only as
+        # many claimed as can start, one round of attempts after another, while the
+        # lease still covers the last one's whole attempt.
+        rounds = int(lease.total_seconds() // sender.timeout) - 1
+        self._per_target = per_endpoint * max(1, rounds)
         self._lease = lease
-        self._pool: ThreadPoolExecutor | None = None
-        # Attempts under way, per endpoint (or cash-out URL): the cap counts these.
+        # Claimed deliveries, per target: the claim limits count these.
         self._in_flight: Counter[str] = Counter()
         # And by delivery: one of ours is never claimed again, even if its lease lapsed.
         self._sending: set[str] = set()
@@ -160,6 +175,18 @@ class WebhookService:
         self._on_free: Callable[[], None] = lambda: None
         # Attempts that have ended, waiting to be recorded together.
         self._finished: list[tuple[DeliveryTask, SendResult, datetime]] = []
+        self._closing = False
+        self._fresh = False  # deliveries were queued here since the last look
+        self._discover_every = 0.05
+        self._next_discovery = 0.0
+        # The sending loop and what only it touches: a slot gate per target, how many
+        # deliveries wait on each, the attempts' tasks, and those a close left unsent.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._gates: dict[str, asyncio.Semaphore] = {}
+        self._waiting: Counter[str] = Counter()
+        self._attempts: set[asyncio.Task[None]] = set()
+        self._unsent: list[str] = []
 
     # endpoints -------------------------------------------------------------------------
 
@@ -315,6 +342,7 @@ class WebhookService:
             if not uow.webhooks.requeue(client.id, delivery_id, self._clock.now()):
                 raise NotFound(f"No webhook delivery {delivery_id}.")
             uow.commit()
+        self._fresh = True
 
     def replay(self, client: Client, endpoint_id: str, since: datetime, until: datetime) -> int:
         """Send again, to one endpoint, every event in [since, until) it subscribes to."""
@@ -338,6 +366,7 @@ class WebhookService:
             for message in messages:
                 uow.webhooks.add_delivery(message, endpoint.url, endpoint.id, now)
             uow.commit()
+        self._fresh = True
         return len(messages)
 
     # publishing ------------------------------------------------------------------------
@@ -367,6 +396,7 @@ class WebhookService:
         for endpoint in uow.webhooks.endpoints(cash_out.client_id):
             if endpoint.wants(event_type):
                 uow.webhooks.add_delivery(movement, endpoint.url, endpoint.id, at)
+        self._fresh = True
 
     def _message(
         self,
@@ -392,56 +422,113 @@ class WebhookService:
         """Call ``wake`` whenever an attempt ends: the dispatcher may start another."""
         self._on_free = wake
 
-    def dispatch_due(self, limit: int = 64) -> int:
-        """Record the attempts that have ended (in one transaction), then claim the due
-        deliveries that can start now and start them without waiting for their
-        receivers; the number recorded and started."""
+    def dispatch_due(self, limit: int = 256) -> int:
+        """Record the attempts that have ended and claim due deliveries, in one
+        transaction; hand the claimed ones to the sending loop without waiting for their
+        receivers. The number recorded and claimed."""
         with self._dispatching:
-            recorded = self._record_finished()
             with self._in_flight_lock:
+                finished, self._finished = self._finished, []
                 room = min(limit, self._concurrency - len(self._sending))
-                busy = dict(self._in_flight)
+                claimed = dict(self._in_flight)
                 sending = set(self._sending)
-            if room <= 0:
-                return recorded
-            full = {target for target, n in busy.items() if n >= self._per_endpoint}
+            tasks: list[DeliveryTask] = []
             now = self._clock.now()
-            with self._uow(write=True) as uow:
-                due = uow.webhooks.due_deliveries(now=now, limit=room * 4, skip=full)
-                chosen = self._startable([d for d in due if d.id not in sending], busy, room)
-                tasks = uow.webhooks.lease_deliveries(chosen, lease_until=now + self._lease)
-                uow.commit()
-            for task in tasks:
-                self._start(task)
-            return recorded + len(tasks)
+            try:
+                with self._uow(write=True) as uow:
+                    self._record(uow, finished)
+                    if room > 0 and not self._closing:
+                        tasks = self._claim(uow, now, room, claimed, sending)
+                    uow.commit()
+            finally:  # if the database refused, the leases run out: attempts made again
+                with self._in_flight_lock:
+                    for task, _, _ in finished:
+                        self._release(task)
+            self._log_attempts(finished)
+            if tasks:
+                self._start(tasks, time.monotonic() + self._lease.total_seconds())
+            return len(finished) + len(tasks)
 
-    def _startable(self, due: list[DueDelivery], busy: dict[str, int], room: int) -> list[str]:
-        """Up to ``room`` of ``due``, oldest first, without passing any endpoint's cap."""
-        taken = Counter(busy)
+    def _claim(
+        self,
+        uow: UnitOfWork,
+        now: datetime,
+        room: int,
+        claimed: dict[str, int],
+        sending: set[str],
+    ) -> list[DeliveryTask]:
+        """Lease up to ``room`` due deliveries, oldest first, none past its target's
+        share of claims.
+
+        Not a look over every due delivery at each attempt's end: that would pass over
+        the queued backlog of the targets being served, again and again. A target this
+        dispatcher serves is refilled once it is down to half its share, by a look at
+        its own deliveries; other targets are looked for when deliveries were queued in
+        this process, and otherwise at most every ``_discover_every`` (which doubles,
+        up to a second, while such looks find nothing)."""
+        due: list[DueDelivery] = []
+        for target, n in claimed.items():
+            if n <= self._per_target // 2:
+                due += uow.webhooks.due_deliveries(
+                    now=now, limit=self._per_target - n, skip=(), only=target
+                )
+        fresh, self._fresh = self._fresh, False
+        if fresh or not claimed or time.monotonic() >= self._next_discovery:
+            found = uow.webhooks.due_deliveries(now=now, limit=room, skip=set(claimed))
+            quiet = not found and not fresh
+            self._discover_every = min(1.0, self._discover_every * 2) if quiet else 0.05
+            self._next_discovery = time.monotonic() + self._discover_every
+            due += found
+        taken = Counter(claimed)
         chosen: list[str] = []
-        for delivery in due:
+        for delivery in sorted(due, key=lambda d: d.due_at):
             if len(chosen) == room:
                 break
-            if taken[delivery.target] < self._per_endpoint:
+            if delivery.id not in sending and taken[delivery.target] < self._per_target:
                 taken[delivery.target] += 1
                 chosen.append(delivery.id)
-        return chosen
+        return uow.webhooks.lease_deliveries(chosen, lease_until=now + self._lease)
 
-    def _start(self, task: DeliveryTask) -> None:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._concurrency, "connectpsp-webhook")
+    def _start(self, tasks: list[DeliveryTask], lease_end: float) -> None:
         with self._in_flight_lock:
-            self._in_flight[task.target] += 1
-            self._sending.add(task.id)
-        self._pool.submit(self._run, task)
+            for task in tasks:
+                self._in_flight[task.target] += 1
+                self._sending.add(task.id)
+        self._sending_loop().call_soon_threadsafe(self._launch, tasks, lease_end)
 
-    def _run(self, task: DeliveryTask) -> None:
-        """One attempt, in a pool thread. Its result waits for the dispatcher to record
-        it with the others that ended meanwhile: one commit for many attempts."""
+    def _sending_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._loop_thread = threading.Thread(
+                target=self._loop.run_forever, name="connectpsp-webhook-sender", daemon=True
+            )
+            self._loop_thread.start()
+        return self._loop
+
+    def _launch(self, tasks: list[DeliveryTask], lease_end: float) -> None:
+        """On the sending loop: one asyncio task per claimed delivery."""
+        for task in tasks:
+            self._waiting[task.target] += 1
+            running = asyncio.get_running_loop().create_task(self._run(task, lease_end))
+            self._attempts.add(running)
+            running.add_done_callback(self._attempts.discard)
+
+    async def _run(self, task: DeliveryTask, lease_end: float) -> None:
+        """One attempt, once its endpoint has a free slot. Its result waits for the
+        dispatcher to record it with the others that ended meanwhile."""
+        gate = self._gates.get(task.target)
+        if gate is None:
+            gate = self._gates[task.target] = asyncio.Semaphore(self._per_endpoint)
         finished: tuple[DeliveryTask, SendResult, datetime] | None = None
         try:
-            at = self._clock.now()
-            finished = (task, self._attempt(task, at), at)
+            async with gate:
+                # Closing, or the lease lapsed while it waited (another dispatcher may
+                # hold it now): not sent here; it is claimed again once its lease is out.
+                if not self._closing and time.monotonic() < lease_end:
+                    at = self._clock.now()
+                    finished = (task, await self._attempt(task, at), at)
+                elif self._closing and time.monotonic() < lease_end:
+                    self._unsent.append(task.id)  # still ours: its lease is given back
         except Exception as error:  # the lease runs out and the attempt is made again
             self._log.warning(
                 "webhook_attempt_crashed",
@@ -449,21 +536,33 @@ class WebhookService:
                 error_type=type(error).__name__,
                 exc_info=error,
             )
-        with self._in_flight_lock:
-            if finished is not None:
-                self._finished.append(finished)
-            else:
-                self._release(task)
-        self._on_free()
+        finally:
+            self._waiting[task.target] -= 1
+            if not self._waiting[task.target]:
+                del self._waiting[task.target]
+                del self._gates[task.target]
+            with self._in_flight_lock:
+                if finished is not None:
+                    self._finished.append(finished)
+                    ended = len(self._finished)
+                else:
+                    self._release(task)
+                    ended = 0
+            # Wake the dispatcher for a batch of results, not for each: one commit
+            # records them all. The first one of a batch waits at most _BATCH_WAIT.
+            if not ended or ended >= _BATCH:
+                self._on_free()
+            elif ended == 1:
+                asyncio.get_running_loop().call_later(_BATCH_WAIT, self._on_free)
 
     def _release(self, task: DeliveryTask) -> None:
-        """Free the attempt's slot (the caller holds ``_in_flight_lock``)."""
+        """Free the delivery's claim (the caller holds ``_in_flight_lock``)."""
         self._sending.discard(task.id)
         self._in_flight[task.target] -= 1
         if not self._in_flight[task.target]:
             del self._in_flight[task.target]
 
-    def _attempt(self, task: DeliveryTask, now: datetime) -> SendResult:
+    async def _attempt(self, task: DeliveryTask, now: datetime) -> SendResult:
         timestamp = int(now.timestamp())
         headers = {
             "content-type": "application/json",
@@ -474,7 +573,7 @@ class WebhookService:
                 self._secrets(task, now), task.message_id, timestamp, task.body
             ),
         }
-        return self._sender.send(task.url, headers, task.body)
+        return await self._sender.send(task.url, headers, task.body)
 
     def _secrets(self, task: DeliveryTask, now: datetime) -> list[str]:
         live = [self._cipher.decrypt(task.secret_enc, context=task.secret_context)]
@@ -483,25 +582,28 @@ class WebhookService:
             live.append(self._cipher.decrypt(task.previous_secret_enc, context=task.secret_context))
         return live
 
-    def _record_finished(self) -> int:
-        """Record every attempt that has ended, in one transaction; then free their
-        slots. If the database refuses, the leases run out and the attempts are made
-        again: at least once."""
-        with self._in_flight_lock:
-            finished, self._finished = self._finished, []
-        if not finished:
-            return 0
-        try:
-            with self._uow(write=True) as uow:
-                for task, result, at in finished:
-                    self._record(uow, task, result, at)
-                uow.commit()
-        finally:
-            with self._in_flight_lock:
-                for task, _, _ in finished:
-                    self._release(task)
+    @staticmethod
+    def _record(uow: UnitOfWork, finished: list[tuple[DeliveryTask, SendResult, datetime]]) -> None:
+        results: list[AttemptResult] = []
+        for task, result, at in finished:
+            made = task.attempts + 1
+            attempt = Attempt(at, result.status_code, result.latency_ms, result.body, result.error)
+            status, next_at = _outcome(result, made, at)
+            results.append(AttemptResult(task.id, attempt, status, next_at))
+        uow.webhooks.record_attempts(results)
+        for task, result, at in finished:
+            # 410 from an endpoint disables it; from a cash-out's webhookUrl it ends only
+            # this delivery (the URL is the cash-out's, and the next cash-out may name it).
+            if result.status_code == 410 and task.endpoint_id is not None:
+                gone = "the receiver answered 410 Gone"
+                uow.webhooks.disable_endpoint(task.endpoint_id, gone, at)
+
+    def _log_attempts(self, finished: list[tuple[DeliveryTask, SendResult, datetime]]) -> None:
+        """A line per attempt: at INFO for a failed one, at DEBUG for a delivered one
+        (the database keeps every attempt; at thousands a second these lines would be
+        most of the log and a good part of the dispatcher's CPU)."""
         for task, result, _ in finished:
-            self._log.info(
+            (self._log.debug if result.ok else self._log.info)(
                 "webhook_attempt",
                 delivery_id=task.id,
                 message_id=task.message_id,
@@ -509,24 +611,34 @@ class WebhookService:
                 error=result.error,
                 attempt=task.attempts + 1,
             )
-        return len(finished)
-
-    @staticmethod
-    def _record(uow: UnitOfWork, task: DeliveryTask, result: SendResult, at: datetime) -> None:
-        made = task.attempts + 1
-        attempt = Attempt(at, result.status_code, result.latency_ms, result.body, result.error)
-        status, next_at = _outcome(result, made, at)
-        uow.webhooks.record_attempt(task.id, attempt, status=status, next_attempt_at=next_at)
-        # 410 from an endpoint disables it; from a cash-out's webhookUrl it ends only this
-        # delivery (the URL is the cash-out's, and the next cash-out may name it again).
-        if result.status_code == 410 and task.endpoint_id is not None:
-            uow.webhooks.disable_endpoint(task.endpoint_id, "the receiver answered 410 Gone", at)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        """Let the attempts under way end (each within the sender's timeout); those still
+        waiting for a slot are not sent, and their leases are given back."""
+        self._closing = True
+        if self._loop is not None and self._loop_thread is not None:
+            ended = asyncio.run_coroutine_threadsafe(self._ended(), self._loop)
+            with contextlib.suppress(Exception):
+                ended.result(timeout=self._sender.timeout + 5)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._loop_thread.join()
+            self._sender.close()
+            self._loop.close()
+            self._loop = None
         with contextlib.suppress(ConnectPSPError):  # unrecorded attempts are made again
-            self._record_finished()
+            with self._uow(write=True) as uow:
+                if self._unsent:
+                    uow.webhooks.unlease(self._unsent)
+                uow.commit()
+            self._unsent = []
+            self.dispatch_due()
+
+    async def _ended(self) -> None:
+        await asyncio.gather(*self._attempts, return_exceptions=True)
+
+
+_BATCH = 32  # ended attempts that wake the dispatcher at once
+_BATCH_WAIT = 0.01  # seconds the first of them waits for others to end
 
 
 def _outcome(result: SendResult, made: int, at: datetime) -> tuple[DeliveryStatus, datetime | None]:

@@ -9,12 +9,25 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, and_, exists, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    and_,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from connectpsp.adapters.storage import schema as t
-from connectpsp.adapters.storage.db import upsert
+from connectpsp.adapters.storage.db import insert_rows, upsert
 from connectpsp.domain.webhooks import (
     Attempt,
+    AttemptResult,
     DeliveryStatus,
     DeliveryTask,
     DeliveryView,
@@ -184,14 +197,15 @@ class SqlWebhooks:
         return [_message(r) for r in rows]
 
     def due_deliveries(
-        self, *, now: datetime, limit: int, skip: Collection[str]
+        self, *, now: datetime, limit: int, skip: Collection[str], only: str | None = None
     ) -> list[DueDelivery]:
         """Unleased due deliveries, oldest first, to live endpoints (or to a cash-out's own
-        URL), none to a target in ``skip``. On PostgreSQL they stay locked until commit,
-        and concurrent dispatchers skip each other's."""
+        URL), none to a target in ``skip``; with ``only``, to that target alone. On
+        PostgreSQL they stay locked until commit, and concurrent dispatchers skip each
+        other's."""
         d = t.webhook_deliveries.c
         due = (
-            select(d.id, d.endpoint_id, d.url)
+            select(d.id, d.endpoint_id, d.url, d.next_attempt_at)
             .where(
                 d.status == DeliveryStatus.PENDING.value,
                 d.next_attempt_at <= now,
@@ -206,9 +220,13 @@ class SqlWebhooks:
                 or_(d.endpoint_id.is_(None), d.endpoint_id.not_in(skip)),
                 or_(d.endpoint_id.is_not(None), d.url.not_in(skip)),
             )
+        if only is not None:  # a target is an endpoint's id, or a URL (never an id)
+            due = due.where(
+                or_(d.endpoint_id == only, and_(d.endpoint_id.is_(None), d.url == only))
+            )
         if self._c.dialect.name == "postgresql":
             due = due.with_for_update(skip_locked=True)
-        return [DueDelivery(r.id, r.endpoint_id, r.url) for r in self._c.execute(due)]
+        return [DueDelivery(*r) for r in self._c.execute(due)]
 
     def lease_deliveries(self, ids: list[str], *, lease_until: datetime) -> list[DeliveryTask]:
         """Lease ``ids`` (from ``due_deliveries``, in this transaction) for an attempt."""
@@ -245,40 +263,55 @@ class SqlWebhooks:
         ).all()
         return [_task(r) for r in rows]
 
-    def record_attempt(
-        self,
-        delivery_id: str,
-        attempt: Attempt,
-        *,
-        status: DeliveryStatus,
-        next_attempt_at: datetime | None,
-    ) -> None:
+    def record_attempts(self, results: list[AttemptResult]) -> None:
+        """Record attempts and their deliveries' new status, in two ``executemany``.
+        Only a pending delivery takes its result: one disabled or deleted meanwhile
+        stays as it is."""
+        if not results:
+            return
+        insert_rows(
+            self._c,
+            t.webhook_attempts,
+            [
+                {
+                    "delivery_id": r.delivery_id,
+                    "attempted_at": r.attempt.attempted_at,
+                    "status_code": r.attempt.status_code,
+                    "latency_ms": r.attempt.latency_ms,
+                    "response_body": r.attempt.response_body,
+                    "error": r.attempt.error,
+                }
+                for r in results
+            ],
+        )
         d = t.webhook_deliveries.c
         self._c.execute(
-            insert(t.webhook_attempts).values(
-                delivery_id=delivery_id,
-                attempted_at=attempt.attempted_at,
-                status_code=attempt.status_code,
-                latency_ms=attempt.latency_ms,
-                response_body=attempt.response_body,
-                error=attempt.error,
-            )
-        )
-        values: dict[str, Any] = {
-            "status": status.value,
-            "attempts": d.attempts + 1,
-            "locked_until": None,
-            "last_status_code": attempt.status_code,
-            "updated_at": attempt.attempted_at,
-        }
-        if next_attempt_at is not None:
-            values["next_attempt_at"] = next_attempt_at
-        # Only a pending delivery takes the result: one disabled or deleted meanwhile stays.
-        self._c.execute(
             update(t.webhook_deliveries)
-            .where(d.id == delivery_id, d.status == DeliveryStatus.PENDING.value)
-            .values(values)
+            .where(d.id == bindparam("b_id"), d.status == DeliveryStatus.PENDING.value)
+            .values(
+                status=bindparam("b_status"),
+                attempts=d.attempts + 1,
+                locked_until=None,
+                last_status_code=bindparam("b_code"),
+                updated_at=bindparam("b_at"),
+                next_attempt_at=func.coalesce(bindparam("b_next", type_=t.TZ), d.next_attempt_at),
+            ),
+            [
+                {
+                    "b_id": r.delivery_id,
+                    "b_status": r.status.value,
+                    "b_code": r.attempt.status_code,
+                    "b_at": r.attempt.attempted_at,
+                    "b_next": r.next_attempt_at,
+                }
+                for r in results
+            ],
         )
+
+    def unlease(self, ids: list[str]) -> None:
+        """Give back leases taken for attempts that were not made."""
+        d = t.webhook_deliveries.c
+        self._c.execute(update(t.webhook_deliveries).where(d.id.in_(ids)).values(locked_until=None))
 
     def deliveries(
         self, client_id: str, status: DeliveryStatus | None, limit: int
