@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint audit reliability bench clean
+.PHONY: install run test lint audit reliability bench bench-choices clean
 
 install: $(STAMP)
 
@@ -30,6 +30,12 @@ reliability: install
 # appends its rows to BENCHMARKS.md.
 bench: install
 	BENCH_COMMAND='make bench' $(BIN)/python -m bench
+
+# The measurements behind the server, JSON and driver choices (docs/architecture.md);
+# installs the alternatives it compares (the `bench` extra).
+bench-choices: install
+	$(BIN)/python -m pip install --quiet -e '.[server,dev,bench]'
+	$(BIN)/python -m bench.choices
 
 lint: install
 	$(BIN)/ruff check src tests scripts

@@ -36,9 +36,18 @@ from connectpsp.adapters.storage.db import Database
 from connectpsp.adapters.storage.migrate import upgrade
 from connectpsp.domain.clock import business_date
 
-__all__ = ["Account", "RawResult", "RawSpec", "prepare", "run_raw", "run_raw_spread"]
+__all__ = [
+    "STATEMENTS",
+    "Account",
+    "RawResult",
+    "RawSpec",
+    "one_transaction",
+    "prepare",
+    "run_raw",
+    "run_raw_spread",
+]
 
-_STATEMENTS = [
+STATEMENTS = [
     "INSERT INTO idempotency_keys (client_id, key, fingerprint, response_status,"
     " response_body, created_at) VALUES (%s, %s, %s, 202, %s, %s)"
     " ON CONFLICT (key, client_id) DO NOTHING RETURNING key",
@@ -175,7 +184,9 @@ def _stamp(sqlite: bool) -> Any:
     return f"{now.replace(tzinfo=None):%Y-%m-%d %H:%M:%S.%f}" if sqlite else now
 
 
-def _one(cur: Any, sql: list[str], spec: RawSpec, account: Account, key: str, sqlite: bool) -> bool:
+def one_transaction(
+    cur: Any, sql: list[str], spec: RawSpec, account: Account, key: str, sqlite: bool
+) -> bool:
     now = _stamp(sqlite)
     cash_out = str(uuid.uuid4())
     reference = f"raw-{key}"
@@ -220,7 +231,7 @@ def _one(cur: Any, sql: list[str], spec: RawSpec, account: Account, key: str, sq
 def _thread(spec: RawSpec, index: int, lock: AbstractContextManager[Any], out: RawResult) -> None:
     conn, translate, begin = _connect(spec)
     sqlite = spec.url.startswith("sqlite")
-    sql = [translate(s) for s in _STATEMENTS]
+    sql = [translate(s) for s in STATEMENTS]
     cur = conn.cursor()
     start, end = spec.start_at + spec.warmup, spec.start_at + spec.warmup + spec.seconds
     latencies: list[int] = []
@@ -235,7 +246,7 @@ def _thread(spec: RawSpec, index: int, lock: AbstractContextManager[Any], out: R
         try:
             with lock:
                 cur.execute(begin)
-                ok = _one(cur, sql, spec, account, key, sqlite)
+                ok = one_transaction(cur, sql, spec, account, key, sqlite)
                 cur.execute("COMMIT" if ok else "ROLLBACK")
         except Exception as error:  # count it and go on; the run reports it
             out.errors += 1

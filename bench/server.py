@@ -61,8 +61,12 @@ class Server:
     Logs go to a file in the var dir: JSON lines to a pipe nobody reads would block the
     server once the pipe filled up."""
 
-    def __init__(self, settings: Settings, *, worker: bool, log: Path) -> None:
+    def __init__(
+        self, settings: Settings, *, worker: bool, log: Path, command: list[str] | None = None
+    ) -> None:
+        """``command``: another way to serve the app (``bench.stacks``), given the port."""
         self.port = free_port()
+        self._command = command
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._settings = settings
         self._worker = worker
@@ -76,9 +80,12 @@ class Server:
         return self._proc.pid
 
     def __enter__(self) -> Server:
-        command = [sys.executable, "-m", "connectpsp", "serve", "--port", str(self.port)]
-        if not self._worker:
-            command.append("--no-worker")
+        if self._command is not None:
+            command = [*self._command, str(self.port)]
+        else:
+            command = [sys.executable, "-m", "connectpsp", "serve", "--port", str(self.port)]
+            if not self._worker:
+                command.append("--no-worker")
         with self._log.open("ab") as log:
             self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
                 command, env=process_env(self._settings), stdout=log, stderr=log
