@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import uuid
 from typing import Any
@@ -9,7 +10,8 @@ from typing import Any
 import pytest
 
 from connectpsp.domain.ledger import FeePlan
-from tests.support import RunningServer, cash_out_body, new_merchant
+from connectpsp.settings import Settings
+from tests.support import RunningServer, cash_out_body, new_merchant, running_server
 
 
 def error(reply) -> dict[str, Any]:
@@ -385,3 +387,13 @@ def test_healthz_and_openapi(server: RunningServer) -> None:
                     assert headers["Retry-After"]["required"], (method, path, status)
                     assert headers["Retry-After"]["schema"]["type"] == "integer"
     assert m.http.get("/docs").status_code == 200
+
+
+def test_start_up_leaves_its_objects_out_of_the_collectors_way(db_settings: Settings) -> None:
+    """The server freezes what start-up made (gc.freeze): a full collection under load
+    then scans only what serving made since, instead of pausing every request for ~100
+    ms (BENCHMARKS.md, the p99 at 50% of saturation)."""
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    with running_server(db_settings):
+        assert gc.get_freeze_count() > 10_000

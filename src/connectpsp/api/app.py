@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -297,6 +298,11 @@ def create_app(container: Container, *, worker: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # What start-up made (modules, tables, the participant list) lives as long as the
+        # process: out of the collector's way, a full collection scans only what serving
+        # made since. Before, one took ~100 ms under load, and every request waited.
+        gc.collect()
+        gc.freeze()
         if worker:
             container.worker.start()
         try:
