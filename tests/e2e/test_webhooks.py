@@ -836,16 +836,17 @@ def leased(server: RunningServer, endpoint_id: str) -> int:
         return int(tx.conn.execute(query).scalar_one())
 
 
-@pytest.mark.parametrize(("lease_s", "claimed"), [(2, 2), (16, 4), (60, 8)])
+@pytest.mark.parametrize(("lease_s", "claimed"), [(2, 2), (16, 4), (120, 10)])
 def test_a_dispatcher_claims_only_the_rounds_its_lease_covers(
     db_settings: Settings, lease_s: int, claimed: int
 ) -> None:
     """2 attempts at once per endpoint, each allowed 5 s. A lease of 16 s covers two
     rounds of attempts with room for the whole of the last, so 4 are claimed, 2 of them
-    to wait for a slot; a 2 s lease, only what can start at once; a 60 s lease, all 8
-    due. Slots stay capped at 2 whatever was claimed."""
+    to wait for a slot; a 2 s lease, only what can start at once; a 120 s lease would
+    cover 23 rounds, but no more than 5 are claimed ahead: what a dispatcher that dies
+    had claimed waits for its lease to end. Slots stay capped at 2 whatever was claimed."""
     with receiver() as hook, running_server(db_settings) as server:
-        _, endpoint_id = queued_deliveries(server, hook, 8)
+        _, endpoint_id = queued_deliveries(server, hook, 12)
         service = dispatcher(server, lease=timedelta(seconds=lease_s))
         hook.delay = 0.3
         try:

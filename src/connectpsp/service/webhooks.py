@@ -162,8 +162,10 @@ class WebhookService:
         self._per_endpoint = per_endpoint
         # A claimed delivery waits for its endpoint's slot, so a target may have only as
         # many claimed as can start, one round of attempts after another, while the
-        # lease still covers the last one's whole attempt.
-        rounds = int(lease.total_seconds() // sender.timeout) - 1
+        # lease still covers the last one's whole attempt; and no more than
+        # _ROUNDS_AHEAD rounds: a dispatcher that dies leaves what it claimed to wait
+        # for the end of the lease.
+        rounds = min(_ROUNDS_AHEAD, int(lease.total_seconds() // sender.timeout) - 1)
         self._per_target = per_endpoint * max(1, rounds)
         self._lease = lease
         # Claimed deliveries, per target: the claim limits count these.
@@ -637,6 +639,7 @@ class WebhookService:
         await asyncio.gather(*self._attempts, return_exceptions=True)
 
 
+_ROUNDS_AHEAD = 5
 _BATCH = 32  # ended attempts that wake the dispatcher at once
 _BATCH_WAIT = 0.01  # seconds the first of them waits for others to end
 
