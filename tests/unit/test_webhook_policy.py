@@ -2,12 +2,19 @@ import asyncio
 import contextlib
 import random
 import socket
+import ssl
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from ipaddress import ip_address
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from standardwebhooks.webhooks import Webhook
 
 from connectpsp.adapters.webhook_http import AddressGuard, HttpSender
@@ -361,3 +368,63 @@ def test_a_kept_connection_the_receiver_closed_is_replaced() -> None:
         listener.close()
     assert [(r.status_code, r.error) for r in results] == [(200, None)] * 3
     assert len(accepted) == 3
+
+
+def self_signed(directory: Path, address: str) -> tuple[Path, Path]:
+    """A certificate for ``address`` that no public CA signed, and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, address)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ip_address(address))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_an_https_receiver_must_present_a_certificate_a_public_ca_signed(
+    tmp_path: Path,
+) -> None:
+    """TLS is verified (certifi's CAs, the URL's host): a receiver with a self-signed
+    certificate gets no webhook, and the attempt fails with the verification error."""
+    cert, key = self_signed(tmp_path, "127.0.0.1")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    served: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with contextlib.suppress(OSError), context.wrap_socket(conn, server_side=True) as tls:
+            served.append(tls.recv(65536))
+            tls.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    sender = HttpSender(AddressGuard(allow_loopback=True), timeout=2, clock=FakeClock())
+    try:
+        result = post(sender, f"https://127.0.0.1:{port}/in", {}, b"{}")
+    finally:
+        sender.close()
+        thread.join(timeout=5)
+        listener.close()
+    assert result.status_code is None
+    assert result.error == "SSLCertVerificationError"
+    assert served == []
