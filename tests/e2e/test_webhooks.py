@@ -858,6 +858,32 @@ def test_a_dispatcher_claims_only_the_rounds_its_lease_covers(
             service.close()
 
 
+def test_each_claim_is_leased_for_as_long_as_its_place_in_the_queue_needs(
+    db_settings: Settings,
+) -> None:
+    """With 2 slots and 5 s attempts, the 1st and 2nd claimed start at once and are
+    leased for 10 s (their attempt and one more for slack), the 3rd and 4th for 15 s,
+    and so on: a dispatcher that dies strands each only as long as its place needed,
+    not for the whole 120 s."""
+    with receiver() as hook, running_server(db_settings) as server:
+        _, endpoint_id = queued_deliveries(server, hook, 12)
+        service = dispatcher(server, lease=timedelta(seconds=120))
+        hook.delay = 0.3
+        try:
+            service.dispatch_due()
+            d = t.webhook_deliveries.c
+            with server.container.db.transaction(write=False) as tx:
+                leases = tx.conn.execute(
+                    select(d.locked_until).where(
+                        d.endpoint_id == endpoint_id, d.locked_until.is_not(None)
+                    )
+                ).scalars()
+                seconds = sorted(round((u - server.clock.now()).total_seconds()) for u in leases)
+        finally:
+            service.close()
+    assert seconds == [10, 10, 15, 15, 20, 20, 25, 25, 30, 30]
+
+
 def test_closing_gives_back_the_leases_of_deliveries_not_sent(db_settings: Settings) -> None:
     """A graceful stop lets the attempts under way end and sends nothing more; the
     deliveries it had claimed but not started are free at once for another worker,

@@ -434,7 +434,7 @@ class WebhookService:
                 room = min(limit, self._concurrency - len(self._sending))
                 claimed = dict(self._in_flight)
                 sending = set(self._sending)
-            tasks: list[DeliveryTask] = []
+            tasks: list[tuple[DeliveryTask, float]] = []
             now = self._clock.now()
             try:
                 with self._uow(write=True) as uow:
@@ -448,7 +448,7 @@ class WebhookService:
                         self._release(task)
             self._log_attempts(finished)
             if tasks:
-                self._start(tasks, time.monotonic() + self._lease.total_seconds())
+                self._start(tasks)
             return len(finished) + len(tasks)
 
     def _claim(
@@ -458,9 +458,9 @@ class WebhookService:
         room: int,
         claimed: dict[str, int],
         sending: set[str],
-    ) -> list[DeliveryTask]:
+    ) -> list[tuple[DeliveryTask, float]]:
         """Lease up to ``room`` due deliveries, oldest first, none past its target's
-        share of claims.
+        share of claims; each with the ``time.monotonic()`` its lease ends at.
 
         Not a look over every due delivery at each attempt's end: that would pass over
         the queued backlog of the targets being served, again and again. A target this
@@ -481,22 +481,37 @@ class WebhookService:
             self._discover_every = min(1.0, self._discover_every * 2) if quiet else 0.05
             self._next_discovery = time.monotonic() + self._discover_every
             due += found
+        # Each is leased for as long as its place in its target's queue needs: the
+        # rounds of attempts before it and its own, and one more for slack. A dispatcher
+        # that dies strands what it claimed for no longer than that.
         taken = Counter(claimed)
-        chosen: list[str] = []
+        chosen = 0
+        by_lease: dict[float, list[str]] = {}
         for delivery in sorted(due, key=lambda d: d.due_at):
-            if len(chosen) == room:
+            if chosen == room:
                 break
-            if delivery.id not in sending and taken[delivery.target] < self._per_target:
+            place = taken[delivery.target]
+            if delivery.id not in sending and place < self._per_target:
                 taken[delivery.target] += 1
-                chosen.append(delivery.id)
-        return uow.webhooks.lease_deliveries(chosen, lease_until=now + self._lease)
+                chosen += 1
+                turns = place // self._per_endpoint + 2
+                lease = min(self._lease.total_seconds(), turns * self._sender.timeout)
+                by_lease.setdefault(lease, []).append(delivery.id)
+        leased: list[tuple[DeliveryTask, float]] = []
+        for lease, ids in by_lease.items():
+            until = now + timedelta(seconds=lease)
+            ends = time.monotonic() + lease
+            leased += [
+                (task, ends) for task in uow.webhooks.lease_deliveries(ids, lease_until=until)
+            ]
+        return leased
 
-    def _start(self, tasks: list[DeliveryTask], lease_end: float) -> None:
+    def _start(self, tasks: list[tuple[DeliveryTask, float]]) -> None:
         with self._in_flight_lock:
-            for task in tasks:
+            for task, _ in tasks:
                 self._in_flight[task.target] += 1
                 self._sending.add(task.id)
-        self._sending_loop().call_soon_threadsafe(self._launch, tasks, lease_end)
+        self._sending_loop().call_soon_threadsafe(self._launch, tasks)
 
     def _sending_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
@@ -507,9 +522,9 @@ class WebhookService:
             self._loop_thread.start()
         return self._loop
 
-    def _launch(self, tasks: list[DeliveryTask], lease_end: float) -> None:
+    def _launch(self, tasks: list[tuple[DeliveryTask, float]]) -> None:
         """On the sending loop: one asyncio task per claimed delivery."""
-        for task in tasks:
+        for task, lease_end in tasks:
             self._waiting[task.target] += 1
             running = asyncio.get_running_loop().create_task(self._run(task, lease_end))
             self._attempts.add(running)
