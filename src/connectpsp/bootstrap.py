@@ -99,8 +99,8 @@ def build(
         guard=guard,
         encode=jsonio.encode,
         log=get_logger("connectpsp.webhooks"),
-        # An attempt starts when it is claimed; resolving, connecting, sending and
-        # reading may each take up to the timeout.
+        # The longest any claim is leased; each gets what its place in its endpoint's
+        # queue needs, (round + 2) x the timeout, which is never more than this.
         lease=timedelta(seconds=4 * settings.webhook_timeout_seconds + 30),
     )
     settlement = SettlementService(

@@ -329,6 +329,10 @@ def test_the_service_behaves_like_the_model(
         suppress_health_check=list(HealthCheck),
         database=None,
         phases=phases,
+        # The bounded run is the same every time: 25 random examples now and then held
+        # no failed cash-out, and the coverage check below failed for it. The long run
+        # (`make reliability`) explores afresh each time.
+        derandomize=not SHRINK,
     )
     STATS.clear()
     run_state_machine_as_test(Bank, settings=run)
