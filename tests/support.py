@@ -181,6 +181,7 @@ class Api:
         if sign:
             headers["DigitalSignature"] = signature_for(self.token, self.creds.crypto_token)
             headers["X-Idempotency-Key"] = key or str(uuid.uuid4())
+            headers["Content-Type"] = "application/json"
         return headers
 
     def cash_out(

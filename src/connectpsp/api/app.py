@@ -20,11 +20,15 @@ from connectpsp.api import jsonio, views
 from connectpsp.api.deps import (
     AUTH_HEADERS,
     BODY_MODELS,
+    INTERNAL_CODE_PATTERN,
+    REFERENCE_PATTERN,
     authenticated,
     body,
     container_of,
     errors,
     header_docs,
+    idempotency_key,
+    json_body,
     json_response,
 )
 from connectpsp.api.errors import install_handlers, render_error
@@ -46,17 +50,11 @@ from connectpsp.bootstrap import Container
 from connectpsp.domain.cashout import CashOut, Creditor
 from connectpsp.domain.errors import (
     ConnectPSPError,
-    FieldError,
-    IdempotencyKeyRequired,
     StorageUnavailable,
-    ValidationFailed,
 )
 from connectpsp.service.auth import Caller
 
 __all__ = ["create_app"]
-
-_MAX_IDEMPOTENCY_KEY = 255
-
 
 router = APIRouter()
 _CLIENT_ERRORS = errors(400, 401, 404)
@@ -94,7 +92,7 @@ REQUEST_ID: dict[str, Any] = {
     openapi_extra=body(TokenIn),
 )
 async def issue_token(request: Request) -> Response:
-    data = parse_token_request(jsonio.decode(await request.body()))
+    data = parse_token_request(await json_body(request))
     ip = request.client.host if request.client else "unknown"
     token, expires_in = await run_in_threadpool(
         container_of(request).auth.issue_token, data.client_id, data.client_secret, ip
@@ -137,12 +135,9 @@ async def issue_token(request: Request) -> Response:
 async def create_cash_out(request: Request, caller: Caller = Depends(authenticated)) -> Response:
     container = container_of(request)
     container.auth.check_signature(caller, request.headers.get("digitalsignature"))
-    idempotency_key = request.headers.get("x-idempotency-key")
-    if not idempotency_key:
-        raise IdempotencyKeyRequired()
-    if len(idempotency_key) > _MAX_IDEMPOTENCY_KEY:
-        raise ValidationFailed([FieldError("X-Idempotency-Key", "must be at most 255 characters")])
-    data = jsonio.decode(await request.body())
+    key = idempotency_key(request, required=True)
+    assert key is not None
+    data = await json_body(request)
     cash_out_request = parse_cash_out(
         data, load_participants(), caller.client.per_transaction_limit
     )
@@ -156,7 +151,7 @@ async def create_cash_out(request: Request, caller: Caller = Depends(authenticat
 
     # Awaited, not run in a thread: the writer decides it with the others queued now.
     reply = await asyncio.wrap_future(
-        container.cash_outs.submit(caller.client, idempotency_key, cash_out_request, render)
+        container.cash_outs.submit(caller.client, key, cash_out_request, render)
     )
     headers = {"Idempotent-Replayed": "true"} if reply.replayed else None
     return Response(
@@ -174,7 +169,7 @@ async def create_cash_out(request: Request, caller: Caller = Depends(authenticat
 )
 def get_cash_out(
     request: Request,
-    internal_code: str = Path(alias="internalCode", max_length=10),
+    internal_code: str = Path(alias="internalCode", pattern=INTERNAL_CODE_PATTERN),
     caller: Caller = Depends(authenticated),
 ) -> Response:
     return json_response(
@@ -192,7 +187,7 @@ def get_cash_out(
 )
 def find_cash_out(
     request: Request,
-    external_reference: str = Query(alias="externalReference", min_length=1, max_length=64),
+    external_reference: str = Query(alias="externalReference", pattern=REFERENCE_PATTERN),
     caller: Caller = Depends(authenticated),
 ) -> Response:
     found = container_of(request).cash_outs.find(caller.client, external_reference)
@@ -221,8 +216,7 @@ sandbox = APIRouter(prefix="/sandbox", tags=["sandbox"])
     openapi_extra=body(DictKeyIn),
 )
 async def register_dict_key(request: Request, _: Caller = Depends(authenticated)) -> Response:
-    data = jsonio.decode(await request.body())
-    body = parse_dict_key(data, load_participants())
+    body = parse_dict_key(await json_body(request), load_participants())
     account = body.account
     entry = DictKey(
         key_type=body.key_type,
@@ -254,12 +248,14 @@ def healthz(request: Request) -> Response:
 
 
 def _describe_what_routes_check_themselves(schema: dict[str, Any], routes: list[Any]) -> None:
-    """The auth headers of every route that depends on ``authenticated``, and the 413 of
-    every route that reads a body (the middleware answers it, before any route runs)."""
+    """The auth headers of every route that depends on ``authenticated``, and the 413 and
+    415 of every route that reads a body (answered before the route's own work)."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
     too_large = {
         "description": "The body is larger than CONNECTPSP_MAX_BODY_BYTES",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        "content": error,
     }
+    not_json = {"description": "The body is not sent as application/json", "content": error}
     for route in routes:
         if not isinstance(route, APIRoute) or route.path not in schema["paths"]:
             continue
@@ -275,6 +271,7 @@ def _describe_what_routes_check_themselves(schema: dict[str, Any], routes: list[
                 ]
             if "requestBody" in operation:
                 operation["responses"].setdefault("413", too_large)
+                operation["responses"].setdefault("415", not_json)
 
 
 def _describe_response_headers(schema: dict[str, Any]) -> None:

@@ -12,19 +12,32 @@ from starlette.concurrency import run_in_threadpool
 from connectpsp.api import jsonio
 from connectpsp.api.schemas import ErrorBody
 from connectpsp.bootstrap import Container
+from connectpsp.domain.errors import FieldError, IdempotencyKeyRequired, ValidationFailed
 from connectpsp.service.auth import Caller
 
 __all__ = [
     "AUTH_HEADERS",
     "BODY_MODELS",
+    "ID_PATTERN",
+    "INTERNAL_CODE_PATTERN",
+    "REFERENCE_PATTERN",
     "RETRY_AFTER",
     "authenticated",
     "body",
+    "checked_key",
     "container_of",
     "errors",
     "header_docs",
+    "idempotency_key",
+    "json_body",
     "json_response",
 ]
+
+# What path and query parameters may hold; anything else is a 400 naming the parameter
+# (a NUL or a control character never reaches a query).
+ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+INTERNAL_CODE_PATTERN = r"^[A-Z]{10}$"
+REFERENCE_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 
 # Request models documented under components/schemas (see ``create_app``).
 BODY_MODELS: list[type[BaseModel]] = []
@@ -108,3 +121,32 @@ async def authenticated(request: Request) -> Caller:
     if caller is None:
         caller = await run_in_threadpool(auth.authenticate, authorization, application_token)
     return caller
+
+
+async def json_body(request: Request) -> Any:
+    """The request's JSON body, read and checked the one way every route does (see
+    ``jsonio``): 415 unless it is sent as ``application/json``."""
+    jsonio.check_content_type(request.headers.get("content-type"))
+    return jsonio.decode(await request.body())
+
+
+_KEY_CHARS = frozenset(map(chr, range(0x21, 0x7F)))  # printable ASCII, no space
+
+
+def idempotency_key(request: Request, *, required: bool) -> str | None:
+    """``X-Idempotency-Key``: 1-255 printable ASCII characters (a UUID is a good choice).
+    Missing: ``IdempotencyKeyRequired`` if ``required``, else None."""
+    return checked_key(request.headers.get("x-idempotency-key"), required=required)
+
+
+def checked_key(key: str | None, *, required: bool) -> str | None:
+    """An ``X-Idempotency-Key`` value as ``idempotency_key`` checks it."""
+    if not key:
+        if required:
+            raise IdempotencyKeyRequired()
+        return None
+    if len(key) > 255 or not _KEY_CHARS.issuperset(key):
+        raise ValidationFailed(
+            [FieldError("X-Idempotency-Key", "must be 1 to 255 printable ASCII characters")]
+        )
+    return key

@@ -29,6 +29,7 @@ STATUS: dict[type[ConnectPSPError], int] = {
     jsonio.InvalidJson: 400,
     e.IdempotencyKeyRequired: 400,
     jsonio.PayloadTooLarge: 413,
+    jsonio.UnsupportedMediaType: 415,
     e.IdempotencyKeyMismatch: 422,
     e.IdempotencyKeyInUse: 409,
     e.DuplicateExternalReference: 409,

@@ -7,8 +7,16 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from connectpsp.api import jsonio
-from connectpsp.api.deps import authenticated, body, container_of, errors, json_response
+from connectpsp.api.deps import (
+    ID_PATTERN,
+    authenticated,
+    body,
+    checked_key,
+    container_of,
+    errors,
+    json_body,
+    json_response,
+)
 from connectpsp.api.schemas import ReplayIn, WebhookIn, parse_body
 from connectpsp.domain.clock import iso_utc
 from connectpsp.domain.errors import FieldError, ValidationFailed
@@ -30,7 +38,6 @@ _ENDPOINT_LINKS = {
 }
 
 
-_MAX_IDEMPOTENCY_KEY = 255
 # Optional here: without it a retried call registers or rotates again.
 _IDEMPOTENCY_KEY = Header(
     None,
@@ -38,12 +45,6 @@ _IDEMPOTENCY_KEY = Header(
     description="Optional; a retry with the same key gets the first answer and changes nothing",
 )
 _REPLAYED = {"Idempotent-Replayed": "true"}
-
-
-def _key(value: str | None) -> str | None:
-    if value and len(value) > _MAX_IDEMPOTENCY_KEY:
-        raise ValidationFailed([FieldError("X-Idempotency-Key", "must be at most 255 characters")])
-    return value or None
 
 
 def _endpoint(e: Endpoint) -> dict[str, Any]:
@@ -91,8 +92,8 @@ async def create_endpoint(
     caller: Caller = Depends(authenticated),
     idempotency_key: str | None = _IDEMPOTENCY_KEY,
 ) -> Response:
-    key = _key(idempotency_key)
-    data = parse_body(WebhookIn, jsonio.decode(await request.body()))
+    key = checked_key(idempotency_key, required=False)
+    data = parse_body(WebhookIn, await json_body(request))
     created = await run_in_threadpool(
         container_of(request).webhooks.create_endpoint,
         caller.client,
@@ -133,7 +134,7 @@ def list_deliveries(
 )
 def retry_delivery(
     request: Request,
-    delivery_id: str = Path(alias="deliveryId", max_length=36),
+    delivery_id: str = Path(alias="deliveryId", pattern=ID_PATTERN),
     caller: Caller = Depends(authenticated),
 ) -> Response:
     container_of(request).webhooks.retry(caller.client, delivery_id)
@@ -149,7 +150,7 @@ def retry_delivery(
 )
 def delete_endpoint(
     request: Request,
-    endpoint_id: str = Path(alias="endpointId", max_length=36),
+    endpoint_id: str = Path(alias="endpointId", pattern=ID_PATTERN),
     caller: Caller = Depends(authenticated),
 ) -> Response:
     container_of(request).webhooks.delete_endpoint(caller.client, endpoint_id)
@@ -164,12 +165,12 @@ def delete_endpoint(
 )
 def rotate_secret(
     request: Request,
-    endpoint_id: str = Path(alias="endpointId", max_length=36),
+    endpoint_id: str = Path(alias="endpointId", pattern=ID_PATTERN),
     caller: Caller = Depends(authenticated),
     idempotency_key: str | None = _IDEMPOTENCY_KEY,
 ) -> Response:
     rotation = container_of(request).webhooks.rotate_secret(
-        caller.client, endpoint_id, _key(idempotency_key)
+        caller.client, endpoint_id, checked_key(idempotency_key, required=False)
     )
     return json_response(
         {
@@ -191,10 +192,10 @@ def rotate_secret(
 )
 async def replay(
     request: Request,
-    endpoint_id: str = Path(alias="endpointId", max_length=36),
+    endpoint_id: str = Path(alias="endpointId", pattern=ID_PATTERN),
     caller: Caller = Depends(authenticated),
 ) -> Response:
-    window = parse_body(ReplayIn, jsonio.decode(await request.body()))
+    window = parse_body(ReplayIn, await json_body(request))
     if window.until <= window.since:
         raise ValidationFailed([FieldError("until", "must be after since")])
     count = await run_in_threadpool(

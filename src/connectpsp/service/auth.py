@@ -141,7 +141,9 @@ class AuthService:
             )
             self._crypto_tokens[client.id] = (client.crypto_token_enc, crypto_token)
         expected = signature_for(caller.access_token, crypto_token)
-        if not signature or not hmac.compare_digest(expected, signature.strip()):
+        given = (signature or "").strip()
+        # compare_digest refuses non-ASCII text; such a header is simply not the signature.
+        if not given.isascii() or not hmac.compare_digest(expected, given):
             raise InvalidSignature()
 
 

@@ -1,0 +1,321 @@
+"""Input an attacker sends on purpose, through the real server, on SQLite and PostgreSQL:
+every case is refused with a clear 4xx, the same on both databases, and none is a 5xx."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from connectpsp.api.jsonio import MAX_DEPTH
+from connectpsp.service.auth import signature_for
+from tests.support import Api, RunningServer, cash_out_body, new_merchant
+
+
+@pytest.fixture(scope="module")
+def merchant(server: RunningServer) -> Iterator[Api]:
+    m = new_merchant(server, fund=1_000_00)
+    yield m
+    m.close()
+
+
+@pytest.fixture(scope="module")
+def endpoint_id(merchant: Api) -> str:
+    reply = merchant.http.post(
+        "/webhooks", json={"url": "http://127.0.0.1:9/hook"}, headers=merchant.headers()
+    )
+    assert reply.status_code == 201, reply.text
+    return str(reply.json()["id"])
+
+
+def json_routes(merchant: Api, endpoint_id: str) -> list[tuple[str, dict[str, str]]]:
+    """Every route that reads a JSON body, with the headers it needs to get that far."""
+    return [
+        ("/auth/token", {}),
+        ("/cash-out", merchant.headers()),
+        ("/webhooks", merchant.headers()),
+        (f"/webhooks/{endpoint_id}/replay", merchant.headers()),
+        ("/sandbox/dict/keys", merchant.headers()),
+    ]
+
+
+def error(reply: httpx.Response) -> dict[str, Any]:
+    body = reply.json()
+    assert set(body) == {"error"}, body
+    return dict(body["error"])
+
+
+def post_raw(
+    merchant: Api,
+    path: str,
+    content: bytes,
+    headers: dict[str, str],
+    content_type: str | None = "application/json",
+) -> httpx.Response:
+    sent = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+    if content_type is not None:
+        sent["Content-Type"] = content_type
+    return merchant.http.post(path, content=content, headers=sent)
+
+
+@pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 1_000, 10_000])
+def test_deep_nesting_is_invalid_json_on_every_route(
+    merchant: Api, endpoint_id: str, depth: int
+) -> None:
+    for opener, closer in (b"[", b"]"), (b'{"a":', b"}"):
+        body = opener * depth + b"1" + closer * depth
+        for path, headers in json_routes(merchant, endpoint_id):
+            reply = post_raw(merchant, path, body, headers)
+            assert reply.status_code == 400, (path, reply.text)
+            err = error(reply)
+            assert err["code"] == "INVALID_JSON"
+            assert f"deeper than {MAX_DEPTH} levels" in err["message"]
+
+
+def test_nesting_up_to_the_limit_is_parsed(merchant: Api) -> None:
+    body = b"[" * MAX_DEPTH + b"]" * MAX_DEPTH
+    reply = post_raw(merchant, "/cash-out", body, merchant.headers())
+    assert reply.status_code == 400 and error(reply)["code"] == "VALIDATION_ERROR"
+
+
+BAD_TEXT = {
+    "NUL": "Maria\x00Silva",
+    "C0 control": "Maria\x1bSilva",
+    "tab": "Maria\tSilva",
+    "DEL": "Maria\x7fSilva",
+    "C1 control": "Maria\x85Silva",
+    "right-to-left override": "Maria \u202eavliS",
+    "first-strong isolate": "Maria \u2068Silva\u2069",
+    "right-to-left mark": "Maria\u200f Silva",
+    "line separator": "Maria\u2028Silva",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_TEXT))
+@pytest.mark.parametrize("field", ["payee.name", "description", "webhookUrl"])
+def test_control_and_bidi_characters_are_refused_naming_the_field(
+    merchant: Api, kind: str, field: str
+) -> None:
+    body = cash_out_body()
+    if field == "payee.name":
+        body["payee"]["name"] = BAD_TEXT[kind]
+    elif field == "webhookUrl":
+        body["webhookUrl"] = "https://example.com/" + BAD_TEXT[kind]
+    else:
+        body["description"] = BAD_TEXT[kind]
+    before = merchant.balance()
+    reply = merchant.cash_out(body)
+    assert reply.status_code == 400, reply.text
+    err = error(reply)
+    assert err["code"] == "VALIDATION_ERROR"
+    assert [d["field"] for d in err["details"]] == [field]
+    assert merchant.balance() == before
+    missing = merchant.get("/cash-out", externalReference=body["externalReference"])
+    assert missing.status_code == 404
+
+
+def test_lone_surrogates_are_refused(merchant: Api) -> None:
+    text = json.dumps(cash_out_body())
+    body = text.replace('"Maria Silva"', '"Maria \\ud800Silva"').encode()
+    reply = post_raw(merchant, "/cash-out", body, merchant.headers())
+    assert reply.status_code == 400 and error(reply)["details"][0]["field"] == "payee.name"
+    bad_key = text.replace('"description"', '"descr\\udc00iption"').encode()
+    reply = post_raw(merchant, "/cash-out", bad_key, merchant.headers())
+    assert reply.status_code == 400 and error(reply)["code"] == "VALIDATION_ERROR"
+    assert "\\udc00" not in reply.text and "\udc00" not in reply.text
+
+
+def test_control_characters_are_refused_in_every_json_body(merchant: Api, endpoint_id: str) -> None:
+    bodies = {
+        "/auth/token": {"clientId": merchant.creds.client_id, "clientSecret": "cs_\x00"},
+        "/webhooks": {"url": "https://example.com/\x00"},
+        "/sandbox/dict/keys": {
+            "keyType": "EMAIL",
+            "key": f"k{uuid.uuid4().hex[:8]}@example.com",
+            "owner": {"name": "Ana\u202eCosta", "document": "98765432100"},
+            "account": {
+                "ispb": "18236120",
+                "branch": "0001",
+                "account": "1234",
+                "accountType": "PAYMENT",
+            },
+        },
+    }
+    named = {"/auth/token": "clientSecret", "/webhooks": "url", "/sandbox/dict/keys": "owner.name"}
+    for path, headers in json_routes(merchant, endpoint_id):
+        if path not in bodies:
+            continue
+        reply = merchant.http.post(path, json=bodies[path], headers=headers)
+        assert reply.status_code == 400, (path, reply.text)
+        assert [d["field"] for d in error(reply)["details"]] == [named[path]]
+
+
+def test_text_is_stored_in_nfc(merchant: Api) -> None:
+    decomposed = "Jose\u0301 Conceic\u0327a\u0303o"
+    body = cash_out_body(description="Cafe\u0301")
+    body["payee"]["name"] = decomposed
+    reply = merchant.cash_out(body)
+    assert reply.status_code == 202, reply.text
+    got = merchant.get(f"/cash-out/{reply.json()['internalCode']}").json()
+    assert got["payee"]["name"] == "José Conceição"
+    assert got["description"] == "Café"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [None, "text/plain", "application/xml", "application/x-www-form-urlencoded", "json"],
+)
+def test_json_routes_want_application_json(
+    merchant: Api, endpoint_id: str, content_type: str | None
+) -> None:
+    body = json.dumps(cash_out_body()).encode()
+    for path, headers in json_routes(merchant, endpoint_id):
+        reply = post_raw(merchant, path, body, headers, content_type=content_type)
+        assert reply.status_code == 415, (path, content_type, reply.text)
+        assert error(reply)["code"] == "UNSUPPORTED_MEDIA_TYPE"
+
+
+def test_json_with_a_charset_other_than_utf8_is_refused(merchant: Api) -> None:
+    body = json.dumps(cash_out_body()).encode()
+    fine = post_raw(
+        merchant, "/cash-out", body, merchant.headers(), "Application/JSON; charset=UTF-8"
+    )
+    assert fine.status_code == 202, fine.text
+    latin = post_raw(
+        merchant, "/cash-out", body, merchant.headers(), "application/json; charset=latin-1"
+    )
+    assert latin.status_code == 415
+
+
+def test_duplicate_keys_are_refused_not_guessed(merchant: Api) -> None:
+    reference = f"dup-{uuid.uuid4().hex[:10]}"
+    text = json.dumps(cash_out_body(amount="10.00", reference=reference))
+    twice = text.replace('"amount": "10.00"', '"amount": "10.00", "amount": "9000.00"')
+    before = merchant.balance()
+    reply = post_raw(merchant, "/cash-out", twice.encode(), merchant.headers())
+    assert reply.status_code == 400, reply.text
+    err = error(reply)
+    assert err["code"] == "VALIDATION_ERROR"
+    assert err["details"] == [{"field": "amount", "message": "is given more than once"}]
+    nested = text.replace('"name": "Maria Silva"', '"name": "Maria Silva", "name": "Ana"')
+    reply = post_raw(merchant, "/cash-out", nested.encode(), merchant.headers())
+    assert error(reply)["details"][0]["field"] == "payee.name"
+    # Two spellings of one name are one name once normalised: given twice as well.
+    spelled = '{"e\\u0301": 1, "\\u00e9": 2}'
+    reply = post_raw(merchant, "/cash-out", spelled.encode(), merchant.headers())
+    assert error(reply)["details"][0] == {"field": "é", "message": "is given more than once"}
+    assert merchant.balance() == before
+    assert merchant.get("/cash-out", externalReference=reference).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"amount": NaN}',
+        b'{"amount": Infinity}',
+        b'{"amount": -Infinity}',
+        b'{"amount": 1' + b"0" * 5000 + b"}",
+        b'{"amount": 1e9999999999999999999}',
+        b"\xff\xfe{}",
+        b'\xef\xbb\xbf{"amount": 1}',
+        b'{"amount": "\xc3\x28"}',
+        b"",
+        b"{} trailing",
+    ],
+)
+def test_malformed_json_is_invalid_json(merchant: Api, body: bytes) -> None:
+    reply = post_raw(merchant, "/cash-out", body, merchant.headers())
+    assert reply.status_code == 400, reply.text
+    assert error(reply)["code"] == "INVALID_JSON"
+
+
+def test_huge_numbers_are_validation_errors(merchant: Api) -> None:
+    reply = post_raw(
+        merchant,
+        "/cash-out",
+        json.dumps(cash_out_body()).replace('"10.00"', "1e309").encode(),
+        merchant.headers(),
+    )
+    assert reply.status_code == 400
+    assert error(reply)["details"] == [{"field": "amount", "message": "is too large"}]
+
+
+def signed_headers(merchant: Api) -> dict[str, Any]:
+    return {
+        "Authorization": f"Bearer {merchant.token}",
+        "ApplicationToken": merchant.creds.application_token,
+        "DigitalSignature": signature_for(merchant.token, merchant.creds.crypto_token),
+        "X-Idempotency-Key": str(uuid.uuid4()),
+        "Content-Type": "application/json",
+    }
+
+
+MALFORMED = [
+    "é".encode("latin-1"),
+    "assinatura-inválida".encode("latin-1"),
+    b"\xff" * 64,
+    b"a" * 8000,
+    b"",
+    b"a\tb c",
+]
+
+
+@pytest.mark.parametrize("value", MALFORMED)
+@pytest.mark.parametrize(
+    ("header", "status", "code"),
+    [
+        ("DigitalSignature", 401, "INVALID_SIGNATURE"),
+        ("ApplicationToken", 401, "INVALID_APPLICATION_TOKEN"),
+        ("Authorization", 401, "UNAUTHORIZED"),
+        ("X-Idempotency-Key", 400, None),
+    ],
+)
+def test_malformed_header_values_are_clear_refusals(
+    merchant: Api, header: str, status: int, code: str | None, value: bytes
+) -> None:
+    headers = signed_headers(merchant)
+    headers[header] = value
+    body = json.dumps(cash_out_body()).encode()
+    reply = merchant.http.post("/cash-out", content=body, headers=headers)
+    assert reply.status_code == status, reply.text
+    got = error(reply)["code"]
+    if code is not None:
+        assert got == code
+    else:
+        assert got in ("VALIDATION_ERROR", "IDEMPOTENCY_KEY_REQUIRED")
+    if header == "Authorization":
+        bearer = b"Bearer " + value if value else b"Bearer"
+        reply = merchant.http.get("/balance", headers={**headers, "Authorization": bearer})
+        assert reply.status_code == 401, reply.text
+
+
+def test_idempotency_keys_are_printable_ascii(merchant: Api) -> None:
+    for key in ("key with space", "tab\tkey", "k" * 256):
+        headers = {**signed_headers(merchant), "X-Idempotency-Key": key}
+        reply = merchant.http.post("/cash-out", json=cash_out_body(), headers=headers)
+        assert reply.status_code == 400, reply.text
+        assert error(reply)["details"][0]["field"] == "X-Idempotency-Key"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/cash-out/AB%00CDEFGH",
+        "/cash-out/abcdefghij",
+        "/cash-out?externalReference=ref%00x",
+        "/cash-out?externalReference=%E2%80%AEref",
+        "/webhooks/deliveries/%00/retry",
+        "/webhooks/00000000-0000-0000-0000-00000000000%00",
+    ],
+)
+def test_control_characters_in_paths_and_queries_are_refused(merchant: Api, path: str) -> None:
+    method = "POST" if path.endswith("/retry") else "GET"
+    if path.startswith("/webhooks/0"):
+        method = "DELETE"
+    reply = merchant.http.request(method, path, headers=merchant.headers(sign=False))
+    assert reply.status_code == 400, (path, reply.text)
+    assert error(reply)["code"] == "VALIDATION_ERROR"
