@@ -126,30 +126,33 @@ def build(
     forget = every(timedelta(minutes=1), lambda: cash_outs.forget_old_keys(retention))
     worker = Worker([settle, forget], poll=poll, beside=[dispatcher])
     cash_outs = CashOutService(uow, clock=clock, on_accepted=worker.wake)
+    auth = AuthService(
+        uow,
+        hasher=hasher,
+        cipher=cipher,
+        tokens=tokens,
+        per_client=FailureLimiter(clock, limit=settings.token_failures_per_client, window=window),
+        per_ip=FailureLimiter(clock, limit=settings.token_failures_per_ip, window=window),
+    )
+    clients = ClientService(
+        uow,
+        clock=clock,
+        hasher=hasher,
+        cipher=cipher,
+        default_fee_plan=settings.default_fee_plan,
+        default_per_transaction_limit=settings.default_per_transaction_limit,
+        default_daily_limit=settings.default_daily_limit,
+        # A client disabled here is refused here at once; other processes' memory of
+        # it lapses within CLIENT_CACHE_SECONDS.
+        on_changed=auth.forget,
+    )
     return Container(
         settings=settings,
         clock=clock,
         db=db,
         uow=uow,
-        clients=ClientService(
-            uow,
-            clock=clock,
-            hasher=hasher,
-            cipher=cipher,
-            default_fee_plan=settings.default_fee_plan,
-            default_per_transaction_limit=settings.default_per_transaction_limit,
-            default_daily_limit=settings.default_daily_limit,
-        ),
-        auth=AuthService(
-            uow,
-            hasher=hasher,
-            cipher=cipher,
-            tokens=tokens,
-            per_client=FailureLimiter(
-                clock, limit=settings.token_failures_per_client, window=window
-            ),
-            per_ip=FailureLimiter(clock, limit=settings.token_failures_per_ip, window=window),
-        ),
+        clients=clients,
+        auth=auth,
         cash_outs=cash_outs,
         settlement=settlement,
         webhooks=webhooks,

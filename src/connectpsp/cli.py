@@ -169,6 +169,38 @@ def clients_list() -> None:
     console.print(table)
 
 
+@clients_app.command("disable")
+def clients_disable(
+    client_id: Annotated[str, typer.Argument(help="The client to disable.")],
+) -> None:
+    """Refuse a client: no new tokens, and the tokens it holds are refused (by running
+    servers within 30 s, the time they remember a client)."""
+    _set_active(client_id, active=False)
+    console.print(f"disabled client {client_id}")
+
+
+@clients_app.command("enable")
+def clients_enable(
+    client_id: Annotated[str, typer.Argument(help="The client to enable again.")],
+) -> None:
+    """Let a disabled client in again (running servers within 30 s)."""
+    _set_active(client_id, active=True)
+    console.print(f"enabled client {client_id}")
+
+
+def _set_active(client_id: str, *, active: bool) -> None:
+    from connectpsp.domain.errors import NotFound
+
+    container = _container()
+    try:
+        container.clients.set_active(client_id, active)
+    except NotFound as error:
+        typer.echo(error.message, err=True)
+        raise typer.Exit(1) from None
+    finally:
+        container.close()
+
+
 @sandbox_app.command("fund")
 def sandbox_fund(
     client_id: Annotated[str, typer.Argument(help="The client to credit.")],

@@ -148,6 +148,41 @@ def test_expired_token(server: RunningServer) -> None:
         server.clock.advance(seconds=-3601)
 
 
+def test_a_token_in_use_still_expires(server: RunningServer) -> None:
+    """The server remembers a token it verified (and its client); it must still check the
+    remembered token's expiry on every request, not only the first."""
+    m = new_merchant(server, fund=100_00)
+    assert m.get("/balance").status_code == 200  # verified and remembered now
+    assert m.cash_out().status_code == 202
+    server.clock.advance(seconds=3601)
+    try:
+        for reply in (m.get("/balance"), m.cash_out()):  # the same token as before
+            assert reply.status_code == 401 and code_of(reply) == "TOKEN_EXPIRED", reply.text
+    finally:
+        server.clock.advance(seconds=-3601)
+    assert m.balance()["reserved"] == 10.00  # the first cash-out only
+
+
+def test_a_disabled_client_can_neither_get_nor_use_a_token(server: RunningServer) -> None:
+    """Disabling takes effect at once in the process that did it, though that process
+    remembers the client (it served it a moment ago); enabling it restores access."""
+    m = new_merchant(server, fund=100_00)
+    login = {"clientId": m.creds.client_id, "clientSecret": m.creds.client_secret}
+    assert m.get("/balance").status_code == 200  # the client is remembered now
+    assert m.cash_out().status_code == 202
+    server.container.clients.set_active(m.creds.client_id, False)
+    token = m.http.post("/auth/token", json=login)
+    assert token.status_code == 401 and code_of(token) == "INVALID_CREDENTIALS"
+    for reply in (m.get("/balance"), m.cash_out()):  # the token it already holds
+        assert reply.status_code == 401 and code_of(reply) == "UNAUTHORIZED", reply.text
+    assert server.container.clients.balance(m.creds.client_id).reserved == 10_00
+    server.container.clients.set_active(m.creds.client_id, True)
+    assert m.get("/balance").status_code == 200
+    assert m.cash_out().status_code == 202
+    assert m.http.post("/auth/token", json=login).status_code == 200
+    assert m.balance()["reserved"] == 20.00
+
+
 def test_application_token_and_signature_must_be_the_clients(server: RunningServer) -> None:
     a, b = new_merchant(server, fund=10_000), new_merchant(server, fund=10_000)
     wrong_app = cash_out_with(a, a.token, app_token=b.creds.application_token)

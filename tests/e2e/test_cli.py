@@ -20,7 +20,7 @@ import pytest
 from connectpsp.cli import TOUR_END, TOUR_START, demo_instructions
 from connectpsp.service.auth import signature_for
 from connectpsp.settings import Settings
-from tests.support import cash_out_body
+from tests.support import Api, RunningServer, cash_out_body, new_merchant, running_server
 
 CLI = [sys.executable, "-m", "connectpsp"]
 
@@ -95,6 +95,37 @@ def test_secrets_are_stored_hashed_or_encrypted(env: dict[str, str], db_settings
     assert row["secret_hash"].startswith("$argon2id$")
     assert row["crypto_token_enc"].startswith("v1.")
     assert keys and all(k.startswith("v1.") for k in keys)
+
+
+def test_clients_disable_and_enable(
+    env: dict[str, str], server: RunningServer, db_settings: Settings
+) -> None:
+    """The CLI is another process than the servers. A server reads the client afresh for
+    every new token, and for a held token once its memory of the client (30 s) lapsed:
+    this server has not served the client yet, so disabling shows at once; it then
+    remembers the client disabled, so enabling shows at once on a server that has not."""
+    m = new_merchant(server, fund=100_00)
+    login = {"clientId": m.creds.client_id, "clientSecret": m.creds.client_secret}
+    held = m.token  # got before the client is disabled
+    assert "disabled" in cli(env, "clients", "disable", m.creds.client_id).stdout
+    refused = m.http.post("/auth/token", json=login)
+    assert refused.status_code == 401
+    assert refused.json()["error"]["code"] == "INVALID_CREDENTIALS"
+    for reply in (m.get("/balance"), m.cash_out()):
+        assert reply.status_code == 401, reply.text
+        assert reply.json()["error"]["code"] == "UNAUTHORIZED"
+    assert "enabled" in cli(env, "clients", "enable", m.creds.client_id).stdout
+    assert m.http.post("/auth/token", json=login).status_code == 200
+    with running_server(db_settings) as fresh:
+        again = Api(fresh, m.creds)
+        again._token = held  # the token the client held all along
+        assert again.get("/balance").status_code == 200
+        assert again.cash_out().status_code == 202
+        again.close()
+    for command in ("disable", "enable"):
+        unknown = cli(env, "clients", command, "00000000-0000-0000-0000-000000000000", check=False)
+        assert unknown.returncode == 1
+        assert unknown.stderr.strip() == "No client 00000000-0000-0000-0000-000000000000."
 
 
 def test_sandbox_fund_is_refused_in_production(env: dict[str, str]) -> None:

@@ -304,3 +304,20 @@ def test_a_daily_limit_of_zero_is_a_limit_not_the_default(container: Container) 
     refused = container.cash_outs.create(blocked, "zero", request(1_00), render)
     assert refused == Reply(422, b"LIMIT_EXCEEDED")
     assert available(container, blocked) == 100_00
+
+
+def test_the_fee_counts_against_the_balance_inside_one_batch(container: Container) -> None:
+    """Two 10.00 cash-outs with a 1.00 fee from 21.00, decided together: the first takes
+    11.00, so the second finds 10.00, short of its 11.00. The batch's own check refuses
+    it; the database's CHECK (a rollback and a rerun one by one) never has to."""
+    payer = client(container, funds=21_00, fee=1_00)
+    with one_batch(container) as submit:
+        first = submit(payer, "fee-1", request(10_00))
+        second = submit(payer, "fee-2", request(10_00))
+    accepted, refused = outcome(first), outcome(second)
+    assert isinstance(accepted, Reply) and accepted.status == 202, accepted
+    assert refused == Reply(422, b"INSUFFICIENT_BALANCE")
+    assert len(container.transactions) == 2  # type: ignore[attr-defined] # the hold, the batch
+    assert available(container, payer) == 10_00
+    with container.uow() as uow:
+        assert uow.ledger.balance(client_account_code(payer.id)).reserved == 11_00

@@ -490,3 +490,104 @@ def test_end_to_end_ids_are_unique_and_carry_the_configured_ispb(
     assert len(set(e2e)) == len(ids)
     assert all(re.fullmatch(r"E60701190\d{12}[A-Za-z0-9]{11}", x) for x in e2e), e2e
     assert settlement_problems(container.db, ids) == []
+
+
+class BatchDroppingRail:
+    """The simulated network behind a link whose first ``submit_many`` answers none of
+    the batch (``RailUnavailable``): after the network took the orders and paid them
+    (the answer was lost on its way back), or before it saw them."""
+
+    def __init__(self, network: SimulatedPixNetwork, *, paid_first: bool) -> None:
+        self.network = network
+        self.paid_first = paid_first
+        self.batches: list[list[PaymentOrder]] = []
+        self.asked: list[str] = []
+
+    def lookup(self, key_type: PixKeyType, key: str) -> Creditor | None:
+        return self.network.lookup(key_type, key)
+
+    def submit(self, order: PaymentOrder) -> RailStatus:
+        return self.network.submit(order)
+
+    def submit_many(self, orders: list[PaymentOrder]) -> list[RailStatus]:
+        self.batches.append(orders)
+        if len(self.batches) == 1:
+            if self.paid_first:
+                self.network.submit_many(orders)
+            raise RailUnavailable("the link dropped: no answer for the batch")
+        return self.network.submit_many(orders)
+
+    def status(self, idempotency_key: str) -> RailStatus:
+        self.asked.append(idempotency_key)
+        return self.network.status(idempotency_key)
+
+
+@pytest.mark.parametrize("paid_first", [True, False], ids=["rail-paid-it", "rail-never-saw-it"])
+def test_a_batch_the_rail_answered_none_of_is_never_failed(
+    container: Container, clock: FakeClock, paid_first: bool
+) -> None:
+    """``RailUnavailable`` from ``submit_many`` means any payment of the batch may have
+    been made: failing them would refund money the rail paid. Each stays PROCESSING,
+    reserved, and is reconciled, so the rail pays it once."""
+    client_id, cash_out_id = accept(container, clock)
+    only_due(container, clock, [cash_out_id])
+    rail = BatchDroppingRail(container.network, paid_first=paid_first)
+    service = SettlementService(
+        container.uow, rail=rail, clock=clock, ispb="00416968", publish=container.webhooks.publish
+    )
+    assert service.run_due() == 1
+    assert len(rail.batches) == 1
+    assert status_of(container, cash_out_id) is CashOutStatus.PROCESSING
+    with container.uow() as uow:
+        balance = uow.ledger.balance(client_account_code(client_id))
+    assert (balance.available, balance.reserved) == (90_00, 10_00)  # untouched
+    job = job_of(container, cash_out_id)
+    assert job.done_at is None and job.failures == 1  # deferred with backoff
+    assert events_for(container, cash_out_id) == 0
+    drain(service, clock)
+    assert status_of(container, cash_out_id) is CashOutStatus.COMPLETED
+    assert rail.asked == [rail_key(cash_out_id)]  # reconciled before any new submit
+    # Paid: nothing sent again. Never seen: sent once more, in a second batch.
+    assert len(rail.batches) == (1 if paid_first else 2)
+    with container.db.transaction(write=False) as tx:
+        p = t.sandbox_spi_payments.c
+        payments = tx.conn.execute(
+            select(func.count()).where(p.idempotency_key == rail_key(cash_out_id))
+        ).scalar_one()
+    assert payments == 1
+    with container.uow() as uow:
+        balance = uow.ledger.balance(client_account_code(client_id))
+    assert (balance.available, balance.reserved) == (90_00, 0)
+    assert events_for(container, cash_out_id) == 1
+    assert settlement_problems(container.db, [cash_out_id]) == []
+
+
+def claim_due(container: Container, clock: FakeClock, lease: timedelta) -> list[int]:
+    """Claim every due settlement job as ``run_due`` does, leased for ``lease``: their ids."""
+    with container.uow(write=True) as uow:
+        now = clock.now()
+        jobs = uow.outbox.claim(SETTLE_TOPIC, now=now, lease_until=now + lease, limit=1000)
+        uow.commit()
+    return [job.id for job in jobs]
+
+
+def test_an_abandoned_claim_is_retaken_only_once_its_lease_ends(
+    container: Container, clock: FakeClock
+) -> None:
+    """A worker claims a job and dies (no finish, no defer): no one takes the job while
+    its lease holds, and the first claim after the lease ends takes it."""
+    client_id, cash_out_id = accept(container, clock)
+    only_due(container, clock, [cash_out_id])
+    job_id = job_of(container, cash_out_id).id
+    lease = timedelta(seconds=60)
+    assert claim_due(container, clock, lease) == [job_id]  # ...and the worker dies
+    assert claim_due(container, clock, lease) == []
+    clock.advance(seconds=55)
+    assert claim_due(container, clock, lease) == []  # still leased
+    assert container.settlement.run_due() == 0
+    clock.advance(seconds=10)
+    assert container.settlement.run_due() == 1  # the lease ended: taken again, settled
+    assert status_of(container, cash_out_id) is CashOutStatus.COMPLETED
+    assert job_of(container, cash_out_id).attempts == 2
+    assert available(container, client_id) == 90_00
+    assert settlement_problems(container.db, [cash_out_id]) == []

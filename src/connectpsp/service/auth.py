@@ -24,7 +24,8 @@ from connectpsp.service.ratelimit import FailureLimiter
 __all__ = ["AuthService", "Caller", "TokenCodec", "signature_for"]
 
 # How long a client's record (tokens' digests, limits, fees, active) is trusted from
-# memory: a disabled client or a new ApplicationToken takes effect within this time.
+# memory: a disabled client or a new ApplicationToken takes effect within this time in
+# other processes; in the process that changed it, at once (``forget``).
 CLIENT_CACHE_SECONDS = 30.0
 
 
@@ -66,6 +67,7 @@ class AuthService:
         self._clients: dict[str, tuple[float, Client]] = {}
         self._crypto_tokens: dict[str, tuple[str, str]] = {}  # id -> (encrypted, plain)
         self._lock = threading.Lock()
+        self._forgets = 0  # a read that began before a forget must not be remembered
 
     def issue_token(self, client_id: str, client_secret: str, ip: str) -> tuple[str, int]:
         client_key, ip_key = f"client:{client_id}", f"ip:{ip}"
@@ -88,12 +90,22 @@ class AuthService:
         token, subject = self._subject(authorization)
         client = self._remembered(subject)
         if client is None:
+            forgets = self._forgets
             with self._uow() as uow:
                 client = uow.clients.get(subject)
             if client is not None:
                 with self._lock:
-                    self._clients[subject] = (time.monotonic() + CLIENT_CACHE_SECONDS, client)
+                    if forgets == self._forgets:
+                        expires = time.monotonic() + CLIENT_CACHE_SECONDS
+                        self._clients[subject] = (expires, client)
         return self._caller(client, token, application_token)
+
+    def forget(self, client_id: str) -> None:
+        """Drop what is remembered of a client whose record changed (disabled, enabled):
+        its next request reads it afresh."""
+        with self._lock:
+            self._forgets += 1
+            self._clients.pop(client_id, None)
 
     def authenticate_from_memory(
         self, authorization: str | None, application_token: str | None

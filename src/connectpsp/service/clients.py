@@ -1,8 +1,9 @@
-"""Creating and listing clients, and funding them in the sandbox."""
+"""Creating, listing, disabling and enabling clients, and funding them in the sandbox."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 from connectpsp.domain.clients import Client, ClientCredentials
 from connectpsp.domain.clock import Clock
@@ -40,6 +41,7 @@ class ClientService:
         default_fee_plan: FeePlan,
         default_per_transaction_limit: Centavos,
         default_daily_limit: Centavos,
+        on_changed: Callable[[str], None] | None = None,
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -48,6 +50,8 @@ class ClientService:
         self._fee_plan = default_fee_plan
         self._per_tx_limit = default_per_transaction_limit
         self._daily_limit = default_daily_limit
+        # Told a client's id once its record changed, so what remembers it forgets it.
+        self._on_changed = on_changed
 
     def create(
         self,
@@ -101,6 +105,17 @@ class ClientService:
         if client is None:
             raise NotFound(f"No client {client_id}.")
         return client
+
+    def set_active(self, client_id: str, active: bool) -> None:
+        """Enable or disable a client. A disabled client gets no token, and the tokens it
+        holds are refused: at once in this process, within ``CLIENT_CACHE_SECONDS`` in
+        others (each remembers a client that long)."""
+        with self._uow(write=True) as uow:
+            if not uow.clients.set_active(client_id, active):
+                raise NotFound(f"No client {client_id}.")
+            uow.commit()
+        if self._on_changed is not None:
+            self._on_changed(client_id)
 
     def fund(self, client_id: str, amount: Centavos) -> Balance:
         """Credit a client from the outside world (sandbox top-up), through the ledger."""

@@ -62,6 +62,11 @@ class SqlClients:
         rows = self._c.execute(select(t.clients).order_by(t.clients.c.created_at)).all()
         return [_client(r) for r in rows]
 
+    def set_active(self, client_id: str, active: bool) -> bool:
+        c = t.clients.c
+        done = self._c.execute(update(t.clients).where(c.id == client_id).values(active=active))
+        return done.rowcount == 1
+
 
 def _client(r: Row[Any]) -> Client:
     return Client(
