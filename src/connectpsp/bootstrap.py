@@ -19,9 +19,11 @@ from connectpsp.api import jsonio
 from connectpsp.domain.clock import Clock, SystemClock
 from connectpsp.domain.ledger import PSP_FEES, PSP_SETTLEMENT, WORLD
 from connectpsp.logs import get_logger
+from connectpsp.service.acceptance import AcceptanceEngine
 from connectpsp.service.auth import AuthService
 from connectpsp.service.cashouts import CashOutService
 from connectpsp.service.clients import ClientService
+from connectpsp.service.endpoints import WebhookEndpoints
 from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
 from connectpsp.service.ratelimit import FailureLimiter
 from connectpsp.service.settlement import SettlementService
@@ -40,14 +42,16 @@ class Container:
     uow: UnitOfWorkFactory
     clients: ClientService
     auth: AuthService
+    engine: AcceptanceEngine
     cash_outs: CashOutService
     settlement: SettlementService
+    endpoints: WebhookEndpoints
     webhooks: WebhookService
     network: SimulatedPixNetwork
     worker: Worker
 
     def close(self) -> None:
-        self.cash_outs.close()
+        self.engine.close()
         self.webhooks.close()
         self.db.dispose()
 
@@ -96,7 +100,6 @@ def build(
         cipher=cipher,
         participants=load_participants(),
         sender=HttpSender(guard, timeout=settings.webhook_timeout_seconds, clock=clock),
-        guard=guard,
         encode=jsonio.encode,
         log=get_logger("connectpsp.webhooks"),
         # The longest any claim is leased; each gets what its place in its endpoint's
@@ -122,10 +125,19 @@ def build(
             dispatcher.wake()
         return settled
 
+    engine = AcceptanceEngine(uow, clock=clock, cipher=cipher)
     retention = timedelta(hours=settings.idempotency_retention_hours)
-    forget = every(timedelta(minutes=1), lambda: cash_outs.forget_old_keys(retention))
+    forget = every(timedelta(minutes=1), lambda: engine.forget_older_than(retention))
     worker = Worker([settle, forget], poll=poll, beside=[dispatcher])
-    cash_outs = CashOutService(uow, clock=clock, on_accepted=worker.wake)
+    cash_outs = CashOutService(uow, engine=engine, on_accepted=worker.wake)
+    endpoints = WebhookEndpoints(
+        uow,
+        engine=engine,
+        clock=clock,
+        cipher=cipher,
+        guard=guard,
+        on_queued=webhooks.notify_queued,
+    )
     auth = AuthService(
         uow,
         hasher=hasher,
@@ -153,8 +165,10 @@ def build(
         uow=uow,
         clients=clients,
         auth=auth,
+        engine=engine,
         cash_outs=cash_outs,
         settlement=settlement,
+        endpoints=endpoints,
         webhooks=webhooks,
         network=network,
         worker=worker,

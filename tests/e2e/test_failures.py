@@ -32,12 +32,12 @@ class BrokenOutbox:
 
 def test_unexpected_error_is_a_bare_500_and_rolls_back(server: RunningServer, monkeypatch) -> None:
     m = new_merchant(server, fund=10_000)
-    factory = server.container.cash_outs._uow
+    factory = server.container.engine._uow
 
     def exploding_uow(**kwargs: Any) -> Any:
         return BrokenOutbox(factory(**kwargs))
 
-    monkeypatch.setattr(server.container.cash_outs, "_uow", exploding_uow)
+    monkeypatch.setattr(server.container.engine, "_uow", exploding_uow)
     body, key = cash_out_body(), "explode-1"
     reply = m.cash_out(body, key=key)
     assert reply.status_code == 500

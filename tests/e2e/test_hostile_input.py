@@ -319,3 +319,47 @@ def test_control_characters_in_paths_and_queries_are_refused(merchant: Api, path
     reply = merchant.http.request(method, path, headers=merchant.headers(sign=False))
     assert reply.status_code == 400, (path, reply.text)
     assert error(reply)["code"] == "VALIDATION_ERROR"
+
+
+def test_one_key_with_another_pix_key_is_a_mismatch_not_a_replay(server: RunningServer) -> None:
+    merchant = new_merchant(server, fund=100_00)
+    key = str(uuid.uuid4())
+    reference = f"fp-{uuid.uuid4().hex[:10]}"
+    first = merchant.cash_out(cash_out_body(reference=reference), key=key)
+    assert first.status_code == 202, first.text
+    other = cash_out_body(
+        reference=reference,
+        destination={"type": "PIX", "pixKeyType": "CPF", "pixKey": "98765432100"},
+    )
+    other["payee"]["document"] = "98765432100"
+    reply = merchant.cash_out(other, key=key)
+    assert reply.status_code == 422 and error(reply)["code"] == "IDEMPOTENCY_KEY_MISMATCH"
+    found = merchant.get("/cash-out", externalReference=reference).json()
+    assert found["internalCode"] == first.json()["internalCode"]
+    assert found["payee"]["destination"]["pixKey"] == "12345678909"
+    assert merchant.balance()["reserved"] == 10.00
+
+
+def test_bodies_built_to_collide_are_a_mismatch(merchant: Api) -> None:
+    """Without a description, and with an empty one: two requests, whose old
+    fingerprints (fields joined by U+001F, None as "") were equal."""
+    key = str(uuid.uuid4())
+    bare = cash_out_body()
+    del bare["description"]
+    assert merchant.cash_out(bare, key=key).status_code == 202
+    empty = {**bare, "description": ""}
+    reply = merchant.cash_out(empty, key=key)
+    assert reply.status_code == 422 and error(reply)["code"] == "IDEMPOTENCY_KEY_MISMATCH"
+    again = merchant.cash_out(bare, key=key)
+    assert again.status_code == 202 and again.headers["idempotent-replayed"] == "true"
+
+
+def test_a_key_used_on_one_route_is_a_mismatch_on_another(merchant: Api) -> None:
+    key = str(uuid.uuid4())
+    assert merchant.cash_out(cash_out_body(), key=key).status_code == 202
+    reply = merchant.http.post(
+        "/webhooks",
+        json={"url": "http://127.0.0.1:9/hook"},
+        headers={**merchant.headers(sign=False), "X-Idempotency-Key": key},
+    )
+    assert reply.status_code == 422 and error(reply)["code"] == "IDEMPOTENCY_KEY_MISMATCH"

@@ -28,6 +28,7 @@ from connectpsp.domain.cashout import (
 )
 from connectpsp.domain.ledger import FeePlan
 from connectpsp.domain.pix import AccountType, PixKeyType
+from connectpsp.service.acceptance import Accepted
 from connectpsp.service.cashouts import SETTLE_TOPIC
 from connectpsp.settings import Settings
 from tests.invariants import ledger_problems, settlement_problems
@@ -61,10 +62,8 @@ def accept_many(container: Container, count: int) -> list[str]:
             webhook_url=None,
             payee=Payee("Maria Silva", "12345678909", DESTINATIONS[i % len(DESTINATIONS)]),
         )
-        reply = container.cash_outs.create(
-            client, str(uuid.uuid4()), request, lambda _: (202, b"{}")
-        )
-        assert reply.status == 202
+        reply = container.cash_outs.create(client, str(uuid.uuid4()), request)
+        assert isinstance(reply.outcome, Accepted)
         with container.uow() as uow:
             found = uow.cash_outs.by_external_reference(client.id, request.external_reference)
         assert found is not None

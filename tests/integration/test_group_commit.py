@@ -8,13 +8,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from connectpsp.bootstrap import Container, build
-from connectpsp.domain.cashout import CashOut, CashOutRequest, Payee, PixDestination
+from connectpsp.domain.cashout import AcceptedCashOut, CashOutRequest, Payee, PixDestination
 from connectpsp.domain.clients import Client
 from connectpsp.domain.errors import (
     ConnectPSPError,
@@ -23,7 +24,7 @@ from connectpsp.domain.errors import (
 )
 from connectpsp.domain.ledger import FeePlan, client_account_code
 from connectpsp.domain.pix import PixKeyType
-from connectpsp.service.cashouts import Reply
+from connectpsp.service.acceptance import Accepted, Decided, Submission
 from connectpsp.settings import Settings
 from tests.support import FakeClock
 
@@ -40,10 +41,23 @@ def request(amount: int, reference: str | None = None) -> CashOutRequest:
     )
 
 
-def render(outcome: CashOut | ConnectPSPError) -> tuple[int, bytes]:
-    if isinstance(outcome, CashOut):
-        return 202, outcome.id.encode()
-    return 422, outcome.code.encode()
+@dataclass(frozen=True)
+class Reply:
+    """A decided request in brief: 202 and the cash-out's id, or 422 and the refusal's code."""
+
+    status: int
+    body: bytes
+    replayed: bool = False
+
+
+def as_reply(decided: Decided[AcceptedCashOut]) -> Reply:
+    if isinstance(decided.outcome, Accepted):
+        return Reply(202, decided.outcome.result.id.encode(), decided.replayed)
+    return Reply(422, decided.outcome.error.code.encode(), decided.replayed)
+
+
+def create(container: Container, payer: Client, key: str, body: CashOutRequest) -> Reply:
+    return as_reply(container.cash_outs.create(payer, key, body))
 
 
 def client(
@@ -55,14 +69,16 @@ def client(
 
 
 @contextmanager
-def one_batch(container: Container) -> Iterator[Callable[..., Future[Reply]]]:
+def one_batch(
+    container: Container,
+) -> Iterator[Callable[..., Future[Decided[AcceptedCashOut]]]]:
     """Requests submitted inside the block are decided together, in one transaction:
     the writer is held on a first, throwaway request until the block ends. The write
     transactions the service opens are counted in ``container.transactions``."""
-    service = container.cash_outs
+    engine = container.engine
     gate = threading.Event()
     entered = threading.Event()
-    real = service._uow
+    real = engine._uow
     transactions: list[int] = []
     container.transactions = transactions  # type: ignore[attr-defined]
 
@@ -75,19 +91,19 @@ def one_batch(container: Container) -> Iterator[Callable[..., Future[Reply]]]:
         return real(**kwargs)
 
     # Left in place: it only counts once the gate is open (each test has its own container).
-    service._uow = gated
+    engine._uow = gated
     try:
         holder = client(container, funds=1_00)
-        service.submit(holder, "hold", request(1_00), render)
+        container.cash_outs.submit(holder, "hold", request(1_00))
         assert entered.wait(10)
-        yield lambda c, key, body: service.submit(c, key, body, render)
+        yield container.cash_outs.submit
     finally:
         gate.set()
 
 
-def outcome(future: Future[Reply]) -> Reply | BaseException:
+def outcome(future: Future[Decided[AcceptedCashOut]]) -> Reply | BaseException:
     try:
-        return future.result(10)
+        return as_reply(future.result(10))
     except BaseException as error:
         return error
 
@@ -108,7 +124,7 @@ def test_a_batch_decides_each_request_as_if_alone(container: Container) -> None:
     rich = client(container, funds=100_00, fee=1_00)
     poor = client(container, funds=15_00)
     capped = client(container, funds=100_00, daily_limit=25_00)
-    earlier = container.cash_outs.create(poor, "before", request(5_00, "taken-ref"), render)
+    earlier = create(container, poor, "before", request(5_00, "taken-ref"))
     assert earlier.status == 202
     with one_batch(container) as submit:
         futures = {
@@ -150,24 +166,47 @@ def test_a_batch_decides_each_request_as_if_alone(container: Container) -> None:
     assert available(container, poor) == 15_00 - 5_00 - 6_00
     assert available(container, capped) == 100_00 - 25_00
     # Refusals are stored against their keys too: a retry gets the same bytes.
-    again = container.cash_outs.create(poor, "poor-2", refused, render)
+    again = create(container, poor, "poor-2", refused)
     assert again == Reply(422, b"INSUFFICIENT_BALANCE", replayed=True)
+
+
+class Exploding:
+    """A flow with a bug: deciding any of its requests raises."""
+
+    name = "exploding"
+    refusals: tuple[type[ConnectPSPError], ...] = ()
+    secret = False
+
+    def load(self, uow: Any, batch: Any, now: Any) -> None:
+        return None
+
+    def decide(self, state: None, submission: Submission[str], now: Any) -> str:
+        raise RuntimeError("a bug in one request's flow")
+
+    def write(self, uow: Any, state: None, now: Any) -> None:
+        pass
+
+    def record(self, result: str) -> dict[str, Any]:
+        return {}
+
+    def restore(self, record: dict[str, Any]) -> str:
+        return ""
+
+    def committed(self, results: list[str]) -> None:
+        pass
 
 
 def test_a_request_that_breaks_fails_alone(container: Container) -> None:
     payer = client(container, funds=100_00)
-
-    def exploding(outcome: CashOut | ConnectPSPError) -> tuple[int, bytes]:
-        raise RuntimeError("a bug in one request's rendering")
-
     with one_batch(container) as submit:
         good = [submit(payer, f"good-{n}", request(1_00)) for n in range(5)]
-        bad = container.cash_outs.submit(payer, "bad", request(1_00), exploding)
+        bad = container.engine.submit(Exploding(), payer, "bad", "boom")
         more = [submit(payer, f"more-{n}", request(1_00)) for n in range(5)]
     assert all(outcome(f) == Reply(202, outcome(f).body) for f in good + more)  # type: ignore[union-attr]
-    assert isinstance(outcome(bad), RuntimeError)
-    assert available(container, payer) == 100_00 - 10 * 1_00  # the bad one reserved nothing
-    retried = container.cash_outs.create(payer, "bad", request(1_00), render)
+    with pytest.raises(RuntimeError):
+        bad.result(10)
+    assert available(container, payer) == 100_00 - 10 * 1_00
+    retried = create(container, payer, "bad", request(1_00))
     assert retried.status == 202 and not retried.replayed  # nothing was stored for it
 
 
@@ -178,7 +217,7 @@ def test_a_key_in_flight_is_told_so(container: Container) -> None:
         second = submit(payer, "k", request(1_00, "once"))
         assert isinstance(outcome(second), IdempotencyKeyInUse)  # at once, not queued
     assert outcome(first).status == 202  # type: ignore[union-attr]
-    replay = container.cash_outs.create(payer, "k", request(1_00, "once"), render)
+    replay = create(container, payer, "k", request(1_00, "once"))
     assert replay.replayed and replay.body == outcome(first).body  # type: ignore[union-attr]
 
 
@@ -191,8 +230,8 @@ def test_two_processes_racing_on_one_key_make_one_cash_out(db_settings: Settings
         payer = client(first, funds=100_00)
         for n in range(20):
             body = request(1_00, f"race-{n}")
-            a = first.cash_outs.submit(payer, f"race-{n}", body, render)
-            b = second.cash_outs.submit(payer, f"race-{n}", body, render)
+            a = first.cash_outs.submit(payer, f"race-{n}", body)
+            b = second.cash_outs.submit(payer, f"race-{n}", body)
             replies = [outcome(a), outcome(b)]
             assert all(isinstance(r, Reply) for r in replies), replies
             assert replies[0].body == replies[1].body  # type: ignore[union-attr]
@@ -213,7 +252,7 @@ class StartTogether:
         self._lock = threading.Lock()
         self.met = 0
         for index, container in enumerate(containers):
-            container.cash_outs._uow = self._gate(index, container.cash_outs._uow)
+            container.engine._uow = self._gate(index, container.engine._uow)
 
     def next_round(self) -> None:
         self._door.reset()
@@ -257,7 +296,7 @@ def test_two_processes_racing_for_one_balance_accept_exactly_what_fits(
                 def fire(n: int, payer: Client = payer, go: threading.Barrier = go) -> Any:
                     go.wait(10)
                     service = containers[n % 2].cash_outs
-                    return outcome(service.submit(payer, f"k-{n}", request(1_00), render))
+                    return outcome(service.submit(payer, f"k-{n}", request(1_00)))
 
                 replies = list(pool.map(fire, range(sent)))
                 assert all(isinstance(r, Reply) for r in replies), (round_, replies)
@@ -282,18 +321,18 @@ def test_a_key_is_kept_for_its_retention_then_forgotten(container: Container) ->
     payer = client(container, funds=100_00)
     clock = container.clock
     assert isinstance(clock, FakeClock)
-    first = container.cash_outs.create(payer, "kept", request(1_00, "kept-1"), render)
+    first = create(container, payer, "kept", request(1_00, "kept-1"))
     retention = timedelta(hours=48)
     clock.advance(hours=47)
-    assert container.cash_outs.forget_old_keys(retention) == 0
-    assert container.cash_outs.create(payer, "kept", request(1_00, "kept-1"), render).replayed
-    young = container.cash_outs.create(payer, "young", request(1_00, "young-1"), render)
+    assert container.engine.forget_older_than(retention) == 0
+    assert create(container, payer, "kept", request(1_00, "kept-1")).replayed
+    young = create(container, payer, "young", request(1_00, "young-1"))
     clock.advance(hours=2)
     # The module's database is shared: other tests' keys are as old as "kept" and go too.
-    assert container.cash_outs.forget_old_keys(retention) >= 1
-    again = container.cash_outs.create(payer, "kept", request(1_00, "kept-2"), render)
+    assert container.engine.forget_older_than(retention) >= 1
+    again = create(container, payer, "kept", request(1_00, "kept-2"))
     assert again.status == 202 and not again.replayed and again.body != first.body
-    still = container.cash_outs.create(payer, "young", request(1_00, "young-1"), render)
+    still = create(container, payer, "young", request(1_00, "young-1"))
     assert still.replayed and still.body == young.body
 
 
@@ -301,7 +340,7 @@ def test_a_daily_limit_of_zero_is_a_limit_not_the_default(container: Container) 
     """``clients.create`` once read an explicit 0 as "not given" and gave the default."""
     blocked = client(container, funds=100_00, daily_limit=0)
     assert blocked.daily_limit == 0
-    refused = container.cash_outs.create(blocked, "zero", request(1_00), render)
+    refused = create(container, blocked, "zero", request(1_00))
     assert refused == Reply(422, b"LIMIT_EXCEEDED")
     assert available(container, blocked) == 100_00
 

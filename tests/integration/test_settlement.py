@@ -28,6 +28,7 @@ from connectpsp.domain.cashout import (
 from connectpsp.domain.errors import IllegalTransition
 from connectpsp.domain.ledger import client_account_code
 from connectpsp.domain.pix import AccountType, PixKeyType
+from connectpsp.service.acceptance import Accepted
 from connectpsp.service.cashouts import SETTLE_TOPIC
 from connectpsp.service.rail import (
     PaymentOrder,
@@ -91,10 +92,8 @@ def accept(container: Container, clock: FakeClock) -> tuple[str, str]:
         webhook_url=None,
         payee=Payee("Maria Silva", "12345678909", PixDestination(PixKeyType.CPF, "12345678909")),
     )
-    reply = container.cash_outs.create(
-        client, str(uuid.uuid4()), request, lambda outcome: (202, b"{}")
-    )
-    assert reply.status == 202
+    reply = container.cash_outs.create(client, str(uuid.uuid4()), request)
+    assert isinstance(reply.outcome, Accepted)
     with container.uow() as uow:
         found = uow.cash_outs.by_external_reference(client.id, request.external_reference)
     assert found is not None
@@ -345,10 +344,8 @@ def accept_many(container: Container, n: int) -> tuple[str, list[str]]:
                 "Maria Silva", "12345678909", PixDestination(PixKeyType.CPF, "12345678909")
             ),
         )
-        reply = container.cash_outs.create(
-            client, str(uuid.uuid4()), request, lambda outcome: (202, b"{}")
-        )
-        assert reply.status == 202
+        reply = container.cash_outs.create(client, str(uuid.uuid4()), request)
+        assert isinstance(reply.outcome, Accepted)
         with container.uow() as uow:
             found = uow.cash_outs.by_external_reference(client.id, request.external_reference)
         assert found is not None

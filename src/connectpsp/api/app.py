@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from connectpsp import __version__
 from connectpsp.adapters.participants import load_participants
 from connectpsp.adapters.rails.simulated import DictKey
-from connectpsp.api import jsonio, views
+from connectpsp.api import views
 from connectpsp.api.deps import (
     AUTH_HEADERS,
     BODY_MODELS,
@@ -30,8 +30,9 @@ from connectpsp.api.deps import (
     idempotency_key,
     json_body,
     json_response,
+    respond,
 )
-from connectpsp.api.errors import install_handlers, render_error
+from connectpsp.api.errors import install_handlers
 from connectpsp.api.middleware import RequestContext
 from connectpsp.api.schemas import (
     AcceptedBody,
@@ -47,9 +48,8 @@ from connectpsp.api.schemas import (
 )
 from connectpsp.api.webhooks import router as webhooks_router
 from connectpsp.bootstrap import Container
-from connectpsp.domain.cashout import CashOut, Creditor
+from connectpsp.domain.cashout import Creditor
 from connectpsp.domain.errors import (
-    ConnectPSPError,
     StorageUnavailable,
 )
 from connectpsp.service.auth import Caller
@@ -142,21 +142,12 @@ async def create_cash_out(request: Request, caller: Caller = Depends(authenticat
         data, load_participants(), caller.client.per_transaction_limit
     )
     if cash_out_request.webhook_url is not None:
-        container.webhooks.check_cash_out_url(cash_out_request.webhook_url)
-
-    def render(outcome: CashOut | ConnectPSPError) -> tuple[int, bytes]:
-        if isinstance(outcome, CashOut):
-            return 202, jsonio.encode(views.accepted(outcome))
-        return render_error(outcome)
-
-    # Awaited, not run in a thread: the writer decides it with the others queued now.
-    reply = await asyncio.wrap_future(
-        container.cash_outs.submit(caller.client, key, cash_out_request, render)
+        container.endpoints.check_cash_out_url(cash_out_request.webhook_url)
+    # Awaited, not run in a thread: the engine decides it with the others queued now.
+    decided = await asyncio.wrap_future(
+        container.cash_outs.submit(caller.client, key, cash_out_request)
     )
-    headers = {"Idempotent-Replayed": "true"} if reply.replayed else None
-    return Response(
-        reply.body, status_code=reply.status, media_type="application/json", headers=headers
-    )
+    return respond(decided, lambda accepted: (202, views.accepted(accepted)))
 
 
 @router.get(

@@ -3,17 +3,22 @@ the OpenAPI description of JSON bodies we parse ourselves (to keep amounts exact
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from connectpsp.api import jsonio
+from connectpsp.api.errors import render_error
 from connectpsp.api.schemas import ErrorBody
 from connectpsp.bootstrap import Container
 from connectpsp.domain.errors import FieldError, IdempotencyKeyRequired, ValidationFailed
+from connectpsp.service.acceptance import Accepted, Decided
 from connectpsp.service.auth import Caller
+
+R = TypeVar("R")
 
 __all__ = [
     "AUTH_HEADERS",
@@ -31,11 +36,12 @@ __all__ = [
     "idempotency_key",
     "json_body",
     "json_response",
+    "respond",
 ]
 
 # What path and query parameters may hold; anything else is a 400 naming the parameter
 # (a NUL or a control character never reaches a query).
-ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+ID_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"  # an unknown id, if well formed, is a 404
 INTERNAL_CODE_PATTERN = r"^[A-Z]{10}$"
 REFERENCE_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
 
@@ -81,6 +87,20 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(
         jsonio.encode(data), status_code=status, media_type="application/json", headers=headers
     )
+
+
+def respond(decided: Decided[R], render: Callable[[R], tuple[int, Any]]) -> Response:
+    """The HTTP answer to a decided request: its result rendered (``render`` gives the
+    status and JSON), or its stored refusal; ``Idempotent-Replayed: true`` on a replay.
+    Rendered the same way every time, so a replay gets the first answer's bytes."""
+    outcome = decided.outcome
+    if isinstance(outcome, Accepted):
+        status, data = render(outcome.result)
+        body = jsonio.encode(data)
+    else:
+        status, body = render_error(outcome.error)
+    headers = {"Idempotent-Replayed": "true"} if decided.replayed else None
+    return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
 def container_of(request: Request) -> Container:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectpsp.domain.cashout import CashOut
+from connectpsp.domain.cashout import AcceptedCashOut, CashOut
 from connectpsp.domain.clock import iso_local
 from connectpsp.domain.documents import mask_document
 from connectpsp.domain.ledger import Balance
@@ -14,13 +14,13 @@ from connectpsp.domain.webhooks import destination_json
 __all__ = ["accepted", "balance", "cash_out"]
 
 
-def accepted(c: CashOut) -> dict[str, Any]:
+def accepted(c: AcceptedCashOut) -> dict[str, Any]:
     """The 202 body, field for field as the seed writes it."""
     return {
         "transactionId": c.id,
         "internalCode": c.internal_code,
         "externalReference": c.external_reference,
-        "status": c.status.value,
+        "status": "PROCESSING",
         "requestedAt": iso_local(c.requested_at),
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
@@ -16,11 +17,18 @@ from connectpsp.api.deps import (
     errors,
     json_body,
     json_response,
+    respond,
 )
 from connectpsp.api.schemas import ReplayIn, WebhookIn, parse_body
 from connectpsp.domain.clock import iso_utc
 from connectpsp.domain.errors import FieldError, ValidationFailed
-from connectpsp.domain.webhooks import DeliveryStatus, DeliveryView, Endpoint
+from connectpsp.domain.webhooks import (
+    DeliveryStatus,
+    DeliveryView,
+    Endpoint,
+    EndpointCreated,
+    SecretRotated,
+)
 from connectpsp.service.auth import Caller
 
 __all__ = ["router"]
@@ -44,7 +52,6 @@ _IDEMPOTENCY_KEY = Header(
     alias="X-Idempotency-Key",
     description="Optional; a retry with the same key gets the first answer and changes nothing",
 )
-_REPLAYED = {"Idempotent-Replayed": "true"}
 
 
 def _endpoint(e: Endpoint) -> dict[str, Any]:
@@ -54,6 +61,25 @@ def _endpoint(e: Endpoint) -> dict[str, Any]:
         "events": list(e.events),
         "status": "enabled" if e.enabled else "disabled",
         "createdAt": iso_utc(e.created_at),
+    }
+
+
+def _created(c: EndpointCreated) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "url": c.url,
+        "events": list(c.events),
+        "status": "enabled",
+        "createdAt": iso_utc(c.created_at),
+        "secret": c.secret,
+    }
+
+
+def _rotated(r: SecretRotated) -> dict[str, Any]:
+    return {
+        "id": r.endpoint_id,
+        "secret": r.secret,
+        "previousSecretExpiresAt": iso_utc(r.previous_secret_expires_at),
     }
 
 
@@ -84,7 +110,7 @@ def _delivery(d: DeliveryView) -> dict[str, Any]:
     "",
     status_code=201,
     summary="Register an endpoint for account events",
-    responses={**errors(400, 401, 404, 422), 201: {"links": _ENDPOINT_LINKS}},
+    responses={**errors(400, 401, 404, 409, 422), 201: {"links": _ENDPOINT_LINKS}},
     openapi_extra=body(WebhookIn),
 )
 async def create_endpoint(
@@ -94,23 +120,22 @@ async def create_endpoint(
 ) -> Response:
     key = checked_key(idempotency_key, required=False)
     data = parse_body(WebhookIn, await json_body(request))
-    created = await run_in_threadpool(
-        container_of(request).webhooks.create_endpoint,
-        caller.client,
-        data.url,
-        data.events,
-        key,
+    # In a thread: the URL's host is resolved and checked before anything is decided.
+    decided = await asyncio.wrap_future(
+        await run_in_threadpool(
+            container_of(request).endpoints.create_endpoint,
+            caller.client,
+            data.url,
+            data.events,
+            key,
+        )
     )
-    return json_response(
-        {**_endpoint(created.endpoint), "secret": created.secret},
-        status=201,
-        headers=_REPLAYED if created.replayed else None,
-    )
+    return respond(decided, lambda created: (201, _created(created)))
 
 
 @router.get("", summary="Your endpoints", responses=errors(400, 401))
 def list_endpoints(request: Request, caller: Caller = Depends(authenticated)) -> Response:
-    found = container_of(request).webhooks.endpoints(caller.client)
+    found = container_of(request).endpoints.endpoints(caller.client)
     return json_response({"data": [_endpoint(e) for e in found]})
 
 
@@ -122,7 +147,7 @@ def list_deliveries(
     caller: Caller = Depends(authenticated),
 ) -> Response:
     chosen = DeliveryStatus(status) if status else None
-    found = container_of(request).webhooks.deliveries(caller.client, chosen, limit)
+    found = container_of(request).endpoints.deliveries(caller.client, chosen, limit)
     return json_response({"data": [_delivery(d) for d in found]})
 
 
@@ -137,7 +162,7 @@ def retry_delivery(
     delivery_id: str = Path(alias="deliveryId", pattern=ID_PATTERN),
     caller: Caller = Depends(authenticated),
 ) -> Response:
-    container_of(request).webhooks.retry(caller.client, delivery_id)
+    container_of(request).endpoints.retry(caller.client, delivery_id)
     return json_response({"id": delivery_id, "status": "pending"}, status=202)
 
 
@@ -153,33 +178,27 @@ def delete_endpoint(
     endpoint_id: str = Path(alias="endpointId", pattern=ID_PATTERN),
     caller: Caller = Depends(authenticated),
 ) -> Response:
-    container_of(request).webhooks.delete_endpoint(caller.client, endpoint_id)
+    container_of(request).endpoints.delete_endpoint(caller.client, endpoint_id)
     return Response(status_code=204)
 
 
 @router.post(
     "/{endpointId}/rotate-secret",
     summary="New signing secret; the old one also signs for 24 h",
-    responses=errors(400, 401, 404, 422),
+    responses=errors(400, 401, 404, 409, 422),
     operation_id="rotate_secret",
 )
-def rotate_secret(
+async def rotate_secret(
     request: Request,
     endpoint_id: str = Path(alias="endpointId", pattern=ID_PATTERN),
     caller: Caller = Depends(authenticated),
     idempotency_key: str | None = _IDEMPOTENCY_KEY,
 ) -> Response:
-    rotation = container_of(request).webhooks.rotate_secret(
-        caller.client, endpoint_id, checked_key(idempotency_key, required=False)
+    key = checked_key(idempotency_key, required=False)
+    decided = await asyncio.wrap_future(
+        container_of(request).endpoints.rotate_secret(caller.client, endpoint_id, key)
     )
-    return json_response(
-        {
-            "id": endpoint_id,
-            "secret": rotation.secret,
-            "previousSecretExpiresAt": iso_utc(rotation.previous_secret_expires_at),
-        },
-        headers=_REPLAYED if rotation.replayed else None,
-    )
+    return respond(decided, lambda rotated: (200, _rotated(rotated)))
 
 
 @router.post(
@@ -199,7 +218,7 @@ async def replay(
     if window.until <= window.since:
         raise ValidationFailed([FieldError("until", "must be after since")])
     count = await run_in_threadpool(
-        container_of(request).webhooks.replay,
+        container_of(request).endpoints.replay,
         caller.client,
         endpoint_id,
         window.since,

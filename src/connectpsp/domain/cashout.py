@@ -12,6 +12,7 @@ from connectpsp.domain.money import Centavos
 from connectpsp.domain.pix import AccountType, PixKeyType
 
 __all__ = [
+    "AcceptedCashOut",
     "BankAccount",
     "CashOut",
     "CashOutRequest",
@@ -94,24 +95,32 @@ class CashOutRequest:
     webhook_url: str | None
     payee: Payee
 
-    def fingerprint(self) -> str:
-        """A canonical text of the request, for comparing idempotent retries."""
-        d = self.payee.destination
-        dest = (
-            f"PIX|{d.key_type}|{d.key}"
-            if isinstance(d, PixDestination)
-            else f"BANK|{d.ispb}|{d.branch}|{d.account}|{d.account_type}"
+
+@dataclass(frozen=True)
+class AcceptedCashOut:
+    """What the acceptance of a cash-out answers (the 202), kept to replay it."""
+
+    id: str
+    internal_code: str
+    external_reference: str
+    requested_at: datetime
+
+    def as_record(self) -> dict[str, str]:
+        return {
+            "id": self.id,
+            "internalCode": self.internal_code,
+            "externalReference": self.external_reference,
+            "requestedAt": self.requested_at.isoformat(),
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, str]) -> AcceptedCashOut:
+        return cls(
+            record["id"],
+            record["internalCode"],
+            record["externalReference"],
+            datetime.fromisoformat(record["requestedAt"]),
         )
-        parts = [
-            str(self.amount),
-            self.external_reference,
-            self.description or "",
-            self.webhook_url or "",
-            self.payee.name,
-            self.payee.document,
-            dest,
-        ]
-        return "\x1f".join(parts)
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,12 @@ __all__ = [
     "DeliveryView",
     "DueDelivery",
     "Endpoint",
+    "EndpointCreated",
     "Message",
     "MessageShape",
+    "NewEndpoint",
+    "RotateSecret",
+    "SecretRotated",
     "cash_out_event",
     "destination_json",
     "forbidden_address",
@@ -243,14 +247,42 @@ class Endpoint:
     previous_secret_expires_at: datetime | None
     enabled: bool
     created_at: datetime
-    # The X-Idempotency-Key that created it, and a hash of that request.
-    create_key: str | None = None
-    create_fingerprint: str | None = None
-    rotation_key: str | None = None  # the last rotation's X-Idempotency-Key
-    deleted: bool = False
 
     def wants(self, event_type: str) -> bool:
         return self.enabled and event_type in self.events
+
+
+@dataclass(frozen=True)
+class NewEndpoint:
+    """A request to register an endpoint: its URL and the events it wants."""
+
+    url: str
+    events: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EndpointCreated:
+    """The answer to a registration, the signing secret included (shown only here)."""
+
+    id: str
+    url: str
+    events: tuple[str, ...]
+    created_at: datetime
+    secret: str
+
+
+@dataclass(frozen=True)
+class RotateSecret:
+    """A request to give an endpoint a new signing secret."""
+
+    endpoint_id: str
+
+
+@dataclass(frozen=True)
+class SecretRotated:
+    endpoint_id: str
+    secret: str
+    previous_secret_expires_at: datetime
 
 
 @dataclass(frozen=True)

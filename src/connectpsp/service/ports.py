@@ -36,7 +36,7 @@ __all__ = [
     "OutboxRepository",
     "Reservation",
     "SecretHasher",
-    "StoredReply",
+    "StoredOutcome",
     "UnitOfWork",
     "UnitOfWorkFactory",
     "WebhookRepository",
@@ -171,28 +171,27 @@ class CashOutRepository(Protocol):
 
 
 @dataclass(frozen=True)
-class StoredReply:
-    """The answer given to the first request with a key, replayed to every retry."""
+class StoredOutcome:
+    """The outcome of the first request with a key, replayed to every retry."""
 
     client_id: str
     key: str
-    fingerprint: str  # SHA-256 of the canonical request: a different body is refused
-    status: int
-    body: bytes
+    fingerprint: str  # SHA-256 of the canonical request: a different one is refused
+    outcome: bytes  # the engine's record (JSON, encrypted when it holds a secret)
 
 
 class IdempotencyRepository(Protocol):
-    def find(self, slots: list[tuple[str, str]]) -> dict[tuple[str, str], StoredReply]:
-        """The stored replies for these (client id, key) pairs, where there are any."""
+    def find(self, slots: list[tuple[str, str]]) -> dict[tuple[str, str], StoredOutcome]:
+        """The stored outcomes for these (client id, key) pairs, where there are any."""
         ...
 
-    def store(self, replies: list[StoredReply], *, at: datetime) -> None:
+    def store(self, outcomes: list[StoredOutcome], *, at: datetime) -> None:
         """Insert; a key stored meanwhile by a concurrent writer raises
         ``StorageConflict``."""
         ...
 
     def forget_before(self, cutoff: datetime) -> int:
-        """Delete the replies stored before ``cutoff``; how many."""
+        """Delete the outcomes stored before ``cutoff``; how many."""
         ...
 
 
@@ -239,24 +238,15 @@ class OutboxRepository(Protocol):
 
 
 class WebhookRepository(Protocol):
-    def add_endpoint(self, endpoint: Endpoint) -> bool:
-        """False if the client has an endpoint created with the same ``create_key``."""
-        ...
-
-    def endpoints_with_key(self, client_id: str, key: str) -> list[Endpoint]:
-        """The client's endpoints created or last rotated with ``key``, deleted ones
-        included, in one consistent read."""
-        ...
-
+    def add_endpoint(self, endpoint: Endpoint) -> None: ...
     def endpoints(self, client_id: str) -> list[Endpoint]: ...
     def endpoint(self, client_id: str, endpoint_id: str) -> Endpoint | None: ...
     def delete_endpoint(self, client_id: str, endpoint_id: str, at: datetime) -> bool: ...
 
     def rotate_secret(
-        self, endpoint_id: str, secret_enc: str, previous_expires_at: datetime, key: str | None
-    ) -> bool:
-        """The current secret becomes the previous one, until ``previous_expires_at``;
-        False if the last rotation already had ``key``."""
+        self, endpoint_id: str, secret_enc: str, previous_expires_at: datetime
+    ) -> None:
+        """The current secret becomes the previous one, until ``previous_expires_at``."""
         ...
 
     def disable_endpoint(self, endpoint_id: str, reason: str, at: datetime) -> None:

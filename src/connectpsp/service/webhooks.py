@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import json
 import threading
 import time
 import uuid
@@ -24,49 +22,29 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from connectpsp.domain.cashout import CashOut, CashOutStatus
-from connectpsp.domain.clients import Client
 from connectpsp.domain.clock import Clock
 from connectpsp.domain.errors import (
     ConnectPSPError,
-    EndpointDisabled,
-    FieldError,
-    IdempotencyKeyMismatch,
-    NotFound,
-    ValidationFailed,
 )
 from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.domain.webhooks import (
-    EVENT_TYPES,
     Attempt,
     AttemptResult,
     DeliveryStatus,
     DeliveryTask,
-    DeliveryView,
     DueDelivery,
-    Endpoint,
     Message,
     MessageShape,
     cash_out_event,
     movement_event,
-    new_webhook_secret,
     next_attempt_delay,
     sign,
 )
 from connectpsp.service.ports import Cipher, Logger, UnitOfWork, UnitOfWorkFactory
 
-__all__ = [
-    "BlockedUrl",
-    "Created",
-    "Rotation",
-    "SendResult",
-    "UrlGuard",
-    "WebhookSender",
-    "WebhookService",
-    "endpoint_secret_context",
-]
+__all__ = ["BlockedUrl", "SendResult", "UrlGuard", "WebhookSender", "WebhookService"]
 
 
 class BlockedUrl(Exception):
@@ -109,29 +87,6 @@ class WebhookSender(Protocol):
         ...
 
 
-def endpoint_secret_context(endpoint_id: str) -> str:
-    return f"webhook-endpoint:{endpoint_id}"
-
-
-@dataclass(frozen=True)
-class Created:
-    endpoint: Endpoint
-    secret: str
-    replayed: bool  # the answer to an earlier request with the same idempotency key
-
-
-@dataclass(frozen=True)
-class Rotation:
-    secret: str
-    previous_secret_expires_at: datetime
-    replayed: bool
-
-
-def _fingerprint(url: str, events: tuple[str, ...]) -> str:
-    request = json.dumps({"url": url, "events": sorted(set(events))})
-    return hashlib.sha256(request.encode()).hexdigest()
-
-
 class WebhookService:
     def __init__(
         self,
@@ -141,7 +96,6 @@ class WebhookService:
         cipher: Cipher,
         participants: ParticipantDirectory,
         sender: WebhookSender,
-        guard: UrlGuard,
         encode: Callable[[Any], bytes],
         log: Logger,
         concurrency: int = 256,
@@ -153,7 +107,6 @@ class WebhookService:
         self._cipher = cipher
         self._participants = participants
         self._sender = sender
-        self._guard = guard
         self._encode = encode
         self._log = log
         # Deliveries claimed at once, across endpoints (waiting for a slot or under way).
@@ -190,186 +143,9 @@ class WebhookService:
         self._attempts: set[asyncio.Task[None]] = set()
         self._unsent: list[str] = []
 
-    # endpoints -------------------------------------------------------------------------
-
-    def create_endpoint(
-        self, client: Client, url: str, events: list[str] | None, key: str | None = None
-    ) -> Created:
-        """Register an endpoint. With ``key``, a retry gets the first answer back (the
-        same endpoint and its secret) and registers nothing more."""
-        chosen = tuple(dict.fromkeys(events)) if events else EVENT_TYPES
-        fingerprint = _fingerprint(url, chosen)
-        if key is not None:
-            with self._uow() as uow:
-                earlier = self._created_with(uow, client, key, fingerprint)
-            if earlier is not None:
-                return earlier
-        self._validate(url, chosen)
-        endpoint_id = str(uuid.uuid4())
-        secret = new_webhook_secret()
-        endpoint = Endpoint(
-            id=endpoint_id,
-            client_id=client.id,
-            url=url,
-            events=chosen,
-            secret_enc=self._cipher.encrypt(secret, context=endpoint_secret_context(endpoint_id)),
-            previous_secret_enc=None,
-            previous_secret_expires_at=None,
-            enabled=True,
-            created_at=self._clock.now(),
-            create_key=key,
-            create_fingerprint=fingerprint if key is not None else None,
-        )
-        with self._uow(write=True) as uow:
-            if not uow.webhooks.add_endpoint(endpoint):
-                # A retry with the same key got there first, between our look and now.
-                assert key is not None
-                earlier = self._created_with(uow, client, key, fingerprint)
-                assert earlier is not None
-                return earlier
-            uow.commit()
-        return Created(endpoint, secret, replayed=False)
-
-    def _created_with(
-        self, uow: UnitOfWork, client: Client, key: str, fingerprint: str
-    ) -> Created | None:
-        """The answer to the earlier create with ``key``, if there was one."""
-        found = uow.webhooks.endpoints_with_key(client.id, key)
-        earlier = next((e for e in found if e.create_key == key), None)
-        if found and (earlier is None or earlier.create_fingerprint != fingerprint):
-            raise IdempotencyKeyMismatch()  # a rotation's key, or another request's
-        if earlier is None:
-            return None
-        if earlier.deleted:
-            raise NotFound(f"The webhook endpoint {earlier.id} this key created was deleted.")
-        return Created(earlier, self._current_secret(earlier), replayed=True)
-
-    def _current_secret(self, endpoint: Endpoint) -> str:
-        return self._cipher.decrypt(
-            endpoint.secret_enc, context=endpoint_secret_context(endpoint.id)
-        )
-
-    def _validate(self, url: str, events: tuple[str, ...]) -> None:
-        errors = self._url_errors(url)
-        unknown = sorted(set(events) - set(EVENT_TYPES))
-        if unknown or not events:
-            errors.append(FieldError("events", f"must be some of {', '.join(EVENT_TYPES)}"))
-        if errors:
-            raise ValidationFailed(errors)
-
-    def _url_errors(self, url: str) -> list[FieldError]:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2048:
-            return [FieldError("url", "must be an absolute http or https URL")]
-        try:
-            self._guard.check(url)
-        except BlockedUrl as blocked:
-            return [FieldError("url", str(blocked))]
-        return []
-
-    def check_cash_out_url(self, url: str) -> None:
-        """A cash-out's ``webhookUrl``, at creation: an address webhooks may not reach is
-        refused now (``ValidationFailed``); a host name is checked at each dispatch."""
-        try:
-            self._guard.check_literal(url)
-        except BlockedUrl as blocked:
-            raise ValidationFailed([FieldError("webhookUrl", str(blocked))]) from None
-
-    def endpoints(self, client: Client) -> list[Endpoint]:
-        with self._uow() as uow:
-            return uow.webhooks.endpoints(client.id)
-
-    def delete_endpoint(self, client: Client, endpoint_id: str) -> None:
-        with self._uow(write=True) as uow:
-            if not uow.webhooks.delete_endpoint(client.id, endpoint_id, self._clock.now()):
-                raise NotFound(f"No webhook endpoint {endpoint_id}.")
-            uow.commit()
-
-    def rotate_secret(
-        self,
-        client: Client,
-        endpoint_id: str,
-        key: str | None = None,
-        overlap: timedelta = timedelta(hours=24),
-    ) -> Rotation:
-        """A new secret; the old one keeps signing alongside it for ``overlap``. With
-        ``key``, a retry of the last rotation gets its answer back and rotates nothing."""
-        secret = new_webhook_secret()
-        expires = self._clock.now() + overlap
-        with self._uow(write=True) as uow:
-            endpoint = self._rotatable(uow, client, endpoint_id, key)
-            if isinstance(endpoint, Rotation):
-                return endpoint
-            secret_enc = self._cipher.encrypt(secret, context=endpoint_secret_context(endpoint_id))
-            if not uow.webhooks.rotate_secret(endpoint_id, secret_enc, expires, key):
-                # A retry with the same key rotated it meanwhile: answer as it did.
-                again = self._rotatable(uow, client, endpoint_id, key)
-                assert isinstance(again, Rotation)
-                return again
-            uow.commit()
-        return Rotation(secret, expires, replayed=False)
-
-    def _rotatable(
-        self, uow: UnitOfWork, client: Client, endpoint_id: str, key: str | None
-    ) -> Endpoint | Rotation:
-        """The endpoint to rotate, or the answer to the rotation that had ``key``."""
-        endpoint = uow.webhooks.endpoint(client.id, endpoint_id)
-        if endpoint is None:
-            raise NotFound(f"No webhook endpoint {endpoint_id}.")
-        if key is None:
-            return endpoint
-        found = uow.webhooks.endpoints_with_key(client.id, key)
-        rotated = next((e for e in found if e.id == endpoint_id and e.rotation_key == key), None)
-        if rotated is not None:
-            assert rotated.previous_secret_expires_at is not None
-            return Rotation(self._current_secret(rotated), rotated.previous_secret_expires_at, True)
-        if found:  # another endpoint's rotation, or a create
-            raise IdempotencyKeyMismatch()
-        return endpoint
-
-    def deliveries(
-        self, client: Client, status: DeliveryStatus | None, limit: int = 100
-    ) -> list[DeliveryView]:
-        with self._uow() as uow:
-            return uow.webhooks.deliveries(client.id, status, limit)
-
-    def retry(self, client: Client, delivery_id: str) -> None:
-        """Make a delivery due now; never one whose endpoint is disabled or deleted."""
-        with self._uow(write=True) as uow:
-            live = uow.webhooks.delivery_endpoint_live(client.id, delivery_id)
-            if live is None:
-                raise NotFound(f"No webhook delivery {delivery_id}.")
-            if not live:
-                raise EndpointDisabled()
-            if not uow.webhooks.requeue(client.id, delivery_id, self._clock.now()):
-                raise NotFound(f"No webhook delivery {delivery_id}.")
-            uow.commit()
+    def notify_queued(self) -> None:
+        """Deliveries were queued outside publishing (a retry, a replay): look now."""
         self._fresh = True
-
-    def replay(self, client: Client, endpoint_id: str, since: datetime, until: datetime) -> int:
-        """Send again, to one endpoint, every event in [since, until) it subscribes to."""
-        now = self._clock.now()
-        with self._uow(write=True) as uow:
-            endpoint = uow.webhooks.endpoint(client.id, endpoint_id)
-            if endpoint is None:
-                raise NotFound(f"No webhook endpoint {endpoint_id}.")
-            if not endpoint.enabled:
-                raise EndpointDisabled(
-                    f"The webhook endpoint {endpoint_id} is disabled (it answered 410 Gone); "
-                    "nothing more is sent to it. Register the URL again."
-                )
-            messages = [
-                m
-                for m in uow.webhooks.messages_between(
-                    client.id, MessageShape.MOVEMENT, since, until
-                )
-                if m.event_type in endpoint.events
-            ]
-            for message in messages:
-                uow.webhooks.add_delivery(message, endpoint.url, endpoint.id, now)
-            uow.commit()
-        self._fresh = True
-        return len(messages)
 
     # publishing ------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from connectpsp.domain.errors import LedgerViolation
 from connectpsp.domain.ledger import Balance, FeePlan, TransferKind
 from connectpsp.domain.money import Centavos
 from connectpsp.domain.pix import AccountType, PixKeyType
-from connectpsp.service.ports import Job, Reservation, StoredReply
+from connectpsp.service.ports import Job, Reservation, StoredOutcome
 
 __all__ = ["SqlUnitOfWork", "sql_unit_of_work_factory"]
 
@@ -515,38 +515,36 @@ class SqlIdempotency:
     def __init__(self, conn: Connection) -> None:
         self._c = conn
 
-    def find(self, slots: list[tuple[str, str]]) -> dict[tuple[str, str], StoredReply]:
+    def find(self, slots: list[tuple[str, str]]) -> dict[tuple[str, str], StoredOutcome]:
         if not slots:
             return {}
         rows = run_sql(
             self._c,
-            "SELECT client_id, key, fingerprint, response_status, response_body"
-            " FROM idempotency_keys WHERE key IN ({in})",
+            "SELECT client_id, key, fingerprint, outcome FROM idempotency_keys WHERE key IN ({in})",
             (sorted({key for _, key in slots}),),
         )
         wanted = set(slots)
         return {
-            (client_id, key): StoredReply(client_id, key, fingerprint, status, bytes(body))
-            for client_id, key, fingerprint, status, body in rows
+            (client_id, key): StoredOutcome(client_id, key, fingerprint, bytes(outcome))
+            for client_id, key, fingerprint, outcome in rows
             if (client_id, key) in wanted
         }
 
-    def store(self, replies: list[StoredReply], *, at: datetime) -> None:
-        if not replies:
+    def store(self, outcomes: list[StoredOutcome], *, at: datetime) -> None:
+        if not outcomes:
             return
         insert_rows(
             self._c,
             t.idempotency_keys,
             [
                 {
-                    "client_id": r.client_id,
-                    "key": r.key,
-                    "fingerprint": r.fingerprint,
-                    "response_status": r.status,
-                    "response_body": r.body,
+                    "client_id": o.client_id,
+                    "key": o.key,
+                    "fingerprint": o.fingerprint,
+                    "outcome": o.outcome,
                     "created_at": at,
                 }
-                for r in replies
+                for o in outcomes
             ],
         )
 

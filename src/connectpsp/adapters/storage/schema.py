@@ -185,9 +185,9 @@ idempotency_keys = Table(
     Column("client_id", String(36), nullable=False),
     Column("key", String(255), nullable=False),
     Column("fingerprint", String(64), nullable=False),  # sha256 of the canonical request
-    # Written with the outcome, in the transaction that decides it: never half-done.
-    Column("response_status", Integer, nullable=False),
-    Column("response_body", LargeBinary, nullable=False),
+    # Written in the transaction that decides it, never half-done: the acceptance
+    # engine's record as JSON (encrypted when it holds a secret), rendered by the API.
+    Column("outcome", LargeBinary, nullable=False),
     Column("created_at", TZ, nullable=False),
     # Key first: a batch looks its keys up with ``key IN (...)``, whoever their clients.
     PrimaryKeyConstraint("key", "client_id", name="pk_idempotency_keys"),
@@ -271,13 +271,7 @@ webhook_endpoints = Table(
     Column("disabled_reason", String(200), nullable=True),
     Column("created_at", TZ, nullable=False),
     Column("deleted_at", TZ, nullable=True),
-    # X-Idempotency-Key: the one that created it (with a SHA-256 of that request), and
-    # the last rotation's. A retried call finds its result here; no secret is kept twice.
-    Column("create_key", String(255), nullable=True),
-    Column("create_fingerprint", String(64), nullable=True),
-    Column("rotation_key", String(255), nullable=True),
     Index("ix_webhook_endpoints_client", "client_id"),
-    Index("ux_webhook_endpoints_create_key", "client_id", "create_key", unique=True),
 )
 
 # One rendered message per event and shape; its id is the stable ``webhook-id``.

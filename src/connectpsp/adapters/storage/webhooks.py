@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 
 from connectpsp.adapters.storage import schema as t
-from connectpsp.adapters.storage.db import insert_rows, upsert
+from connectpsp.adapters.storage.db import insert_rows
 from connectpsp.domain.webhooks import (
     Attempt,
     AttemptResult,
@@ -37,7 +37,7 @@ from connectpsp.domain.webhooks import (
     MessageShape,
 )
 from connectpsp.service.clients import webhook_context
-from connectpsp.service.webhooks import endpoint_secret_context
+from connectpsp.service.endpoints import endpoint_secret_context
 
 __all__ = ["SqlWebhooks"]
 
@@ -48,11 +48,9 @@ class SqlWebhooks:
 
     # endpoints ---------------------------------------------------------------------
 
-    def add_endpoint(self, endpoint: Endpoint) -> bool:
-        """False if the client has an endpoint created with the same key already."""
-        stmt = (
-            upsert(self._c, t.webhook_endpoints)
-            .values(
+    def add_endpoint(self, endpoint: Endpoint) -> None:
+        self._c.execute(
+            insert(t.webhook_endpoints).values(
                 id=endpoint.id,
                 client_id=endpoint.client_id,
                 url=endpoint.url,
@@ -60,24 +58,8 @@ class SqlWebhooks:
                 secret_enc=endpoint.secret_enc,
                 status="enabled",
                 created_at=endpoint.created_at,
-                create_key=endpoint.create_key,
-                create_fingerprint=endpoint.create_fingerprint,
             )
-            .on_conflict_do_nothing(index_elements=["client_id", "create_key"])
-            .returning(t.webhook_endpoints.c.id)
         )
-        return self._c.execute(stmt).first() is not None
-
-    def endpoints_with_key(self, client_id: str, key: str) -> list[Endpoint]:
-        """The client's endpoints created or last rotated with ``key``, deleted ones
-        included, read in one statement (one snapshot, even under READ COMMITTED)."""
-        e = t.webhook_endpoints.c
-        rows = self._c.execute(
-            select(t.webhook_endpoints).where(
-                e.client_id == client_id, or_(e.create_key == key, e.rotation_key == key)
-            )
-        ).all()
-        return [_endpoint(r) for r in rows]
 
     def endpoints(self, client_id: str) -> list[Endpoint]:
         e = t.webhook_endpoints.c
@@ -109,24 +91,20 @@ class SqlWebhooks:
         return done.rowcount == 1
 
     def rotate_secret(
-        self, endpoint_id: str, secret_enc: str, previous_expires_at: datetime, key: str | None
-    ) -> bool:
-        """The current secret becomes the previous one; False if the last rotation already
-        had ``key`` (a concurrent retry did it)."""
+        self, endpoint_id: str, secret_enc: str, previous_expires_at: datetime
+    ) -> None:
+        """The current secret becomes the previous one, until ``previous_expires_at``."""
         e = t.webhook_endpoints.c
-        query = update(t.webhook_endpoints).where(e.id == endpoint_id, e.deleted_at.is_(None))
-        if key is not None:
-            query = query.where(or_(e.rotation_key.is_(None), e.rotation_key != key))
-        done = self._c.execute(
-            query.values(
+        self._c.execute(
+            update(t.webhook_endpoints)
+            .where(e.id == endpoint_id, e.deleted_at.is_(None))
+            .values(
                 secret_enc=secret_enc,
-                # the row's own value, not one read earlier: a concurrent rotation is kept
+                # the row's own value, not one read earlier: a rotation just before is kept
                 previous_secret_enc=e.secret_enc,
                 previous_secret_expires_at=previous_expires_at,
-                rotation_key=key,
             )
         )
-        return done.rowcount == 1
 
     def disable_endpoint(self, endpoint_id: str, reason: str, at: datetime) -> None:
         e = t.webhook_endpoints.c
@@ -405,10 +383,6 @@ def _endpoint(r: Row[Any]) -> Endpoint:
         previous_secret_expires_at=r.previous_secret_expires_at,
         enabled=r.status == "enabled" and r.deleted_at is None,
         created_at=r.created_at,
-        create_key=r.create_key,
-        create_fingerprint=r.create_fingerprint,
-        rotation_key=r.rotation_key,
-        deleted=r.deleted_at is not None,
     )
 
 
