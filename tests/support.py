@@ -20,6 +20,7 @@ import uvicorn
 from sqlalchemy import create_engine, text
 
 from connectpsp.api.app import create_app
+from connectpsp.api.server import server_config
 from connectpsp.bootstrap import Container, build
 from connectpsp.domain.clients import ClientCredentials
 from connectpsp.domain.ledger import FeePlan
@@ -119,19 +120,16 @@ class RunningServer:
 def running_server(
     settings: Settings, *, worker: bool = False, clock: FakeClock | None = None
 ) -> Iterator[RunningServer]:
-    """The real ASGI app under uvicorn, on a free loopback port, in a thread; with
-    ``worker``, settlement and webhook delivery run in the background as under
-    ``connectpsp serve``."""
+    """The real ASGI app under uvicorn, configured as ``connectpsp serve`` configures it
+    (``api/server.py``), on a free loopback port, in a thread; with ``worker``, settlement
+    and webhook delivery run in the background as under ``connectpsp serve``."""
     clock = clock or FakeClock()
     container = build(settings, clock=clock)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(container, worker=worker), log_config=None, access_log=False, lifespan="on"
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(create_app(container, worker=worker), settings))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

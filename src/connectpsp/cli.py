@@ -62,15 +62,14 @@ def serve(
     no_worker: Annotated[bool, typer.Option("--no-worker", help="API only.")] = False,
 ) -> None:
     """Migrate the database and serve the API."""
-    import uvicorn
-
+    from connectpsp.api import server
     from connectpsp.api.app import create_app
     from connectpsp.logs import configure_logging
 
     configure_logging(file=_settings().log_file)
     container = _container()
     app_ = create_app(container, worker=not no_worker)
-    uvicorn.run(app_, host=host, port=port, log_config=None, access_log=False)
+    server.run(server.server_config(app_, container.settings, host=host, port=port))
     container.close()
 
 

@@ -36,6 +36,12 @@ class Settings:
     default_per_transaction_limit: Centavos = 100_000_00
     default_daily_limit: Centavos = 1_000_000_00
     max_body_bytes: int = 64 * 1024
+    # Deadlines on clients that are slow to send (api/server.py): a request head must
+    # arrive within the first, its body within the second; an idle kept-alive connection
+    # is closed after the third.
+    header_timeout_seconds: int = 5
+    body_timeout_seconds: int = 10
+    keepalive_timeout_seconds: int = 5
     token_failures_per_client: int = 5
     token_failures_per_ip: int = 20
     token_failure_window_seconds: int = 300
@@ -113,6 +119,21 @@ class Settings:
             ),
             default_daily_limit=money("DEFAULT_DAILY_LIMIT", defaults.default_daily_limit),
             max_body_bytes=integer("MAX_BODY_BYTES", defaults.max_body_bytes),
+            header_timeout_seconds=_at_least(
+                1,
+                "HEADER_TIMEOUT_SECONDS",
+                integer("HEADER_TIMEOUT_SECONDS", defaults.header_timeout_seconds),
+            ),
+            body_timeout_seconds=_at_least(
+                1,
+                "BODY_TIMEOUT_SECONDS",
+                integer("BODY_TIMEOUT_SECONDS", defaults.body_timeout_seconds),
+            ),
+            keepalive_timeout_seconds=_at_least(
+                1,
+                "KEEPALIVE_TIMEOUT_SECONDS",
+                integer("KEEPALIVE_TIMEOUT_SECONDS", defaults.keepalive_timeout_seconds),
+            ),
             token_failures_per_client=integer(
                 "TOKEN_FAILURES_PER_CLIENT", defaults.token_failures_per_client
             ),
