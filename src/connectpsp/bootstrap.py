@@ -14,6 +14,7 @@ from connectpsp.adapters.rails.simulated import SimulatedPixNetwork
 from connectpsp.adapters.storage.db import Database
 from connectpsp.adapters.storage.migrate import upgrade
 from connectpsp.adapters.storage.repositories import sql_unit_of_work_factory
+from connectpsp.adapters.storage.throttle import SqlThrottleStore
 from connectpsp.adapters.webhook_http import AddressGuard, HttpSender
 from connectpsp.api import jsonio
 from connectpsp.domain.clock import Clock, SystemClock
@@ -23,7 +24,7 @@ from connectpsp.service.auth import AuthService
 from connectpsp.service.cashouts import CashOutService
 from connectpsp.service.clients import ClientService
 from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
-from connectpsp.service.ratelimit import FailureLimiter
+from connectpsp.service.ratelimit import ThrottlePolicy, TokenThrottle
 from connectpsp.service.settlement import SettlementService
 from connectpsp.service.webhooks import WebhookService
 from connectpsp.settings import Settings, SettingsError
@@ -79,7 +80,16 @@ def build(
         clock=clock,
         reload=signing_keys,
     )
-    window = timedelta(seconds=settings.token_failure_window_seconds)
+    throttle = TokenThrottle(
+        SqlThrottleStore(db),
+        clock,
+        ThrottlePolicy(
+            per_pair=settings.token_failures_per_client,
+            per_source=settings.token_failures_per_ip,
+            window=timedelta(seconds=settings.token_failure_window_seconds),
+            known_source=timedelta(hours=settings.token_known_source_hours),
+        ),
+    )
     # settings.rail names the rail; the simulated network is the only one shipped so far.
     network = SimulatedPixNetwork(
         db,
@@ -124,7 +134,8 @@ def build(
 
     retention = timedelta(hours=settings.idempotency_retention_hours)
     forget = every(timedelta(minutes=1), lambda: cash_outs.forget_old_keys(retention))
-    worker = Worker([settle, forget], poll=poll, beside=[dispatcher])
+    prune_throttle = every(timedelta(minutes=1), throttle.prune)
+    worker = Worker([settle, forget, prune_throttle], poll=poll, beside=[dispatcher])
     cash_outs = CashOutService(uow, clock=clock, on_accepted=worker.wake)
     return Container(
         settings=settings,
@@ -145,10 +156,7 @@ def build(
             hasher=hasher,
             cipher=cipher,
             tokens=tokens,
-            per_client=FailureLimiter(
-                clock, limit=settings.token_failures_per_client, window=window
-            ),
-            per_ip=FailureLimiter(clock, limit=settings.token_failures_per_ip, window=window),
+            throttle=throttle,
         ),
         cash_outs=cash_outs,
         settlement=settlement,
