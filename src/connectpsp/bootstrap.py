@@ -14,6 +14,7 @@ from connectpsp.adapters.rails.simulated import SimulatedPixNetwork
 from connectpsp.adapters.storage.db import Database
 from connectpsp.adapters.storage.migrate import upgrade
 from connectpsp.adapters.storage.repositories import sql_unit_of_work_factory
+from connectpsp.adapters.storage.throttle import SqlThrottleStore
 from connectpsp.adapters.webhook_http import AddressGuard, HttpSender
 from connectpsp.api import jsonio
 from connectpsp.domain.clock import Clock, SystemClock
@@ -25,7 +26,7 @@ from connectpsp.service.cashouts import CashOutService
 from connectpsp.service.clients import ClientService
 from connectpsp.service.endpoints import WebhookEndpoints
 from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
-from connectpsp.service.ratelimit import FailureLimiter
+from connectpsp.service.ratelimit import ThrottlePolicy, TokenThrottle
 from connectpsp.service.settlement import SettlementService
 from connectpsp.service.webhooks import WebhookService
 from connectpsp.settings import Settings, SettingsError
@@ -83,7 +84,16 @@ def build(
         clock=clock,
         reload=signing_keys,
     )
-    window = timedelta(seconds=settings.token_failure_window_seconds)
+    throttle = TokenThrottle(
+        SqlThrottleStore(db),
+        clock,
+        ThrottlePolicy(
+            per_pair=settings.token_failures_per_client,
+            per_source=settings.token_failures_per_ip,
+            window=timedelta(seconds=settings.token_failure_window_seconds),
+            known_source=timedelta(hours=settings.token_known_source_hours),
+        ),
+    )
     # settings.rail names the rail; the simulated network is the only one shipped so far.
     network = SimulatedPixNetwork(
         db,
@@ -128,7 +138,8 @@ def build(
     engine = AcceptanceEngine(uow, clock=clock, cipher=cipher)
     retention = timedelta(hours=settings.idempotency_retention_hours)
     forget = every(timedelta(minutes=1), lambda: engine.forget_older_than(retention))
-    worker = Worker([settle, forget], poll=poll, beside=[dispatcher])
+    prune_throttle = every(timedelta(minutes=1), throttle.prune)
+    worker = Worker([settle, forget, prune_throttle], poll=poll, beside=[dispatcher])
     cash_outs = CashOutService(uow, engine=engine, on_accepted=worker.wake)
     endpoints = WebhookEndpoints(
         uow,
@@ -138,14 +149,7 @@ def build(
         guard=guard,
         on_queued=webhooks.notify_queued,
     )
-    auth = AuthService(
-        uow,
-        hasher=hasher,
-        cipher=cipher,
-        tokens=tokens,
-        per_client=FailureLimiter(clock, limit=settings.token_failures_per_client, window=window),
-        per_ip=FailureLimiter(clock, limit=settings.token_failures_per_ip, window=window),
-    )
+    auth = AuthService(uow, hasher=hasher, cipher=cipher, tokens=tokens, throttle=throttle)
     clients = ClientService(
         uow,
         clock=clock,

@@ -45,6 +45,8 @@ class Settings:
     token_failures_per_client: int = 5
     token_failures_per_ip: int = 20
     token_failure_window_seconds: int = 300
+    # A (clientId, source) pair that got a token this recently passes its source's limit.
+    token_known_source_hours: int = 24
     ispb: str = "00416968"  # ours, as the payer in endToEndIds (the seed's settlement bank)
     sandbox_latency_ms: int = 1000
     worker_poll_ms: int = 200
@@ -138,6 +140,9 @@ class Settings:
                 "TOKEN_FAILURES_PER_CLIENT", defaults.token_failures_per_client
             ),
             token_failures_per_ip=integer("TOKEN_FAILURES_PER_IP", defaults.token_failures_per_ip),
+            token_known_source_hours=integer(
+                "TOKEN_KNOWN_SOURCE_HOURS", defaults.token_known_source_hours
+            ),
             ispb=_ispb(get("ISPB", defaults.ispb) or defaults.ispb),
             sandbox_latency_ms=integer("SANDBOX_LATENCY_MS", defaults.sandbox_latency_ms),
             worker_poll_ms=integer("WORKER_POLL_MS", defaults.worker_poll_ms),

@@ -7,6 +7,7 @@ import json
 import time
 from dataclasses import replace
 
+import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -225,24 +226,27 @@ def test_another_clients_cash_out_is_not_found(server: RunningServer) -> None:
     assert b.balance()["total"] == 0
 
 
-@pytest.mark.parametrize("scope", ["client", "ip"])
+@pytest.mark.parametrize("scope", ["pair", "source"])
 def test_repeated_failures_are_rate_limited(db_settings, scope) -> None:
+    """Failures count per (clientId, source address) and per source address; either
+    limit refuses that address only, and lifts after the window."""
     settings = replace(db_settings, token_failures_per_client=3, token_failures_per_ip=5)
-    with running_server(settings) as server:
+    address = "127.0.0.11" if scope == "pair" else "127.0.0.12"
+    transport = httpx.HTTPTransport(local_address=address)
+    with (
+        running_server(settings) as server,
+        httpx.Client(base_url=server.base_url, transport=transport, timeout=30) as source,
+    ):
         m = new_merchant(server)
-        wrong = {"clientId": m.creds.client_id, "clientSecret": "cs_wrong"}
-        attempts = 3 if scope == "client" else 5
+        good = {"clientId": m.creds.client_id, "clientSecret": m.creds.client_secret}
+        wrong = {**good, "clientSecret": "cs_wrong"}
+        attempts = 3 if scope == "pair" else 5
         for i in range(attempts):
-            body = wrong if scope == "client" else {**wrong, "clientId": f"unknown-{i}"}
-            assert m.http.post("/auth/token", json=body).status_code == 401
-        if scope == "ip":
-            wrong = {**wrong, "clientId": "unknown-next"}
-        limited = m.http.post("/auth/token", json=wrong)
+            body = wrong if scope == "pair" else {**wrong, "clientId": f"unknown-{i}"}
+            assert source.post("/auth/token", json=body).status_code == 401
+        limited = source.post("/auth/token", json=good)  # the right secret waits there too
         assert limited.status_code == 429 and code_of(limited) == "RATE_LIMITED"
         assert 1 <= int(limited.headers["Retry-After"]) <= 300
+        assert m.http.post("/auth/token", json=good).status_code == 200  # from elsewhere
         server.clock.advance(seconds=301)
-        ok = m.http.post(
-            "/auth/token",
-            json={"clientId": m.creds.client_id, "clientSecret": m.creds.client_secret},
-        )
-        assert ok.status_code == 200
+        assert source.post("/auth/token", json=good).status_code == 200

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from connectpsp.domain.clients import Client
 from connectpsp.domain.ledger import FeePlan
 from connectpsp.service.auth import AuthService
 from connectpsp.service.clients import token_digest
-from connectpsp.service.ratelimit import FailureLimiter
-from tests.support import FakeClock
 
 APP_TOKEN = "at_test"
 CLIENT = Client(
@@ -68,7 +66,6 @@ class Tokens:
 
 
 def auth_over(clients: Clients) -> AuthService:
-    limiter = FailureLimiter(FakeClock(), limit=10, window=timedelta(seconds=60))
     unused: Any = None
 
     def sessions(**_: object) -> Any:  # a UnitOfWork as far as AuthService reads one
@@ -79,8 +76,7 @@ def auth_over(clients: Clients) -> AuthService:
         hasher=unused,
         cipher=unused,
         tokens=Tokens(),
-        per_client=limiter,
-        per_ip=limiter,
+        throttle=unused,  # authenticating never asks the token throttle
     )
 
 

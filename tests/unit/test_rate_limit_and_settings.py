@@ -1,34 +1,8 @@
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from connectpsp.domain.errors import RateLimited
-from connectpsp.service.ratelimit import FailureLimiter
 from connectpsp.settings import Settings, SettingsError
-from tests.support import FakeClock
-
-
-def test_limiter_blocks_after_limit_then_recovers():
-    clock = FakeClock()
-    limiter = FailureLimiter(clock, limit=3, window=timedelta(seconds=60))
-    for _ in range(3):
-        limiter.check("client:a")
-        limiter.failed("client:a")
-    with pytest.raises(RateLimited) as raised:
-        limiter.check("client:a")
-    assert 1 <= raised.value.retry_after_seconds <= 60
-    limiter.check("client:b")  # other keys are unaffected
-    clock.advance(seconds=61)
-    limiter.check("client:a")
-
-
-def test_success_resets_a_key():
-    limiter = FailureLimiter(FakeClock(), limit=2, window=timedelta(seconds=60))
-    limiter.failed("k")
-    limiter.succeeded("k")
-    limiter.failed("k")
-    limiter.check("k")
 
 
 def test_settings_defaults_and_master_key(tmp_path: Path):
@@ -74,3 +48,13 @@ def test_leases_come_from_the_environment(tmp_path: Path):
         }
     )
     assert short.job_lease_seconds == 2
+
+
+def test_token_throttle_settings(tmp_path: Path):
+    default = Settings.from_env({"CONNECTPSP_VAR_DIR": str(tmp_path)})
+    assert (default.token_failures_per_client, default.token_failures_per_ip) == (5, 20)
+    assert default.token_known_source_hours == 24
+    changed = Settings.from_env(
+        {"CONNECTPSP_VAR_DIR": str(tmp_path), "CONNECTPSP_TOKEN_KNOWN_SOURCE_HOURS": "2"}
+    )
+    assert changed.token_known_source_hours == 2

@@ -321,3 +321,27 @@ webhook_attempts = Table(
     Column("error", String(200), nullable=True),
     Index("ix_webhook_attempts_delivery", "delivery_id"),
 )
+
+# Failed POST /auth/token attempts, one row per scope each counts under (the
+# (clientId, source) pair and the source): the limiter counts a key's rows in a sliding
+# window, whichever process wrote them. Rows are only written for attempts that reached
+# argon2, so the table grows no faster than verification can run; the worker prunes it.
+auth_failures = Table(
+    "auth_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope_key", String(140), nullable=False),
+    Column("at", TZ, nullable=False),
+    Index("ix_auth_failures_key_at", "scope_key", "at"),
+    Index("ix_auth_failures_at", "at"),
+)
+
+# The (clientId, source) pairs that got a token, and when last: such a pair keeps
+# getting tokens while its source is over its limit (a client behind a sprayer's NAT).
+auth_known_sources = Table(
+    "auth_known_sources",
+    metadata,
+    Column("pair_key", String(140), primary_key=True),
+    Column("succeeded_at", TZ, nullable=False),
+    Index("ix_auth_known_sources_succeeded", "succeeded_at"),
+)
