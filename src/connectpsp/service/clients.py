@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 
 from connectpsp.domain.clients import Client, ClientCredentials
 from connectpsp.domain.clock import Clock
-from connectpsp.domain.errors import NotFound
+from connectpsp.domain.errors import FieldError, NotFound, ValidationFailed
 from connectpsp.domain.ids import new_id, new_secret
 from connectpsp.domain.ledger import WORLD, Balance, FeePlan, TransferKind, client_account_code
-from connectpsp.domain.money import Centavos
+from connectpsp.domain.money import MAX_CENTAVOS, Centavos
 from connectpsp.domain.webhooks import new_webhook_secret
 from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
 
-__all__ = ["ClientService", "crypto_context", "token_digest", "webhook_context"]
+__all__ = [
+    "MAX_NAME_LENGTH",
+    "ClientService",
+    "crypto_context",
+    "token_digest",
+    "validate_new_client",
+    "webhook_context",
+]
+
+MAX_NAME_LENGTH = 120  # the clients.name column's length
+# Characters that would let a name rewrite a terminal or a listing around it: controls,
+# line and paragraph separators, and the bidirectional overrides and isolates.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 def crypto_context(client_id: str) -> str:
@@ -57,6 +70,9 @@ class ClientService:
         per_transaction_limit: Centavos | None = None,
         daily_limit: Centavos | None = None,
     ) -> ClientCredentials:
+        name = validate_new_client(
+            name, per_transaction_limit=per_transaction_limit, daily_limit=daily_limit
+        )
         client_id = new_id()
         creds = ClientCredentials(
             client_id=client_id,
@@ -124,6 +140,41 @@ class ClientService:
     def balance(self, client_id: str) -> Balance:
         with self._uow() as uow:
             return uow.ledger.balance(client_account_code(client_id))
+
+
+def validate_new_client(
+    name: str,
+    *,
+    per_transaction_limit: Centavos | None = None,
+    daily_limit: Centavos | None = None,
+) -> str:
+    """The client's name without surrounding blanks, or ``ValidationFailed`` naming each bad
+    argument (``name``, ``per_transaction_limit``, ``daily_limit``). Pure: a caller checks
+    its input with it before it opens anything."""
+    errors: list[FieldError] = []
+    clean = name.strip()
+    if not clean:
+        errors.append(FieldError("name", "must not be empty"))
+    elif len(clean) > MAX_NAME_LENGTH:
+        errors.append(FieldError("name", f"must be at most {MAX_NAME_LENGTH} characters"))
+    elif any(_is_control(char) for char in clean):
+        errors.append(FieldError("name", "must not contain control characters"))
+    elif any(unicodedata.category(char) == "Cs" for char in clean):
+        # What Python makes of bytes that are not UTF-8 (a terminal in another encoding).
+        errors.append(FieldError("name", "must be valid UTF-8 text"))
+    for field, limit in (
+        ("per_transaction_limit", per_transaction_limit),
+        ("daily_limit", daily_limit),
+    ):
+        if limit is not None and not 0 <= limit <= MAX_CENTAVOS:
+            errors.append(FieldError(field, f"must be between 0 and {MAX_CENTAVOS} centavos"))
+    if errors:
+        raise ValidationFailed(errors)
+    return clean
+
+
+def _is_control(char: str) -> bool:
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS
 
 
 def _given_or(value: Centavos | None, default: Centavos) -> Centavos:
