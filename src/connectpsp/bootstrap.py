@@ -67,7 +67,7 @@ def build(
     clock = clock or SystemClock()
     db = Database(settings.database_url, schema=settings.database_schema)
     if migrate:
-        upgrade(db)
+        upgrade(db, schema=settings.database_schema)
     uow = sql_unit_of_work_factory(db, clock)
     cipher = AesGcmCipher(settings.master_key)
     hasher = hasher or Argon2Hasher()

@@ -1,24 +1,42 @@
-"""The ``connectpsp`` command: serve, migrate, clients, sandbox, demo."""
+"""The ``connectpsp`` command: serve, migrate, clients, sandbox, demo.
+
+Every failure ends in one line on stderr (``error: ...``) and a non-zero exit: 2 for a
+bad setting or argument, 1 for anything else. No error prints a traceback, and none
+prints a database error's text, which may hold the statement's parameters (hashes,
+ciphertexts). Only ``serve``, ``worker``, ``migrate`` and ``demo`` change the schema;
+the other commands refuse a database that is not migrated, and create nothing.
+"""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from connectpsp.domain.errors import ConnectPSPError, FieldError, ValidationFailed
 from connectpsp.domain.ledger import FeePlan
-from connectpsp.domain.money import format_brl, parse_amount
+from connectpsp.domain.money import Centavos, format_brl, parse_amount
 from connectpsp.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from connectpsp.bootstrap import Container
 
-app = typer.Typer(help="ConnectPSP: a self-hostable Pix PSP.", no_args_is_help=True)
+app = typer.Typer(
+    help="ConnectPSP: a self-hostable Pix PSP.",
+    no_args_is_help=True,
+    # An error that escaped main()'s boundary must not print locals: they hold secrets.
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+)
 clients_app = typer.Typer(help="Manage clients (merchants).", no_args_is_help=True)
 sandbox_app = typer.Typer(help="Sandbox-only helpers.", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
@@ -27,32 +45,194 @@ console = Console()
 DEMO_AMOUNT = "10000.00"
 # The seed tutorial's signature line, verbatim.
 SEED_SIGNATURE_LINE = """SIGNATURE=$(echo -n "$ACCESS_TOKEN" | openssl dgst -sha256 -hmac "$CRYPTO_TOKEN" | awk '{print $2}')"""  # noqa: E501
+USAGE = 2  # the exit status of a bad setting or argument; anything else is 1
+
+
+class CliError(Exception):
+    """A failure already worded for the operator: one line, and the exit status."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
 
 
 def _settings() -> Settings:
     try:
         return Settings.from_env()
     except SettingsError as error:
-        console.print(f"[red]configuration error:[/red] {error}")
-        raise typer.Exit(2) from None
+        raise CliError(str(error), USAGE) from None
 
 
-def _container() -> Container:
+@contextmanager
+def _container(settings: Settings, *, migrate: bool) -> Iterator[Container]:
+    """The wired services, closed afterwards. With ``migrate`` the schema is brought up to
+    date first; without, a database that is not migrated is refused before anything is
+    opened or written (the container writes the PSP's accounts and signing key)."""
     from connectpsp.bootstrap import build
 
+    with _database_errors(settings):
+        if not migrate:
+            _require_migrated(settings)
+        try:
+            container = build(settings, migrate=migrate)
+        except SettingsError as error:  # the master key does not open this database
+            raise CliError(str(error), USAGE) from None
+        try:
+            yield container
+        finally:
+            container.close()
+
+
+@contextmanager
+def _database_errors(settings: Settings) -> Iterator[None]:
+    """Database failures as one line that names the database (never its password)."""
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from connectpsp.domain.errors import StorageUnavailable
+
     try:
-        return build(_settings())
-    except SettingsError as error:
-        console.print(f"[red]configuration error:[/red] {error}")
-        raise typer.Exit(2) from None
+        yield
+    except (SQLAlchemyError, StorageUnavailable, CommandError) as error:
+        raise CliError(database_problem(error, settings)) from None
 
 
-def _amount(text: str, option: str) -> int:
+def _require_migrated(settings: Settings) -> None:
+    from connectpsp.adapters.storage.db import Database, sqlite_file
+    from connectpsp.adapters.storage.migrate import schema_status
+
+    where = database_location(settings)
+    if settings.database_url.startswith("sqlite"):
+        file = sqlite_file(settings.database_url)
+        if file is None or not file.is_file():
+            raise CliError(
+                f"there is no database at {where}; check CONNECTPSP_DATABASE_URL, or run "
+                "`connectpsp migrate` to create it"
+            )
+    db = Database(settings.database_url, schema=settings.database_schema, pool_size=1)
+    try:
+        status = schema_status(db, schema=settings.database_schema)
+    finally:
+        db.dispose()
+    if status.is_current:
+        return
+    if status.current is None:
+        raise CliError(f"the database at {where} is not migrated; run `connectpsp migrate`")
+    if not status.known:
+        raise CliError(
+            f"the database at {where} is at schema revision {status.current}, which this "
+            "version of ConnectPSP does not know; run a ConnectPSP at least as new as the "
+            "one that migrated it"
+        )
+    raise CliError(
+        f"the database at {where} is at an older schema (revision {status.current}; this "
+        f"version needs {status.head}); run `connectpsp migrate`"
+    )
+
+
+def database_location(settings: Settings) -> str:
+    """The database, for messages: a SQLite file's path, or the PostgreSQL URL without its
+    password or query (which may carry one) and with the schema."""
+    from sqlalchemy.engine import make_url
+
+    from connectpsp.adapters.storage.db import sqlite_file
+
+    if settings.database_url.startswith("sqlite"):
+        file = sqlite_file(settings.database_url)
+        return str(file.absolute()) if file else "sqlite (in memory)"
+    url = make_url(settings.database_url).set(query={})
+    where = url.render_as_string(hide_password=True)
+    return f"{where} (schema {settings.database_schema})" if settings.database_schema else where
+
+
+# SQLSTATEs (PostgreSQL) and SQLite result codes that say something an operator can act on.
+_NOT_MIGRATED_SQLSTATES = ("3F000", "42P01")  # no such schema, no such table
+_SQLITE_PROBLEMS = {
+    "SQLITE_NOTADB": "is not a SQLite database",
+    "SQLITE_CORRUPT": "is corrupt",
+    "SQLITE_BUSY": "is locked by another process; retry",
+    "SQLITE_LOCKED": "is locked by another process; retry",
+    "SQLITE_READONLY": "is read-only",
+    "SQLITE_CANTOPEN": "cannot be opened",
+    "SQLITE_PERM": "cannot be opened (permission denied)",
+    "SQLITE_FULL": "cannot grow: the disk is full",
+}
+
+
+def database_problem(error: BaseException, settings: Settings) -> str:
+    """One line for a database failure. A driver's message is shown only for a failure to
+    connect, which ran no statement and so holds no parameters (and then without the
+    password); a failed statement is described by its error code alone."""
+    from alembic.util import CommandError
+    from sqlalchemy.exc import DBAPIError, TimeoutError
+
+    from connectpsp.domain.errors import StorageUnavailable
+
+    where = database_location(settings)
+    if isinstance(error, StorageUnavailable) and error.__cause__ is not None:
+        error = error.__cause__
+    if isinstance(error, CommandError):  # Alembic's own words: revisions, not rows
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        return f"migrating the database at {where} failed: {first}"
+    if isinstance(error, TimeoutError):
+        return f"timed out waiting for a connection to the database at {where}"
+    if not isinstance(error, DBAPIError):
+        return f"the database at {where} could not be used ({type(error).__name__})"
+    orig = error.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    sqlite_code = getattr(orig, "sqlite_errorname", None)
+    if error.statement is None and sqlite_code is None:
+        reason = " ".join(str(orig).split())
+        password = _password(settings)
+        if password:
+            reason = reason.replace(password, "***")
+        return f"cannot connect to the database at {where}: {reason}"
+    if sqlstate in _NOT_MIGRATED_SQLSTATES or "no such table" in str(orig):
+        return f"the database at {where} is not migrated; run `connectpsp migrate`"
+    if sqlstate == "42501":
+        return f"the database user may not do this at {where} (permission denied)"
+    if sqlite_code in _SQLITE_PROBLEMS:
+        return f"the database at {where} {_SQLITE_PROBLEMS[sqlite_code]}"
+    if sqlstate is None and sqlite_code is None:  # the connection broke mid-statement
+        return f"lost the connection to the database at {where}; retry"
+    code = f"SQLSTATE {sqlstate}" if sqlstate else sqlite_code
+    return f"the database at {where} refused a statement ({type(error).__name__}, {code})"
+
+
+def _password(settings: Settings) -> str | None:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database_url).password
+
+
+def explain(error: Exception) -> tuple[str, int]:
+    """Any error as one line and the exit status, for :func:`main`."""
+    if isinstance(error, CliError):
+        return error.message, error.status
+    if isinstance(error, SettingsError):
+        return str(error), USAGE
+    if isinstance(error, ValidationFailed):
+        return _fields(error), USAGE
+    if isinstance(error, ConnectPSPError):
+        return error.message, 1
+    # Anything else is a bug; its text may hold anything, so only its type is named.
+    name = f"{type(error).__module__}.{type(error).__qualname__}"
+    return f"unexpected {name}; nothing was printed about it, to keep secrets out", 1
+
+
+def _fields(error: ValidationFailed, options: Mapping[str, str] | None = None) -> str:
+    """``--name must not be empty; --fee-bps must be ...``: each field as its option."""
+    options = options or {}
+    return "; ".join(f"{options.get(e.field, e.field)} {e.message}" for e in error.errors)
+
+
+def _amount(text: str, option: str) -> Centavos:
+    """An amount in reais, greater than 0."""
     try:
         return parse_amount(text)
     except ValueError as error:
-        console.print(f"[red]{option} {error}[/red]")
-        raise typer.Exit(2) from None
+        raise CliError(f"{option} {error}", USAGE) from None
 
 
 @app.command()
@@ -66,11 +246,11 @@ def serve(
     from connectpsp.api.app import create_app
     from connectpsp.logs import configure_logging
 
-    configure_logging(file=_settings().log_file)
-    container = _container()
-    app_ = create_app(container, worker=not no_worker)
-    server.run(server.server_config(app_, container.settings, host=host, port=port))
-    container.close()
+    settings = _settings()
+    configure_logging(file=settings.log_file)
+    with _container(settings, migrate=True) as container:
+        app_ = create_app(container, worker=not no_worker)
+        server.run(server.server_config(app_, container.settings, host=host, port=port))
 
 
 @app.command()
@@ -92,25 +272,52 @@ def worker() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    configure_logging(file=_settings().log_file)
-    container = _container()
-    started.append(container)
-    if not stopping:
-        container.worker.run()
-    container.close()
+    settings = _settings()
+    configure_logging(file=settings.log_file)
+    with _container(settings, migrate=True) as container:
+        started.append(container)
+        if not stopping:
+            container.worker.run()
 
 
 @app.command()
 def migrate() -> None:
-    """Bring the database schema up to date."""
+    """Bring the database schema up to date (creating the SQLite file or the PostgreSQL
+    schema if need be)."""
     from connectpsp.adapters.storage.db import Database
     from connectpsp.adapters.storage.migrate import upgrade
 
     settings = _settings()
-    db = Database(settings.database_url, schema=settings.database_schema)
-    upgrade(db)
-    db.dispose()
+    with _database_errors(settings):
+        db = Database(settings.database_url, schema=settings.database_schema, pool_size=1)
+        try:
+            upgrade(db, schema=settings.database_schema)
+        finally:
+            db.dispose()
     console.print("database is up to date")
+
+
+# The options ``clients create`` takes, by the field names its validation reports.
+_CREATE_OPTIONS = {
+    "name": "--name",
+    "fixed": "--fee-fixed",
+    "bps": "--fee-bps",
+    "per_transaction_limit": "--per-transaction-limit",
+    "daily_limit": "--daily-limit",
+}
+
+
+def _amount_field(text: str | None, field: str, bad: list[FieldError]) -> Centavos | None:
+    """An optional amount option (0 allowed); a bad one is added to ``bad``."""
+    if text is None:
+        return None
+    if text.strip() in ("0", "0.0", "0.00"):
+        return 0
+    try:
+        return parse_amount(text)
+    except ValueError as error:
+        bad.append(FieldError(field, str(error)))
+        return None
 
 
 @clients_app.command("create")
@@ -120,27 +327,37 @@ def clients_create(
     fee_fixed: Annotated[
         str | None, typer.Option(help="Fixed fee per cash-out, e.g. 0.50.")
     ] = None,
-    fee_bps: Annotated[int | None, typer.Option(help="Fee in basis points of the amount.")] = None,
+    fee_bps: Annotated[
+        int | None, typer.Option(help="Fee in basis points of the amount (0 to 10000).")
+    ] = None,
     daily_limit: Annotated[str | None, typer.Option(help="Daily cash-out limit.")] = None,
     per_transaction_limit: Annotated[str | None, typer.Option(help="Per cash-out limit.")] = None,
 ) -> None:
     """Create a client and print its credentials (shown once)."""
-    container = _container()
+    from connectpsp.service.clients import validate_new_client
+
+    # Every argument is checked, and every bad one named, before the database is opened.
+    bad: list[FieldError] = []
+    fixed = _amount_field(fee_fixed, "fixed", bad)
+    per_tx = _amount_field(per_transaction_limit, "per_transaction_limit", bad)
+    daily = _amount_field(daily_limit, "daily_limit", bad)
     plan = None
     if fee_fixed is not None or fee_bps is not None:
-        fixed = 0 if fee_fixed in (None, "0", "0.00") else _amount(str(fee_fixed), "--fee-fixed")
-        plan = FeePlan(fixed=fixed, bps=fee_bps or 0)
-    creds = container.clients.create(
-        name,
-        fee_plan=plan,
-        daily_limit=_amount(daily_limit, "--daily-limit") if daily_limit else None,
-        per_transaction_limit=(
-            _amount(per_transaction_limit, "--per-transaction-limit")
-            if per_transaction_limit
-            else None
-        ),
-    )
-    container.close()
+        try:
+            plan = FeePlan(fixed=fixed or 0, bps=fee_bps or 0)
+        except ValidationFailed as error:
+            bad.extend(error.errors)
+    try:
+        name = validate_new_client(name, per_transaction_limit=per_tx, daily_limit=daily)
+    except ValidationFailed as error:
+        bad.extend(error.errors)
+    if bad:
+        raise CliError(_fields(ValidationFailed(bad), _CREATE_OPTIONS), USAGE)
+    settings = _settings()
+    with _container(settings, migrate=False) as container:
+        creds = container.clients.create(
+            name, fee_plan=plan, daily_limit=daily, per_transaction_limit=per_tx
+        )
     if as_json:
         typer.echo(json.dumps(creds.as_json()))
         return
@@ -154,17 +371,16 @@ def clients_create(
 @clients_app.command("list")
 def clients_list() -> None:
     """List clients."""
-    container = _container()
     table = Table("clientId", "name", "available", "created")
-    for client in container.clients.list():
-        balance = container.clients.balance(client.id)
-        table.add_row(
-            client.id,
-            client.name,
-            format_brl(balance.available),
-            client.created_at.isoformat(timespec="seconds"),
-        )
-    container.close()
+    with _container(_settings(), migrate=False) as container:
+        for client in container.clients.list():
+            balance = container.clients.balance(client.id)
+            table.add_row(
+                client.id,
+                client.name,
+                format_brl(balance.available),
+                client.created_at.isoformat(timespec="seconds"),
+            )
     console.print(table)
 
 
@@ -188,16 +404,8 @@ def clients_enable(
 
 
 def _set_active(client_id: str, *, active: bool) -> None:
-    from connectpsp.domain.errors import NotFound
-
-    container = _container()
-    try:
-        container.clients.set_active(client_id, active)
-    except NotFound as error:
-        typer.echo(error.message, err=True)
-        raise typer.Exit(1) from None
-    finally:
-        container.close()
+    with _container(_settings(), migrate=False) as container:
+        container.clients.set_active(client_id, active)  # NotFound: one line, exit 1
 
 
 @sandbox_app.command("fund")
@@ -206,21 +414,12 @@ def sandbox_fund(
     amount: Annotated[str, typer.Argument(help="Amount in reais, e.g. 1000.00.")],
 ) -> None:
     """Credit a client's balance from the outside world (sandbox only)."""
+    centavos = _amount(amount, "AMOUNT")
     settings = _settings()
     if not settings.sandbox:
-        console.print("[red]sandbox fund is available in sandbox mode only[/red]")
-        raise typer.Exit(2)
-    centavos = _amount(amount, "AMOUNT")
-    container = _container()
-    from connectpsp.domain.errors import NotFound
-
-    try:
-        balance = container.clients.fund(client_id, centavos)
-    except NotFound as error:
-        console.print(f"[red]{error.message}[/red]")
-        raise typer.Exit(1) from None
-    finally:
-        container.close()
+        raise CliError("sandbox fund is available in sandbox mode only", USAGE)
+    with _container(settings, migrate=False) as container:
+        balance = container.clients.fund(client_id, centavos)  # NotFound: one line, exit 1
     console.print(f"funded {format_brl(centavos)}; available {format_brl(balance.available)}")
 
 
@@ -232,13 +431,11 @@ def demo(
     """Create the sandbox demo client (first time only) and print how to use it."""
     settings = _settings()
     if not settings.sandbox:
-        console.print("[red]the demo client exists in sandbox mode only[/red]")
-        raise typer.Exit(2)
+        raise CliError("the demo client exists in sandbox mode only", USAGE)
     from connectpsp.domain.errors import NotFound
 
     path = settings.var_dir / "demo-client.json"
-    container = _container()
-    try:
+    with _container(settings, migrate=True) as container:
         creds_json = json.loads(path.read_text()) if path.exists() else None
         try:
             if creds_json is not None:
@@ -251,8 +448,6 @@ def demo(
             creds_json = creds.as_json()
             _write_private(path, json.dumps(creds_json, indent=2))
             console.print(f"created the demo client with R$ {DEMO_AMOUNT} of sandbox balance")
-    finally:
-        container.close()
     typer.echo(demo_instructions(creds_json, f"http://{host}:{port}"))
 
 
@@ -337,10 +532,35 @@ with 409 DUPLICATE_EXTERNAL_REFERENCE.)
 """
 
 
+def _click_exceptions() -> ModuleType:
+    """Click's exceptions, as Typer raises them: recent Typers carry a copy of Click."""
+    try:
+        return importlib.import_module("typer._click.exceptions")
+    except ImportError:
+        return importlib.import_module("click.exceptions")
+
+
 # The lines around the pasteable commands (shell comments, so they paste harmlessly).
 TOUR_START = "# --- the tour: from here ---"
 TOUR_END = "# --- to here ---"
 
 
 def main() -> None:
-    app()
+    """The entry point, and the boundary every error ends at."""
+    click = _click_exceptions()
+    try:
+        status = app(standalone_mode=False)  # a command's errors come here, not to Click
+    except click.NoArgsIsHelpError as error:
+        error.show()
+        status = error.exit_code
+    except click.ClickException as error:  # a usage error: a missing or malformed argument
+        see = f"; see `{error.ctx.command_path} --help`" if error.ctx else ""
+        typer.echo(f"error: {error.format_message().rstrip('.')}{see}", err=True)
+        status = error.exit_code
+    except typer.Abort:
+        typer.echo("error: aborted", err=True)
+        status = 1
+    except Exception as error:
+        message, status = explain(error)
+        typer.echo(f"error: {message}", err=True)
+    raise SystemExit(status if isinstance(status, int) else 0)

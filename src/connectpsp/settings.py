@@ -5,17 +5,26 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from connectpsp.domain.errors import ValidationFailed
 from connectpsp.domain.ledger import FeePlan
 from connectpsp.domain.money import Centavos, parse_amount
 
-__all__ = ["RAILS", "Settings", "SettingsError"]
+__all__ = ["DATABASE_URL_FORMS", "RAILS", "Settings", "SettingsError"]
 
 RAILS = ("simulated",)
+# The URL schemes CONNECTPSP_DATABASE_URL may start with; PostgreSQL's three all mean the
+# psycopg 3 driver (the only one installed), and become ``postgresql+psycopg://``.
+DATABASE_URL_FORMS = ("sqlite:///", "postgresql+psycopg://", "postgresql://", "postgres://")
+_POSTGRES_SCHEMES = ("postgresql+psycopg", "postgresql", "postgres")
+# Lowercase, so that the name PostgreSQL folds an unquoted search_path to is the same as
+# the one `connectpsp migrate` creates.
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}", re.ASCII)
 
 
 class SettingsError(Exception):
@@ -107,14 +116,14 @@ class Settings:
             raise SettingsError(f"CONNECTPSP_RAIL must be one of: {', '.join(RAILS)}")
         defaults = cls()
         return cls(
-            database_url=get("DATABASE_URL", defaults.database_url) or defaults.database_url,
-            database_schema=get("DATABASE_SCHEMA"),
+            database_url=_database_url(get("DATABASE_URL", defaults.database_url)),
+            database_schema=_schema(get("DATABASE_SCHEMA")),
             env=mode,
             var_dir=var_dir,
             master_key=_master_key(get("MASTER_KEY"), mode, var_dir),
             token_ttl_seconds=integer("TOKEN_TTL_SECONDS", defaults.token_ttl_seconds),
-            default_fee_plan=FeePlan(
-                fixed=money("DEFAULT_FEE_FIXED", 0), bps=integer("DEFAULT_FEE_BPS", 0)
+            default_fee_plan=_fee_plan(
+                money("DEFAULT_FEE_FIXED", 0), integer("DEFAULT_FEE_BPS", 0)
             ),
             default_per_transaction_limit=money(
                 "DEFAULT_PER_TRANSACTION_LIMIT", defaults.default_per_transaction_limit
@@ -157,6 +166,57 @@ class Settings:
             log_file=get("LOG_FILE"),
             rail=rail or defaults.rail,
         )
+
+
+def _database_url(raw: str | None) -> str:
+    """The URL as SQLAlchemy takes it. Messages never repeat the URL: it may hold a
+    password."""
+    url = raw or Settings.database_url
+    scheme, separator, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not separator or scheme not in ("sqlite", *_POSTGRES_SCHEMES):
+        named = f" (not {scheme}://)" if separator and scheme.isidentifier() else ""
+        raise SettingsError(
+            f"CONNECTPSP_DATABASE_URL must start with {', '.join(DATABASE_URL_FORMS[:-1])} "
+            f"or {DATABASE_URL_FORMS[-1]}{named}"
+        )
+    url = f"{'sqlite' if scheme == 'sqlite' else 'postgresql+psycopg'}://{rest}"
+    from sqlalchemy.engine import make_url  # here: `connectpsp --help` need not load it
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise SettingsError("CONNECTPSP_DATABASE_URL is not a valid URL") from None
+    if scheme == "sqlite" and not parsed.database:
+        raise SettingsError(
+            "CONNECTPSP_DATABASE_URL must name a SQLite file: sqlite:///relative/path.db "
+            "or sqlite:////absolute/path.db"
+        )
+    if "@" in (parsed.host or ""):
+        # user:p@ss@host: the host would hold part of the password, and errors name hosts.
+        raise SettingsError(
+            "CONNECTPSP_DATABASE_URL: percent-encode an @ in the user or password as %40"
+        )
+    return url
+
+
+def _schema(name: str | None) -> str | None:
+    if name is not None and _SCHEMA_NAME.fullmatch(name) is None:
+        raise SettingsError(
+            "CONNECTPSP_DATABASE_SCHEMA must be a lowercase name: letters a-z, digits and _, "
+            "not starting with a digit, at most 63 characters"
+        )
+    return name
+
+
+def _fee_plan(fixed: Centavos, bps: int) -> FeePlan:
+    try:
+        return FeePlan(fixed=fixed, bps=bps)
+    except ValidationFailed as error:
+        raise SettingsError(
+            "; ".join(f"CONNECTPSP_DEFAULT_FEE_{e.field.upper()} {e.message}" for e in error.errors)
+        ) from None
 
 
 def _at_least(minimum: int, name: str, value: int) -> int:

@@ -8,25 +8,49 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
 
+from connectpsp.adapters.storage.db import Database
+from connectpsp.adapters.storage.migrate import alembic_config, upgrade
 from connectpsp.cli import TOUR_END, TOUR_START, demo_instructions
 from connectpsp.service.auth import signature_for
 from connectpsp.settings import Settings
-from tests.support import Api, RunningServer, cash_out_body, new_merchant, running_server
+from tests.support import (
+    PG_ADMIN_URL,
+    Api,
+    RunningServer,
+    cash_out_body,
+    new_merchant,
+    pg_schema,
+    running_server,
+)
 
 CLI = [sys.executable, "-m", "connectpsp"]
 
 
 @pytest.fixture
 def env(db_settings: Settings, tmp_path: Path) -> dict[str, str]:
+    """The environment of an operator's shell on the module's database, which is migrated
+    (as after `connectpsp migrate`: the other commands refuse a database that is not)."""
+    db = Database(db_settings.database_url, schema=db_settings.database_schema, pool_size=1)
+    try:
+        upgrade(db)  # the module's schema exists: the fixture made it
+    finally:
+        db.dispose()
     environ = {
         **os.environ,
         "CONNECTPSP_DATABASE_URL": db_settings.database_url,
@@ -43,6 +67,18 @@ def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Compl
     if check:
         assert result.returncode == 0, result.stderr + result.stdout
     return result
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], status: int, *says: str) -> str:
+    """The CLI failed as an operator should see it: the exit status, nothing on stdout, and
+    one line on stderr (``error: ...``) that says each of ``says``, with no traceback."""
+    assert result.returncode == status, (result.returncode, result.stdout, result.stderr)
+    assert result.stdout == ""
+    line = result.stderr.strip()
+    assert "\n" not in line and line.startswith("error: "), result.stderr
+    for text in says:
+        assert text in line, line
+    return line
 
 
 def test_clients_create_json_list_and_fund(env: dict[str, str]) -> None:
@@ -67,18 +103,16 @@ def test_clients_create_json_list_and_fund(env: dict[str, str]) -> None:
     assert "Acme Payouts" in listing and "R$ 1,234.56" in listing
 
     bad = cli(env, "sandbox", "fund", creds["clientId"], "1.001", check=False)
-    assert bad.returncode == 2 and "2 decimal places" in bad.stdout
+    assert_one_line_error(bad, 2, "AMOUNT must have at most 2 decimal places")
     unknown = cli(
         env, "sandbox", "fund", "00000000-0000-0000-0000-000000000000", "1.00", check=False
     )
-    assert unknown.returncode == 1
+    assert_one_line_error(unknown, 1, "No client 00000000-0000-0000-0000-000000000000.")
 
 
 def test_secrets_are_stored_hashed_or_encrypted(env: dict[str, str], db_settings: Settings) -> None:
     creds = json.loads(cli(env, "clients", "create", "--name", "Vault", "--json").stdout)
     from sqlalchemy import text
-
-    from connectpsp.adapters.storage.db import Database
 
     db = Database(db_settings.database_url, schema=db_settings.database_schema)
     with db.engine.connect() as conn:
@@ -125,7 +159,7 @@ def test_clients_disable_and_enable(
     for command in ("disable", "enable"):
         unknown = cli(env, "clients", command, "00000000-0000-0000-0000-000000000000", check=False)
         assert unknown.returncode == 1
-        assert unknown.stderr.strip() == "No client 00000000-0000-0000-0000-000000000000."
+        assert unknown.stderr.strip() == "error: No client 00000000-0000-0000-0000-000000000000."
 
 
 def test_sandbox_fund_is_refused_in_production(env: dict[str, str]) -> None:
@@ -136,21 +170,20 @@ def test_sandbox_fund_is_refused_in_production(env: dict[str, str]) -> None:
         "CONNECTPSP_MASTER_KEY": "a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2V5a2U=",
     }
     result = cli(prod, "sandbox", "fund", "x", "1.00", check=False)
-    assert result.returncode == 2 and "sandbox mode only" in result.stdout
+    assert_one_line_error(result, 2, "sandbox mode only")
     keyless = {k: v for k, v in env.items() if k != "CONNECTPSP_MASTER_KEY"}
     missing_key = cli(
         {**keyless, "CONNECTPSP_ENV": "production", "CONNECTPSP_RAIL": "simulated"},
         "migrate",
         check=False,
     )
-    assert missing_key.returncode == 2 and "CONNECTPSP_MASTER_KEY" in missing_key.stdout
+    assert_one_line_error(missing_key, 2, "CONNECTPSP_MASTER_KEY is required in production")
 
 
 def test_idempotency_retention_under_a_day_is_refused(env: dict[str, str]) -> None:
     """The issue keeps idempotency keys for at least 24 h; a shorter setting is an error."""
     short = cli({**env, "CONNECTPSP_IDEMPOTENCY_RETENTION_HOURS": "23"}, "migrate", check=False)
-    assert short.returncode == 2
-    assert "CONNECTPSP_IDEMPOTENCY_RETENTION_HOURS must be at least 24" in short.stdout
+    assert_one_line_error(short, 2, "CONNECTPSP_IDEMPOTENCY_RETENTION_HOURS must be at least 24")
     cli({**env, "CONNECTPSP_IDEMPOTENCY_RETENTION_HOURS": "24"}, "migrate")
 
 
@@ -158,8 +191,7 @@ def test_a_wrong_master_key_is_a_clear_error(env: dict[str, str]) -> None:
     cli(env, "migrate")
     other = {**env, "CONNECTPSP_MASTER_KEY": base64.urlsafe_b64encode(b"o" * 32).decode()}
     result = cli(other, "clients", "list", check=False)
-    assert result.returncode == 2
-    assert "CONNECTPSP_MASTER_KEY does not match" in result.stdout
+    assert_one_line_error(result, 2, "CONNECTPSP_MASTER_KEY does not match")
 
 
 def test_demo_creates_the_client_once(env: dict[str, str]) -> None:
@@ -352,3 +384,239 @@ def test_migrate_then_serve_settles_and_stops_on_sigterm(env: dict[str, str]) ->
     assert "Finished server process" in err
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any(line.get("path") == "/healthz" and line.get("request_id") for line in lines)
+
+
+# --- Hostile input and abuse (issue 13, findings 9 and 10) ---------------------------
+
+
+@dataclass
+class Scratch:
+    """A database of the module's kind that the test owns: a SQLite file, or a PostgreSQL
+    schema, which may not exist yet."""
+
+    env: dict[str, str]
+    sqlite_file: Path | None
+    schema: str | None
+
+    def tables(self) -> list[str] | None:
+        """The tables it holds; None if there is no database (file or schema) at all.
+        Looks without creating anything."""
+        if self.sqlite_file is not None:
+            if not self.sqlite_file.exists():
+                return None
+            lite = sqlite3.connect(f"file:{self.sqlite_file}?mode=ro", uri=True)
+            try:
+                rows = lite.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                return sorted(row[0] for row in rows)
+            finally:
+                lite.close()
+        engine = create_engine(PG_ADMIN_URL)
+        try:
+            with engine.connect() as conn:
+                exists = conn.exec_driver_sql(
+                    "SELECT 1 FROM pg_namespace WHERE nspname = %(s)s", {"s": self.schema}
+                ).first()
+                found = conn.exec_driver_sql(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = %(s)s",
+                    {"s": self.schema},
+                ).scalars()
+                return None if exists is None else sorted(found)
+        finally:
+            engine.dispose()
+
+    def execute(self, sql: str) -> None:
+        if self.sqlite_file is not None:
+            lite = sqlite3.connect(self.sqlite_file)
+            try:
+                lite.executescript(sql)
+            finally:
+                lite.close()
+            return
+        engine = create_engine(PG_ADMIN_URL)
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"SET LOCAL search_path = {self.schema}")
+                conn.exec_driver_sql(sql)
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture(params=["missing", "empty"])
+def unmigrated(
+    request: pytest.FixtureRequest, env: dict[str, str], tmp_path: Path
+) -> Iterator[Scratch]:
+    """A database nobody migrated: missing (a SQLite path in a directory that does not
+    exist, a PostgreSQL schema that does not exist), or empty (a 0-byte SQLite file, as
+    earlier versions left behind, or a PostgreSQL schema with no tables)."""
+    with scratch(env, tmp_path, empty=request.param == "empty") as found:
+        yield found
+
+
+@pytest.fixture
+def fresh(env: dict[str, str], tmp_path: Path) -> Iterator[Scratch]:
+    """A database of the module's kind that does not exist yet."""
+    with scratch(env, tmp_path, empty=False) as found:
+        yield found
+
+
+@contextmanager
+def scratch(env: dict[str, str], tmp_path: Path, *, empty: bool) -> Iterator[Scratch]:
+    if env["CONNECTPSP_DATABASE_URL"].startswith("sqlite"):
+        file = tmp_path / "scratch.db" if empty else tmp_path / "nowhere" / "dir" / "x.db"
+        if empty:
+            file.touch()
+        yield Scratch({**env, "CONNECTPSP_DATABASE_URL": f"sqlite:///{file}"}, file, None)
+        return
+    schema = "t_" + uuid.uuid4().hex[:12]
+    engine = create_engine(PG_ADMIN_URL)
+    try:
+        if empty:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+        yield Scratch({**env, "CONNECTPSP_DATABASE_SCHEMA": schema}, None, schema)
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        engine.dispose()
+
+
+NO_CLIENT = "00000000-0000-0000-0000-000000000000"
+# Every command that must not change the schema, with arguments that are otherwise good.
+READ_ONLY_COMMANDS = [
+    ("clients", "list"),
+    ("clients", "create", "--name", "Too Early"),
+    ("sandbox", "fund", NO_CLIENT, "1.00"),
+]
+
+
+def test_read_only_commands_refuse_an_unmigrated_database_and_create_nothing(
+    unmigrated: Scratch,
+) -> None:
+    before = unmigrated.tables()
+    assert before in (None, [])
+    for command in READ_ONLY_COMMANDS:
+        result = cli(unmigrated.env, *command, check=False)
+        assert_one_line_error(result, 1, "run `connectpsp migrate`")
+        assert unmigrated.tables() == before, command  # no file, schema or table appeared
+    if unmigrated.sqlite_file is not None and before is None:
+        assert not unmigrated.sqlite_file.parent.exists()  # nor the mistyped directory
+    # migrate creates what is missing (the directory, the schema), and then they work.
+    assert "up to date" in cli(unmigrated.env, "migrate").stdout
+    assert "clients" in (unmigrated.tables() or [])
+    cli(unmigrated.env, "clients", "create", "--name", "In Time")
+    assert "In Time" in cli(unmigrated.env, "clients", "list").stdout
+
+
+def test_a_database_at_another_revision_is_refused_by_read_only_commands(
+    fresh: Scratch,
+) -> None:
+    cli(fresh.env, "migrate")
+    scripts = ScriptDirectory.from_config(alembic_config())
+    head = scripts.get_current_head()
+    assert head is not None
+    previous = scripts.get_revision(head).down_revision
+    assert isinstance(previous, str)
+    fresh.execute(f"UPDATE alembic_version SET version_num = '{previous}'")
+    older = cli(fresh.env, "clients", "list", check=False)
+    assert_one_line_error(older, 1, f"older schema (revision {previous};", "connectpsp migrate")
+    fresh.execute("UPDATE alembic_version SET version_num = 'from_the_future'")
+    newer = cli(fresh.env, "clients", "list", check=False)
+    assert_one_line_error(newer, 1, "revision from_the_future", "does not know")
+
+
+# A bad argument and what the one line says about it.
+BAD_CLIENT_ARGUMENTS = [
+    (["--name", "Negative", "--fee-bps", "-5"], "--fee-bps must be between 0 and 10000"),
+    (["--name", "Greedy", "--fee-bps", "10001"], "--fee-bps must be between 0 and 10000"),
+    (["--name", "Refund", "--fee-fixed", "-0.50"], "--fee-fixed must be a decimal number"),
+    (["--name", "Tiny", "--daily-limit", "0.001"], "--daily-limit must have at most 2"),
+    (["--name", ""], "--name must not be empty"),
+    (["--name", "   "], "--name must not be empty"),
+    (["--name", "x" * 121], "--name must be at most 120 characters"),
+    (["--name", "Bell\x07"], "--name must not contain control characters"),
+    (["--name", "Invoice\u202etxt.exe"], "--name must not contain control characters"),
+]
+
+
+def test_bad_client_arguments_are_one_line_before_the_database_is_touched(
+    env: dict[str, str], fresh: Scratch
+) -> None:
+    """On a migrated database nothing is written and nothing secret is printed (a negative
+    fee used to end in a traceback with the new client's argon2 hash and ciphertexts); on
+    a database that does not exist yet, the argument is still what is reported."""
+    listed = cli(env, "clients", "list").stdout
+    for arguments, says in BAD_CLIENT_ARGUMENTS:
+        result = cli(env, "clients", "create", *arguments, check=False)
+        line = assert_one_line_error(result, 2, says)
+        assert "$argon2" not in line and "v1." not in line
+        early = cli(fresh.env, "clients", "create", *arguments, check=False)
+        assert_one_line_error(early, 2, says)
+        assert fresh.tables() is None
+    assert cli(env, "clients", "list").stdout == listed
+    both = cli(env, "clients", "create", "--name", " ", "--fee-bps", "-1", check=False)
+    assert_one_line_error(both, 2, "--fee-bps must be", "; --name must not be empty")
+
+
+# Make the database refuse every new client, as a constraint added behind our back would.
+REFUSE_CLIENTS = {
+    "sqlite": "CREATE TRIGGER refuse BEFORE INSERT ON clients "
+    "BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+    "postgres": "ALTER TABLE clients ADD CONSTRAINT refuse CHECK (false) NOT VALID",
+}
+
+
+def test_a_statement_the_database_refuses_prints_no_secret(fresh: Scratch) -> None:
+    """A database error's text holds the statement's parameters (here the new client's
+    argon2 hash and encrypted tokens): only its type and code are printed."""
+    cli(fresh.env, "migrate")
+    fresh.execute(REFUSE_CLIENTS["sqlite" if fresh.sqlite_file else "postgres"])
+    result = cli(fresh.env, "clients", "create", "--name", "Refused Merchant", check=False)
+    line = assert_one_line_error(result, 1, "refused a statement (IntegrityError")
+    for leak in ("$argon2", "v1.", "INSERT", "Refused Merchant", "Traceback"):
+        assert leak not in line
+
+
+def test_an_unreachable_database_is_one_line_without_its_password(tmp_path: Path) -> None:
+    port = free_port()  # nothing listens there
+    env = {
+        **os.environ,
+        "CONNECTPSP_DATABASE_URL": f"postgresql://psp:hunter2-secret@127.0.0.1:{port}/psp",
+        "CONNECTPSP_VAR_DIR": str(tmp_path / "var"),
+    }
+    for command in (["migrate"], ["clients", "list"], ["worker"], ["serve", "--port", "0"]):
+        result = cli(env, *command, check=False)
+        line = assert_one_line_error(
+            result,
+            1,
+            f"cannot connect to the database at postgresql+psycopg://psp:***@127.0.0.1:{port}/psp",
+        )
+        assert "hunter2" not in line
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("scheme", ["postgres", "postgresql"])
+def test_postgres_and_postgresql_urls_are_accepted(scheme: str, tmp_path: Path) -> None:
+    assert PG_ADMIN_URL.startswith("postgresql+psycopg://")
+    with pg_schema() as schema:
+        env = {
+            **os.environ,
+            "CONNECTPSP_DATABASE_URL": PG_ADMIN_URL.replace("postgresql+psycopg", scheme, 1),
+            "CONNECTPSP_DATABASE_SCHEMA": schema,
+            "CONNECTPSP_VAR_DIR": str(tmp_path / "var"),
+        }
+        assert "up to date" in cli(env, "migrate").stdout
+        cli(env, "clients", "create", "--name", f"Via {scheme}")
+        assert f"Via {scheme}" in cli(env, "clients", "list").stdout
+
+
+def test_an_unsupported_database_url_names_the_accepted_forms(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "CONNECTPSP_DATABASE_URL": "mysql://psp:hunter2-secret@127.0.0.1/psp",
+        "CONNECTPSP_VAR_DIR": str(tmp_path / "var"),
+    }
+    result = cli(env, "clients", "list", check=False)
+    line = assert_one_line_error(
+        result, 2, "sqlite:///", "postgresql+psycopg://", "postgresql://", "postgres://"
+    )
+    assert "hunter2" not in line

@@ -17,9 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from connectpsp.domain.money import Centavos
+from connectpsp.domain.errors import FieldError, ValidationFailed
+from connectpsp.domain.money import MAX_CENTAVOS, Centavos
 
 __all__ = [
+    "MAX_FEE_BPS",
     "PSP_FEES",
     "PSP_SETTLEMENT",
     "WORLD",
@@ -28,6 +30,9 @@ __all__ = [
     "TransferKind",
     "client_account_code",
 ]
+
+# 10,000 basis points are 100% of the amount.
+MAX_FEE_BPS = 10_000
 
 # The PSP's own accounts. Settlement is our reserve account at the central bank;
 # fees collects what clients pay us; world is money outside the PSP (sandbox funding).
@@ -73,5 +78,22 @@ class FeePlan:
     fixed: Centavos = 0
     bps: int = 0
 
+    def __post_init__(self) -> None:
+        """The database refuses a plan outside these bounds too; checking here names the
+        field (``fixed``, ``bps``) before anything is written."""
+        errors: list[FieldError] = []
+        if not _is_int(self.fixed) or not 0 <= self.fixed <= MAX_CENTAVOS:
+            errors.append(FieldError("fixed", f"must be between 0 and {MAX_CENTAVOS} centavos"))
+        if not _is_int(self.bps) or not 0 <= self.bps <= MAX_FEE_BPS:
+            errors.append(
+                FieldError("bps", f"must be between 0 and {MAX_FEE_BPS} basis points (100%)")
+            )
+        if errors:
+            raise ValidationFailed(errors)
+
     def fee_for(self, amount: Centavos) -> Centavos:
         return self.fixed + (amount * self.bps + 5_000) // 10_000
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

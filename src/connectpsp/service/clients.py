@@ -7,14 +7,24 @@ from collections.abc import Callable
 
 from connectpsp.domain.clients import Client, ClientCredentials
 from connectpsp.domain.clock import Clock
-from connectpsp.domain.errors import NotFound
+from connectpsp.domain.errors import FieldError, NotFound, ValidationFailed
 from connectpsp.domain.ids import new_id, new_secret
 from connectpsp.domain.ledger import WORLD, Balance, FeePlan, TransferKind, client_account_code
-from connectpsp.domain.money import Centavos
+from connectpsp.domain.money import MAX_CENTAVOS, Centavos
+from connectpsp.domain.text import clean_text
 from connectpsp.domain.webhooks import new_webhook_secret
 from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
 
-__all__ = ["ClientService", "crypto_context", "token_digest", "webhook_context"]
+__all__ = [
+    "MAX_NAME_LENGTH",
+    "ClientService",
+    "crypto_context",
+    "token_digest",
+    "validate_new_client",
+    "webhook_context",
+]
+
+MAX_NAME_LENGTH = 120  # the clients.name column's length
 
 
 def crypto_context(client_id: str) -> str:
@@ -61,6 +71,9 @@ class ClientService:
         per_transaction_limit: Centavos | None = None,
         daily_limit: Centavos | None = None,
     ) -> ClientCredentials:
+        name = validate_new_client(
+            name, per_transaction_limit=per_transaction_limit, daily_limit=daily_limit
+        )
         client_id = new_id()
         creds = ClientCredentials(
             client_id=client_id,
@@ -139,6 +152,37 @@ class ClientService:
     def balance(self, client_id: str) -> Balance:
         with self._uow() as uow:
             return uow.ledger.balance(client_account_code(client_id))
+
+
+def validate_new_client(
+    name: str,
+    *,
+    per_transaction_limit: Centavos | None = None,
+    daily_limit: Centavos | None = None,
+) -> str:
+    """The client's name without surrounding blanks, or ``ValidationFailed`` naming each bad
+    argument (``name``, ``per_transaction_limit``, ``daily_limit``). Pure: a caller checks
+    its input with it before it opens anything."""
+    errors: list[FieldError] = []
+    clean = name.strip()
+    if not clean:
+        errors.append(FieldError("name", "must not be empty"))
+    elif len(clean) > MAX_NAME_LENGTH:
+        errors.append(FieldError("name", f"must be at most {MAX_NAME_LENGTH} characters"))
+    else:
+        try:  # the rule every text from outside follows (bytes that were not UTF-8 too)
+            clean = clean_text(clean)
+        except ValueError as error:
+            errors.append(FieldError("name", str(error)))
+    for field, limit in (
+        ("per_transaction_limit", per_transaction_limit),
+        ("daily_limit", daily_limit),
+    ):
+        if limit is not None and not 0 <= limit <= MAX_CENTAVOS:
+            errors.append(FieldError(field, f"must be between 0 and {MAX_CENTAVOS} centavos"))
+    if errors:
+        raise ValidationFailed(errors)
+    return clean
 
 
 def _given_or(value: Centavos | None, default: Centavos) -> Centavos:

@@ -21,10 +21,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, event, exc, insert
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 
 from connectpsp.domain.errors import StorageConflict, StorageUnavailable
 
-__all__ = ["Database", "Transaction", "insert_rows", "run_sql", "upsert"]
+__all__ = ["Database", "Transaction", "insert_rows", "run_sql", "sqlite_file", "upsert"]
 
 
 class Database:
@@ -49,10 +50,15 @@ class Database:
             return False
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names, or None for an in-memory database. Opening an engine
+    never creates its directory: only a migration may create a database
+    (``migrate.upgrade``), so a mistyped path is an error, not a new empty database."""
+    path = make_url(url).database
+    return Path(path) if path and path != ":memory:" else None
+
+
 def _sqlite_engine(url: str) -> Engine:
-    path = url.split("///", 1)[1] if "///" in url else ""
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url,
         connect_args={"timeout": 30, "isolation_level": None, "check_same_thread": False},

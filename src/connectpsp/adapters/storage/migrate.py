@@ -1,15 +1,20 @@
-"""Run the Alembic migrations programmatically (``connectpsp migrate``)."""
+"""Run the Alembic migrations programmatically (``connectpsp migrate``), and tell whether a
+database is migrated without changing it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
 
-from connectpsp.adapters.storage.db import Database
+from connectpsp.adapters.storage.db import Database, sqlite_file
 
-__all__ = ["alembic_config", "upgrade"]
+__all__ = ["SchemaStatus", "alembic_config", "schema_status", "upgrade"]
 
 _HERE = Path(__file__).parent
 
@@ -20,12 +25,59 @@ def alembic_config() -> Config:
     return config
 
 
-def upgrade(db: Database) -> None:
+def upgrade(db: Database, *, schema: str | None = None) -> None:
+    """Bring the database to the newest revision, creating what it needs first: a SQLite
+    file's directory, a PostgreSQL ``schema`` that does not exist yet."""
+    file = sqlite_file(db.url) if db.is_sqlite else None
+    if file is not None:
+        file.parent.mkdir(parents=True, exist_ok=True)
     config = alembic_config()
     # One writer at a time: on SQLite the first statement takes the write lock; on
     # PostgreSQL an advisory lock keeps two starting servers from racing.
     with db.engine.begin() as conn:
         if not db.is_sqlite:
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7349012)")
+            if schema:
+                quoted = conn.dialect.identifier_preparer.quote_identifier(schema)
+                conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
+
+
+@dataclass(frozen=True)
+class SchemaStatus:
+    """Where a database's schema stands against this version's migrations."""
+
+    current: str | None  # None: no ConnectPSP schema at all (no file, schema or tables)
+    head: str
+    known: bool  # ``current`` is one of this version's revisions
+
+    @property
+    def is_current(self) -> bool:
+        return self.current == self.head
+
+
+def schema_status(db: Database, *, schema: str | None = None) -> SchemaStatus:
+    """Read where the database stands, changing nothing: a missing SQLite file is not
+    created, nor a missing PostgreSQL schema, nor Alembic's version table."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    head = scripts.get_current_head()
+    assert head is not None  # the migrations ship with the package
+    current = _current_revision(db, schema)
+    known = current is None or any(r.revision == current for r in scripts.walk_revisions())
+    return SchemaStatus(current=current, head=head, known=known)
+
+
+def _current_revision(db: Database, schema: str | None) -> str | None:
+    if db.is_sqlite:
+        file = sqlite_file(db.url)
+        if file is None or not file.is_file():  # connecting would create it
+            return None
+    with db.engine.connect() as conn:
+        if schema and not db.is_sqlite:
+            found = conn.execute(
+                text("SELECT 1 FROM pg_namespace WHERE nspname = :name"), {"name": schema}
+            ).first()
+            if found is None:
+                return None
+        return MigrationContext.configure(conn).get_current_revision()
