@@ -90,7 +90,10 @@ def settlement_problems(db: Database, accepted: list[str]) -> list[str]:
         payments = {r.idempotency_key: r for r in conn.execute(select(t.sandbox_spi_payments))}
         m = t.webhook_messages.c
         events = Counter(
-            r.cash_out_id for r in conn.execute(select(m.cash_out_id).where(m.shape == "movement"))
+            r.subject_id
+            for r in conn.execute(
+                select(m.subject_id).where(m.shape == "movement", m.subject_kind == "cash_out")
+            )
         )
     if len(rows) != len(accepted):
         problems.append(f"{len(accepted) - len(rows)} accepted cash-outs are missing")

@@ -8,28 +8,29 @@ from datetime import timedelta
 
 from cryptography.exceptions import InvalidTag
 
+from connectpsp.adapters import payload_json
 from connectpsp.adapters.crypto import AesGcmCipher, Argon2Hasher, JwtCodec
 from connectpsp.adapters.participants import load_participants
 from connectpsp.adapters.rails.simulated import SimulatedPixNetwork
 from connectpsp.adapters.storage.db import Database
 from connectpsp.adapters.storage.migrate import upgrade
-from connectpsp.adapters.storage.repositories import sql_unit_of_work_factory
 from connectpsp.adapters.storage.throttle import SqlThrottleStore
+from connectpsp.adapters.storage.uow import sql_unit_of_work_factory
 from connectpsp.adapters.webhook_http import AddressGuard, HttpSender
-from connectpsp.api import jsonio
 from connectpsp.domain.clock import Clock, SystemClock
 from connectpsp.domain.ledger import PSP_FEES, PSP_SETTLEMENT, WORLD
 from connectpsp.logs import get_logger
 from connectpsp.service.acceptance import AcceptanceEngine
 from connectpsp.service.auth import AuthService
-from connectpsp.service.cashouts import CashOutService
+from connectpsp.service.cashouts import CashOutService, register_payloads
 from connectpsp.service.clients import ClientService
 from connectpsp.service.endpoints import WebhookEndpoints
 from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
+from connectpsp.service.publisher import Publisher
 from connectpsp.service.ratelimit import ThrottlePolicy, TokenThrottle
 from connectpsp.service.settlement import SettlementService
-from connectpsp.service.webhooks import WebhookService
 from connectpsp.settings import Settings, SettingsError
+from connectpsp.worker.dispatcher import WebhookDispatcher
 from connectpsp.worker.runner import Worker, every
 
 __all__ = ["Container", "build"]
@@ -47,13 +48,14 @@ class Container:
     cash_outs: CashOutService
     settlement: SettlementService
     endpoints: WebhookEndpoints
-    webhooks: WebhookService
+    publisher: Publisher
+    dispatcher: WebhookDispatcher
     network: SimulatedPixNetwork
     worker: Worker
 
     def close(self) -> None:
         self.engine.close()
-        self.webhooks.close()
+        self.dispatcher.close()
         self.db.dispose()
 
 
@@ -68,7 +70,10 @@ def build(
     db = Database(settings.database_url, schema=settings.database_schema)
     if migrate:
         upgrade(db, schema=settings.database_schema)
-    uow = sql_unit_of_work_factory(db, clock)
+    participants = load_participants()
+    publisher = Publisher(encode=payload_json.encode)
+    register_payloads(publisher, participants)
+    uow = sql_unit_of_work_factory(db, clock, publisher.publish)
     cipher = AesGcmCipher(settings.master_key)
     hasher = hasher or Argon2Hasher()
     _open_psp_accounts(uow)
@@ -98,19 +103,17 @@ def build(
     network = SimulatedPixNetwork(
         db,
         clock=clock,
-        participants=load_participants(),
+        participants=participants,
         latency=timedelta(milliseconds=settings.sandbox_latency_ms),
     )
     if settings.sandbox:
         network.install_demo_keys()
     guard = AddressGuard(allow_loopback=settings.webhooks_may_reach_loopback)
-    webhooks = WebhookService(
+    webhooks = WebhookDispatcher(
         uow,
         clock=clock,
         cipher=cipher,
-        participants=load_participants(),
         sender=HttpSender(guard, timeout=settings.webhook_timeout_seconds, clock=clock),
-        encode=jsonio.encode,
         log=get_logger("connectpsp.webhooks"),
         # The longest any claim is leased; each gets what its place in its endpoint's
         # queue needs, (round + 2) x the timeout, which is never more than this.
@@ -121,13 +124,13 @@ def build(
         rail=network,
         clock=clock,
         ispb=settings.ispb,
-        publish=webhooks.publish,
         lease=timedelta(seconds=settings.job_lease_seconds),
     )
     poll = timedelta(milliseconds=settings.worker_poll_ms)
     # Webhooks have a loop of their own: settlement never waits on a receiver.
     dispatcher = Worker([webhooks.dispatch_due], poll=poll, name="connectpsp-webhooks")
     webhooks.wake_when_free(dispatcher.wake)
+    publisher.when_queued(webhooks.notify_queued)
 
     def settle() -> int:
         settled = settlement.run_due()
@@ -147,6 +150,7 @@ def build(
         clock=clock,
         cipher=cipher,
         guard=guard,
+        event_types=publisher.event_types,
         on_queued=webhooks.notify_queued,
     )
     auth = AuthService(uow, hasher=hasher, cipher=cipher, tokens=tokens, throttle=throttle)
@@ -173,7 +177,8 @@ def build(
         cash_outs=cash_outs,
         settlement=settlement,
         endpoints=endpoints,
-        webhooks=webhooks,
+        publisher=publisher,
+        dispatcher=webhooks,
         network=network,
         worker=worker,
     )

@@ -25,14 +25,12 @@ from sqlalchemy import func, select, update
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from connectpsp.adapters.crypto import AesGcmCipher
-from connectpsp.adapters.participants import load_participants
 from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.webhook_http import AddressGuard, HttpSender
-from connectpsp.api import jsonio
 from connectpsp.domain.ledger import FeePlan
 from connectpsp.logs import get_logger
-from connectpsp.service.webhooks import WebhookService
 from connectpsp.settings import Settings
+from connectpsp.worker.dispatcher import WebhookDispatcher
 from tests.receiver import Receiver, receiver, signed_by_any
 from tests.support import (
     Api,
@@ -791,7 +789,7 @@ def test_a_claimed_delivery_is_not_claimed_again_while_it_waits(db_settings: Set
         dispatchers = [dispatcher(server, lease=timedelta(seconds=2)) for _ in range(2)]
         stop = threading.Event()
 
-        def loop(service: WebhookService) -> None:
+        def loop(service: WebhookDispatcher) -> None:
             while not stop.is_set():
                 service.dispatch_due()
                 time.sleep(0.02)
@@ -903,7 +901,7 @@ def test_closing_gives_back_the_leases_of_deliveries_not_sent(db_settings: Setti
         assert leased(server, endpoint_id) == 0
         assert len(deliveries(m, "succeeded", count=2)) == 2
         assert len(m.get("/webhooks/deliveries", status="pending").json()["data"]) == 6
-        own = server.container.webhooks  # the server's own dispatcher claims the rest now
+        own = server.container.dispatcher  # the server's own dispatcher claims the rest now
         deadline = time.monotonic() + 10
         while len(hook.requests) < 8:
             assert time.monotonic() < deadline, f"{len(hook.requests)} of 8 sent"
@@ -911,18 +909,16 @@ def test_closing_gives_back_the_leases_of_deliveries_not_sent(db_settings: Setti
             time.sleep(0.05)
 
 
-def dispatcher(server: RunningServer, *, lease: timedelta) -> WebhookService:
+def dispatcher(server: RunningServer, *, lease: timedelta) -> WebhookDispatcher:
     """Another process's webhook dispatcher on the server's database: 2 at once per
     endpoint, attempts of up to 5 s, leases of ``lease``."""
     settings = server.container.settings
     guard = AddressGuard(allow_loopback=True)
-    return WebhookService(
+    return WebhookDispatcher(
         server.container.uow,
         clock=server.clock,
         cipher=AesGcmCipher(settings.master_key),
-        participants=load_participants(),
         sender=HttpSender(guard, timeout=5, clock=server.clock),
-        encode=jsonio.encode,
         log=get_logger("connectpsp.webhooks"),
         per_endpoint=2,
         lease=lease,

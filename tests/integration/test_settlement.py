@@ -28,6 +28,7 @@ from connectpsp.domain.cashout import (
 from connectpsp.domain.errors import IllegalTransition
 from connectpsp.domain.ledger import client_account_code
 from connectpsp.domain.pix import AccountType, PixKeyType
+from connectpsp.domain.spi import PIX_KEY_NOT_FOUND
 from connectpsp.service.acceptance import Accepted
 from connectpsp.service.cashouts import SETTLE_TOPIC
 from connectpsp.service.rail import (
@@ -37,7 +38,7 @@ from connectpsp.service.rail import (
     RailUnavailable,
     submit_each,
 )
-from connectpsp.service.settlement import SettlementService, rail_key
+from connectpsp.service.settlement import SettlementService, finish, rail_key
 from connectpsp.settings import Settings
 from tests.invariants import settlement_problems
 from tests.support import FakeClock
@@ -117,7 +118,11 @@ def events_for(container: Container, cash_out_id: str) -> int:
         m = t.webhook_messages.c
         return int(
             tx.conn.execute(
-                select(func.count()).where(m.shape == "movement", m.cash_out_id == cash_out_id)
+                select(func.count()).where(
+                    m.shape == "movement",
+                    m.subject_kind == "cash_out",
+                    m.subject_id == cash_out_id,
+                )
             ).scalar_one()
         )
 
@@ -143,9 +148,7 @@ def clock(container: Container) -> FakeClock:
 def test_timeouts_never_fail_a_payment(container: Container, clock: FakeClock) -> None:
     client_id, cash_out_id = accept(container, clock)
     rail = ScriptedRail()
-    service = SettlementService(
-        container.uow, rail=rail, clock=clock, ispb="00416968", publish=container.webhooks.publish
-    )
+    service = SettlementService(container.uow, rail=rail, clock=clock, ispb="00416968")
     # The first submit gets no answer; the rail then says it never saw the payment, so it
     # is submitted again, and times out again; then status is unknown twice.
     rail.on_submit = [timeout, timeout]
@@ -181,7 +184,6 @@ def test_simulated_latency_keeps_it_processing_until_due(
         rail=network,
         clock=clock,
         ispb="00416968",
-        publish=container.webhooks.publish,
     )
     client_id, cash_out_id = accept(container, clock)
     service.run_due()
@@ -244,15 +246,23 @@ def test_illegal_transitions_raise_and_terminal_is_final(
     container: Container, clock: FakeClock
 ) -> None:
     _, cash_out_id = accept(container, clock)
-    with container.uow(write=True) as uow, pytest.raises(IllegalTransition):
-        uow.cash_outs.finish(cash_out_id, CashOutStatus.PROCESSING, at=clock.now())
     with container.uow(write=True) as uow:
-        assert uow.cash_outs.finish(cash_out_id, CashOutStatus.FAILED, at=clock.now())
+        cash_out = uow.cash_outs.by_id(cash_out_id)
+    assert cash_out is not None
+    with pytest.raises(IllegalTransition):
+        cash_out.status.check_transition(CashOutStatus.PROCESSING)
+    failed = cash_out.fail(PIX_KEY_NOT_FOUND)
+    with container.uow(write=True) as uow:
+        assert finish(uow, failed, clock.now()) is None  # this call made the move
         # The same move again (a second worker with the same answer): a quiet no-op.
-        assert not uow.cash_outs.finish(cash_out_id, CashOutStatus.FAILED, at=clock.now())
+        assert finish(uow, failed, clock.now()) == failed
         # Out of a terminal status to another: an error, not silence.
         with pytest.raises(IllegalTransition):
-            uow.cash_outs.finish(cash_out_id, CashOutStatus.COMPLETED, at=clock.now())
+            finish(
+                uow, cash_out.complete("E00416968202603101827cemeFscF6AG", clock.now()), clock.now()
+            )
+        with pytest.raises(IllegalTransition):
+            failed.complete("E00416968202603101827cemeFscF6AG", clock.now())
         uow.commit()
     assert status_of(container, cash_out_id) is CashOutStatus.FAILED
 
@@ -260,17 +270,23 @@ def test_illegal_transitions_raise_and_terminal_is_final(
 def test_finishing_unsubmitted_only_leaves_a_submitted_cash_out_alone(
     container: Container, clock: FakeClock
 ) -> None:
-    """A stale worker failing a cash-out before submission gets False, not an error,
-    once someone has sent it to the rail, whether it is still PROCESSING or COMPLETED."""
+    """A stale worker failing a cash-out before submission gets the cash-out as stored,
+    not an error, once someone has sent it to the rail, whether it is still PROCESSING
+    or COMPLETED."""
     _, cash_out_id = accept(container, clock)
     with container.uow(write=True) as uow:
-        assert uow.cash_outs.mark_submitted(cash_out_id, MARIA, clock.now())
+        cash_out = uow.cash_outs.by_id(cash_out_id)
+        assert cash_out is not None
+        sent = cash_out.submit(MARIA, clock.now())
+        assert uow.cash_outs.mark_submitted(sent, clock.now())
+        assert not uow.cash_outs.mark_submitted(sent, clock.now())  # once only
+        stale = cash_out.fail(PIX_KEY_NOT_FOUND)
         for expected in (CashOutStatus.PROCESSING, CashOutStatus.COMPLETED):
             if expected is CashOutStatus.COMPLETED:
-                assert uow.cash_outs.finish(cash_out_id, expected, at=clock.now())
-            assert not uow.cash_outs.finish(
-                cash_out_id, CashOutStatus.FAILED, at=clock.now(), unsubmitted_only=True
-            )
+                completed = sent.complete("E00416968202603101827cemeFscF6AG", clock.now())
+                assert finish(uow, completed, clock.now()) is None
+            current = finish(uow, stale, clock.now(), unsubmitted_only=True)
+            assert current is not None and current.status is expected
         uow.commit()
     assert status_of(container, cash_out_id) is CashOutStatus.COMPLETED
 
@@ -286,14 +302,14 @@ def test_a_stale_worker_never_fails_a_submitted_cash_out(
 
     def lookup_while_a_submits(key_type: PixKeyType, key: str) -> Creditor | None:
         with container.uow(write=True) as uow:  # worker A, meanwhile
-            assert uow.cash_outs.mark_submitted(cash_out_id, MARIA, clock.now())
+            cash_out = uow.cash_outs.by_id(cash_out_id)
+            assert cash_out is not None
+            assert uow.cash_outs.mark_submitted(cash_out.submit(MARIA, clock.now()), clock.now())
             uow.commit()
         return None  # what B sees: the key is gone
 
     rail.lookup = lookup_while_a_submits  # type: ignore[method-assign]
-    service = SettlementService(
-        container.uow, rail=rail, clock=clock, ispb="00416968", publish=container.webhooks.publish
-    )
+    service = SettlementService(container.uow, rail=rail, clock=clock, ispb="00416968")
     with container.uow(write=True) as uow:
         (job,) = [
             j
@@ -378,9 +394,7 @@ def job_of(container: Container, cash_out_id: str) -> Any:
 
 
 def scripted_service(container: Container, clock: FakeClock, rail: ScriptedRail) -> Any:
-    return SettlementService(
-        container.uow, rail=rail, clock=clock, ispb="00416968", publish=container.webhooks.publish
-    )
+    return SettlementService(container.uow, rail=rail, clock=clock, ispb="00416968")
 
 
 def test_an_unknown_reason_code_fails_one_and_the_batch_goes_on(
@@ -419,7 +433,9 @@ def test_a_job_that_cannot_be_applied_does_not_block_the_batch(
     def answer(order: PaymentOrder) -> RailStatus:
         if order.idempotency_key == rail_key(bad):
             with container.uow(write=True) as uow:  # someone else failed it meanwhile
-                uow.cash_outs.finish(bad, CashOutStatus.FAILED, at=clock.now())
+                found = uow.cash_outs.by_id(bad)
+                assert found is not None
+                finish(uow, found.fail(PIX_KEY_NOT_FOUND), clock.now())
                 uow.commit()
         return settled(clock)()
 
@@ -476,7 +492,6 @@ def test_end_to_end_ids_are_unique_and_carry_the_configured_ispb(
         rail=container.network,
         clock=clock,
         ispb=settings.ispb,
-        publish=container.webhooks.publish,
     )
     _, ids = accept_many(container, 60)
     only_due(container, clock, ids)
@@ -529,9 +544,7 @@ def test_a_batch_the_rail_answered_none_of_is_never_failed(
     client_id, cash_out_id = accept(container, clock)
     only_due(container, clock, [cash_out_id])
     rail = BatchDroppingRail(container.network, paid_first=paid_first)
-    service = SettlementService(
-        container.uow, rail=rail, clock=clock, ispb="00416968", publish=container.webhooks.publish
-    )
+    service = SettlementService(container.uow, rail=rail, clock=clock, ispb="00416968")
     assert service.run_due() == 1
     assert len(rail.batches) == 1
     assert status_of(container, cash_out_id) is CashOutStatus.PROCESSING

@@ -411,6 +411,7 @@ def test_payloads_rendered_and_signed_by_the_server_verify() -> None:
     from connectpsp.adapters.participants import load_participants
     from connectpsp.api.jsonio import encode
     from connectpsp.domain import cashout as d
+    from connectpsp.domain import cashout_payloads as payloads
     from connectpsp.domain import webhooks as server
     from connectpsp.domain.pix import AccountType, PixKeyType
 
@@ -466,18 +467,18 @@ def test_payloads_rendered_and_signed_by_the_server_verify() -> None:
         assert verify(body, headers, [new], now=NOW) == event
         return event
 
-    own = deliver(server.cash_out_event(completed, NOW))
+    own = deliver(payloads.cash_out_event(completed, NOW))
     assert isinstance(own, CashOutCompleted)
     assert (own.amount, own.internal_code, own.paid_at) == (Decimal("50.30"), "IVKPRMOCDY", paid)
     assert own.payee.document == "***.456.789-**"
     assert own.requested_at == requested and own.event_at == NOW
 
-    lost = deliver(server.cash_out_event(failed, NOW))
+    lost = deliver(payloads.cash_out_event(failed, NOW))
     assert isinstance(lost, CashOutFailed)
     assert lost.failure == Failure("AC06", "The destination account is blocked.")
     assert lost.payee.destination == BankAccount("18236120", "0001", "12345", "CHECKING")
 
-    moved = deliver(server.movement_event(completed, NOW, participants))
+    moved = deliver(payloads.movement_event(completed, NOW, participants))
     assert isinstance(moved, CashOutMovement) and moved.confirmed
     assert (moved.original_amount, moved.fee_amount, moved.final_amount) == (
         Decimal("50.30"),
@@ -488,7 +489,7 @@ def test_payloads_rendered_and_signed_by_the_server_verify() -> None:
     assert moved.counterpart.bank_ispb == "18236120" and moved.counterpart.bank_name
     assert moved.processing_date == NOW
 
-    refused_movement = deliver(server.movement_event(failed, NOW, participants))
+    refused_movement = deliver(payloads.movement_event(failed, NOW, participants))
     assert isinstance(refused_movement, CashOutMovement)
     assert refused_movement.status == "ERROR"
     assert refused_movement.error_code == "AC06"

@@ -25,7 +25,7 @@ from connectpsp.domain.webhooks import (
     next_attempt_delay,
     sign,
 )
-from connectpsp.service.webhooks import BlockedUrl, SendResult
+from connectpsp.service.ports import BlockedUrl, SendResult
 from tests.receiver import receiver
 from tests.support import FakeClock
 

@@ -36,7 +36,7 @@ import httpx
 
 from connectpsp.domain.clock import Clock
 from connectpsp.domain.webhooks import forbidden_address
-from connectpsp.service.webhooks import BlockedUrl, SendResult
+from connectpsp.service.ports import BlockedUrl, SendResult
 
 __all__ = ["AddressGuard", "HttpSender"]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from connectpsp.domain.cashout import AcceptedCashOut, CashOut
+from connectpsp.domain.cashout_payloads import destination_json
 from connectpsp.domain.clock import iso_local
 from connectpsp.domain.documents import mask_document
 from connectpsp.domain.ledger import Balance
 from connectpsp.domain.money import to_decimal
-from connectpsp.domain.webhooks import destination_json
 
 __all__ = ["accepted", "balance", "cash_out"]
 

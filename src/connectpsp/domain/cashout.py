@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import ClassVar
 
 from connectpsp.domain.documents import document_type
 from connectpsp.domain.errors import IllegalTransition
+from connectpsp.domain.events import Event
 from connectpsp.domain.money import Centavos
 from connectpsp.domain.pix import AccountType, PixKeyType
 
@@ -15,6 +17,8 @@ __all__ = [
     "AcceptedCashOut",
     "BankAccount",
     "CashOut",
+    "CashOutCompleted",
+    "CashOutFailed",
     "CashOutRequest",
     "CashOutStatus",
     "Creditor",
@@ -152,3 +156,54 @@ class CashOut:
     @property
     def final_amount(self) -> Centavos:
         return self.amount + self.fee
+
+    # The life of a cash-out. Each step returns the cash-out after it, or raises
+    # ``IllegalTransition``; storage persists what these decided, guarded by the status
+    # they started from, so two workers cannot both make one move.
+
+    def submit(self, creditor: Creditor, at: datetime) -> CashOut:
+        """Sent to the rail, to ``creditor``: once, and only while PROCESSING."""
+        if self.status is not CashOutStatus.PROCESSING or self.submitted_at is not None:
+            raise IllegalTransition(f"A {self.status} cash-out sent before cannot be sent again.")
+        return replace(self, submitted_at=at, creditor=creditor)
+
+    def complete(self, end_to_end_id: str, paid_at: datetime) -> CashOut:
+        self.status.check_transition(CashOutStatus.COMPLETED)
+        return replace(
+            self, status=CashOutStatus.COMPLETED, end_to_end_id=end_to_end_id, paid_at=paid_at
+        )
+
+    def fail(self, failure: Failure, spi_reason_code: str | None = None) -> CashOut:
+        self.status.check_transition(CashOutStatus.FAILED)
+        return replace(
+            self, status=CashOutStatus.FAILED, failure=failure, spi_reason_code=spi_reason_code
+        )
+
+
+@dataclass(frozen=True)
+class _CashOutEvent(Event):
+    cash_out: CashOut
+
+    subject_kind: ClassVar[str] = "cash_out"
+
+    @property
+    def subject_id(self) -> str:
+        return self.cash_out.id
+
+    @property
+    def client_id(self) -> str:
+        return self.cash_out.client_id
+
+    @property
+    def webhook_url(self) -> str | None:
+        return self.cash_out.webhook_url
+
+
+@dataclass(frozen=True)
+class CashOutCompleted(_CashOutEvent):
+    type: ClassVar[str] = "CASHOUT_COMPLETED"
+
+
+@dataclass(frozen=True)
+class CashOutFailed(_CashOutEvent):
+    type: ClassVar[str] = "CASHOUT_FAILED"

@@ -10,18 +10,10 @@ import ipaddress
 import random
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
-
-from connectpsp.domain.cashout import BankAccount, CashOut, CashOutStatus
-from connectpsp.domain.clock import iso_local, iso_utc
-from connectpsp.domain.documents import mask_document
-from connectpsp.domain.money import to_decimal
-from connectpsp.domain.participants import ParticipantDirectory
 
 __all__ = [
-    "EVENT_TYPES",
     "MAX_ATTEMPTS",
     "Attempt",
     "AttemptResult",
@@ -36,20 +28,16 @@ __all__ = [
     "NewEndpoint",
     "RotateSecret",
     "SecretRotated",
-    "cash_out_event",
-    "destination_json",
     "forbidden_address",
-    "movement_event",
     "new_webhook_secret",
     "next_attempt_delay",
     "sign",
 ]
 
-EVENT_TYPES = ("CASHOUT_COMPLETED", "CASHOUT_FAILED")
-
 
 class MessageShape(StrEnum):
-    CASH_OUT = "cash_out"  # seed 000: to the cash-out's own webhookUrl
+    # seed 000's shape, to the record's own webhookUrl (named for cash-outs, where it began)
+    CASH_OUT = "cash_out"
     MOVEMENT = "movement"  # seed 004: to the client's registered endpoints
 
 
@@ -138,102 +126,6 @@ def forbidden_address(address: str) -> bool:
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 
 
-def cash_out_event(cash_out: CashOut, at: datetime) -> dict[str, Any]:
-    """Seed 000: CASHOUT_COMPLETED / CASHOUT_FAILED, for the cash-out's own webhookUrl."""
-    completed = cash_out.status is CashOutStatus.COMPLETED
-    data: dict[str, Any] = {
-        "internalCode": cash_out.internal_code,
-        "externalReference": cash_out.external_reference,
-        "endToEndId": cash_out.end_to_end_id,
-        "status": cash_out.status.value,
-        "amount": to_decimal(cash_out.amount),
-        "payee": {
-            "name": cash_out.payee.name,
-            "document": mask_document(cash_out.payee.document),
-            "destination": destination_json(cash_out),
-        },
-        "requestedAt": iso_local(cash_out.requested_at),
-        "paidAt": iso_local(cash_out.paid_at) if cash_out.paid_at else None,
-    }
-    if not completed:
-        assert cash_out.failure is not None
-        data["failure"] = {"code": cash_out.failure.code, "message": cash_out.failure.message}
-    return {
-        "eventType": "CASHOUT_COMPLETED" if completed else "CASHOUT_FAILED",
-        "eventAt": iso_utc(at),
-        "data": data,
-    }
-
-
-def movement_event(
-    cash_out: CashOut, at: datetime, participants: ParticipantDirectory
-) -> dict[str, Any]:
-    """Seed 004: the account movement ``CashOut`` (DEBIT), CONFIRMED or ERROR."""
-    confirmed = cash_out.status is CashOutStatus.COMPLETED
-    creditor = cash_out.creditor
-    destination = cash_out.payee.destination
-    ispb: str | None
-    branch: str | None
-    account: str | None
-    if creditor is not None:
-        name, document = creditor.name, creditor.document
-        ispb, branch, account = creditor.ispb, creditor.branch, creditor.account
-    elif isinstance(destination, BankAccount):
-        name, document = cash_out.payee.name, cash_out.payee.document
-        ispb, branch, account = destination.ispb, destination.branch, destination.account
-    else:  # the key never resolved: no bank to name
-        name, document = cash_out.payee.name, cash_out.payee.document
-        ispb = branch = account = None
-    bank = participants.get(ispb) if ispb else None
-    failure = cash_out.failure
-    return {
-        "event": "CashOut",
-        "status": "CONFIRMED" if confirmed else "ERROR",
-        "transactionType": "PIX",
-        "movementType": "DEBIT",
-        "transactionId": cash_out.id,
-        "externalId": cash_out.external_reference,
-        "endToEndId": cash_out.end_to_end_id,
-        "pixKey": None if isinstance(destination, BankAccount) else destination.key,
-        "feeAmount": to_decimal(cash_out.fee),
-        "originalAmount": to_decimal(cash_out.amount),
-        "finalAmount": to_decimal(cash_out.final_amount),
-        "processingDate": at.astimezone(UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z"),
-        "errorCode": failure.code if failure and not confirmed else None,
-        "errorMessage": failure.message if failure and not confirmed else None,
-        "counterpart": {
-            "name": name,
-            "document": mask_document(document),
-            "bank": {
-                "bankISPB": ispb,
-                "bankName": bank.short_name if bank else None,
-                "bankCode": bank.compe if bank else None,
-                "accountBranch": branch,
-                "accountNumber": account,
-            },
-        },
-        "metadata": {},
-    }
-
-
-def destination_json(cash_out: CashOut) -> dict[str, Any]:
-    """A cash-out's destination as the request gave it."""
-    d = cash_out.payee.destination
-    if isinstance(d, BankAccount):
-        return {
-            "type": "BANK_ACCOUNT",
-            "bankAccount": {
-                "ispb": d.ispb,
-                "branch": d.branch,
-                "account": d.account,
-                "accountType": d.account_type.value,
-            },
-        }
-    return {"type": "PIX", "pixKeyType": d.key_type.value, "pixKey": d.key}
-
-
 @dataclass(frozen=True)
 class Endpoint:
     """A client's registered webhook URL (seed 004 events)."""
@@ -291,7 +183,8 @@ class Message:
     client_id: str
     event_type: str
     shape: MessageShape
-    cash_out_id: str
+    subject_kind: str  # what the event is about: cash_out
+    subject_id: str
     body: bytes
     created_at: datetime
 
@@ -322,10 +215,12 @@ class DeliveryTask:
     url: str
     body: bytes
     attempts: int  # made before this one
-    secret_enc: str
-    secret_context: str
+    # The secrets that may sign it, encrypted: the endpoint's (and its previous one, in
+    # a rotation's overlap), or, for a record's own webhookUrl, the client's.
+    endpoint_secret_enc: str | None
     previous_secret_enc: str | None
     previous_secret_expires_at: datetime | None
+    client_secret_enc: str
 
     @property
     def target(self) -> str:

@@ -16,7 +16,15 @@ from concurrent.futures import Future
 from datetime import date, datetime
 from typing import Any
 
-from connectpsp.domain.cashout import AcceptedCashOut, CashOut, CashOutRequest, CashOutStatus
+from connectpsp.domain.cashout import (
+    AcceptedCashOut,
+    CashOut,
+    CashOutCompleted,
+    CashOutFailed,
+    CashOutRequest,
+    CashOutStatus,
+)
+from connectpsp.domain.cashout_payloads import cash_out_event, movement_event
 from connectpsp.domain.clients import Client
 from connectpsp.domain.clock import business_date
 from connectpsp.domain.errors import (
@@ -30,16 +38,38 @@ from connectpsp.domain.errors import (
 from connectpsp.domain.ids import derived_id, new_id, new_internal_code
 from connectpsp.domain.ledger import PSP_FEES, PSP_SETTLEMENT, client_account_code
 from connectpsp.domain.money import Centavos
+from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.service.acceptance import AcceptanceEngine, Decided, Submission
 from connectpsp.service.ports import Reservation, UnitOfWork, UnitOfWorkFactory
+from connectpsp.service.publisher import Payloads, Publisher
 
-__all__ = ["SETTLE_TOPIC", "CashOutFlow", "CashOutService", "fee_transfer_id"]
+__all__ = [
+    "SETTLE_TOPIC",
+    "CashOutFlow",
+    "CashOutService",
+    "fee_transfer_id",
+    "register_payloads",
+]
 
 SETTLE_TOPIC = "settle_cash_out"
 
 
 def fee_transfer_id(cash_out_id: str) -> str:
     return derived_id(cash_out_id, "fee")
+
+
+def register_payloads(publisher: Publisher, participants: ParticipantDirectory) -> None:
+    """A settled or failed cash-out's webhooks: the tutorial's shape for its own
+    ``webhookUrl``, the account movement (``CashOut``, DEBIT) for the endpoints."""
+
+    def own(event: CashOutCompleted | CashOutFailed, at: datetime) -> dict[str, Any]:
+        return cash_out_event(event.cash_out, at)
+
+    def movement(event: CashOutCompleted | CashOutFailed, at: datetime) -> dict[str, Any]:
+        return movement_event(event.cash_out, at, participants)
+
+    for event in (CashOutCompleted, CashOutFailed):
+        publisher.register(event, Payloads(own=own, movement=movement))
 
 
 class CashOutFlow:

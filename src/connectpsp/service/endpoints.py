@@ -27,7 +27,6 @@ from connectpsp.domain.errors import (
 )
 from connectpsp.domain.ids import new_id
 from connectpsp.domain.webhooks import (
-    EVENT_TYPES,
     DeliveryStatus,
     DeliveryView,
     Endpoint,
@@ -39,8 +38,7 @@ from connectpsp.domain.webhooks import (
     new_webhook_secret,
 )
 from connectpsp.service.acceptance import AcceptanceEngine, Decided, Submission
-from connectpsp.service.ports import Cipher, UnitOfWork, UnitOfWorkFactory
-from connectpsp.service.webhooks import BlockedUrl, UrlGuard
+from connectpsp.service.ports import BlockedUrl, Cipher, UnitOfWork, UnitOfWorkFactory, UrlGuard
 
 __all__ = ["SECRET_OVERLAP", "WebhookEndpoints", "endpoint_secret_context"]
 
@@ -184,12 +182,15 @@ class WebhookEndpoints:
         clock: Clock,
         cipher: Cipher,
         guard: UrlGuard,
+        event_types: tuple[str, ...],
         on_queued: Callable[[], None] = lambda: None,
     ) -> None:
         self._uow = uow
         self._engine = engine
         self._clock = clock
         self._guard = guard
+        # The event types an endpoint may subscribe to (the publisher's movement shapes).
+        self._event_types = event_types
         # Deliveries were queued (a retry, a replay): the dispatcher looks for them now.
         self._on_queued = on_queued
         self._register = _RegisterFlow(cipher)
@@ -200,7 +201,7 @@ class WebhookEndpoints:
     ) -> Future[Decided[EndpointCreated]]:
         """Register an endpoint for ``events`` (all of them by default). The URL must
         resolve only to addresses webhooks may reach."""
-        chosen = tuple(dict.fromkeys(events)) if events else EVENT_TYPES
+        chosen = tuple(dict.fromkeys(events)) if events else self._event_types
         self._validate(url, chosen)
         return self._engine.submit(self._register, client, key, NewEndpoint(url, chosen))
 
@@ -212,9 +213,10 @@ class WebhookEndpoints:
 
     def _validate(self, url: str, events: tuple[str, ...]) -> None:
         errors = self._url_errors(url)
-        unknown = sorted(set(events) - set(EVENT_TYPES))
+        unknown = sorted(set(events) - set(self._event_types))
         if unknown or not events:
-            errors.append(FieldError("events", f"must be some of {', '.join(EVENT_TYPES)}"))
+            types = ", ".join(self._event_types)
+            errors.append(FieldError("events", f"must be some of {types}"))
         if errors:
             raise ValidationFailed(errors)
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol
 
-from connectpsp.domain.cashout import CashOut, CashOutStatus, Creditor, Failure
+from connectpsp.domain.cashout import CashOut
 from connectpsp.domain.clients import Client
+from connectpsp.domain.events import Event
 from connectpsp.domain.ledger import Balance, TransferKind
 from connectpsp.domain.money import Centavos
 from connectpsp.domain.webhooks import (
@@ -24,6 +25,7 @@ from connectpsp.domain.webhooks import (
 )
 
 __all__ = [
+    "BlockedUrl",
     "CashOutRepository",
     "Cipher",
     "ClientRepository",
@@ -34,13 +36,57 @@ __all__ = [
     "LimitRepository",
     "Logger",
     "OutboxRepository",
+    "PublishEvents",
     "Reservation",
     "SecretHasher",
+    "SendResult",
     "StoredOutcome",
     "UnitOfWork",
     "UnitOfWorkFactory",
+    "UrlGuard",
     "WebhookRepository",
+    "WebhookSender",
 ]
+
+
+class BlockedUrl(Exception):
+    """The URL points somewhere webhooks may not go (see ``forbidden_address``)."""
+
+
+class UrlGuard(Protocol):
+    def check(self, url: str) -> None:
+        """Raise ``BlockedUrl`` unless every address the URL resolves to is allowed."""
+        ...
+
+    def check_literal(self, url: str) -> None:
+        """Raise ``BlockedUrl`` if the URL's host is itself a forbidden address (or
+        ``localhost``); no DNS lookup, so it may run on a request's path."""
+        ...
+
+
+@dataclass(frozen=True)
+class SendResult:
+    status_code: int | None
+    body: str | None  # the first KiB of the answer
+    latency_ms: int
+    retry_after: timedelta | None = None
+    error: str | None = None  # no answer: timeout, refused, blocked address
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class WebhookSender(Protocol):
+    timeout: float  # seconds one attempt may take, all of it
+
+    async def send(self, url: str, headers: dict[str, str], body: bytes) -> SendResult:
+        """POST once, to the address the guard validated, following no redirects."""
+        ...
+
+    def close(self) -> None:
+        """Close idle connections (once the loop that sent has stopped)."""
+        ...
 
 
 class Logger(Protocol):
@@ -146,27 +192,16 @@ class CashOutRepository(Protocol):
     def by_id(self, cash_out_id: str) -> CashOut | None: ...
     def by_ids(self, cash_out_ids: list[str]) -> dict[str, CashOut]: ...
 
-    def mark_submitted(self, cash_out_id: str, creditor: Creditor, at: datetime) -> bool:
-        """Record that the rail is about to be asked to pay, and to whom; False if it
-        already was (by another worker) or the cash-out is no longer PROCESSING."""
+    def mark_submitted(self, cash_out: CashOut, at: datetime) -> bool:
+        """Store that ``cash_out`` (as ``CashOut.submit`` made it) is about to be sent to
+        the rail, and to whom; False if it already was (by another worker) or is no
+        longer PROCESSING."""
         ...
 
-    def finish(
-        self,
-        cash_out_id: str,
-        status: CashOutStatus,
-        *,
-        at: datetime,
-        end_to_end_id: str | None = None,
-        paid_at: datetime | None = None,
-        failure: Failure | None = None,
-        spi_reason_code: str | None = None,
-        unsubmitted_only: bool = False,
-    ) -> bool:
-        """Move a PROCESSING cash-out to a terminal status. False, writing nothing, if it
-        is already in ``status`` (another worker got there first), or, with
-        ``unsubmitted_only``, if it has been sent to the rail; ``IllegalTransition`` if
-        it is in a different terminal status."""
+    def finish(self, cash_out: CashOut, *, at: datetime, unsubmitted_only: bool = False) -> bool:
+        """Store ``cash_out``'s terminal status (as the domain decided it) if it is still
+        PROCESSING (and, with ``unsubmitted_only``, never sent); False, writing nothing,
+        otherwise."""
         ...
 
 
@@ -311,8 +346,16 @@ class UnitOfWork(Protocol):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None: ...
+
+    def emit(self, event: Event) -> None:
+        """Record that ``event`` happened; ``commit`` publishes it (queues its webhooks)
+        in this same transaction."""
+        ...
+
     def commit(self) -> None: ...
 
 
 # ``uow(write=True)`` opens a write transaction (BEGIN IMMEDIATE on SQLite).
 UnitOfWorkFactory = Callable[..., UnitOfWork]
+# Renders and queues a transaction's events inside it (``service.publisher``).
+PublishEvents = Callable[[UnitOfWork, list[Event]], None]

@@ -19,23 +19,27 @@ of its own, and the one that fails again is put off with backoff, its money unto
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from connectpsp.domain.cashout import BankAccount, CashOut, CashOutStatus, Creditor, Failure
+from connectpsp.domain.cashout import (
+    BankAccount,
+    CashOut,
+    CashOutCompleted,
+    CashOutFailed,
+    Creditor,
+    Failure,
+)
 from connectpsp.domain.clock import Clock, business_date
-from connectpsp.domain.errors import StorageConflict, StorageUnavailable
+from connectpsp.domain.errors import LedgerViolation, StorageConflict, StorageUnavailable
 from connectpsp.domain.ids import derived_id, end_to_end_id, new_id
 from connectpsp.domain.spi import PIX_KEY_NOT_FOUND, ReasonCode, failure_for
 from connectpsp.service.cashouts import SETTLE_TOPIC, fee_transfer_id
 from connectpsp.service.ports import Job, UnitOfWork, UnitOfWorkFactory
 from connectpsp.service.rail import PaymentOrder, Rail, RailState, RailStatus, RailUnavailable
 
-__all__ = ["Publisher", "SettlementService", "rail_key"]
+__all__ = ["SettlementService", "finish", "rail_key"]
 
-# Queues a terminal cash-out's webhooks inside the transaction that made it terminal.
-Publisher = Callable[[UnitOfWork, CashOut, datetime], None]
 _MAX_BACKOFF = timedelta(seconds=60)
 # Ids and error types only: never a document or an amount.
 _log = logging.getLogger("connectpsp.settlement")
@@ -75,11 +79,9 @@ class SettlementService:
         rail: Rail,
         clock: Clock,
         ispb: str,
-        publish: Publisher,
         lease: timedelta = timedelta(seconds=30),
     ) -> None:
         self._uow = uow
-        self._publish = publish
         self._rail = rail
         self._clock = clock
         self._ispb = ispb
@@ -213,8 +215,9 @@ class SettlementService:
         with self._uow(write=True) as uow:
             submitted = []
             for job, cash_out, creditor in batch.fresh:
-                if uow.cash_outs.mark_submitted(cash_out.id, creditor, now):
-                    submitted.append((job, cash_out, creditor))
+                sent = cash_out.submit(creditor, now)
+                if uow.cash_outs.mark_submitted(sent, now):
+                    submitted.append((job, sent, creditor))
                 else:  # another worker is submitting it: reconcile on the next run
                     batch.deferred.append((job, later))
             for job, cash_out, failure, reason in batch.refused:
@@ -280,11 +283,10 @@ class SettlementService:
         self, uow: UnitOfWork, job: Job, cash_out: CashOut, e2e: str, paid_at: datetime
     ) -> None:
         now = self._clock.now()
-        if uow.cash_outs.finish(
-            cash_out.id, CashOutStatus.COMPLETED, at=now, end_to_end_id=e2e, paid_at=paid_at
-        ):
-            self._resolve_reservation(uow, cash_out, post=True)
-            self._publish_final(uow, cash_out.id, now)
+        completed = cash_out.complete(e2e, paid_at)
+        if finish(uow, completed, now) is None:
+            _resolve_reservation(uow, cash_out, post=True)
+            uow.emit(CashOutCompleted(now, completed))
         uow.outbox.finish(job.id, at=now)
 
     def _fail(
@@ -300,39 +302,46 @@ class SettlementService:
         """True when the job is over: failed now, or already terminal. False, writing
         nothing, when ``before_submit`` and the cash-out has been sent to the rail."""
         now = self._clock.now()
-        moved = uow.cash_outs.finish(
-            cash_out.id,
-            CashOutStatus.FAILED,
-            at=now,
-            failure=failure,
-            spi_reason_code=reason or None,
-            unsubmitted_only=before_submit,
-        )
-        if moved:
-            self._resolve_reservation(uow, cash_out, post=False)
+        failed = cash_out.fail(failure, reason or None)
+        current = finish(uow, failed, now, unsubmitted_only=before_submit)
+        if current is None:
+            _resolve_reservation(uow, cash_out, post=False)
             uow.limits.release_daily(
                 cash_out.client_id, business_date(cash_out.requested_at), cash_out.amount
             )
-            self._publish_final(uow, cash_out.id, now)
-        else:
-            current = uow.cash_outs.by_id(cash_out.id)
-            if current is not None and not current.status.is_terminal:
-                return False  # submitted by another worker: not ours to fail
+            uow.emit(CashOutFailed(now, failed))
+        elif not current.status.is_terminal:
+            return False  # submitted by another worker: not ours to fail
         uow.outbox.finish(job.id, at=now)
         return True
 
-    @staticmethod
-    def _resolve_reservation(uow: UnitOfWork, cash_out: CashOut, *, post: bool) -> None:
-        # Post: the amount goes to settlement and the fee to the PSP's fee account.
-        # Void: both return to the client's available balance.
-        uow.ledger.resolve(cash_out.id, new_id(), post=post)
-        if cash_out.fee:
-            uow.ledger.resolve(fee_transfer_id(cash_out.id), new_id(), post=post)
 
-    def _publish_final(self, uow: UnitOfWork, cash_out_id: str, at: datetime) -> None:
-        final = uow.cash_outs.by_id(cash_out_id)  # as just written: status, e2e, creditor
-        assert final is not None
-        self._publish(uow, final, at)
+def finish(
+    uow: UnitOfWork, cash_out: CashOut, at: datetime, *, unsubmitted_only: bool = False
+) -> CashOut | None:
+    """Persist ``cash_out``, which the domain just moved to a terminal status, once.
+
+    None when this call made the move. Otherwise the cash-out as stored: another worker
+    made the same move first, or (``unsubmitted_only``) sent it to the rail meanwhile.
+    ``IllegalTransition`` when it reached a different terminal status."""
+    if uow.cash_outs.finish(cash_out, at=at, unsubmitted_only=unsubmitted_only):
+        return None
+    current = uow.cash_outs.by_id(cash_out.id)
+    if current is None:
+        raise LedgerViolation(f"No cash-out {cash_out.id} to finish.")
+    if current.status is not cash_out.status and not (
+        unsubmitted_only and current.submitted_at is not None
+    ):
+        current.status.check_transition(cash_out.status)  # out of a terminal status: raises
+    return current
+
+
+def _resolve_reservation(uow: UnitOfWork, cash_out: CashOut, *, post: bool) -> None:
+    # Post: the amount goes to settlement and the fee to the PSP's fee account.
+    # Void: both return to the client's available balance.
+    uow.ledger.resolve(cash_out.id, new_id(), post=post)
+    if cash_out.fee:
+        uow.ledger.resolve(fee_transfer_id(cash_out.id), new_id(), post=post)
 
 
 def _backoff(failures: int) -> timedelta:

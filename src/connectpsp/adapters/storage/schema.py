@@ -282,11 +282,13 @@ webhook_messages = Table(
     Column("client_id", String(36), nullable=False),
     Column("event_type", String(32), nullable=False),
     Column("shape", String(12), nullable=False),  # cash_out (seed 000) | movement (seed 004)
-    Column("cash_out_id", String(36), nullable=False),
+    # What the event is about: a kind (cash_out) and that record's id.
+    Column("subject_kind", String(24), nullable=False),
+    Column("subject_id", String(36), nullable=False),
     Column("body", LargeBinary, nullable=False),
     Column("created_at", TZ, nullable=False),
     Index("ix_webhook_messages_window", "client_id", "shape", "created_at"),
-    Index("ix_webhook_messages_cash_out", "cash_out_id"),
+    Index("ix_webhook_messages_subject", "subject_kind", "subject_id"),
 )
 
 # The webhook outbox: written in the transaction that makes the event happen.

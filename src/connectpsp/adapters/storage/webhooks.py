@@ -36,8 +36,6 @@ from connectpsp.domain.webhooks import (
     Message,
     MessageShape,
 )
-from connectpsp.service.clients import webhook_context
-from connectpsp.service.endpoints import endpoint_secret_context
 
 __all__ = ["SqlWebhooks"]
 
@@ -132,7 +130,8 @@ class SqlWebhooks:
                 client_id=message.client_id,
                 event_type=message.event_type,
                 shape=message.shape.value,
-                cash_out_id=message.cash_out_id,
+                subject_kind=message.subject_kind,
+                subject_id=message.subject_id,
                 body=message.body,
                 created_at=message.created_at,
             )
@@ -392,14 +391,14 @@ def _message(r: Row[Any]) -> Message:
         r.client_id,
         r.event_type,
         MessageShape(r.shape),
-        r.cash_out_id,
+        r.subject_kind,
+        r.subject_id,
         bytes(r.body),
         r.created_at,
     )
 
 
 def _task(r: Any) -> DeliveryTask:
-    own_endpoint = r.endpoint_id is not None
     return DeliveryTask(
         id=r.id,
         message_id=r.message_id,
@@ -408,10 +407,8 @@ def _task(r: Any) -> DeliveryTask:
         url=r.url,
         body=bytes(r.body),
         attempts=r.attempts,
-        secret_enc=r.secret_enc if own_endpoint else r.webhook_secret_enc,
-        secret_context=(
-            endpoint_secret_context(r.endpoint_id) if own_endpoint else webhook_context(r.client_id)
-        ),
-        previous_secret_enc=r.previous_secret_enc if own_endpoint else None,
-        previous_secret_expires_at=r.previous_secret_expires_at if own_endpoint else None,
+        endpoint_secret_enc=r.secret_enc,
+        previous_secret_enc=r.previous_secret_enc,
+        previous_secret_expires_at=r.previous_secret_expires_at,
+        client_secret_enc=r.webhook_secret_enc,
     )

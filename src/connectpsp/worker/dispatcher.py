@@ -1,13 +1,13 @@
-"""Webhooks: client endpoints, publishing events in the transaction that causes them,
-and delivering them at least once, signed, with retries.
+"""The webhook dispatcher: delivers every queued webhook at least once, signed, with
+retries.
 
 Delivery state lives in the database (``webhook_deliveries``), so retries go on across
-restarts. The dispatcher claims a few rounds of attempts per endpoint ahead, never more than its
-lease covers, so that an endpoint's next attempt starts as soon as a slot is free
-without waiting on the database; a delivery whose lease lapsed while it waited is not
-sent. Attempts run as tasks of one event loop. A worker that dies mid-attempt loses the
-lease and the attempt is made again (at least once, never lost). Receivers deduplicate
-on ``webhook-id``.
+restarts. The dispatcher claims a few rounds of attempts per endpoint ahead, never more
+than its lease covers, so that an endpoint's next attempt starts as soon as a slot is
+free without waiting on the database; a delivery whose lease lapsed while it waited is
+not sent. Attempts run as tasks of one event loop. A worker that dies mid-attempt loses
+the lease and the attempt is made again (at least once, never lost). Receivers
+deduplicate on ``webhook-id``.
 """
 
 from __future__ import annotations
@@ -16,87 +16,46 @@ import asyncio
 import contextlib
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
 
-from connectpsp.domain.cashout import CashOut, CashOutStatus
 from connectpsp.domain.clock import Clock
-from connectpsp.domain.errors import (
-    ConnectPSPError,
-)
-from connectpsp.domain.participants import ParticipantDirectory
+from connectpsp.domain.errors import ConnectPSPError
 from connectpsp.domain.webhooks import (
     Attempt,
     AttemptResult,
     DeliveryStatus,
     DeliveryTask,
     DueDelivery,
-    Message,
-    MessageShape,
-    cash_out_event,
-    movement_event,
     next_attempt_delay,
     sign,
 )
-from connectpsp.service.ports import Cipher, Logger, UnitOfWork, UnitOfWorkFactory
+from connectpsp.service.clients import webhook_context
+from connectpsp.service.endpoints import endpoint_secret_context
+from connectpsp.service.ports import (
+    Cipher,
+    Logger,
+    SendResult,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    WebhookSender,
+)
 
-__all__ = ["BlockedUrl", "SendResult", "UrlGuard", "WebhookSender", "WebhookService"]
-
-
-class BlockedUrl(Exception):
-    """The URL points somewhere webhooks may not go (see ``forbidden_address``)."""
-
-
-class UrlGuard(Protocol):
-    def check(self, url: str) -> None:
-        """Raise ``BlockedUrl`` unless every address the URL resolves to is allowed."""
-        ...
-
-    def check_literal(self, url: str) -> None:
-        """Raise ``BlockedUrl`` if the URL's host is itself a forbidden address (or
-        ``localhost``); no DNS lookup, so it may run on a request's path."""
-        ...
+__all__ = ["WebhookDispatcher"]
 
 
-@dataclass(frozen=True)
-class SendResult:
-    status_code: int | None
-    body: str | None  # the first KiB of the answer
-    latency_ms: int
-    retry_after: timedelta | None = None
-    error: str | None = None  # no answer: timeout, refused, blocked address
+class WebhookDispatcher:
+    """Delivers queued webhooks: claims due deliveries, sends them signed on one event
+    loop, records every attempt, and retries on the policy's schedule."""
 
-    @property
-    def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-
-class WebhookSender(Protocol):
-    timeout: float  # seconds one attempt may take, all of it
-
-    async def send(self, url: str, headers: dict[str, str], body: bytes) -> SendResult:
-        """POST once, to the address the guard validated, following no redirects."""
-        ...
-
-    def close(self) -> None:
-        """Close idle connections (once the loop that sent has stopped)."""
-        ...
-
-
-class WebhookService:
     def __init__(
         self,
         uow: UnitOfWorkFactory,
         *,
         clock: Clock,
         cipher: Cipher,
-        participants: ParticipantDirectory,
         sender: WebhookSender,
-        encode: Callable[[Any], bytes],
         log: Logger,
         concurrency: int = 256,
         per_endpoint: int = 8,
@@ -105,9 +64,7 @@ class WebhookService:
         self._uow = uow
         self._clock = clock
         self._cipher = cipher
-        self._participants = participants
         self._sender = sender
-        self._encode = encode
         self._log = log
         # Deliveries claimed at once, across endpoints (waiting for a slot or under way).
         self._concurrency = concurrency
@@ -144,55 +101,8 @@ class WebhookService:
         self._unsent: list[str] = []
 
     def notify_queued(self) -> None:
-        """Deliveries were queued outside publishing (a retry, a replay): look now."""
+        """Deliveries were queued (published, retried, replayed): look for them now."""
         self._fresh = True
-
-    # publishing ------------------------------------------------------------------------
-
-    def publish(self, uow: UnitOfWork, cash_out: CashOut, at: datetime) -> None:
-        """Render a terminal cash-out's events and queue their deliveries, inside the
-        caller's transaction: the state change and its webhooks commit together."""
-        # To the millisecond, as processingDate shows it: a replay window that starts at
-        # an event's processingDate then includes that event, and one that ends there not.
-        at = at.replace(microsecond=at.microsecond - at.microsecond % 1000)
-        completed = cash_out.status is CashOutStatus.COMPLETED
-        event_type = "CASHOUT_COMPLETED" if completed else "CASHOUT_FAILED"
-        if cash_out.webhook_url:
-            own = self._message(
-                cash_out, event_type, MessageShape.CASH_OUT, cash_out_event(cash_out, at), at
-            )
-            uow.webhooks.add_message(own)
-            uow.webhooks.add_delivery(own, cash_out.webhook_url, None, at)
-        movement = self._message(
-            cash_out,
-            event_type,
-            MessageShape.MOVEMENT,
-            movement_event(cash_out, at, self._participants),
-            at,
-        )
-        uow.webhooks.add_message(movement)
-        for endpoint in uow.webhooks.endpoints(cash_out.client_id):
-            if endpoint.wants(event_type):
-                uow.webhooks.add_delivery(movement, endpoint.url, endpoint.id, at)
-        self._fresh = True
-
-    def _message(
-        self,
-        cash_out: CashOut,
-        event_type: str,
-        shape: MessageShape,
-        payload: dict[str, Any],
-        at: datetime,
-    ) -> Message:
-        return Message(
-            id="msg_" + uuid.uuid4().hex,
-            client_id=cash_out.client_id,
-            event_type=event_type,
-            shape=shape,
-            cash_out_id=cash_out.id,
-            body=self._encode(payload),
-            created_at=at,
-        )
 
     # dispatch --------------------------------------------------------------------------
 
@@ -369,10 +279,20 @@ class WebhookService:
         return await self._sender.send(task.url, headers, task.body)
 
     def _secrets(self, task: DeliveryTask, now: datetime) -> list[str]:
-        live = [self._cipher.decrypt(task.secret_enc, context=task.secret_context)]
+        """An endpoint's deliveries are signed with its secret (and the previous one in a
+        rotation's overlap); a record's own webhookUrl's with the client's."""
+        if task.endpoint_id is None:
+            return [
+                self._cipher.decrypt(
+                    task.client_secret_enc, context=webhook_context(task.client_id)
+                )
+            ]
+        assert task.endpoint_secret_enc is not None
+        context = endpoint_secret_context(task.endpoint_id)
+        live = [self._cipher.decrypt(task.endpoint_secret_enc, context=context)]
         expires = task.previous_secret_expires_at
         if task.previous_secret_enc and expires is not None and expires > now:
-            live.append(self._cipher.decrypt(task.previous_secret_enc, context=task.secret_context))
+            live.append(self._cipher.decrypt(task.previous_secret_enc, context=context))
         return live
 
     @staticmethod

@@ -1,0 +1,186 @@
+"""SQL storage for cash-outs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, select, update
+
+from connectpsp.adapters.storage import schema as t
+from connectpsp.adapters.storage.db import insert_rows, run_sql
+from connectpsp.domain.cashout import (
+    BankAccount,
+    CashOut,
+    CashOutStatus,
+    Creditor,
+    Failure,
+    Payee,
+    PixDestination,
+)
+from connectpsp.domain.pix import AccountType, PixKeyType
+
+__all__ = ["SqlCashOuts"]
+
+
+class SqlCashOuts:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def add(self, cash_outs: list[CashOut]) -> None:
+        if cash_outs:
+            insert_rows(self._c, t.cash_outs, [_cash_out_row(c) for c in cash_outs])
+
+    def get(self, client_id: str, internal_code: str) -> CashOut | None:
+        c = t.cash_outs.c
+        row = self._c.execute(
+            select(t.cash_outs).where(c.internal_code == internal_code, c.client_id == client_id)
+        ).first()
+        return _cash_out(row) if row else None
+
+    def by_external_reference(self, client_id: str, reference: str) -> CashOut | None:
+        c = t.cash_outs.c
+        row = self._c.execute(
+            select(t.cash_outs).where(c.client_id == client_id, c.external_reference == reference)
+        ).first()
+        return _cash_out(row) if row else None
+
+    def references_taken(self, references: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        if not references:
+            return set()
+        rows = run_sql(
+            self._c,
+            "SELECT client_id, external_reference FROM cash_outs"
+            " WHERE external_reference IN ({in})",
+            (sorted({ref for _, ref in references}),),
+        )
+        return {(client_id, ref) for client_id, ref in rows} & set(references)
+
+    def by_id(self, cash_out_id: str) -> CashOut | None:
+        row = self._c.execute(select(t.cash_outs).where(t.cash_outs.c.id == cash_out_id)).first()
+        return _cash_out(row) if row else None
+
+    def by_ids(self, cash_out_ids: list[str]) -> dict[str, CashOut]:
+        rows = self._c.execute(select(t.cash_outs).where(t.cash_outs.c.id.in_(cash_out_ids)))
+        return {row.id: _cash_out(row) for row in rows}
+
+    def mark_submitted(self, cash_out: CashOut, at: datetime) -> bool:
+        c = t.cash_outs.c
+        creditor = cash_out.creditor
+        assert creditor is not None
+        assert cash_out.submitted_at is not None
+        # Once only, and only while PROCESSING: of two workers racing, one submits.
+        done = self._c.execute(
+            update(t.cash_outs)
+            .where(
+                c.id == cash_out.id,
+                c.submitted_at.is_(None),
+                c.status == CashOutStatus.PROCESSING.value,
+            )
+            .values(
+                submitted_at=cash_out.submitted_at,
+                updated_at=at,
+                creditor_name=creditor.name,
+                creditor_document=creditor.document,
+                creditor_ispb=creditor.ispb,
+                creditor_branch=creditor.branch,
+                creditor_account=creditor.account,
+                creditor_account_type=creditor.account_type.value,
+            )
+        )
+        return done.rowcount == 1
+
+    def finish(self, cash_out: CashOut, *, at: datetime, unsubmitted_only: bool = False) -> bool:
+        c = t.cash_outs.c
+        # The status condition makes the move happen once, whoever else tries it.
+        where = [c.id == cash_out.id, c.status == CashOutStatus.PROCESSING.value]
+        if unsubmitted_only:
+            where.append(c.submitted_at.is_(None))
+        reason = cash_out.spi_reason_code
+        if reason is not None:
+            # A rail may send any reason text; keep as much of it as the column holds.
+            reason = reason[: getattr(c.spi_reason_code.type, "length", None)]
+        failure = cash_out.failure
+        done = self._c.execute(
+            update(t.cash_outs)
+            .where(*where)
+            .values(
+                status=cash_out.status.value,
+                updated_at=at,
+                end_to_end_id=cash_out.end_to_end_id,
+                paid_at=cash_out.paid_at,
+                failure_code=failure.code if failure else None,
+                failure_message=failure.message if failure else None,
+                spi_reason_code=reason,
+            )
+        )
+        return done.rowcount == 1
+
+
+def _cash_out_row(cash_out: CashOut) -> dict[str, Any]:
+    p = cash_out.payee
+    d = p.destination
+    pix = d if isinstance(d, PixDestination) else None
+    bank = d if isinstance(d, BankAccount) else None
+    return {
+        "id": cash_out.id,
+        "internal_code": cash_out.internal_code,
+        "client_id": cash_out.client_id,
+        "external_reference": cash_out.external_reference,
+        "amount": cash_out.amount,
+        "fee": cash_out.fee,
+        "description": cash_out.description,
+        "webhook_url": cash_out.webhook_url,
+        "payee_name": p.name,
+        "payee_document": p.document,
+        "destination_type": "PIX" if pix else "BANK_ACCOUNT",
+        "pix_key_type": pix.key_type.value if pix else None,
+        "pix_key": pix.key if pix else None,
+        "bank_ispb": bank.ispb if bank else None,
+        "bank_branch": bank.branch if bank else None,
+        "bank_account": bank.account if bank else None,
+        "bank_account_type": bank.account_type.value if bank else None,
+        "status": cash_out.status.value,
+        "requested_at": cash_out.requested_at,
+        "updated_at": cash_out.requested_at,
+    }
+
+
+def _cash_out(r: Row[Any]) -> CashOut:
+    destination: PixDestination | BankAccount
+    if r.destination_type == "PIX":
+        destination = PixDestination(PixKeyType(r.pix_key_type), r.pix_key)
+    else:
+        destination = BankAccount(
+            r.bank_ispb, r.bank_branch, r.bank_account, AccountType(r.bank_account_type)
+        )
+    return CashOut(
+        id=r.id,
+        internal_code=r.internal_code,
+        client_id=r.client_id,
+        external_reference=r.external_reference,
+        amount=r.amount,
+        fee=r.fee,
+        description=r.description,
+        webhook_url=r.webhook_url,
+        payee=Payee(r.payee_name, r.payee_document, destination),
+        status=CashOutStatus(r.status),
+        requested_at=r.requested_at,
+        end_to_end_id=r.end_to_end_id,
+        paid_at=r.paid_at,
+        failure=Failure(r.failure_code, r.failure_message) if r.failure_code else None,
+        spi_reason_code=r.spi_reason_code,
+        submitted_at=r.submitted_at,
+        creditor=(
+            Creditor(
+                r.creditor_name,
+                r.creditor_document,
+                r.creditor_ispb,
+                r.creditor_branch,
+                r.creditor_account,
+                AccountType(r.creditor_account_type),
+            )
+            if r.creditor_ispb
+            else None
+        ),
+    )

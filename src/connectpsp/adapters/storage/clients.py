@@ -1,0 +1,83 @@
+"""SQL storage for clients and the access-token signing keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select, update
+
+from connectpsp.adapters.storage import schema as t
+from connectpsp.adapters.storage.db import upsert
+from connectpsp.domain.clients import Client
+from connectpsp.domain.ledger import FeePlan
+
+__all__ = ["SqlClients", "SqlKeys"]
+
+
+class SqlClients:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def add(self, client: Client) -> None:
+        self._c.execute(
+            insert(t.clients).values(
+                id=client.id,
+                name=client.name,
+                secret_hash=client.secret_hash,
+                crypto_token_enc=client.crypto_token_enc,
+                app_token_hash=client.app_token_hash,
+                webhook_secret_enc=client.webhook_secret_enc,
+                fee_fixed=client.fee_plan.fixed,
+                fee_bps=client.fee_plan.bps,
+                per_transaction_limit=client.per_transaction_limit,
+                daily_limit=client.daily_limit,
+                active=client.active,
+                created_at=client.created_at,
+            )
+        )
+
+    def get(self, client_id: str) -> Client | None:
+        row = self._c.execute(select(t.clients).where(t.clients.c.id == client_id)).first()
+        return _client(row) if row else None
+
+    def list(self) -> list[Client]:
+        rows = self._c.execute(select(t.clients).order_by(t.clients.c.created_at)).all()
+        return [_client(r) for r in rows]
+
+    def set_active(self, client_id: str, active: bool) -> bool:
+        c = t.clients.c
+        done = self._c.execute(update(t.clients).where(c.id == client_id).values(active=active))
+        return done.rowcount == 1
+
+
+def _client(r: Row[Any]) -> Client:
+    return Client(
+        id=r.id,
+        name=r.name,
+        fee_plan=FeePlan(fixed=r.fee_fixed, bps=r.fee_bps),
+        per_transaction_limit=r.per_transaction_limit,
+        daily_limit=r.daily_limit,
+        active=bool(r.active),
+        created_at=r.created_at,
+        secret_hash=r.secret_hash,
+        crypto_token_enc=r.crypto_token_enc,
+        app_token_hash=r.app_token_hash,
+        webhook_secret_enc=r.webhook_secret_enc,
+    )
+
+
+class SqlKeys:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def all(self) -> dict[str, str]:
+        rows = self._c.execute(select(t.signing_keys.c.kid, t.signing_keys.c.secret_enc))
+        return {r.kid: r.secret_enc for r in rows}
+
+    def add(self, kid: str, secret_enc: str, created_at: datetime) -> None:
+        self._c.execute(
+            upsert(self._c, t.signing_keys)
+            .values(kid=kid, secret_enc=secret_enc, created_at=created_at)
+            .on_conflict_do_nothing(index_elements=["kid"])
+        )

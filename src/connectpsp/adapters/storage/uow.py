@@ -1,0 +1,101 @@
+"""The SQL unit of work: one transaction with every repository bound to it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from connectpsp.adapters.storage.cashouts import SqlCashOuts
+from connectpsp.adapters.storage.clients import SqlClients, SqlKeys
+from connectpsp.adapters.storage.db import Database, Transaction
+from connectpsp.adapters.storage.idempotency import SqlIdempotency
+from connectpsp.adapters.storage.ledger import AccountCache, SqlLedger
+from connectpsp.adapters.storage.limits import SqlLimits
+from connectpsp.adapters.storage.outbox import SqlOutbox
+from connectpsp.adapters.storage.webhooks import SqlWebhooks
+from connectpsp.domain.events import Event
+from connectpsp.service.ports import (
+    CashOutRepository,
+    ClientRepository,
+    IdempotencyRepository,
+    KeyRepository,
+    LedgerRepository,
+    LimitRepository,
+    OutboxRepository,
+    PublishEvents,
+    WebhookRepository,
+)
+
+__all__ = ["SqlUnitOfWork", "sql_unit_of_work_factory"]
+
+
+class SqlUnitOfWork:
+    """A transaction with the repositories bound to it. Rolls back unless committed; a
+    commit first publishes the events recorded in it, so they commit together."""
+
+    clients: ClientRepository
+    keys: KeyRepository
+    ledger: LedgerRepository
+    cash_outs: CashOutRepository
+    idempotency: IdempotencyRepository
+    limits: LimitRepository
+    outbox: OutboxRepository
+    webhooks: WebhookRepository
+
+    def __init__(
+        self,
+        db: Database,
+        now: datetime,
+        cache: AccountCache,
+        publish: PublishEvents,
+        *,
+        write: bool,
+    ) -> None:
+        self._tx: Transaction = db.transaction(write=write)
+        self._now = now
+        self._cache = cache
+        self._publish = publish
+        self._events: list[Event] = []
+
+    def __enter__(self) -> SqlUnitOfWork:
+        self._tx.__enter__()
+        conn = self._tx.conn
+        self.connection = conn
+        self.clients = SqlClients(conn)
+        self.keys = SqlKeys(conn)
+        self.ledger = SqlLedger(conn, self._now, self._cache)
+        self.cash_outs = SqlCashOuts(conn)
+        self.idempotency = SqlIdempotency(conn)
+        self.limits = SqlLimits(conn)
+        self.outbox = SqlOutbox(conn)
+        self.webhooks = SqlWebhooks(conn)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._tx.__exit__(exc_type, exc_value, tb)
+
+    def emit(self, event: Event) -> None:
+        self._events.append(event)
+
+    def commit(self) -> None:
+        if self._events:
+            events, self._events = self._events, []
+            self._publish(self, events)
+        self._tx.commit()
+
+
+def sql_unit_of_work_factory(db: Database, clock: Any, publish: PublishEvents) -> Any:
+    """``factory(write=...)`` -> a fresh ``SqlUnitOfWork`` stamped with the clock's now,
+    whose events ``publish`` renders at commit."""
+    cache = AccountCache()
+
+    def factory(*, write: bool = False) -> SqlUnitOfWork:
+        return SqlUnitOfWork(db, clock.now(), cache, publish, write=write)
+
+    return factory
