@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, Connection, exists, func, select
 
 from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import Database
-from connectpsp.service.cashouts import fee_transfer_id
+from connectpsp.domain.cashout import fee_transfer_id
 from connectpsp.service.settlement import rail_key
 
 
@@ -39,17 +39,24 @@ def ledger_problems(db: Database) -> list[str]:
         posted_in = _sums(conn, tr.credit_account_id, posted)
         posted_out = _sums(conn, tr.debit_account_id, posted)
         pending_out = _sums(conn, tr.debit_account_id, (tr.kind == "pending") & ~resolved)
+        pending_in = _sums(conn, tr.credit_account_id, (tr.kind == "pending") & ~resolved)
     problems += [f"pending {pending_id} resolved {times} times" for pending_id, times in twice]
     problems += [f"{transfer_id} resolved but is not pending" for transfer_id in not_pending]
     net = 0
     for account in accounts:
         ins, outs = posted_in.get(account.id, 0), posted_out.get(account.id, 0)
-        held = pending_out.get(account.id, 0)
+        held, coming = pending_out.get(account.id, 0), pending_in.get(account.id, 0)
         net += ins - outs
         if account.no_overdraft:
-            totals = (account.credits_posted, account.debits_posted, account.debits_pending)
-            if totals != (ins, outs, held):
-                problems.append(f"{account.code}: totals {totals} != transfers {(ins, outs, held)}")
+            totals = (
+                account.credits_posted,
+                account.debits_posted,
+                account.debits_pending,
+                account.credits_pending,
+            )
+            summed = (ins, outs, held, coming)
+            if totals != summed:
+                problems.append(f"{account.code}: totals {totals} != transfers {summed}")
             if ins - outs - held < 0:
                 problems.append(f"{account.code}: negative available balance")
     if net != 0:

@@ -2,11 +2,15 @@
 
 A transfer moves ``amount`` centavos from one account (debit) to another (credit), so
 every transfer balances by construction. A *pending* transfer reserves; a later,
-separate transfer *posts* or *voids* it. Transfers are never edited.
+separate transfer *posts* or *voids* it. Transfers are never edited. Every movement of
+money is made of these steps, built by the functions below (``single``, ``pending``,
+``post``, ``void``), which check each step's own rules; a ``Book`` checks what they do
+to the balances of the accounts a decision touches.
 
 Balances per account, all in centavos:
     available = credits_posted - debits_posted - debits_pending
     reserved  = debits_pending
+    incoming  = credits_pending (not available until posted)
     total     = credits_posted - debits_posted
 A client's account may never be overdrawn: ``debits_posted + debits_pending <=
 credits_posted``. Storage enforces the same rule with a CHECK constraint.
@@ -14,10 +18,15 @@ credits_posted``. Storage enforces the same rule with a CHECK constraint.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from connectpsp.domain.errors import FieldError, ValidationFailed
+from connectpsp.domain.errors import (
+    FieldError,
+    InsufficientBalance,
+    LedgerViolation,
+    ValidationFailed,
+)
 from connectpsp.domain.money import MAX_CENTAVOS, Centavos
 
 __all__ = [
@@ -26,9 +35,15 @@ __all__ = [
     "PSP_SETTLEMENT",
     "WORLD",
     "Balance",
+    "Book",
     "FeePlan",
+    "Transfer",
     "TransferKind",
     "client_account_code",
+    "pending",
+    "post",
+    "single",
+    "void",
 ]
 
 # 10,000 basis points are 100% of the amount.
@@ -53,10 +68,87 @@ class TransferKind(StrEnum):
 
 
 @dataclass(frozen=True)
+class Transfer:
+    """One immutable step: ``amount`` from ``debit`` to ``credit``. ``code`` says why
+    (cash_out, cash_out_fee, sandbox_fund); ``ref`` names the record it belongs to. A
+    post or void names the pending transfer it resolves in ``pending_id``."""
+
+    id: str
+    debit: str
+    credit: str
+    amount: Centavos
+    kind: TransferKind
+    code: str
+    ref: str | None
+    pending_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.amount <= 0:
+            raise LedgerViolation(f"Transfer {self.id} moves {self.amount}: it must move > 0.")
+        if self.debit == self.credit:
+            raise LedgerViolation(f"Transfer {self.id} debits and credits one account.")
+        resolves = self.kind in (TransferKind.POST_PENDING, TransferKind.VOID_PENDING)
+        if resolves != (self.pending_id is not None):
+            raise LedgerViolation(f"Transfer {self.id}: only a post or void names a pending one.")
+
+
+def single(
+    transfer_id: str, *, debit: str, credit: str, amount: Centavos, code: str, ref: str | None
+) -> Transfer:
+    """Money moved at once."""
+    return Transfer(transfer_id, debit, credit, amount, TransferKind.SINGLE, code, ref)
+
+
+def pending(
+    transfer_id: str, *, debit: str, credit: str, amount: Centavos, code: str, ref: str | None
+) -> Transfer:
+    """Money reserved: out of the debit's available balance, not yet in the credit's."""
+    return Transfer(transfer_id, debit, credit, amount, TransferKind.PENDING, code, ref)
+
+
+def post(reserved: Transfer, transfer_id: str) -> Transfer:
+    """A pending transfer made final, for its whole amount."""
+    return _resolution(reserved, transfer_id, TransferKind.POST_PENDING)
+
+
+def void(reserved: Transfer, transfer_id: str) -> Transfer:
+    """A pending transfer undone: the reservation returns to the debit account."""
+    return _resolution(reserved, transfer_id, TransferKind.VOID_PENDING)
+
+
+def _resolution(reserved: Transfer, transfer_id: str, kind: TransferKind) -> Transfer:
+    if reserved.kind is not TransferKind.PENDING:
+        raise LedgerViolation(f"Transfer {reserved.id} is {reserved.kind}, not pending.")
+    return replace(reserved, id=transfer_id, kind=kind, pending_id=reserved.id)
+
+
+@dataclass(frozen=True)
 class Balance:
     credits_posted: Centavos
     debits_posted: Centavos
     debits_pending: Centavos
+    credits_pending: Centavos = 0
+
+    def after(self, transfer: Transfer, *, debited: bool) -> Balance:
+        """This balance once ``transfer`` is recorded, on its debit or its credit side."""
+        amount, kind = transfer.amount, transfer.kind
+        held = {
+            TransferKind.PENDING: amount,
+            TransferKind.POST_PENDING: -amount,
+            TransferKind.VOID_PENDING: -amount,
+        }.get(kind, 0)
+        posted = amount if kind in (TransferKind.SINGLE, TransferKind.POST_PENDING) else 0
+        if debited:
+            return replace(
+                self,
+                debits_pending=self.debits_pending + held,
+                debits_posted=self.debits_posted + posted,
+            )
+        return replace(
+            self,
+            credits_pending=self.credits_pending + held,
+            credits_posted=self.credits_posted + posted,
+        )
 
     @property
     def available(self) -> Centavos:
@@ -69,6 +161,41 @@ class Balance:
     @property
     def total(self) -> Centavos:
         return self.credits_posted - self.debits_posted
+
+
+@dataclass
+class Book:
+    """The balances of the overdraft-checked (client) accounts a decision touches, read
+    once and then changed in memory, step by step: a step that would overdraw one is
+    refused before anything is written (the database's CHECK is the second line)."""
+
+    balances: dict[str, Balance] = field(default_factory=dict)
+
+    def available(self, account: str) -> Centavos:
+        return self.balances[account].available
+
+    def check(self, *transfers: Transfer) -> None:
+        """``InsufficientBalance`` if recording ``transfers`` would leave a checked
+        account below zero; changes nothing."""
+        self._after(transfers)
+
+    def apply(self, *transfers: Transfer) -> None:
+        """Record ``transfers`` together, or none of them (``InsufficientBalance``)."""
+        self.balances = self._after(transfers)
+
+    def _after(self, transfers: tuple[Transfer, ...]) -> dict[str, Balance]:
+        # Accounts the book does not hold (the PSP's own) are not checked.
+        after = dict(self.balances)
+        for transfer in transfers:
+            for account, debited in ((transfer.debit, True), (transfer.credit, False)):
+                if account in after:
+                    after[account] = after[account].after(transfer, debited=debited)
+        for balance in after.values():
+            if balance.debits_pending < 0 or balance.credits_pending < 0:
+                raise LedgerViolation("A transfer resolves more than was pending.")
+            if balance.available < 0:
+                raise InsufficientBalance()
+        return after
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from connectpsp.domain.cashout import (
+    Acceptance,
     AcceptedCashOut,
     CashOut,
+    CashOutBook,
     CashOutCompleted,
     CashOutFailed,
     CashOutRequest,
-    CashOutStatus,
+    decide,
 )
 from connectpsp.domain.cashout_payloads import cash_out_event, movement_event
 from connectpsp.domain.clients import Client
@@ -35,27 +38,20 @@ from connectpsp.domain.errors import (
     LimitExceeded,
     NotFound,
 )
-from connectpsp.domain.ids import derived_id, new_id, new_internal_code
-from connectpsp.domain.ledger import PSP_FEES, PSP_SETTLEMENT, client_account_code
-from connectpsp.domain.money import Centavos
+from connectpsp.domain.ledger import Book, client_account_code
 from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.service.acceptance import AcceptanceEngine, Decided, Submission
-from connectpsp.service.ports import Reservation, UnitOfWork, UnitOfWorkFactory
+from connectpsp.service.ports import UnitOfWork, UnitOfWorkFactory
 from connectpsp.service.publisher import Payloads, Publisher
 
 __all__ = [
     "SETTLE_TOPIC",
     "CashOutFlow",
     "CashOutService",
-    "fee_transfer_id",
     "register_payloads",
 ]
 
 SETTLE_TOPIC = "settle_cash_out"
-
-
-def fee_transfer_id(cash_out_id: str) -> str:
-    return derived_id(cash_out_id, "fee")
 
 
 def register_payloads(publisher: Publisher, participants: ParticipantDirectory) -> None:
@@ -73,7 +69,7 @@ def register_payloads(publisher: Publisher, participants: ParticipantDirectory) 
 
 
 class CashOutFlow:
-    """A cash-out request, as the acceptance engine decides it."""
+    """A cash-out request, as the acceptance engine decides it (``domain.cashout.decide``)."""
 
     name = "cash_out"
     refusals: tuple[type[ConnectPSPError], ...] = (
@@ -89,23 +85,35 @@ class CashOutFlow:
 
     def load(
         self, uow: UnitOfWork, batch: Sequence[Submission[CashOutRequest]], now: datetime
-    ) -> _BatchState:
-        return _BatchState.load(uow, batch, business_date(now))
+    ) -> _Batch:
+        references = uow.cash_outs.references_taken(
+            sorted({(s.client.id, s.command.external_reference) for s in batch})
+        )
+        accounts = sorted({client_account_code(s.client.id) for s in batch})
+        balances = uow.ledger.lock_balances(accounts) if accounts else {}
+        missing = set(accounts) - set(balances)
+        if missing:
+            raise LedgerViolation(f"No balance account {sorted(missing)[0]!r}.")
+        client_ids = sorted({s.client.id for s in batch})
+        usage = uow.limits.lock_daily(client_ids, business_date(now)) if client_ids else {}
+        return _Batch(CashOutBook(Book(balances), references, dict(usage)), set(usage))
 
     def decide(
-        self, state: _BatchState, submission: Submission[CashOutRequest], now: datetime
+        self, state: _Batch, submission: Submission[CashOutRequest], now: datetime
     ) -> AcceptedCashOut:
-        cash_out = state.accept(submission.client, submission.command, now)
-        return AcceptedCashOut(
-            cash_out.id, cash_out.internal_code, cash_out.external_reference, now
-        )
+        acceptance = decide(state.book, submission.client, submission.command, now)
+        state.accepted.append(acceptance)
+        c = acceptance.cash_out
+        return AcceptedCashOut(c.id, c.internal_code, c.external_reference, now)
 
-    def write(self, uow: UnitOfWork, state: _BatchState, now: datetime) -> None:
-        uow.ledger.reserve(state.reservations)
-        uow.limits.set_daily(business_date(now), state.changed_usage(), known=state.usage_found)
-        uow.cash_outs.add(state.accepted)
+    def write(self, uow: UnitOfWork, state: _Batch, now: datetime) -> None:
+        accepted = [a.cash_out for a in state.accepted]
+        uow.ledger.record([t for a in state.accepted for t in a.transfers])
+        changed = {c.client_id: state.book.usage[c.client_id] for c in accepted}
+        uow.limits.set_daily(business_date(now), changed, known=state.usage_found)
+        uow.cash_outs.add(accepted)
         uow.outbox.enqueue(
-            SETTLE_TOPIC, [(c.id, {"cashOutId": c.id}) for c in state.accepted], available_at=now
+            SETTLE_TOPIC, [(c.id, {"cashOutId": c.id}) for c in accepted], available_at=now
         )
 
     def record(self, result: AcceptedCashOut) -> dict[str, Any]:
@@ -116,6 +124,13 @@ class CashOutFlow:
 
     def committed(self, results: list[AcceptedCashOut]) -> None:
         self._on_accepted()
+
+
+@dataclass
+class _Batch:
+    book: CashOutBook
+    usage_found: set[str]  # clients with a usage row today (updated, not inserted)
+    accepted: list[Acceptance] = field(default_factory=list)
 
 
 class CashOutService:
@@ -156,82 +171,3 @@ class CashOutService:
         if found is None:
             raise NotFound(f"No cash-out with externalReference {external_reference}.")
         return found
-
-
-class _BatchState:
-    """What a batch reads once and then changes in memory, request by request."""
-
-    def __init__(
-        self,
-        references: set[tuple[str, str]],
-        available: dict[str, Centavos],
-        usage: dict[str, Centavos],
-    ) -> None:
-        self._references = references
-        self._available = available
-        self._usage = dict(usage)
-        self.usage_found = set(usage)
-        self._usage_changed: set[str] = set()
-        self.reservations: list[Reservation] = []
-        self.accepted: list[CashOut] = []
-
-    @classmethod
-    def load(
-        cls, uow: UnitOfWork, fresh: Sequence[Submission[CashOutRequest]], day: date
-    ) -> _BatchState:
-        references = uow.cash_outs.references_taken(
-            sorted({(r.client.id, r.command.external_reference) for r in fresh})
-        )
-        accounts = sorted({client_account_code(r.client.id) for r in fresh})
-        balances = uow.ledger.lock_balances(accounts) if accounts else {}
-        missing = set(accounts) - set(balances)
-        if missing:
-            raise LedgerViolation(f"No balance account {sorted(missing)[0]!r}.")
-        client_ids = sorted({r.client.id for r in fresh})
-        usage = uow.limits.lock_daily(client_ids, day) if client_ids else {}
-        available = {code: balance.available for code, balance in balances.items()}
-        return cls(references, available, usage)
-
-    def accept(self, client: Client, body: CashOutRequest, now: datetime) -> CashOut:
-        """The cash-out, reserved, or the refusal raised; in the order a lone request
-        would meet them."""
-        reference = (client.id, body.external_reference)
-        if reference in self._references:
-            raise DuplicateExternalReference()
-        fee = client.fee_plan.fee_for(body.amount)
-        account = client_account_code(client.id)
-        if self._available[account] < body.amount + fee:
-            raise InsufficientBalance()
-        used = self._usage.get(client.id, 0)
-        if used + body.amount > client.daily_limit:
-            raise LimitExceeded()
-        cash_out = CashOut(
-            id=new_id(),
-            internal_code=new_internal_code(),
-            client_id=client.id,
-            external_reference=body.external_reference,
-            amount=body.amount,
-            fee=fee,
-            description=body.description,
-            webhook_url=body.webhook_url,
-            payee=body.payee,
-            status=CashOutStatus.PROCESSING,
-            requested_at=now,
-        )
-        self._references.add(reference)
-        self._available[account] -= body.amount + fee
-        self._usage[client.id] = used + body.amount
-        self._usage_changed.add(client.id)
-        # The amount's pending transfer shares the cash-out's id, so settlement finds it.
-        held = [(cash_out.id, PSP_SETTLEMENT, body.amount, "cash_out")]
-        if fee:
-            held.append((fee_transfer_id(cash_out.id), PSP_FEES, fee, "cash_out_fee"))
-        self.reservations += [
-            Reservation(transfer_id, account, credit, amount, code, cash_out.id)
-            for transfer_id, credit, amount, code in held
-        ]
-        self.accepted.append(cash_out)
-        return cash_out
-
-    def changed_usage(self) -> dict[str, Centavos]:
-        return {client: self._usage[client] for client in self._usage_changed}

@@ -9,7 +9,7 @@ from connectpsp.domain.clients import Client, ClientCredentials
 from connectpsp.domain.clock import Clock
 from connectpsp.domain.errors import FieldError, NotFound, ValidationFailed
 from connectpsp.domain.ids import new_id, new_secret
-from connectpsp.domain.ledger import WORLD, Balance, FeePlan, TransferKind, client_account_code
+from connectpsp.domain.ledger import WORLD, Balance, FeePlan, client_account_code, single
 from connectpsp.domain.money import MAX_CENTAVOS, Centavos
 from connectpsp.domain.text import clean_text
 from connectpsp.domain.webhooks import new_webhook_secret
@@ -136,15 +136,15 @@ class ClientService:
             if uow.clients.get(client_id) is None:
                 raise NotFound(f"No client {client_id}.")
             account = client_account_code(client_id)
-            uow.ledger.transfer(
+            funding = single(
                 new_id(),
                 debit=WORLD,
                 credit=account,
                 amount=amount,
-                kind=TransferKind.SINGLE,
                 code="sandbox_fund",
                 ref=client_id,
             )
+            uow.ledger.record([funding])
             balance = uow.ledger.balance(account)
             uow.commit()
         return balance

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from connectpsp.domain.cashout import CashOut
 from connectpsp.domain.clients import Client
 from connectpsp.domain.events import Event
-from connectpsp.domain.ledger import Balance, TransferKind
+from connectpsp.domain.ledger import Balance, Transfer
 from connectpsp.domain.money import Centavos
 from connectpsp.domain.webhooks import (
     AttemptResult,
@@ -37,7 +37,6 @@ __all__ = [
     "Logger",
     "OutboxRepository",
     "PublishEvents",
-    "Reservation",
     "SecretHasher",
     "SendResult",
     "StoredOutcome",
@@ -123,48 +122,22 @@ class KeyRepository(Protocol):
     def add(self, kid: str, secret_enc: str, created_at: datetime) -> None: ...
 
 
-@dataclass(frozen=True)
-class Reservation:
-    """A pending transfer: ``amount`` centavos held on ``debit`` for ``credit``."""
-
-    transfer_id: str
-    debit: str
-    credit: str
-    amount: Centavos
-    code: str  # why: cash_out, cash_out_fee
-    ref: str  # the cash-out
-
-
 class LedgerRepository(Protocol):
     def open_account(self, code: str, *, client_id: str | None, no_overdraft: bool) -> None: ...
-
-    def transfer(
-        self,
-        transfer_id: str,
-        *,
-        debit: str,
-        credit: str,
-        amount: Centavos,
-        kind: TransferKind,
-        code: str,
-        ref: str | None,
-    ) -> bool:
-        """Record a single or pending transfer between account codes. Returns False,
-        writing nothing, if it would overdraw an overdraft-checked debit account."""
-        ...
 
     def lock_balances(self, codes: list[str]) -> dict[str, Balance]:
         """The balances of these overdraft-checked accounts, locked until the end of the
         transaction (FOR UPDATE on PostgreSQL; the write lock already on SQLite)."""
         ...
 
-    def reserve(self, reservations: list[Reservation]) -> None:
-        """Write pending transfers whose debits the caller checked under
-        ``lock_balances``. The database still refuses an overdraft."""
+    def pending(self, transfer_ids: list[str]) -> dict[str, Transfer]:
+        """The pending transfers among these ids (resolved ones included)."""
         ...
 
-    def resolve(self, pending_id: str, transfer_id: str, *, post: bool) -> None:
-        """Post or void a pending transfer, once; a second resolution raises."""
+    def record(self, transfers: list[Transfer]) -> None:
+        """Write transfers the domain built (``domain.ledger``) and checked against a
+        ``Book``; the database still refuses an overdraft, and ``LedgerViolation`` is a
+        pending transfer resolved a second time."""
         ...
 
     def balance(self, code: str) -> Balance: ...

@@ -22,6 +22,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from connectpsp.domain import ledger
 from connectpsp.domain.cashout import (
     BankAccount,
     CashOut,
@@ -29,12 +30,14 @@ from connectpsp.domain.cashout import (
     CashOutFailed,
     Creditor,
     Failure,
+    fee_transfer_id,
 )
 from connectpsp.domain.clock import Clock, business_date
 from connectpsp.domain.errors import LedgerViolation, StorageConflict, StorageUnavailable
 from connectpsp.domain.ids import derived_id, end_to_end_id, new_id
+from connectpsp.domain.ledger import Transfer
 from connectpsp.domain.spi import PIX_KEY_NOT_FOUND, ReasonCode, failure_for
-from connectpsp.service.cashouts import SETTLE_TOPIC, fee_transfer_id
+from connectpsp.service.cashouts import SETTLE_TOPIC
 from connectpsp.service.ports import Job, UnitOfWork, UnitOfWorkFactory
 from connectpsp.service.rail import PaymentOrder, Rail, RailState, RailStatus, RailUnavailable
 
@@ -146,14 +149,16 @@ class SettlementService:
     def _apply_all(self, answered: list[tuple[Job, CashOut, RailStatus]]) -> None:
         """Every answer in one transaction: the common case, and the cheap one."""
         with self._uow(write=True) as uow:
+            held = _Reservations(uow, [cash_out for _, cash_out, _ in answered])
             for job, cash_out, answer in answered:
                 try:
                     # An answer that makes no sense raises before anything is written.
-                    outcome = self._apply_in(uow, job, cash_out, answer)
+                    outcome = self._apply_in(held, job, cash_out, answer)
                 except RailUnavailable:
                     outcome = self._unanswered(job)
                 if outcome.retry_at is not None:
                     uow.outbox.defer(job.id, until=outcome.retry_at, failed=outcome.failed)
+            held.record()
             uow.commit()
 
     def _apply_each(self, answered: list[tuple[Job, CashOut, RailStatus]]) -> None:
@@ -213,6 +218,7 @@ class SettlementService:
         now = self._clock.now()
         later = Outcome(False, now + timedelta(seconds=1))
         with self._uow(write=True) as uow:
+            held = _Reservations(uow, [cash_out for _, cash_out, _, _ in batch.refused])
             submitted = []
             for job, cash_out, creditor in batch.fresh:
                 sent = cash_out.submit(creditor, now)
@@ -221,13 +227,14 @@ class SettlementService:
                 else:  # another worker is submitting it: reconcile on the next run
                     batch.deferred.append((job, later))
             for job, cash_out, failure, reason in batch.refused:
-                if not self._fail(uow, job, cash_out, failure, reason, before_submit=True):
+                if not self._fail(held, job, cash_out, failure, reason, before_submit=True):
                     batch.deferred.append((job, later))
             for job in batch.over:
                 uow.outbox.finish(job.id, at=now)
             for job, outcome in batch.deferred:
                 assert outcome.retry_at is not None
                 uow.outbox.defer(job.id, until=outcome.retry_at, failed=outcome.failed)
+            held.record()
             uow.commit()
         return submitted
 
@@ -259,18 +266,18 @@ class SettlementService:
         )
 
     def _apply_in(
-        self, uow: UnitOfWork, job: Job, cash_out: CashOut, status: RailStatus
+        self, held: _Reservations, job: Job, cash_out: CashOut, status: RailStatus
     ) -> Outcome:
         """The rail's answer, inside ``uow``: terminal (and the job over), or when to ask
         again (the caller defers the job)."""
         if status.state is RailState.SETTLED:
             if status.end_to_end_id is None or status.settled_at is None:
                 raise RailUnavailable("the rail answered SETTLED without endToEndId or time")
-            self._complete(uow, job, cash_out, status.end_to_end_id, status.settled_at)
+            self._complete(held, job, cash_out, status.end_to_end_id, status.settled_at)
             return Outcome(True)
         if status.state is RailState.REJECTED:
             # Any reason text: an unknown one is PAYMENT_FAILED, its code kept as sent.
-            self._fail(uow, job, cash_out, failure_for(status.reason), status.reason)
+            self._fail(held, job, cash_out, failure_for(status.reason), status.reason)
             return Outcome(True)
         if status.state is RailState.PENDING:
             return Outcome(False, status.check_again_at or self._clock.now() + timedelta(seconds=1))
@@ -280,18 +287,19 @@ class SettlementService:
     # transaction; a second worker that got here too finds the cash-out terminal and
     # writes nothing but the end of its job.
     def _complete(
-        self, uow: UnitOfWork, job: Job, cash_out: CashOut, e2e: str, paid_at: datetime
+        self, held: _Reservations, job: Job, cash_out: CashOut, e2e: str, paid_at: datetime
     ) -> None:
         now = self._clock.now()
+        uow = held.uow
         completed = cash_out.complete(e2e, paid_at)
         if finish(uow, completed, now) is None:
-            _resolve_reservation(uow, cash_out, post=True)
+            held.resolve(cash_out, post=True)
             uow.emit(CashOutCompleted(now, completed))
         uow.outbox.finish(job.id, at=now)
 
     def _fail(
         self,
-        uow: UnitOfWork,
+        held: _Reservations,
         job: Job,
         cash_out: CashOut,
         failure: Failure,
@@ -302,10 +310,11 @@ class SettlementService:
         """True when the job is over: failed now, or already terminal. False, writing
         nothing, when ``before_submit`` and the cash-out has been sent to the rail."""
         now = self._clock.now()
+        uow = held.uow
         failed = cash_out.fail(failure, reason or None)
         current = finish(uow, failed, now, unsubmitted_only=before_submit)
         if current is None:
-            _resolve_reservation(uow, cash_out, post=False)
+            held.resolve(cash_out, post=False)
             uow.limits.release_daily(
                 cash_out.client_id, business_date(cash_out.requested_at), cash_out.amount
             )
@@ -336,12 +345,33 @@ def finish(
     return current
 
 
-def _resolve_reservation(uow: UnitOfWork, cash_out: CashOut, *, post: bool) -> None:
-    # Post: the amount goes to settlement and the fee to the PSP's fee account.
-    # Void: both return to the client's available balance.
-    uow.ledger.resolve(cash_out.id, new_id(), post=post)
-    if cash_out.fee:
-        uow.ledger.resolve(fee_transfer_id(cash_out.id), new_id(), post=post)
+class _Reservations:
+    """The reservations one transaction may resolve, read together; the posts and voids
+    it makes, written together by ``record``."""
+
+    def __init__(self, uow: UnitOfWork, cash_outs: list[CashOut]) -> None:
+        self.uow = uow
+        self._held = uow.ledger.pending([i for c in cash_outs for i in _reserved(c)])
+        self._steps: list[Transfer] = []
+
+    def resolve(self, cash_out: CashOut, *, post: bool) -> None:
+        """Post (the amount to settlement, the fee to the PSP's fee account) or void
+        (both back to the client's available balance) a cash-out's reservations."""
+        for transfer_id in _reserved(cash_out):
+            reserved = self._held.get(transfer_id)
+            if reserved is None:
+                raise LedgerViolation(f"No pending transfer {transfer_id}.")
+            step = ledger.post if post else ledger.void
+            self._steps.append(step(reserved, new_id()))
+
+    def record(self) -> None:
+        self.uow.ledger.record(self._steps)
+        self._steps = []
+
+
+def _reserved(cash_out: CashOut) -> list[str]:
+    """The pending transfers a cash-out's acceptance made: its amount's, and its fee's."""
+    return [cash_out.id, fee_transfer_id(cash_out.id)] if cash_out.fee else [cash_out.id]
 
 
 def _backoff(failures: int) -> timedelta:

@@ -104,10 +104,13 @@ accounts = Table(
     Column("debits_pending", BigInteger, nullable=False, default=0),
     Column("debits_posted", BigInteger, nullable=False, default=0),
     Column("credits_posted", BigInteger, nullable=False, default=0),
+    # Money on its way in (a pending credit): not available until posted.
+    Column("credits_pending", BigInteger, nullable=False, default=0),
     Column("created_at", TZ, nullable=False),
     CheckConstraint(
         "debits_pending >= 0 AND debits_posted >= 0 AND credits_posted >= 0", name="nonneg"
     ),
+    CheckConstraint("credits_pending >= 0", name="credits_pending_nonneg"),
     CheckConstraint(
         "NOT no_overdraft OR debits_posted + debits_pending <= credits_posted",
         name="no_overdraft",
