@@ -4,6 +4,7 @@ run on both clients, ``ConnectPSP`` and ``AsyncConnectPSP``."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import hashlib
 import hmac
@@ -14,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -1040,14 +1042,73 @@ def test_importing_the_sdk_loads_only_the_sdk_and_the_standard_library() -> None
 
 # The whole SDK: every module ``import connectpsp`` may load. Nothing else is needed:
 # connectpsp/__init__.py imports only connectpsp.client (whose modules import only each
-# other, httpx and the standard library) and connectpsp.webhooks (which imports
-# connectpsp.client's models and errors).
+# other, httpx and the standard library) and connectpsp.webhooks (which re-exports
+# connectpsp.client._webhooks, the verifier).
 SDK_MODULES = {
     "connectpsp",
     "connectpsp.client",
     "connectpsp.client._client",
     "connectpsp.client._models",
     "connectpsp.client._retry",
+    "connectpsp.client._webhooks",
     "connectpsp.client.errors",
     "connectpsp.webhooks",
 }
+
+
+def test_the_verifier_lives_in_the_client_and_its_public_path_is_the_same_objects() -> None:
+    """``connectpsp.webhooks`` is the public path of ``connectpsp.client._webhooks``: every
+    name it offers is the client's own object, not a copy, so an ``isinstance`` against
+    either holds, and its ``__all__`` is the one it always had."""
+    import connectpsp.webhooks
+    from connectpsp.client import _webhooks, errors
+    from connectpsp.webhooks import CashOutCompleted, WebhookVerificationError, verify
+
+    public = connectpsp.webhooks
+    assert connectpsp.webhooks is connectpsp.__dict__["webhooks"]
+    assert public is not _webhooks and public.__all__ == _webhooks.__all__
+    assert public.__all__ == [
+        "CashOutCompleted",
+        "CashOutFailed",
+        "CashOutMovement",
+        "Counterpart",
+        "WebhookVerificationError",
+        "verify",
+    ]
+    for name in [*public.__all__, "Event", "DEFAULT_TOLERANCE"]:
+        assert getattr(public, name) is getattr(_webhooks, name), name
+    assert verify.__module__ == CashOutCompleted.__module__ == "connectpsp.client._webhooks"
+    assert WebhookVerificationError is connectpsp.WebhookVerificationError
+    assert WebhookVerificationError is errors.WebhookVerificationError
+
+
+def connectpsp_imports(path: Path, package: str) -> set[str]:
+    """What a module of ``package`` imports from connectpsp, relative imports resolved;
+    ``from a import b`` counts as ``a.b`` (b may be a module)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            parts = package.split(".")
+            base = parts[: len(parts) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            found.update(f"{module}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.split(".")[0] == "connectpsp"}
+
+
+def test_the_sdk_imports_nothing_of_the_server() -> None:
+    """The SDK is ``connectpsp/client/`` plus two thin front doors: the client imports only
+    itself (not the server, not ``connectpsp.webhooks``), ``connectpsp.webhooks`` only the
+    client, and ``connectpsp/__init__.py`` only the client and ``connectpsp.webhooks``."""
+    source = Path(connectpsp.__file__).parent
+    client = sorted((source / "client").glob("*.py"))
+    assert source / "client" / "_webhooks.py" in client
+    for path in client:
+        for name in connectpsp_imports(path, "connectpsp.client"):
+            assert name.startswith("connectpsp.client."), f"client/{path.name} imports {name}"
+    for name in connectpsp_imports(source / "webhooks.py", "connectpsp"):
+        assert name.startswith("connectpsp.client."), f"webhooks.py imports {name}"
+    for name in connectpsp_imports(source / "__init__.py", "connectpsp"):
+        allowed = name.startswith("connectpsp.client.") or name == "connectpsp.webhooks"
+        assert allowed, f"__init__.py imports {name}"
