@@ -19,6 +19,7 @@ from connectpsp.adapters.storage.uow import sql_unit_of_work_factory
 from connectpsp.adapters.webhook_http import AddressGuard, HttpSender
 from connectpsp.domain.clock import Clock, SystemClock
 from connectpsp.domain.ledger import PSP_FEES, PSP_SETTLEMENT, WORLD
+from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.logs import get_logger
 from connectpsp.service.acceptance import AcceptanceEngine
 from connectpsp.service.auth import AuthService
@@ -28,6 +29,7 @@ from connectpsp.service.endpoints import WebhookEndpoints
 from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
 from connectpsp.service.publisher import Publisher
 from connectpsp.service.ratelimit import ThrottlePolicy, TokenThrottle
+from connectpsp.service.sandbox import SandboxDict
 from connectpsp.service.settlement import SettlementService
 from connectpsp.settings import Settings, SettingsError
 from connectpsp.worker.dispatcher import WebhookDispatcher
@@ -38,6 +40,9 @@ __all__ = ["Container", "build"]
 
 @dataclass
 class Container:
+    """Everything one process builds; it is also the ``api.services.Services`` the API
+    is given."""
+
     settings: Settings
     clock: Clock
     db: Database
@@ -51,7 +56,13 @@ class Container:
     publisher: Publisher
     dispatcher: WebhookDispatcher
     network: SimulatedPixNetwork
+    sandbox_dict: SandboxDict
+    participants: ParticipantDirectory
     worker: Worker
+
+    def ping(self) -> bool:
+        """Whether the database answers."""
+        return self.db.ping()
 
     def close(self) -> None:
         self.engine.close()
@@ -180,6 +191,8 @@ def build(
         publisher=publisher,
         dispatcher=webhooks,
         network=network,
+        sandbox_dict=SandboxDict(network),
+        participants=participants,
         worker=worker,
     )
 

@@ -249,7 +249,7 @@ def serve(
     settings = _settings()
     configure_logging(file=settings.log_file)
     with _container(settings, migrate=True) as container:
-        app_ = create_app(container, worker=not no_worker)
+        app_ = create_app(container, background=None if no_worker else container.worker)
         server.run(server.server_config(app_, container.settings, host=host, port=port))
 
 

@@ -1,46 +1,143 @@
-"""Dependencies point inwards: the domain imports only the standard library, and the
-service layer never imports the API or the adapters."""
+"""The layers, as docs/architecture.md draws them, held against every import in src/.
+
+Dependencies point inwards. Each rule names a layer (a package or module under
+``connectpsp``) and what it may not import; every import counts, at module level, inside
+functions and under ``TYPE_CHECKING`` alike. Each rule is also shown to catch a
+deliberate violation of it, in a throwaway package."""
 
 from __future__ import annotations
 
 import ast
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).parents[2] / "src" / "connectpsp"
 
 
-def imports_of(path: Path) -> set[str]:
+@dataclass(frozen=True)
+class Rule:
+    layer: str  # a dotted module or package under connectpsp, e.g. "api"
+    forbidden: tuple[str, ...]  # dotted prefixes under connectpsp it may not import
+    allowed: tuple[str, ...] = ()  # exceptions to ``forbidden``
+    stdlib_only: bool = False  # beyond connectpsp itself, nothing but the standard library
+    why: str = ""
+
+
+SERVER = ("api", "adapters", "service", "domain", "worker", "bootstrap", "cli", "settings", "logs")
+RULES = [
+    Rule("domain", ("",), allowed=("domain",), stdlib_only=True, why="pure: stdlib only"),
+    Rule(
+        "service",
+        ("api", "adapters", "worker", "bootstrap", "cli", "settings", "logs"),
+        stdlib_only=True,
+        why="use cases speak to ports, not to HTTP or concrete adapters",
+    ),
+    Rule(
+        "api",
+        ("adapters", "bootstrap", "cli", "worker"),
+        why="HTTP goes through use cases; the wiring injects adapters",
+    ),
+    Rule(
+        "adapters.storage",
+        ("service", "api", "worker", "bootstrap", "cli"),
+        allowed=("service.ports",),
+        why="storage implements ports and knows no use case",
+    ),
+    Rule(
+        "adapters",
+        ("api", "worker", "bootstrap", "cli"),
+        why="adapters know no HTTP routes and no loops; wiring builds them",
+    ),
+    Rule("worker", ("api", "adapters", "bootstrap", "cli"), why="loops know no HTTP"),
+    Rule("client", (*SERVER, "webhooks"), why="the SDK carries no server code"),
+]
+
+
+def imports_of(path: Path, module: str) -> set[str]:
+    """Every module the file at ``path`` (module ``module``) imports, as absolute names;
+    ``from x import y`` counts as both ``x`` and ``x.y``."""
     found: set[str] = set()
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                name = ".".join([*base, node.module] if node.module else base)
+            else:
+                name = node.module or ""
+            found.add(name)
+            found.update(f"{name}.{alias.name}" for alias in node.names)
     return found
 
 
-def modules_in(layer: str) -> list[Path]:
-    return sorted((PACKAGE / layer).rglob("*.py"))
+def modules_of(root: Path, layer: str) -> list[Path]:
+    target = root.joinpath(*layer.split("."))
+    if target.with_suffix(".py").is_file():
+        return [target.with_suffix(".py")]
+    return sorted(target.rglob("*.py"))
 
 
-def test_domain_imports_only_the_standard_library() -> None:
-    for path in modules_in("domain"):
-        for name in imports_of(path):
-            top = name.split(".")[0]
-            assert top in sys.stdlib_module_names or name.startswith("connectpsp.domain"), (
-                f"{path.name} imports {name}"
-            )
+def violations(root: Path, rule: Rule) -> list[str]:
+    """Each import in ``rule.layer`` of the package at ``root`` that breaks ``rule``."""
+    package = root.name
+    found = []
+    for path in modules_of(root, rule.layer):
+        parts = path.relative_to(root).with_suffix("").parts
+        module = ".".join((package, *(parts[:-1] if parts[-1] == "__init__" else parts)))
+        for name in sorted(imports_of(path, module)):
+            if name == package or name.startswith(package + "."):
+                inner = name.removeprefix(package).removeprefix(".")
+                if _under(inner, rule.allowed) or _under(inner, (rule.layer,)):
+                    continue
+                if any(_under(inner, (f,)) if f else True for f in rule.forbidden):
+                    found.append(f"{module} imports {name} ({rule.why})")
+            elif rule.stdlib_only and name.split(".")[0] not in sys.stdlib_module_names:
+                found.append(f"{module} imports {name} ({rule.why})")
+    return found
 
 
-def test_service_does_not_import_api_or_adapters() -> None:
-    for path in modules_in("service"):
-        for name in imports_of(path):
-            top = name.split(".")[0]
-            inside = name.startswith(("connectpsp.domain", "connectpsp.service"))
-            assert inside or top in sys.stdlib_module_names, f"{path.name} imports {name}"
+def _under(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes if p)
 
 
-def test_the_layers_exist() -> None:
-    assert modules_in("domain")
-    assert modules_in("service")
+@pytest.mark.parametrize("rule", RULES, ids=[r.layer for r in RULES])
+def test_the_code_keeps_each_layer_rule(rule: Rule) -> None:
+    assert modules_of(PACKAGE, rule.layer), f"no modules in {rule.layer}"
+    assert violations(PACKAGE, rule) == []
+
+
+# A deliberate violation of each rule, written into a throwaway package named connectpsp.
+BREAKS = {
+    "domain": ("domain/money.py", "import msgspec\nfrom connectpsp.service import ports\n"),
+    "service": ("service/cashouts.py", "from connectpsp.adapters.storage import db\n"),
+    "api": ("api/app.py", "from connectpsp.bootstrap import Container\n"),
+    "adapters.storage": (
+        "adapters/storage/webhooks.py",
+        "from connectpsp.service import endpoints\n",
+    ),
+    "adapters": ("adapters/rails/simulated.py", "from ...api import jsonio\n"),
+    "worker": ("worker/dispatcher.py", "def f():\n    from connectpsp.adapters import crypto\n"),
+    "client": ("client/_client.py", "from connectpsp.domain.money import parse_amount\n"),
+}
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.layer for r in RULES])
+def test_each_rule_catches_a_deliberate_violation(rule: Rule, tmp_path: Path) -> None:
+    root = tmp_path / "connectpsp"
+    where, source = BREAKS[rule.layer]
+    for layer in {r.layer for r in RULES} | {"bootstrap", "service/ports"}:
+        target = root.joinpath(*layer.split("."))
+        target.mkdir(parents=True, exist_ok=True)
+        (target / "__init__.py").write_text("")
+    broken = root / where
+    broken.parent.mkdir(parents=True, exist_ok=True)
+    broken.write_text(source)
+    assert violations(root, rule), f"{rule.layer}: {where} was not caught"
+    # The same package without the break keeps the rule.
+    broken.write_text("import json\n")
+    assert violations(root, rule) == []

@@ -1,4 +1,4 @@
-"""What every router shares: the container, client authentication, JSON responses and
+"""What every router shares: the services, client authentication, JSON responses and
 the OpenAPI description of JSON bodies we parse ourselves (to keep amounts exact)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from connectpsp.api import jsonio
 from connectpsp.api.errors import render_error
 from connectpsp.api.schemas import ErrorBody
-from connectpsp.bootstrap import Container
+from connectpsp.api.services import Services
 from connectpsp.domain.errors import FieldError, IdempotencyKeyRequired, ValidationFailed
 from connectpsp.service.acceptance import Accepted, Decided
 from connectpsp.service.auth import Caller
@@ -23,6 +23,7 @@ R = TypeVar("R")
 __all__ = [
     "AUTH_HEADERS",
     "BODY_MODELS",
+    "IDEMPOTENT_REPLAYED",
     "ID_PATTERN",
     "INTERNAL_CODE_PATTERN",
     "REFERENCE_PATTERN",
@@ -30,13 +31,13 @@ __all__ = [
     "authenticated",
     "body",
     "checked_key",
-    "container_of",
     "errors",
     "header_docs",
     "idempotency_key",
     "json_body",
     "json_response",
     "respond",
+    "services_of",
 ]
 
 # What path and query parameters may hold; anything else is a 400 naming the parameter
@@ -73,6 +74,19 @@ RETRY_AFTER: dict[str, Any] = {
 }
 
 
+# On an answer replayed for a repeated X-Idempotency-Key (see ``respond``).
+IDEMPOTENT_REPLAYED: dict[str, Any] = {
+    "Idempotent-Replayed": {
+        "description": (
+            "`true` when this is the stored answer to an earlier request with the same "
+            "X-Idempotency-Key and body, replayed byte for byte; absent on a first answer"
+        ),
+        "required": False,
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+
+
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """Documented error answers. Every route may also answer 500 (INTERNAL_ERROR) and 503
     (the database is down); ``create_app`` adds 413 to every route that reads a body.
@@ -103,9 +117,10 @@ def respond(decided: Decided[R], render: Callable[[R], tuple[int, Any]]) -> Resp
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 
 
-def container_of(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
+def services_of(request: Request) -> Services:
+    """The services the app was created with (``create_app``)."""
+    services: Services = request.app.state.services
+    return services
 
 
 # Read by ``authenticated`` itself, to answer UNAUTHORIZED or INVALID_APPLICATION_TOKEN
@@ -132,7 +147,7 @@ def header_docs(headers: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
 
 
 async def authenticated(request: Request) -> Caller:
-    auth = container_of(request).auth
+    auth = services_of(request).auth
     authorization = request.headers.get("authorization")
     application_token = request.headers.get("applicationtoken")
     # A client seen in the last seconds is checked from memory; otherwise a thread reads

@@ -135,39 +135,40 @@ class SimulatedPixNetwork:
 
     # DICT -----------------------------------------------------------------------------
 
-    def register(self, entry: DictKey) -> None:
-        """Add a key; ``PixKeyAlreadyRegistered`` if it is taken, ``ValidationFailed`` if a
-        CPF or CNPJ key is not its owner's own document (BCB: such a key is the owner's
-        document, and only that owner's)."""
-        if (
-            entry.key_type in (PixKeyType.CPF, PixKeyType.CNPJ)
-            and entry.key != entry.owner.document
-        ):
+    def register(
+        self,
+        key_type: PixKeyType,
+        key: str,
+        owner: Creditor,
+        reject_with: ReasonCode | None = None,
+    ) -> None:
+        """Add a key (``service.sandbox.SandboxKeyRegistry``); ``PixKeyAlreadyRegistered``
+        if it is taken, ``ValidationFailed`` if a CPF or CNPJ key is not its owner's own
+        document (BCB: such a key is the owner's document, and only that owner's)."""
+        if key_type in (PixKeyType.CPF, PixKeyType.CNPJ) and key != owner.document:
             raise ValidationFailed(
                 [
                     FieldError(
                         "owner.document",
-                        f"must equal the key: a {entry.key_type.value} key is its owner's "
-                        "own document",
+                        f"must equal the key: a {key_type.value} key is its owner's own document",
                     )
                 ]
             )
         k = t.sandbox_dict_keys.c
         with self._db.transaction(write=True) as tx:
-            if tx.conn.execute(select(k.key).where(k.key == entry.key)).first():
+            if tx.conn.execute(select(k.key).where(k.key == key)).first():
                 raise PixKeyAlreadyRegistered()
-            o = entry.owner
             tx.conn.execute(
                 insert(t.sandbox_dict_keys).values(
-                    key=entry.key,
-                    key_type=entry.key_type.value,
-                    owner_name=o.name,
-                    owner_document=o.document,
-                    ispb=o.ispb,
-                    branch=o.branch,
-                    account=o.account,
-                    account_type=o.account_type.value,
-                    reject_with=entry.reject_with.value if entry.reject_with else None,
+                    key=key,
+                    key_type=key_type.value,
+                    owner_name=owner.name,
+                    owner_document=owner.document,
+                    ispb=owner.ispb,
+                    branch=owner.branch,
+                    account=owner.account,
+                    account_type=owner.account_type.value,
+                    reject_with=reject_with.value if reject_with else None,
                     created_at=self._clock.now(),
                 )
             )
@@ -176,7 +177,7 @@ class SimulatedPixNetwork:
     def install_demo_keys(self) -> None:
         for entry in DEMO_KEYS:
             with contextlib.suppress(PixKeyAlreadyRegistered):
-                self.register(entry)
+                self.register(entry.key_type, entry.key, entry.owner, entry.reject_with)
 
     def lookup(self, key_type: PixKeyType, key: str) -> Creditor | None:
         k = t.sandbox_dict_keys.c

@@ -13,11 +13,11 @@ from connectpsp.api.deps import (
     authenticated,
     body,
     checked_key,
-    container_of,
     errors,
     json_body,
     json_response,
     respond,
+    services_of,
 )
 from connectpsp.api.schemas import ReplayIn, WebhookIn, parse_body
 from connectpsp.domain.clock import iso_utc
@@ -123,7 +123,7 @@ async def create_endpoint(
     # In a thread: the URL's host is resolved and checked before anything is decided.
     decided = await asyncio.wrap_future(
         await run_in_threadpool(
-            container_of(request).endpoints.create_endpoint,
+            services_of(request).endpoints.create_endpoint,
             caller.client,
             data.url,
             data.events,
@@ -135,7 +135,7 @@ async def create_endpoint(
 
 @router.get("", summary="Your endpoints", responses=errors(400, 401))
 def list_endpoints(request: Request, caller: Caller = Depends(authenticated)) -> Response:
-    found = container_of(request).endpoints.endpoints(caller.client)
+    found = services_of(request).endpoints.endpoints(caller.client)
     return json_response({"data": [_endpoint(e) for e in found]})
 
 
@@ -147,7 +147,7 @@ def list_deliveries(
     caller: Caller = Depends(authenticated),
 ) -> Response:
     chosen = DeliveryStatus(status) if status else None
-    found = container_of(request).endpoints.deliveries(caller.client, chosen, limit)
+    found = services_of(request).endpoints.deliveries(caller.client, chosen, limit)
     return json_response({"data": [_delivery(d) for d in found]})
 
 
@@ -162,7 +162,7 @@ def retry_delivery(
     delivery_id: str = Path(alias="deliveryId", pattern=ID_PATTERN),
     caller: Caller = Depends(authenticated),
 ) -> Response:
-    container_of(request).endpoints.retry(caller.client, delivery_id)
+    services_of(request).endpoints.retry(caller.client, delivery_id)
     return json_response({"id": delivery_id, "status": "pending"}, status=202)
 
 
@@ -178,7 +178,7 @@ def delete_endpoint(
     endpoint_id: str = Path(alias="endpointId", pattern=ID_PATTERN),
     caller: Caller = Depends(authenticated),
 ) -> Response:
-    container_of(request).endpoints.delete_endpoint(caller.client, endpoint_id)
+    services_of(request).endpoints.delete_endpoint(caller.client, endpoint_id)
     return Response(status_code=204)
 
 
@@ -196,7 +196,7 @@ async def rotate_secret(
 ) -> Response:
     key = checked_key(idempotency_key, required=False)
     decided = await asyncio.wrap_future(
-        container_of(request).endpoints.rotate_secret(caller.client, endpoint_id, key)
+        services_of(request).endpoints.rotate_secret(caller.client, endpoint_id, key)
     )
     return respond(decided, lambda rotated: (200, _rotated(rotated)))
 
@@ -218,7 +218,7 @@ async def replay(
     if window.until <= window.since:
         raise ValidationFailed([FieldError("until", "must be after since")])
     count = await run_in_threadpool(
-        container_of(request).endpoints.replay,
+        services_of(request).endpoints.replay,
         caller.client,
         endpoint_id,
         window.since,

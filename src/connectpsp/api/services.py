@@ -1,0 +1,74 @@
+"""What the API is given: the use cases its routes call and the few settings it reads.
+
+The composition root (``bootstrap.Container``) satisfies ``Services`` structurally, so the
+API imports neither it nor any adapter; a test may hand ``create_app`` something smaller.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from connectpsp.domain.ledger import Balance
+from connectpsp.domain.participants import ParticipantDirectory
+from connectpsp.service.auth import AuthService
+from connectpsp.service.cashouts import CashOutService
+from connectpsp.service.endpoints import WebhookEndpoints
+from connectpsp.service.sandbox import SandboxDict
+
+__all__ = ["ApiSettings", "Background", "BalanceReader", "Services"]
+
+
+class ApiSettings(Protocol):
+    @property
+    def max_body_bytes(self) -> int:
+        """Larger bodies get 413 (CONNECTPSP_MAX_BODY_BYTES)."""
+        ...
+
+    @property
+    def sandbox(self) -> bool:
+        """Whether the sandbox routes are served (CONNECTPSP_ENV=sandbox)."""
+        ...
+
+
+class BalanceReader(Protocol):
+    def balance(self, client_id: str) -> Balance: ...
+
+
+class Services(Protocol):
+    """Everything the routes use, read-only."""
+
+    @property
+    def settings(self) -> ApiSettings: ...
+
+    @property
+    def auth(self) -> AuthService: ...
+
+    @property
+    def cash_outs(self) -> CashOutService: ...
+
+    @property
+    def clients(self) -> BalanceReader: ...
+
+    @property
+    def endpoints(self) -> WebhookEndpoints: ...
+
+    @property
+    def sandbox_dict(self) -> SandboxDict: ...
+
+    @property
+    def participants(self) -> ParticipantDirectory:
+        """What request bodies check an ISPB against."""
+        ...
+
+    def ping(self) -> bool:
+        """Whether the database answers (GET /healthz)."""
+        ...
+
+
+class Background(Protocol):
+    """Work that runs while the API serves (the settlement worker, under
+    ``connectpsp serve``): started when the app starts, stopped when it stops."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
