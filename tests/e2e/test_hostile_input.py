@@ -4,6 +4,9 @@ every case is refused with a clear 4xx, the same on both databases, and none is 
 from __future__ import annotations
 
 import json
+import os
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +16,7 @@ import pytest
 
 from connectpsp.api.jsonio import MAX_DEPTH
 from connectpsp.service.auth import signature_for
+from tests import logscan
 from tests.support import Api, RunningServer, cash_out_body, new_merchant
 
 
@@ -363,3 +367,55 @@ def test_a_key_used_on_one_route_is_a_mismatch_on_another(merchant: Api) -> None
         headers={**merchant.headers(sign=False), "X-Idempotency-Key": key},
     )
     assert reply.status_code == 422 and error(reply)["code"] == "IDEMPOTENCY_KEY_MISMATCH"
+
+
+# Found by the generated hostile run (tests/reliability/test_hostile_run.py).
+
+
+def exchange(server: RunningServer, data: bytes, *, hang_up: bool = False) -> bytes:
+    """``data`` written on a raw socket; what the server answers until it closes."""
+    port = int(server.base_url.rsplit(":", 1)[1])
+    received = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+        sock.sendall(data)
+        while not hang_up and (chunk := sock.recv(65536)):
+            received += chunk
+    return received
+
+
+def logged(request_id: str) -> list[dict[str, Any]]:
+    """The server's log records for ``request_id``, once its access line is written
+    (the server runs in this process, and logs to this process's file)."""
+    directory = logscan.log_dir()
+    assert directory is not None
+    path = directory / f"pytest-{os.getpid()}.jsonl"
+    deadline = time.monotonic() + 5
+    while True:
+        records = [json.loads(line) for line in path.read_text().splitlines() if request_id in line]
+        if any(r["event"] == "request" for r in records) or time.monotonic() > deadline:
+            return [r for r in records if r.get("request_id") == request_id]
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("path", ["/auth/token", "/cash-out"])
+def test_a_client_that_hangs_up_mid_body_is_logged_as_499_without_a_trace(
+    server: RunningServer, merchant: Api, path: str
+) -> None:
+    """A head promising 100 bytes, 10 of them, and a closed socket: not an unexpected
+    error with a traceback and a 500 in the access line, as Starlette's ClientDisconnect
+    was, but ``client_disconnected`` at INFO and nginx's 499."""
+    request_id = f"hang-up-{uuid.uuid4().hex[:12]}"
+    headers = signed_headers(merchant) if path == "/cash-out" else {}
+    headers.update({"Content-Type": "application/json", "X-Request-Id": request_id})
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
+    before = merchant.balance()
+    exchange(server, head.encode() + b'{"amount":', hang_up=True)
+    records = logged(request_id)
+    assert [(r["event"], r["level"]) for r in records] == [
+        ("client_disconnected", "info"),
+        ("request", "info"),
+    ], records
+    assert records[-1]["status"] == 499
+    assert not any("exception" in r for r in records)
+    assert merchant.balance() == before
