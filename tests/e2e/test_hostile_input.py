@@ -419,3 +419,30 @@ def test_a_client_that_hangs_up_mid_body_is_logged_as_499_without_a_trace(
     assert records[-1]["status"] == 499
     assert not any("exception" in r for r in records)
     assert merchant.balance() == before
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /balance HTTP/1.1\r\nHost: x\r\nAuthorization: a\x00b\r\n\r\n",
+        b"GET /balance HTTP/1.1\r\nHost: x\r\nAuthorization: a\r\n continued\r\n\r\n",
+        b"GE\x00T /balance HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /balance HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+        b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    ],
+    ids=["NUL in a header", "folded header", "NUL in the method", "negative length", "long URL"],
+)
+def test_a_request_the_http_parser_refuses_is_a_400_in_the_error_shape(
+    server: RunningServer, request_bytes: bytes
+) -> None:
+    """uvicorn answers these itself, before the app: it said so in plain text."""
+    head, _, body = exchange(server, request_bytes).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    assert b"content-type: application/json" in head.lower()
+    assert json.loads(body) == {
+        "error": {
+            "code": "HTTP_ERROR",
+            "message": "The request is not valid HTTP/1.1.",
+            "details": None,
+        }
+    }
