@@ -446,3 +446,45 @@ def test_a_request_the_http_parser_refuses_is_a_400_in_the_error_shape(
             "details": None,
         }
     }
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "code"),
+    [
+        ("Authorization", 401, "UNAUTHORIZED"),
+        ("ApplicationToken", 401, "INVALID_APPLICATION_TOKEN"),
+        ("DigitalSignature", 401, "INVALID_SIGNATURE"),
+        ("X-Idempotency-Key", 400, "VALIDATION_ERROR"),
+        ("Content-Type", 415, "UNSUPPORTED_MEDIA_TYPE"),
+    ],
+)
+@pytest.mark.parametrize("second", ["the same", "garbage"])
+def test_a_header_sent_twice_is_refused_not_chosen(
+    merchant: Api, header: str, status: int, code: str, second: str
+) -> None:
+    """Which of two values counts is a guess (a proxy may check the last, the app read
+    the first): as a field given twice in a body, the request is refused."""
+    headers = signed_headers(merchant)
+    valid = headers.pop(header)
+    sent = [*headers.items(), (header, valid), (header, valid if second == "the same" else "x")]
+    body = cash_out_body()
+    before = merchant.balance()
+    reply = merchant.http.post("/cash-out", content=json.dumps(body), headers=sent)
+    assert reply.status_code == status, reply.text
+    assert error(reply)["code"] == code
+    assert "more than once" in reply.text
+    assert merchant.balance() == before
+    assert merchant.get("/cash-out", externalReference=body["externalReference"]).status_code == 404
+
+
+def test_a_header_sent_twice_is_refused_on_every_route_that_reads_it(merchant: Api) -> None:
+    headers = merchant.headers(sign=False)
+    twice = [*headers.items(), ("Authorization", headers["Authorization"])]
+    assert merchant.http.get("/balance", headers=twice).status_code == 401
+    key = str(uuid.uuid4())
+    sent = [*merchant.headers(key=key).items(), ("X-Idempotency-Key", key)]
+    reply = merchant.http.post("/webhooks", json={"url": "http://127.0.0.1:9/hook"}, headers=sent)
+    assert reply.status_code == 400, reply.text
+    assert error(reply)["details"] == [
+        {"field": "X-Idempotency-Key", "message": "is sent more than once"}
+    ]

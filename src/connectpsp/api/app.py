@@ -31,6 +31,7 @@ from connectpsp.api.deps import (
     json_body,
     json_response,
     respond,
+    single_header,
 )
 from connectpsp.api.errors import install_handlers
 from connectpsp.api.middleware import RequestContext
@@ -49,9 +50,7 @@ from connectpsp.api.schemas import (
 from connectpsp.api.webhooks import router as webhooks_router
 from connectpsp.bootstrap import Container
 from connectpsp.domain.cashout import Creditor
-from connectpsp.domain.errors import (
-    StorageUnavailable,
-)
+from connectpsp.domain.errors import InvalidSignature, StorageUnavailable
 from connectpsp.service.auth import Caller
 
 __all__ = ["create_app"]
@@ -134,7 +133,8 @@ async def issue_token(request: Request) -> Response:
 )
 async def create_cash_out(request: Request, caller: Caller = Depends(authenticated)) -> Response:
     container = container_of(request)
-    container.auth.check_signature(caller, request.headers.get("digitalsignature"))
+    signature = single_header(request, "DigitalSignature", InvalidSignature)
+    container.auth.check_signature(caller, signature)
     key = idempotency_key(request, required=True)
     assert key is not None
     data = await json_body(request)
