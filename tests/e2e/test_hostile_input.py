@@ -3,6 +3,7 @@ every case is refused with a clear 4xx, the same on both databases, and none is 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -14,10 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
+from connectpsp.adapters.webhook_http import AddressGuard, HttpSender
 from connectpsp.api.jsonio import MAX_DEPTH
 from connectpsp.service.auth import signature_for
 from tests import logscan
-from tests.support import Api, RunningServer, cash_out_body, new_merchant
+from tests.support import Api, FakeClock, RunningServer, cash_out_body, new_merchant
 
 
 @pytest.fixture(scope="module")
@@ -488,3 +490,40 @@ def test_a_header_sent_twice_is_refused_on_every_route_that_reads_it(merchant: A
     assert error(reply)["details"] == [
         {"field": "X-Idempotency-Key", "message": "is sent more than once"}
     ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9ok/hook",
+        "http://127.0.0.1:99999/hook",
+        "http://127.0.0.1:-1/hook",
+        "http://[::1/hook",
+    ],
+)
+def test_a_webhook_url_with_a_bad_port_or_host_is_a_validation_error(
+    merchant: Api, url: str
+) -> None:
+    """Python's urlsplit raises for these (a 500 when registering an endpoint), and a
+    cash-out's webhookUrl with a bad port was accepted, to fail at every attempt."""
+    reply = merchant.http.post("/webhooks", json={"url": url}, headers=merchant.headers())
+    assert reply.status_code == 400, reply.text
+    assert [d["field"] for d in error(reply)["details"]] == ["url"]
+    body = cash_out_body(webhookUrl=url.replace("127.0.0.1", "example.com"))
+    before = merchant.balance()
+    reply = merchant.cash_out(body)
+    assert reply.status_code == 400, reply.text
+    assert [d["field"] for d in error(reply)["details"]] == ["webhookUrl"]
+    assert merchant.balance() == before
+
+
+def test_a_stored_url_with_a_bad_port_fails_its_attempt_as_blocked() -> None:
+    """A URL stored before ports were checked: the attempt fails (and is recorded), where
+    the sender raised and the dispatcher retried it at every lease, for ever."""
+    sender = HttpSender(AddressGuard(allow_loopback=False), timeout=2, clock=FakeClock())
+    try:
+        result = asyncio.run(sender.send("https://example.com:99999/hook", {}, b"{}"))
+    finally:
+        sender.close()
+    assert result.status_code is None
+    assert result.error is not None and result.error.startswith("blocked"), result

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from connectpsp.domain.cashout import BankAccount, CashOut, CashOutStatus
 from connectpsp.domain.clock import iso_local, iso_utc
@@ -39,6 +40,7 @@ __all__ = [
     "cash_out_event",
     "destination_json",
     "forbidden_address",
+    "is_http_url",
     "movement_event",
     "new_webhook_secret",
     "next_attempt_delay",
@@ -106,6 +108,18 @@ def next_attempt_delay(
     if retry_after is not None:
         wait = max(wait, min(retry_after, _MAX_RETRY_AFTER))
     return wait
+
+
+def is_http_url(url: str) -> bool:
+    """An absolute http or https URL with a host, and a port (if it names one) that is a
+    number up to 65535. ``urlsplit`` raises for some malformed URLs (an unclosed IPv6
+    bracket) and ``port`` for a bad port: such a URL is simply not one."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - read only to check it
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def forbidden_address(address: str) -> bool:
