@@ -3,7 +3,11 @@ every case is refused with a clear 4xx, the same on both databases, and none is 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import socket
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -11,9 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
+from connectpsp.adapters.webhook_http import AddressGuard, HttpSender
 from connectpsp.api.jsonio import MAX_DEPTH
 from connectpsp.service.auth import signature_for
-from tests.support import Api, RunningServer, cash_out_body, new_merchant
+from tests import logscan
+from tests.support import Api, FakeClock, RunningServer, cash_out_body, new_merchant
 
 
 @pytest.fixture(scope="module")
@@ -363,3 +369,161 @@ def test_a_key_used_on_one_route_is_a_mismatch_on_another(merchant: Api) -> None
         headers={**merchant.headers(sign=False), "X-Idempotency-Key": key},
     )
     assert reply.status_code == 422 and error(reply)["code"] == "IDEMPOTENCY_KEY_MISMATCH"
+
+
+# Found by the generated hostile run (tests/reliability/test_hostile_run.py).
+
+
+def exchange(server: RunningServer, data: bytes, *, hang_up: bool = False) -> bytes:
+    """``data`` written on a raw socket; what the server answers until it closes."""
+    port = int(server.base_url.rsplit(":", 1)[1])
+    received = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=15) as sock:
+        sock.sendall(data)
+        while not hang_up and (chunk := sock.recv(65536)):
+            received += chunk
+    return received
+
+
+def logged(request_id: str) -> list[dict[str, Any]]:
+    """The server's log records for ``request_id``, once its access line is written
+    (the server runs in this process, and logs to this process's file)."""
+    directory = logscan.log_dir()
+    assert directory is not None
+    path = directory / f"pytest-{os.getpid()}.jsonl"
+    deadline = time.monotonic() + 5
+    while True:
+        records = [json.loads(line) for line in path.read_text().splitlines() if request_id in line]
+        if any(r["event"] == "request" for r in records) or time.monotonic() > deadline:
+            return [r for r in records if r.get("request_id") == request_id]
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("path", ["/auth/token", "/cash-out"])
+def test_a_client_that_hangs_up_mid_body_is_logged_as_499_without_a_trace(
+    server: RunningServer, merchant: Api, path: str
+) -> None:
+    """A head promising 100 bytes, 10 of them, and a closed socket: not an unexpected
+    error with a traceback and a 500 in the access line, as Starlette's ClientDisconnect
+    was, but ``client_disconnected`` at INFO and nginx's 499."""
+    request_id = f"hang-up-{uuid.uuid4().hex[:12]}"
+    headers = signed_headers(merchant) if path == "/cash-out" else {}
+    headers.update({"Content-Type": "application/json", "X-Request-Id": request_id})
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n"
+    head += "".join(f"{name}: {value}\r\n" for name, value in headers.items()) + "\r\n"
+    before = merchant.balance()
+    exchange(server, head.encode() + b'{"amount":', hang_up=True)
+    records = logged(request_id)
+    assert [(r["event"], r["level"]) for r in records] == [
+        ("client_disconnected", "info"),
+        ("request", "info"),
+    ], records
+    assert records[-1]["status"] == 499
+    assert not any("exception" in r for r in records)
+    assert merchant.balance() == before
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /balance HTTP/1.1\r\nHost: x\r\nAuthorization: a\x00b\r\n\r\n",
+        b"GET /balance HTTP/1.1\r\nHost: x\r\nAuthorization: a\r\n continued\r\n\r\n",
+        b"GE\x00T /balance HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /balance HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+        b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+    ],
+    ids=["NUL in a header", "folded header", "NUL in the method", "negative length", "long URL"],
+)
+def test_a_request_the_http_parser_refuses_is_a_400_in_the_error_shape(
+    server: RunningServer, request_bytes: bytes
+) -> None:
+    """uvicorn answers these itself, before the app: it said so in plain text."""
+    head, _, body = exchange(server, request_bytes).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    assert b"content-type: application/json" in head.lower()
+    assert json.loads(body) == {
+        "error": {
+            "code": "HTTP_ERROR",
+            "message": "The request is not valid HTTP/1.1.",
+            "details": None,
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("header", "status", "code"),
+    [
+        ("Authorization", 401, "UNAUTHORIZED"),
+        ("ApplicationToken", 401, "INVALID_APPLICATION_TOKEN"),
+        ("DigitalSignature", 401, "INVALID_SIGNATURE"),
+        ("X-Idempotency-Key", 400, "VALIDATION_ERROR"),
+        ("Content-Type", 415, "UNSUPPORTED_MEDIA_TYPE"),
+    ],
+)
+@pytest.mark.parametrize("second", ["the same", "garbage"])
+def test_a_header_sent_twice_is_refused_not_chosen(
+    merchant: Api, header: str, status: int, code: str, second: str
+) -> None:
+    """Which of two values counts is a guess (a proxy may check the last, the app read
+    the first): as a field given twice in a body, the request is refused."""
+    headers = signed_headers(merchant)
+    valid = headers.pop(header)
+    sent = [*headers.items(), (header, valid), (header, valid if second == "the same" else "x")]
+    body = cash_out_body()
+    before = merchant.balance()
+    reply = merchant.http.post("/cash-out", content=json.dumps(body), headers=sent)
+    assert reply.status_code == status, reply.text
+    assert error(reply)["code"] == code
+    assert "more than once" in reply.text
+    assert merchant.balance() == before
+    assert merchant.get("/cash-out", externalReference=body["externalReference"]).status_code == 404
+
+
+def test_a_header_sent_twice_is_refused_on_every_route_that_reads_it(merchant: Api) -> None:
+    headers = merchant.headers(sign=False)
+    twice = [*headers.items(), ("Authorization", headers["Authorization"])]
+    assert merchant.http.get("/balance", headers=twice).status_code == 401
+    key = str(uuid.uuid4())
+    sent = [*merchant.headers(key=key).items(), ("X-Idempotency-Key", key)]
+    reply = merchant.http.post("/webhooks", json={"url": "http://127.0.0.1:9/hook"}, headers=sent)
+    assert reply.status_code == 400, reply.text
+    assert error(reply)["details"] == [
+        {"field": "X-Idempotency-Key", "message": "is sent more than once"}
+    ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9ok/hook",
+        "http://127.0.0.1:99999/hook",
+        "http://127.0.0.1:-1/hook",
+        "http://[::1/hook",
+    ],
+)
+def test_a_webhook_url_with_a_bad_port_or_host_is_a_validation_error(
+    merchant: Api, url: str
+) -> None:
+    """Python's urlsplit raises for these (a 500 when registering an endpoint), and a
+    cash-out's webhookUrl with a bad port was accepted, to fail at every attempt."""
+    reply = merchant.http.post("/webhooks", json={"url": url}, headers=merchant.headers())
+    assert reply.status_code == 400, reply.text
+    assert [d["field"] for d in error(reply)["details"]] == ["url"]
+    body = cash_out_body(webhookUrl=url.replace("127.0.0.1", "example.com"))
+    before = merchant.balance()
+    reply = merchant.cash_out(body)
+    assert reply.status_code == 400, reply.text
+    assert [d["field"] for d in error(reply)["details"]] == ["webhookUrl"]
+    assert merchant.balance() == before
+
+
+def test_a_stored_url_with_a_bad_port_fails_its_attempt_as_blocked() -> None:
+    """A URL stored before ports were checked: the attempt fails (and is recorded), where
+    the sender raised and the dispatcher retried it at every lease, for ever."""
+    sender = HttpSender(AddressGuard(allow_loopback=False), timeout=2, clock=FakeClock())
+    try:
+        result = asyncio.run(sender.send("https://example.com:99999/hook", {}, b"{}"))
+    finally:
+        sender.close()
+    assert result.status_code is None
+    assert result.error is not None and result.error.startswith("blocked"), result

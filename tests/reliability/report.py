@@ -4,7 +4,8 @@ figures of this run. The same tests run bounded in ``make test``.
 
 The bounds come from the environment, so any of them can be raised or lowered:
 ``CONNECTPSP_CRASH_ITERATIONS`` (per database), ``CONNECTPSP_OUTAGES``,
-``CONNECTPSP_MODEL_EXAMPLES`` (per database), ``CONNECTPSP_FUZZ_EXAMPLES``."""
+``CONNECTPSP_MODEL_EXAMPLES`` (per database), ``CONNECTPSP_FUZZ_EXAMPLES``,
+``CONNECTPSP_HOSTILE_INPUTS`` (per database)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from connectpsp.settings import Settings
 from tests.conftest import FIGURES_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,13 +29,17 @@ LONG = {
     "CONNECTPSP_OUTAGES": "10",
     "CONNECTPSP_MODEL_EXAMPLES": "1000",  # x 2 databases
     "CONNECTPSP_FUZZ_EXAMPLES": "100",
+    "CONNECTPSP_HOSTILE_INPUTS": "20000",  # x 2 databases
 }
 TESTS = [
-    "tests/reliability",
+    "tests/reliability",  # test_hostile_run.py among them
     "tests/e2e/test_worker_processes.py",
     "tests/e2e/test_contract_fuzzing.py",
     "tests/e2e/test_auth.py",
     "tests/e2e/test_concurrency.py",
+    "tests/e2e/test_hostile_input.py",
+    "tests/e2e/test_token_throttle.py",
+    "tests/e2e/test_slow_clients.py",
     *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests/e2e").glob("test_tenancy*.py")),
 ]
 # What each test checks, by test function.
@@ -67,8 +73,159 @@ CHECKS = {
         "Schemathesis against /openapi.json with valid credentials and signatures, positive "
         "and negative modes, stateful links: no 5xx, no schema violation."
     ),
+    "test_hostile_inputs_get_no_5xx": (
+        "Generated attacker input against every route of /openapi.json and unknown paths "
+        "and methods, from a valid merchant's request: 10 MB bodies (declared and streamed), "
+        "10,000-deep nesting, NaN/Infinity/1e309/5,000-digit numbers, control, bidi and "
+        "separator characters, lone surrogates, invalid UTF-8, duplicate and unknown fields, "
+        "truncated JSON, wrong types, every header malformed (httpx and raw sockets), "
+        "hostile path and query parameters, broken request lines, mid-body hang-ups, seeded "
+        "byte mutations. No 5xx, every error in the error shape, nothing hostile accepted, "
+        "accepted cash-outs are what was sent, balance and ledger agree, no unhandled_error "
+        "or 5xx in the server's log."
+    ),
+    "test_a_client_that_hangs_up_mid_body_is_logged_as_499_without_a_trace": (
+        "A head promising 100 bytes, 10 of them, a closed socket: logged as "
+        "client_disconnected at INFO and 499, never an unhandled error with a trace."
+    ),
+    "test_a_request_the_http_parser_refuses_is_a_400_in_the_error_shape": (
+        "Requests the HTTP parser refuses (NUL in a header, folding, a broken method, a URL "
+        "over 64 KiB) get 400 HTTP_ERROR in the error shape, not uvicorn's plain text."
+    ),
+    "test_a_header_sent_twice_is_refused_not_chosen": (
+        "Authorization, ApplicationToken, DigitalSignature, X-Idempotency-Key or "
+        "Content-Type sent twice is refused as that header's error; nothing is accepted."
+    ),
+    "test_a_webhook_url_with_a_bad_port_or_host_is_a_validation_error": (
+        "Webhook URLs urlsplit cannot read (a bad port, an unclosed IPv6 bracket) are 400 "
+        "naming the field, on POST /webhooks and a cash-out's webhookUrl; never a 500."
+    ),
+    "test_an_attacker_never_locks_the_client_out": (
+        "Failed token requests for a client's id from an attacker's address: the attacker "
+        "gets 429, the client still gets its token from its own address."
+    ),
+    "test_a_spraying_address_is_limited_but_not_its_known_clients": (
+        "An address spraying clientIds is refused after its limit; clients that got a token "
+        "from it recently still do."
+    ),
+    "test_any_client_id_is_counted_never_a_500": (
+        "Any clientId (long, non-ASCII, NUL) is counted by the throttle or refused as text, "
+        "never a 500."
+    ),
+    "test_the_limits_hold_across_two_api_processes": (
+        "Two real API processes on one database reach the token limits together."
+    ),
+    "test_slow_and_idle_connections_are_closed_while_others_are_served": (
+        "Hundreds of idle, half-sent and trickling connections are closed at their deadline "
+        "(408 for part of a request) while real requests are answered promptly."
+    ),
+    "test_a_request_being_answered_is_never_cut": (
+        "An app slower than every deadline still answers: the deadlines are on the client."
+    ),
+}
+# What the tests of a module check, for those without a line of their own above.
+MODULE_CHECKS = {
+    "tests/e2e/test_hostile_input.py": (
+        "A targeted hostile input (nesting, text rule, media type, duplicate fields, huge "
+        "numbers, malformed headers, path and query patterns, idempotency collisions) is "
+        "refused with a clear 4xx naming the field, on both databases; never a 5xx."
+    ),
+    "tests/e2e/test_token_throttle.py": (
+        "The token throttle slows the failing address, never the named client."
+    ),
+    "tests/e2e/test_slow_clients.py": "Slow clients' deadlines and their settings.",
 }
 DEFAULT_CHECK = "Forged, expired or cross-client requests are refused; concurrency holds."
+
+# The token endpoint's throttle, rendered into every report with the figures of
+# ``Settings()``'s defaults (so that the text never drifts from the code).
+THROTTLE_POLICY = """\
+## Failed token requests: the throttle
+
+`POST /auth/token` counts failed attempts so that nobody can make us run argon2 without
+end, nor probe clientIds quickly. Client secrets are 256-bit random values the PSP
+generates, so no rate of guessing finds one: the limits protect the server's CPU (each
+verification is argon2id at 64 MiB, t=3, tens to hundreds of milliseconds), and they
+must never let a stranger deny service to a client. So nothing is keyed by clientId
+alone: a limit slows the address that fails, never the client that is named.
+
+| figure | default | setting |
+|---|---|---|
+| failures of one clientId from one source | {per_client} | `CONNECTPSP_TOKEN_FAILURES_PER_CLIENT` |
+| failures from one source, whatever the clientIds | {per_ip} | `CONNECTPSP_TOKEN_FAILURES_PER_IP` |
+| window (sliding) | {window} s | |
+| known source: a success keeps a (clientId, source) pair past its source's limit for \
+| {known} h | `CONNECTPSP_TOKEN_KNOWN_SOURCE_HOURS` |
+
+A *source* is an IPv4 address or an IPv6 /64 (one IPv6 host usually holds a whole /64;
+counting its addresses one by one would limit nothing). Behind a reverse proxy, the
+address is the one the proxy reports in `X-Forwarded-For`, which uvicorn trusts only from
+`FORWARDED_ALLOW_IPS` (default `127.0.0.1,::1`): set it to the proxy's address, or every
+client shares the proxy's one source.
+
+What each party sees:
+
+| who | sees |
+|---|---|
+| an attacker trying a client's clientId from its own address | {per_client} \u00d7 \
+`401 INVALID_CREDENTIALS`, then `429 RATE_LIMITED` before any argon2 work, with \
+`Retry-After` = the seconds until its oldest counted failure is {window} s old; then one \
+more try per failure that ages out. Renewing the attack renews only its own refusal. |
+| that client, from its own address, meanwhile | its token, every time |
+| an address spraying clientIds | {per_ip} \u00d7 `401`, then `429` for every clientId that is \
+not a known source there |
+| a client behind the sprayer's NAT that got a token from there in the last {known} h | \
+its token, as usual (its own failures there still count under its pair's limit of \
+{per_client}) |
+| a client that never got a token from the sprayer's address | `429` from there until the \
+sprayer's failures age out (at most {window} s after the sprayer stops); its token from \
+any other address |
+| anyone, while the database is down | `503 SERVICE_UNAVAILABLE` with `Retry-After: 1`, \
+never a 500 |
+
+A success from a pair clears that pair's failures and makes it a known source. The one
+case the throttle cannot tell apart is an attacker *sharing the client's own address*
+(the same NAT or egress): it can keep that one (clientId, address) pair refused, as
+only the secret tells the two apart and checking it is the work the limit withholds.
+Attacks from many addresses are limited per address only: a global cap would let them
+deny every client. That is the job of a network-level limiter in front.
+
+Across processes: each failure is a row in `auth_failures` (one for its pair, one for
+its source), written in a short transaction of its own, and a check counts a key's rows
+in the window with one indexed query, so the limits hold for several API processes on
+one PostgreSQL (or one SQLite file). A row per failure rather than a counter per fixed
+window: the window slides exactly (no double burst at a window's edge), `Retry-After`
+is the moment the count falls back under the limit, and concurrent failures only insert,
+never waiting on one hot row. Rows are written only for attempts that reached argon2,
+so the table grows no faster than verification can run; known sources are one row per
+pair in `auth_known_sources`; the worker prunes both every minute. A refusal read from
+the database is remembered in that process until it lapses, so an address hammering
+after its limit costs no query (a sprayer, one per attempt: is this clientId a known
+source there?); nothing can lift a refusal early in another process
+(a refused pair is verified nowhere), so the memory never lets through what the
+database would refuse. Requests checked at the same moment, before the first of their
+failures is written, are each verified: at most as many as the API runs at once (its
+40 request threads per process).
+
+Tests: `tests/e2e/test_token_throttle.py` (requests from several loopback addresses on
+SQLite and PostgreSQL: the client gets its token from its own address during an
+attack; a spraying address is refused but its known clients are not; `Retry-After` and
+the lift after the window; any clientId is counted, never a 500; two real
+`connectpsp serve --no-worker` processes on one database reach the limits together),
+`tests/e2e/test_auth.py::test_repeated_failures_are_rate_limited` (both scopes),
+`tests/unit/test_token_throttle.py` (the policy against an in-memory store and a
+frozen clock) and `tests/integration/test_throttle_store.py` (the SQL store and the
+worker's prune).
+"""
+
+
+def throttle_policy(settings: Settings) -> str:
+    return THROTTLE_POLICY.format(
+        per_client=settings.token_failures_per_client,
+        per_ip=settings.token_failures_per_ip,
+        window=settings.token_failure_window_seconds,
+        known=settings.token_known_source_hours,
+    )
 
 
 def run(report: Path | None = None) -> int:
@@ -143,7 +300,8 @@ def _render(
         function = test_id.split("::")[-1].split("[")[0]
         found = figures.get(test_id, {})
         shown = "; ".join(f"{k}: {_short(v)}" for k, v in found.items() if k != "summary")
-        check = CHECKS.get(function, DEFAULT_CHECK)
+        module = test_id.split("::")[0]
+        check = CHECKS.get(function) or MODULE_CHECKS.get(module, DEFAULT_CHECK)
         lines.append(f"| `{test_id}` | {check} | {outcome} | {seconds:.0f} | {shown} |")
     log_gate = figures.get("log gate", {})
     lines += [
@@ -154,6 +312,7 @@ def _render(
         "tokens, secrets, signatures and unmasked CPF/CNPJ: "
         f"{log_gate.get('problems', '?')} found.",
         "",
+        throttle_policy(Settings()),
     ]
     return "\n".join(lines)
 
@@ -170,6 +329,7 @@ def _headline(
         return sum(1 for t, o, _ in results if o != "passed" and prefix in t)
 
     crash = "test_kill_9_of_api_and_worker_under_load"
+    hostile = "test_hostile_inputs_get_no_5xx"
     return [
         f"- Crash iterations: {total(crash, 'iterations')}, invariant violations: "
         f"{total(crash, 'violations') + failures(crash)}"
@@ -179,6 +339,8 @@ def _headline(
         f"- Model examples: {total('test_the_service_behaves_like_the_model', 'examples')}, "
         f"mismatches: {failures('test_model')}.",
         f"- Schemathesis failures: {failures('test_contract_fuzzing')}.",
+        f"- Hostile inputs: {total(hostile, 'inputs')} tried, "
+        f"{total(hostile, 'server_errors')} answered 5xx.",
         f"- Forged or cross-client requests accepted: "
         f"{failures('test_auth') + failures('test_tenancy')}.",
         f"- Secrets in logs: {figures.get('log gate', {}).get('problems', '?')}.",

@@ -35,7 +35,7 @@ import h11
 import httpx
 
 from connectpsp.domain.clock import Clock
-from connectpsp.domain.webhooks import forbidden_address
+from connectpsp.domain.webhooks import forbidden_address, is_http_url
 from connectpsp.service.ports import BlockedUrl, SendResult
 
 __all__ = ["AddressGuard", "HttpSender"]
@@ -64,6 +64,8 @@ class AddressGuard:
         """Refuse a URL whose host is itself a forbidden address, in any form the
         resolver would take (``2130706433``, ``0x7f000001``, ``[::ffff:10.0.0.1]``), or
         ``localhost``; without a DNS lookup. A name is checked when it is sent to."""
+        if not is_http_url(url):
+            raise BlockedUrl("must be an absolute http or https URL")
         parts = urlsplit(url)
         host = (parts.hostname or "").rstrip(".").lower()
         if host == "localhost" or host.endswith(".localhost"):
@@ -80,16 +82,19 @@ class AddressGuard:
 
     def resolve(self, url: str) -> tuple[SplitResult, str]:
         """The URL's parts and the one validated address to connect to."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        # Also at each send: a URL stored before its port was checked is refused as
+        # blocked (a failed attempt), not raised out of the sender.
+        if not is_http_url(url):
             raise BlockedUrl("must be an absolute http or https URL")
+        parts = urlsplit(url)
+        host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
-            addresses = self._resolve(parts.hostname, port)
+            addresses = self._resolve(host, port)
         except (OSError, UnicodeError):
-            raise BlockedUrl(f"host {parts.hostname!r} does not resolve") from None
+            raise BlockedUrl(f"host {host!r} does not resolve") from None
         if not addresses:
-            raise BlockedUrl(f"host {parts.hostname!r} does not resolve")
+            raise BlockedUrl(f"host {host!r} does not resolve")
         self._refuse_forbidden(addresses)
         return parts, addresses[0]
 
@@ -171,6 +176,8 @@ class HttpSender:
         known = self._literal.get(url)
         if known is not None:
             return known
+        if not is_http_url(url):
+            raise BlockedUrl("must be an absolute http or https URL")
         host = urlsplit(url).hostname or ""
         if not _is_address(host):
             return await asyncio.get_running_loop().run_in_executor(None, self._guard.resolve, url)

@@ -14,7 +14,14 @@ from connectpsp.api import jsonio
 from connectpsp.api.errors import render_error
 from connectpsp.api.schemas import ErrorBody
 from connectpsp.api.services import Services
-from connectpsp.domain.errors import FieldError, IdempotencyKeyRequired, ValidationFailed
+from connectpsp.domain.errors import (
+    ConnectPSPError,
+    FieldError,
+    IdempotencyKeyRequired,
+    InvalidApplicationToken,
+    Unauthorized,
+    ValidationFailed,
+)
 from connectpsp.service.acceptance import Accepted, Decided
 from connectpsp.service.auth import Caller
 
@@ -38,6 +45,7 @@ __all__ = [
     "json_response",
     "respond",
     "services_of",
+    "single_header",
 ]
 
 # What path and query parameters may hold; anything else is a 400 naming the parameter
@@ -146,10 +154,26 @@ def header_docs(headers: tuple[tuple[str, str], ...]) -> list[dict[str, Any]]:
     ]
 
 
+def single_header(
+    request: Request, name: str, refusal: Callable[[str], ConnectPSPError]
+) -> str | None:
+    """Header ``name``'s value, or None; ``refusal`` (given a message) if it is sent more
+    than once. Two credentials, keys or media types are ambiguous, as a field given twice
+    in a body is: one hop may read the first and another the last, so neither is chosen."""
+    values = request.headers.getlist(name)
+    if len(values) > 1:
+        raise refusal(f"{name} is sent more than once.")
+    return values[0] if values else None
+
+
+def _key_repeated(_: str) -> ValidationFailed:
+    return ValidationFailed([FieldError("X-Idempotency-Key", "is sent more than once")])
+
+
 async def authenticated(request: Request) -> Caller:
     auth = services_of(request).auth
-    authorization = request.headers.get("authorization")
-    application_token = request.headers.get("applicationtoken")
+    authorization = single_header(request, "Authorization", Unauthorized)
+    application_token = single_header(request, "ApplicationToken", InvalidApplicationToken)
     # A client seen in the last seconds is checked from memory; otherwise a thread reads
     # it, so the event loop never waits on the database.
     caller = auth.authenticate_from_memory(authorization, application_token)
@@ -161,7 +185,7 @@ async def authenticated(request: Request) -> Caller:
 async def json_body(request: Request) -> Any:
     """The request's JSON body, read and checked the one way every route does (see
     ``jsonio``): 415 unless it is sent as ``application/json``."""
-    jsonio.check_content_type(request.headers.get("content-type"))
+    jsonio.check_content_type(single_header(request, "Content-Type", jsonio.UnsupportedMediaType))
     return jsonio.decode(await request.body())
 
 
@@ -171,7 +195,9 @@ _KEY_CHARS = frozenset(map(chr, range(0x21, 0x7F)))  # printable ASCII, no space
 def idempotency_key(request: Request, *, required: bool) -> str | None:
     """``X-Idempotency-Key``: 1-255 printable ASCII characters (a UUID is a good choice).
     Missing: ``IdempotencyKeyRequired`` if ``required``, else None."""
-    return checked_key(request.headers.get("x-idempotency-key"), required=required)
+    return checked_key(
+        single_header(request, "X-Idempotency-Key", _key_repeated), required=required
+    )
 
 
 def checked_key(key: str | None, *, required: bool) -> str | None:

@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import structlog
+from starlette.requests import ClientDisconnect
 
 from connectpsp.api.errors import error_body
 from connectpsp.api.jsonio import PayloadTooLarge
@@ -17,6 +18,9 @@ __all__ = ["RequestContext"]
 
 log = get_logger("connectpsp.access")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# The access line's status for a request whose client went away before it could be
+# answered (nginx's "client closed request"); never sent, as nobody is there to read it.
+CLIENT_CLOSED_REQUEST = 499
 
 Scope = dict[str, Any]
 
@@ -73,6 +77,12 @@ class RequestContext:
 
         try:
             await self.app(scope, capped_receive, tagged_send)
+        except ClientDisconnect:
+            # The client closed the connection before its body was in (or the server
+            # closed it, past the body deadline): not a fault of ours, and no one to answer.
+            log.info("client_disconnected")
+            if not response_started:
+                status = CLIENT_CLOSED_REQUEST
         except Exception as error:
             # Answered here, inside the request-id scope, rather than by Starlette's
             # outer error middleware; the body never carries a stack trace.

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -28,6 +27,7 @@ from connectpsp.domain.money import Centavos, format_brl, parse_amount
 from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.domain.pix import AccountType, PixKeyType, validate_pix_key
 from connectpsp.domain.spi import ReasonCode
+from connectpsp.domain.webhooks import is_http_url
 
 __all__ = [
     "AcceptedBody",
@@ -165,10 +165,8 @@ class CashOutIn(_In):
     @field_validator("webhook_url")
     @classmethod
     def _valid_url(cls, value: str | None) -> str | None:
-        if value is not None:
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError("must be an absolute http or https URL")
+        if value is not None and not is_http_url(value):
+            raise ValueError("must be an absolute http or https URL")
         return value
 
 

@@ -17,6 +17,10 @@ A connection past a deadline with part of a request gets ``408 REQUEST_TIMEOUT``
 closed; one that sent nothing is just closed. A request that the app is answering is never
 cut: the deadlines are about the client sending, and a response already under way is
 finished first (the connection then closes instead of being kept alive).
+
+A request the HTTP parser refuses (a control character in a header, a broken request line,
+a URL over 64 KiB) gets ``400 HTTP_ERROR`` in the API's error shape, where uvicorn would
+answer in plain text.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from connectpsp.api.errors import error_body
+from connectpsp.api.errors import HTTP_FALLBACK, error_body
 from connectpsp.logs import get_logger
 from connectpsp.settings import Settings
 
@@ -125,12 +129,21 @@ class SlowClientDeadlines(HttpToolsProtocol):
         else:  # not a byte of a request: nobody to answer
             self.transport.close()
 
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request its parser refuses (it has logged ``msg`` as a
+        warning), in the error shape rather than in plain text."""
+        self._send_and_close(
+            HTTPStatus.BAD_REQUEST, error_body(HTTP_FALLBACK, "The request is not valid HTTP/1.1.")
+        )
+
     def _send_408(self, part: str, seconds: float) -> None:
         log.info("request_timeout", part=part, seconds=seconds)
         body = error_body(
             REQUEST_TIMEOUT_CODE, f"The request {part} was not received within {seconds:g} s."
         )
-        status = HTTPStatus.REQUEST_TIMEOUT
+        self._send_and_close(HTTPStatus.REQUEST_TIMEOUT, body)
+
+    def _send_and_close(self, status: HTTPStatus, body: bytes) -> None:
         head = [f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode()]
         for name, value in self.server_state.default_headers:
             head.append(name + b": " + value + b"\r\n")

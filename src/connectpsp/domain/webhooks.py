@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -29,6 +30,7 @@ __all__ = [
     "RotateSecret",
     "SecretRotated",
     "forbidden_address",
+    "is_http_url",
     "new_webhook_secret",
     "next_attempt_delay",
     "sign",
@@ -94,6 +96,18 @@ def next_attempt_delay(
     if retry_after is not None:
         wait = max(wait, min(retry_after, _MAX_RETRY_AFTER))
     return wait
+
+
+def is_http_url(url: str) -> bool:
+    """An absolute http or https URL with a host, and a port (if it names one) that is a
+    number up to 65535. ``urlsplit`` raises for some malformed URLs (an unclosed IPv6
+    bracket) and ``port`` for a bad port: such a URL is simply not one."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - read only to check it
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def forbidden_address(address: str) -> bool:

@@ -14,7 +14,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from connectpsp.domain.clients import Client
 from connectpsp.domain.clock import Clock
@@ -35,6 +34,7 @@ from connectpsp.domain.webhooks import (
     NewEndpoint,
     RotateSecret,
     SecretRotated,
+    is_http_url,
     new_webhook_secret,
 )
 from connectpsp.service.acceptance import AcceptanceEngine, Decided, Submission
@@ -221,8 +221,7 @@ class WebhookEndpoints:
             raise ValidationFailed(errors)
 
     def _url_errors(self, url: str) -> list[FieldError]:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 2048:
+        if not is_http_url(url) or len(url) > 2048:
             return [FieldError("url", "must be an absolute http or https URL")]
         try:
             self._guard.check(url)

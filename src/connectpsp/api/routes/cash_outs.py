@@ -19,8 +19,10 @@ from connectpsp.api.deps import (
     json_response,
     respond,
     services_of,
+    single_header,
 )
 from connectpsp.api.schemas import AcceptedBody, CashOutBody, CashOutIn, parse_cash_out
+from connectpsp.domain.errors import InvalidSignature
 from connectpsp.service.auth import Caller
 
 __all__ = ["router"]
@@ -62,7 +64,8 @@ _CLIENT_ERRORS = errors(400, 401, 404)
 )
 async def create_cash_out(request: Request, caller: Caller = Depends(authenticated)) -> Response:
     services = services_of(request)
-    services.auth.check_signature(caller, request.headers.get("digitalsignature"))
+    signature = single_header(request, "DigitalSignature", InvalidSignature)
+    services.auth.check_signature(caller, signature)
     key = idempotency_key(request, required=True)
     assert key is not None
     data = await json_body(request)

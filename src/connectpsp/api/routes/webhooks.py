@@ -12,8 +12,8 @@ from connectpsp.api.deps import (
     ID_PATTERN,
     authenticated,
     body,
-    checked_key,
     errors,
+    idempotency_key,
     json_body,
     json_response,
     respond,
@@ -46,7 +46,8 @@ _ENDPOINT_LINKS = {
 }
 
 
-# Optional here: without it a retried call registers or rotates again.
+# Optional here: without it a retried call registers or rotates again. Declared for the
+# OpenAPI description; read by ``idempotency_key``, which also refuses it sent twice.
 _IDEMPOTENCY_KEY = Header(
     None,
     alias="X-Idempotency-Key",
@@ -116,9 +117,9 @@ def _delivery(d: DeliveryView) -> dict[str, Any]:
 async def create_endpoint(
     request: Request,
     caller: Caller = Depends(authenticated),
-    idempotency_key: str | None = _IDEMPOTENCY_KEY,
+    _key: str | None = _IDEMPOTENCY_KEY,
 ) -> Response:
-    key = checked_key(idempotency_key, required=False)
+    key = idempotency_key(request, required=False)
     data = parse_body(WebhookIn, await json_body(request))
     # In a thread: the URL's host is resolved and checked before anything is decided.
     decided = await asyncio.wrap_future(
@@ -192,9 +193,9 @@ async def rotate_secret(
     request: Request,
     endpoint_id: str = Path(alias="endpointId", pattern=ID_PATTERN),
     caller: Caller = Depends(authenticated),
-    idempotency_key: str | None = _IDEMPOTENCY_KEY,
+    _key: str | None = _IDEMPOTENCY_KEY,
 ) -> Response:
-    key = checked_key(idempotency_key, required=False)
+    key = idempotency_key(request, required=False)
     decided = await asyncio.wrap_future(
         services_of(request).endpoints.rotate_secret(caller.client, endpoint_id, key)
     )
