@@ -33,7 +33,8 @@ from connectpsp.service.sandbox import SandboxDict
 from connectpsp.service.settlement import SettlementService
 from connectpsp.settings import Settings, SettingsError
 from connectpsp.worker.dispatcher import WebhookDispatcher
-from connectpsp.worker.runner import Worker, every
+from connectpsp.worker.loops import background
+from connectpsp.worker.runner import Worker
 
 __all__ = ["Container", "build"]
 
@@ -137,23 +138,15 @@ def build(
         ispb=settings.ispb,
         lease=timedelta(seconds=settings.job_lease_seconds),
     )
-    poll = timedelta(milliseconds=settings.worker_poll_ms)
-    # Webhooks have a loop of their own: settlement never waits on a receiver.
-    dispatcher = Worker([webhooks.dispatch_due], poll=poll, name="connectpsp-webhooks")
-    webhooks.wake_when_free(dispatcher.wake)
     publisher.when_queued(webhooks.notify_queued)
-
-    def settle() -> int:
-        settled = settlement.run_due()
-        if settled:  # its webhooks may be due now
-            dispatcher.wake()
-        return settled
-
     engine = AcceptanceEngine(uow, clock=clock, cipher=cipher)
     retention = timedelta(hours=settings.idempotency_retention_hours)
-    forget = every(timedelta(minutes=1), lambda: engine.forget_older_than(retention))
-    prune_throttle = every(timedelta(minutes=1), throttle.prune)
-    worker = Worker([settle, forget, prune_throttle], poll=poll, beside=[dispatcher])
+    worker = background(
+        settlement=settlement,
+        dispatcher=webhooks,
+        housekeeping=[lambda: engine.forget_older_than(retention), throttle.prune],
+        poll=timedelta(milliseconds=settings.worker_poll_ms),
+    )
     cash_outs = CashOutService(uow, engine=engine, on_accepted=worker.wake)
     endpoints = WebhookEndpoints(
         uow,

@@ -8,7 +8,14 @@ import string
 import uuid
 from datetime import UTC, datetime
 
-__all__ = ["derived_id", "end_to_end_id", "new_id", "new_internal_code", "new_secret"]
+__all__ = [
+    "derived_id",
+    "end_to_end_id",
+    "new_id",
+    "new_internal_code",
+    "new_secret",
+    "return_id",
+]
 
 _LETTERS = string.ascii_uppercase
 
@@ -51,9 +58,19 @@ def end_to_end_id(ispb: str, moment: datetime, payment_id: str) -> str:
     """BCB's endToEndId: ``E`` + the payer's ISPB + ``yyyyMMddHHmm`` (UTC) + 11 alphanumeric
     characters; 32 in all. The tail is derived from our payment id, so every retry of one
     payment carries the same endToEndId."""
-    digest = int.from_bytes(hashlib.sha256(payment_id.encode()).digest(), "big")
+    return _pix_id("E", ispb, moment, payment_id)
+
+
+def return_id(ispb: str, moment: datetime, return_of: str) -> str:
+    """A returned Pix's own id (``rtrId``): ``D`` + the returner's ISPB + ``yyyyMMddHHmm``
+    (UTC) + 11 alphanumeric characters, derived from ``return_of`` as an endToEndId is."""
+    return _pix_id("D", ispb, moment, return_of)
+
+
+def _pix_id(prefix: str, ispb: str, moment: datetime, seed: str) -> str:
+    digest = int.from_bytes(hashlib.sha256(seed.encode()).digest(), "big")
     tail = []
     for _ in range(11):
         digest, index = divmod(digest, len(_ALNUM))
         tail.append(_ALNUM[index])
-    return f"E{ispb}{moment.astimezone(UTC):%Y%m%d%H%M}{''.join(tail)}"
+    return f"{prefix}{ispb}{moment.astimezone(UTC):%Y%m%d%H%M}{''.join(tail)}"

@@ -1,8 +1,18 @@
-"""The rail port: what the settlement engine needs from a Pix network (DICT and SPI).
+"""The rail port: the Pix network (DICT and SPI), both ways.
+
+Outbound, what the settlement engine needs: ``lookup`` a key, ``submit`` payments and ask
+their ``status``. Every call is idempotent: ``submit`` is keyed by
+``PaymentOrder.idempotency_key``, derived from the cash-out id.
+
+Inbound, what the network brings to us: a Pix paid to one of our clients (pacs.008 to
+our ISPB) and a payment we made sent back by the payee's PSP (pacs.004). The network
+calls the ``Inbound`` it was ``connect``-ed to, and our answer (``Receipt``) is its
+pacs.002: accepted, or rejected with a reason, and the money stays with the sender. A
+network may deliver a message more than once: ``Inbound`` is idempotent by the
+message's id (the ``endToEndId``, the ``returnId``).
 
 The default adapter is the simulated network in ``adapters.rails``; a real one would
-speak BCB's APIs behind the same three calls. Every call is idempotent: ``submit`` is
-keyed by ``PaymentOrder.idempotency_key``, derived from the cash-out id.
+speak BCB's APIs behind the same calls.
 """
 
 from __future__ import annotations
@@ -16,7 +26,20 @@ from connectpsp.domain.cashout import Creditor
 from connectpsp.domain.money import Centavos
 from connectpsp.domain.pix import PixKeyType
 
-__all__ = ["PaymentOrder", "Rail", "RailState", "RailStatus", "RailUnavailable", "submit_each"]
+__all__ = [
+    "Inbound",
+    "InboundRail",
+    "IncomingPayment",
+    "IncomingReturn",
+    "Payer",
+    "PaymentOrder",
+    "Rail",
+    "RailState",
+    "RailStatus",
+    "RailUnavailable",
+    "Receipt",
+    "submit_each",
+]
 
 
 class RailUnavailable(Exception):
@@ -52,7 +75,59 @@ class RailStatus:
     check_again_at: datetime | None = None  # for PENDING: when settlement is due
 
 
+@dataclass(frozen=True)
+class Payer:
+    """Who sent the money: an account holder at another participant."""
+
+    name: str
+    document: str
+    ispb: str
+    branch: str | None = None
+    account: str | None = None
+
+
+@dataclass(frozen=True)
+class IncomingPayment:
+    """A Pix the network brings to us."""
+
+    end_to_end_id: str
+    amount: Centavos
+    payer: Payer
+    key: str | None  # the Pix key it was paid to (by key, or by a QR code's key)
+    txid: str | None  # the charge it pays, when it comes from a QR code
+    paid_at: datetime
+
+
+@dataclass(frozen=True)
+class IncomingReturn:
+    """A payment we made, sent back (in whole or in part) by the payee's PSP."""
+
+    return_id: str  # "D" + the returner's ISPB + yyyyMMddHHmm + 11 characters
+    end_to_end_id: str  # the payment it returns
+    amount: Centavos
+    reason: str  # MD06 (refund), BE08 (bank error), FR01 (fraud), SL02 (withdrawal)
+    returned_at: datetime
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """Our answer to an incoming message: accepted, or rejected with a reason code."""
+
+    accepted: bool
+    reason: str | None = None
+
+
+class Inbound(Protocol):
+    """Our side of the network's inbound messages."""
+
+    def receive(self, payment: IncomingPayment) -> Receipt: ...
+
+    def returned(self, back: IncomingReturn) -> Receipt: ...
+
+
 class Rail(Protocol):
+    """The rail outbound: what settlement asks of it."""
+
     def lookup(self, key_type: PixKeyType, key: str) -> Creditor | None:
         """DICT: the account a key points to, or None if it resolves to nothing."""
         ...
@@ -68,6 +143,14 @@ class Rail(Protocol):
         ...
 
     def status(self, idempotency_key: str) -> RailStatus: ...
+
+
+class InboundRail(Protocol):
+    """The rail's other direction: where it delivers what it brings to us."""
+
+    def connect(self, inbound: Inbound) -> None:
+        """Deliver incoming payments and returns to ``inbound`` from now on."""
+        ...
 
 
 def submit_each(rail: Rail, orders: list[PaymentOrder]) -> list[RailStatus]:

@@ -11,7 +11,7 @@ from datetime import timedelta
 from connectpsp.domain.errors import StorageUnavailable
 from connectpsp.logs import get_logger
 
-__all__ = ["Worker", "every"]
+__all__ = ["Step", "Worker", "every"]
 
 log = get_logger("connectpsp.worker")
 

@@ -33,11 +33,27 @@ from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import Database, Transaction, upsert
 from connectpsp.domain.cashout import Creditor
 from connectpsp.domain.clock import Clock
-from connectpsp.domain.errors import FieldError, PixKeyAlreadyRegistered, ValidationFailed
+from connectpsp.domain.errors import (
+    FieldError,
+    NotFound,
+    PixKeyAlreadyRegistered,
+    ValidationFailed,
+)
+from connectpsp.domain.ids import new_id, return_id
+from connectpsp.domain.money import Centavos
 from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.domain.pix import AccountType, PixKeyType
 from connectpsp.domain.spi import ReasonCode
-from connectpsp.service.rail import PaymentOrder, RailState, RailStatus, RailUnavailable
+from connectpsp.service.rail import (
+    Inbound,
+    IncomingPayment,
+    IncomingReturn,
+    PaymentOrder,
+    RailState,
+    RailStatus,
+    RailUnavailable,
+    Receipt,
+)
 
 __all__ = [
     "DEMO_KEYS",
@@ -132,6 +148,7 @@ class SimulatedPixNetwork:
         self._clock = clock
         self._latency = latency
         self._pix_ispbs = sorted(p.ispb for p in participants.all() if p.pix)
+        self._inbound: Inbound | None = None
 
     # DICT -----------------------------------------------------------------------------
 
@@ -291,6 +308,51 @@ class SimulatedPixNetwork:
         if outcome is RailState.REJECTED:
             return RailStatus(RailState.REJECTED, end_to_end_id, reason=reason)
         return RailStatus(RailState.SETTLED, end_to_end_id, settled_at=settle_at)
+
+    # Inbound: the network bringing money to us ---------------------------------------
+
+    def connect(self, inbound: Inbound) -> None:
+        self._inbound = inbound
+
+    def pay_in(self, payment: IncomingPayment) -> Receipt:
+        """Play a payer at another participant: SPI brings ``payment`` to us. With no
+        ``Inbound`` connected, nothing here can take it: rejected with AC03."""
+        if self._inbound is None:
+            return Receipt(False, ReasonCode.AC03.value)
+        return self._inbound.receive(payment)
+
+    def send_back(self, end_to_end_id: str, amount: Centavos, reason: str) -> Receipt:
+        """Play the payee's PSP returning ``amount`` of a payment we made, which SPI
+        settled: SPI brings the return (pacs.004) to us, with a ``returnId`` of its own."""
+        p = t.sandbox_spi_payments.c
+        with self._db.transaction(write=False) as tx:
+            row = tx.conn.execute(
+                select(t.sandbox_spi_payments).where(p.end_to_end_id == end_to_end_id)
+            ).first()
+        now = self._clock.now()
+        settled = (
+            row is not None
+            and self._status_of(
+                row.end_to_end_id, RailState(row.outcome), row.reason_code, row.settle_at
+            ).state
+            is RailState.SETTLED
+        )
+        if row is None or not settled:
+            raise NotFound(f"No settled payment {end_to_end_id} in the simulated SPI.")
+        if not 0 < amount <= row.amount:
+            raise ValidationFailed(
+                [FieldError("amount", "must be more than 0 and at most the payment's")]
+            )
+        back = IncomingReturn(
+            return_id=return_id(row.creditor_ispb, now, new_id()),
+            end_to_end_id=end_to_end_id,
+            amount=amount,
+            reason=reason,
+            returned_at=now,
+        )
+        if self._inbound is None:
+            return Receipt(False, ReasonCode.AC03.value)
+        return self._inbound.returned(back)
 
     def _rejection_for(self, tx: Transaction, creditor: Creditor) -> str | None:
         """The reason code SPI rejects a payment to ``creditor`` with, as stored (SPI
