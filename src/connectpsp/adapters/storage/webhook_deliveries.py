@@ -1,0 +1,301 @@
+"""SQL storage for webhook messages, their deliveries and the attempts at each."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, bindparam, func, insert, or_, select, update
+
+from connectpsp.adapters.storage import schema as t
+from connectpsp.adapters.storage.db import insert_rows
+from connectpsp.adapters.storage.webhook_endpoints import endpoint_live
+from connectpsp.domain.webhooks import (
+    Attempt,
+    AttemptResult,
+    DeliveryStatus,
+    DeliveryTask,
+    DeliveryView,
+    DueDelivery,
+    Message,
+    MessageShape,
+)
+
+__all__ = ["SqlWebhookDeliveries"]
+
+
+class SqlWebhookDeliveries:
+    """Messages (an event's body, kept for replays), deliveries (a message to one target)
+    and their attempts: the dispatcher's queue, its leases and its record."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def add_message(self, message: Message) -> None:
+        self._c.execute(
+            insert(t.webhook_messages).values(
+                id=message.id,
+                client_id=message.client_id,
+                event_type=message.event_type,
+                shape=message.shape.value,
+                subject_kind=message.subject_kind,
+                subject_id=message.subject_id,
+                body=message.body,
+                created_at=message.created_at,
+            )
+        )
+
+    def add_delivery(
+        self, message: Message, url: str, endpoint_id: str | None, at: datetime
+    ) -> str:
+        delivery_id = str(uuid.uuid4())
+        self._c.execute(
+            insert(t.webhook_deliveries).values(
+                id=delivery_id,
+                message_id=message.id,
+                client_id=message.client_id,
+                endpoint_id=endpoint_id,
+                url=url,
+                status=DeliveryStatus.PENDING.value,
+                attempts=0,
+                next_attempt_at=at,
+                created_at=at,
+                updated_at=at,
+            )
+        )
+        return delivery_id
+
+    def messages_between(
+        self, client_id: str, shape: MessageShape, since: datetime, until: datetime
+    ) -> list[Message]:
+        m = t.webhook_messages.c
+        rows = self._c.execute(
+            select(t.webhook_messages)
+            .where(
+                m.client_id == client_id,
+                m.shape == shape.value,
+                m.created_at >= since,
+                m.created_at < until,
+            )
+            .order_by(m.created_at, m.id)
+        ).all()
+        return [_message(r) for r in rows]
+
+    def due_deliveries(
+        self, *, now: datetime, limit: int, skip: Collection[str], only: str | None = None
+    ) -> list[DueDelivery]:
+        """Unleased due deliveries, oldest first, to live endpoints (or to a cash-out's own
+        URL), none to a target in ``skip``; with ``only``, to that target alone. On
+        PostgreSQL they stay locked until commit, and concurrent dispatchers skip each
+        other's."""
+        d = t.webhook_deliveries.c
+        due = (
+            select(d.id, d.endpoint_id, d.url, d.next_attempt_at)
+            .where(
+                d.status == DeliveryStatus.PENDING.value,
+                d.next_attempt_at <= now,
+                or_(d.locked_until.is_(None), d.locked_until < now),
+                or_(d.endpoint_id.is_(None), endpoint_live()),
+            )
+            .order_by(d.next_attempt_at)
+            .limit(limit)
+        )
+        if skip:
+            due = due.where(
+                or_(d.endpoint_id.is_(None), d.endpoint_id.not_in(skip)),
+                or_(d.endpoint_id.is_not(None), d.url.not_in(skip)),
+            )
+        if only is not None:  # a target is an endpoint's id, or a URL (never an id)
+            due = due.where(
+                or_(d.endpoint_id == only, and_(d.endpoint_id.is_(None), d.url == only))
+            )
+        if self._c.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        return [DueDelivery(*r) for r in self._c.execute(due)]
+
+    def lease_deliveries(self, ids: list[str], *, lease_until: datetime) -> list[DeliveryTask]:
+        """Lease ``ids`` (from ``due_deliveries``, in this transaction) for an attempt."""
+        if not ids:
+            return []
+        d, m, e, c = (
+            t.webhook_deliveries.c,
+            t.webhook_messages.c,
+            t.webhook_endpoints.c,
+            t.clients.c,
+        )
+        self._c.execute(
+            update(t.webhook_deliveries).where(d.id.in_(ids)).values(locked_until=lease_until)
+        )
+        rows = self._c.execute(
+            select(
+                d.id,
+                d.message_id,
+                d.client_id,
+                d.endpoint_id,
+                d.url,
+                d.attempts,
+                m.body,
+                e.secret_enc,
+                e.previous_secret_enc,
+                e.previous_secret_expires_at,
+                c.webhook_secret_enc,
+            )
+            .join(t.webhook_messages, m.id == d.message_id)
+            .join(t.clients, c.id == d.client_id)
+            .outerjoin(t.webhook_endpoints, e.id == d.endpoint_id)
+            .where(d.id.in_(ids))
+            .order_by(d.next_attempt_at)
+        ).all()
+        return [_task(r) for r in rows]
+
+    def record_attempts(self, results: list[AttemptResult]) -> None:
+        """Record attempts and their deliveries' new status, in two ``executemany``.
+        Only a pending delivery takes its result: one disabled or deleted meanwhile
+        stays as it is."""
+        if not results:
+            return
+        insert_rows(
+            self._c,
+            t.webhook_attempts,
+            [
+                {
+                    "delivery_id": r.delivery_id,
+                    "attempted_at": r.attempt.attempted_at,
+                    "status_code": r.attempt.status_code,
+                    "latency_ms": r.attempt.latency_ms,
+                    "response_body": r.attempt.response_body,
+                    "error": r.attempt.error,
+                }
+                for r in results
+            ],
+        )
+        d = t.webhook_deliveries.c
+        self._c.execute(
+            update(t.webhook_deliveries)
+            .where(d.id == bindparam("b_id"), d.status == DeliveryStatus.PENDING.value)
+            .values(
+                status=bindparam("b_status"),
+                attempts=d.attempts + 1,
+                locked_until=None,
+                last_status_code=bindparam("b_code"),
+                updated_at=bindparam("b_at"),
+                next_attempt_at=func.coalesce(bindparam("b_next", type_=t.TZ), d.next_attempt_at),
+            ),
+            [
+                {
+                    "b_id": r.delivery_id,
+                    "b_status": r.status.value,
+                    "b_code": r.attempt.status_code,
+                    "b_at": r.attempt.attempted_at,
+                    "b_next": r.next_attempt_at,
+                }
+                for r in results
+            ],
+        )
+
+    def unlease(self, ids: list[str]) -> None:
+        """Give back leases taken for attempts that were not made."""
+        d = t.webhook_deliveries.c
+        self._c.execute(update(t.webhook_deliveries).where(d.id.in_(ids)).values(locked_until=None))
+
+    def deliveries(
+        self, client_id: str, status: DeliveryStatus | None, limit: int
+    ) -> list[DeliveryView]:
+        d, m, a = t.webhook_deliveries.c, t.webhook_messages.c, t.webhook_attempts.c
+        query = (
+            select(t.webhook_deliveries, m.event_type)
+            .join(t.webhook_messages, m.id == d.message_id)
+            .where(d.client_id == client_id)
+            .order_by(d.created_at.desc(), d.id)
+            .limit(limit)
+        )
+        if status is not None:
+            query = query.where(d.status == status.value)
+        rows = self._c.execute(query).all()
+        attempts: dict[str, list[Attempt]] = defaultdict(list)
+        if rows:
+            for r in self._c.execute(
+                select(t.webhook_attempts)
+                .where(a.delivery_id.in_([r.id for r in rows]))
+                .order_by(a.id)
+            ):
+                attempts[r.delivery_id].append(
+                    Attempt(r.attempted_at, r.status_code, r.latency_ms, r.response_body, r.error)
+                )
+        return [
+            DeliveryView(
+                id=r.id,
+                message_id=r.message_id,
+                event_type=r.event_type,
+                endpoint_id=r.endpoint_id,
+                url=r.url,
+                status=DeliveryStatus(r.status),
+                attempts=tuple(attempts[r.id]),
+                next_attempt_at=r.next_attempt_at if r.status == "pending" else None,
+                created_at=r.created_at,
+            )
+            for r in rows
+        ]
+
+    def delivery_endpoint_live(self, client_id: str, delivery_id: str) -> bool | None:
+        """None if the client has no such delivery; else whether it may still be sent:
+        its endpoint is enabled and not deleted, or it goes to a cash-out's own URL."""
+        d = t.webhook_deliveries.c
+        row = self._c.execute(
+            select(
+                d.endpoint_id, or_(d.endpoint_id.is_(None), endpoint_live()).label("live")
+            ).where(d.id == delivery_id, d.client_id == client_id)
+        ).first()
+        return None if row is None else bool(row.live)
+
+    def requeue(self, client_id: str, delivery_id: str, at: datetime) -> bool:
+        d = t.webhook_deliveries.c
+        done = self._c.execute(
+            update(t.webhook_deliveries)
+            .where(
+                d.id == delivery_id,
+                d.client_id == client_id,
+                # not while an attempt is under way: it would be sent twice at once
+                or_(d.locked_until.is_(None), d.locked_until < at),
+                or_(d.endpoint_id.is_(None), endpoint_live()),
+            )
+            .values(
+                status=DeliveryStatus.PENDING.value,
+                next_attempt_at=at,
+                locked_until=None,
+                updated_at=at,
+            )
+        )
+        return done.rowcount == 1
+
+
+def _message(r: Row[Any]) -> Message:
+    return Message(
+        r.id,
+        r.client_id,
+        r.event_type,
+        MessageShape(r.shape),
+        r.subject_kind,
+        r.subject_id,
+        bytes(r.body),
+        r.created_at,
+    )
+
+
+def _task(r: Any) -> DeliveryTask:
+    return DeliveryTask(
+        id=r.id,
+        message_id=r.message_id,
+        client_id=r.client_id,
+        endpoint_id=r.endpoint_id,
+        url=r.url,
+        body=bytes(r.body),
+        attempts=r.attempts,
+        endpoint_secret_enc=r.secret_enc,
+        previous_secret_enc=r.previous_secret_enc,
+        previous_secret_expires_at=r.previous_secret_expires_at,
+        client_secret_enc=r.webhook_secret_enc,
+    )

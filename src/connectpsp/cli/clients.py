@@ -1,0 +1,156 @@
+"""The ``clients`` commands (create, list, disable, enable) and ``sandbox fund``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from connectpsp.cli.database import load_settings, open_container
+from connectpsp.cli.errors import USAGE, CliError, fields
+from connectpsp.domain.errors import FieldError, ValidationFailed
+from connectpsp.domain.ledger import FeePlan
+from connectpsp.domain.money import Centavos, format_brl, parse_amount
+
+__all__ = ["clients_app", "sandbox_app"]
+
+clients_app = typer.Typer(help="Manage clients (merchants).", no_args_is_help=True)
+sandbox_app = typer.Typer(help="Sandbox-only helpers.", no_args_is_help=True)
+console = Console()
+
+
+def _amount(text: str, option: str) -> Centavos:
+    """An amount in reais, greater than 0."""
+    try:
+        return parse_amount(text)
+    except ValueError as error:
+        raise CliError(f"{option} {error}", USAGE) from None
+
+
+# The options ``clients create`` takes, by the field names its validation reports.
+_CREATE_OPTIONS = {
+    "name": "--name",
+    "fixed": "--fee-fixed",
+    "bps": "--fee-bps",
+    "per_transaction_limit": "--per-transaction-limit",
+    "daily_limit": "--daily-limit",
+}
+
+
+def _amount_field(text: str | None, field: str, bad: list[FieldError]) -> Centavos | None:
+    """An optional amount option (0 allowed); a bad one is added to ``bad``."""
+    if text is None:
+        return None
+    if text.strip() in ("0", "0.0", "0.00"):
+        return 0
+    try:
+        return parse_amount(text)
+    except ValueError as error:
+        bad.append(FieldError(field, str(error)))
+        return None
+
+
+@clients_app.command("create")
+def clients_create(
+    name: Annotated[str, typer.Option(help="The client's display name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    fee_fixed: Annotated[
+        str | None, typer.Option(help="Fixed fee per cash-out, e.g. 0.50.")
+    ] = None,
+    fee_bps: Annotated[
+        int | None, typer.Option(help="Fee in basis points of the amount (0 to 10000).")
+    ] = None,
+    daily_limit: Annotated[str | None, typer.Option(help="Daily cash-out limit.")] = None,
+    per_transaction_limit: Annotated[str | None, typer.Option(help="Per cash-out limit.")] = None,
+) -> None:
+    """Create a client and print its credentials (shown once)."""
+    from connectpsp.service.clients import validate_new_client
+
+    # Every argument is checked, and every bad one named, before the database is opened.
+    bad: list[FieldError] = []
+    fixed = _amount_field(fee_fixed, "fixed", bad)
+    per_tx = _amount_field(per_transaction_limit, "per_transaction_limit", bad)
+    daily = _amount_field(daily_limit, "daily_limit", bad)
+    plan = None
+    if fee_fixed is not None or fee_bps is not None:
+        try:
+            plan = FeePlan(fixed=fixed or 0, bps=fee_bps or 0)
+        except ValidationFailed as error:
+            bad.extend(error.errors)
+    try:
+        name = validate_new_client(name, per_transaction_limit=per_tx, daily_limit=daily)
+    except ValidationFailed as error:
+        bad.extend(error.errors)
+    if bad:
+        raise CliError(fields(ValidationFailed(bad), _CREATE_OPTIONS), USAGE)
+    settings = load_settings()
+    with open_container(settings, migrate=False) as container:
+        creds = container.clients.create(
+            name, fee_plan=plan, daily_limit=daily, per_transaction_limit=per_tx
+        )
+    if as_json:
+        typer.echo(json.dumps(creds.as_json()))
+        return
+    for key, value in creds.as_json().items():
+        console.print(f"[bold]{key}[/bold]: {value}")
+    console.print(
+        "[yellow]Keep these safe: ConnectPSP stores only hashes and ciphertexts.[/yellow]"
+    )
+
+
+@clients_app.command("list")
+def clients_list() -> None:
+    """List clients."""
+    table = Table("clientId", "name", "available", "created")
+    with open_container(load_settings(), migrate=False) as container:
+        for client in container.clients.list():
+            balance = container.clients.balance(client.id)
+            table.add_row(
+                client.id,
+                client.name,
+                format_brl(balance.available),
+                client.created_at.isoformat(timespec="seconds"),
+            )
+    console.print(table)
+
+
+@clients_app.command("disable")
+def clients_disable(
+    client_id: Annotated[str, typer.Argument(help="The client to disable.")],
+) -> None:
+    """Refuse a client: no new tokens, and the tokens it holds are refused (by running
+    servers within 30 s, the time they remember a client)."""
+    _set_active(client_id, active=False)
+    console.print(f"disabled client {client_id}")
+
+
+@clients_app.command("enable")
+def clients_enable(
+    client_id: Annotated[str, typer.Argument(help="The client to enable again.")],
+) -> None:
+    """Let a disabled client in again (running servers within 30 s)."""
+    _set_active(client_id, active=True)
+    console.print(f"enabled client {client_id}")
+
+
+def _set_active(client_id: str, *, active: bool) -> None:
+    with open_container(load_settings(), migrate=False) as container:
+        container.clients.set_active(client_id, active)  # NotFound: one line, exit 1
+
+
+@sandbox_app.command("fund")
+def sandbox_fund(
+    client_id: Annotated[str, typer.Argument(help="The client to credit.")],
+    amount: Annotated[str, typer.Argument(help="Amount in reais, e.g. 1000.00.")],
+) -> None:
+    """Credit a client's balance from the outside world (sandbox only)."""
+    centavos = _amount(amount, "AMOUNT")
+    settings = load_settings()
+    if not settings.sandbox:
+        raise CliError("sandbox fund is available in sandbox mode only", USAGE)
+    with open_container(settings, migrate=False) as container:
+        balance = container.clients.fund(client_id, centavos)  # NotFound: one line, exit 1
+    console.print(f"funded {format_brl(centavos)}; available {format_brl(balance.available)}")

@@ -1,0 +1,60 @@
+"""The ``connectpsp`` command tree, and ``main``: the entry point and the boundary every
+error ends at."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+import typer
+
+from connectpsp.cli.clients import clients_app, sandbox_app
+from connectpsp.cli.demo import demo
+from connectpsp.cli.errors import explain
+from connectpsp.cli.server import migrate, serve, worker
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="ConnectPSP: a self-hostable Pix PSP.",
+    no_args_is_help=True,
+    # An error that escaped main()'s boundary must not print locals: they hold secrets.
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+)
+# ``--help`` lists the commands in this order, then the groups.
+app.command()(serve)
+app.command()(worker)
+app.command()(migrate)
+app.command()(demo)
+app.add_typer(clients_app, name="clients")
+app.add_typer(sandbox_app, name="sandbox")
+
+
+def _click_exceptions() -> ModuleType:
+    """Click's exceptions, as Typer raises them: recent Typers carry a copy of Click."""
+    try:
+        return importlib.import_module("typer._click.exceptions")
+    except ImportError:
+        return importlib.import_module("click.exceptions")
+
+
+def main() -> None:
+    """The entry point, and the boundary every error ends at."""
+    click = _click_exceptions()
+    try:
+        status = app(standalone_mode=False)  # a command's errors come here, not to Click
+    except click.NoArgsIsHelpError as error:
+        error.show()
+        status = error.exit_code
+    except click.ClickException as error:  # a usage error: a missing or malformed argument
+        see = f"; see `{error.ctx.command_path} --help`" if error.ctx else ""
+        typer.echo(f"error: {error.format_message().rstrip('.')}{see}", err=True)
+        status = error.exit_code
+    except typer.Abort:
+        typer.echo("error: aborted", err=True)
+        status = 1
+    except Exception as error:
+        message, status = explain(error)
+        typer.echo(f"error: {message}", err=True)
+    raise SystemExit(status if isinstance(status, int) else 0)
