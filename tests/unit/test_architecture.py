@@ -141,3 +141,14 @@ def test_each_rule_catches_a_deliberate_violation(rule: Rule, tmp_path: Path) ->
     # The same package without the break keeps the rule.
     broken.write_text("import json\n")
     assert violations(root, rule) == []
+
+
+def test_no_module_is_over_400_lines() -> None:
+    """Each module has one job, named by its file; past about 400 lines a module usually
+    holds two (issue "One core for every money movement")."""
+    sizes = {
+        str(path.relative_to(PACKAGE)): len(path.read_text().splitlines())
+        for path in PACKAGE.rglob("*.py")
+        if "migrations" not in path.parts
+    }
+    assert {name: lines for name, lines in sizes.items() if lines > 400} == {}
