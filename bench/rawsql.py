@@ -48,8 +48,8 @@ __all__ = [
 ]
 
 STATEMENTS = [
-    "INSERT INTO idempotency_keys (client_id, key, fingerprint, response_status,"
-    " response_body, created_at) VALUES (%s, %s, %s, 202, %s, %s)"
+    "INSERT INTO idempotency_keys (client_id, key, fingerprint, outcome, created_at)"
+    " VALUES (%s, %s, %s, %s, %s)"
     " ON CONFLICT (key, client_id) DO NOTHING RETURNING key",
     "SELECT id FROM cash_outs WHERE external_reference = %s AND client_id = %s",
     "UPDATE accounts SET debits_pending = debits_pending + %s"
@@ -69,7 +69,11 @@ STATEMENTS = [
 ]
 _IDEMPOTENCY, _REFERENCE, _RESERVE, _TRANSFER, _DAILY, _CASH_OUT, _OUTBOX = range(7)
 _SECRET_COLUMNS = ("secret_hash", "crypto_token_enc", "app_token_hash", "webhook_secret_enc")
-_RESPONSE = b'{"transactionId":"00000000-0000-0000-0000-000000000000","status":"PROCESSING"}'
+# The stored outcome, as the acceptance engine stores a cash-out's (the 202's data).
+_RESPONSE = (
+    b'{"accepted":{"externalReference":"r","id":"00000000-0000-0000-0000-000000000000",'
+    b'"internalCode":"ABCDEFGHIJ","requestedAt":"2026-03-10T17:00:00+00:00"}}'
+)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,8 @@ def assert_every_row(report: str, database: str) -> None:
         rows = [line for line in report.splitlines() if f"| {database} | {measurement} |" in line]
         assert len(rows) == 1, f"no row for {measurement!r} in:\n{report}"
         assert rows[0].split(" | ")[2].strip(), rows[0]
+        # A row that counts failed requests or statements measures something broken.
+        assert "errors" not in rows[0], rows[0]
 
 
 def test_smoke_run_on_sqlite(tmp_path: Path) -> None:
