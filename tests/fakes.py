@@ -65,6 +65,7 @@ from connectpsp.domain.ledger import (
 from connectpsp.domain.money import Centavos
 from connectpsp.domain.participants import Participant, ParticipantDirectory
 from connectpsp.domain.pix import AccountType, PixKeyType
+from connectpsp.domain.risk import Attempt, Decision, RiskRules, Screening
 from connectpsp.domain.webhooks import (
     AttemptResult,
     DeliveryStatus,
@@ -90,6 +91,7 @@ from connectpsp.service.ports import (
     LimitRepository,
     OutboxRepository,
     PublishEvents,
+    RiskRepository,
     StoredOutcome,
     UnitOfWork,
     WebhookRepository,
@@ -194,6 +196,8 @@ class Tables:
     endpoints: dict[str, EndpointRow] = field(default_factory=dict)
     messages: dict[str, Message] = field(default_factory=dict)
     deliveries: dict[str, DeliveryRow] = field(default_factory=dict)
+    decisions: dict[str, Decision] = field(default_factory=dict)
+    payees: dict[tuple[str, str], datetime] = field(default_factory=dict)  # (client, payee)
     version: int = 0  # commits so far
 
     def copy(self) -> Tables:
@@ -229,6 +233,13 @@ class FakeClients:
         if found is None:
             return False
         self._t.clients[client_id] = replace(found, active=active)
+        return True
+
+    def set_risk(self, client_id: str, rules: RiskRules) -> bool:
+        found = self._t.clients.get(client_id)
+        if found is None:
+            return False
+        self._t.clients[client_id] = replace(found, risk=rules)
         return True
 
     def list(self) -> list[Client]:
@@ -452,6 +463,39 @@ class FakeLimits:
             self._t.daily_usage[(client_id, day)] = used - amount
 
 
+class FakeRisk:
+    def __init__(self, t: Tables) -> None:
+        self._t = t
+
+    def attempts_since(self, client_ids: list[str], since: datetime) -> dict[str, list[Attempt]]:
+        found: dict[str, list[Attempt]] = {}
+        for d in sorted(self._t.decisions.values(), key=lambda d: d.at):
+            if d.client_id in client_ids and d.at > since:
+                found.setdefault(d.client_id, []).append(Attempt(d.at, d.amount, d.accepted))
+        return found
+
+    def paid(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        return {pair for pair in pairs if pair in self._t.payees}
+
+    def record(self, decisions: list[Decision]) -> None:
+        for d in decisions:
+            if d.id in self._t.decisions:
+                raise _taken("risk decision", d.id)
+            self._t.decisions[d.id] = d
+            if d.accepted:
+                self._t.payees.setdefault((d.client_id, d.payee), d.at)
+
+    def decisions(
+        self, *, client_id: str | None, since: datetime | None, limit: int
+    ) -> list[Decision]:
+        found = [
+            d
+            for d in self._t.decisions.values()
+            if (client_id is None or d.client_id == client_id) and (since is None or d.at >= since)
+        ]
+        return sorted(found, key=lambda d: (-d.at.timestamp(), d.id))[:limit]
+
+
 class FakeOutbox:
     def __init__(self, t: Tables) -> None:
         self._t = t
@@ -658,6 +702,7 @@ class FakeUnitOfWork:
     cash_outs: CashOutRepository
     idempotency: IdempotencyRepository
     limits: LimitRepository
+    risk: RiskRepository
     outbox: OutboxRepository
     webhooks: WebhookRepository
 
@@ -676,6 +721,7 @@ class FakeUnitOfWork:
         self.cash_outs = FakeCashOuts(t)
         self.idempotency = FakeIdempotency(t)
         self.limits = FakeLimits(t)
+        self.risk = FakeRisk(t)
         self.outbox = FakeOutbox(t)
         self.webhooks = FakeWebhooks(t)
         return self
@@ -834,6 +880,24 @@ class FakeRail:
         return self.payments.get(idempotency_key, RailStatus(RailState.NOT_FOUND))
 
 
+class FakeScreener:
+    """DICT's security information as a test sets it: the keys and documents in
+    ``marked`` carry a fraud marker; every screening is in memory."""
+
+    def __init__(self) -> None:
+        self.marked: set[str] = set()
+
+    def screen(self, request: CashOutRequest) -> Screening:
+        return self.remembered(request)
+
+    def remembered(self, request: CashOutRequest) -> Screening:
+        destination = request.payee.destination
+        key = destination.key if isinstance(destination, PixDestination) else None
+        return Screening(
+            key_marked=key in self.marked, payee_marked=request.payee.document in self.marked
+        )
+
+
 class FakeHasher:
     """SHA-256, not a password hash: creating a client costs microseconds."""
 
@@ -924,6 +988,7 @@ class Services:
     cash_outs: CashOutService
     settlement: SettlementService
     endpoints: WebhookEndpoints
+    screener: FakeScreener
     wakes: list[str]  # "settle" per accepted batch, "deliver" per queued deliveries
 
     def client(
@@ -954,6 +1019,7 @@ def fake_services() -> Iterator[Services]:
     cipher = AesGcmCipher(MASTER_KEY)
     guard = FakeGuard("internal.example")
     engine = AcceptanceEngine(db, clock=clock, cipher=cipher)
+    screener = FakeScreener()
     services = Services(
         clock=clock,
         db=db,
@@ -971,7 +1037,9 @@ def fake_services() -> Iterator[Services]:
             default_per_transaction_limit=100_000_00,
             default_daily_limit=1_000_000_00,
         ),
-        cash_outs=CashOutService(db, engine=engine, on_accepted=lambda: wakes.append("settle")),
+        cash_outs=CashOutService(
+            db, engine=engine, screener=screener, on_accepted=lambda: wakes.append("settle")
+        ),
         settlement=SettlementService(db, rail=rail, clock=clock, ispb=ISPB),
         endpoints=WebhookEndpoints(
             db,
@@ -982,6 +1050,7 @@ def fake_services() -> Iterator[Services]:
             event_types=publisher.event_types,
             on_queued=lambda: wakes.append("deliver"),
         ),
+        screener=screener,
         wakes=wakes,
     )
     try:

@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, Connection, exists, func, select
 
 from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import Database
-from connectpsp.domain.cashout import fee_transfer_id
+from connectpsp.domain.cashout_acceptance import fee_transfer_id
 from connectpsp.service.settlement import rail_key
 
 

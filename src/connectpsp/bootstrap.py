@@ -12,6 +12,7 @@ from connectpsp.adapters import payload_json
 from connectpsp.adapters.crypto import AesGcmCipher, Argon2Hasher, JwtCodec
 from connectpsp.adapters.participants import load_participants
 from connectpsp.adapters.rails.simulated import SimulatedPixNetwork
+from connectpsp.adapters.rails.simulated_security import SimulatedDictSecurity
 from connectpsp.adapters.storage.db import Database
 from connectpsp.adapters.storage.migrate import upgrade
 from connectpsp.adapters.storage.throttle import SqlThrottleStore
@@ -29,7 +30,9 @@ from connectpsp.service.endpoints import WebhookEndpoints
 from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
 from connectpsp.service.publisher import Publisher
 from connectpsp.service.ratelimit import ThrottlePolicy, TokenThrottle
-from connectpsp.service.sandbox import SandboxDict
+from connectpsp.service.risk import DictScreener, RiskDecisions
+from connectpsp.service.sandbox import SandboxDict, SandboxFraudMarkers
+from connectpsp.service.security import SecurityCache
 from connectpsp.service.settlement import SettlementService
 from connectpsp.settings import Settings, SettingsError
 from connectpsp.worker.dispatcher import WebhookDispatcher
@@ -54,10 +57,14 @@ class Container:
     cash_outs: CashOutService
     settlement: SettlementService
     endpoints: WebhookEndpoints
+    risk: RiskDecisions
     publisher: Publisher
     dispatcher: WebhookDispatcher
     network: SimulatedPixNetwork
     sandbox_dict: SandboxDict
+    # DICT's security information, as the checks before a cash-out's 202 read it.
+    dict_security: SecurityCache
+    sandbox_fraud_markers: SandboxFraudMarkers
     participants: ParticipantDirectory
     worker: Worker
 
@@ -118,8 +125,15 @@ def build(
         participants=participants,
         latency=timedelta(milliseconds=settings.sandbox_latency_ms),
     )
+    security = SimulatedDictSecurity(network, db, clock=clock)
     if settings.sandbox:
         network.install_demo_keys()
+        security.install_demo_markers()
+    # A sandbox change empties this process's cache at once; other processes' entries
+    # lapse within CONNECTPSP_DICT_CACHE_SECONDS.
+    dict_security = SecurityCache(
+        security, clock=clock, ttl=timedelta(seconds=settings.dict_cache_seconds)
+    )
     guard = AddressGuard(allow_loopback=settings.webhooks_may_reach_loopback)
     webhooks = WebhookDispatcher(
         uow,
@@ -147,7 +161,9 @@ def build(
         housekeeping=[lambda: engine.forget_older_than(retention), throttle.prune],
         poll=timedelta(milliseconds=settings.worker_poll_ms),
     )
-    cash_outs = CashOutService(uow, engine=engine, on_accepted=worker.wake)
+    cash_outs = CashOutService(
+        uow, engine=engine, screener=DictScreener(dict_security), on_accepted=worker.wake
+    )
     endpoints = WebhookEndpoints(
         uow,
         engine=engine,
@@ -181,10 +197,13 @@ def build(
         cash_outs=cash_outs,
         settlement=settlement,
         endpoints=endpoints,
+        risk=RiskDecisions(uow),
         publisher=publisher,
         dispatcher=webhooks,
         network=network,
-        sandbox_dict=SandboxDict(network),
+        sandbox_dict=SandboxDict(network, on_changed=dict_security.invalidate),
+        dict_security=dict_security,
+        sandbox_fraud_markers=SandboxFraudMarkers(security, on_changed=dict_security.invalidate),
         participants=participants,
         worker=worker,
     )

@@ -58,6 +58,9 @@ class Settings:
     token_known_source_hours: int = 24
     ispb: str = "00416968"  # ours, as the payer in endToEndIds (the seed's settlement bank)
     sandbox_latency_ms: int = 1000
+    # How long a DICT security answer is kept: a fraud marker set elsewhere is seen
+    # within this.
+    dict_cache_seconds: int = 60
     worker_poll_ms: int = 200
     job_lease_seconds: int = 30
     # How long a stored answer to an X-Idempotency-Key is kept (at least a day).
@@ -154,6 +157,11 @@ class Settings:
             ),
             ispb=_ispb(get("ISPB", defaults.ispb) or defaults.ispb),
             sandbox_latency_ms=integer("SANDBOX_LATENCY_MS", defaults.sandbox_latency_ms),
+            dict_cache_seconds=_at_least(
+                0,
+                "DICT_CACHE_SECONDS",
+                integer("DICT_CACHE_SECONDS", defaults.dict_cache_seconds),
+            ),
             worker_poll_ms=integer("WORKER_POLL_MS", defaults.worker_poll_ms),
             job_lease_seconds=integer("JOB_LEASE_SECONDS", defaults.job_lease_seconds),
             idempotency_retention_hours=_at_least(

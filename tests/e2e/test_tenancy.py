@@ -15,7 +15,15 @@ from tests.support import RunningServer, cash_out_body, new_merchant, wait_termi
 BLOCKED_KEY = {"type": "PIX", "pixKeyType": "EMAIL", "pixKey": "ac06@sandbox.connectpsp.dev"}
 REPLAY_WINDOW = {"since": "2026-01-01T00:00:00Z", "until": "2099-01-01T00:00:00Z"}
 # Routes open to everyone, or to the sandbox operator rather than to one client.
-NOT_CLIENT_ROUTES = {("POST", "/auth/token"), ("GET", "/healthz"), ("POST", "/sandbox/dict/keys")}
+NOT_CLIENT_ROUTES = {
+    ("POST", "/auth/token"),
+    ("GET", "/healthz"),
+    ("POST", "/sandbox/dict/keys"),
+    # The sandbox DICT's fraud markers are the network's, as its keys are: no client's.
+    ("POST", "/sandbox/dict/fraud-markers"),
+    ("DELETE", "/sandbox/dict/fraud-markers/{markerId}"),
+    ("GET", "/sandbox/dict/security"),
+}
 
 
 def _routes(server: RunningServer) -> set[tuple[str, str]]:

@@ -45,6 +45,8 @@ class FakeServices:
     clients: Any = field(default_factory=Untouched)
     endpoints: Any = field(default_factory=Untouched)
     sandbox_dict: Any = field(default_factory=Untouched)
+    sandbox_fraud_markers: Any = field(default_factory=Untouched)
+    dict_security: Any = field(default_factory=Untouched)
     participants: Any = field(default_factory=Untouched)
 
     def ping(self) -> bool:

@@ -81,3 +81,26 @@ def test_every_magic_account_and_demo_key_is_in_the_sandbox_table() -> None:
         assert (entry.owner.document, *outcome) in rows.get(
             ("BANK_ACCOUNT", entry.owner.account), []
         ), entry.owner.account
+
+
+def fraud_marker_rows() -> set[tuple[str, str, str, str]]:
+    """The marked keys and documents of docs/sandbox.md: (marked, value, marker, owner)."""
+    rows = set()
+    for line in (DOCS / "sandbox.md").read_text().splitlines():
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and (cells[0].startswith("key ") or cells[0] == "document"):
+            rows.add((cells[0], cells[1], cells[2], cells[3]))
+    return rows
+
+
+def test_every_magic_fraud_marker_is_in_the_sandbox_table() -> None:
+    from connectpsp.adapters.rails.simulated_security import DEMO_MARKERS, MARKED_KEYS
+
+    on_key = {m.key: m.type.value for m in DEMO_MARKERS if m.key is not None}
+    expected = {
+        (f"key {k.key_type.value}", k.key, on_key.get(k.key, "(its owner's)"), k.owner.document)
+        for k in MARKED_KEYS
+    }
+    expected |= {("document", m.document, m.type.value, "") for m in DEMO_MARKERS if m.document}
+    assert set(on_key) <= {k.key for k in MARKED_KEYS}  # every marked key is registered
+    assert fraud_marker_rows() == expected

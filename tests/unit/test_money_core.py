@@ -9,16 +9,8 @@ from datetime import UTC, datetime
 import pytest
 
 from connectpsp.domain import ledger
-from connectpsp.domain.cashout import (
-    CashOutBook,
-    CashOutRequest,
-    CashOutStatus,
-    Creditor,
-    Payee,
-    PixDestination,
-    decide,
-    fee_transfer_id,
-)
+from connectpsp.domain.cashout import CashOutRequest, CashOutStatus, Creditor, Payee, PixDestination
+from connectpsp.domain.cashout_acceptance import CashOutBook, decide, fee_transfer_id
 from connectpsp.domain.clients import Client
 from connectpsp.domain.errors import (
     DuplicateExternalReference,

@@ -272,7 +272,11 @@ def test_a_batch_that_meets_another_writer_runs_again_and_sees_its_rows(
     theirs: list[Reply] = []
     s.db.meanwhile(
         lambda: theirs.append(
-            reply(CashOutService(s.db, engine=other).create(payer, "k" if same_key else "j", body))
+            reply(
+                CashOutService(s.db, engine=other, screener=s.screener).create(
+                    payer, "k" if same_key else "j", body
+                )
+            )
         )
     )
     try:

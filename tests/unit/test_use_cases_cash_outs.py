@@ -9,7 +9,8 @@ from datetime import UTC, date
 
 import pytest
 
-from connectpsp.domain.cashout import CashOutStatus, fee_transfer_id
+from connectpsp.domain.cashout import CashOutStatus
+from connectpsp.domain.cashout_acceptance import fee_transfer_id
 from connectpsp.domain.errors import NotFound
 from connectpsp.domain.ledger import PSP_FEES, PSP_SETTLEMENT, TransferKind, client_account_code
 from connectpsp.service.acceptance import Accepted, Refused

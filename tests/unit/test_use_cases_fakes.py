@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from connectpsp.domain import ledger
-from connectpsp.domain.cashout import CashOut, CashOutBook, decide
+from connectpsp.domain.cashout import CashOut
+from connectpsp.domain.cashout_acceptance import CashOutBook, decide
 from connectpsp.domain.clients import Client
 from connectpsp.domain.errors import LedgerViolation, StorageConflict
 from connectpsp.domain.ledger import (

@@ -19,8 +19,8 @@ from connectpsp.domain.cashout import (
     Creditor,
     Payee,
     PixDestination,
-    fee_transfer_id,
 )
+from connectpsp.domain.cashout_acceptance import fee_transfer_id
 from connectpsp.domain.clients import Client
 from connectpsp.domain.ledger import PSP_FEES, PSP_SETTLEMENT, TransferKind
 from connectpsp.domain.pix import AccountType, PixKeyType

@@ -35,6 +35,7 @@ STATUS: dict[type[ConnectPSPError], int] = {
     e.DuplicateExternalReference: 409,
     e.InsufficientBalance: 422,
     e.LimitExceeded: 422,
+    e.FraudSuspected: 422,
     e.PixKeyAlreadyRegistered: 409,
     e.EndpointDisabled: 409,
     e.NotFound: 404,

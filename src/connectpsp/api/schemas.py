@@ -17,6 +17,7 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -28,6 +29,7 @@ from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.domain.pix import AccountType, PixKeyType, validate_pix_key
 from connectpsp.domain.spi import ReasonCode
 from connectpsp.domain.webhooks import is_http_url
+from connectpsp.service.security import FraudType, key_type_of
 
 __all__ = [
     "AcceptedBody",
@@ -36,6 +38,7 @@ __all__ = [
     "CashOutIn",
     "DictKeyIn",
     "ErrorBody",
+    "FraudMarkerIn",
     "ReplayIn",
     "TokenIn",
     "TokenOut",
@@ -188,6 +191,38 @@ class DictKeyIn(_In):
     @classmethod
     def _valid_key(cls, value: str, info: ValidationInfo) -> str:
         return _key_of_its_type(value, info, "key_type")
+
+
+class FraudMarkerIn(_In):
+    """A fraud marker for the sandbox DICT, on a key or on a document: exactly one."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"key": "scammer@sandbox.connectpsp.dev"}]}
+    )
+
+    key: str | None = Field(
+        default=None,
+        max_length=77,
+        description="A Pix key of any type, as DICT holds it (its type is told by its form)",
+    )
+    document: Document | None = None
+    type: FraudType = Field(
+        default=FraudType.SCAMMER_ACCOUNT,
+        description="UNKNOWN plays a marker from DICT v1, which had no types",
+    )
+
+    @field_validator("key")
+    @classmethod
+    def _valid_key(cls, value: str | None) -> str | None:
+        if value is not None:
+            key_type_of(value)  # raises with a message naming what is wrong
+        return value
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> FraudMarkerIn:
+        if (self.key is None) == (self.document is None):
+            raise ValueError("must hold either key or document, and not both")
+        return self
 
 
 class WebhookIn(_In):

@@ -13,7 +13,8 @@ from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.service.auth import AuthService
 from connectpsp.service.cashouts import CashOutService
 from connectpsp.service.endpoints import WebhookEndpoints
-from connectpsp.service.sandbox import SandboxDict
+from connectpsp.service.sandbox import SandboxDict, SandboxFraudMarkers
+from connectpsp.service.security import DictSecurity
 
 __all__ = ["ApiSettings", "Background", "BalanceReader", "Services"]
 
@@ -54,6 +55,14 @@ class Services(Protocol):
 
     @property
     def sandbox_dict(self) -> SandboxDict: ...
+
+    @property
+    def sandbox_fraud_markers(self) -> SandboxFraudMarkers: ...
+
+    @property
+    def dict_security(self) -> DictSecurity:
+        """DICT's security information, cached (what GET /sandbox/dict/security shows)."""
+        ...
 
     @property
     def participants(self) -> ParticipantDirectory:

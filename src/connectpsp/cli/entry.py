@@ -11,6 +11,7 @@ import typer
 from connectpsp.cli.clients import clients_app, sandbox_app
 from connectpsp.cli.demo import demo
 from connectpsp.cli.errors import explain
+from connectpsp.cli.risk import risk_app
 from connectpsp.cli.server import migrate, serve, worker
 
 __all__ = ["app", "main"]
@@ -29,6 +30,7 @@ app.command()(migrate)
 app.command()(demo)
 app.add_typer(clients_app, name="clients")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(risk_app, name="risk")
 
 
 def _click_exceptions() -> ModuleType:

@@ -7,32 +7,18 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
-from connectpsp.domain.clients import Client
 from connectpsp.domain.documents import document_type
 from connectpsp.domain.errors import (
-    DuplicateExternalReference,
     IllegalTransition,
-    LimitExceeded,
 )
 from connectpsp.domain.events import Event
-from connectpsp.domain.ids import derived_id, new_id, new_internal_code
-from connectpsp.domain.ledger import (
-    PSP_FEES,
-    PSP_SETTLEMENT,
-    Book,
-    Transfer,
-    client_account_code,
-    pending,
-)
 from connectpsp.domain.money import Centavos
 from connectpsp.domain.pix import AccountType, PixKeyType
 
 __all__ = [
-    "Acceptance",
     "AcceptedCashOut",
     "BankAccount",
     "CashOut",
-    "CashOutBook",
     "CashOutCompleted",
     "CashOutFailed",
     "CashOutRequest",
@@ -41,8 +27,6 @@ __all__ = [
     "Failure",
     "Payee",
     "PixDestination",
-    "decide",
-    "fee_transfer_id",
 ]
 
 
@@ -225,80 +209,3 @@ class CashOutCompleted(_CashOutEvent):
 @dataclass(frozen=True)
 class CashOutFailed(_CashOutEvent):
     type: ClassVar[str] = "CASHOUT_FAILED"
-
-
-def fee_transfer_id(cash_out_id: str) -> str:
-    """The fee's pending transfer; the amount's shares the cash-out's own id."""
-    return derived_id(cash_out_id, "fee")
-
-
-@dataclass
-class CashOutBook:
-    """What cash-out requests are decided against, read once for a batch and changed by
-    each acceptance: the balances, the references taken, the day's usage per client."""
-
-    ledger: Book
-    references: set[tuple[str, str]]  # (client id, externalReference)
-    usage: dict[str, Centavos]  # the business day's amount per client id
-
-
-@dataclass(frozen=True)
-class Acceptance:
-    """An accepted cash-out and the transfers that reserve its amount and fee."""
-
-    cash_out: CashOut
-    transfers: tuple[Transfer, ...]
-
-
-def decide(book: CashOutBook, client: Client, request: CashOutRequest, now: datetime) -> Acceptance:
-    """Accept ``request``, or raise its refusal, checked in the order a client meets
-    them: a reference used before, a balance short of amount plus fee, the daily limit.
-    ``book`` changes only on an acceptance."""
-    reference = (client.id, request.external_reference)
-    if reference in book.references:
-        raise DuplicateExternalReference()
-    fee = client.fee_plan.fee_for(request.amount)
-    cash_out = CashOut(
-        id=new_id(),
-        internal_code=new_internal_code(),
-        client_id=client.id,
-        external_reference=request.external_reference,
-        amount=request.amount,
-        fee=fee,
-        description=request.description,
-        webhook_url=request.webhook_url,
-        payee=request.payee,
-        status=CashOutStatus.PROCESSING,
-        requested_at=now,
-    )
-    account = client_account_code(client.id)
-    # The amount's pending transfer shares the cash-out's id, so settlement finds it.
-    transfers = [
-        pending(
-            cash_out.id,
-            debit=account,
-            credit=PSP_SETTLEMENT,
-            amount=request.amount,
-            code="cash_out",
-            ref=cash_out.id,
-        )
-    ]
-    if fee:
-        transfers.append(
-            pending(
-                fee_transfer_id(cash_out.id),
-                debit=account,
-                credit=PSP_FEES,
-                amount=fee,
-                code="cash_out_fee",
-                ref=cash_out.id,
-            )
-        )
-    book.ledger.check(*transfers)  # InsufficientBalance
-    used = book.usage.get(client.id, 0)
-    if used + request.amount > client.daily_limit:
-        raise LimitExceeded()
-    book.ledger.apply(*transfers)
-    book.references.add(reference)
-    book.usage[client.id] = used + request.amount
-    return Acceptance(cash_out, tuple(transfers))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from connectpsp.domain.ledger import FeePlan
 from connectpsp.domain.money import Centavos
+from connectpsp.domain.risk import RiskRules
 
 __all__ = ["Client", "ClientCredentials"]
 
@@ -25,6 +26,7 @@ class Client:
     crypto_token_enc: str
     app_token_hash: str
     webhook_secret_enc: str
+    risk: RiskRules = field(default_factory=RiskRules)  # its own limits (domain.risk)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ ConnectPSPError
 ├── DuplicateExternalReference      DUPLICATE_EXTERNAL_REFERENCE
 ├── InsufficientBalance             INSUFFICIENT_BALANCE
 ├── LimitExceeded                   LIMIT_EXCEEDED
+├── FraudSuspected                  FRAUD_SUSPECTED
 ├── PixKeyAlreadyRegistered         PIX_KEY_ALREADY_REGISTERED
 ├── EndpointDisabled                WEBHOOK_ENDPOINT_DISABLED
 ├── NotFound                        NOT_FOUND
@@ -36,6 +37,7 @@ __all__ = [
     "DuplicateExternalReference",
     "EndpointDisabled",
     "FieldError",
+    "FraudSuspected",
     "IdempotencyKeyInUse",
     "IdempotencyKeyMismatch",
     "IdempotencyKeyRequired",
@@ -157,6 +159,14 @@ class InsufficientBalance(ConnectPSPError):
 class LimitExceeded(ConnectPSPError):
     code = "LIMIT_EXCEEDED"
     default_message = "This cash-out would exceed the client's daily limit."
+
+
+class FraudSuspected(ConnectPSPError):
+    """A fraud check refused the cash-out. The answer says nothing of which, on purpose:
+    the decision, with every check and its inputs, is recorded for the operator."""
+
+    code = "FRAUD_SUSPECTED"
+    default_message = "The cash-out was refused by a fraud check."
 
 
 class PixKeyAlreadyRegistered(ConnectPSPError):

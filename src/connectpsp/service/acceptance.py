@@ -74,11 +74,13 @@ S = TypeVar("S")  # a flow's batch state
 
 @dataclass(frozen=True)
 class Submission(Generic[C]):
-    """One request as a flow sees it."""
+    """One request as a flow sees it; ``context`` is what was learnt about it before it
+    was queued (a payee's screening), kept out of its fingerprint."""
 
     client: Client
     key: str | None
     command: C
+    context: Any = None
 
 
 @dataclass(frozen=True)
@@ -196,13 +198,21 @@ class AcceptanceEngine:
         return self.submit(flow, client, key, command).result()
 
     def submit(
-        self, flow: Flow[C, Any, R], client: Client, key: str | None, command: C
+        self,
+        flow: Flow[C, Any, R],
+        client: Client,
+        key: str | None,
+        command: C,
+        context: Any = None,
     ) -> Future[Decided[R]]:
         """Queue a request for the writer; the future holds its committed answer, or the
         error that kept it from being decided (nothing stored)."""
         answer: Future[Decided[R]] = Future()
         pending = _Request(
-            flow, Submission(client, key, command), fingerprint(flow.name, command), answer
+            flow,
+            Submission(client, key, command, context),
+            fingerprint(flow.name, command),
+            answer,
         )
         with self._lock:
             if self._closed:
@@ -357,7 +367,8 @@ class AcceptanceEngine:
     def _seal(
         self, flow: Flow[Any, Any, Any], slot: tuple[str, str], record: dict[str, Any]
     ) -> bytes:
-        text = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        # Key order kept as given: a refusal's details replay in the order they were sent.
+        text = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
         if flow.secret:
             text = "enc:" + self._cipher.encrypt(text, context=_context(slot))
         return text.encode()

@@ -18,31 +18,33 @@ from datetime import datetime
 from typing import Any
 
 from connectpsp.domain.cashout import (
-    Acceptance,
     AcceptedCashOut,
     CashOut,
-    CashOutBook,
     CashOutCompleted,
     CashOutFailed,
     CashOutRequest,
-    decide,
 )
+from connectpsp.domain.cashout_acceptance import UNMARKED, Acceptance, CashOutBook, assess
 from connectpsp.domain.cashout_payloads import cash_out_event, movement_event
 from connectpsp.domain.clients import Client
 from connectpsp.domain.clock import business_date
 from connectpsp.domain.errors import (
     ConnectPSPError,
     DuplicateExternalReference,
+    FraudSuspected,
     InsufficientBalance,
     LedgerViolation,
     LimitExceeded,
     NotFound,
 )
+from connectpsp.domain.ids import new_id
 from connectpsp.domain.ledger import Book, client_account_code
 from connectpsp.domain.participants import ParticipantDirectory
+from connectpsp.domain.risk import HOUR, Decision, RiskHistory, Screening, night_started
 from connectpsp.service.acceptance import AcceptanceEngine, Decided, Submission
 from connectpsp.service.ports import UnitOfWork, UnitOfWorkFactory
 from connectpsp.service.publisher import Payloads, Publisher
+from connectpsp.service.risk import Screener
 
 __all__ = [
     "SETTLE_TOPIC",
@@ -74,6 +76,7 @@ class CashOutFlow:
     name = "cash_out"
     refusals: tuple[type[ConnectPSPError], ...] = (
         DuplicateExternalReference,
+        FraudSuspected,
         InsufficientBalance,
         LimitExceeded,
     )
@@ -96,17 +99,40 @@ class CashOutFlow:
             raise LedgerViolation(f"No balance account {sorted(missing)[0]!r}.")
         client_ids = sorted({s.client.id for s in batch})
         usage = uow.limits.lock_daily(client_ids, business_date(now)) if client_ids else {}
-        return _Batch(CashOutBook(Book(balances), references, dict(usage)), set(usage))
+        # Read after the balances were locked: a concurrent batch's decisions for these
+        # clients are all in, or none, so a per-minute count is exact.
+        risk = _histories(uow, batch, now)
+        book = CashOutBook(Book(balances), references, dict(usage), risk)
+        return _Batch(book, set(usage))
 
     def decide(
         self, state: _Batch, submission: Submission[CashOutRequest], now: datetime
     ) -> AcceptedCashOut:
-        acceptance = decide(state.book, submission.client, submission.command, now)
-        state.accepted.append(acceptance)
-        c = acceptance.cash_out
+        client, request = submission.client, submission.command
+        screening = submission.context if isinstance(submission.context, Screening) else UNMARKED
+        assessment = assess(state.book, client, request, now, screening)
+        accepted = assessment.acceptance
+        state.decisions.append(
+            Decision(
+                id=new_id(),
+                client_id=client.id,
+                cash_out_id=accepted.cash_out.id if accepted else None,
+                at=now,
+                amount=request.amount,
+                payee=request.payee.document,
+                code=assessment.refusal.code if assessment.refusal else None,
+                checks=assessment.checks,
+            )
+        )
+        if assessment.refusal is not None:
+            raise assessment.refusal
+        assert accepted is not None
+        state.accepted.append(accepted)
+        c = accepted.cash_out
         return AcceptedCashOut(c.id, c.internal_code, c.external_reference, now)
 
     def write(self, uow: UnitOfWork, state: _Batch, now: datetime) -> None:
+        uow.risk.record(state.decisions)
         accepted = [a.cash_out for a in state.accepted]
         uow.ledger.record([t for a in state.accepted for t in a.transfers])
         changed = {c.client_id: state.book.usage[c.client_id] for c in accepted}
@@ -131,6 +157,39 @@ class _Batch:
     book: CashOutBook
     usage_found: set[str]  # clients with a usage row today (updated, not inserted)
     accepted: list[Acceptance] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)  # accepted and refused
+
+
+def _histories(
+    uow: UnitOfWork, batch: Sequence[Submission[CashOutRequest]], now: datetime
+) -> dict[str, RiskHistory]:
+    """What the clients' own rules look back at: attempts in the last hour (or since
+    their night began) and, for a new-payee limit, which of the batch's payees they paid.
+    Nothing is read for a client whose rules are all off."""
+    clients = {s.client.id: s.client for s in batch}
+    since: dict[str, datetime] = {}
+    for client in clients.values():
+        rules = client.risk
+        looks_back = (rules.max_cash_outs_per_minute, rules.max_amount_per_hour) != (None, None)
+        night = night_started(rules, now) if rules.night_limit is not None else None
+        if looks_back or night is not None:
+            since[client.id] = min(now - HOUR, night or now)
+    attempts = uow.risk.attempts_since(sorted(since), min(since.values())) if since else {}
+    pairs = sorted(
+        {
+            (s.client.id, s.command.payee.document)
+            for s in batch
+            if s.client.risk.new_payee_limit is not None
+        }
+    )
+    paid = uow.risk.paid(pairs)
+    return {
+        client_id: RiskHistory(
+            list(attempts.get(client_id, [])),
+            {payee for owner, payee in paid if owner == client_id},
+        )
+        for client_id in clients
+    }
 
 
 class CashOutService:
@@ -139,18 +198,35 @@ class CashOutService:
         uow: UnitOfWorkFactory,
         *,
         engine: AcceptanceEngine,
+        screener: Screener,
         on_accepted: Callable[[], None] | None = None,
     ) -> None:
         self._uow = uow
         self._engine = engine
+        self._screener = screener
         self.flow = CashOutFlow(on_accepted or (lambda: None))
 
+    def screen(self, request: CashOutRequest) -> Screening:
+        """What the fraud checks will know of the request's counterpart (DICT's security
+        information); may wait on a look-up, so call it from a thread."""
+        return self._screener.screen(request)
+
+    def screened(self, request: CashOutRequest) -> Screening | None:
+        """``screen``'s answer if it needs no look-up, else None."""
+        return self._screener.remembered(request)
+
     def submit(
-        self, client: Client, idempotency_key: str, request: CashOutRequest
+        self,
+        client: Client,
+        idempotency_key: str,
+        request: CashOutRequest,
+        screening: Screening | None = None,
     ) -> Future[Decided[AcceptedCashOut]]:
         """Queue the request for the acceptance engine; the future holds its committed
-        answer: accepted, refused, or one of those replayed."""
-        return self._engine.submit(self.flow, client, idempotency_key, request)
+        answer: accepted, refused, or one of those replayed. ``screening`` is what
+        ``screen`` found; without it, it is looked up here."""
+        found = screening if screening is not None else self.screen(request)
+        return self._engine.submit(self.flow, client, idempotency_key, request, found)
 
     def create(
         self, client: Client, idempotency_key: str, request: CashOutRequest

@@ -11,6 +11,7 @@ from connectpsp.domain.errors import FieldError, NotFound, ValidationFailed
 from connectpsp.domain.ids import new_id, new_secret
 from connectpsp.domain.ledger import WORLD, Balance, FeePlan, client_account_code, single
 from connectpsp.domain.money import MAX_CENTAVOS, Centavos
+from connectpsp.domain.risk import RiskRules
 from connectpsp.domain.text import clean_text
 from connectpsp.domain.webhooks import new_webhook_secret
 from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
@@ -118,6 +119,16 @@ class ClientService:
         if client is None:
             raise NotFound(f"No client {client_id}.")
         return client
+
+    def set_risk(self, client_id: str, rules: RiskRules) -> None:
+        """Replace a client's own fraud limits (``domain.risk``); they apply to its next
+        cash-outs, here at once and in other processes within ``CLIENT_CACHE_SECONDS``."""
+        with self._uow(write=True) as uow:
+            if not uow.clients.set_risk(client_id, rules):
+                raise NotFound(f"No client {client_id}.")
+            uow.commit()
+        if self._on_changed is not None:
+            self._on_changed(client_id)
 
     def set_active(self, client_id: str, active: bool) -> None:
         """Enable or disable a client. A disabled client gets no token, and the tokens it

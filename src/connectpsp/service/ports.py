@@ -13,6 +13,7 @@ from connectpsp.domain.clients import Client
 from connectpsp.domain.events import Event
 from connectpsp.domain.ledger import Balance, Transfer
 from connectpsp.domain.money import Centavos
+from connectpsp.domain.risk import Attempt, Decision, RiskRules
 from connectpsp.domain.webhooks import (
     AttemptResult,
     DeliveryStatus,
@@ -37,6 +38,7 @@ __all__ = [
     "Logger",
     "OutboxRepository",
     "PublishEvents",
+    "RiskRepository",
     "SecretHasher",
     "SendResult",
     "StoredOutcome",
@@ -110,6 +112,10 @@ class ClientRepository(Protocol):
     def add(self, client: Client) -> None: ...
     def get(self, client_id: str) -> Client | None: ...
     def list(self) -> list[Client]: ...
+    def set_risk(self, client_id: str, rules: RiskRules) -> bool:
+        """Replace the client's own fraud limits; False if there is no such client."""
+        ...
+
     def set_active(self, client_id: str, active: bool) -> bool:
         """False if there is no such client."""
         ...
@@ -200,6 +206,27 @@ class IdempotencyRepository(Protocol):
 
     def forget_before(self, cutoff: datetime) -> int:
         """Delete the outcomes stored before ``cutoff``; how many."""
+        ...
+
+
+class RiskRepository(Protocol):
+    def attempts_since(self, client_ids: list[str], since: datetime) -> dict[str, list[Attempt]]:
+        """The decided attempts of these clients after ``since``, oldest first (read
+        after their balances were locked: a concurrent batch's are all in, or none)."""
+        ...
+
+    def paid(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (client id, payee document) pairs a cash-out was accepted for before."""
+        ...
+
+    def record(self, decisions: list[Decision]) -> None:
+        """Keep the decisions, and each accepted one's payee as paid."""
+        ...
+
+    def decisions(
+        self, *, client_id: str | None, since: datetime | None, limit: int
+    ) -> list[Decision]:
+        """The newest decisions first."""
         ...
 
 
@@ -309,6 +336,7 @@ class UnitOfWork(Protocol):
     cash_outs: CashOutRepository
     idempotency: IdempotencyRepository
     limits: LimitRepository
+    risk: RiskRepository
     outbox: OutboxRepository
     webhooks: WebhookRepository
 

@@ -30,8 +30,8 @@ from connectpsp.domain.cashout import (
     CashOutFailed,
     Creditor,
     Failure,
-    fee_transfer_id,
 )
+from connectpsp.domain.cashout_acceptance import fee_transfer_id
 from connectpsp.domain.clock import Clock, business_date
 from connectpsp.domain.errors import LedgerViolation, StorageConflict, StorageUnavailable
 from connectpsp.domain.ids import derived_id, end_to_end_id, new_id

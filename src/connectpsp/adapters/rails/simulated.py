@@ -354,6 +354,11 @@ class SimulatedPixNetwork:
             return Receipt(False, ReasonCode.AC03.value)
         return self._inbound.returned(back)
 
+    def rejection_for(self, creditor: Creditor) -> str | None:
+        """The reason code SPI would reject a payment to ``creditor`` with, if any."""
+        with self._db.transaction(write=False) as tx:
+            return self._rejection_for(tx, creditor)
+
     def _rejection_for(self, tx: Transaction, creditor: Creditor) -> str | None:
         """The reason code SPI rejects a payment to ``creditor`` with, as stored (SPI
         answers with whatever code it has: the engine copes with unknown ones)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select, update
@@ -11,6 +11,7 @@ from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import upsert
 from connectpsp.domain.clients import Client
 from connectpsp.domain.ledger import FeePlan
+from connectpsp.domain.risk import RiskRules
 
 __all__ = ["SqlClients", "SqlKeys"]
 
@@ -34,6 +35,7 @@ class SqlClients:
                 daily_limit=client.daily_limit,
                 active=client.active,
                 created_at=client.created_at,
+                **_risk_columns(client.risk),
             )
         )
 
@@ -44,6 +46,13 @@ class SqlClients:
     def list(self) -> list[Client]:
         rows = self._c.execute(select(t.clients).order_by(t.clients.c.created_at)).all()
         return [_client(r) for r in rows]
+
+    def set_risk(self, client_id: str, rules: RiskRules) -> bool:
+        c = t.clients.c
+        done = self._c.execute(
+            update(t.clients).where(c.id == client_id).values(**_risk_columns(rules))
+        )
+        return done.rowcount == 1
 
     def set_active(self, client_id: str, active: bool) -> bool:
         c = t.clients.c
@@ -64,7 +73,25 @@ def _client(r: Row[Any]) -> Client:
         crypto_token_enc=r.crypto_token_enc,
         app_token_hash=r.app_token_hash,
         webhook_secret_enc=r.webhook_secret_enc,
+        risk=RiskRules(
+            max_cash_outs_per_minute=r.max_cash_outs_per_minute,
+            max_amount_per_hour=r.max_amount_per_hour,
+            new_payee_limit=r.new_payee_limit,
+            night_limit=r.night_limit,
+            night_start=time.fromisoformat(r.night_window[:5]),
+            night_end=time.fromisoformat(r.night_window[6:]),
+        ),
     )
+
+
+def _risk_columns(rules: RiskRules) -> dict[str, Any]:
+    return {
+        "max_cash_outs_per_minute": rules.max_cash_outs_per_minute,
+        "max_amount_per_hour": rules.max_amount_per_hour,
+        "new_payee_limit": rules.new_payee_limit,
+        "night_limit": rules.night_limit,
+        "night_window": rules.night_window,
+    }
 
 
 class SqlKeys:

@@ -80,6 +80,12 @@ clients = Table(
     Column("daily_limit", BigInteger, nullable=False),
     Column("active", Boolean, nullable=False),
     Column("created_at", TZ, nullable=False),
+    # The client's own fraud limits (domain.risk); NULL turns a rule off.
+    Column("max_cash_outs_per_minute", Integer, nullable=True),
+    Column("max_amount_per_hour", BigInteger, nullable=True),
+    Column("new_payee_limit", BigInteger, nullable=True),
+    Column("night_limit", BigInteger, nullable=True),
+    Column("night_window", String(11), nullable=False, server_default="20:00-06:00"),
     CheckConstraint("fee_fixed >= 0 AND fee_bps >= 0 AND fee_bps <= 10000", name="fees"),
 )
 
@@ -223,42 +229,6 @@ outbox = Table(
 )
 
 
-# The simulated Pix network (sandbox only). It is "outside" ConnectPSP: our code reaches
-# it only through the rail port, in transactions of its own.
-sandbox_dict_keys = Table(
-    "sandbox_dict_keys",
-    metadata,
-    Column("key", String(77), primary_key=True),
-    Column("key_type", String(8), nullable=False),
-    Column("owner_name", String(120), nullable=False),
-    Column("owner_document", String(14), nullable=False),
-    Column("ispb", String(8), nullable=False),
-    Column("branch", String(4), nullable=False),
-    Column("account", String(20), nullable=False),
-    Column("account_type", String(8), nullable=False),
-    Column("reject_with", String(4), nullable=True),
-    Column("created_at", TZ, nullable=False),
-    Index("ix_sandbox_dict_account", "ispb", "branch", "account"),
-)
-
-sandbox_spi_payments = Table(
-    "sandbox_spi_payments",
-    metadata,
-    Column("idempotency_key", String(36), primary_key=True),
-    Column("end_to_end_id", String(32), nullable=False, unique=True),
-    Column("amount", BigInteger, nullable=False),
-    Column("payer_ispb", String(8), nullable=False),
-    Column("creditor_ispb", String(8), nullable=False),
-    Column("creditor_branch", String(4), nullable=False),
-    Column("creditor_account", String(20), nullable=False),
-    Column("creditor_document", String(14), nullable=False),
-    Column("outcome", String(8), nullable=False),  # SETTLED or REJECTED, due at settle_at
-    Column("reason_code", String(4), nullable=True),
-    Column("submit_count", Integer, nullable=False),  # how often we were asked to pay it
-    Column("submitted_at", TZ, nullable=False),
-    Column("settle_at", TZ, nullable=False),
-)
-
 webhook_endpoints = Table(
     "webhook_endpoints",
     metadata,
@@ -276,6 +246,7 @@ webhook_endpoints = Table(
     Column("deleted_at", TZ, nullable=True),
     Index("ix_webhook_endpoints_client", "client_id"),
 )
+
 
 # One rendered message per event and shape; its id is the stable ``webhook-id``.
 webhook_messages = Table(
@@ -350,3 +321,64 @@ auth_known_sources = Table(
     Column("succeeded_at", TZ, nullable=False),
     Index("ix_auth_known_sources_succeeded", "succeeded_at"),
 )
+
+
+# Every decided cash-out request: the checks that ran, their inputs, and the outcome.
+risk_decisions = Table(
+    "risk_decisions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("client_id", String(36), nullable=False),
+    Column("cash_out_id", String(36), nullable=True),  # the accepted cash-out
+    Column("at", TZ, nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("payee", String(14), nullable=False),  # the payee's document
+    Column("code", String(40), nullable=True),  # the refusal's; NULL when accepted
+    Column("checks", Text, nullable=False),  # JSON: [{"rule", "passed", "inputs"}]
+    Index("ix_risk_decisions_client_at", "client_id", "at"),
+    Index("ix_risk_decisions_at", "at"),
+)
+
+# The payees each client has had a cash-out accepted for (its "new payee" rule).
+client_payees = Table(
+    "client_payees",
+    metadata,
+    Column("client_id", String(36), nullable=False),
+    Column("payee", String(14), nullable=False),
+    Column("first_paid_at", TZ, nullable=False),
+    # Payee first: a batch looks its payees up with ``payee IN (...)``, whoever the client.
+    PrimaryKeyConstraint("payee", "client_id", name="pk_client_payees"),
+)
+
+
+# The simulated Pix network's tables live with it (adapters/rails), on this metadata: so
+# one schema, and one set of migrations, covers both.
+from connectpsp.adapters.rails.simulated_tables import (  # noqa: E402
+    sandbox_dict_keys,
+    sandbox_fraud_markers,
+    sandbox_spi_payments,
+)
+
+__all__ = [
+    "TZ",
+    "accounts",
+    "auth_failures",
+    "auth_known_sources",
+    "cash_outs",
+    "client_payees",
+    "clients",
+    "daily_usage",
+    "idempotency_keys",
+    "metadata",
+    "outbox",
+    "risk_decisions",
+    "sandbox_dict_keys",
+    "sandbox_fraud_markers",
+    "sandbox_spi_payments",
+    "signing_keys",
+    "transfers",
+    "webhook_attempts",
+    "webhook_deliveries",
+    "webhook_endpoints",
+    "webhook_messages",
+]

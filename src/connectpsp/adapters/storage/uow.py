@@ -13,6 +13,7 @@ from connectpsp.adapters.storage.idempotency import SqlIdempotency
 from connectpsp.adapters.storage.ledger import AccountCache, SqlLedger
 from connectpsp.adapters.storage.limits import SqlLimits
 from connectpsp.adapters.storage.outbox import SqlOutbox
+from connectpsp.adapters.storage.risk import SqlRisk
 from connectpsp.adapters.storage.webhooks import SqlWebhooks
 from connectpsp.domain.events import Event
 from connectpsp.service.ports import (
@@ -24,6 +25,7 @@ from connectpsp.service.ports import (
     LimitRepository,
     OutboxRepository,
     PublishEvents,
+    RiskRepository,
     WebhookRepository,
 )
 
@@ -40,6 +42,7 @@ class SqlUnitOfWork:
     cash_outs: CashOutRepository
     idempotency: IdempotencyRepository
     limits: LimitRepository
+    risk: RiskRepository
     outbox: OutboxRepository
     webhooks: WebhookRepository
 
@@ -68,6 +71,7 @@ class SqlUnitOfWork:
         self.cash_outs = SqlCashOuts(conn)
         self.idempotency = SqlIdempotency(conn)
         self.limits = SqlLimits(conn)
+        self.risk = SqlRisk(conn)
         self.outbox = SqlOutbox(conn)
         self.webhooks = SqlWebhooks(conn)
         return self
