@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -18,14 +19,16 @@ from sqlalchemy import create_engine, text
 from connectpsp.adapters.crypto import AesGcmCipher
 from connectpsp.bootstrap import Container
 from connectpsp.domain.clients import ClientCredentials
+from connectpsp.domain.clock import SAO_PAULO
 from connectpsp.domain.ledger import FeePlan
+from connectpsp.domain.risk import RiskRules
 from connectpsp.service.auth import signature_for
 from connectpsp.service.clients import ClientService
 from connectpsp.settings import Settings
 
 from .load import Caller
 
-__all__ = ["Merchant", "create_merchants", "login", "scratch_database"]
+__all__ = ["Merchant", "create_merchants", "every_rule", "login", "scratch_database"]
 
 # Enough for any run: a cash-out is 0.01 plus a 0.01 fee.
 FUNDS = 100_000_000_00
@@ -102,6 +105,24 @@ def create_merchants(container: Container, count: int, *, fee: int) -> list[Merc
         service.fund(creds.client_id, FUNDS)
         merchants.append(Merchant(creds, creds.client_id))
     return merchants
+
+
+def every_rule(now: datetime) -> RiskRules:
+    """Every one of a client's own rules set, none of which the bench can trip: counts and
+    amounts far above what it sends (0.01 at a time, a few thousand a second, to one
+    payee), and a night window that began a few minutes ago and ends a day later, so that
+    the night rule runs too, and every rule reads the client's history."""
+    local = now.astimezone(SAO_PAULO) - timedelta(minutes=10)
+    start = local.time().replace(second=0, microsecond=0)
+    end = (local - timedelta(minutes=1)).time().replace(second=0, microsecond=0)
+    return RiskRules(
+        max_cash_outs_per_minute=1_000_000_000,
+        max_amount_per_hour=10**12,
+        new_payee_limit=1_000_00,  # above one cash-out: the first to the payee passes
+        night_limit=10**12,
+        night_start=start,
+        night_end=end,
+    )
 
 
 def login(base_url: str, merchants: list[Merchant]) -> tuple[Caller, ...]:

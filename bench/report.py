@@ -21,6 +21,7 @@ MEASUREMENTS = (
     "raw SQL, 1,000 accounts: transactions/s",
     "cash-outs/s at saturation, hot client",
     "cash-outs/s at saturation, 1,000 clients",
+    "cash-outs/s at saturation, hot client, every fraud check on",
     "latency at 25% of saturation, hot client",
     "latency at 50% of saturation, hot client",
     "latency at 80% of saturation, hot client",

@@ -28,7 +28,7 @@ from connectpsp.adapters.storage.db import Database
 from connectpsp.bootstrap import build
 
 from .config import Config
-from .fixtures import create_merchants, login, scratch_database
+from .fixtures import create_merchants, every_rule, login, scratch_database
 from .load import Caller, LoadResult, LoadSpec, run_load
 from .rawsql import RawSpec, prepare, run_raw_spread
 from .receiver import Receiver
@@ -174,11 +174,15 @@ def _api_phases(ctx: _Context, raw_hot: float, raw_many: float) -> tuple[float, 
     with scratch_database(kind, ctx.tmp, "api", cfg.pg_url) as settings:
         ctx.say(f"[{kind}] creating {cfg.clients + 1} merchants")
         container = build(settings)
-        hot, *many = create_merchants(container, cfg.clients + 1, fee=cfg.fee_centavos)
+        hot, rules_off, rules_on, *many = create_merchants(
+            container, cfg.clients + 3, fee=cfg.fee_centavos
+        )
+        container.clients.set_risk(rules_on.client_id, every_rule(container.clock.now()))
         container.close()
         with Server(settings, worker=False, log=ctx.tmp / "api.log") as api:
             hot_callers = login(api.base_url, [hot])
             many_callers = login(api.base_url, many)
+            checks_callers = (login(api.base_url, [rules_off]), login(api.base_url, [rules_on]))
             ctx.say(f"[{kind}] server without worker on port {api.port}")
             ceiling = _load(ctx, api.port, "healthz")
             ceiling_rate = _rate(ceiling, cfg.seconds)
@@ -203,6 +207,7 @@ def _api_phases(ctx: _Context, raw_hot: float, raw_many: float) -> tuple[float, 
                     f"closed-loop p50 / p99 / p99.9 {percentiles_ms(found.latencies_us)} "
                     + _errors(found),
                 )
+            _checks_phase(ctx, api.port, *checks_callers)
             for label, callers, _ in scenarios:
                 for level in cfg.latency_levels:
                     offered = max(1.0, level * saturation[label])
@@ -214,6 +219,29 @@ def _api_phases(ctx: _Context, raw_hot: float, raw_many: float) -> tuple[float, 
                         f"{fmt_rate(_rate(found, cfg.seconds))}/s accepted " + _errors(found),
                     )
     return api.peak_rss_mib, saturation["hot client"]
+
+
+def _checks_phase(
+    ctx: _Context, port: int, rules_off: tuple[Caller, ...], rules_on: tuple[Caller, ...]
+) -> None:
+    """What the fraud checks cost: the hot-client saturation on a client with every one of
+    its own rules set (none trips: ``every_rule``) beside the same on a client with them
+    off, back to back on one server. Each is a client with no history yet, as the hot
+    client was at its own saturation phase. DICT's screening and the decision's record
+    run in both: they always do."""
+    off = _load(ctx, port, "cash_out", rules_off)
+    on = _load(ctx, port, "cash_out", rules_on)
+    off_rate, on_rate = _rate(off, ctx.config.seconds), _rate(on, ctx.config.seconds)
+    ctx.add(
+        "cash-outs/s at saturation, hot client, every fraud check on",
+        fmt_rate(on_rate),
+        f"{_ratio(on_rate, off_rate)} the same with the client's rules off "
+        f"({fmt_rate(off_rate)}/s, measured just before); closed-loop p50 / p99 / p99.9 "
+        f"{percentiles_ms(on.latencies_us)} against {percentiles_ms(off.latencies_us)} "
+        + "; ".join(
+            f"rules {name}: {e}" for name, e in (("on", _errors(on)), ("off", _errors(off))) if e
+        ),
+    )
 
 
 def _pipeline_phases(ctx: _Context, saturation: float) -> float:

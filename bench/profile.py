@@ -1,0 +1,173 @@
+"""``python -m bench.profile``: where the server's time goes while one client saturates
+it, as ``python -m bench``'s hot-client row loads it (closed loop, server without its
+worker, a fresh database).
+
+py-spy (``pip install py-spy``; not a dependency) samples the server with ``--gil``, so
+only what holds the interpreter counts, during the measured window only. The report is
+the accepted rate, how busy the GIL was, and for each part of the path the share of
+samples that ran inside it and its cost per accepted cash-out. ``--rules on`` gives the
+client every one of its own fraud rules (``fixtures.every_rule``; none trips).
+
+    python -m bench.profile --database postgres --rules on --seconds 10
+
+Knobs as ``python -m bench`` (``BENCH_CONCURRENCY``, ``BENCH_PROCS``, ``BENCH_PG_URL``...).
+The raw py-spy output (collapsed stacks) is kept with ``--keep PATH``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+
+from connectpsp.bootstrap import build
+
+from .config import Config
+from .fixtures import create_merchants, every_rule, login, scratch_database
+from .load import Caller, LoadResult, LoadSpec, run_load
+from .server import Server
+from .stats import fmt_rate
+
+__all__ = ["PARTS", "main", "shares"]
+
+# (label, function, file): a sample counts for a part when any of its frames is that
+# function (qualified by its class, as py-spy names it) in a file whose path ends so.
+# Parts nest as indented. The first is what is left when the writer's thread is taken
+# out (the handful of other threads are idle under this load).
+PARTS = (
+    ("event loop: HTTP, auth, validation, the answer", "", ""),
+    ("  the route handler", "create_cash_out", "api/routes/cash_outs.py"),
+    ("  DICT screening from memory", "CashOutService.screened", "service/cashouts.py"),
+    ("  DICT screening with a look-up", "CashOutService.screen", "service/cashouts.py"),
+    ("  the idempotency fingerprint", "fingerprint", "service/acceptance.py"),
+    ("acceptance writer thread", "AcceptanceEngine._write", "service/acceptance.py"),
+    ("  a batch, start to commit", "AcceptanceEngine._run", "service/acceptance.py"),
+    ("  cash-out batch load (locks, refs, history)", "CashOutFlow.load", "service/cashouts.py"),
+    ("    the clients' risk history read", "_histories", "service/cashouts.py"),
+    ("  decisions (every request of a batch)", "CashOutFlow.decide", "service/cashouts.py"),
+    ("    the fraud checks (domain.risk.screen)", "screen", "domain/risk.py"),
+    ("  the batch's writes", "CashOutFlow.write", "service/cashouts.py"),
+    ("    the decision record (risk_decisions)", "SqlRisk.record", "storage/risk.py"),
+    ("  commit", "SqlUnitOfWork.commit", "adapters/storage/uow.py"),
+)
+
+
+def shares(collapsed: str) -> tuple[int, Counter[str]]:
+    """Samples in py-spy's raw output (``frame;frame;... count`` per line), and per part of
+    ``PARTS`` how many of them ran inside it."""
+    total = 0
+    found: Counter[str] = Counter()
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        total += int(count)
+        frames = stack.split(";")
+        for label, function, path in PARTS:
+            if function and any(_is(frame, function, path) for frame in frames):
+                found[label] += int(count)
+    # The server has two busy threads: what the writer did not take, the event loop did.
+    found[PARTS[0][0]] = total - found["acceptance writer thread"]
+    return total, found
+
+
+def _is(frame: str, function: str, path: str) -> bool:
+    # py-spy writes a frame as "function (path/to/file.py:line)".
+    name, _, where = frame.partition(" (")
+    return name == function and where.rpartition(":")[0].endswith(path)
+
+
+def _spec(config: Config, port: int, callers: tuple[Caller, ...], n: int, start: float) -> LoadSpec:
+    procs = max(1, min(config.procs, config.concurrency))
+    return LoadSpec(
+        port=port,
+        route="cash_out",
+        mode="closed",
+        concurrency=config.concurrency // procs + (n < config.concurrency % procs),
+        start_at=start,
+        warmup=config.warmup,
+        seconds=config.seconds,
+        tag=f"{uuid.uuid4().hex[:8]}{n}",
+        callers=callers,
+        first_caller=0,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--rules", choices=("on", "off"), default="off")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
+    parser.add_argument("--keep", type=Path, help="where to keep py-spy's raw output")
+    args = parser.parse_args(argv)
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(py_spy).exists():
+        print("py-spy is not installed: pip install py-spy", file=sys.stderr)
+        return 2
+    config = replace(Config.from_env(), seconds=args.seconds)
+    procs = max(1, min(config.procs, config.concurrency))
+    with (
+        tempfile.TemporaryDirectory(prefix="connectpsp-profile-") as tmp,
+        ProcessPoolExecutor(procs, mp_context=multiprocessing.get_context("spawn")) as pool,
+        scratch_database(args.database, Path(tmp), "profile", config.pg_url) as settings,
+    ):
+        container = build(settings)
+        [merchant] = create_merchants(container, 1, fee=config.fee_centavos)
+        if args.rules == "on":
+            container.clients.set_risk(merchant.client_id, every_rule(container.clock.now()))
+        container.close()
+        raw = args.keep or Path(tmp) / "profile.txt"
+        with Server(settings, worker=False, log=Path(tmp) / "server.log") as server:
+            callers = login(server.base_url, [merchant])
+            start = time.monotonic() + config.lead
+            loads = [
+                pool.submit(run_load, _spec(config, server.port, callers, n, start))
+                for n in range(procs)
+            ]
+            time.sleep(max(0.0, start + config.warmup - time.monotonic()))
+            record = ["record", "--pid", str(server.pid), "--gil", "--rate", str(args.rate)]
+            spy = subprocess.Popen(  # noqa: S603 - py-spy, our own arguments
+                [py_spy, *record, "--format", "raw", "--output", str(raw)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            time.sleep(max(0.0, start + config.warmup + config.seconds - time.monotonic()))
+            spy.send_signal(signal.SIGINT)  # py-spy writes its output on an interrupt
+            spy.wait(timeout=60)
+            total = LoadResult()
+            for load in loads:
+                total.merge(load.result())
+        _report(args, config, total, raw.read_text() if raw.exists() else "")
+    return 0
+
+
+def _report(args: argparse.Namespace, config: Config, load: LoadResult, collapsed: str) -> None:
+    rate = load.ok / config.seconds
+    samples, found = shares(collapsed)
+    print(
+        f"{args.database}, rules {args.rules}: {fmt_rate(rate)} cash-outs/s accepted "
+        f"({sum(load.statuses.values())} failed); {samples} GIL samples at {args.rate}/s "
+        f"over {config.seconds:g} s: the GIL held {samples / args.rate / config.seconds:.0%} "
+        f"of the time, {1e3 * samples / args.rate / max(load.ok, 1):.3f} ms per cash-out"
+    )
+    print("| part | share of GIL samples | per cash-out |")
+    print("|---|---|---|")
+    for label, _, _ in PARTS:
+        n = found[label]
+        per = 1e6 * n / args.rate / max(load.ok, 1)
+        print(f"| {label} | {n / max(samples, 1):.1%} | {per:.0f} µs |")
+
+
+if __name__ == "__main__":  # spawned load generators import this module: guarded
+    sys.exit(main())
