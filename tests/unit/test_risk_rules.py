@@ -3,6 +3,7 @@ allowed cash-out passes and the next is refused; in milliseconds."""
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -16,7 +17,7 @@ from connectpsp.domain.clock import SAO_PAULO
 from connectpsp.domain.errors import FraudSuspected, LimitExceeded, ValidationFailed
 from connectpsp.domain.ledger import Balance, Book, FeePlan, client_account_code
 from connectpsp.domain.pix import PixKeyType
-from connectpsp.domain.risk import RiskRules, Screening, night_started
+from connectpsp.domain.risk import Attempt, RiskHistory, RiskRules, Screening, night_started
 
 NOON = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # 12:00 in Sao Paulo
 MARIA = Payee("Maria Silva", "12345678909", PixDestination(PixKeyType.CPF, "12345678909"))
@@ -161,6 +162,26 @@ def test_every_rule_that_ran_is_kept_for_the_record() -> None:
         "new_payee_limit",
     ]
     assert all(c.passed for c in accepted.checks)
+
+
+def test_a_history_answers_its_windows_as_a_scan_of_its_attempts_would() -> None:
+    # Times on whole seconds so that many attempts share one, and the edges are hit; some
+    # added older than the newest, as a record from a process whose clock runs ahead.
+    shuffle = random.Random(20)
+    attempts = [
+        Attempt(NOON + timedelta(seconds=shuffle.randrange(120)), shuffle.randrange(1, 500), ok)
+        for ok in (shuffle.random() < 0.7 for _ in range(200))
+    ]
+    history = RiskHistory(attempts[:120])
+    for attempt in attempts[120:]:
+        history.add(attempt)
+    assert sorted(history.attempts, key=lambda a: a.at) == history.attempts
+    for second in range(-1, 122):
+        moment = NOON + timedelta(seconds=second)
+        assert history.count_after(moment) == sum(a.at > moment for a in attempts)
+        assert history.accepted_since(moment) == sum(
+            a.amount for a in attempts if a.accepted and a.at >= moment
+        )
 
 
 @pytest.mark.parametrize(

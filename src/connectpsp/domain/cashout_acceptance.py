@@ -105,7 +105,7 @@ def assess(
     history = book.risk.setdefault(client.id, RiskHistory())
     decided = _assess(book, client, request, now, screening, history)
     accepted = decided.acceptance is not None
-    history.attempts.append(Attempt(now, request.amount, accepted))
+    history.add(Attempt(now, request.amount, accepted))
     if accepted:
         history.payees.add(request.payee.document)
     return decided
