@@ -215,25 +215,39 @@ def upsert(conn: Connection, table: Table) -> Any:
 
 
 _Compiled = tuple[str, tuple[str, ...] | None, list[tuple[str, Callable[[Any], Any]]]]
-_inserts: dict[tuple[str, str, tuple[str, ...]], _Compiled] = {}
+_inserts: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], _Compiled] = {}
 
 
-def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows (all with the same keys) in one ``executemany``.
+def insert_rows(
+    conn: Connection,
+    table: Table,
+    rows: list[dict[str, Any]],
+    *,
+    unless_taken: tuple[str, ...] = (),
+) -> None:
+    """Insert many rows (all with the same keys) in one ``executemany``; with
+    ``unless_taken`` (a unique key's columns), a row whose key is taken is left out
+    (``ON CONFLICT (...) DO NOTHING``).
 
-    The statement is compiled once per dialect, table and columns, and each column's
-    bind processor (aware datetimes to the database's form) is applied here: the hot
-    path skips SQLAlchemy's per-row parameter machinery, which costs more than the
-    insert itself."""
+    The statement is compiled once per dialect, table, columns and key, and each
+    column's bind processor (aware datetimes to the database's form) is applied here:
+    the hot path skips SQLAlchemy's per-row parameter machinery, which costs more than
+    the insert itself."""
     if not rows:
         return
     columns = tuple(rows[0])
-    key = (conn.dialect.name, table.name, columns)
+    key = (conn.dialect.name, table.name, columns, unless_taken)
     found = _inserts.get(key)
     if found is None:
-        compiled = (
-            insert(table).values({c: bindparam(c) for c in columns}).compile(dialect=conn.dialect)
+        values: dict[str, Any] = {c: bindparam(c) for c in columns}
+        statement = (
+            upsert(conn, table)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=list(unless_taken))
+            if unless_taken
+            else insert(table).values(values)
         )
+        compiled = statement.compile(dialect=conn.dialect)
         order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
         processors: list[tuple[str, Callable[[Any], Any]]] = []
         for c in columns:
