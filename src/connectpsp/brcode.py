@@ -215,7 +215,7 @@ def decode(text: str) -> BrCode:
         raise BrCodeError("MISSING_FIELD", "63", "is missing")
     if data[-8:-4] != b"6304":  # 63 is last, so its length is not 4
         raise BrCodeError("BAD_LENGTH", "63", "must be 4 bytes long")
-    if list(fields)[0] != "00":
+    if next(iter(fields)) != "00":
         raise BrCodeError("MISPLACED_FIELD", "00", "must be the first field")
     return _read(fields)
 
