@@ -1,5 +1,6 @@
 """``pip install .`` without extras gives a working SDK: the client imports, a webhook
-verifies and a BR Code decodes, in a fresh virtual environment with none of the server's dependencies."""
+verifies and a BR Code decodes, in a fresh virtual environment with none of the server's
+dependencies."""
 
 from __future__ import annotations
 
