@@ -9,13 +9,14 @@
 
 Errors form one tree under ``ConnectPSPError``, drawn in the docstring of
 ``connectpsp.client.errors`` (``help(connectpsp.client.errors)``); every class is also
-importable from here. Webhooks are verified with ``connectpsp.webhooks.verify``. The
-whole SDK is described in docs/sdk.md.
+importable from here. Webhooks are verified with ``connectpsp.webhooks.verify``; a BR
+Code ("Pix copia e cola") is read locally, with no server, by ``connectpsp.brcode.decode``.
+The whole SDK is described in docs/sdk.md.
 
 The base install is the SDK (httpx only); ``connectpsp[server]`` adds the server.
 """
 
-from connectpsp import webhooks
+from connectpsp import brcode, webhooks
 from connectpsp.client._client import AsyncConnectPSP, ConnectPSP
 from connectpsp.client._models import (
     AcceptedCashOut,
@@ -76,5 +77,6 @@ __all__ = [
     "WebhookEndpoint",
     "WebhookVerificationError",
     "__version__",
+    "brcode",
     "webhooks",
 ]

@@ -44,6 +44,7 @@ def json_routes(merchant: Api, endpoint_id: str) -> list[tuple[str, dict[str, st
         ("/auth/token", {}),
         ("/cash-out", merchant.headers()),
         ("/webhooks", merchant.headers()),
+        ("/brcode/decode", merchant.headers()),
         (f"/webhooks/{endpoint_id}/replay", merchant.headers()),
         ("/sandbox/dict/keys", merchant.headers()),
     ]
@@ -139,6 +140,7 @@ def test_control_characters_are_refused_in_every_json_body(merchant: Api, endpoi
     bodies = {
         "/auth/token": {"clientId": merchant.creds.client_id, "clientSecret": "cs_\x00"},
         "/webhooks": {"url": "https://example.com/\x00"},
+        "/brcode/decode": {"brCode": "000201\x1b"},
         "/sandbox/dict/keys": {
             "keyType": "EMAIL",
             "key": f"k{uuid.uuid4().hex[:8]}@example.com",
@@ -151,7 +153,12 @@ def test_control_characters_are_refused_in_every_json_body(merchant: Api, endpoi
             },
         },
     }
-    named = {"/auth/token": "clientSecret", "/webhooks": "url", "/sandbox/dict/keys": "owner.name"}
+    named = {
+        "/auth/token": "clientSecret",
+        "/webhooks": "url",
+        "/brcode/decode": "brCode",
+        "/sandbox/dict/keys": "owner.name",
+    }
     for path, headers in json_routes(merchant, endpoint_id):
         if path not in bodies:
             continue

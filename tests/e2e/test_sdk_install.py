@@ -1,5 +1,6 @@
-"""``pip install .`` without extras gives a working SDK: the client imports and a webhook
-verifies, in a fresh virtual environment with none of the server's dependencies."""
+"""``pip install .`` without extras gives a working SDK: the client imports, a webhook
+verifies and a BR Code decodes, in a fresh virtual environment with none of the server's
+dependencies."""
 
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ event = webhooks.verify(body, {"webhook-id": "msg_1", "webhook-timestamp": ts,
                                "webhook-signature": "v1," + base64.b64encode(mac).decode()},
                         secret)
 assert str(event.final_amount) == "0.31", event
+from connectpsp import brcode  # read locally: BCB's static example (Manual, 2.6.3)
+code = brcode.decode("00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-426655440000"
+                     "5204000053039865802BR5913Fulano de Tal6008BRASILIA62070503***63041D3D")
+assert code.merchant_name == "Fulano de Tal", code
 for name in ("fastapi", "sqlalchemy", "pydantic"):
     try:
         __import__(name)

@@ -13,6 +13,11 @@ import httpx
 from tests.support import RunningServer, cash_out_body, new_merchant, wait_terminal
 
 BLOCKED_KEY = {"type": "PIX", "pixKeyType": "EMAIL", "pixKey": "ac06@sandbox.connectpsp.dev"}
+# BCB's static example (Manual de Padrões para Iniciação do Pix, §2.6.3).
+BR_CODE = (
+    "00020126580014br.gov.bcb.pix0136123e4567-e12b-12d1-a456-4266554400005204000053039865802BR"
+    "5913Fulano de Tal6008BRASILIA62070503***63041D3D"
+)
 REPLAY_WINDOW = {"since": "2026-01-01T00:00:00Z", "until": "2099-01-01T00:00:00Z"}
 # Routes open to everyone, or to the sandbox operator rather than to one client.
 NOT_CLIENT_ROUTES = {
@@ -71,6 +76,8 @@ def test_another_clients_ids_reach_nothing_on_any_route(settling_server: Running
         ("GET", "/cash-out"): ("/cash-out", {"params": {"externalReference": reference}}),
         ("POST", "/cash-out"): ("/cash-out", {"json": cash_out_body(reference=reference)}),
         ("GET", "/balance"): ("/balance", {}),
+        # Reads only the code it is sent: nothing of A's to reach.
+        ("POST", "/brcode/decode"): ("/brcode/decode", {"json": {"brCode": BR_CODE}}),
         ("GET", "/webhooks"): ("/webhooks", {}),
         ("POST", "/webhooks"): ("/webhooks", {"json": {"url": "http://127.0.0.1:9/b"}}),
         ("GET", "/webhooks/deliveries"): ("/webhooks/deliveries", {}),
@@ -115,6 +122,7 @@ def test_another_clients_ids_reach_nothing_on_any_route(settling_server: Running
     assert replies[("POST", "/webhooks")].status_code == 201
     assert replies[("POST", "/cash-out")].status_code == 202
     assert replies[("GET", "/balance")].json()["total"] == 100.00
+    assert replies[("POST", "/brcode/decode")].json()["merchantName"] == "Fulano de Tal"
     # A's things are as they were.
     assert a.balance() == a_before
     assert a.get(f"/cash-out/{code}").json()["status"] == "FAILED"

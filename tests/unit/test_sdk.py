@@ -993,6 +993,7 @@ def test_the_public_names_are_pinned() -> None:
             "WebhookEndpoint",
             "WebhookVerificationError",
             "__version__",
+            "brcode",
             "webhooks",
         ]
     )
@@ -1013,9 +1014,9 @@ def test_the_public_names_are_pinned() -> None:
 def test_importing_the_sdk_loads_only_the_sdk_and_the_standard_library() -> None:
     """An allow-list: after ``import httpx`` (the SDK's one dependency), importing the SDK
     adds only the standard library and these connectpsp modules: the package itself,
-    ``connectpsp.client`` and its modules, and ``connectpsp.webhooks``. ``connectpsp``
-    needs nothing else (``__init__`` imports only ``client`` and ``webhooks``), so any
-    other module, of the server or a third party, is a failure."""
+    ``connectpsp.client`` and its modules, ``connectpsp.webhooks`` and ``connectpsp.brcode``.
+    ``connectpsp`` needs nothing else (``__init__`` imports only ``client``, ``webhooks``
+    and ``brcode``), so any other module, of the server or a third party, is a failure."""
     import subprocess
     import sys
 
@@ -1026,7 +1027,7 @@ def test_importing_the_sdk_loads_only_the_sdk_and_the_standard_library() -> None
         "before = set(sys.modules)\n"
         "import connectpsp\n"
         "import connectpsp.webhooks\n"
-        "from connectpsp import webhooks, ConnectPSP, AsyncConnectPSP\n"
+        "from connectpsp import brcode, webhooks, ConnectPSP, AsyncConnectPSP\n"
         "print(json.dumps(sorted(set(sys.modules) - before)))\n"
     )
     out = subprocess.run(
@@ -1036,16 +1037,18 @@ def test_importing_the_sdk_loads_only_the_sdk_and_the_standard_library() -> None
     ours = {m for m in added if m.split(".")[0] == "connectpsp"}
     others = {m for m in added - ours if m.split(".")[0] not in sys.stdlib_module_names}
     assert ours - SDK_MODULES == set(), "the SDK loaded more of connectpsp than itself"
-    assert {"connectpsp", "connectpsp.client", "connectpsp.webhooks"} <= ours
+    assert {"connectpsp", "connectpsp.client", "connectpsp.webhooks", "connectpsp.brcode"} <= ours
     assert others == set(), "the SDK loaded more than httpx and the standard library"
 
 
 # The whole SDK: every module ``import connectpsp`` may load. Nothing else is needed:
 # connectpsp/__init__.py imports only connectpsp.client (whose modules import only each
-# other, httpx and the standard library) and connectpsp.webhooks (which re-exports
-# connectpsp.client._webhooks, the verifier).
+# other, httpx and the standard library), connectpsp.webhooks (which re-exports
+# connectpsp.client._webhooks, the verifier) and connectpsp.brcode (the standard library
+# only; the server decodes with it too).
 SDK_MODULES = {
     "connectpsp",
+    "connectpsp.brcode",
     "connectpsp.client",
     "connectpsp.client._client",
     "connectpsp.client._core",
@@ -1100,9 +1103,11 @@ def connectpsp_imports(path: Path, package: str) -> set[str]:
 
 
 def test_the_sdk_imports_nothing_of_the_server() -> None:
-    """The SDK is ``connectpsp/client/`` plus two thin front doors: the client imports only
-    itself (not the server, not ``connectpsp.webhooks``), ``connectpsp.webhooks`` only the
-    client, and ``connectpsp/__init__.py`` only the client and ``connectpsp.webhooks``."""
+    """The SDK is ``connectpsp/client/`` plus two thin front doors and the BR Code codec:
+    the client imports only itself (not the server, not ``connectpsp.webhooks``),
+    ``connectpsp.webhooks`` only the client, ``connectpsp.brcode`` nothing of connectpsp,
+    and ``connectpsp/__init__.py`` only the client, ``connectpsp.webhooks`` and
+    ``connectpsp.brcode``."""
     source = Path(connectpsp.__file__).parent
     client = sorted((source / "client").glob("*.py"))
     assert source / "client" / "_webhooks.py" in client
@@ -1112,5 +1117,9 @@ def test_the_sdk_imports_nothing_of_the_server() -> None:
     for name in connectpsp_imports(source / "webhooks.py", "connectpsp"):
         assert name.startswith("connectpsp.client."), f"webhooks.py imports {name}"
     for name in connectpsp_imports(source / "__init__.py", "connectpsp"):
-        allowed = name.startswith("connectpsp.client.") or name == "connectpsp.webhooks"
+        allowed = name.startswith("connectpsp.client.") or name in {
+            "connectpsp.webhooks",
+            "connectpsp.brcode",
+        }
         assert allowed, f"__init__.py imports {name}"
+    assert connectpsp_imports(source / "brcode.py", "connectpsp") == set()

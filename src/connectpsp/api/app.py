@@ -23,13 +23,20 @@ from connectpsp.api.deps import (
 )
 from connectpsp.api.errors import install_handlers
 from connectpsp.api.middleware import RequestContext
-from connectpsp.api.routes import auth, balance, cash_outs, health, sandbox, webhooks
+from connectpsp.api.routes import auth, balance, brcode, cash_outs, health, sandbox, webhooks
 from connectpsp.api.services import Background, Services
 
 __all__ = ["create_app"]
 
 # Served always, in this order; ``sandbox.router`` too in sandbox mode.
-ROUTERS = (auth.router, cash_outs.router, balance.router, health.router, webhooks.router)
+ROUTERS = (
+    auth.router,
+    cash_outs.router,
+    balance.router,
+    brcode.router,
+    health.router,
+    webhooks.router,
+)
 
 # On every answer, set by ``RequestContext`` (api/middleware.py).
 REQUEST_ID: dict[str, Any] = {

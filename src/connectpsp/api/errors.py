@@ -37,6 +37,7 @@ STATUS: dict[type[ConnectPSPError], int] = {
     e.LimitExceeded: 422,
     e.FraudSuspected: 422,
     e.PixKeyAlreadyRegistered: 409,
+    e.InvalidBrCode: 400,
     e.EndpointDisabled: 409,
     e.NotFound: 404,
     e.StorageUnavailable: 503,

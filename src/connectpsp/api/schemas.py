@@ -34,6 +34,8 @@ from connectpsp.service.security import FraudType, key_type_of
 __all__ = [
     "AcceptedBody",
     "BalanceBody",
+    "BrCodeBody",
+    "BrCodeIn",
     "CashOutBody",
     "CashOutIn",
     "DictKeyIn",
@@ -237,6 +239,10 @@ class ReplayIn(_In):
     until: AwareDatetime
 
 
+class BrCodeIn(_In):
+    br_code: str = Field(max_length=512, description="The Pix copia e cola text")
+
+
 class TokenIn(_In):
     client_id: str = Field(min_length=1, max_length=100)
     client_secret: str = Field(min_length=1, max_length=200)
@@ -285,6 +291,17 @@ class BalanceBody(BaseModel):
     available: Money
     reserved: Money
     total: Money
+
+
+class BrCodeBody(BaseModel):
+    type: Literal["STATIC", "DYNAMIC"]
+    pixKey: str | None  # noqa: N815
+    url: str | None = Field(description="A dynamic code's location, without scheme")
+    amount: Money | None
+    merchantName: str  # noqa: N815
+    merchantCity: str  # noqa: N815
+    txid: str = Field(description="*** when the code carries none")
+    description: str | None
 
 
 class ErrorDetail(BaseModel):

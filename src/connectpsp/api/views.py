@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectpsp.brcode import BrCode
 from connectpsp.domain.cashout import AcceptedCashOut, CashOut
 from connectpsp.domain.cashout_payloads import destination_json
 from connectpsp.domain.clock import iso_local
@@ -11,7 +12,7 @@ from connectpsp.domain.documents import mask_document
 from connectpsp.domain.ledger import Balance
 from connectpsp.domain.money import to_decimal
 
-__all__ = ["accepted", "balance", "cash_out"]
+__all__ = ["accepted", "balance", "br_code", "cash_out"]
 
 
 def accepted(c: AcceptedCashOut) -> dict[str, Any]:
@@ -52,4 +53,18 @@ def balance(b: Balance) -> dict[str, Any]:
         "available": to_decimal(b.available),
         "reserved": to_decimal(b.reserved),
         "total": to_decimal(b.total),
+    }
+
+
+def br_code(c: BrCode) -> dict[str, Any]:
+    """A decoded BR Code; the amount as every amount goes out (50.00), or null."""
+    return {
+        "type": c.type,
+        "pixKey": c.pix_key,
+        "url": c.url,
+        "amount": None if c.amount is None else to_decimal(c.amount),
+        "merchantName": c.merchant_name,
+        "merchantCity": c.merchant_city,
+        "txid": c.txid,
+        "description": c.description,
     }

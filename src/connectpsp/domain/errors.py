@@ -18,6 +18,7 @@ ConnectPSPError
 ├── LimitExceeded                   LIMIT_EXCEEDED
 ├── FraudSuspected                  FRAUD_SUSPECTED
 ├── PixKeyAlreadyRegistered         PIX_KEY_ALREADY_REGISTERED
+├── InvalidBrCode                   INVALID_BRCODE
 ├── EndpointDisabled                WEBHOOK_ENDPOINT_DISABLED
 ├── NotFound                        NOT_FOUND
 ├── IllegalTransition               ILLEGAL_TRANSITION
@@ -44,6 +45,7 @@ __all__ = [
     "IllegalTransition",
     "InsufficientBalance",
     "InvalidApplicationToken",
+    "InvalidBrCode",
     "InvalidCredentials",
     "InvalidSignature",
     "LedgerViolation",
@@ -167,6 +169,14 @@ class FraudSuspected(ConnectPSPError):
 
     code = "FRAUD_SUSPECTED"
     default_message = "The cash-out was refused by a fraud check."
+
+
+class InvalidBrCode(ConnectPSPError):
+    """A BR Code that ``connectpsp.brcode.decode`` refuses; ``details`` is
+    ``{"reason", "field"}``, the codec's stable reason and the field's ID (or None)."""
+
+    code = "INVALID_BRCODE"
+    default_message = "The BR Code is invalid."
 
 
 class PixKeyAlreadyRegistered(ConnectPSPError):
