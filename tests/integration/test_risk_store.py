@@ -155,3 +155,21 @@ def test_insert_rows_unless_taken_leaves_out_the_rows_whose_key_is_taken(
         )
         tx.commit()
     assert first_paid(container, client) == {MARIA: T0, ANA: T0 + timedelta(hours=1)}
+
+
+def test_a_batch_insert_on_a_whole_second_is_found_from_that_second(container: Container) -> None:
+    # SQLite keeps times as text: written without ".000000", a whole second sorted before
+    # the same moment as a query binds it, and dropped out of ">= moment".
+    client = str(uuid.uuid4())
+    with container.db.transaction(write=True) as tx:
+        insert_rows(
+            tx.conn, t.client_payees, [{"client_id": client, "payee": MARIA, "first_paid_at": T0}]
+        )
+        tx.commit()
+    p = t.client_payees.c
+    with container.db.transaction(write=False) as tx:
+        mine = p.client_id == client
+        assert tx.conn.execute(select(p.payee).where(mine, p.first_paid_at >= T0)).all() == [
+            (MARIA,)
+        ]
+        assert tx.conn.execute(select(p.payee).where(mine, p.first_paid_at < T0)).all() == []

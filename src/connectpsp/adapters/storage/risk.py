@@ -36,7 +36,8 @@ class SqlRisk:
         if not points:
             return {}
         # One statement for the batch; each point is two seeks into ix_risk_decisions_tally.
-        moment: Callable[[Any], Any] = t.TZ.bind_processor(self._c.dialect) or _same
+        dialect = self._c.dialect
+        moment: Callable[[Any], Any] = t.TZ.dialect_impl(dialect).bind_processor(dialect) or _same
         last = (
             "(SELECT {column} FROM risk_decisions WHERE client_id = ? AND at < ?"
             " ORDER BY at DESC, decided_total DESC LIMIT 1)"
