@@ -65,7 +65,7 @@ from connectpsp.domain.ledger import (
 from connectpsp.domain.money import Centavos
 from connectpsp.domain.participants import Participant, ParticipantDirectory
 from connectpsp.domain.pix import AccountType, PixKeyType
-from connectpsp.domain.risk import Attempt, Decision, RiskRules, Screening
+from connectpsp.domain.risk import Decision, RiskRules, Screening, Tally
 from connectpsp.domain.webhooks import (
     AttemptResult,
     DeliveryStatus,
@@ -198,6 +198,7 @@ class Tables:
     deliveries: dict[str, DeliveryRow] = field(default_factory=dict)
     decisions: dict[str, Decision] = field(default_factory=dict)
     payees: dict[tuple[str, str], datetime] = field(default_factory=dict)  # (client, payee)
+    risk_totals: dict[str, Tally] = field(default_factory=dict)  # by client id
     version: int = 0  # commits so far
 
     def copy(self) -> Tables:
@@ -467,11 +468,21 @@ class FakeRisk:
     def __init__(self, t: Tables) -> None:
         self._t = t
 
-    def attempts_since(self, client_ids: list[str], since: datetime) -> dict[str, list[Attempt]]:
-        found: dict[str, list[Attempt]] = {}
-        for d in sorted(self._t.decisions.values(), key=lambda d: d.at):
-            if d.client_id in client_ids and d.at > since:
-                found.setdefault(d.client_id, []).append(Attempt(d.at, d.amount, d.accepted))
+    def tallies(self, client_ids: list[str]) -> dict[str, Tally]:
+        return {c: self._t.risk_totals[c] for c in client_ids if c in self._t.risk_totals}
+
+    def tallies_before(
+        self, points: list[tuple[str, datetime]]
+    ) -> dict[tuple[str, datetime], Tally]:
+        # Counted afresh from the decisions, not read from their tallies: an oracle.
+        found = {}
+        for client_id, moment in points:
+            earlier = [
+                d for d in self._t.decisions.values() if d.client_id == client_id and d.at < moment
+            ]
+            found[(client_id, moment)] = Tally(
+                len(earlier), sum(d.amount for d in earlier if d.accepted)
+            )
         return found
 
     def paid(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -482,6 +493,7 @@ class FakeRisk:
             if d.id in self._t.decisions:
                 raise _taken("risk decision", d.id)
             self._t.decisions[d.id] = d
+            self._t.risk_totals[d.client_id] = d.tally
             if d.accepted:
                 self._t.payees.setdefault((d.client_id, d.payee), d.at)
 

@@ -4,6 +4,7 @@ left as it was."""
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -13,23 +14,47 @@ from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import insert_rows
 from connectpsp.adapters.storage.risk import SqlRisk
 from connectpsp.bootstrap import Container
-from connectpsp.domain.risk import Check, Decision
+from connectpsp.domain.risk import TICK, Attempt, Check, Decision, Tally
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 MARIA, ANA, JOAO = "12345678909", "98765432100", "52998224725"
 
 
-def decision(client_id: str, payee: str, at: datetime, *, accepted: bool = True) -> Decision:
-    return Decision(
-        id=str(uuid.uuid4()),
-        client_id=client_id,
-        cash_out_id=str(uuid.uuid4()) if accepted else None,
-        at=at,
-        amount=1_00,
-        payee=payee,
-        code=None if accepted else "LIMIT_EXCEEDED",
-        checks=(Check("fraud_markers", True, {"keyMarked": False}),),
-    )
+class Teller:
+    """Decisions for clients, each with the client's running tally, as a batch makes them."""
+
+    def __init__(self) -> None:
+        self.tallies: dict[str, Tally] = {}
+
+    def decision(
+        self,
+        client_id: str,
+        payee: str,
+        at: datetime,
+        *,
+        accepted: bool = True,
+        amount: int = 1_00,
+    ) -> Decision:
+        tally = self.tallies.get(client_id, Tally()).after(Attempt(at, amount, accepted))
+        self.tallies[client_id] = tally
+        return Decision(
+            id=str(uuid.uuid4()),
+            client_id=client_id,
+            cash_out_id=str(uuid.uuid4()) if accepted else None,
+            at=at,
+            amount=amount,
+            payee=payee,
+            code=None if accepted else "LIMIT_EXCEEDED",
+            checks=(Check("fraud_markers", True, {"keyMarked": False}),),
+            tally=tally,
+        )
+
+
+def record(container: Container, batches: list[list[Decision]]) -> None:
+    for batch in batches:
+        with container.db.transaction(write=True) as tx:
+            SqlRisk(tx.conn).record(batch)
+            tx.commit()
 
 
 def first_paid(container: Container, client_id: str) -> dict[str, datetime]:
@@ -44,18 +69,19 @@ def first_paid(container: Container, client_id: str) -> dict[str, datetime]:
 def test_a_batch_records_every_decision_and_only_new_payees_paid(container: Container) -> None:
     client = str(uuid.uuid4())
     later = T0 + timedelta(minutes=5)
-    batches = [
+    teller = Teller()
+    decision = teller.decision
+    record(
+        container,
         [
-            decision(client, MARIA, T0),
-            decision(client, MARIA, T0),
-            decision(client, ANA, T0, accepted=False),
+            [
+                decision(client, MARIA, T0),
+                decision(client, MARIA, T0),
+                decision(client, ANA, T0, accepted=False),
+            ],
+            [decision(client, MARIA, later), decision(client, JOAO, later)],
         ],
-        [decision(client, MARIA, later), decision(client, JOAO, later)],
-    ]
-    for batch in batches:
-        with container.db.transaction(write=True) as tx:
-            SqlRisk(tx.conn).record(batch)
-            tx.commit()
+    )
     # Maria keeps the moment she was first paid; Ana was refused, so never paid.
     assert first_paid(container, client) == {MARIA: T0, JOAO: later}
     with container.db.transaction(write=False) as tx:
@@ -64,10 +90,49 @@ def test_a_batch_records_every_decision_and_only_new_payees_paid(container: Cont
             (client, MARIA),
             (client, JOAO),
         }
-        attempts = risk.attempts_since([client], T0 - timedelta(seconds=1))[client]
-    assert [(a.at, a.accepted) for a in attempts] == [(T0, True)] * 2 + [(T0, False)] + [
-        (later, True)
-    ] * 2
+        assert risk.tallies([client, "nobody"]) == {client: Tally(5, 4_00)}
+        assert risk.tallies_before([(client, T0), (client, later), (client, later + TICK)]) == {
+            (client, T0): Tally(),
+            (client, later): Tally(3, 2_00),
+            (client, later + TICK): Tally(5, 4_00),
+        }
+
+
+def test_a_tally_before_any_moment_is_what_a_scan_of_the_decisions_counts(
+    container: Container,
+) -> None:
+    # Three clients deciding in batches at whole seconds, so that many decisions share a
+    # time and every edge is hit; read back at every second around them, in one call.
+    rng = random.Random(12)
+    clients = [str(uuid.uuid4()) for _ in range(3)]
+    teller = Teller()
+    decided: list[Decision] = []
+    for second in sorted(rng.randrange(120) for _ in range(40)):
+        at = T0 + timedelta(seconds=second)
+        batch = [
+            teller.decision(
+                rng.choice(clients),
+                MARIA,
+                at,
+                accepted=rng.random() < 0.7,
+                amount=rng.randrange(1, 500_00),
+            )
+            for _ in range(rng.randrange(1, 6))
+        ]
+        record(container, [batch])
+        decided += batch
+    points = [(c, T0 + timedelta(seconds=s)) for c in clients for s in range(-1, 122)]
+    with container.db.transaction(write=False) as tx:
+        risk = SqlRisk(tx.conn)
+        found = risk.tallies_before(points)
+        assert risk.tallies(clients) == {
+            c: teller.tallies[c] for c in clients if c in teller.tallies
+        }
+    for client_id, moment in points:
+        earlier = [d for d in decided if d.client_id == client_id and d.at < moment]
+        assert found[(client_id, moment)] == Tally(
+            len(earlier), sum(d.amount for d in earlier if d.accepted)
+        ), (client_id, moment)
 
 
 def test_insert_rows_unless_taken_leaves_out_the_rows_whose_key_is_taken(
@@ -90,3 +155,21 @@ def test_insert_rows_unless_taken_leaves_out_the_rows_whose_key_is_taken(
         )
         tx.commit()
     assert first_paid(container, client) == {MARIA: T0, ANA: T0 + timedelta(hours=1)}
+
+
+def test_a_batch_insert_on_a_whole_second_is_found_from_that_second(container: Container) -> None:
+    # SQLite keeps times as text: written without ".000000", a whole second sorted before
+    # the same moment as a query binds it, and dropped out of ">= moment".
+    client = str(uuid.uuid4())
+    with container.db.transaction(write=True) as tx:
+        insert_rows(
+            tx.conn, t.client_payees, [{"client_id": client, "payee": MARIA, "first_paid_at": T0}]
+        )
+        tx.commit()
+    p = t.client_payees.c
+    with container.db.transaction(write=False) as tx:
+        mine = p.client_id == client
+        assert tx.conn.execute(select(p.payee).where(mine, p.first_paid_at >= T0)).all() == [
+            (MARIA,)
+        ]
+        assert tx.conn.execute(select(p.payee).where(mine, p.first_paid_at < T0)).all() == []

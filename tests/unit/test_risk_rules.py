@@ -17,7 +17,15 @@ from connectpsp.domain.clock import SAO_PAULO
 from connectpsp.domain.errors import FraudSuspected, LimitExceeded, ValidationFailed
 from connectpsp.domain.ledger import Balance, Book, FeePlan, client_account_code
 from connectpsp.domain.pix import PixKeyType
-from connectpsp.domain.risk import Attempt, RiskHistory, RiskRules, Screening, night_started
+from connectpsp.domain.risk import (
+    TICK,
+    Attempt,
+    RiskHistory,
+    RiskRules,
+    Screening,
+    Tally,
+    night_started,
+)
 
 NOON = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # 12:00 in Sao Paulo
 MARIA = Payee("Maria Silva", "12345678909", PixDestination(PixKeyType.CPF, "12345678909"))
@@ -165,23 +173,39 @@ def test_every_rule_that_ran_is_kept_for_the_record() -> None:
 
 
 def test_a_history_answers_its_windows_as_a_scan_of_its_attempts_would() -> None:
-    # Times on whole seconds so that many attempts share one, and the edges are hit; some
-    # added older than the newest, as a record from a process whose clock runs ahead.
+    # What the store holds (its tally, and as it stood before each moment looked back to)
+    # and what this book added since, some older than the newest added; times on whole
+    # seconds so that many attempts share one, and the edges are hit.
     shuffle = random.Random(20)
     attempts = [
         Attempt(NOON + timedelta(seconds=shuffle.randrange(120)), shuffle.randrange(1, 500), ok)
         for ok in (shuffle.random() < 0.7 for _ in range(200))
     ]
-    history = RiskHistory(attempts[:120])
-    for attempt in attempts[120:]:
-        history.add(attempt)
-    assert sorted(history.attempts, key=lambda a: a.at) == history.attempts
-    for second in range(-1, 122):
+    stored, added = attempts[:120], attempts[120:]
+
+    def tally(of: list[Attempt]) -> Tally:
+        return Tally(len(of), sum(a.amount for a in of if a.accepted))
+
+    moments = [
+        NOON + timedelta(seconds=s) + tick for s in range(-1, 122) for tick in (0 * TICK, TICK)
+    ]
+    history = RiskHistory(
+        tally(stored), {m: tally([a for a in stored if a.at < m]) for m in moments}
+    )
+    for i, attempt in enumerate(added):
+        assert history.add(attempt) == tally(stored + added[: i + 1])
+    for second in range(-1, 121):
         moment = NOON + timedelta(seconds=second)
         assert history.count_after(moment) == sum(a.at > moment for a in attempts)
         assert history.accepted_since(moment) == sum(
             a.amount for a in attempts if a.accepted and a.at >= moment
         )
+
+
+def test_a_history_read_without_a_moment_its_rules_need_is_a_bug_not_a_zero() -> None:
+    history = RiskHistory(Tally(3, 3_00), {})
+    with pytest.raises(KeyError):
+        history.accepted_since(NOON)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ the daily limit), and the transfers that reserve an accepted cash-out's amount a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from connectpsp.domain.cashout import CashOut, CashOutRequest, CashOutStatus
@@ -25,7 +25,15 @@ from connectpsp.domain.ledger import (
     pending,
 )
 from connectpsp.domain.money import Centavos
-from connectpsp.domain.risk import Attempt, Check, RiskHistory, Screening, refusal_of, screen
+from connectpsp.domain.risk import (
+    Attempt,
+    Check,
+    RiskHistory,
+    Screening,
+    Tally,
+    refusal_of,
+    screen,
+)
 
 __all__ = [
     "Acceptance",
@@ -73,6 +81,7 @@ class Assessment:
     checks: tuple[Check, ...]
     acceptance: Acceptance | None = None
     refusal: ConnectPSPError | None = None
+    tally: Tally = field(default_factory=Tally)  # the client's, this decision included
 
 
 def decide(
@@ -105,10 +114,10 @@ def assess(
     history = book.risk.setdefault(client.id, RiskHistory())
     decided = _assess(book, client, request, now, screening, history)
     accepted = decided.acceptance is not None
-    history.add(Attempt(now, request.amount, accepted))
+    tally = history.add(Attempt(now, request.amount, accepted))
     if accepted:
         history.payees.add(request.payee.document)
-    return decided
+    return replace(decided, tally=tally)
 
 
 def _assess(

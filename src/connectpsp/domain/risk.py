@@ -16,7 +16,7 @@ limit is not free; amounts count only when they were accepted (a refusal moves n
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -35,12 +35,15 @@ from connectpsp.domain.money import MAX_CENTAVOS, Centavos, format_brl, to_decim
 __all__ = [
     "HOUR",
     "MINUTE",
+    "TICK",
     "Attempt",
     "Check",
     "Decision",
     "RiskHistory",
     "RiskRules",
     "Screening",
+    "Tally",
+    "looks_back",
     "night_started",
     "refusal_of",
     "screen",
@@ -131,45 +134,93 @@ class Attempt:
     accepted: bool
 
 
+# Both databases keep times to the microsecond: "after t" is "at or after t + TICK".
+TICK = timedelta(microseconds=1)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """A client's running totals: how many cash-outs it had decided, and the amount of
+    those accepted. Each recorded decision keeps the tally it brought the client to, so
+    what a client did in a window is the difference of two tallies, however long its
+    history."""
+
+    decided: int = 0
+    accepted: Centavos = 0
+
+    def __sub__(self, earlier: Tally) -> Tally:
+        return Tally(self.decided - earlier.decided, self.accepted - earlier.accepted)
+
+    def after(self, attempt: Attempt) -> Tally:
+        return Tally(self.decided + 1, self.accepted + (attempt.amount if attempt.accepted else 0))
+
+
+def looks_back(rules: RiskRules, now: datetime) -> list[datetime]:
+    """The moments a client's own rules look back to at ``now``: a batch reads the
+    client's tally as it stood just before each (``RiskHistory.stored_before``)."""
+    moments = []
+    if rules.max_cash_outs_per_minute is not None:
+        moments.append(now - MINUTE + TICK)
+    if rules.max_amount_per_hour is not None:
+        moments.append(now - HOUR)
+    began = night_started(rules, now) if rules.night_limit is not None else None
+    if began is not None:
+        moments.append(began)
+    return moments
+
+
 @dataclass
 class RiskHistory:
-    """A client's recent attempts (the last hour, and since its night began) and which
-    of a batch's payees it has paid before; changed as a batch is decided (``add``).
+    """What a client's own rules look back at, for one book: the client's tally as
+    stored (``stored``), and as it stood just before each moment its rules look back to
+    (``stored_before``, keyed by ``looks_back``'s moments); the attempts decided in this
+    book since (``add``); and which of the book's payees the client has paid.
 
-    A window is found by bisection over the attempts' times, oldest first, and its
-    accepted amount from a running sum: a hot client's batch decides every request
-    against thousands of attempts, and a scan per request cost more than the rest of
-    the acceptance (``python -m bench.profile --rules on``)."""
+    The attempts added here are answered by bisection over their times with a running
+    sum: a book may decide thousands of attempts against one client."""
 
-    attempts: list[Attempt] = field(default_factory=list)
+    stored: Tally = field(default_factory=Tally)
+    stored_before: dict[datetime, Tally] = field(default_factory=dict)
     payees: set[str] = field(default_factory=set)
-    _times: list[datetime] = field(init=False, repr=False)
-    _sums: list[Centavos] = field(init=False, repr=False)  # [i]: accepted in attempts[:i]
+    _added: list[Attempt] = field(default_factory=list, repr=False)
+    _times: list[datetime] = field(default_factory=list, repr=False)
+    _sums: list[Centavos] = field(
+        default_factory=lambda: [0], repr=False
+    )  # [i]: accepted in _added[:i]
 
-    def __post_init__(self) -> None:
-        self.attempts = sorted(self.attempts, key=lambda a: a.at)
-        self._times = [a.at for a in self.attempts]
-        self._sums = [0]
-        for attempt in self.attempts:
-            self._sums.append(self._sums[-1] + (attempt.amount if attempt.accepted else 0))
-
-    def add(self, attempt: Attempt) -> None:
+    def add(self, attempt: Attempt) -> Tally:
+        """Count ``attempt``; the client's tally with it."""
         if self._times and attempt.at < self._times[-1]:
-            # Older than the newest (another process's clock a little ahead): re-sorted.
-            self.attempts.append(attempt)
-            self.__post_init__()
-            return
-        self.attempts.append(attempt)
-        self._times.append(attempt.at)
-        self._sums.append(self._sums[-1] + (attempt.amount if attempt.accepted else 0))
+            # Older than the newest (a test's clock going back): kept in time order.
+            self._added.append(attempt)
+            self._added.sort(key=lambda a: a.at)
+            self._times = [a.at for a in self._added]
+            self._sums = [0]
+            for a in self._added:
+                self._sums.append(self._sums[-1] + (a.amount if a.accepted else 0))
+        else:
+            self._added.append(attempt)
+            self._times.append(attempt.at)
+            self._sums.append(self._sums[-1] + (attempt.amount if attempt.accepted else 0))
+        return Tally(self.stored.decided + len(self._added), self.stored.accepted + self._sums[-1])
+
+    def since(self, moment: datetime) -> Tally:
+        """The attempts decided at ``moment`` or after, and the amount of those accepted."""
+        first = bisect_left(self._times, moment)
+        added = Tally(len(self._times) - first, self._sums[-1] - self._sums[first])
+        if self.stored == Tally():
+            return added
+        # A moment the batch did not read is a bug in the caller: no silent zero.
+        stored = self.stored - self.stored_before[moment]
+        return Tally(stored.decided + added.decided, stored.accepted + added.accepted)
 
     def count_after(self, moment: datetime) -> int:
         """Attempts, accepted or refused, strictly after ``moment``."""
-        return len(self._times) - bisect_right(self._times, moment)
+        return self.since(moment + TICK).decided
 
     def accepted_since(self, moment: datetime) -> Centavos:
         """The amount accepted at ``moment`` or after."""
-        return self._sums[-1] - self._sums[bisect_left(self._times, moment)]
+        return self.since(moment).accepted
 
 
 @dataclass(frozen=True)
@@ -196,6 +247,7 @@ class Decision:
     payee: str  # the payee's document
     code: str | None  # the refusal's code; None when accepted
     checks: tuple[Check, ...]
+    tally: Tally  # the client's, this decision included
 
     @property
     def accepted(self) -> bool:

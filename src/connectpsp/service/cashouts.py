@@ -40,7 +40,7 @@ from connectpsp.domain.errors import (
 from connectpsp.domain.ids import new_id
 from connectpsp.domain.ledger import Book, client_account_code
 from connectpsp.domain.participants import ParticipantDirectory
-from connectpsp.domain.risk import HOUR, Decision, RiskHistory, Screening, night_started
+from connectpsp.domain.risk import Decision, RiskHistory, Screening, Tally, looks_back
 from connectpsp.service.acceptance import AcceptanceEngine, Decided, Submission
 from connectpsp.service.ports import UnitOfWork, UnitOfWorkFactory
 from connectpsp.service.publisher import Payloads, Publisher
@@ -122,6 +122,7 @@ class CashOutFlow:
                 payee=request.payee.document,
                 code=assessment.refusal.code if assessment.refusal else None,
                 checks=assessment.checks,
+                tally=assessment.tally,
             )
         )
         if assessment.refusal is not None:
@@ -163,18 +164,18 @@ class _Batch:
 def _histories(
     uow: UnitOfWork, batch: Sequence[Submission[CashOutRequest]], now: datetime
 ) -> dict[str, RiskHistory]:
-    """What the clients' own rules look back at: attempts in the last hour (or since
-    their night began) and, for a new-payee limit, which of the batch's payees they paid.
-    Nothing is read for a client whose rules are all off."""
+    """What the clients' own rules look back at: each client's tally, and as it stood
+    at each moment its rules look back to (a few index look-ups, however long its
+    history); for a new-payee limit, which of the batch's payees it paid."""
     clients = {s.client.id: s.client for s in batch}
-    since: dict[str, datetime] = {}
-    for client in clients.values():
-        rules = client.risk
-        looks_back = (rules.max_cash_outs_per_minute, rules.max_amount_per_hour) != (None, None)
-        night = night_started(rules, now) if rules.night_limit is not None else None
-        if looks_back or night is not None:
-            since[client.id] = min(now - HOUR, night or now)
-    attempts = uow.risk.attempts_since(sorted(since), min(since.values())) if since else {}
+    tallies = uow.risk.tallies(sorted(clients))
+    points = sorted(
+        (client_id, moment)
+        for client_id, client in clients.items()
+        if client_id in tallies
+        for moment in looks_back(client.risk, now)
+    )
+    before = uow.risk.tallies_before(points)
     pairs = sorted(
         {
             (s.client.id, s.command.payee.document)
@@ -185,7 +186,8 @@ def _histories(
     paid = uow.risk.paid(pairs)
     return {
         client_id: RiskHistory(
-            list(attempts.get(client_id, [])),
+            tallies.get(client_id, Tally()),
+            {moment: tally for (owner, moment), tally in before.items() if owner == client_id},
             {payee for owner, payee in paid if owner == client_id},
         )
         for client_id in clients

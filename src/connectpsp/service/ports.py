@@ -13,7 +13,7 @@ from connectpsp.domain.clients import Client
 from connectpsp.domain.events import Event
 from connectpsp.domain.ledger import Balance, Transfer
 from connectpsp.domain.money import Centavos
-from connectpsp.domain.risk import Attempt, Decision, RiskRules
+from connectpsp.domain.risk import Decision, RiskRules, Tally
 from connectpsp.domain.webhooks import (
     AttemptResult,
     DeliveryStatus,
@@ -210,9 +210,17 @@ class IdempotencyRepository(Protocol):
 
 
 class RiskRepository(Protocol):
-    def attempts_since(self, client_ids: list[str], since: datetime) -> dict[str, list[Attempt]]:
-        """The decided attempts of these clients after ``since``, oldest first (read
-        after their balances were locked: a concurrent batch's are all in, or none)."""
+    def tallies(self, client_ids: list[str]) -> dict[str, Tally]:
+        """The running tally of each of these clients that has decided anything (read
+        after their balances were locked: a concurrent batch's decisions are all in, or
+        none)."""
+        ...
+
+    def tallies_before(
+        self, points: list[tuple[str, datetime]]
+    ) -> dict[tuple[str, datetime], Tally]:
+        """For each (client id, moment), the client's tally as it stood just before the
+        moment: its last decision's before then, or none (``Tally()``)."""
         ...
 
     def paid(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -220,7 +228,8 @@ class RiskRepository(Protocol):
         ...
 
     def record(self, decisions: list[Decision]) -> None:
-        """Keep the decisions, and each accepted one's payee as paid."""
+        """Keep the decisions, each client's last tally as its own, and each accepted
+        one's payee as paid."""
         ...
 
     def decisions(

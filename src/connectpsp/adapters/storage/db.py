@@ -251,7 +251,12 @@ def insert_rows(
         order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
         processors: list[tuple[str, Callable[[Any], Any]]] = []
         for c in columns:
-            found_processor = table.c[c].type.bind_processor(conn.dialect)
+            # The dialect's own processor: the bare type's would hand SQLite a naive
+            # datetime, which sqlite3 writes without ".000000" on a whole second, and
+            # that sorts before the same moment as every other statement binds it.
+            found_processor = (
+                table.c[c].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+            )
             if found_processor is not None:
                 processors.append((c, found_processor))
         found = _inserts[key] = (compiled.string, order, processors)

@@ -25,9 +25,9 @@ def alembic_config() -> Config:
     return config
 
 
-def upgrade(db: Database, *, schema: str | None = None) -> None:
-    """Bring the database to the newest revision, creating what it needs first: a SQLite
-    file's directory, a PostgreSQL ``schema`` that does not exist yet."""
+def upgrade(db: Database, *, schema: str | None = None, to: str = "head") -> None:
+    """Bring the database to the newest revision (or to ``to``), creating what it needs
+    first: a SQLite file's directory, a PostgreSQL ``schema`` that does not exist yet."""
     file = sqlite_file(db.url) if db.is_sqlite else None
     if file is not None:
         file.parent.mkdir(parents=True, exist_ok=True)
@@ -41,7 +41,7 @@ def upgrade(db: Database, *, schema: str | None = None) -> None:
                 quoted = conn.dialect.identifier_preparer.quote_identifier(schema)
                 conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        command.upgrade(config, to)
 
 
 @dataclass(frozen=True)

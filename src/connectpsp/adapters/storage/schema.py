@@ -335,8 +335,21 @@ risk_decisions = Table(
     Column("payee", String(14), nullable=False),  # the payee's document
     Column("code", String(40), nullable=True),  # the refusal's; NULL when accepted
     Column("checks", Text, nullable=False),  # JSON: [{"rule", "passed", "inputs"}]
-    Index("ix_risk_decisions_client_at", "client_id", "at"),
+    # The client's running tally, this decision included (domain.risk.Tally): a window's
+    # count and amount are the difference of two, each one index look-up away.
+    Column("decided_total", BigInteger, nullable=False),
+    Column("accepted_total", BigInteger, nullable=False),
+    Index("ix_risk_decisions_tally", "client_id", "at", "decided_total", "accepted_total"),
     Index("ix_risk_decisions_at", "at"),
+)
+
+# Each client's running tally as of its last decision, locked with its balance.
+risk_totals = Table(
+    "risk_totals",
+    metadata,
+    Column("client_id", String(36), primary_key=True),
+    Column("decided", BigInteger, nullable=False),
+    Column("accepted", BigInteger, nullable=False),
 )
 
 # The payees each client has had a cash-out accepted for (its "new payee" rule).
@@ -372,6 +385,7 @@ __all__ = [
     "metadata",
     "outbox",
     "risk_decisions",
+    "risk_totals",
     "sandbox_dict_keys",
     "sandbox_fraud_markers",
     "sandbox_spi_payments",
