@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 from connectpsp.adapters import payload_json
 from connectpsp.adapters.crypto import AesGcmCipher
+from connectpsp.domain.cashin import CashIn, Charge, ChargeStatus
 from connectpsp.domain.cashout import (
     CashOut,
     CashOutRequest,
@@ -82,7 +83,9 @@ from connectpsp.service.clients import ClientService
 from connectpsp.service.endpoints import WebhookEndpoints
 from connectpsp.service.ports import (
     BlockedUrl,
+    CashInRepository,
     CashOutRepository,
+    ChargeRepository,
     ClientRepository,
     IdempotencyRepository,
     Job,
@@ -90,6 +93,8 @@ from connectpsp.service.ports import (
     LedgerRepository,
     LimitRepository,
     OutboxRepository,
+    PixKey,
+    PixKeyRepository,
     PublishEvents,
     RiskRepository,
     StoredOutcome,
@@ -190,6 +195,9 @@ class Tables:
     accounts: dict[str, AccountRow] = field(default_factory=dict)  # by code, in id order
     transfers: dict[str, Transfer] = field(default_factory=dict)
     cash_outs: dict[str, CashOut] = field(default_factory=dict)
+    charges: dict[str, Charge] = field(default_factory=dict)
+    cash_ins: dict[str, CashIn] = field(default_factory=dict)  # by endToEndId
+    pix_keys: dict[str, PixKey] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], tuple[StoredOutcome, datetime]] = field(default_factory=dict)
     daily_usage: dict[tuple[str, date], Centavos] = field(default_factory=dict)
     jobs: dict[int, JobRow] = field(default_factory=dict)
@@ -412,6 +420,112 @@ class FakeCashOuts:
             failure=cash_out.failure,
             spi_reason_code=cash_out.spi_reason_code,
         )
+        return True
+
+
+class FakeCharges:
+    def __init__(self, t: Tables) -> None:
+        self._t = t
+
+    def add(self, charges: list[Charge]) -> None:
+        rows = self._t.charges
+        for charge in charges:
+            for what, key, taken in (
+                ("charge", charge.id, set(rows)),
+                ("internal code", charge.internal_code, {c.internal_code for c in rows.values()}),
+                ("txid", charge.txid, {c.txid for c in rows.values()}),
+                (
+                    "reference",
+                    (charge.client_id, charge.external_reference),
+                    {(c.client_id, c.external_reference) for c in rows.values()},
+                ),
+            ):
+                if key in taken:
+                    raise _taken(what, key)
+            rows[charge.id] = charge
+
+    def _find(self, **wanted: object) -> Charge | None:
+        return next(
+            (
+                c
+                for c in self._t.charges.values()
+                if all(getattr(c, name) == value for name, value in wanted.items())
+            ),
+            None,
+        )
+
+    def get(self, client_id: str, internal_code: str) -> Charge | None:
+        return self._find(client_id=client_id, internal_code=internal_code)
+
+    def by_external_reference(self, client_id: str, reference: str) -> Charge | None:
+        return self._find(client_id=client_id, external_reference=reference)
+
+    def references_taken(self, references: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        taken = {(c.client_id, c.external_reference) for c in self._t.charges.values()}
+        return taken & set(references)
+
+    def by_txid(self, txid: str, *, lock: bool = False) -> Charge | None:
+        return self._find(txid=txid)
+
+    def by_location(self, location_id: str) -> Charge | None:
+        return self._find(location_id=location_id)
+
+    def by_id(self, charge_id: str, *, lock: bool = False) -> Charge | None:
+        return self._t.charges.get(charge_id)
+
+    def change(self, charge: Charge, *, was: ChargeStatus) -> bool:
+        current = self._t.charges.get(charge.id)
+        if current is None or current.status is not was:
+            return False
+        self._t.charges[charge.id] = replace(
+            current, status=charge.status, updated_at=charge.updated_at
+        )
+        return True
+
+
+class FakeCashIns:
+    def __init__(self, t: Tables) -> None:
+        self._t = t
+
+    def add(self, cash_in: CashIn) -> None:
+        if cash_in.end_to_end_id in self._t.cash_ins:
+            raise _taken("endToEndId", cash_in.end_to_end_id)
+        self._t.cash_ins[cash_in.end_to_end_id] = cash_in
+
+    def get(self, end_to_end_id: str) -> CashIn | None:
+        return self._t.cash_ins.get(end_to_end_id)
+
+    def of_charges(self, charge_ids: list[str]) -> dict[str, list[CashIn]]:
+        found: dict[str, list[CashIn]] = {charge_id: [] for charge_id in charge_ids}
+        for cash_in in sorted(
+            self._t.cash_ins.values(), key=lambda c: (c.paid_at, c.end_to_end_id)
+        ):
+            if cash_in.charge_id in found:
+                found[cash_in.charge_id].append(cash_in)
+        return found
+
+
+class FakePixKeys:
+    def __init__(self, t: Tables) -> None:
+        self._t = t
+
+    def add(self, key: PixKey) -> None:
+        if key.key in self._t.pix_keys:
+            raise _taken("pix key", key.key)
+        self._t.pix_keys[key.key] = key
+
+    def get(self, key: str) -> PixKey | None:
+        return self._t.pix_keys.get(key)
+
+    def of_client(self, client_id: str) -> list[PixKey]:
+        mine = [k for k in self._t.pix_keys.values() if k.client_id == client_id]
+        return sorted(mine, key=lambda k: (k.created_at, k.key))
+
+    def delete(self, client_id: str, key: str) -> bool:
+        found = self._t.pix_keys.get(key)
+        if found is None or found.client_id != client_id:
+            return False
+        del self._t.pix_keys[key]
         return True
 
 
@@ -712,6 +826,9 @@ class FakeUnitOfWork:
     keys: KeyRepository
     ledger: LedgerRepository
     cash_outs: CashOutRepository
+    charges: ChargeRepository
+    cash_ins: CashInRepository
+    pix_keys: PixKeyRepository
     idempotency: IdempotencyRepository
     limits: LimitRepository
     risk: RiskRepository
@@ -731,6 +848,9 @@ class FakeUnitOfWork:
         self.keys = FakeKeys(t)
         self.ledger = FakeLedger(t)
         self.cash_outs = FakeCashOuts(t)
+        self.charges = FakeCharges(t)
+        self.cash_ins = FakeCashIns(t)
+        self.pix_keys = FakePixKeys(t)
         self.idempotency = FakeIdempotency(t)
         self.limits = FakeLimits(t)
         self.risk = FakeRisk(t)

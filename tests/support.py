@@ -208,12 +208,16 @@ def new_merchant(
     fee: FeePlan | None = None,
     daily_limit: int | None = None,
     per_transaction_limit: int | None = None,
+    cash_in_fee: FeePlan | None = None,
+    document: str | None = None,
 ) -> Api:
     creds = server.container.clients.create(
         f"merchant-{uuid.uuid4().hex[:6]}",
         fee_plan=fee,
         daily_limit=daily_limit,
         per_transaction_limit=per_transaction_limit,
+        cash_in_fee_plan=cash_in_fee,
+        document=document,
     )
     remember_secret(
         creds.client_secret, creds.crypto_token, creds.application_token, creds.webhook_secret

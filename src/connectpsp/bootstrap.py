@@ -11,6 +11,7 @@ from cryptography.exceptions import InvalidTag
 from connectpsp.adapters import payload_json
 from connectpsp.adapters.crypto import AesGcmCipher, Argon2Hasher, JwtCodec
 from connectpsp.adapters.participants import load_participants
+from connectpsp.adapters.rails.own_keys import OwnKeys
 from connectpsp.adapters.rails.simulated import SimulatedPixNetwork
 from connectpsp.adapters.rails.simulated_security import SimulatedDictSecurity
 from connectpsp.adapters.storage.db import Database
@@ -22,16 +23,19 @@ from connectpsp.domain.clock import Clock, SystemClock
 from connectpsp.domain.ledger import PSP_FEES, PSP_SETTLEMENT, WORLD
 from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.logs import get_logger
+from connectpsp.service import cashins, cashouts
 from connectpsp.service.acceptance import AcceptanceEngine
 from connectpsp.service.auth import AuthService
-from connectpsp.service.cashouts import CashOutService, register_payloads
+from connectpsp.service.cashins import CashInService
+from connectpsp.service.cashouts import CashOutService
 from connectpsp.service.clients import ClientService
 from connectpsp.service.endpoints import WebhookEndpoints
+from connectpsp.service.pix_keys import PixKeys
 from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
 from connectpsp.service.publisher import Publisher
 from connectpsp.service.ratelimit import ThrottlePolicy, TokenThrottle
 from connectpsp.service.risk import DictScreener, RiskDecisions
-from connectpsp.service.sandbox import SandboxDict, SandboxFraudMarkers
+from connectpsp.service.sandbox import SandboxDict, SandboxFraudMarkers, SandboxPayer
 from connectpsp.service.security import SecurityCache
 from connectpsp.service.settlement import SettlementService
 from connectpsp.settings import Settings, SettingsError
@@ -55,6 +59,9 @@ class Container:
     auth: AuthService
     engine: AcceptanceEngine
     cash_outs: CashOutService
+    cash_ins: CashInService
+    pix_keys: PixKeys
+    sandbox_payer: SandboxPayer
     settlement: SettlementService
     endpoints: WebhookEndpoints
     risk: RiskDecisions
@@ -91,7 +98,8 @@ def build(
         upgrade(db, schema=settings.database_schema)
     participants = load_participants()
     publisher = Publisher(encode=payload_json.encode)
-    register_payloads(publisher, participants)
+    cashouts.register_payloads(publisher, participants)
+    cashins.register_payloads(publisher, participants)
     uow = sql_unit_of_work_factory(db, clock, publisher.publish)
     cipher = AesGcmCipher(settings.master_key)
     hasher = hasher or Argon2Hasher()
@@ -155,8 +163,19 @@ def build(
     publisher.when_queued(webhooks.notify_queued)
     engine = AcceptanceEngine(uow, clock=clock, cipher=cipher)
     retention = timedelta(hours=settings.idempotency_retention_hours)
+    pix_keys = PixKeys(uow, clock=clock, directory=OwnKeys(network, ispb=settings.ispb))
+    cash_ins = CashInService(
+        uow,
+        engine=engine,
+        clock=clock,
+        keys=pix_keys,
+        location_base=settings.location_base,
+        lease=timedelta(seconds=settings.job_lease_seconds),
+    )
+    network.connect(cash_ins)
     worker = background(
         settlement=settlement,
+        due=[cash_ins.expire_due],
         dispatcher=webhooks,
         housekeeping=[lambda: engine.forget_older_than(retention), throttle.prune],
         poll=timedelta(milliseconds=settings.worker_poll_ms),
@@ -195,6 +214,11 @@ def build(
         auth=auth,
         engine=engine,
         cash_outs=cash_outs,
+        cash_ins=cash_ins,
+        pix_keys=pix_keys,
+        sandbox_payer=SandboxPayer(
+            network, cash_ins=cash_ins, clock=clock, location_base=settings.location_base
+        ),
         settlement=settlement,
         endpoints=endpoints,
         risk=RiskDecisions(uow),

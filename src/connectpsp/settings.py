@@ -72,6 +72,13 @@ class Settings:
     # The rail that pays. Only the simulated Pix network ships; it moves no real money,
     # so production must name it on purpose rather than fall into it.
     rail: str = "simulated"
+    # Where payers reach this server: a dynamic BR Code names its location under it.
+    public_url: str = "http://127.0.0.1:8000"
+
+    @property
+    def location_base(self) -> str:
+        """The public URL without its scheme, as a BR Code writes a location."""
+        return self.public_url.split("://", 1)[1].rstrip("/")
 
     @property
     def webhooks_may_reach_loopback(self) -> bool:
@@ -173,6 +180,7 @@ class Settings:
             webhook_allow_loopback=_flag(get("WEBHOOK_ALLOW_LOOPBACK")),
             log_file=get("LOG_FILE"),
             rail=rail or defaults.rail,
+            public_url=_public_url(get("PUBLIC_URL", defaults.public_url) or defaults.public_url),
         )
 
 
@@ -241,6 +249,23 @@ def _flag(value: str | None) -> bool | None:
     if value.lower() in ("0", "false", "no"):
         return False
     raise SettingsError("CONNECTPSP_WEBHOOK_ALLOW_LOOPBACK must be true or false")
+
+
+# A BR Code's field 26 holds 99 bytes: the GUI's 18, the location's own ID and length
+# (4), "/qr/" and a 32-character id leave this much for host and path.
+MAX_LOCATION_BASE = 41
+
+
+def _public_url(value: str) -> str:
+    scheme, separator, rest = value.partition("://")
+    if scheme not in ("http", "https") or not separator or not rest or " " in rest:
+        raise SettingsError("CONNECTPSP_PUBLIC_URL must be an http:// or https:// URL")
+    if len(rest.rstrip("/")) > MAX_LOCATION_BASE:
+        raise SettingsError(
+            f"CONNECTPSP_PUBLIC_URL must be at most {MAX_LOCATION_BASE} characters after "
+            "its scheme: BR Codes carry it"
+        )
+    return value
 
 
 def _ispb(value: str) -> str:

@@ -28,6 +28,8 @@ NOT_CLIENT_ROUTES = {
     ("POST", "/sandbox/dict/fraud-markers"),
     ("DELETE", "/sandbox/dict/fraud-markers/{markerId}"),
     ("GET", "/sandbox/dict/security"),
+    # The sandbox payer plays a customer of another bank: anyone may pay any code or key.
+    ("POST", "/sandbox/pix/pay"),
 }
 
 
@@ -63,7 +65,13 @@ def test_another_clients_ids_reach_nothing_on_any_route(settling_server: Running
         assert time.monotonic() < deadline, "no delivery was queued for A"
         time.sleep(0.05)
     delivery_id = mine[0]["id"]
+    charge = a.http.post(
+        "/cash-in", json={"amount": "1.00", "externalReference": "a-charge"}, headers=a.headers()
+    ).json()
+    a_key = a.http.post("/pix-keys", json={"type": "EVP"}, headers=a.headers()).json()["key"]
     a_before = a.balance()
+    a_keys = a.get("/pix-keys").json()["items"]
+    assert a_key in [k["key"] for k in a_keys]
 
     def as_b(method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = b.headers(sign=method == "POST")
@@ -94,11 +102,22 @@ def test_another_clients_ids_reach_nothing_on_any_route(settling_server: Running
             f"/webhooks/{endpoint['id']}/replay",
             {"json": REPLAY_WINDOW},
         ),
+        ("GET", "/cash-in/{internalCode}"): (f"/cash-in/{charge['internalCode']}", {}),
+        ("GET", "/cash-in"): ("/cash-in", {"params": {"externalReference": "a-charge"}}),
+        ("DELETE", "/cash-in/{internalCode}"): (f"/cash-in/{charge['internalCode']}", {}),
+        ("POST", "/cash-in"): (
+            "/cash-in",
+            {"json": {"amount": "1.00", "externalReference": "a-charge"}},
+        ),
+        ("GET", "/pix-keys"): ("/pix-keys", {}),
+        ("POST", "/pix-keys"): ("/pix-keys", {"json": {"type": "EVP"}}),
+        ("DELETE", "/pix-keys/{key}"): (f"/pix-keys/{a_key}", {}),
     }
     assert set(probes) == _routes(server) - NOT_CLIENT_ROUTES, "a route has no tenancy probe"
 
     replies = {route: as_b(route[0], path, **kw) for route, (path, kw) in probes.items()}
-    by_id = [route for route in probes if "{" in route[1]] + [("GET", "/cash-out")]
+    by_id = [route for route in probes if "{" in route[1]]
+    by_id += [("GET", "/cash-out"), ("GET", "/cash-in")]
     for route in by_id:
         reply = replies[route]
         assert reply.status_code == 404, (route, reply.text)
@@ -123,8 +142,15 @@ def test_another_clients_ids_reach_nothing_on_any_route(settling_server: Running
     assert replies[("POST", "/cash-out")].status_code == 202
     assert replies[("GET", "/balance")].json()["total"] == 100.00
     assert replies[("POST", "/brcode/decode")].json()["merchantName"] == "Fulano de Tal"
+    assert replies[("POST", "/cash-in")].status_code == 201  # B's own, A's reference
+    assert replies[("POST", "/pix-keys")].status_code == 201
+    # B's first charge registered a key for B; A's is not among B's.
+    b_keys = [k["key"] for k in replies[("GET", "/pix-keys")].json()["items"]]
+    assert len(b_keys) == 1 and a_key not in b_keys
     # A's things are as they were.
     assert a.balance() == a_before
     assert a.get(f"/cash-out/{code}").json()["status"] == "FAILED"
     assert [e["id"] for e in a.get("/webhooks").json()["data"]] == [endpoint["id"]]
     assert a.get("/webhooks/deliveries").json()["data"][0]["id"] == delivery_id
+    assert a.get(f"/cash-in/{charge['internalCode']}").json()["status"] == "ACTIVE"
+    assert a.get("/pix-keys").json()["items"] == a_keys

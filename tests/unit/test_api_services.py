@@ -42,6 +42,9 @@ class FakeServices:
     database_up: bool = True
     auth: Any = field(default_factory=Untouched)
     cash_outs: Any = field(default_factory=Untouched)
+    cash_ins: Any = field(default_factory=Untouched)
+    pix_keys: Any = field(default_factory=Untouched)
+    sandbox_payer: Any = field(default_factory=Untouched)
     clients: Any = field(default_factory=Untouched)
     endpoints: Any = field(default_factory=Untouched)
     sandbox_dict: Any = field(default_factory=Untouched)

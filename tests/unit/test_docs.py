@@ -21,8 +21,9 @@ def test_every_error_code_is_documented_with_its_status() -> None:
 
 
 def test_an_error_without_a_status_is_answered_as_internal_error() -> None:
-    # Internal codes (ILLEGAL_TRANSITION, LEDGER_VIOLATION) never reach a client.
-    for error in (errors.IllegalTransition("PROCESSING -> X"), errors.LedgerViolation("x")):
+    # Internal codes (LEDGER_VIOLATION) never reach a client; ILLEGAL_TRANSITION does,
+    # since a client may cancel a charge that is no longer ACTIVE (409).
+    for error in (errors.LedgerViolation("x"), errors.ConnectPSPError("x")):
         status, body = render_error(error)
         assert status == 500
         assert body == (

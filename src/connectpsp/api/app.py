@@ -23,7 +23,16 @@ from connectpsp.api.deps import (
 )
 from connectpsp.api.errors import install_handlers
 from connectpsp.api.middleware import RequestContext
-from connectpsp.api.routes import auth, balance, brcode, cash_outs, health, sandbox, webhooks
+from connectpsp.api.routes import (
+    auth,
+    balance,
+    brcode,
+    cash_ins,
+    cash_outs,
+    health,
+    sandbox,
+    webhooks,
+)
 from connectpsp.api.services import Background, Services
 
 __all__ = ["create_app"]
@@ -32,6 +41,7 @@ __all__ = ["create_app"]
 ROUTERS = (
     auth.router,
     cash_outs.router,
+    cash_ins.router,
     balance.router,
     brcode.router,
     health.router,

@@ -11,8 +11,10 @@ from starlette.exceptions import HTTPException
 
 from connectpsp.api import jsonio
 from connectpsp.domain import errors as e
+from connectpsp.domain.cashin import AmountMismatch, ChargeNotPayable
 from connectpsp.domain.errors import ConnectPSPError, FieldError
 from connectpsp.logs import get_logger
+from connectpsp.service.sandbox import PaymentRejected
 
 __all__ = ["HTTP_CODES", "STATUS", "error_body", "install_handlers", "render_error"]
 
@@ -39,6 +41,10 @@ STATUS: dict[type[ConnectPSPError], int] = {
     e.PixKeyAlreadyRegistered: 409,
     e.InvalidBrCode: 400,
     e.EndpointDisabled: 409,
+    e.IllegalTransition: 409,
+    ChargeNotPayable: 422,
+    AmountMismatch: 422,
+    PaymentRejected: 422,
     e.NotFound: 404,
     e.StorageUnavailable: 503,
 }

@@ -88,6 +88,28 @@ Document = Annotated[
 ]
 
 
+def _reference(value: str) -> str:
+    if not 1 <= len(value) <= 64 or not set(value) <= _REFERENCE_CHARS:
+        raise ValueError("must be 1 to 64 characters of letters, digits, '.', '_', ':' or '-'")
+    return value
+
+
+ExternalReference = Annotated[
+    str,
+    AfterValidator(_reference),
+    Field(description="Your own id, unique per client: 1-64 of [A-Za-z0-9._:-]"),
+]
+
+
+def _http_url(value: str) -> str:
+    if not is_http_url(value):
+        raise ValueError("must be an absolute http or https URL")
+    return value
+
+
+WebhookUrl = Annotated[str, Field(max_length=2048), AfterValidator(_http_url)]
+
+
 def _key_of_its_type(value: str, info: ValidationInfo, type_field: str) -> str:
     """A Pix key checked by the rules of the key type given before it in the body."""
     key_type = info.data.get(type_field)
@@ -144,11 +166,9 @@ class PayeeIn(_In):
 
 class CashOutIn(_In):
     amount: Amount
-    external_reference: str = Field(
-        description="Your own id, unique per client: 1-64 of [A-Za-z0-9._:-]"
-    )
+    external_reference: ExternalReference
     description: str | None = Field(default=None, max_length=140)
-    webhook_url: str | None = Field(default=None, max_length=2048)
+    webhook_url: WebhookUrl | None = None
     payee: PayeeIn
 
     @field_validator("amount")
@@ -158,20 +178,6 @@ class CashOutIn(_In):
         limit = (info.context or {}).get("per_transaction_limit")
         if limit is not None and value > limit:
             raise ValueError(f"must not exceed the per-transaction limit of {format_brl(limit)}")
-        return value
-
-    @field_validator("external_reference")
-    @classmethod
-    def _valid_reference(cls, value: str) -> str:
-        if not 1 <= len(value) <= 64 or not set(value) <= _REFERENCE_CHARS:
-            raise ValueError("must be 1 to 64 characters of letters, digits, '.', '_', ':' or '-'")
-        return value
-
-    @field_validator("webhook_url")
-    @classmethod
-    def _valid_url(cls, value: str | None) -> str | None:
-        if value is not None and not is_http_url(value):
-            raise ValueError("must be an absolute http or https URL")
         return value
 
 
@@ -230,7 +236,8 @@ class FraudMarkerIn(_In):
 class WebhookIn(_In):
     url: str = Field(max_length=2048, examples=["https://example.com/webhooks/connectpsp"])
     events: list[str] | None = Field(
-        default=None, description="CASHOUT_COMPLETED and/or CASHOUT_FAILED; all by default"
+        default=None,
+        description="Any of CASHOUT_COMPLETED, CASHOUT_FAILED, CASHIN_COMPLETED; all by default",
     )
 
 

@@ -11,9 +11,11 @@ from typing import Protocol
 from connectpsp.domain.ledger import Balance
 from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.service.auth import AuthService
+from connectpsp.service.cashins import CashInService
 from connectpsp.service.cashouts import CashOutService
 from connectpsp.service.endpoints import WebhookEndpoints
-from connectpsp.service.sandbox import SandboxDict, SandboxFraudMarkers
+from connectpsp.service.pix_keys import PixKeys
+from connectpsp.service.sandbox import SandboxDict, SandboxFraudMarkers, SandboxPayer
 from connectpsp.service.security import DictSecurity
 
 __all__ = ["ApiSettings", "Background", "BalanceReader", "Services"]
@@ -46,6 +48,15 @@ class Services(Protocol):
 
     @property
     def cash_outs(self) -> CashOutService: ...
+
+    @property
+    def cash_ins(self) -> CashInService: ...
+
+    @property
+    def pix_keys(self) -> PixKeys: ...
+
+    @property
+    def sandbox_payer(self) -> SandboxPayer: ...
 
     @property
     def clients(self) -> BalanceReader: ...

@@ -5,14 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from connectpsp.brcode import BrCode
+from connectpsp.domain.cashin import CashIn, Charge
+from connectpsp.domain.cashin_payloads import cash_in_json
 from connectpsp.domain.cashout import AcceptedCashOut, CashOut
 from connectpsp.domain.cashout_payloads import destination_json
 from connectpsp.domain.clock import iso_local
 from connectpsp.domain.documents import mask_document
 from connectpsp.domain.ledger import Balance
 from connectpsp.domain.money import to_decimal
+from connectpsp.domain.participants import ParticipantDirectory
+from connectpsp.service.ports import PixKey
 
-__all__ = ["accepted", "balance", "br_code", "cash_out"]
+__all__ = ["accepted", "balance", "br_code", "cash_out", "charge", "pix_key"]
 
 
 def accepted(c: AcceptedCashOut) -> dict[str, Any]:
@@ -68,3 +72,26 @@ def br_code(c: BrCode) -> dict[str, Any]:
         "txid": c.txid,
         "description": c.description,
     }
+
+
+def charge(c: Charge, payments: list[CashIn], participants: ParticipantDirectory) -> dict[str, Any]:
+    """A charge with its payments; the payer's document masked, times in São Paulo."""
+    return {
+        "transactionId": c.id,
+        "internalCode": c.internal_code,
+        "txid": c.txid,
+        "externalReference": c.external_reference,
+        "type": c.type.value,
+        "status": c.status.value,
+        "amount": to_decimal(c.amount) if c.amount is not None else None,
+        "description": c.description,
+        "brCode": c.br_code,
+        "pixKey": c.pix_key,
+        "expiresAt": iso_local(c.expires_at) if c.expires_at else None,
+        "createdAt": iso_local(c.created_at),
+        "payments": [cash_in_json(p, participants) for p in payments],
+    }
+
+
+def pix_key(k: PixKey) -> dict[str, Any]:
+    return {"key": k.key, "type": k.key_type, "createdAt": iso_local(k.created_at)}

@@ -37,6 +37,10 @@ _CREATE_OPTIONS = {
     "bps": "--fee-bps",
     "per_transaction_limit": "--per-transaction-limit",
     "daily_limit": "--daily-limit",
+    "merchant_city": "--city",
+    "document": "--document",
+    "cash_in_fee_fixed": "--cash-in-fee-fixed",
+    "cash_in_fee_bps": "--cash-in-fee-bps",
 }
 
 
@@ -65,6 +69,18 @@ def clients_create(
     ] = None,
     daily_limit: Annotated[str | None, typer.Option(help="Daily cash-out limit.")] = None,
     per_transaction_limit: Annotated[str | None, typer.Option(help="Per cash-out limit.")] = None,
+    city: Annotated[
+        str | None, typer.Option(help="The city its BR Codes show payers (SAO PAULO).")
+    ] = None,
+    document: Annotated[
+        str | None, typer.Option(help="Its CPF or CNPJ: the only one it may use as a Pix key.")
+    ] = None,
+    cash_in_fee_fixed: Annotated[
+        str | None, typer.Option(help="Fixed fee per Pix received, e.g. 0.20.")
+    ] = None,
+    cash_in_fee_bps: Annotated[
+        int | None, typer.Option(help="Fee on a Pix received, in basis points (0 to 10000).")
+    ] = None,
 ) -> None:
     """Create a client and print its credentials (shown once)."""
     from connectpsp.service.clients import validate_new_client
@@ -80,8 +96,21 @@ def clients_create(
             plan = FeePlan(fixed=fixed or 0, bps=fee_bps or 0)
         except ValidationFailed as error:
             bad.extend(error.errors)
+    cash_in_fixed = _amount_field(cash_in_fee_fixed, "cash_in_fee_fixed", bad)
+    cash_in_plan = None
+    if cash_in_fee_fixed is not None or cash_in_fee_bps is not None:
+        try:
+            cash_in_plan = FeePlan(fixed=cash_in_fixed or 0, bps=cash_in_fee_bps or 0)
+        except ValidationFailed as error:
+            bad.extend(FieldError(f"cash_in_fee_{e.field}", e.message) for e in error.errors)
     try:
-        name = validate_new_client(name, per_transaction_limit=per_tx, daily_limit=daily)
+        name = validate_new_client(
+            name,
+            per_transaction_limit=per_tx,
+            daily_limit=daily,
+            merchant_city=city,
+            document=document,
+        )
     except ValidationFailed as error:
         bad.extend(error.errors)
     if bad:
@@ -89,7 +118,13 @@ def clients_create(
     settings = load_settings()
     with open_container(settings, migrate=False) as container:
         creds = container.clients.create(
-            name, fee_plan=plan, daily_limit=daily, per_transaction_limit=per_tx
+            name,
+            fee_plan=plan,
+            daily_limit=daily,
+            per_transaction_limit=per_tx,
+            merchant_city=city,
+            document=document,
+            cash_in_fee_plan=cash_in_plan,
         )
     if as_json:
         typer.echo(json.dumps(creds.as_json()))

@@ -1,4 +1,4 @@
-"""A client: a merchant that holds a balance and sends cash-outs."""
+"""A client: a merchant that holds a balance, sends cash-outs and receives cash-ins."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from connectpsp.domain.ledger import FeePlan
 from connectpsp.domain.money import Centavos
 from connectpsp.domain.risk import RiskRules
 
-__all__ = ["Client", "ClientCredentials"]
+__all__ = ["DEFAULT_MERCHANT_CITY", "Client", "ClientCredentials"]
+
+DEFAULT_MERCHANT_CITY = "SAO PAULO"
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,11 @@ class Client:
     app_token_hash: str
     webhook_secret_enc: str
     risk: RiskRules = field(default_factory=RiskRules)  # its own limits (domain.risk)
+    # What its BR Codes show a payer (the name is ``name``), its own CPF/CNPJ (the only
+    # document it may register as a Pix key), and the fee on the Pix it receives.
+    merchant_city: str = DEFAULT_MERCHANT_CITY
+    document: str | None = None
+    cash_in_fee_plan: FeePlan = field(default_factory=FeePlan)
 
 
 @dataclass(frozen=True)

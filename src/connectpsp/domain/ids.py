@@ -13,6 +13,7 @@ __all__ = [
     "end_to_end_id",
     "new_id",
     "new_internal_code",
+    "new_location_id",
     "new_secret",
     "return_id",
 ]
@@ -23,6 +24,11 @@ _LETTERS = string.ascii_uppercase
 def new_id() -> str:
     """A random UUID, as a string (transactionId, clientId, transfer ids)."""
     return str(uuid.uuid4())
+
+
+def new_location_id() -> str:
+    """A dynamic charge's location: 32 hex digits, short enough for a BR Code's field 26."""
+    return uuid.uuid4().hex
 
 
 def new_internal_code() -> str:

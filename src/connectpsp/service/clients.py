@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from connectpsp.domain.clients import Client, ClientCredentials
+from connectpsp.domain.clients import DEFAULT_MERCHANT_CITY, Client, ClientCredentials
 from connectpsp.domain.clock import Clock
+from connectpsp.domain.documents import document_type
 from connectpsp.domain.errors import FieldError, NotFound, ValidationFailed
 from connectpsp.domain.ids import new_id, new_secret
 from connectpsp.domain.ledger import WORLD, Balance, FeePlan, client_account_code, single
@@ -17,6 +18,7 @@ from connectpsp.domain.webhooks import new_webhook_secret
 from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
 
 __all__ = [
+    "MAX_CITY_LENGTH",
     "MAX_NAME_LENGTH",
     "ClientService",
     "crypto_context",
@@ -26,6 +28,9 @@ __all__ = [
 ]
 
 MAX_NAME_LENGTH = 120  # the clients.name column's length
+
+
+MAX_CITY_LENGTH = 15  # a BR Code's merchant city
 
 
 def crypto_context(client_id: str) -> str:
@@ -71,9 +76,16 @@ class ClientService:
         fee_plan: FeePlan | None = None,
         per_transaction_limit: Centavos | None = None,
         daily_limit: Centavos | None = None,
+        merchant_city: str | None = None,
+        document: str | None = None,
+        cash_in_fee_plan: FeePlan | None = None,
     ) -> ClientCredentials:
         name = validate_new_client(
-            name, per_transaction_limit=per_transaction_limit, daily_limit=daily_limit
+            name,
+            per_transaction_limit=per_transaction_limit,
+            daily_limit=daily_limit,
+            merchant_city=merchant_city,
+            document=document,
         )
         client_id = new_id()
         creds = ClientCredentials(
@@ -100,6 +112,11 @@ class ClientService:
             webhook_secret_enc=self._cipher.encrypt(
                 creds.webhook_secret, context=webhook_context(client_id)
             ),
+            merchant_city=clean_text(merchant_city.strip())
+            if merchant_city
+            else DEFAULT_MERCHANT_CITY,
+            document=document,
+            cash_in_fee_plan=cash_in_fee_plan or FeePlan(),
         )
         with self._uow(write=True) as uow:
             uow.clients.add(client)
@@ -170,10 +187,12 @@ def validate_new_client(
     *,
     per_transaction_limit: Centavos | None = None,
     daily_limit: Centavos | None = None,
+    merchant_city: str | None = None,
+    document: str | None = None,
 ) -> str:
     """The client's name without surrounding blanks, or ``ValidationFailed`` naming each bad
-    argument (``name``, ``per_transaction_limit``, ``daily_limit``). Pure: a caller checks
-    its input with it before it opens anything."""
+    argument (``name``, ``per_transaction_limit``, ``daily_limit``, ``merchant_city``,
+    ``document``). Pure: a caller checks its input with it before it opens anything."""
     errors: list[FieldError] = []
     clean = name.strip()
     if not clean:
@@ -191,6 +210,14 @@ def validate_new_client(
     ):
         if limit is not None and not 0 <= limit <= MAX_CENTAVOS:
             errors.append(FieldError(field, f"must be between 0 and {MAX_CENTAVOS} centavos"))
+    if merchant_city is not None and not 1 <= len(merchant_city.strip()) <= MAX_CITY_LENGTH:
+        # What a BR Code's field 60 holds, shown to every payer.
+        errors.append(FieldError("merchant_city", f"must be 1 to {MAX_CITY_LENGTH} characters"))
+    if document is not None:
+        try:
+            document_type(document)
+        except ValueError as error:
+            errors.append(FieldError("document", str(error)))
     if errors:
         raise ValidationFailed(errors)
     return clean

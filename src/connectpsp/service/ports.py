@@ -24,10 +24,18 @@ from connectpsp.domain.webhooks import (
     Message,
     MessageShape,
 )
+from connectpsp.service.cashin_ports import (
+    CashInRepository,
+    ChargeRepository,
+    PixKey,
+    PixKeyRepository,
+)
 
 __all__ = [
     "BlockedUrl",
+    "CashInRepository",
     "CashOutRepository",
+    "ChargeRepository",
     "Cipher",
     "ClientRepository",
     "IdempotencyRepository",
@@ -37,6 +45,8 @@ __all__ = [
     "LimitRepository",
     "Logger",
     "OutboxRepository",
+    "PixKey",
+    "PixKeyRepository",
     "PublishEvents",
     "RiskRepository",
     "SecretHasher",
@@ -343,6 +353,9 @@ class UnitOfWork(Protocol):
     keys: KeyRepository
     ledger: LedgerRepository
     cash_outs: CashOutRepository
+    charges: ChargeRepository
+    cash_ins: CashInRepository
+    pix_keys: PixKeyRepository
     idempotency: IdempotencyRepository
     limits: LimitRepository
     risk: RiskRepository

@@ -8,15 +8,32 @@ Each change also calls ``on_changed``: the composition root passes the DICT cach
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Protocol
 
+import connectpsp.brcode as brcode
+from connectpsp.domain.cashin import AmountMismatch
 from connectpsp.domain.cashout import Creditor
-from connectpsp.domain.errors import FieldError, ValidationFailed
+from connectpsp.domain.clock import Clock
+from connectpsp.domain.errors import ConnectPSPError, FieldError, InvalidBrCode, ValidationFailed
+from connectpsp.domain.ids import end_to_end_id, new_id
+from connectpsp.domain.money import Centavos
 from connectpsp.domain.pix import PixKeyType
 from connectpsp.domain.spi import ReasonCode
+from connectpsp.service.cashins import CashInService
+from connectpsp.service.rail import IncomingPayment, Payer, Receipt
 from connectpsp.service.security import FraudMarker, FraudType
 
-__all__ = ["FraudMarkerRegistry", "SandboxDict", "SandboxFraudMarkers", "SandboxKeyRegistry"]
+__all__ = [
+    "SANDBOX_PAYER",
+    "FraudMarkerRegistry",
+    "PaymentRejected",
+    "PixNetworkInbound",
+    "SandboxDict",
+    "SandboxFraudMarkers",
+    "SandboxKeyRegistry",
+    "SandboxPayer",
+]
 
 
 def _nothing() -> None:
@@ -101,3 +118,106 @@ class SandboxFraudMarkers:
     def remove(self, marker_id: str) -> None:
         self._registry.remove_marker(marker_id)
         self._on_changed()
+
+
+class PixNetworkInbound(Protocol):
+    """The simulated network's inbound side: a payer at another participant pays us."""
+
+    def pay_in(self, payment: IncomingPayment) -> Receipt: ...
+
+
+# Who pays when the request names nobody: a customer of another participant (Itaú).
+SANDBOX_PAYER = Payer("Pagador Sandbox", "52998224725", "60701190")
+
+
+class PaymentRejected(ConnectPSPError):
+    """The network brought the Pix and we rejected it (a race with a payment or a
+    cancellation since the payer looked): ``details["reason"]`` is SPI's code."""
+
+    code = "PAYMENT_REJECTED"
+    default_message = "The receiving PSP rejected the payment."
+
+
+class SandboxPayer:
+    """Plays a customer of another bank paying one of our clients: by BR Code or by key,
+    through the simulated network's inbound side. As a payer's PSP would, it reads the
+    charge first and refuses what would be rejected (an expired, cancelled or paid
+    charge, another amount, an unknown key), with a clear code and no money moved."""
+
+    def __init__(
+        self,
+        network: PixNetworkInbound,
+        *,
+        cash_ins: CashInService,
+        clock: Clock,
+        location_base: str,
+    ) -> None:
+        self._network = network
+        self._cash_ins = cash_ins
+        self._clock = clock
+        self._location_prefix = f"{location_base}/qr/"
+
+    def pay(
+        self,
+        *,
+        br_code: str | None = None,
+        pix_key: str | None = None,
+        amount: Centavos | None = None,
+        payer: Payer | None = None,
+        paid_at: datetime | None = None,
+    ) -> str:
+        """Pay; the payment's endToEndId."""
+        if (br_code is None) == (pix_key is None):
+            raise ValidationFailed([FieldError("body", "must hold either brCode or pixKey")])
+        txid: str | None = None
+        if br_code is not None:
+            pix_key, txid, amount = self._read_code(br_code, amount)
+        if amount is None:
+            raise ValidationFailed([FieldError("amount", "is required: the code sets none")])
+        refusal = self._cash_ins.refusal_of(pix_key, txid, amount)
+        if refusal is not None:
+            raise refusal
+        now = self._clock.now()
+        who = payer or SANDBOX_PAYER
+        payment = IncomingPayment(
+            end_to_end_id=end_to_end_id(who.ispb, now, new_id()),
+            amount=amount,
+            payer=who,
+            key=pix_key,
+            txid=txid,
+            paid_at=paid_at or now,
+        )
+        receipt = self._network.pay_in(payment)
+        if not receipt.accepted:
+            raise PaymentRejected(details={"reason": receipt.reason})
+        return payment.end_to_end_id
+
+    def _read_code(
+        self, text: str, amount: Centavos | None
+    ) -> tuple[str | None, str | None, Centavos | None]:
+        """The key, txid and amount a code pays: a static code's own; a dynamic code's
+        from the charge at its location (this PSP's: the sandbox holds no other)."""
+        try:
+            code = brcode.decode(text)
+        except brcode.BrCodeError as error:
+            raise InvalidBrCode(
+                error.message, {"reason": error.reason, "field": error.field}
+            ) from None
+        if code.url is not None:
+            if not code.url.startswith(self._location_prefix):
+                raise ValidationFailed(
+                    [
+                        FieldError(
+                            "brCode", "is a dynamic code of another PSP; the sandbox pays ours"
+                        )
+                    ]
+                )
+            charge = self._cash_ins.at_location(code.url.removeprefix(self._location_prefix))
+            if amount is not None and charge.amount is not None and amount != charge.amount:
+                raise AmountMismatch(details={"expected": charge.amount, "paid": amount})
+            return charge.pix_key, charge.txid, charge.amount
+        if code.amount is not None:
+            if amount is not None and amount != code.amount:
+                raise AmountMismatch(details={"expected": code.amount, "paid": amount})
+            amount = code.amount
+        return code.pix_key, None if code.txid == brcode.NO_TXID else code.txid, amount

@@ -23,10 +23,12 @@ def background(
     dispatcher: WebhookDispatcher,
     housekeeping: Sequence[Step],
     poll: timedelta,
+    due: Sequence[Step] = (),
 ) -> Worker:
-    """The worker: settlement, then each housekeeping step at most once a minute, in one
-    loop; the dispatcher beside it, woken when settlement made webhooks due and when an
-    attempt ends (a slot is free)."""
+    """The worker: settlement and the ``due`` steps (expiring charges), then each
+    housekeeping step at most once a minute, in one loop; the dispatcher beside it, woken
+    when settlement or a due step made webhooks due and when an attempt ends (a slot is
+    free)."""
     delivery = Worker([dispatcher.dispatch_due], poll=poll, name="connectpsp-webhooks")
     dispatcher.wake_when_free(delivery.wake)
 
@@ -36,5 +38,14 @@ def background(
             delivery.wake()
         return settled
 
+    def woken(step: Step) -> Step:
+        def run() -> int:
+            done = step()
+            if done:  # it may have queued webhooks
+                delivery.wake()
+            return done
+
+        return run
+
     chores = [every(HOUSEKEEPING_EVERY, step) for step in housekeeping]
-    return Worker([settle, *chores], poll=poll, beside=[delivery])
+    return Worker([settle, *map(woken, due), *chores], poll=poll, beside=[delivery])

@@ -27,7 +27,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import Database, Transaction, upsert
@@ -189,6 +189,11 @@ class SimulatedPixNetwork:
                     created_at=self._clock.now(),
                 )
             )
+            tx.commit()
+
+    def unregister(self, key: str) -> None:
+        with self._db.transaction(write=True) as tx:
+            tx.conn.execute(delete(t.sandbox_dict_keys).where(t.sandbox_dict_keys.c.key == key))
             tx.commit()
 
     def install_demo_keys(self) -> None:

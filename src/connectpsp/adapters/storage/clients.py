@@ -35,6 +35,10 @@ class SqlClients:
                 daily_limit=client.daily_limit,
                 active=client.active,
                 created_at=client.created_at,
+                merchant_city=client.merchant_city,
+                document=client.document,
+                cash_in_fee_fixed=client.cash_in_fee_plan.fixed,
+                cash_in_fee_bps=client.cash_in_fee_plan.bps,
                 **_risk_columns(client.risk),
             )
         )
@@ -81,6 +85,9 @@ def _client(r: Row[Any]) -> Client:
             night_start=time.fromisoformat(r.night_window[:5]),
             night_end=time.fromisoformat(r.night_window[6:]),
         ),
+        merchant_city=r.merchant_city,
+        document=r.document,
+        cash_in_fee_plan=FeePlan(fixed=r.cash_in_fee_fixed, bps=r.cash_in_fee_bps),
     )
 
 

@@ -86,7 +86,17 @@ clients = Table(
     Column("new_payee_limit", BigInteger, nullable=True),
     Column("night_limit", BigInteger, nullable=True),
     Column("night_window", String(11), nullable=False, server_default="20:00-06:00"),
+    # What its BR Codes show payers, its own CPF/CNPJ (for CPF/CNPJ keys), and the fee
+    # on the Pix it receives.
+    Column("merchant_city", String(15), nullable=False, server_default="SAO PAULO"),
+    Column("document", String(14), nullable=True),
+    Column("cash_in_fee_fixed", BigInteger, nullable=False, server_default="0"),
+    Column("cash_in_fee_bps", Integer, nullable=False, server_default="0"),
     CheckConstraint("fee_fixed >= 0 AND fee_bps >= 0 AND fee_bps <= 10000", name="fees"),
+    CheckConstraint(
+        "cash_in_fee_fixed >= 0 AND cash_in_fee_bps >= 0 AND cash_in_fee_bps <= 10000",
+        name="cash_in_fees",
+    ),
 )
 
 signing_keys = Table(
@@ -324,46 +334,6 @@ auth_known_sources = Table(
 
 
 # Every decided cash-out request: the checks that ran, their inputs, and the outcome.
-risk_decisions = Table(
-    "risk_decisions",
-    metadata,
-    Column("id", String(36), primary_key=True),
-    Column("client_id", String(36), nullable=False),
-    Column("cash_out_id", String(36), nullable=True),  # the accepted cash-out
-    Column("at", TZ, nullable=False),
-    Column("amount", BigInteger, nullable=False),
-    Column("payee", String(14), nullable=False),  # the payee's document
-    Column("code", String(40), nullable=True),  # the refusal's; NULL when accepted
-    Column("checks", Text, nullable=False),  # JSON: [{"rule", "passed", "inputs"}]
-    # The client's running tally, this decision included (domain.risk.Tally): a window's
-    # count and amount are the difference of two, each one index look-up away.
-    Column("decided_total", BigInteger, nullable=False),
-    Column("accepted_total", BigInteger, nullable=False),
-    Index("ix_risk_decisions_tally", "client_id", "at", "decided_total", "accepted_total"),
-    Index("ix_risk_decisions_at", "at"),
-)
-
-# Each client's running tally as of its last decision, locked with its balance.
-risk_totals = Table(
-    "risk_totals",
-    metadata,
-    Column("client_id", String(36), primary_key=True),
-    Column("decided", BigInteger, nullable=False),
-    Column("accepted", BigInteger, nullable=False),
-)
-
-# The payees each client has had a cash-out accepted for (its "new payee" rule).
-client_payees = Table(
-    "client_payees",
-    metadata,
-    Column("client_id", String(36), nullable=False),
-    Column("payee", String(14), nullable=False),
-    Column("first_paid_at", TZ, nullable=False),
-    # Payee first: a batch looks its payees up with ``payee IN (...)``, whoever the client.
-    PrimaryKeyConstraint("payee", "client_id", name="pk_client_payees"),
-)
-
-
 # The simulated Pix network's tables live with it (adapters/rails), on this metadata: so
 # one schema, and one set of migrations, covers both.
 from connectpsp.adapters.rails.simulated_tables import (  # noqa: E402
@@ -371,19 +341,28 @@ from connectpsp.adapters.rails.simulated_tables import (  # noqa: E402
     sandbox_fraud_markers,
     sandbox_spi_payments,
 )
+from connectpsp.adapters.storage.cashin_tables import cash_ins, charges, pix_keys  # noqa: E402
+from connectpsp.adapters.storage.risk_tables import (  # noqa: E402
+    client_payees,
+    risk_decisions,
+    risk_totals,
+)
 
 __all__ = [
     "TZ",
     "accounts",
     "auth_failures",
     "auth_known_sources",
+    "cash_ins",
     "cash_outs",
+    "charges",
     "client_payees",
     "clients",
     "daily_usage",
     "idempotency_keys",
     "metadata",
     "outbox",
+    "pix_keys",
     "risk_decisions",
     "risk_totals",
     "sandbox_dict_keys",

@@ -6,6 +6,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
+from connectpsp.adapters.storage.cashins import SqlCashIns, SqlCharges, SqlPixKeys
 from connectpsp.adapters.storage.cashouts import SqlCashOuts
 from connectpsp.adapters.storage.clients import SqlClients, SqlKeys
 from connectpsp.adapters.storage.db import Database, Transaction
@@ -17,13 +18,16 @@ from connectpsp.adapters.storage.risk import SqlRisk
 from connectpsp.adapters.storage.webhooks import SqlWebhooks
 from connectpsp.domain.events import Event
 from connectpsp.service.ports import (
+    CashInRepository,
     CashOutRepository,
+    ChargeRepository,
     ClientRepository,
     IdempotencyRepository,
     KeyRepository,
     LedgerRepository,
     LimitRepository,
     OutboxRepository,
+    PixKeyRepository,
     PublishEvents,
     RiskRepository,
     WebhookRepository,
@@ -40,6 +44,9 @@ class SqlUnitOfWork:
     keys: KeyRepository
     ledger: LedgerRepository
     cash_outs: CashOutRepository
+    charges: ChargeRepository
+    cash_ins: CashInRepository
+    pix_keys: PixKeyRepository
     idempotency: IdempotencyRepository
     limits: LimitRepository
     risk: RiskRepository
@@ -69,6 +76,9 @@ class SqlUnitOfWork:
         self.keys = SqlKeys(conn)
         self.ledger = SqlLedger(conn, self._now, self._cache)
         self.cash_outs = SqlCashOuts(conn)
+        self.charges = SqlCharges(conn)
+        self.cash_ins = SqlCashIns(conn)
+        self.pix_keys = SqlPixKeys(conn)
         self.idempotency = SqlIdempotency(conn)
         self.limits = SqlLimits(conn)
         self.risk = SqlRisk(conn)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -9,6 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 from starlette.concurrency import run_in_threadpool
 
+from connectpsp.api.cashin_schemas import SandboxPayIn
 from connectpsp.api.deps import (
     ID_PATTERN,
     authenticated,
@@ -26,6 +28,7 @@ from connectpsp.domain.errors import FieldError, NotFound, ValidationFailed
 from connectpsp.domain.money import to_decimal
 from connectpsp.domain.pix import PixKeyType
 from connectpsp.service.auth import Caller
+from connectpsp.service.rail import Payer
 from connectpsp.service.security import FraudMarker, FraudType, Periods, SecurityInfo, key_type_of
 
 __all__ = ["router"]
@@ -245,3 +248,27 @@ def dict_security(
             "ownerStatistics": _statistics(found.owner),
         }
     )
+
+
+@router.post(
+    "/pix/pay",
+    summary="Pay a BR Code or a key, as a customer of another bank would (sandbox mode only)",
+    status_code=201,
+    responses=errors(400, 401, 404, 422),
+    openapi_extra=body(SandboxPayIn),
+)
+async def pay(request: Request, _: Caller = Depends(authenticated)) -> Response:
+    services = services_of(request)
+    data = parse_body(SandboxPayIn, await json_body(request), participants=services.participants)
+    payer = Payer(data.payer.name, data.payer.document, data.payer.ispb) if data.payer else None
+    end_to_end_id = await run_in_threadpool(
+        functools.partial(
+            services.sandbox_payer.pay,
+            br_code=data.br_code,
+            pix_key=data.pix_key,
+            amount=data.amount,
+            payer=payer,
+            paid_at=data.paid_at,
+        )
+    )
+    return json_response({"endToEndId": end_to_end_id}, status=201)

@@ -1,0 +1,81 @@
+"""Cash-in's tables: the clients' own Pix keys, charges, and every Pix received. They
+share the storage schema's metadata (``schema`` imports them), as the simulated
+network's do."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from connectpsp.adapters.storage.schema import TZ, metadata
+
+__all__ = ["cash_ins", "charges", "pix_keys"]
+
+# A client's own Pix keys: a Pix sent to one is a cash-in for it.
+pix_keys = Table(
+    "pix_keys",
+    metadata,
+    Column("key", String(77), primary_key=True),
+    Column("key_type", String(5), nullable=False),
+    Column("client_id", String(36), ForeignKey("clients.id"), nullable=False),
+    Column("created_at", TZ, nullable=False),
+    Index("ix_pix_keys_client", "client_id", "created_at"),
+)
+
+charges = Table(
+    "charges",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("internal_code", String(10), nullable=False, unique=True),
+    Column("client_id", String(36), ForeignKey("clients.id"), nullable=False),
+    Column("txid", String(35), nullable=False, unique=True),
+    Column("external_reference", String(64), nullable=False),
+    Column("type", String(7), nullable=False),
+    Column("status", String(9), nullable=False),
+    Column("amount", BigInteger, nullable=True),
+    Column("description", String(140), nullable=True),
+    Column("pix_key", String(77), nullable=False),
+    Column("location_id", String(36), nullable=True, unique=True),
+    Column("br_code", Text, nullable=False),
+    Column("expires_at", TZ, nullable=True),
+    Column("webhook_url", String(2048), nullable=True),
+    Column("payer_name", String(120), nullable=True),
+    Column("payer_document", String(14), nullable=True),
+    Column("created_at", TZ, nullable=False),
+    Column("updated_at", TZ, nullable=False),
+    UniqueConstraint("external_reference", "client_id", name="uq_charges_client_ref"),
+    CheckConstraint("amount IS NULL OR amount > 0", name="amount"),
+    CheckConstraint("type IN ('DYNAMIC', 'STATIC')", name="type"),
+    CheckConstraint("status IN ('ACTIVE', 'COMPLETED', 'EXPIRED', 'CANCELLED')", name="status"),
+    Index("ix_charges_client_created", "client_id", "created_at"),
+)
+
+# Every Pix received: its endToEndId is its key, so the same Pix is credited once.
+cash_ins = Table(
+    "cash_ins",
+    metadata,
+    Column("end_to_end_id", String(32), primary_key=True),
+    Column("client_id", String(36), ForeignKey("clients.id"), nullable=False),
+    Column("charge_id", String(36), ForeignKey("charges.id"), nullable=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("fee", BigInteger, nullable=False),
+    Column("pix_key", String(77), nullable=True),
+    Column("txid", String(35), nullable=True),
+    Column("payer_name", String(120), nullable=False),
+    Column("payer_document", String(14), nullable=False),
+    Column("payer_ispb", String(8), nullable=False),
+    Column("paid_at", TZ, nullable=False),
+    Column("received_at", TZ, nullable=False),
+    CheckConstraint("amount > 0 AND fee >= 0 AND fee <= amount", name="amounts"),
+    Index("ix_cash_ins_charge", "charge_id", "paid_at"),
+    Index("ix_cash_ins_client", "client_id", "received_at"),
+)

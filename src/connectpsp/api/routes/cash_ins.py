@@ -1,0 +1,171 @@
+"""Cash-in: charges (a BR Code to be paid) and the client's own Pix keys."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from connectpsp.api import views
+from connectpsp.api.cashin_schemas import ChargeBody, ChargeIn, PixKeyBody, PixKeyIn, parse_charge
+from connectpsp.api.deps import (
+    IDEMPOTENT_REPLAYED,
+    INTERNAL_CODE_PATTERN,
+    REFERENCE_PATTERN,
+    authenticated,
+    body,
+    errors,
+    idempotency_key,
+    json_body,
+    json_response,
+    respond,
+    services_of,
+    single_header,
+)
+from connectpsp.api.schemas import parse_body
+from connectpsp.domain.errors import InvalidSignature
+from connectpsp.service.auth import Caller
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["cash-in"])
+_SIGNED = (
+    (
+        "DigitalSignature",
+        "Lowercase hex HMAC-SHA256 of the access token, keyed with your cryptoToken",
+    ),
+    ("X-Idempotency-Key", "Unique per request; a UUID is a good choice"),
+)
+
+
+def _check_signature(request: Request, caller: Caller) -> None:
+    signature = single_header(request, "DigitalSignature", InvalidSignature)
+    services_of(request).auth.check_signature(caller, signature)
+
+
+@router.post(
+    "/cash-in",
+    summary="Create a charge: a BR Code (Pix copia e cola) for your customer to pay",
+    status_code=201,
+    response_model=ChargeBody,
+    responses={
+        **errors(400, 401, 409),
+        201: {
+            "model": ChargeBody,
+            "headers": IDEMPOTENT_REPLAYED,
+            "links": {
+                "GetCharge": {
+                    "operationId": "get_charge",
+                    "parameters": {"internalCode": "$response.body#/internalCode"},
+                },
+                "FindCharge": {
+                    "operationId": "find_charge",
+                    "parameters": {"externalReference": "$response.body#/externalReference"},
+                },
+            },
+        },
+    },
+    openapi_extra=body(ChargeIn, *_SIGNED),
+)
+async def create_charge(request: Request, caller: Caller = Depends(authenticated)) -> Response:
+    services = services_of(request)
+    _check_signature(request, caller)
+    key = idempotency_key(request, required=True)
+    assert key is not None
+    charge_request = parse_charge(await json_body(request))
+    if charge_request.webhook_url is not None:
+        services.endpoints.check_cash_out_url(charge_request.webhook_url)
+    # The client's first charge may register its key in DICT first: off the event loop.
+    future = await run_in_threadpool(services.cash_ins.submit, caller.client, key, charge_request)
+    decided = await asyncio.wrap_future(future)
+    return respond(decided, lambda charge: (201, views.charge(charge, [], services.participants)))
+
+
+@router.get(
+    "/cash-in/{internalCode}",
+    operation_id="get_charge",
+    summary="A charge, with the payments it received",
+    response_model=ChargeBody,
+    responses=errors(400, 401, 404),
+)
+def get_charge(
+    request: Request,
+    internal_code: str = Path(alias="internalCode", pattern=INTERNAL_CODE_PATTERN),
+    caller: Caller = Depends(authenticated),
+) -> Response:
+    services = services_of(request)
+    charge, payments = services.cash_ins.get(caller.client, internal_code)
+    return json_response(views.charge(charge, payments, services.participants))
+
+
+@router.get(
+    "/cash-in",
+    operation_id="find_charge",
+    summary="Find a charge by your externalReference",
+    response_model=ChargeBody,
+    responses=errors(400, 401, 404),
+)
+def find_charge(
+    request: Request,
+    external_reference: str = Query(alias="externalReference", pattern=REFERENCE_PATTERN),
+    caller: Caller = Depends(authenticated),
+) -> Response:
+    services = services_of(request)
+    charge, payments = services.cash_ins.find(caller.client, external_reference)
+    return json_response(views.charge(charge, payments, services.participants))
+
+
+@router.delete(
+    "/cash-in/{internalCode}",
+    summary="Cancel an ACTIVE charge: it takes no more payments",
+    response_model=ChargeBody,
+    responses=errors(400, 401, 404, 409),
+)
+def cancel_charge(
+    request: Request,
+    internal_code: str = Path(alias="internalCode", pattern=INTERNAL_CODE_PATTERN),
+    caller: Caller = Depends(authenticated),
+) -> Response:
+    services = services_of(request)
+    charge, payments = services.cash_ins.cancel(caller.client, internal_code)
+    return json_response(views.charge(charge, payments, services.participants))
+
+
+@router.post(
+    "/pix-keys",
+    summary="Register a Pix key for your account: EVP (we make it), EMAIL, PHONE, CPF or CNPJ",
+    status_code=201,
+    response_model=PixKeyBody,
+    responses=errors(400, 401, 409),
+    openapi_extra=body(PixKeyIn, _SIGNED[0]),
+)
+async def register_pix_key(request: Request, caller: Caller = Depends(authenticated)) -> Response:
+    services = services_of(request)
+    _check_signature(request, caller)
+    data = parse_body(PixKeyIn, await json_body(request))
+    registered = await run_in_threadpool(
+        services.pix_keys.register, caller.client, data.type, data.key
+    )
+    return json_response(views.pix_key(registered), status=201)
+
+
+@router.get("/pix-keys", summary="Your Pix keys, oldest first", responses=errors(401))
+def list_pix_keys(request: Request, caller: Caller = Depends(authenticated)) -> Response:
+    keys = services_of(request).pix_keys.of_client(caller.client)
+    return json_response({"items": [views.pix_key(k) for k in keys]})
+
+
+@router.delete(
+    "/pix-keys/{key}",
+    summary="Remove one of your Pix keys from DICT",
+    status_code=204,
+    responses=errors(400, 401, 404),
+)
+def delete_pix_key(
+    request: Request,
+    key: str = Path(max_length=77),
+    caller: Caller = Depends(authenticated),
+) -> Response:
+    services_of(request).pix_keys.delete(caller.client, key)
+    return Response(status_code=204)

@@ -1,0 +1,72 @@
+"""The ports cash-in's use cases need (``service.ports`` binds them to the unit of
+work): charges, the Pix received, the clients' own keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from connectpsp.domain.cashin import CashIn, Charge, ChargeStatus
+
+__all__ = ["CashInRepository", "ChargeRepository", "PixKey", "PixKeyRepository"]
+
+
+class ChargeRepository(Protocol):
+    def add(self, charges: list[Charge]) -> None:
+        """Insert; a reference, code or txid taken meanwhile by a concurrent writer
+        raises ``StorageConflict``."""
+        ...
+
+    def get(self, client_id: str, internal_code: str) -> Charge | None: ...
+    def by_external_reference(self, client_id: str, reference: str) -> Charge | None: ...
+
+    def references_taken(self, references: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (client id, externalReference) pairs are used already."""
+        ...
+
+    def by_txid(self, txid: str, *, lock: bool = False) -> Charge | None:
+        """With ``lock``, the row stays locked until the end of the transaction, so two
+        payments of one charge are decided one after the other."""
+        ...
+
+    def by_location(self, location_id: str) -> Charge | None: ...
+    def by_id(self, charge_id: str, *, lock: bool = False) -> Charge | None: ...
+
+    def change(self, charge: Charge, *, was: ChargeStatus) -> bool:
+        """Store ``charge``'s status and ``updated_at`` if it is still ``was``; False,
+        writing nothing, otherwise."""
+        ...
+
+
+class CashInRepository(Protocol):
+    def add(self, cash_in: CashIn) -> None:
+        """Insert; the same endToEndId stored meanwhile by a concurrent writer raises
+        ``StorageConflict``."""
+        ...
+
+    def get(self, end_to_end_id: str) -> CashIn | None: ...
+    def of_charges(self, charge_ids: list[str]) -> dict[str, list[CashIn]]:
+        """Each charge's payments, oldest first."""
+        ...
+
+
+@dataclass(frozen=True)
+class PixKey:
+    key: str
+    key_type: str  # domain.pix.PixKeyType's value
+    client_id: str
+    created_at: datetime
+
+
+class PixKeyRepository(Protocol):
+    def add(self, key: PixKey) -> None:
+        """Insert; a key taken meanwhile raises ``StorageConflict``."""
+        ...
+
+    def get(self, key: str) -> PixKey | None: ...
+    def of_client(self, client_id: str) -> list[PixKey]:
+        """Oldest first."""
+        ...
+
+    def delete(self, client_id: str, key: str) -> bool: ...

@@ -1,0 +1,351 @@
+"""Cash-in: charges (create, read, cancel, expire), the clients' own Pix keys, and the
+Pix the network brings us (``Inbound``), credited through the ledger.
+
+Creating a charge is a flow of the acceptance engine, as a cash-out is: an
+``X-Idempotency-Key`` retried gets the first answer, and an ``externalReference`` is
+the client's once. Receiving a Pix is one transaction: the payment's record, its credit
+and fee transfers, the charge's new status and the events that become webhooks. The
+same Pix brought twice (the same endToEndId) is credited once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from connectpsp.domain.cashin import (
+    CashIn,
+    CashInPayer,
+    CashInReceived,
+    Charge,
+    ChargeExpired,
+    ChargeRequest,
+    ChargeStatus,
+    ChargeType,
+    cash_in_fee,
+    credit_transfers,
+    new_charge,
+)
+from connectpsp.domain.cashin_payloads import cash_in_completed, charge_expired, movement_event
+from connectpsp.domain.clients import Client
+from connectpsp.domain.clock import Clock
+from connectpsp.domain.errors import (
+    ConnectPSPError,
+    DuplicateExternalReference,
+    IllegalTransition,
+    NotFound,
+    StorageConflict,
+)
+from connectpsp.domain.participants import ParticipantDirectory
+from connectpsp.domain.spi import ReasonCode
+from connectpsp.service.acceptance import AcceptanceEngine, Decided, Submission
+from connectpsp.service.pix_keys import PixKeys
+from connectpsp.service.ports import UnitOfWork, UnitOfWorkFactory
+from connectpsp.service.publisher import Payloads, Publisher
+from connectpsp.service.rail import IncomingPayment, IncomingReturn, Receipt
+
+__all__ = ["EXPIRE_TOPIC", "CashInService", "ChargeFlow", "register_payloads"]
+
+EXPIRE_TOPIC = "expire_charge"
+# A Pix delivered twice at once: the second writer finds the first's record on a retry.
+_ATTEMPTS = 3
+
+
+def register_payloads(publisher: Publisher, participants: ParticipantDirectory) -> None:
+    """A received Pix's webhooks: the tutorial's shape for its charge's ``webhookUrl``,
+    the account movement (``CashIn``, CREDIT) for the endpoints; an expired charge's for
+    its own URL only (no money moved)."""
+
+    def own(event: CashInReceived, at: datetime) -> dict[str, Any]:
+        return cash_in_completed(event.cash_in, event.charge, at, participants)
+
+    def movement(event: CashInReceived, at: datetime) -> dict[str, Any]:
+        return movement_event(event.cash_in, event.charge, at, participants)
+
+    def expired(event: ChargeExpired, at: datetime) -> dict[str, Any]:
+        return charge_expired(event.charge, at)
+
+    publisher.register(CashInReceived, Payloads(own=own, movement=movement))
+    publisher.register(ChargeExpired, Payloads(own=expired, movement=None))
+
+
+@dataclass(frozen=True)
+class NewCharge:
+    """A charge request with what the flow needs besides: the key its code pays."""
+
+    request: ChargeRequest
+    pix_key: str
+
+
+@dataclass
+class _Charges:
+    references: set[tuple[str, str]]
+    added: list[Charge] = field(default_factory=list)
+
+
+class ChargeFlow:
+    name = "charge"
+    refusals: tuple[type[ConnectPSPError], ...] = (DuplicateExternalReference,)
+    secret = False
+
+    def __init__(self, location_base: str) -> None:
+        self._location_base = location_base
+
+    def load(
+        self, uow: UnitOfWork, batch: Sequence[Submission[NewCharge]], now: datetime
+    ) -> _Charges:
+        wanted = sorted({(s.client.id, s.command.request.external_reference) for s in batch})
+        return _Charges(uow.charges.references_taken(wanted))
+
+    def decide(self, state: _Charges, submission: Submission[NewCharge], now: datetime) -> Charge:
+        client, command = submission.client, submission.command
+        reference = (client.id, command.request.external_reference)
+        if reference in state.references:
+            raise DuplicateExternalReference("A charge with this externalReference already exists.")
+        charge = new_charge(client, command.request, command.pix_key, self._location_base, now)
+        state.references.add(reference)
+        state.added.append(charge)
+        return charge
+
+    def write(self, uow: UnitOfWork, state: _Charges, now: datetime) -> None:
+        uow.charges.add(state.added)
+        for charge in state.added:
+            if charge.expires_at is not None:
+                uow.outbox.enqueue(
+                    EXPIRE_TOPIC,
+                    [(charge.id, {"chargeId": charge.id})],
+                    available_at=charge.expires_at,
+                )
+
+    def record(self, result: Charge) -> dict[str, Any]:
+        return _charge_record(result)
+
+    def restore(self, record: dict[str, Any]) -> Charge:
+        return _charge_from_record(record)
+
+    def committed(self, results: list[Charge]) -> None:
+        pass
+
+
+def _charge_record(c: Charge) -> dict[str, Any]:
+    """The charge as created, to answer a retried request with the same bytes."""
+    return {
+        "id": c.id,
+        "internalCode": c.internal_code,
+        "clientId": c.client_id,
+        "txid": c.txid,
+        "externalReference": c.external_reference,
+        "type": c.type.value,
+        "amount": c.amount,
+        "description": c.description,
+        "pixKey": c.pix_key,
+        "locationId": c.location_id,
+        "brCode": c.br_code,
+        "expiresAt": c.expires_at.isoformat() if c.expires_at else None,
+        "createdAt": c.created_at.isoformat(),
+        "webhookUrl": c.webhook_url,
+        "payerName": c.payer_name,
+        "payerDocument": c.payer_document,
+    }
+
+
+def _charge_from_record(r: dict[str, Any]) -> Charge:
+    created = datetime.fromisoformat(r["createdAt"])
+    return Charge(
+        id=r["id"],
+        internal_code=r["internalCode"],
+        client_id=r["clientId"],
+        txid=r["txid"],
+        external_reference=r["externalReference"],
+        type=ChargeType(r["type"]),
+        status=ChargeStatus.ACTIVE,  # as answered when created
+        amount=r["amount"],
+        description=r["description"],
+        pix_key=r["pixKey"],
+        location_id=r["locationId"],
+        br_code=r["brCode"],
+        expires_at=datetime.fromisoformat(r["expiresAt"]) if r["expiresAt"] else None,
+        created_at=created,
+        updated_at=created,
+        webhook_url=r["webhookUrl"],
+        payer_name=r["payerName"],
+        payer_document=r["payerDocument"],
+    )
+
+
+class CashInService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        engine: AcceptanceEngine,
+        clock: Clock,
+        keys: PixKeys,
+        location_base: str,
+        lease: timedelta = timedelta(seconds=30),
+        on_event: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._uow = uow
+        self._engine = engine
+        self._clock = clock
+        self._keys = keys
+        self._lease = lease
+        self._on_event = on_event  # webhooks were queued: the dispatcher may look now
+        self.flow = ChargeFlow(location_base)
+
+    # --- charges ---------------------------------------------------------------------
+
+    def submit(
+        self, client: Client, idempotency_key: str, request: ChargeRequest
+    ) -> Future[Decided[Charge]]:
+        command = NewCharge(request, self._keys.key_for_charges(client))
+        return self._engine.submit(self.flow, client, idempotency_key, command)
+
+    def create(
+        self, client: Client, idempotency_key: str, request: ChargeRequest
+    ) -> Decided[Charge]:
+        return self.submit(client, idempotency_key, request).result()
+
+    def get(self, client: Client, internal_code: str) -> tuple[Charge, list[CashIn]]:
+        with self._uow() as uow:
+            charge = uow.charges.get(client.id, internal_code)
+            if charge is None:
+                raise NotFound(f"No charge {internal_code}.")
+            return charge, uow.cash_ins.of_charges([charge.id])[charge.id]
+
+    def find(self, client: Client, external_reference: str) -> tuple[Charge, list[CashIn]]:
+        with self._uow() as uow:
+            charge = uow.charges.by_external_reference(client.id, external_reference)
+            if charge is None:
+                raise NotFound(f"No charge with externalReference {external_reference}.")
+            return charge, uow.cash_ins.of_charges([charge.id])[charge.id]
+
+    def cancel(self, client: Client, internal_code: str) -> tuple[Charge, list[CashIn]]:
+        """An ACTIVE charge takes no more payments; a charge whose time ran out is left
+        to expire (``IllegalTransition``), as the worker will make it."""
+        now = self._clock.now()
+        with self._uow(write=True) as uow:
+            charge = uow.charges.get(client.id, internal_code)
+            if charge is None:
+                raise NotFound(f"No charge {internal_code}.")
+            if charge.status is ChargeStatus.ACTIVE and charge.expired(now):
+                raise IllegalTransition("The charge has expired.", {"status": "EXPIRED"})
+            cancelled = charge.cancel(now)
+            if not uow.charges.change(cancelled, was=ChargeStatus.ACTIVE):
+                raise StorageConflict()
+            payments = uow.cash_ins.of_charges([charge.id])[charge.id]
+            uow.commit()
+        return cancelled, payments
+
+    def at_location(self, location_id: str) -> Charge:
+        with self._uow() as uow:
+            charge = uow.charges.by_location(location_id)
+        if charge is None:
+            raise NotFound(f"No charge at location {location_id}.")
+        return charge
+
+    def expire_due(self, limit: int = 64) -> int:
+        """Expire the dynamic charges whose time ran out unpaid (the worker's step); the
+        number of jobs claimed."""
+        now = self._clock.now()
+        with self._uow(write=True) as uow:
+            jobs = uow.outbox.claim(
+                EXPIRE_TOPIC, now=now, lease_until=now + self._lease, limit=limit
+            )
+            uow.commit()
+        if not jobs:
+            return 0
+        expired = 0
+        with self._uow(write=True) as uow:
+            for job in jobs:
+                charge = uow.charges.by_id(job.ref, lock=True)
+                if charge is not None and charge.status is ChargeStatus.ACTIVE:
+                    ended = charge.expire(now)
+                    if uow.charges.change(ended, was=ChargeStatus.ACTIVE):
+                        uow.emit(ChargeExpired(now, ended))
+                        expired += 1
+                uow.outbox.finish(job.id, at=now)
+            uow.commit()
+        if expired:
+            self._on_event()
+        return len(jobs)
+
+    # --- the Pix the network brings (``service.rail.Inbound``) ------------------------
+
+    def receive(self, payment: IncomingPayment) -> Receipt:
+        """Credit a Pix paid to one of our clients' keys or charges, or reject it with
+        the reason SPI passes on to the payer's PSP."""
+        for attempt in range(_ATTEMPTS):
+            try:
+                receipt = self._receive(payment)
+            except StorageConflict:
+                if attempt == _ATTEMPTS - 1:
+                    raise
+                continue
+            if receipt.accepted:
+                self._on_event()
+            return receipt
+        raise AssertionError("unreachable")
+
+    def refusal_of(self, key: str | None, txid: str | None, amount: int) -> ConnectPSPError | None:
+        """Why a Pix of ``amount`` to this key or charge would be rejected now, if it
+        would: what a payer's PSP learns before it pays (the sandbox payer asks)."""
+        now = self._clock.now()
+        with self._uow() as uow:
+            charge = uow.charges.by_txid(txid) if txid else None
+            if charge is not None:
+                return charge.refusal_of(amount, now)
+            if key is None or uow.pix_keys.get(key) is None:
+                return NotFound("No such Pix key or charge at this PSP.")
+        return None
+
+    def _receive(self, payment: IncomingPayment) -> Receipt:
+        now = self._clock.now()
+        with self._uow(write=True) as uow:
+            if uow.cash_ins.get(payment.end_to_end_id) is not None:
+                return Receipt(True)  # brought again: credited the first time
+            charge = uow.charges.by_txid(payment.txid, lock=True) if payment.txid else None
+            if charge is not None:
+                if charge.refusal_of(payment.amount, now) is not None:
+                    return Receipt(False, ReasonCode.DS04.value)
+                client_id = charge.client_id
+            else:
+                owner = uow.pix_keys.get(payment.key) if payment.key else None
+                if owner is None:
+                    return Receipt(False, ReasonCode.AC03.value)
+                client_id = owner.client_id
+            client = uow.clients.get(client_id)
+            if client is None or not client.active:
+                return Receipt(False, ReasonCode.AC06.value)
+            cash_in = CashIn(
+                end_to_end_id=payment.end_to_end_id,
+                client_id=client_id,
+                charge_id=charge.id if charge else None,
+                amount=payment.amount,
+                fee=cash_in_fee(client.cash_in_fee_plan, payment.amount),
+                pix_key=payment.key or (charge.pix_key if charge else None),
+                txid=charge.txid if charge else payment.txid,
+                payer=CashInPayer(payment.payer.name, payment.payer.document, payment.payer.ispb),
+                paid_at=payment.paid_at,
+                received_at=now,
+            )
+            after = None
+            if charge is not None:
+                after = charge.paid(now)
+                if after.status is not charge.status and not uow.charges.change(
+                    after, was=charge.status
+                ):
+                    raise StorageConflict()
+            uow.cash_ins.add(cash_in)
+            uow.ledger.record(credit_transfers(cash_in))
+            uow.emit(CashInReceived(now, cash_in, after))
+            uow.commit()
+        return Receipt(True)
+
+    def returned(self, back: IncomingReturn) -> Receipt:
+        """Returns of our cash-outs are the next slice (issue "Refunds, returns and
+        MED"); until then SPI is told we cannot take them, and nothing moves."""
+        return Receipt(False, ReasonCode.AG03.value)
