@@ -220,7 +220,7 @@ def test_every_bad_field_is_reported_at_once(server: RunningServer) -> None:
 
 def test_per_transaction_limit(server: RunningServer) -> None:
     m = new_merchant(server, fund=100_000, per_transaction_limit=50_00)
-    assert "per-transaction limit of R$ 50.00" in fields(m.cash_out(amount="50.01"))["amount"]
+    assert "per-transaction limit of R$ 50,00" in fields(m.cash_out(amount="50.01"))["amount"]
     assert m.cash_out(amount="50.00").status_code == 202
     # Reported together with the other bad fields, not after them.
     both = fields(m.cash_out(cash_out_body(amount="50.01", reference="bad ref")))
