@@ -41,6 +41,7 @@ STATUS: dict[type[ConnectPSPError], int] = {
     e.EndpointDisabled: 409,
     e.NotFound: 404,
     e.StorageUnavailable: 503,
+    e.SchemaNotCurrent: 503,
 }
 
 
