@@ -19,7 +19,10 @@ run: install
 	$(BIN)/connectpsp demo
 	$(BIN)/connectpsp serve
 
+# Chromium renders the API reference offline (tests/e2e/test_docs_offline.py); the script
+# installs Debian's package only when it is missing.
 test: install
+	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The long reliability suite; writes docs/reliability.md with its figures.

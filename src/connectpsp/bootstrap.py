@@ -15,7 +15,7 @@ from connectpsp.adapters.rails.own_keys import OwnKeys
 from connectpsp.adapters.rails.simulated import SimulatedPixNetwork
 from connectpsp.adapters.rails.simulated_security import SimulatedDictSecurity
 from connectpsp.adapters.storage.db import Database
-from connectpsp.adapters.storage.migrate import upgrade
+from connectpsp.adapters.storage.migrate import is_at_head, upgrade
 from connectpsp.adapters.storage.throttle import SqlThrottleStore
 from connectpsp.adapters.storage.uow import sql_unit_of_work_factory
 from connectpsp.adapters.webhook_http import AddressGuard, HttpSender
@@ -78,6 +78,10 @@ class Container:
     def ping(self) -> bool:
         """Whether the database answers."""
         return self.db.ping()
+
+    def schema_is_current(self) -> bool:
+        """Whether the database is at this version's newest migration."""
+        return is_at_head(self.db, schema=self.settings.database_schema)
 
     def close(self) -> None:
         self.engine.close()

@@ -98,9 +98,9 @@ def test_clients_create_json_list_and_fund(env: dict[str, str]) -> None:
     assert "clientSecret" in human and "Keep these safe" in human
 
     funded = cli(env, "sandbox", "fund", creds["clientId"], "1234.56").stdout
-    assert "R$ 1,234.56" in funded
+    assert "R$ 1.234,56" in funded
     listing = cli(env, "clients", "list").stdout
-    assert "Acme Payouts" in listing and "R$ 1,234.56" in listing
+    assert "Acme Payouts" in listing and "R$ 1.234,56" in listing
 
     bad = cli(env, "sandbox", "fund", creds["clientId"], "1.001", check=False)
     assert_one_line_error(bad, 2, "AMOUNT must have at most 2 decimal places")
@@ -204,7 +204,7 @@ def test_demo_creates_the_client_once(env: dict[str, str]) -> None:
         assert creds["clientSecret"] in text
         assert "openssl dgst -sha256 -hmac" in text and "/cash-out" in text
     assert (Path(env["CONNECTPSP_VAR_DIR"]) / "demo-client.json").stat().st_mode & 0o777 == 0o600
-    assert "R$ 10,000.00" in cli(env, "clients", "list").stdout
+    assert "R$ 10.000,00" in cli(env, "clients", "list").stdout
 
 
 def test_demo_recreates_its_client_when_the_database_was_reset(
@@ -220,7 +220,7 @@ def test_demo_recreates_its_client_when_the_database_was_reset(
     assert "created the demo client" in again
     new_id = json.loads(saved.read_text())["clientId"]
     assert new_id != old_id and new_id in again and old_id not in again
-    assert "R$ 10,000.00" in cli(reset, "clients", "list").stdout  # funded again
+    assert "R$ 10.000,00" in cli(reset, "clients", "list").stdout  # funded again
 
 
 def cash_out_through(

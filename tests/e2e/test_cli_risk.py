@@ -29,7 +29,7 @@ def test_clients_update_sets_the_rules_and_risk_decisions_lists_them(
         "--night-window",
         "22:00-05:00",
     ).stdout
-    assert "cash-outs per minute 1" in out and "new payee limit R$ 50.00" in out
+    assert "cash-outs per minute 1" in out and "new payee limit R$ 50,00" in out
     assert "(22:00-05:00)" in out
     with running_server(db_settings, clock=FakeClock()) as server:
         stored = server.container.clients.get(client_id).risk

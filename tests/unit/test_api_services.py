@@ -40,6 +40,7 @@ class FakeSettings:
 class FakeServices:
     settings: FakeSettings = field(default_factory=FakeSettings)
     database_up: bool = True
+    schema_current: bool = True
     auth: Any = field(default_factory=Untouched)
     cash_outs: Any = field(default_factory=Untouched)
     cash_ins: Any = field(default_factory=Untouched)
@@ -54,6 +55,9 @@ class FakeServices:
 
     def ping(self) -> bool:
         return self.database_up
+
+    def schema_is_current(self) -> bool:
+        return self.schema_current
 
 
 @dataclass
@@ -96,6 +100,23 @@ def test_health_asks_the_services_whether_the_database_answers() -> None:
     assert (up.status_code, up.json()) == (200, {"status": "ok"})
     assert down.status_code == 503
     assert down.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+
+
+def test_readiness_needs_the_database_up_and_current_and_liveness_needs_neither() -> None:
+    services = FakeServices()
+    ready, live = {}, {}
+    with serving(create_app(services)) as url:
+        for state in ("ready", "behind", "down"):
+            services.schema_current = state == "ready"
+            services.database_up = state != "down"
+            ready[state] = httpx.get(f"{url}/readyz")
+            live[state] = httpx.get(f"{url}/livez")
+    assert (ready["ready"].status_code, ready["ready"].json()) == (200, {"status": "ok"})
+    for state, code in (("behind", "DATABASE_NOT_MIGRATED"), ("down", "SERVICE_UNAVAILABLE")):
+        assert ready[state].status_code == 503, state
+        assert ready[state].json()["error"]["code"] == code
+        assert ready[state].headers["retry-after"] == "1"
+    assert all((r.status_code, r.json()) == (200, {"status": "ok"}) for r in live.values())
 
 
 def test_the_settings_the_api_reads_come_from_the_services() -> None:

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from connectpsp.domain.money import format_brl, parse_amount, to_decimal
+from connectpsp.domain.money import MAX_CENTAVOS, format_brl, parse_amount, to_decimal
 
 
 @pytest.mark.parametrize(
@@ -65,5 +65,22 @@ def test_rejects(given, message):
 def test_formats_exactly():
     assert str(to_decimal(5000)) == "50.00"
     assert str(to_decimal(1)) == "0.01"
-    assert format_brl(1_000_000) == "R$ 10,000.00"
-    assert format_brl(-5) == "-R$ 0.05"
+
+
+@pytest.mark.parametrize(
+    ("centavos", "written"),
+    [
+        (0, "R$ 0,00"),
+        (1, "R$ 0,01"),
+        (99_999, "R$ 999,99"),
+        (100_000, "R$ 1.000,00"),
+        (123_456, "R$ 1.234,56"),
+        (100_000_000, "R$ 1.000.000,00"),
+        (MAX_CENTAVOS, "R$ 10.000.000.000.000,00"),
+        (-5, "-R$ 0,05"),
+        (-100_000, "-R$ 1.000,00"),
+    ],
+)
+def test_format_brl_writes_reais_as_brazil_does(centavos, written):
+    # Dots group the thousands and a comma marks the centavos, whatever the locale.
+    assert format_brl(centavos) == written

@@ -152,7 +152,7 @@ def test_a_breach_names_its_rule_and_limit() -> None:
     refused = assess(sender.book, sender.client, request, NOON)
     assert isinstance(refused.refusal, LimitExceeded)
     assert refused.refusal.details == {"rule": "max_amount_per_hour", "limit": "10.00"}
-    assert "R$ 10.00" in refused.refusal.message
+    assert "R$ 10,00" in refused.refusal.message
     check = next(c for c in refused.checks if c.rule == "max_amount_per_hour")
     assert check.inputs == {"limit": 10_00, "inLastHour": 0, "amount": 10_01}
 

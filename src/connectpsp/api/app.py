@@ -10,7 +10,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import RedirectResponse
 from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from connectpsp import __version__
@@ -61,9 +63,38 @@ REQUEST_ID: dict[str, Any] = {
 }
 
 
+# What Swagger UI's "Authorize" dialog asks for, once for every operation that needs it.
+SECURITY_SCHEMES: dict[str, Any] = {
+    "Bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "The `accessToken` from POST /auth/token; a new one after `expiresIn` s",
+    },
+    "ApplicationToken": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "ApplicationToken",
+        "description": "The ApplicationToken issued with your client's credentials",
+    },
+    "DigitalSignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "DigitalSignature",
+        "description": (
+            "Lowercase hex HMAC-SHA256 of the exact access token (what follows `Bearer `), "
+            "keyed with your cryptoToken; computed anew for every new token"
+        ),
+    },
+}
+# Routes that check the signature name it among their required headers (``deps.body``).
+_SIGNATURE = "DigitalSignature"
+
+
 def _describe_what_routes_check_themselves(schema: dict[str, Any], routes: list[Any]) -> None:
-    """The auth headers of every route that depends on ``authenticated``, and the 413 and
-    415 of every route that reads a body (answered before the route's own work)."""
+    """The auth headers and security schemes of every route that depends on
+    ``authenticated``, and the 413 and 415 of every route that reads a body (answered
+    before the route's own work)."""
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
     too_large = {
         "description": "The body is larger than CONNECTPSP_MAX_BODY_BYTES",
@@ -79,6 +110,9 @@ def _describe_what_routes_check_themselves(schema: dict[str, Any], routes: list[
             if operation is None:
                 continue
             if authed:
+                signed = any(p["name"] == _SIGNATURE for p in operation.get("parameters", []))
+                required = ["Bearer", "ApplicationToken", *([_SIGNATURE] if signed else [])]
+                operation["security"] = [{name: [] for name in required}]
                 operation["parameters"] = [
                     *header_docs(AUTH_HEADERS),
                     *operation.get("parameters", []),
@@ -123,12 +157,20 @@ def create_app(services: Services, *, background: Background | None = None) -> F
             if background is not None:
                 await run_in_threadpool(background.stop)
 
-    app = FastAPI(
+    # /docs and /redoc with Swagger UI and ReDoc served from the package, never a CDN:
+    # the reference works on a machine that reaches nothing.
+    app = FastAPIOffline(
         title="ConnectPSP",
         version=__version__,
         description="Pix cash-out API: tokens, signed cash-outs, status, balance.",
         lifespan=lifespan,
     )
+
+    # When the operator console exists, point here to it (or serve a page linking both).
+    @app.get("/", include_in_schema=False)
+    async def home() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
     app.state.services = services
     install_handlers(app)
     for router in ROUTERS:
@@ -145,7 +187,8 @@ def create_app(services: Services, *, background: Background | None = None) -> F
                 description=app.description,
                 routes=app.routes,
             )
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+            components = schema["components"].setdefault("schemas", {})
             # Request validation answers 400 VALIDATION_ERROR in our error shape, never
             # FastAPI's default 422; drop the default from the description.
             for path in schema["paths"].values():

@@ -47,6 +47,7 @@ STATUS: dict[type[ConnectPSPError], int] = {
     PaymentRejected: 422,
     e.NotFound: 404,
     e.StorageUnavailable: 503,
+    e.SchemaNotCurrent: 503,
 }
 
 

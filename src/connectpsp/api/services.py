@@ -81,7 +81,12 @@ class Services(Protocol):
         ...
 
     def ping(self) -> bool:
-        """Whether the database answers (GET /healthz)."""
+        """Whether the database answers (GET /healthz, GET /readyz)."""
+        ...
+
+    def schema_is_current(self) -> bool:
+        """Whether the database is at this version's newest migration (GET /readyz);
+        raises ``StorageUnavailable`` if it does not answer."""
         ...
 
 

@@ -24,7 +24,8 @@ ConnectPSPError
 ├── IllegalTransition               ILLEGAL_TRANSITION
 ├── LedgerViolation                 LEDGER_VIOLATION
 └── StorageUnavailable              SERVICE_UNAVAILABLE
-    └── StorageConflict             SERVICE_UNAVAILABLE
+    ├── StorageConflict             SERVICE_UNAVAILABLE
+    └── SchemaNotCurrent            DATABASE_NOT_MIGRATED
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ __all__ = [
     "NotFound",
     "PixKeyAlreadyRegistered",
     "RateLimited",
+    "SchemaNotCurrent",
     "StorageConflict",
     "StorageUnavailable",
     "TokenExpired",
@@ -219,3 +221,14 @@ class StorageConflict(StorageUnavailable):
     written, and the same transaction run again sees what the other one did."""
 
     default_message = "A concurrent request got in the way; nothing was done. Retry."
+
+
+class SchemaNotCurrent(StorageUnavailable):
+    """The database answers, but is not at this version's newest migration: never
+    migrated, behind (restored from an old backup), or ahead (a newer version migrated it)."""
+
+    code = "DATABASE_NOT_MIGRATED"
+    default_message = (
+        "The database is not at the schema this version of ConnectPSP needs: run "
+        "`connectpsp migrate`, or run a ConnectPSP at least as new as the database."
+    )

@@ -81,7 +81,9 @@ def to_decimal(centavos: Centavos) -> Decimal:
 
 
 def format_brl(centavos: Centavos) -> str:
-    """Human formatting for operators and CLIs: 1000000 -> 'R$ 10,000.00'."""
+    """Human formatting for operators and CLIs, as Brazil writes reais (dots group the
+    thousands, a comma marks the centavos): 1000000 -> 'R$ 10.000,00'. Never the
+    locale's, so the output is the same on every machine."""
     sign = "-" if centavos < 0 else ""
     reais, cents = divmod(abs(centavos), 100)
-    return f"{sign}R$ {reais:,}.{cents:02d}"
+    return f"{sign}R$ {reais:,}".replace(",", ".") + f",{cents:02d}"

@@ -3,6 +3,7 @@ database is migrated without changing it."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,11 +11,19 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import text
+from sqlalchemy import exc, text
 
 from connectpsp.adapters.storage.db import Database, sqlite_file
+from connectpsp.domain.errors import StorageUnavailable
 
-__all__ = ["SchemaStatus", "alembic_config", "schema_status", "upgrade"]
+__all__ = [
+    "SchemaStatus",
+    "alembic_config",
+    "head_revision",
+    "is_at_head",
+    "schema_status",
+    "upgrade",
+]
 
 _HERE = Path(__file__).parent
 
@@ -66,6 +75,23 @@ def schema_status(db: Database, *, schema: str | None = None) -> SchemaStatus:
     current = _current_revision(db, schema)
     known = current is None or any(r.revision == current for r in scripts.walk_revisions())
     return SchemaStatus(current=current, head=head, known=known)
+
+
+@functools.cache
+def head_revision() -> str:
+    """This version's newest revision: read from the migration scripts once per process."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None  # the migrations ship with the package
+    return head
+
+
+def is_at_head(db: Database, *, schema: str | None = None) -> bool:
+    """Whether the database is at ``head_revision()``, changing nothing (a readiness
+    check); ``StorageUnavailable`` if it does not answer."""
+    try:
+        return _current_revision(db, schema) == head_revision()
+    except exc.SQLAlchemyError:
+        raise StorageUnavailable() from None
 
 
 def _current_revision(db: Database, schema: str | None) -> str | None:
