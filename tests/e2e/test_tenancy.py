@@ -23,6 +23,7 @@ REPLAY_WINDOW = {"since": "2026-01-01T00:00:00Z", "until": "2099-01-01T00:00:00Z
 NOT_CLIENT_ROUTES = {
     ("POST", "/auth/token"),
     ("GET", "/healthz"),
+    ("GET", "/.well-known/jwks.json"),  # the keys that verify dynamic codes: public
     ("POST", "/sandbox/dict/keys"),
     # The sandbox DICT's fraud markers are the network's, as its keys are: no client's.
     ("POST", "/sandbox/dict/fraud-markers"),

@@ -23,7 +23,16 @@ from connectpsp.api.deps import (
 )
 from connectpsp.api.errors import install_handlers
 from connectpsp.api.middleware import RequestContext
-from connectpsp.api.routes import auth, balance, brcode, cash_outs, health, sandbox, webhooks
+from connectpsp.api.routes import (
+    auth,
+    balance,
+    brcode,
+    cash_outs,
+    health,
+    locations,
+    sandbox,
+    webhooks,
+)
 from connectpsp.api.services import Background, Services
 
 __all__ = ["create_app"]
@@ -36,6 +45,7 @@ ROUTERS = (
     brcode.router,
     health.router,
     webhooks.router,
+    locations.router,
 )
 
 # On every answer, set by ``RequestContext`` (api/middleware.py).

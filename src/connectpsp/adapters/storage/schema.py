@@ -371,6 +371,7 @@ from connectpsp.adapters.rails.simulated_tables import (  # noqa: E402
     sandbox_fraud_markers,
     sandbox_spi_payments,
 )
+from connectpsp.adapters.storage.location_tables import location_keys  # noqa: E402
 
 __all__ = [
     "TZ",
@@ -382,6 +383,7 @@ __all__ = [
     "clients",
     "daily_usage",
     "idempotency_keys",
+    "location_keys",
     "metadata",
     "outbox",
     "risk_decisions",
