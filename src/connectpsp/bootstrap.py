@@ -10,11 +10,13 @@ from cryptography.exceptions import InvalidTag
 
 from connectpsp.adapters import payload_json
 from connectpsp.adapters.crypto import AesGcmCipher, Argon2Hasher, JwtCodec
+from connectpsp.adapters.location_signing import LocationKeyring
 from connectpsp.adapters.participants import load_participants
 from connectpsp.adapters.rails.own_keys import OwnKeys
 from connectpsp.adapters.rails.simulated import SimulatedPixNetwork
 from connectpsp.adapters.rails.simulated_security import SimulatedDictSecurity
 from connectpsp.adapters.storage.db import Database
+from connectpsp.adapters.storage.location_keys import SqlLocationKeyStore
 from connectpsp.adapters.storage.migrate import is_at_head, upgrade
 from connectpsp.adapters.storage.throttle import SqlThrottleStore
 from connectpsp.adapters.storage.uow import sql_unit_of_work_factory
@@ -22,6 +24,7 @@ from connectpsp.adapters.webhook_http import AddressGuard, HttpSender
 from connectpsp.domain.clock import Clock, SystemClock
 from connectpsp.domain.ledger import PSP_FEES, PSP_SETTLEMENT, WORLD
 from connectpsp.domain.participants import ParticipantDirectory
+from connectpsp.domain.pix_location import JWKS_PATH
 from connectpsp.logs import get_logger
 from connectpsp.service import cashins, cashouts
 from connectpsp.service.acceptance import AcceptanceEngine
@@ -74,6 +77,8 @@ class Container:
     sandbox_fraud_markers: SandboxFraudMarkers
     participants: ParticipantDirectory
     worker: Worker
+    # Signs what dynamic codes' locations serve; publishes the JWKS.
+    locations: LocationKeyring
 
     def ping(self) -> bool:
         """Whether the database answers."""
@@ -120,6 +125,16 @@ def build(
         clock=clock,
         reload=signing_keys,
     )
+    locations = LocationKeyring(
+        SqlLocationKeyStore(db),
+        cipher=cipher,
+        clock=clock,
+        jwks_url=settings.public_url + JWKS_PATH,
+    )
+    try:
+        locations.ensure_key()
+    except InvalidTag:
+        raise _master_key_mismatch() from None
     throttle = TokenThrottle(
         SqlThrottleStore(db),
         clock,
@@ -234,6 +249,7 @@ def build(
         sandbox_fraud_markers=SandboxFraudMarkers(security, on_changed=dict_security.invalidate),
         participants=participants,
         worker=worker,
+        locations=locations,
     )
 
 
@@ -263,7 +279,10 @@ def _signing_keys(
             for kid, enc in stored.items()
         }
     except InvalidTag:
-        raise SettingsError(
-            "CONNECTPSP_MASTER_KEY does not match the key this database's secrets were "
-            "encrypted with"
-        ) from None
+        raise _master_key_mismatch() from None
+
+
+def _master_key_mismatch() -> SettingsError:
+    return SettingsError(
+        "CONNECTPSP_MASTER_KEY does not match the key this database's secrets were encrypted with"
+    )

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from connectpsp.domain.errors import ValidationFailed
 from connectpsp.domain.ledger import FeePlan
@@ -72,13 +74,15 @@ class Settings:
     # The rail that pays. Only the simulated Pix network ships; it moves no real money,
     # so production must name it on purpose rather than fall into it.
     rail: str = "simulated"
-    # Where payers reach this server: a dynamic BR Code names its location under it.
+    # Where payers reach this server: dynamic codes' locations and the JWKS that verifies
+    # them are on it (scheme://host[:port], no path). Production needs https, but for a
+    # loopback host (nothing outside this machine can pay then).
     public_url: str = "http://127.0.0.1:8000"
 
     @property
     def location_base(self) -> str:
         """The public URL without its scheme, as a BR Code writes a location."""
-        return self.public_url.split("://", 1)[1].rstrip("/")
+        return self.public_url.split("://", 1)[1]
 
     @property
     def webhooks_may_reach_loopback(self) -> bool:
@@ -180,7 +184,7 @@ class Settings:
             webhook_allow_loopback=_flag(get("WEBHOOK_ALLOW_LOOPBACK")),
             log_file=get("LOG_FILE"),
             rail=rail or defaults.rail,
-            public_url=_public_url(get("PUBLIC_URL", defaults.public_url) or defaults.public_url),
+            public_url=_public_url(get("PUBLIC_URL", defaults.public_url), mode),
         )
 
 
@@ -252,20 +256,45 @@ def _flag(value: str | None) -> bool | None:
 
 
 # A BR Code's field 26 holds 99 bytes: the GUI's 18, the location's own ID and length
-# (4), "/qr/" and a 32-character id leave this much for host and path.
+# (4), "/qr/" and a 32-character id leave this much for the host and port.
 MAX_LOCATION_BASE = 41
 
 
-def _public_url(value: str) -> str:
-    scheme, separator, rest = value.partition("://")
-    if scheme not in ("http", "https") or not separator or not rest or " " in rest:
-        raise SettingsError("CONNECTPSP_PUBLIC_URL must be an http:// or https:// URL")
-    if len(rest.rstrip("/")) > MAX_LOCATION_BASE:
+def _public_url(raw: str | None, mode: str) -> str:
+    """scheme://host[:port], lowercased, without a trailing slash."""
+    problem = "CONNECTPSP_PUBLIC_URL must be http(s)://host[:port], without path, query or user"
+    parts = urlsplit(raw or "")
+    try:
+        parts.port  # noqa: B018 - a malformed port raises here
+    except ValueError:
+        raise SettingsError(problem) from None
+    if (
+        parts.scheme.lower() not in ("http", "https")
+        or not parts.hostname
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+        or "@" in parts.netloc
+    ):
+        raise SettingsError(problem)
+    scheme = parts.scheme.lower()
+    if mode == "production" and scheme == "http" and not _loopback(parts.hostname):
+        raise SettingsError("CONNECTPSP_PUBLIC_URL must be https in production")
+    if len(parts.netloc) > MAX_LOCATION_BASE:
         raise SettingsError(
-            f"CONNECTPSP_PUBLIC_URL must be at most {MAX_LOCATION_BASE} characters after "
-            "its scheme: BR Codes carry it"
+            f"CONNECTPSP_PUBLIC_URL's host and port must be at most {MAX_LOCATION_BASE} "
+            "characters: dynamic BR Codes carry them"
         )
-    return value
+    return f"{scheme}://{parts.netloc.lower()}"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _ispb(value: str) -> str:

@@ -25,6 +25,7 @@ NOT_CLIENT_ROUTES = {
     ("GET", "/healthz"),
     ("GET", "/livez"),
     ("GET", "/readyz"),
+    ("GET", "/.well-known/jwks.json"),  # the keys that verify dynamic codes: public
     ("POST", "/sandbox/dict/keys"),
     # The sandbox DICT's fraud markers are the network's, as its keys are: no client's.
     ("POST", "/sandbox/dict/fraud-markers"),

@@ -52,6 +52,7 @@ class FakeServices:
     sandbox_fraud_markers: Any = field(default_factory=Untouched)
     dict_security: Any = field(default_factory=Untouched)
     participants: Any = field(default_factory=Untouched)
+    locations: Any = field(default_factory=Untouched)
 
     def ping(self) -> bool:
         return self.database_up

@@ -32,6 +32,7 @@ from connectpsp.api.routes import (
     cash_ins,
     cash_outs,
     health,
+    locations,
     sandbox,
     webhooks,
 )
@@ -48,6 +49,7 @@ ROUTERS = (
     brcode.router,
     health.router,
     webhooks.router,
+    locations.router,
 )
 
 # On every answer, set by ``RequestContext`` (api/middleware.py).

@@ -6,7 +6,7 @@ API imports neither it nor any adapter; a test may hand ``create_app`` something
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from connectpsp.domain.ledger import Balance
 from connectpsp.domain.participants import ParticipantDirectory
@@ -18,7 +18,7 @@ from connectpsp.service.pix_keys import PixKeys
 from connectpsp.service.sandbox import SandboxDict, SandboxFraudMarkers, SandboxPayer
 from connectpsp.service.security import DictSecurity
 
-__all__ = ["ApiSettings", "Background", "BalanceReader", "Services"]
+__all__ = ["ApiSettings", "Background", "BalanceReader", "LocationSigner", "Services"]
 
 
 class ApiSettings(Protocol):
@@ -35,6 +35,18 @@ class ApiSettings(Protocol):
 
 class BalanceReader(Protocol):
     def balance(self, client_id: str) -> Balance: ...
+
+
+class LocationSigner(Protocol):
+    """Signs what dynamic codes' locations serve (``adapters/location_signing.py``)."""
+
+    def sign(self, payload: dict[str, Any]) -> str:
+        """``payload`` as a compact JWS."""
+        ...
+
+    def jwks(self) -> dict[str, Any]:
+        """The public keys (a JWK Set) that verify what ``sign`` signed lately."""
+        ...
 
 
 class Services(Protocol):
@@ -78,6 +90,11 @@ class Services(Protocol):
     @property
     def participants(self) -> ParticipantDirectory:
         """What request bodies check an ISPB against."""
+        ...
+
+    @property
+    def locations(self) -> LocationSigner:
+        """Signs what dynamic codes' locations serve; the JWKS (GET /.well-known/jwks.json)."""
         ...
 
     def ping(self) -> bool:

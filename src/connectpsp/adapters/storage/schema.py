@@ -342,6 +342,7 @@ from connectpsp.adapters.rails.simulated_tables import (  # noqa: E402
     sandbox_spi_payments,
 )
 from connectpsp.adapters.storage.cashin_tables import cash_ins, charges, pix_keys  # noqa: E402
+from connectpsp.adapters.storage.location_tables import location_keys  # noqa: E402
 from connectpsp.adapters.storage.risk_tables import (  # noqa: E402
     client_payees,
     risk_decisions,
@@ -360,6 +361,7 @@ __all__ = [
     "clients",
     "daily_usage",
     "idempotency_keys",
+    "location_keys",
     "metadata",
     "outbox",
     "pix_keys",
