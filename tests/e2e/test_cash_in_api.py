@@ -5,6 +5,8 @@ and no money moved; Pix keys; and both webhook shapes, verified with standardweb
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -12,6 +14,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import zxingcpp
+from joserfc import jws
+from joserfc.jwk import KeySet
+from PIL import Image
 from standardwebhooks.webhooks import Webhook
 
 from connectpsp import brcode
@@ -19,6 +25,7 @@ from connectpsp.domain.ledger import FeePlan
 from connectpsp.settings import Settings
 from tests.receiver import Receiver, receiver
 from tests.support import Api, RunningServer, new_merchant, running_server
+from tests.unit.test_qrcode import rasterise
 
 # 0.20 + 1% of what is received.
 CASH_IN_FEE = FeePlan(fixed=20, bps=100)
@@ -337,3 +344,51 @@ def test_both_webhook_shapes_and_expiry(hooks: tuple[RunningServer, Receiver]) -
     assert expired["data"]["status"] == "EXPIRED"
     assert charge(m, expiring["internalCode"])["status"] == "EXPIRED"
     m.close()
+
+
+def test_the_qr_images_decode_back_to_the_br_code(merchant: Api) -> None:
+    created = create(
+        merchant, type="STATIC", externalReference="qr-image", description="Café da manhã"
+    ).json()
+    for image_format, media_type in (("png", "image/png"), ("svg", "image/svg+xml")):
+        reply = merchant.get(f"/cash-in/{created['internalCode']}/qrcode.{image_format}")
+        assert reply.status_code == 200, reply.text
+        assert reply.headers["content-type"].startswith(media_type)
+        png = reply.content if image_format == "png" else rasterise(reply.content)
+        [found] = zxingcpp.read_barcodes(
+            Image.open(io.BytesIO(png)),
+            formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode),
+        )
+        assert found.bytes == created["brCode"].encode()
+    assert merchant.get(f"/cash-in/{created['internalCode']}/qrcode.gif").status_code == 400
+    assert merchant.get("/cash-in/ZZZZZZZZZZ/qrcode.png").status_code == 404
+
+
+def test_the_location_serves_the_charge_as_a_jws_the_jwks_verifies(
+    merchant: Api, server: RunningServer
+) -> None:
+    created = create(
+        merchant,
+        amount="42.00",
+        expiresIn=3600,
+        externalReference="located",
+        description="Pedido 7",
+    ).json()
+    location = brcode.decode(created["brCode"]).url
+    assert location is not None
+    base = server.container.settings.location_base
+    assert location.startswith(f"{base}/qr/")
+    reply = httpx.get(f"{server.base_url}/qr/{location.rsplit('/', 1)[1]}")  # public
+    assert reply.status_code == 200, reply.text
+    assert reply.headers["content-type"] == "application/jose"
+    keys = httpx.get(f"{server.base_url}/.well-known/jwks.json").json()
+    verified = jws.deserialize_compact(
+        reply.text, KeySet.import_key_set(keys), algorithms=["RS256"]
+    )
+    payload = json.loads(verified.payload)
+    assert payload["txid"] == created["txid"]
+    assert payload["valor"] == {"original": "42.00"}
+    assert payload["chave"] == created["pixKey"]
+    assert payload["solicitacaoPagador"] == "Pedido 7"
+    assert payload["status"] == "ATIVA" and payload["calendario"]["expiracao"] == 3600
+    assert httpx.get(f"{server.base_url}/qr/{'0' * 32}").status_code == 404

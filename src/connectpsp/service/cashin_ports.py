@@ -1,5 +1,6 @@
-"""The ports cash-in's use cases need (``service.ports`` binds them to the unit of
-work): charges, the Pix received, the clients' own keys."""
+"""The ports cash-in's use cases need (``service.ports`` re-exports them and binds the
+repositories to the unit of work): charges, the Pix received, the clients' own keys,
+and the keys that sign dynamic codes' locations."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ from typing import Protocol
 
 from connectpsp.domain.cashin import CashIn, Charge, ChargeStatus
 
-__all__ = ["CashInRepository", "ChargeRepository", "PixKey", "PixKeyRepository"]
+__all__ = [
+    "CashInRepository",
+    "ChargeRepository",
+    "LocationKeyStore",
+    "PixKey",
+    "PixKeyRepository",
+    "StoredLocationKey",
+]
 
 
 class ChargeRepository(Protocol):
@@ -70,3 +78,26 @@ class PixKeyRepository(Protocol):
         ...
 
     def delete(self, client_id: str, key: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class StoredLocationKey:
+    """A key that signs dynamic codes' locations; its private key encrypted at rest."""
+
+    kid: str
+    private_key_enc: str
+    created_at: datetime
+    retired_at: datetime | None = None  # when it stops (or stopped) signing
+
+
+class LocationKeyStore(Protocol):
+    """Location signing keys; each call a transaction, serialised across processes."""
+
+    def all(self) -> list[StoredLocationKey]: ...
+    def add_first(self, key: StoredLocationKey) -> bool:
+        """Store ``key`` unless there is a key already; whether it did."""
+        ...
+
+    def rotate(self, key: StoredLocationKey, retire_at: datetime) -> None:
+        """Store ``key``, and retire every key not yet retired at ``retire_at``."""
+        ...

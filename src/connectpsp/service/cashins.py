@@ -40,6 +40,8 @@ from connectpsp.domain.errors import (
     StorageConflict,
 )
 from connectpsp.domain.participants import ParticipantDirectory
+from connectpsp.domain.pix_location import ChargeStatus as LocationStatus
+from connectpsp.domain.pix_location import location_payload
 from connectpsp.domain.spi import ReasonCode
 from connectpsp.service.acceptance import AcceptanceEngine, Decided, Submission
 from connectpsp.service.pix_keys import PixKeys
@@ -50,6 +52,13 @@ from connectpsp.service.rail import IncomingPayment, IncomingReturn, Receipt
 __all__ = ["EXPIRE_TOPIC", "CashInService", "ChargeFlow", "register_payloads"]
 
 EXPIRE_TOPIC = "expire_charge"
+# A charge's status as BCB's API Pix writes it in a location's payload.
+_BCB_STATUS = {
+    ChargeStatus.ACTIVE: LocationStatus.ACTIVE,
+    ChargeStatus.COMPLETED: LocationStatus.COMPLETED,
+    ChargeStatus.CANCELLED: LocationStatus.REMOVED_BY_RECEIVER,
+    ChargeStatus.EXPIRED: LocationStatus.REMOVED_BY_PSP,
+}
 # A Pix delivered twice at once: the second writer finds the first's record on a retry.
 _ATTEMPTS = 3
 
@@ -246,6 +255,25 @@ class CashInService:
         if charge is None:
             raise NotFound(f"No charge at location {location_id}.")
         return charge
+
+    def location_payload(self, location_id: str) -> dict[str, Any]:
+        """What a dynamic charge's location serves a payer's PSP (BCB's API Pix ``cob``):
+        presented now, with the charge's status as BCB names it."""
+        charge = self.at_location(location_id)
+        # A location is a dynamic charge's: it has both.
+        assert charge.amount is not None
+        assert charge.expires_in is not None
+        return location_payload(
+            txid=charge.txid,
+            created_at=charge.created_at,
+            presented_at=self._clock.now(),
+            expires_in=charge.expires_in,
+            amount=charge.amount,
+            pix_key=charge.pix_key,
+            description=charge.description,
+            status=_BCB_STATUS[charge.status],
+            revision=0,
+        )
 
     def expire_due(self, limit: int = 64) -> int:
         """Expire the dynamic charges whose time ran out unpaid (the worker's step); the

@@ -27,8 +27,10 @@ from connectpsp.domain.webhooks import (
 from connectpsp.service.cashin_ports import (
     CashInRepository,
     ChargeRepository,
+    LocationKeyStore,
     PixKey,
     PixKeyRepository,
+    StoredLocationKey,
 )
 
 __all__ = [
@@ -138,29 +140,6 @@ class KeyRepository(Protocol):
 
     def all(self) -> dict[str, str]: ...
     def add(self, kid: str, secret_enc: str, created_at: datetime) -> None: ...
-
-
-@dataclass(frozen=True)
-class StoredLocationKey:
-    """A key that signs dynamic codes' locations; its private key encrypted at rest."""
-
-    kid: str
-    private_key_enc: str
-    created_at: datetime
-    retired_at: datetime | None = None  # when it stops (or stopped) signing
-
-
-class LocationKeyStore(Protocol):
-    """Location signing keys; each call a transaction, serialised across processes."""
-
-    def all(self) -> list[StoredLocationKey]: ...
-    def add_first(self, key: StoredLocationKey) -> bool:
-        """Store ``key`` unless there is a key already; whether it did."""
-        ...
-
-    def rotate(self, key: StoredLocationKey, retire_at: datetime) -> None:
-        """Store ``key``, and retire every key not yet retired at ``retire_at``."""
-        ...
 
 
 class LedgerRepository(Protocol):

@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from connectpsp.api import views
+from connectpsp.api import qrcode, views
 from connectpsp.api.cashin_schemas import ChargeBody, ChargeIn, PixKeyBody, PixKeyIn, parse_charge
 from connectpsp.api.deps import (
     IDEMPOTENT_REPLAYED,
@@ -169,3 +169,23 @@ def delete_pix_key(
 ) -> Response:
     services_of(request).pix_keys.delete(caller.client, key)
     return Response(status_code=204)
+
+
+@router.get(
+    "/cash-in/{internalCode}/qrcode.{format}",
+    summary="A charge's BR Code as a QR image (png or svg) that decodes to brCode",
+    responses={
+        **errors(400, 401, 404),
+        200: {"content": {"image/png": {}, "image/svg+xml": {}}},
+    },
+)
+def charge_qr_code(
+    request: Request,
+    internal_code: str = Path(alias="internalCode", pattern=INTERNAL_CODE_PATTERN),
+    image_format: str = Path(alias="format", pattern=r"^(png|svg)$"),
+    caller: Caller = Depends(authenticated),
+) -> Response:
+    charge, _ = services_of(request).cash_ins.get(caller.client, internal_code)
+    if image_format == "png":
+        return Response(qrcode.png(charge.br_code), media_type="image/png")
+    return Response(qrcode.svg(charge.br_code), media_type="image/svg+xml")

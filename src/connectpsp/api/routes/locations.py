@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel
 
 from connectpsp.api.deps import errors, json_response, services_of
@@ -58,3 +58,18 @@ def render_location(signer: LocationSigner, payload: dict[str, Any]) -> tuple[by
 )
 def jwks(request: Request) -> Response:
     return json_response(services_of(request).locations.jwks(), headers={"Cache-Control": _CACHE})
+
+
+@router.get(
+    "/qr/{locationId}",
+    summary="A dynamic code's location: the charge as a JWS (application/jose), public",
+    responses={**errors(404), 200: {"content": {JOSE: {"schema": {"type": "string"}}}}},
+)
+def location(
+    request: Request, location_id: str = Path(alias="locationId", pattern=r"^[0-9a-f]{32}$")
+) -> Response:
+    services = services_of(request)
+    payload = services.cash_ins.location_payload(location_id)
+    body, media_type = render_location(services.locations, payload)
+    # Signed at each fetch: calendario.apresentacao is when it was read.
+    return Response(body, media_type=media_type, headers={"Cache-Control": "no-store"})
