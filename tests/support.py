@@ -124,11 +124,13 @@ def running_server(
     (``api/server.py``), on a free loopback port, in a thread; with ``worker``, settlement
     and webhook delivery run in the background as under ``connectpsp serve``."""
     clock = clock or FakeClock()
-    container = build(settings, clock=clock)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
+    # Dynamic codes name their location on this server, where payers fetch it.
+    settings = replace(settings, public_url=f"http://127.0.0.1:{port}")
+    container = build(settings, clock=clock)
     app = create_app(container, background=container.worker if worker else None)
     server = uvicorn.Server(server_config(app, settings))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -10,6 +10,7 @@ from cryptography.exceptions import InvalidTag
 
 from connectpsp.adapters import payload_json
 from connectpsp.adapters.crypto import AesGcmCipher, Argon2Hasher, JwtCodec
+from connectpsp.adapters.location_fetch import HttpLocationReader
 from connectpsp.adapters.location_signing import LocationKeyring
 from connectpsp.adapters.participants import load_participants
 from connectpsp.adapters.rails.own_keys import OwnKeys
@@ -29,10 +30,12 @@ from connectpsp.logs import get_logger
 from connectpsp.service import cashins, cashouts
 from connectpsp.service.acceptance import AcceptanceEngine
 from connectpsp.service.auth import AuthService
+from connectpsp.service.brcode_payments import BrCodePayments
 from connectpsp.service.cashins import CashInService
 from connectpsp.service.cashouts import CashOutService
 from connectpsp.service.clients import ClientService
 from connectpsp.service.endpoints import WebhookEndpoints
+from connectpsp.service.on_us import OnUsRail
 from connectpsp.service.pix_keys import PixKeys
 from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
 from connectpsp.service.publisher import Publisher
@@ -64,6 +67,7 @@ class Container:
     cash_outs: CashOutService
     cash_ins: CashInService
     pix_keys: PixKeys
+    br_codes: BrCodePayments
     sandbox_payer: SandboxPayer
     settlement: SettlementService
     endpoints: WebhookEndpoints
@@ -172,13 +176,6 @@ def build(
         # queue needs, (round + 2) x the timeout, which is never more than this.
         lease=timedelta(seconds=4 * settings.webhook_timeout_seconds + 30),
     )
-    settlement = SettlementService(
-        uow,
-        rail=network,
-        clock=clock,
-        ispb=settings.ispb,
-        lease=timedelta(seconds=settings.job_lease_seconds),
-    )
     publisher.when_queued(webhooks.notify_queued)
     engine = AcceptanceEngine(uow, clock=clock, cipher=cipher)
     retention = timedelta(hours=settings.idempotency_retention_hours)
@@ -192,6 +189,14 @@ def build(
         lease=timedelta(seconds=settings.job_lease_seconds),
     )
     network.connect(cash_ins)
+    settlement = SettlementService(
+        uow,
+        # A payment to one of our own clients settles in our ledger, not through SPI.
+        rail=OnUsRail(network, cash_ins, ispb=settings.ispb, clock=clock),
+        clock=clock,
+        ispb=settings.ispb,
+        lease=timedelta(seconds=settings.job_lease_seconds),
+    )
     worker = background(
         settlement=settlement,
         due=[cash_ins.expire_due],
@@ -235,6 +240,9 @@ def build(
         cash_outs=cash_outs,
         cash_ins=cash_ins,
         pix_keys=pix_keys,
+        br_codes=BrCodePayments(
+            HttpLocationReader(guard, allow_loopback_http=settings.sandbox), clock=clock
+        ),
         sandbox_payer=SandboxPayer(
             network, cash_ins=cash_ins, clock=clock, location_base=settings.location_base
         ),

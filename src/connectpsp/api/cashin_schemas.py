@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, Field
 
 from connectpsp.api.schemas import Amount, Document, ExternalReference, WebhookUrl, _In, parse_body
 from connectpsp.domain.cashin import (
@@ -16,7 +16,6 @@ from connectpsp.domain.cashin import (
     ChargeType,
 )
 from connectpsp.domain.errors import FieldError, ValidationFailed
-from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.domain.pix import PixKeyType
 
 __all__ = [
@@ -24,7 +23,6 @@ __all__ = [
     "ChargeIn",
     "PixKeyBody",
     "PixKeyIn",
-    "SandboxPayIn",
     "parse_charge",
 ]
 
@@ -91,38 +89,6 @@ class PixKeyBody(BaseModel):
     key: str
     type: PixKeyType
     createdAt: AwareDatetime  # noqa: N815
-
-
-class SandboxPayerIn(_In):
-    name: str = Field(min_length=1, max_length=120)
-    document: Document
-    ispb: str = Field(description="8-digit ISPB of the payer's Pix participant")
-
-    @field_validator("ispb")
-    @classmethod
-    def _known(cls, value: str, info: Any) -> str:
-        directory = info.context.get("participants") if info.context else None
-        if len(value) != 8 or not value.isdigit():
-            raise ValueError("must be the 8-digit ISPB of a Pix participant")
-        if isinstance(directory, ParticipantDirectory) and not directory.is_pix_participant(value):
-            raise ValueError("is not a known Pix participant")
-        return value
-
-
-class SandboxPayIn(_In):
-    """A Pix to pay in the sandbox: a BR Code, or a key and an amount."""
-
-    br_code: str | None = Field(default=None, max_length=512)
-    pix_key: str | None = Field(default=None, max_length=77)
-    amount: Amount | None = Field(default=None, description="For a code without one, or a key")
-    payer: SandboxPayerIn | None = None
-    paid_at: AwareDatetime | None = Field(default=None, description="A past moment, for tests")
-
-    @model_validator(mode="after")
-    def _one_target(self) -> SandboxPayIn:
-        if (self.br_code is None) == (self.pix_key is None):
-            raise ValueError("must hold either brCode or pixKey, and not both")
-        return self
 
 
 class CashInPayerBody(BaseModel):

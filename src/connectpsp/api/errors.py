@@ -14,6 +14,7 @@ from connectpsp.domain import errors as e
 from connectpsp.domain.cashin import AmountMismatch, ChargeNotPayable
 from connectpsp.domain.errors import ConnectPSPError, FieldError
 from connectpsp.logs import get_logger
+from connectpsp.service.brcode_payments import LocationUnreadable
 from connectpsp.service.sandbox import PaymentRejected
 
 __all__ = ["HTTP_CODES", "STATUS", "error_body", "install_handlers", "render_error"]
@@ -45,6 +46,7 @@ STATUS: dict[type[ConnectPSPError], int] = {
     ChargeNotPayable: 422,
     AmountMismatch: 422,
     PaymentRejected: 422,
+    LocationUnreadable: 422,
     e.NotFound: 404,
     e.StorageUnavailable: 503,
     e.SchemaNotCurrent: 503,

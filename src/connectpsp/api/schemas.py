@@ -3,6 +3,7 @@ camelCase on the wire (aliases) and snake_case in Python."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -17,7 +18,6 @@ from pydantic import (
     ValidationInfo,
     WithJsonSchema,
     field_validator,
-    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -27,9 +27,7 @@ from connectpsp.domain.errors import FieldError, ValidationFailed
 from connectpsp.domain.money import Centavos, format_brl, parse_amount
 from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.domain.pix import AccountType, PixKeyType, validate_pix_key
-from connectpsp.domain.spi import ReasonCode
 from connectpsp.domain.webhooks import is_http_url
-from connectpsp.service.security import FraudType, key_type_of
 
 __all__ = [
     "AcceptedBody",
@@ -38,17 +36,15 @@ __all__ = [
     "BrCodeIn",
     "CashOutBody",
     "CashOutIn",
-    "DictKeyIn",
     "ErrorBody",
-    "FraudMarkerIn",
     "ReplayIn",
     "TokenIn",
     "TokenOut",
     "WebhookIn",
     "parse_body",
     "parse_cash_out",
-    "parse_dict_key",
     "parse_token_request",
+    "pays_br_code",
 ]
 
 _REFERENCE_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-")
@@ -151,10 +147,21 @@ class BankAccountDestinationIn(_In):
     bank_account: BankAccountIn
 
 
+class BrCodeDestinationIn(_In):
+    """A BR Code to pay (Pix copia e cola): its key, txid and, for a dynamic code, its
+    charge are read from it."""
+
+    type: Literal["BRCODE"]
+    br_code: str = Field(min_length=1, max_length=512)
+
+
 class PayeeIn(_In):
     name: str = Field(min_length=1, max_length=120)
     document: Document
-    destination: Annotated[PixDestinationIn | BankAccountDestinationIn, Field(discriminator="type")]
+    destination: Annotated[
+        PixDestinationIn | BankAccountDestinationIn | BrCodeDestinationIn,
+        Field(discriminator="type"),
+    ]
 
     @field_validator("name")
     @classmethod
@@ -179,58 +186,6 @@ class CashOutIn(_In):
         if limit is not None and value > limit:
             raise ValueError(f"must not exceed the per-transaction limit of {format_brl(limit)}")
         return value
-
-
-class OwnerIn(_In):
-    name: str = Field(min_length=1, max_length=120)
-    document: Document
-
-
-class DictKeyIn(_In):
-    """A key for the sandbox DICT, and optionally the SPI reason its payments get."""
-
-    key_type: PixKeyType
-    key: str = Field(max_length=77)
-    owner: OwnerIn
-    account: BankAccountIn
-    reject_with: ReasonCode | None = None
-
-    @field_validator("key")
-    @classmethod
-    def _valid_key(cls, value: str, info: ValidationInfo) -> str:
-        return _key_of_its_type(value, info, "key_type")
-
-
-class FraudMarkerIn(_In):
-    """A fraud marker for the sandbox DICT, on a key or on a document: exactly one."""
-
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"key": "scammer@sandbox.connectpsp.dev"}]}
-    )
-
-    key: str | None = Field(
-        default=None,
-        max_length=77,
-        description="A Pix key of any type, as DICT holds it (its type is told by its form)",
-    )
-    document: Document | None = None
-    type: FraudType = Field(
-        default=FraudType.SCAMMER_ACCOUNT,
-        description="UNKNOWN plays a marker from DICT v1, which had no types",
-    )
-
-    @field_validator("key")
-    @classmethod
-    def _valid_key(cls, value: str | None) -> str | None:
-        if value is not None:
-            key_type_of(value)  # raises with a message naming what is wrong
-        return value
-
-    @model_validator(mode="after")
-    def _one_subject(self) -> FraudMarkerIn:
-        if (self.key is None) == (self.document is None):
-            raise ValueError("must hold either key or document, and not both")
-        return self
 
 
 class WebhookIn(_In):
@@ -325,7 +280,7 @@ def _field_errors(error: ValidationError) -> list[FieldError]:
     found = []
     for err in error.errors():
         # Drop the discriminator tag pydantic puts in union paths (destination.PIX.pixKey).
-        path = [str(p) for p in err["loc"] if p not in ("PIX", "BANK_ACCOUNT")]
+        path = [str(p) for p in err["loc"] if p not in ("PIX", "BANK_ACCOUNT", "BRCODE")]
         kind = err["type"]
         if kind == "missing":
             message = "is required"
@@ -334,9 +289,9 @@ def _field_errors(error: ValidationError) -> list[FieldError]:
         elif kind == "value_error":
             message = str(err.get("ctx", {}).get("error", err["msg"]))
         elif kind == "union_tag_invalid":
-            message = "type must be 'PIX' or 'BANK_ACCOUNT'"
+            message = "type must be 'PIX', 'BANK_ACCOUNT' or 'BRCODE'"
         elif kind == "union_tag_not_found":
-            message = "type is required: 'PIX' or 'BANK_ACCOUNT'"
+            message = "type is required: 'PIX', 'BANK_ACCOUNT' or 'BRCODE'"
             path = [*path, "type"]
         else:
             message = err["msg"]
@@ -344,23 +299,40 @@ def _field_errors(error: ValidationError) -> list[FieldError]:
     return found
 
 
+def pays_br_code(data: Any) -> bool:
+    """Whether a cash-out body pays a BR Code (parse it with a ``br_code`` reader, off
+    the event loop: a dynamic code's location is fetched)."""
+    payee = data.get("payee") if isinstance(data, dict) else None
+    destination = payee.get("destination") if isinstance(payee, dict) else None
+    return isinstance(destination, dict) and destination.get("type") == "BRCODE"
+
+
 def parse_cash_out(
-    data: Any, participants: ParticipantDirectory, per_transaction_limit: Centavos
+    data: Any,
+    participants: ParticipantDirectory,
+    per_transaction_limit: Centavos,
+    br_code: Callable[[str, Centavos], PixDestination] | None = None,
 ) -> CashOutRequest:
     body = parse_body(
         CashOutIn, data, participants=participants, per_transaction_limit=per_transaction_limit
     )
     d = body.payee.destination
-    destination = (
-        PixDestination(d.pix_key_type, d.pix_key)
-        if isinstance(d, PixDestinationIn)
-        else BankAccount(
+    destination: PixDestination | BankAccount
+    if isinstance(d, PixDestinationIn):
+        destination = PixDestination(d.pix_key_type, d.pix_key)
+    elif isinstance(d, BrCodeDestinationIn):
+        if br_code is None:
+            raise ValidationFailed(
+                [FieldError("payee.destination.type", "BRCODE is not accepted here")]
+            )
+        destination = br_code(d.br_code, body.amount)
+    else:
+        destination = BankAccount(
             d.bank_account.ispb,
             d.bank_account.branch,
             d.bank_account.account,
             d.bank_account.account_type,
         )
-    )
     return CashOutRequest(
         amount=body.amount,
         external_reference=body.external_reference,
@@ -368,10 +340,6 @@ def parse_cash_out(
         webhook_url=body.webhook_url,
         payee=Payee(body.payee.name, body.payee.document, destination),
     )
-
-
-def parse_dict_key(data: Any, participants: ParticipantDirectory) -> DictKeyIn:
-    return parse_body(DictKeyIn, data, participants=participants)
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from connectpsp.domain.ledger import Balance
 from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.service.auth import AuthService
+from connectpsp.service.brcode_payments import BrCodePayments
 from connectpsp.service.cashins import CashInService
 from connectpsp.service.cashouts import CashOutService
 from connectpsp.service.endpoints import WebhookEndpoints
@@ -66,6 +67,11 @@ class Services(Protocol):
 
     @property
     def pix_keys(self) -> PixKeys: ...
+
+    @property
+    def br_codes(self) -> BrCodePayments:
+        """What a cash-out to a BR Code pays (a dynamic code's location fetched)."""
+        ...
 
     @property
     def sandbox_payer(self) -> SandboxPayer: ...

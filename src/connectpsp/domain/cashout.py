@@ -54,8 +54,13 @@ _TRANSITIONS: dict[CashOutStatus, frozenset[CashOutStatus]] = {
 
 @dataclass(frozen=True)
 class PixDestination:
+    """A Pix key; when paying a BR Code, the code (as sent) and the txid it carries,
+    which the payment passes on so that the receiver matches its charge."""
+
     key_type: PixKeyType
     key: str
+    br_code: str | None = None
+    txid: str | None = None
 
 
 @dataclass(frozen=True)

@@ -109,4 +109,13 @@ def destination_json(cash_out: CashOut) -> dict[str, Any]:
                 "accountType": d.account_type.value,
             },
         }
+    if d.br_code is not None:
+        # The code as sent, and what it paid: its key and its charge's txid.
+        return {
+            "type": "BRCODE",
+            "brCode": d.br_code,
+            "pixKeyType": d.key_type.value,
+            "pixKey": d.key,
+            "txid": d.txid,
+        }
     return {"type": "PIX", "pixKeyType": d.key_type.value, "pixKey": d.key}

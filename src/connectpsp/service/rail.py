@@ -48,12 +48,28 @@ class RailUnavailable(Exception):
 
 
 @dataclass(frozen=True)
+class Payer:
+    """Who sent the money: an account holder at another participant."""
+
+    name: str
+    document: str
+    ispb: str
+    branch: str | None = None
+    account: str | None = None
+
+
+@dataclass(frozen=True)
 class PaymentOrder:
     idempotency_key: str
     end_to_end_id: str
     amount: Centavos
     payer_ispb: str
     creditor: Creditor
+    # What a pacs.008 also carries: the key paid and the charge's txid (a BR Code), and
+    # who pays (the receiver's records and webhooks name them).
+    key: str | None = None
+    txid: str | None = None
+    debtor: Payer | None = None
 
 
 class RailState(StrEnum):
@@ -73,17 +89,6 @@ class RailStatus:
     # outside ``domain.spi.ReasonCode`` fails the payment as PAYMENT_FAILED, kept raw.
     reason: str | None = None
     check_again_at: datetime | None = None  # for PENDING: when settlement is due
-
-
-@dataclass(frozen=True)
-class Payer:
-    """Who sent the money: an account holder at another participant."""
-
-    name: str
-    document: str
-    ispb: str
-    branch: str | None = None
-    account: str | None = None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from connectpsp.domain import ledger
 from connectpsp.domain.cashout import (
     BankAccount,
     CashOut,
@@ -30,16 +29,23 @@ from connectpsp.domain.cashout import (
     CashOutFailed,
     Creditor,
     Failure,
+    PixDestination,
 )
-from connectpsp.domain.cashout_acceptance import fee_transfer_id
 from connectpsp.domain.clock import Clock, business_date
 from connectpsp.domain.errors import LedgerViolation, StorageConflict, StorageUnavailable
-from connectpsp.domain.ids import derived_id, end_to_end_id, new_id
-from connectpsp.domain.ledger import Transfer
+from connectpsp.domain.ids import derived_id, end_to_end_id
 from connectpsp.domain.spi import PIX_KEY_NOT_FOUND, ReasonCode, failure_for
 from connectpsp.service.cashouts import SETTLE_TOPIC
 from connectpsp.service.ports import Job, UnitOfWork, UnitOfWorkFactory
-from connectpsp.service.rail import PaymentOrder, Rail, RailState, RailStatus, RailUnavailable
+from connectpsp.service.rail import (
+    Payer,
+    PaymentOrder,
+    Rail,
+    RailState,
+    RailStatus,
+    RailUnavailable,
+)
+from connectpsp.service.reservations import Reservations
 
 __all__ = ["SettlementService", "finish", "rail_key"]
 
@@ -116,6 +122,9 @@ class SettlementService:
         the second reconcile instead of paying or refunding again."""
         with self._uow() as uow:
             found = uow.cash_outs.by_ids([job.ref for job in jobs])
+            # Who pays, as a payment order names them: each client, at our ISPB.
+            clients = [uow.clients.get(i) for i in sorted({c.client_id for c in found.values()})]
+        debtors = {c.id: Payer(c.name, c.document or "", self._ispb) for c in clients if c}
         batch = _Batch()
         for job in jobs:
             cash_out = found.get(job.ref)
@@ -129,7 +138,10 @@ class SettlementService:
         to_send = [*self._mark_submitted(batch), *batch.resend]
         answers: list[RailStatus] = []
         if to_send:
-            orders = [self._order(cash_out, creditor) for _, cash_out, creditor in to_send]
+            orders = [
+                self._order(cash_out, creditor, debtors.get(cash_out.client_id))
+                for _, cash_out, creditor in to_send
+            ]
             try:
                 answers = self._rail.submit_many(orders)
             except RailUnavailable:
@@ -149,7 +161,7 @@ class SettlementService:
     def _apply_all(self, answered: list[tuple[Job, CashOut, RailStatus]]) -> None:
         """Every answer in one transaction: the common case, and the cheap one."""
         with self._uow(write=True) as uow:
-            held = _Reservations(uow, [cash_out for _, cash_out, _ in answered])
+            held = Reservations(uow, [cash_out for _, cash_out, _ in answered])
             for job, cash_out, answer in answered:
                 try:
                     # An answer that makes no sense raises before anything is written.
@@ -218,7 +230,7 @@ class SettlementService:
         now = self._clock.now()
         later = Outcome(False, now + timedelta(seconds=1))
         with self._uow(write=True) as uow:
-            held = _Reservations(uow, [cash_out for _, cash_out, _, _ in batch.refused])
+            held = Reservations(uow, [cash_out for _, cash_out, _, _ in batch.refused])
             submitted = []
             for job, cash_out, creditor in batch.fresh:
                 sent = cash_out.submit(creditor, now)
@@ -256,17 +268,22 @@ class SettlementService:
             )
         return self._rail.lookup(destination.key_type, destination.key)
 
-    def _order(self, cash_out: CashOut, creditor: Creditor) -> PaymentOrder:
+    def _order(self, cash_out: CashOut, creditor: Creditor, debtor: Payer | None) -> PaymentOrder:
+        destination = cash_out.payee.destination
+        pix = destination if isinstance(destination, PixDestination) else None
         return PaymentOrder(
             idempotency_key=rail_key(cash_out.id),
             end_to_end_id=end_to_end_id(self._ispb, cash_out.requested_at, cash_out.id),
             amount=cash_out.amount,
             payer_ispb=self._ispb,
             creditor=creditor,
+            key=pix.key if pix else None,
+            txid=pix.txid if pix else None,
+            debtor=debtor,
         )
 
     def _apply_in(
-        self, held: _Reservations, job: Job, cash_out: CashOut, status: RailStatus
+        self, held: Reservations, job: Job, cash_out: CashOut, status: RailStatus
     ) -> Outcome:
         """The rail's answer, inside ``uow``: terminal (and the job over), or when to ask
         again (the caller defers the job)."""
@@ -287,7 +304,7 @@ class SettlementService:
     # transaction; a second worker that got here too finds the cash-out terminal and
     # writes nothing but the end of its job.
     def _complete(
-        self, held: _Reservations, job: Job, cash_out: CashOut, e2e: str, paid_at: datetime
+        self, held: Reservations, job: Job, cash_out: CashOut, e2e: str, paid_at: datetime
     ) -> None:
         now = self._clock.now()
         uow = held.uow
@@ -299,7 +316,7 @@ class SettlementService:
 
     def _fail(
         self,
-        held: _Reservations,
+        held: Reservations,
         job: Job,
         cash_out: CashOut,
         failure: Failure,
@@ -345,35 +362,6 @@ def finish(
     return current
 
 
-class _Reservations:
-    """The reservations one transaction may resolve, read together; the posts and voids
-    it makes, written together by ``record``."""
-
-    def __init__(self, uow: UnitOfWork, cash_outs: list[CashOut]) -> None:
-        self.uow = uow
-        self._held = uow.ledger.pending([i for c in cash_outs for i in _reserved(c)])
-        self._steps: list[Transfer] = []
-
-    def resolve(self, cash_out: CashOut, *, post: bool) -> None:
-        """Post (the amount to settlement, the fee to the PSP's fee account) or void
-        (both back to the client's available balance) a cash-out's reservations."""
-        for transfer_id in _reserved(cash_out):
-            reserved = self._held.get(transfer_id)
-            if reserved is None:
-                raise LedgerViolation(f"No pending transfer {transfer_id}.")
-            step = ledger.post if post else ledger.void
-            self._steps.append(step(reserved, new_id()))
-
-    def record(self) -> None:
-        self.uow.ledger.record(self._steps)
-        self._steps = []
-
-
-def _reserved(cash_out: CashOut) -> list[str]:
-    """The pending transfers a cash-out's acceptance made: its amount's, and its fee's."""
-    return [cash_out.id, fee_transfer_id(cash_out.id)] if cash_out.fee else [cash_out.id]
-
-
 def _backoff(failures: int) -> timedelta:
     """1 s, 2 s, 4 s ... after the 1st, 2nd, 3rd failure in a row; capped at a minute."""
     return min(timedelta(seconds=2 ** min(max(failures - 1, 0), 6)), _MAX_BACKOFF)
@@ -383,6 +371,10 @@ def _refusal(cash_out: CashOut, creditor: Creditor | None) -> tuple[Failure, str
     """Why DICT's answer stops the payment before it is sent, if it does."""
     if creditor is None:
         return PIX_KEY_NOT_FOUND, None
-    if creditor.document != cash_out.payee.document:
+    paying_a_code = isinstance(cash_out.payee.destination, PixDestination) and (
+        cash_out.payee.destination.br_code is not None
+    )
+    # A BR Code's payer names no document to check: the code names the receiver.
+    if not paying_a_code and creditor.document != cash_out.payee.document:
         return failure_for(ReasonCode.BE01), ReasonCode.BE01
     return None

@@ -136,6 +136,8 @@ def _cash_out_row(cash_out: CashOut) -> dict[str, Any]:
         "destination_type": "PIX" if pix else "BANK_ACCOUNT",
         "pix_key_type": pix.key_type.value if pix else None,
         "pix_key": pix.key if pix else None,
+        "br_code": pix.br_code if pix else None,
+        "txid": pix.txid if pix else None,
         "bank_ispb": bank.ispb if bank else None,
         "bank_branch": bank.branch if bank else None,
         "bank_account": bank.account if bank else None,
@@ -149,7 +151,9 @@ def _cash_out_row(cash_out: CashOut) -> dict[str, Any]:
 def _cash_out(r: Row[Any]) -> CashOut:
     destination: PixDestination | BankAccount
     if r.destination_type == "PIX":
-        destination = PixDestination(PixKeyType(r.pix_key_type), r.pix_key)
+        destination = PixDestination(
+            PixKeyType(r.pix_key_type), r.pix_key, br_code=r.br_code, txid=r.txid
+        )
     else:
         destination = BankAccount(
             r.bank_ispb, r.bank_branch, r.bank_account, AccountType(r.bank_account_type)

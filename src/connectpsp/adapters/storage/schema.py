@@ -171,6 +171,9 @@ cash_outs = Table(
     Column("destination_type", String(16), nullable=False),
     Column("pix_key_type", String(8), nullable=True),
     Column("pix_key", String(77), nullable=True),
+    # A BR Code paid: the code as sent, and the txid passed on to the receiver.
+    Column("br_code", Text, nullable=True),
+    Column("txid", String(35), nullable=True),
     Column("bank_ispb", String(8), nullable=True),
     Column("bank_branch", String(4), nullable=True),
     Column("bank_account", String(20), nullable=True),

@@ -22,7 +22,13 @@ from connectpsp.api.deps import (
     services_of,
     single_header,
 )
-from connectpsp.api.schemas import AcceptedBody, CashOutBody, CashOutIn, parse_cash_out
+from connectpsp.api.schemas import (
+    AcceptedBody,
+    CashOutBody,
+    CashOutIn,
+    parse_cash_out,
+    pays_br_code,
+)
 from connectpsp.domain.errors import InvalidSignature
 from connectpsp.service.auth import Caller
 
@@ -70,9 +76,13 @@ async def create_cash_out(request: Request, caller: Caller = Depends(authenticat
     key = idempotency_key(request, required=True)
     assert key is not None
     data = await json_body(request)
-    cash_out_request = parse_cash_out(
-        data, services.participants, caller.client.per_transaction_limit
-    )
+    limit = caller.client.per_transaction_limit
+    if pays_br_code(data):  # a dynamic code's location is fetched: off the event loop
+        cash_out_request = await run_in_threadpool(
+            parse_cash_out, data, services.participants, limit, services.br_codes.destination
+        )
+    else:
+        cash_out_request = parse_cash_out(data, services.participants, limit)
     if cash_out_request.webhook_url is not None:
         services.endpoints.check_cash_out_url(cash_out_request.webhook_url)
     # What DICT says of the payee, from memory when it can (a look-up runs in a thread);

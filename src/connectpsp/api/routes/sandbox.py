@@ -10,7 +10,6 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 from starlette.concurrency import run_in_threadpool
 
-from connectpsp.api.cashin_schemas import SandboxPayIn
 from connectpsp.api.deps import (
     ID_PATTERN,
     authenticated,
@@ -20,7 +19,13 @@ from connectpsp.api.deps import (
     json_response,
     services_of,
 )
-from connectpsp.api.schemas import DictKeyIn, FraudMarkerIn, Money, parse_body, parse_dict_key
+from connectpsp.api.sandbox_schemas import (
+    DictKeyIn,
+    FraudMarkerIn,
+    SandboxPayIn,
+    parse_dict_key,
+)
+from connectpsp.api.schemas import Money, parse_body
 from connectpsp.domain.cashout import Creditor
 from connectpsp.domain.clock import iso_utc
 from connectpsp.domain.documents import document_type
