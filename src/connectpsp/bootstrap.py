@@ -155,6 +155,7 @@ def build(
         clock=clock,
         participants=participants,
         latency=timedelta(milliseconds=settings.sandbox_latency_ms),
+        home=settings.ispb,
     )
     security = SimulatedDictSecurity(network, db, clock=clock)
     if settings.sandbox:

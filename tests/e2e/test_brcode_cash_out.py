@@ -68,6 +68,7 @@ def test_a_dynamic_code_is_paid_on_us_with_one_end_to_end_id(
     again = pay_code(payer, created["brCode"], "30.00")
     assert again.status_code == 422, again.text
     assert again.json()["error"]["code"] == "CHARGE_NOT_PAYABLE"
+    assert again.json()["error"]["details"] == {"status": "COMPLETED"}  # our words
 
 
 def test_a_dynamic_codes_amount_is_the_charges(pair: tuple[Api, Api]) -> None:
@@ -77,7 +78,7 @@ def test_a_dynamic_codes_amount_is_the_charges(pair: tuple[Api, Api]) -> None:
     wrong = pay_code(payer, created["brCode"], "11.00")
     assert wrong.status_code == 422, wrong.text
     assert wrong.json()["error"]["code"] == "AMOUNT_MISMATCH"
-    assert wrong.json()["error"]["details"] == {"expected": 1200, "paid": 1100}
+    assert wrong.json()["error"]["details"] == {"expected": "12.00", "paid": "11.00"}
     assert payer.balance() == before  # nothing reserved
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,6 +22,7 @@ from PIL import Image
 from standardwebhooks.webhooks import Webhook
 
 from connectpsp import brcode
+from connectpsp.domain.clock import iso_local
 from connectpsp.domain.ledger import FeePlan
 from connectpsp.settings import Settings
 from tests.receiver import Receiver, receiver
@@ -172,6 +174,7 @@ def test_a_different_amount_than_the_dynamic_charges_is_refused(merchant: Api) -
     before = available(merchant)
     wrong = pay(merchant, brCode=created["brCode"], amount="11.99")
     assert wrong.status_code == 422 and wrong.json()["error"]["code"] == "AMOUNT_MISMATCH"
+    assert wrong.json()["error"]["details"] == {"expected": "12.00", "paid": "11.99"}
     assert available(merchant) == before
     assert charge(merchant, created["internalCode"])["status"] == "ACTIVE"
 
@@ -246,11 +249,43 @@ def test_pix_keys_and_a_pix_to_a_key_with_no_charge(merchant: Api) -> None:
     assert paid.status_code == 201, paid.text
     assert available(merchant) - before == Decimal("1.78")  # 2.00 - (0.20 + 0.02)
 
+    # A static code of that key, paid after the key is gone: DICT no longer finds it.
+    static = create(merchant, type="STATIC", externalReference="key-to-go").json()
     gone = merchant.http.delete(f"/pix-keys/{key}", headers=merchant.headers(sign=False))
     assert gone.status_code == 204
     unknown = pay(merchant, pixKey=key, amount="2.00")
     assert unknown.status_code == 404, unknown.text
+    if static["pixKey"] == key:
+        orphan = pay(merchant, brCode=static["brCode"], amount="2.00")
+        assert orphan.status_code == 404, orphan.text
     assert available(merchant) - before == Decimal("1.78")
+
+
+def test_a_key_registration_retried_registers_one_key(merchant: Api) -> None:
+    headers = merchant.headers(key="register-evp-once")
+    first = merchant.http.post("/pix-keys", json={"type": "EVP"}, headers=headers)
+    again = merchant.http.post("/pix-keys", json={"type": "EVP"}, headers=headers)
+    assert first.status_code == again.status_code == 201, again.text
+    assert first.json() == again.json()
+    listed = [k["key"] for k in merchant.get("/pix-keys").json()["items"]]
+    assert listed.count(first.json()["key"]) == 1
+    headers = merchant.headers()
+    del headers["X-Idempotency-Key"]
+    keyless = merchant.http.post("/pix-keys", json={"type": "EVP"}, headers=headers)
+    assert keyless.status_code == 400
+    assert keyless.json()["error"]["code"] == "IDEMPOTENCY_KEY_REQUIRED"
+
+
+def test_the_sandbox_payer_pays_in_the_past_only(merchant: Api, server: RunningServer) -> None:
+    created = create(merchant, type="STATIC", externalReference="paid-later").json()
+    future = (server.clock.now() + timedelta(minutes=5)).isoformat()
+    reply = pay(merchant, brCode=created["brCode"], amount="1.00", paidAt=future)
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["error"]["details"][0]["field"] == "paidAt"
+    past = (server.clock.now() - timedelta(days=30)).isoformat()
+    assert pay(merchant, brCode=created["brCode"], amount="1.00", paidAt=past).status_code == 201
+    [payment] = charge(merchant, created["internalCode"])["payments"]
+    assert payment["paidAt"] == iso_local(server.clock.now() - timedelta(days=30))
 
 
 def test_another_clients_charge_is_not_found(merchant: Api, server: RunningServer) -> None:

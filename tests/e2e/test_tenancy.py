@@ -33,6 +33,8 @@ NOT_CLIENT_ROUTES = {
     ("GET", "/sandbox/dict/security"),
     # The sandbox payer plays a customer of another bank: anyone may pay any code or key.
     ("POST", "/sandbox/pix/pay"),
+    # A dynamic code's location: whoever holds the code may read it, as BCB's API Pix asks.
+    ("GET", "/qr/{locationId}"),
 }
 
 
@@ -108,6 +110,10 @@ def test_another_clients_ids_reach_nothing_on_any_route(settling_server: Running
         ("GET", "/cash-in/{internalCode}"): (f"/cash-in/{charge['internalCode']}", {}),
         ("GET", "/cash-in"): ("/cash-in", {"params": {"externalReference": "a-charge"}}),
         ("DELETE", "/cash-in/{internalCode}"): (f"/cash-in/{charge['internalCode']}", {}),
+        ("GET", "/cash-in/{internalCode}/qrcode.{format}"): (
+            f"/cash-in/{charge['internalCode']}/qrcode.png",
+            {},
+        ),
         ("POST", "/cash-in"): (
             "/cash-in",
             {"json": {"amount": "1.00", "externalReference": "a-charge"}},

@@ -34,7 +34,7 @@ from connectpsp.domain.ledger import (
     client_account_code,
     single,
 )
-from connectpsp.domain.money import Centavos
+from connectpsp.domain.money import Centavos, to_decimal
 
 __all__ = [
     "DEFAULT_EXPIRES_IN",
@@ -161,7 +161,7 @@ class Charge:
         if self.amount is not None and amount != self.amount:
             return AmountMismatch(
                 "The amount paid differs from the charge's.",
-                {"expected": self.amount, "paid": amount},
+                {"expected": str(to_decimal(self.amount)), "paid": str(to_decimal(amount))},
             )
         return None
 

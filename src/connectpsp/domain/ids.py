@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 
 __all__ = [
+    "derived_evp",
     "derived_id",
     "end_to_end_id",
     "new_id",
@@ -24,6 +25,13 @@ _LETTERS = string.ascii_uppercase
 def new_id() -> str:
     """A random UUID, as a string (transactionId, clientId, transfer ids)."""
     return str(uuid.uuid4())
+
+
+def derived_evp(seed: str) -> str:
+    """An EVP key (a version 4 UUID in form) computed from ``seed``: the same request
+    registers the same key, however often it is retried."""
+    digest = hashlib.sha256(f"evp:{seed}".encode()).digest()[:16]
+    return str(uuid.UUID(bytes=digest, version=4))
 
 
 def new_location_id() -> str:

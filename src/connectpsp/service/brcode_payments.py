@@ -20,11 +20,19 @@ from connectpsp.domain.cashin import AmountMismatch, ChargeNotPayable
 from connectpsp.domain.cashout import PixDestination
 from connectpsp.domain.clock import Clock
 from connectpsp.domain.errors import ConnectPSPError, InvalidBrCode
-from connectpsp.domain.money import Centavos
+from connectpsp.domain.money import Centavos, to_decimal
+from connectpsp.domain.pix_location import ChargeStatus as LocationStatus
 from connectpsp.domain.pix_location import LocationCharge
 from connectpsp.service.security import key_type_of
 
 __all__ = ["BrCodePayments", "LocationReader", "LocationUnreadable"]
+
+_OUR_STATUS = {
+    LocationStatus.ACTIVE: "ACTIVE",
+    LocationStatus.COMPLETED: "COMPLETED",
+    LocationStatus.REMOVED_BY_RECEIVER: "CANCELLED",
+    LocationStatus.REMOVED_BY_PSP: "EXPIRED",
+}
 
 
 class LocationUnreadable(ConnectPSPError):
@@ -63,9 +71,12 @@ class BrCodePayments:
             return _to_key(code.pix_key, text, txid)
         charge = self._reader.read(code.url)
         if not charge.payable_at(self._clock.now()):
+            # In our words, as the sandbox payer and GET /cash-in say it.
+            status = _OUR_STATUS[charge.status]
+            if charge.status is LocationStatus.ACTIVE:
+                status = "EXPIRED"
             raise ChargeNotPayable(
-                "The dynamic code's charge is no longer payable.",
-                {"status": charge.status.value},
+                "The dynamic code's charge is no longer payable.", {"status": status}
             )
         _same_amount(charge.amount, amount)
         return _to_key(charge.pix_key, text, charge.txid)
@@ -75,7 +86,7 @@ def _same_amount(expected: Centavos | None, amount: Centavos) -> None:
     if expected is not None and expected != amount:
         raise AmountMismatch(
             "The amount differs from the one the BR Code asks for.",
-            {"expected": expected, "paid": amount},
+            {"expected": str(to_decimal(expected)), "paid": str(to_decimal(amount))},
         )
 
 

@@ -323,11 +323,15 @@ class CashInService:
         would: what a payer's PSP learns before it pays (the sandbox payer asks)."""
         now = self._clock.now()
         with self._uow() as uow:
+            # A key named (a static code's, or a Pix by key) must still be ours: DICT would
+            # not find it otherwise, whatever charge the txid names.
+            if key is not None and uow.pix_keys.get(key) is None:
+                return NotFound("No such Pix key at this PSP.")
             charge = uow.charges.by_txid(txid) if txid else None
             if charge is not None:
                 return charge.refusal_of(amount, now)
-            if key is None or uow.pix_keys.get(key) is None:
-                return NotFound("No such Pix key or charge at this PSP.")
+            if key is None:
+                return NotFound("No such charge at this PSP.")
         return None
 
     def _receive(self, payment: IncomingPayment) -> Receipt:
@@ -335,16 +339,18 @@ class CashInService:
         with self._uow(write=True) as uow:
             if uow.cash_ins.get(payment.end_to_end_id) is not None:
                 return Receipt(True)  # brought again: credited the first time
+            owner = uow.pix_keys.get(payment.key) if payment.key else None
+            if payment.key is not None and owner is None:
+                return Receipt(False, ReasonCode.AC03.value)  # not (or no longer) ours
             charge = uow.charges.by_txid(payment.txid, lock=True) if payment.txid else None
             if charge is not None:
                 if charge.refusal_of(payment.amount, now) is not None:
                     return Receipt(False, ReasonCode.DS04.value)
                 client_id = charge.client_id
-            else:
-                owner = uow.pix_keys.get(payment.key) if payment.key else None
-                if owner is None:
-                    return Receipt(False, ReasonCode.AC03.value)
+            elif owner is not None:
                 client_id = owner.client_id
+            else:
+                return Receipt(False, ReasonCode.AC03.value)
             client = uow.clients.get(client_id)
             if client is None or not client.active:
                 return Receipt(False, ReasonCode.AC06.value)

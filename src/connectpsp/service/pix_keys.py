@@ -3,12 +3,18 @@ with us: a Pix sent to one is a cash-in for it, with or without a charge."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Protocol
 
 from connectpsp.domain.clients import Client
 from connectpsp.domain.clock import Clock
-from connectpsp.domain.errors import FieldError, NotFound, PixKeyAlreadyRegistered, ValidationFailed
+from connectpsp.domain.errors import (
+    FieldError,
+    NotFound,
+    PixKeyAlreadyRegistered,
+    StorageConflict,
+    ValidationFailed,
+)
+from connectpsp.domain.ids import derived_evp
 from connectpsp.domain.pix import PixKeyType, validate_pix_key
 from connectpsp.service.ports import PixKey, UnitOfWorkFactory
 
@@ -34,11 +40,16 @@ class PixKeys:
         self._clock = clock
         self._directory = directory
 
-    def register(self, client: Client, key_type: PixKeyType, key: str | None) -> PixKey:
+    def register(
+        self, client: Client, key_type: PixKeyType, key: str | None, idempotency_key: str
+    ) -> PixKey:
+        """Register a key for ``client``. Retried with the same ``idempotency_key`` it
+        answers with the key the first call registered (an EVP key is derived from it),
+        and registers nothing more."""
         if key_type is PixKeyType.EVP:
             if key is not None:
                 raise ValidationFailed([FieldError("key", "must be absent for EVP: we make it")])
-            key = str(uuid.uuid4())
+            key = derived_evp(f"{client.id}:{idempotency_key}")
         elif key is None:
             raise ValidationFailed([FieldError("key", "is required for this key type")])
         try:
@@ -49,15 +60,32 @@ class PixKeys:
             raise ValidationFailed(
                 [FieldError("key", "must be your own document, as registered with us")]
             )
-        with self._uow() as uow:
-            if uow.pix_keys.get(key) is not None:
-                raise PixKeyAlreadyRegistered("This Pix key is already registered.")
+        held = self._held(client, key_type, key)
+        if held is not None:
+            return held
         self._directory.register_own(key_type, key, client)
         registered = PixKey(key, key_type.value, client.id, self._clock.now())
-        with self._uow(write=True) as uow:
-            uow.pix_keys.add(registered)
-            uow.commit()
+        try:
+            with self._uow(write=True) as uow:
+                uow.pix_keys.add(registered)
+                uow.commit()
+        except StorageConflict:  # the same key, at the same moment
+            held = self._held(client, key_type, key)
+            if held is None:
+                raise
+            return held
         return registered
+
+    def _held(self, client: Client, key_type: PixKeyType, key: str) -> PixKey | None:
+        """The key if ``client`` holds it already; ``PixKeyAlreadyRegistered`` if
+        another does."""
+        with self._uow() as uow:
+            found = uow.pix_keys.get(key)
+        if found is None:
+            return None
+        if found.client_id != client.id or found.key_type != key_type.value:
+            raise PixKeyAlreadyRegistered("This Pix key is already registered.")
+        return found
 
     def of_client(self, client: Client) -> list[PixKey]:
         with self._uow() as uow:
@@ -75,4 +103,5 @@ class PixKeys:
         keys = self.of_client(client)
         if keys:
             return keys[0].key
-        return self.register(client, PixKeyType.EVP, None).key
+        # Derived from the client alone: two first charges at once register one key.
+        return self.register(client, PixKeyType.EVP, None, "charges").key

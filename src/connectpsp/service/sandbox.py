@@ -17,7 +17,7 @@ from connectpsp.domain.cashout import Creditor
 from connectpsp.domain.clock import Clock
 from connectpsp.domain.errors import ConnectPSPError, FieldError, InvalidBrCode, ValidationFailed
 from connectpsp.domain.ids import end_to_end_id, new_id
-from connectpsp.domain.money import Centavos
+from connectpsp.domain.money import Centavos, to_decimal
 from connectpsp.domain.pix import PixKeyType
 from connectpsp.domain.spi import ReasonCode
 from connectpsp.service.cashins import CashInService
@@ -173,11 +173,14 @@ class SandboxPayer:
         if br_code is not None:
             pix_key, txid, amount = self._read_code(br_code, amount)
         if amount is None:
-            raise ValidationFailed([FieldError("amount", "is required: the code sets none")])
+            why = "is required: the code sets none" if br_code else "is required to pay a key"
+            raise ValidationFailed([FieldError("amount", why)])
+        now = self._clock.now()
+        if paid_at is not None and paid_at > now:
+            raise ValidationFailed([FieldError("paidAt", "must not be in the future")])
         refusal = self._cash_ins.refusal_of(pix_key, txid, amount)
         if refusal is not None:
             raise refusal
-        now = self._clock.now()
         who = payer or SANDBOX_PAYER
         payment = IncomingPayment(
             end_to_end_id=end_to_end_id(who.ispb, now, new_id()),
@@ -214,10 +217,14 @@ class SandboxPayer:
                 )
             charge = self._cash_ins.at_location(code.url.removeprefix(self._location_prefix))
             if amount is not None and charge.amount is not None and amount != charge.amount:
-                raise AmountMismatch(details={"expected": charge.amount, "paid": amount})
+                raise AmountMismatch(details=_amounts(charge.amount, amount))
             return charge.pix_key, charge.txid, charge.amount
         if code.amount is not None:
             if amount is not None and amount != code.amount:
-                raise AmountMismatch(details={"expected": code.amount, "paid": amount})
+                raise AmountMismatch(details=_amounts(code.amount, amount))
             amount = code.amount
         return code.pix_key, None if code.txid == brcode.NO_TXID else code.txid, amount
+
+
+def _amounts(expected: Centavos, paid: Centavos) -> dict[str, str]:
+    return {"expected": str(to_decimal(expected)), "paid": str(to_decimal(paid))}

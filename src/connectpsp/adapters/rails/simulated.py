@@ -108,7 +108,7 @@ def _demo_keys() -> list[DictKey]:
             Creditor(
                 "Loja Exemplo Ltda",
                 "12ABC34501DE35",
-                "00416968",
+                "60701190",  # another bank: a key at ours would be one of our clients'
                 "0001",
                 "123456",
                 AccountType.CHECKING,
@@ -142,12 +142,20 @@ DEMO_KEYS: list[DictKey] = _demo_keys()
 
 class SimulatedPixNetwork:
     def __init__(
-        self, db: Database, *, clock: Clock, participants: ParticipantDirectory, latency: timedelta
+        self,
+        db: Database,
+        *,
+        clock: Clock,
+        participants: ParticipantDirectory,
+        latency: timedelta,
+        home: str | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._latency = latency
-        self._pix_ispbs = sorted(p.ispb for p in participants.all() if p.pix)
+        # A key nobody registered resolves to an account at another participant than
+        # ``home``, the PSP this network serves: its own clients' keys are all registered.
+        self._pix_ispbs = sorted(p.ispb for p in participants.all() if p.pix and p.ispb != home)
         self._inbound: Inbound | None = None
 
     # DICT -----------------------------------------------------------------------------

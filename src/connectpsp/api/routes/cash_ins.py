@@ -138,14 +138,16 @@ def cancel_charge(
     status_code=201,
     response_model=PixKeyBody,
     responses=errors(400, 401, 409),
-    openapi_extra=body(PixKeyIn, _SIGNED[0]),
+    openapi_extra=body(PixKeyIn, *_SIGNED),
 )
 async def register_pix_key(request: Request, caller: Caller = Depends(authenticated)) -> Response:
     services = services_of(request)
     _check_signature(request, caller)
+    key = idempotency_key(request, required=True)
+    assert key is not None
     data = parse_body(PixKeyIn, await json_body(request))
     registered = await run_in_threadpool(
-        services.pix_keys.register, caller.client, data.type, data.key
+        services.pix_keys.register, caller.client, data.type, data.key, key
     )
     return json_response(views.pix_key(registered), status=201)
 
@@ -164,7 +166,8 @@ def list_pix_keys(request: Request, caller: Caller = Depends(authenticated)) -> 
 )
 def delete_pix_key(
     request: Request,
-    key: str = Path(max_length=77),
+    # A Pix key is printable ASCII in every form DICT takes.
+    key: str = Path(pattern=r"^[!-~]{1,77}$"),
     caller: Caller = Depends(authenticated),
 ) -> Response:
     services_of(request).pix_keys.delete(caller.client, key)

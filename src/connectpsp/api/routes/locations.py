@@ -63,7 +63,7 @@ def jwks(request: Request) -> Response:
 @router.get(
     "/qr/{locationId}",
     summary="A dynamic code's location: the charge as a JWS (application/jose), public",
-    responses={**errors(404), 200: {"content": {JOSE: {"schema": {"type": "string"}}}}},
+    responses={**errors(400, 404), 200: {"content": {JOSE: {"schema": {"type": "string"}}}}},
 )
 def location(
     request: Request, location_id: str = Path(alias="locationId", pattern=r"^[0-9a-f]{32}$")
