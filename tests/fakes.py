@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 
 from connectpsp.adapters import payload_json
 from connectpsp.adapters.crypto import AesGcmCipher
+from connectpsp.domain.blocks import Block
 from connectpsp.domain.cashin import CashIn, Charge, ChargeStatus
 from connectpsp.domain.cashout import (
     CashOut,
@@ -83,6 +84,7 @@ from connectpsp.service.clients import ClientService
 from connectpsp.service.endpoints import WebhookEndpoints
 from connectpsp.service.ports import (
     BlockedUrl,
+    BlockRepository,
     CashInRepository,
     CashOutRepository,
     ChargeRepository,
@@ -198,6 +200,7 @@ class Tables:
     charges: dict[str, Charge] = field(default_factory=dict)
     cash_ins: dict[str, CashIn] = field(default_factory=dict)  # by endToEndId
     pix_keys: dict[str, PixKey] = field(default_factory=dict)
+    blocks: dict[str, Block] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], tuple[StoredOutcome, datetime]] = field(default_factory=dict)
     daily_usage: dict[tuple[str, date], Centavos] = field(default_factory=dict)
     jobs: dict[int, JobRow] = field(default_factory=dict)
@@ -529,6 +532,34 @@ class FakePixKeys:
         return True
 
 
+class FakeBlocks:
+    def __init__(self, t: Tables) -> None:
+        self._t = t
+
+    def add(self, block: Block) -> None:
+        if block.id in self._t.blocks:
+            raise _taken("block", block.id)
+        self._t.blocks[block.id] = block
+
+    def get(self, block_id: str) -> Block | None:
+        return self._t.blocks.get(block_id)
+
+    def listed(self, *, client_id: str | None, active_only: bool, limit: int) -> list[Block]:
+        found = [
+            b
+            for b in self._t.blocks.values()
+            if (client_id is None or b.client_id == client_id) and (b.active or not active_only)
+        ]
+        return sorted(found, key=lambda b: (-b.created_at.timestamp(), b.id))[:limit]
+
+    def release(self, block: Block) -> bool:
+        current = self._t.blocks.get(block.id)
+        if current is None or not current.active:
+            return False
+        self._t.blocks[block.id] = block
+        return True
+
+
 class FakeIdempotency:
     def __init__(self, t: Tables) -> None:
         self._t = t
@@ -829,6 +860,7 @@ class FakeUnitOfWork:
     charges: ChargeRepository
     cash_ins: CashInRepository
     pix_keys: PixKeyRepository
+    blocks: BlockRepository
     idempotency: IdempotencyRepository
     limits: LimitRepository
     risk: RiskRepository
@@ -851,6 +883,7 @@ class FakeUnitOfWork:
         self.charges = FakeCharges(t)
         self.cash_ins = FakeCashIns(t)
         self.pix_keys = FakePixKeys(t)
+        self.blocks = FakeBlocks(t)
         self.idempotency = FakeIdempotency(t)
         self.limits = FakeLimits(t)
         self.risk = FakeRisk(t)

@@ -30,6 +30,7 @@ from connectpsp.logs import get_logger
 from connectpsp.service import cashins, cashouts
 from connectpsp.service.acceptance import AcceptanceEngine
 from connectpsp.service.auth import AuthService
+from connectpsp.service.blocks import Blocks
 from connectpsp.service.brcode_payments import BrCodePayments
 from connectpsp.service.cashins import CashInService
 from connectpsp.service.cashouts import CashOutService
@@ -67,6 +68,7 @@ class Container:
     cash_outs: CashOutService
     cash_ins: CashInService
     pix_keys: PixKeys
+    blocks: Blocks
     br_codes: BrCodePayments
     sandbox_payer: SandboxPayer
     settlement: SettlementService
@@ -188,8 +190,11 @@ def build(
         keys=pix_keys,
         location_base=settings.location_base,
         lease=timedelta(seconds=settings.job_lease_seconds),
+        # A Pix from a payer DICT marks for fraud is credited and held (domain.blocks).
+        payer_marked=lambda document: dict_security.owner_security(document).marked,
     )
     network.connect(cash_ins)
+    blocks = Blocks(uow, clock=clock, lease=timedelta(seconds=settings.job_lease_seconds))
     settlement = SettlementService(
         uow,
         # A payment to one of our own clients settles in our ledger, not through SPI.
@@ -200,7 +205,7 @@ def build(
     )
     worker = background(
         settlement=settlement,
-        due=[cash_ins.expire_due],
+        due=[cash_ins.expire_due, blocks.release_due],
         dispatcher=webhooks,
         housekeeping=[lambda: engine.forget_older_than(retention), throttle.prune],
         poll=timedelta(milliseconds=settings.worker_poll_ms),
@@ -241,6 +246,7 @@ def build(
         cash_outs=cash_outs,
         cash_ins=cash_ins,
         pix_keys=pix_keys,
+        blocks=blocks,
         br_codes=BrCodePayments(
             HttpLocationReader(guard, allow_loopback_http=settings.sandbox), clock=clock
         ),

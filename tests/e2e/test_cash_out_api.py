@@ -31,7 +31,7 @@ def test_accepts_and_reserves_amount_plus_fee(server: RunningServer) -> None:
     m = new_merchant(server, fund=10_000, fee=FeePlan(fixed=50, bps=100))
     reply = m.cash_out(amount="20.00")
     assert reply.status_code == 202, reply.text
-    assert m.balance() == {"available": 79.30, "reserved": 20.70, "total": 100.00}
+    assert m.balance() == {"available": 79.30, "reserved": 20.70, "blocked": 0.00, "total": 100.00}
     got = m.get(f"/cash-out/{reply.json()['internalCode']}").json()
     assert (got["amount"], got["feeAmount"], got["finalAmount"]) == (20.00, 0.70, 20.70)
     assert got["status"] == "PROCESSING" and got["endToEndId"] is None and got["paidAt"] is None

@@ -268,7 +268,7 @@ def assert_the_printed_tour_works(printed: str, port: int) -> None:
     accepted, by_code, by_reference, balance = answers
     assert accepted["status"] == "PROCESSING", result.stdout
     assert by_code["internalCode"] == by_reference["internalCode"] == accepted["internalCode"]
-    assert set(balance) == {"available", "reserved", "total"}
+    assert set(balance) == {"available", "reserved", "blocked", "total"}
     assert f"127.0.0.1:{port}" in commands
 
 

@@ -50,7 +50,7 @@ def test_unexpected_error_is_a_bare_500_and_rolls_back(server: RunningServer, mo
     }
     assert "disk on fire" not in reply.text
     assert reply.headers["x-request-id"]
-    assert m.balance() == {"available": 100.00, "reserved": 0.00, "total": 100.00}
+    assert m.balance() == {"available": 100.00, "reserved": 0.00, "blocked": 0.00, "total": 100.00}
 
     monkeypatch.undo()
     retried = m.cash_out(body, key=key)  # the key was released: the retry goes through

@@ -92,7 +92,7 @@ def test_a_marked_counterpart_is_refused_with_no_money_moved(
         "message": "The cash-out was refused by a fraud check.",
         "details": None,
     }
-    assert m.balance() == {"available": 100.00, "reserved": 0.00, "total": 100.00}
+    assert m.balance() == {"available": 100.00, "reserved": 0.00, "blocked": 0.00, "total": 100.00}
     assert m.get("/cash-out", externalReference=body["externalReference"]).status_code == 404
     (decision,) = decisions_of(m)
     assert decision.code == "FRAUD_SUSPECTED" and decision.cash_out_id is None

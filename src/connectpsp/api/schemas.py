@@ -252,6 +252,7 @@ class CashOutBody(BaseModel):
 class BalanceBody(BaseModel):
     available: Money
     reserved: Money
+    blocked: Money
     total: Money
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from connectpsp.domain.ledger import Balance
+from connectpsp.domain.money import Centavos
 from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.service.auth import AuthService
 from connectpsp.service.brcode_payments import BrCodePayments
@@ -36,6 +37,7 @@ class ApiSettings(Protocol):
 
 class BalanceReader(Protocol):
     def balance(self, client_id: str) -> Balance: ...
+    def blocked(self, client_id: str) -> Centavos: ...
 
 
 class LocationSigner(Protocol):

@@ -12,7 +12,7 @@ from connectpsp.domain.cashout_payloads import destination_json
 from connectpsp.domain.clock import iso_local
 from connectpsp.domain.documents import mask_document
 from connectpsp.domain.ledger import Balance
-from connectpsp.domain.money import to_decimal
+from connectpsp.domain.money import Centavos, to_decimal
 from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.service.ports import PixKey
 
@@ -52,11 +52,13 @@ def cash_out(c: CashOut) -> dict[str, Any]:
     }
 
 
-def balance(b: Balance) -> dict[str, Any]:
+def balance(b: Balance, blocked: Centavos = 0) -> dict[str, Any]:
+    """``total`` is all the client holds: available, reserved and blocked."""
     return {
         "available": to_decimal(b.available),
         "reserved": to_decimal(b.reserved),
-        "total": to_decimal(b.total),
+        "blocked": to_decimal(blocked),
+        "total": to_decimal(b.total + blocked),
     }
 
 

@@ -8,6 +8,7 @@ from types import ModuleType
 
 import typer
 
+from connectpsp.cli.blocks import blocks_app
 from connectpsp.cli.clients import clients_app, sandbox_app
 from connectpsp.cli.demo import demo
 from connectpsp.cli.errors import explain
@@ -31,6 +32,7 @@ app.command()(demo)
 app.add_typer(clients_app, name="clients")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(risk_app, name="risk")
+app.add_typer(blocks_app, name="blocks")
 
 
 def _click_exceptions() -> ModuleType:

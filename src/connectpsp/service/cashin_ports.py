@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from connectpsp.domain.blocks import Block
 from connectpsp.domain.cashin import CashIn, Charge, ChargeStatus
 
 __all__ = [
+    "BlockRepository",
     "CashInRepository",
     "ChargeRepository",
     "LocationKeyStore",
@@ -65,6 +67,22 @@ class PixKey:
     key_type: str  # domain.pix.PixKeyType's value
     client_id: str
     created_at: datetime
+
+
+class BlockRepository(Protocol):
+    def add(self, block: Block) -> None:
+        """Insert; a block of the same endToEndId raises ``StorageConflict``."""
+        ...
+
+    def get(self, block_id: str) -> Block | None: ...
+    def listed(self, *, client_id: str | None, active_only: bool, limit: int) -> list[Block]:
+        """Newest first."""
+        ...
+
+    def release(self, block: Block) -> bool:
+        """Store ``block``'s release if it is still active; False, writing nothing,
+        otherwise."""
+        ...
 
 
 class PixKeyRepository(Protocol):

@@ -10,12 +10,12 @@ same Pix brought twice (the same endToEndId) is credited once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from connectpsp.domain.blocks import Block
 from connectpsp.domain.cashin import (
     CashIn,
     CashInPayer,
@@ -24,17 +24,14 @@ from connectpsp.domain.cashin import (
     ChargeExpired,
     ChargeRequest,
     ChargeStatus,
-    ChargeType,
     cash_in_fee,
     credit_transfers,
-    new_charge,
 )
 from connectpsp.domain.cashin_payloads import cash_in_completed, charge_expired, movement_event
 from connectpsp.domain.clients import Client
 from connectpsp.domain.clock import Clock
 from connectpsp.domain.errors import (
     ConnectPSPError,
-    DuplicateExternalReference,
     IllegalTransition,
     NotFound,
     StorageConflict,
@@ -43,15 +40,16 @@ from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.domain.pix_location import ChargeStatus as LocationStatus
 from connectpsp.domain.pix_location import location_payload
 from connectpsp.domain.spi import ReasonCode
-from connectpsp.service.acceptance import AcceptanceEngine, Decided, Submission
+from connectpsp.service.acceptance import AcceptanceEngine, Decided
+from connectpsp.service.blocks import hold
+from connectpsp.service.charge_flow import EXPIRE_TOPIC, ChargeFlow, NewCharge
 from connectpsp.service.pix_keys import PixKeys
-from connectpsp.service.ports import UnitOfWork, UnitOfWorkFactory
+from connectpsp.service.ports import UnitOfWorkFactory
 from connectpsp.service.publisher import Payloads, Publisher
 from connectpsp.service.rail import IncomingPayment, IncomingReturn, Receipt
 
-__all__ = ["EXPIRE_TOPIC", "CashInService", "ChargeFlow", "register_payloads"]
+__all__ = ["CashInService", "register_payloads"]
 
-EXPIRE_TOPIC = "expire_charge"
 # A charge's status as BCB's API Pix writes it in a location's payload.
 _BCB_STATUS = {
     ChargeStatus.ACTIVE: LocationStatus.ACTIVE,
@@ -81,110 +79,6 @@ def register_payloads(publisher: Publisher, participants: ParticipantDirectory) 
     publisher.register(ChargeExpired, Payloads(own=expired, movement=None))
 
 
-@dataclass(frozen=True)
-class NewCharge:
-    """A charge request with what the flow needs besides: the key its code pays."""
-
-    request: ChargeRequest
-    pix_key: str
-
-
-@dataclass
-class _Charges:
-    references: set[tuple[str, str]]
-    added: list[Charge] = field(default_factory=list)
-
-
-class ChargeFlow:
-    name = "charge"
-    refusals: tuple[type[ConnectPSPError], ...] = (DuplicateExternalReference,)
-    secret = False
-
-    def __init__(self, location_base: str) -> None:
-        self._location_base = location_base
-
-    def load(
-        self, uow: UnitOfWork, batch: Sequence[Submission[NewCharge]], now: datetime
-    ) -> _Charges:
-        wanted = sorted({(s.client.id, s.command.request.external_reference) for s in batch})
-        return _Charges(uow.charges.references_taken(wanted))
-
-    def decide(self, state: _Charges, submission: Submission[NewCharge], now: datetime) -> Charge:
-        client, command = submission.client, submission.command
-        reference = (client.id, command.request.external_reference)
-        if reference in state.references:
-            raise DuplicateExternalReference("A charge with this externalReference already exists.")
-        charge = new_charge(client, command.request, command.pix_key, self._location_base, now)
-        state.references.add(reference)
-        state.added.append(charge)
-        return charge
-
-    def write(self, uow: UnitOfWork, state: _Charges, now: datetime) -> None:
-        uow.charges.add(state.added)
-        for charge in state.added:
-            if charge.expires_at is not None:
-                uow.outbox.enqueue(
-                    EXPIRE_TOPIC,
-                    [(charge.id, {"chargeId": charge.id})],
-                    available_at=charge.expires_at,
-                )
-
-    def record(self, result: Charge) -> dict[str, Any]:
-        return _charge_record(result)
-
-    def restore(self, record: dict[str, Any]) -> Charge:
-        return _charge_from_record(record)
-
-    def committed(self, results: list[Charge]) -> None:
-        pass
-
-
-def _charge_record(c: Charge) -> dict[str, Any]:
-    """The charge as created, to answer a retried request with the same bytes."""
-    return {
-        "id": c.id,
-        "internalCode": c.internal_code,
-        "clientId": c.client_id,
-        "txid": c.txid,
-        "externalReference": c.external_reference,
-        "type": c.type.value,
-        "amount": c.amount,
-        "description": c.description,
-        "pixKey": c.pix_key,
-        "locationId": c.location_id,
-        "brCode": c.br_code,
-        "expiresAt": c.expires_at.isoformat() if c.expires_at else None,
-        "createdAt": c.created_at.isoformat(),
-        "webhookUrl": c.webhook_url,
-        "payerName": c.payer_name,
-        "payerDocument": c.payer_document,
-    }
-
-
-def _charge_from_record(r: dict[str, Any]) -> Charge:
-    created = datetime.fromisoformat(r["createdAt"])
-    return Charge(
-        id=r["id"],
-        internal_code=r["internalCode"],
-        client_id=r["clientId"],
-        txid=r["txid"],
-        external_reference=r["externalReference"],
-        type=ChargeType(r["type"]),
-        status=ChargeStatus.ACTIVE,  # as answered when created
-        amount=r["amount"],
-        description=r["description"],
-        pix_key=r["pixKey"],
-        location_id=r["locationId"],
-        br_code=r["brCode"],
-        expires_at=datetime.fromisoformat(r["expiresAt"]) if r["expiresAt"] else None,
-        created_at=created,
-        updated_at=created,
-        webhook_url=r["webhookUrl"],
-        payer_name=r["payerName"],
-        payer_document=r["payerDocument"],
-    )
-
-
 class CashInService:
     def __init__(
         self,
@@ -196,6 +90,7 @@ class CashInService:
         location_base: str,
         lease: timedelta = timedelta(seconds=30),
         on_event: Callable[[], None] = lambda: None,
+        payer_marked: Callable[[str], bool] = lambda document: False,
     ) -> None:
         self._uow = uow
         self._engine = engine
@@ -203,6 +98,8 @@ class CashInService:
         self._keys = keys
         self._lease = lease
         self._on_event = on_event  # webhooks were queued: the dispatcher may look now
+        # Whether DICT marks a payer's CPF/CNPJ for fraud: its Pix is then held.
+        self._payer_marked = payer_marked
         self.flow = ChargeFlow(location_base)
 
     # --- charges ---------------------------------------------------------------------
@@ -335,6 +232,8 @@ class CashInService:
         return None
 
     def _receive(self, payment: IncomingPayment) -> Receipt:
+        # Looked up before the transaction: it may wait on DICT.
+        marked = bool(payment.payer.document) and self._payer_marked(payment.payer.document)
         now = self._clock.now()
         with self._uow(write=True) as uow:
             if uow.cash_ins.get(payment.end_to_end_id) is not None:
@@ -374,7 +273,15 @@ class CashInService:
                 ):
                     raise StorageConflict()
             uow.cash_ins.add(cash_in)
-            uow.ledger.record(credit_transfers(cash_in))
+            transfers = credit_transfers(cash_in)
+            if marked and cash_in.net_amount > 0:
+                # Credited, and held at once: never available before the operator looks.
+                block = Block.precautionary(
+                    client_id, cash_in.end_to_end_id, cash_in.net_amount, now
+                )
+                hold(uow, block)
+                transfers.append(block.hold())
+            uow.ledger.record(transfers)
             uow.emit(CashInReceived(now, cash_in, after))
             uow.commit()
         return Receipt(True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
+from connectpsp.domain.blocks import blocked_account_code
 from connectpsp.domain.clients import DEFAULT_MERCHANT_CITY, Client, ClientCredentials
 from connectpsp.domain.clock import Clock
 from connectpsp.domain.documents import document_type
@@ -120,9 +121,8 @@ class ClientService:
         )
         with self._uow(write=True) as uow:
             uow.clients.add(client)
-            uow.ledger.open_account(
-                client_account_code(client_id), client_id=client_id, no_overdraft=True
-            )
+            for code in (client_account_code(client_id), blocked_account_code(client_id)):
+                uow.ledger.open_account(code, client_id=client_id, no_overdraft=True)
             uow.commit()
         return creds
 
@@ -180,6 +180,11 @@ class ClientService:
     def balance(self, client_id: str) -> Balance:
         with self._uow() as uow:
             return uow.ledger.balance(client_account_code(client_id))
+
+    def blocked(self, client_id: str) -> Centavos:
+        """What is held out of the client's available balance (``domain.blocks``)."""
+        with self._uow() as uow:
+            return uow.ledger.balance(blocked_account_code(client_id)).total
 
 
 def validate_new_client(

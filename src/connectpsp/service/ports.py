@@ -25,6 +25,7 @@ from connectpsp.domain.webhooks import (
     MessageShape,
 )
 from connectpsp.service.cashin_ports import (
+    BlockRepository,
     CashInRepository,
     ChargeRepository,
     LocationKeyStore,
@@ -34,6 +35,7 @@ from connectpsp.service.cashin_ports import (
 )
 
 __all__ = [
+    "BlockRepository",
     "BlockedUrl",
     "CashInRepository",
     "CashOutRepository",
@@ -360,6 +362,7 @@ class UnitOfWork(Protocol):
     charges: ChargeRepository
     cash_ins: CashInRepository
     pix_keys: PixKeyRepository
+    blocks: BlockRepository
     idempotency: IdempotencyRepository
     limits: LimitRepository
     risk: RiskRepository

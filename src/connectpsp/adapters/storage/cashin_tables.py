@@ -18,7 +18,7 @@ from sqlalchemy import (
 
 from connectpsp.adapters.storage.schema import TZ, metadata
 
-__all__ = ["cash_ins", "charges", "pix_keys"]
+__all__ = ["balance_blocks", "cash_ins", "charges", "pix_keys"]
 
 # A client's own Pix keys: a Pix sent to one is a cash-in for it.
 pix_keys = Table(
@@ -78,4 +78,21 @@ cash_ins = Table(
     CheckConstraint("amount > 0 AND fee >= 0 AND fee <= amount", name="amounts"),
     Index("ix_cash_ins_charge", "charge_id", "paid_at"),
     Index("ix_cash_ins_client", "client_id", "received_at"),
+)
+
+# Funds held out of a client's available balance (domain.blocks): one per Pix received.
+balance_blocks = Table(
+    "balance_blocks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("client_id", String(36), ForeignKey("clients.id"), nullable=False),
+    Column("end_to_end_id", String(32), nullable=False, unique=True),
+    Column("amount", BigInteger, nullable=False),
+    Column("reason", String(20), nullable=False),
+    Column("created_at", TZ, nullable=False),
+    Column("expires_at", TZ, nullable=False),
+    Column("released_at", TZ, nullable=True),
+    Column("released_by", String(120), nullable=True),
+    CheckConstraint("amount > 0", name="amount"),
+    Index("ix_balance_blocks_client", "client_id", "created_at"),
 )

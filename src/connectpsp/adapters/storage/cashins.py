@@ -8,10 +8,11 @@ from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import insert_rows, run_sql
+from connectpsp.domain.blocks import Block, BlockReason
 from connectpsp.domain.cashin import CashIn, CashInPayer, Charge, ChargeStatus, ChargeType
 from connectpsp.service.ports import PixKey
 
-__all__ = ["SqlCashIns", "SqlCharges", "SqlPixKeys"]
+__all__ = ["SqlBlocks", "SqlCashIns", "SqlCharges", "SqlPixKeys"]
 
 
 class SqlCharges:
@@ -206,3 +207,59 @@ class SqlPixKeys:
 
 def _pix_key(r: Row[Any]) -> PixKey:
     return PixKey(r.key, r.key_type, r.client_id, r.created_at)
+
+
+class SqlBlocks:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def add(self, block: Block) -> None:
+        self._c.execute(
+            insert(t.balance_blocks).values(
+                id=block.id,
+                client_id=block.client_id,
+                end_to_end_id=block.end_to_end_id,
+                amount=block.amount,
+                reason=block.reason.value,
+                created_at=block.created_at,
+                expires_at=block.expires_at,
+            )
+        )
+
+    def get(self, block_id: str) -> Block | None:
+        row = self._c.execute(
+            select(t.balance_blocks).where(t.balance_blocks.c.id == block_id)
+        ).first()
+        return _block(row) if row else None
+
+    def listed(self, *, client_id: str | None, active_only: bool, limit: int) -> list[Block]:
+        b = t.balance_blocks.c
+        query = select(t.balance_blocks).order_by(b.created_at.desc(), b.id).limit(limit)
+        if client_id is not None:
+            query = query.where(b.client_id == client_id)
+        if active_only:
+            query = query.where(b.released_at.is_(None))
+        return [_block(r) for r in self._c.execute(query)]
+
+    def release(self, block: Block) -> bool:
+        b = t.balance_blocks.c
+        done = self._c.execute(
+            update(t.balance_blocks)
+            .where(b.id == block.id, b.released_at.is_(None))
+            .values(released_at=block.released_at, released_by=block.released_by)
+        )
+        return done.rowcount == 1
+
+
+def _block(r: Row[Any]) -> Block:
+    return Block(
+        id=r.id,
+        client_id=r.client_id,
+        end_to_end_id=r.end_to_end_id,
+        amount=r.amount,
+        reason=BlockReason(r.reason),
+        created_at=r.created_at,
+        expires_at=r.expires_at,
+        released_at=r.released_at,
+        released_by=r.released_by,
+    )

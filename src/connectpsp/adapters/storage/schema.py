@@ -344,7 +344,12 @@ from connectpsp.adapters.rails.simulated_tables import (  # noqa: E402
     sandbox_fraud_markers,
     sandbox_spi_payments,
 )
-from connectpsp.adapters.storage.cashin_tables import cash_ins, charges, pix_keys  # noqa: E402
+from connectpsp.adapters.storage.cashin_tables import (  # noqa: E402
+    balance_blocks,
+    cash_ins,
+    charges,
+    pix_keys,
+)
 from connectpsp.adapters.storage.location_tables import location_keys  # noqa: E402
 from connectpsp.adapters.storage.risk_tables import (  # noqa: E402
     client_payees,
@@ -357,6 +362,7 @@ __all__ = [
     "accounts",
     "auth_failures",
     "auth_known_sources",
+    "balance_blocks",
     "cash_ins",
     "cash_outs",
     "charges",

@@ -6,7 +6,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from connectpsp.adapters.storage.cashins import SqlCashIns, SqlCharges, SqlPixKeys
+from connectpsp.adapters.storage.cashins import SqlBlocks, SqlCashIns, SqlCharges, SqlPixKeys
 from connectpsp.adapters.storage.cashouts import SqlCashOuts
 from connectpsp.adapters.storage.clients import SqlClients, SqlKeys
 from connectpsp.adapters.storage.db import Database, Transaction
@@ -18,6 +18,7 @@ from connectpsp.adapters.storage.risk import SqlRisk
 from connectpsp.adapters.storage.webhooks import SqlWebhooks
 from connectpsp.domain.events import Event
 from connectpsp.service.ports import (
+    BlockRepository,
     CashInRepository,
     CashOutRepository,
     ChargeRepository,
@@ -47,6 +48,7 @@ class SqlUnitOfWork:
     charges: ChargeRepository
     cash_ins: CashInRepository
     pix_keys: PixKeyRepository
+    blocks: BlockRepository
     idempotency: IdempotencyRepository
     limits: LimitRepository
     risk: RiskRepository
@@ -79,6 +81,7 @@ class SqlUnitOfWork:
         self.charges = SqlCharges(conn)
         self.cash_ins = SqlCashIns(conn)
         self.pix_keys = SqlPixKeys(conn)
+        self.blocks = SqlBlocks(conn)
         self.idempotency = SqlIdempotency(conn)
         self.limits = SqlLimits(conn)
         self.risk = SqlRisk(conn)

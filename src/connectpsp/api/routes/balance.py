@@ -16,9 +16,11 @@ router = APIRouter(tags=["balance"])
 
 @router.get(
     "/balance",
-    summary="Available, reserved and total balance",
+    summary="Available, reserved, blocked and total balance",
     response_model=BalanceBody,
     responses=errors(400, 401),
 )
 def get_balance(request: Request, caller: Caller = Depends(authenticated)) -> Response:
-    return json_response(views.balance(services_of(request).clients.balance(caller.client.id)))
+    clients = services_of(request).clients
+    client_id = caller.client.id
+    return json_response(views.balance(clients.balance(client_id), clients.blocked(client_id)))
