@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from sqlalchemy import ColumnElement, Connection, exists, func, select
+from sqlalchemy import ColumnElement, Connection, exists, func, select, true
 
 from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import Database
@@ -72,6 +72,71 @@ def _sums(
         select(account, func.sum(t.transfers.c.amount)).where(where).group_by(account)
     )
     return {account_id: int(total) for account_id, total in rows}
+
+
+def risk_problems(db: Database, client_ids: list[str] | None = None) -> list[str]:
+    """Each client's ``risk_totals`` row is the aggregate of its ``risk_decisions`` (how
+    many were decided, the amount of those accepted); its decisions' ``decided_total``
+    run 1..n without a gap or a repeat, each ``accepted_total`` the running sum of the
+    accepted amounts in that order; and the payees it has paid (``client_payees``) are
+    those of its accepted decisions. The rules' windows are differences of these tallies,
+    so a tally off by one is a window off by one.
+
+    ``client_ids`` narrows the check to those clients: a model test checks its own after
+    each of thousands of examples on one growing database."""
+    d, paid_c = t.risk_decisions.c, t.client_payees.c
+
+    def of_clients(column: ColumnElement[str]) -> ColumnElement[bool]:
+        return column.in_(client_ids) if client_ids is not None else true()
+
+    with db.transaction(write=False) as tx:
+        conn = tx.conn
+        rows = conn.execute(
+            select(d.client_id, d.decided_total, d.accepted_total, d.amount, d.code, d.payee)
+            .where(of_clients(d.client_id))
+            .order_by(d.client_id, d.decided_total)
+        ).all()
+        totals = {
+            client_id: (decided, accepted)
+            for client_id, decided, accepted in conn.execute(
+                select(t.risk_totals).where(of_clients(t.risk_totals.c.client_id))
+            )
+        }
+        paid: dict[str, set[str]] = defaultdict(set)
+        for client_id, payee in conn.execute(
+            select(paid_c.client_id, paid_c.payee).where(of_clients(paid_c.client_id))
+        ):
+            paid[client_id].add(payee)
+    problems: list[str] = []
+    decided: Counter[str] = Counter()
+    accepted: Counter[str] = Counter()
+    accepted_payees: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        decided[r.client_id] += 1
+        if r.code is None:
+            accepted[r.client_id] += r.amount
+            accepted_payees[r.client_id].add(r.payee)
+        if r.decided_total != decided[r.client_id]:
+            problems.append(
+                f"client {r.client_id}: decision {decided[r.client_id]} of its history has "
+                f"decided_total {r.decided_total}"
+            )
+        if r.accepted_total != accepted[r.client_id]:
+            problems.append(
+                f"client {r.client_id}: decision {r.decided_total} has accepted_total "
+                f"{r.accepted_total}, its accepted amounts sum to {accepted[r.client_id]}"
+            )
+    for client_id in sorted(set(decided) | set(totals)):
+        summed = (decided[client_id], accepted[client_id])
+        if totals.get(client_id) != summed:
+            problems.append(f"client {client_id}: risk_totals {totals.get(client_id)} != {summed}")
+    for client_id in sorted(set(paid) | set(accepted_payees)):
+        if paid[client_id] != accepted_payees[client_id]:
+            problems.append(
+                f"client {client_id}: paid {len(paid[client_id])} payees, accepted cash-outs "
+                f"to {len(accepted_payees[client_id])}"
+            )
+    return problems
 
 
 def settlement_problems(db: Database, accepted: list[str]) -> list[str]:

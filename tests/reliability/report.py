@@ -46,10 +46,15 @@ TESTS = [
 CHECKS = {
     "test_the_service_behaves_like_the_model": (
         "Hypothesis drives the real services through cash-outs (valid, invalid, retried "
-        "with the same key), funding, settlement with every SPI outcome, worker crashes and "
-        "restarts, and reads; every reply is compared with a pure-Python model. Invariants "
-        "after every step: the ledger sums to zero, no negative balance, reserved = sum of "
-        "pending cash-outs, everything terminal once drained."
+        "with the same key, in bursts, to several payees), funding, fraud markers put on "
+        "and taken off payees, each client's own limits (per minute, per hour, new payee, "
+        "night window; drawn and changed mid-run), the clock moving by seconds to hours and "
+        "past midnight, settlement with every SPI outcome, worker crashes and restarts, and "
+        "reads; every reply is compared with a pure-Python model that works out each window "
+        "itself, down to the rule that refused. Invariants after every step: the ledger sums "
+        "to zero, no negative balance, reserved = sum of pending cash-outs; after each "
+        "example, everything terminal once drained and each client's risk tallies equal "
+        "to its recorded decisions."
     ),
     "test_kill_9_of_api_and_worker_under_load": (
         "Real API and worker processes are killed with SIGKILL at random moments while "
@@ -125,6 +130,13 @@ CHECKS = {
 }
 # What the tests of a module check, for those without a line of their own above.
 MODULE_CHECKS = {
+    "tests/reliability/test_model.py": (
+        "The model's edge cases, through its own rules on both databases: the daily limit "
+        "starts again at midnight in São Paulo; under each of a client's own limits the "
+        "last allowed cash-out passes and the next is refused, a decision at the first "
+        "instant of an hour or night window counts in it, a minute-old one no longer does; "
+        "refusals count per minute; a marked payee is refused until its last marker is off."
+    ),
     "tests/e2e/test_hostile_input.py": (
         "A targeted hostile input (nesting, text rule, media type, duplicate fields, huge "
         "numbers, malformed headers, path and query patterns, idempotency collisions) is "

@@ -1,15 +1,21 @@
 """Model-based test (TigerBeetle's simulator, Jepsen's bank): Hypothesis drives the real
-services on a real database through cash-outs (valid, invalid, retried), funding,
-settlement with every outcome, worker deaths and restarts, and reads; every reply is
-compared with a pure-Python model, and the invariants are checked after every step.
+services on a real database through cash-outs (valid, invalid, retried, to several
+payees), funding, fraud markers put on and taken off payees, each client's own risk rules
+(drawn, and changed mid-run), settlement with every outcome, worker deaths and restarts,
+the clock moving on, and reads; every reply is compared with a pure-Python model (for a
+refusal, its code and which rule refused), and the invariants are checked after every
+step.
 
 ``CONNECTPSP_MODEL_EXAMPLES`` raises the number of examples (``make reliability``); below
 ``MIN_EXAMPLES`` a run cannot be trusted to settle and fail anything (Hypothesis starts with
 its simplest examples and switches rules off in others), so that is the floor.
 
-Time moves only when the test moves it (``SteppedClock``), and the model counts the daily
-limit by business day in São Paulo, as the service does: the ``late_evening`` rule takes
-the clock to a minute before midnight, so that sequences cross into the next day."""
+Time moves only when the test moves it (``SteppedClock``, from a fixed moment), and the
+model counts the daily limit by business day in São Paulo, as the service does: the
+``late_evening`` rule takes the clock to a minute before midnight, so that sequences cross
+into the next day (and into the night window); ``wait`` moves it by up to an hour, so
+that the per-minute and per-hour windows open and close. The model keeps each client's
+decided attempts and paid payees and works out every window itself."""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ import os
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -28,6 +34,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -39,15 +46,17 @@ from connectpsp.bootstrap import build
 from connectpsp.domain.cashout import AcceptedCashOut
 from connectpsp.domain.clock import SAO_PAULO, business_date
 from connectpsp.domain.errors import (
+    FraudSuspected,
     IdempotencyKeyMismatch,
     InsufficientBalance,
     LimitExceeded,
     ValidationFailed,
 )
 from connectpsp.domain.ledger import FeePlan, client_account_code
+from connectpsp.domain.risk import RiskRules
 from connectpsp.service.acceptance import Accepted, Decided
 from connectpsp.settings import Settings
-from tests.invariants import ledger_problems
+from tests.invariants import ledger_problems, risk_problems
 from tests.support import FakeClock, database
 
 MIN_EXAMPLES = 25
@@ -75,6 +84,27 @@ ACCOUNTS = st.one_of(
     st.sampled_from([a for a, failure in DESTINATIONS.items() if failure is None]),
     st.sampled_from([a for a, failure in DESTINATIONS.items() if failure is not None]),
 )
+# Valid CPFs; a bank account settles whoever the payee is, so each goes to any account.
+PAYEES = ["12345678909", "52998224725", "11144477735"]
+# The clients' own rules, each off or with a limit small enough to bite.
+RULE_NAMES = ("max_cash_outs_per_minute", "max_amount_per_hour", "new_payee_limit", "night_limit")
+NIGHT_WINDOWS = [
+    (time(20), time(6)),  # the default, twice as likely
+    (time(20), time(6)),
+    (time(0), time(5)),  # within one day
+    (time(12), time(14)),  # opens on the clock's start, in the day's busiest hours
+    (time(23, 30), time(0, 30)),  # crosses midnight; late_evening lands inside
+]
+RULES = st.builds(
+    lambda per_minute, per_hour, new_payee, night, window: RiskRules(
+        per_minute, per_hour, new_payee, night, *window
+    ),
+    st.integers(1, 4) | st.none(),
+    st.integers(50_00, 250_00) | st.none(),  # under the daily limit, so that it bites
+    st.integers(20_00, 80_00) | st.none(),
+    st.integers(50_00, 200_00) | st.none(),
+    st.sampled_from(NIGHT_WINDOWS),
+)
 STATS: Counter[str] = Counter()  # what the run exercised, so a vacuous run cannot pass
 FEE = 7
 # The model never checks a secret: argon2id at its cheapest keeps an example's cost in
@@ -82,17 +112,32 @@ FEE = 7
 CHEAP = Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
+# Noon in São Paulo, on a whole second: windows that open on a whole minute or second
+# are met exactly, and the bounded run is the same whatever the time of day.
+START = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
+
+
 class SteppedClock(FakeClock):
     """A clock that stands still until the test advances it: the model and the service
-    then agree on the business day of every request, and a run does not depend on the
-    time of day it starts at."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.start = datetime.now(UTC)
+    then agree on the business day and the windows of every request, and a run does not
+    depend on the time of day it starts at."""
 
     def now(self) -> datetime:
-        return self.start + self.offset
+        return START + self.offset
+
+
+def night_began(start: time, end: time, now: datetime) -> datetime | None:
+    """The model's own night window: when the clock in São Paulo last read ``start``, if
+    the window that opened then (as long as from ``start`` to ``end``, maybe across
+    midnight) is still open at ``now``; None in the day."""
+    local = now.astimezone(SAO_PAULO)
+    opened = datetime.combine(local.date(), start, SAO_PAULO)
+    if opened > local:
+        opened -= timedelta(days=1)
+    length = (datetime.combine(date.min, end) - datetime.combine(date.min, start)) % timedelta(
+        days=1
+    )
+    return opened if local < opened + length else None
 
 
 @dataclass
@@ -104,35 +149,85 @@ class ModelCashOut:
     status: str = "PROCESSING"
 
 
+@dataclass(frozen=True)
+class ModelAttempt:
+    """A decided cash-out request, accepted or refused (a refusal counts per minute)."""
+
+    at: datetime
+    amount: int
+    accepted: bool
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A decided request in brief: 202 and the internal code, or 422, the code and, for a
+    client's own rule, the rule's name."""
+
+    status: int
+    body: bytes
+    replayed: bool
+    rule: str | None = None
+
+
 @dataclass
 class ModelClient:
     id: str
     available: int = 0
     used: Counter[date] = field(default_factory=Counter)  # daily limit used, by business day
     cash_outs: dict[str, ModelCashOut] = field(default_factory=dict)  # by internal code
-    replies: dict[str, tuple[str, int, bytes]] = field(
-        default_factory=dict
-    )  # key -> fingerprint, status, body
+    replies: dict[str, tuple[str, Reply]] = field(default_factory=dict)  # key -> fingerprint
+    rules: RiskRules = field(default_factory=RiskRules)
+    attempts: list[ModelAttempt] = field(default_factory=list)
+    paid: set[str] = field(default_factory=set)  # payees it had a cash-out accepted for
 
     @property
     def reserved(self) -> int:
         return sum(c.total for c in self.cash_outs.values() if c.status == "PROCESSING")
 
+    def decided_after(self, moment: datetime) -> int:
+        return sum(a.at > moment for a in self.attempts)
 
-@dataclass(frozen=True)
-class Reply:
-    """A decided request in brief: 202 and the internal code, or 422 and the code."""
+    def accepted_since(self, moment: datetime) -> int:
+        return sum(a.amount for a in self.attempts if a.accepted and a.at >= moment)
 
-    status: int
-    body: bytes
-    replayed: bool
+    def refusal(
+        self, payee: str, marked: bool, amount: int, now: datetime
+    ) -> tuple[str, str | None]:
+        """What the service must refuse this cash-out with, (code, rule), in the order it
+        checks; ("", None) for an acceptance."""
+        rules = self.rules
+        if marked:
+            return FraudSuspected.code, None
+        per_minute = rules.max_cash_outs_per_minute
+        if per_minute is not None and self.decided_after(now - timedelta(minutes=1)) >= per_minute:
+            return LimitExceeded.code, "max_cash_outs_per_minute"
+        per_hour = rules.max_amount_per_hour
+        if (
+            per_hour is not None
+            and self.accepted_since(now - timedelta(hours=1)) + amount > per_hour
+        ):
+            return LimitExceeded.code, "max_amount_per_hour"
+        new_payee = rules.new_payee_limit
+        if new_payee is not None and payee not in self.paid and amount > new_payee:
+            return LimitExceeded.code, "new_payee_limit"
+        began = night_began(rules.night_start, rules.night_end, now)
+        night = rules.night_limit
+        if night is not None and began is not None and self.accepted_since(began) + amount > night:
+            return LimitExceeded.code, "night_limit"
+        if amount + FEE > self.available:
+            return InsufficientBalance.code, None
+        if self.used[business_date(now)] + amount > DAILY_LIMIT:
+            return LimitExceeded.code, None
+        return "", None
 
 
 def reply_of(decided: Decided[AcceptedCashOut]) -> Reply:
     outcome = decided.outcome
     if isinstance(outcome, Accepted):
         return Reply(202, outcome.result.internal_code.encode(), decided.replayed)
-    return Reply(422, outcome.error.code.encode(), decided.replayed)
+    details = outcome.error.details
+    rule = details.get("rule") if isinstance(details, dict) else None
+    return Reply(422, outcome.error.code.encode(), decided.replayed, rule)
 
 
 class Bank(RuleBasedStateMachine):
@@ -143,12 +238,20 @@ class Bank(RuleBasedStateMachine):
         super().__init__()
         self.container = build(self.settings_, clock=self.clock, migrate=False, hasher=CHEAP)
         self.clients: list[ModelClient] = []
+        # The markers in force, by payee. They live in the database every example shares,
+        # so each example takes its own off again (``release``).
+        self.markers: dict[str, list[str]] = {payee: [] for payee in PAYEES}
+        self.last: Reply | None = None  # the last decided request's reply, for the edge tests
+        self.released = False
 
     # --- setup and funding -------------------------------------------------------------
 
-    @initialize(opening=st.lists(st.integers(0, 400_00), min_size=2, max_size=2))
-    def open_clients(self, opening: list[int]) -> None:
-        for amount in opening:
+    @initialize(
+        opening=st.lists(st.integers(0, 400_00), min_size=2, max_size=2),
+        rules=st.lists(RULES, min_size=2, max_size=2),
+    )
+    def open_clients(self, opening: list[int], rules: list[RiskRules] | None = None) -> None:
+        for amount, own in zip(opening, rules or [RiskRules()] * 2, strict=True):
             creds = self.container.clients.create(
                 "model", fee_plan=FeePlan(fixed=FEE), daily_limit=DAILY_LIMIT
             )
@@ -157,6 +260,13 @@ class Bank(RuleBasedStateMachine):
                 self.container.clients.fund(client.id, amount)
                 client.available = amount
             self.clients.append(client)
+            self.change_rules(len(self.clients) - 1, own)
+
+    @rule(who=st.integers(0, 1), rules=RULES)
+    def change_rules(self, who: int, rules: RiskRules) -> None:
+        client = self.clients[who]
+        self.container.clients.set_risk(client.id, rules)
+        client.rules = rules
 
     @rule(who=st.integers(0, 1), amount=st.integers(1, 200_00))
     def fund(self, who: int, amount: int) -> None:
@@ -173,9 +283,17 @@ class Bank(RuleBasedStateMachine):
         account=ACCOUNTS,
         key=st.sampled_from(["k1", "k2", None]),
         invalid=st.sampled_from([None] * 7 + ["three places", "zero", "bad document"]),
+        payee=st.sampled_from(PAYEES),
     )
     def create(
-        self, who: int, reais: int, cents: int, account: str, key: str | None, invalid: str | None
+        self,
+        who: int,
+        reais: int,
+        cents: int,
+        account: str,
+        key: str | None,
+        invalid: str | None,
+        payee: str = PAYEES[0],
     ) -> None:
         client = self.clients[who]
         amount_text = f"{reais}.{cents:02d}"
@@ -188,7 +306,7 @@ class Bank(RuleBasedStateMachine):
             "externalReference": f"ref-{reais}-{cents}-{account}-{key or uuid.uuid4().hex}",
             "payee": {
                 "name": "Maria Silva",
-                "document": "12345678900" if invalid == "bad document" else "12345678909",
+                "document": "12345678900" if invalid == "bad document" else payee,
                 "destination": {
                     "type": "BANK_ACCOUNT",
                     "bankAccount": {
@@ -216,29 +334,65 @@ class Bank(RuleBasedStateMachine):
         except IdempotencyKeyMismatch:
             assert stored is not None and stored[0] != fingerprint
             return
+        self.last = reply
         if stored is not None:
             assert stored[0] == fingerprint, "a different body was accepted under a used key"
-            assert (reply.status, reply.body, reply.replayed) == (stored[1], stored[2], True)
+            assert reply == replace(stored[1], replayed=True)
             return
         amount = reais * 100 + cents
-        total = amount + FEE
-        today = business_date(self.clock.now())
-        if total > client.available:
-            expected = (422, InsufficientBalance.code.encode())
-        elif client.used[today] + amount > DAILY_LIMIT:
-            expected = (422, LimitExceeded.code.encode())
+        now = self.clock.now()
+        code, rule_name = client.refusal(payee, bool(self.markers[payee]), amount, now)
+        if code:
+            expected = (422, code.encode(), rule_name)
+            STATS[rule_name or code] += 1  # LIMIT_EXCEEDED alone: the daily limit
         else:
-            expected = (202, reply.body)
-            client.available -= total
+            expected = (202, reply.body, None)
+            today = business_date(now)
+            client.available -= amount + FEE
             client.used[today] += amount
+            client.paid.add(payee)  # even if it fails at settlement
             client.cash_outs[reply.body.decode()] = ModelCashOut(
-                total, amount, DESTINATIONS[account], today
+                amount + FEE, amount, DESTINATIONS[account], today
             )
             STATS["accepted"] += 1
-        assert (reply.status, reply.body) == expected
+        # Every decided attempt counts per minute, refused ones too; replays do not.
+        client.attempts.append(ModelAttempt(now, amount, not code))
+        assert (reply.status, reply.body, reply.rule) == expected
         assert not reply.replayed
         if key is not None:
-            client.replies[key] = (fingerprint, reply.status, reply.body)
+            client.replies[key] = (fingerprint, reply)
+
+    @rule(
+        who=st.integers(0, 1),
+        amounts=st.lists(st.integers(1_00, 60_00), min_size=2, max_size=4),
+        account=ACCOUNTS,
+        payee=st.sampled_from(PAYEES),
+    )
+    def burst(self, who: int, amounts: list[int], account: str, payee: str) -> None:
+        """Several cash-outs in the same instant, as a busy client sends them: they meet
+        the per-minute count, and each meets the amounts the ones before it took."""
+        for amount in amounts:
+            self.create(who, amount // 100, amount % 100, account, None, None, payee)
+
+    # --- fraud markers -----------------------------------------------------------------
+
+    # At most two markers in force at once (one payee may carry both): most cash-outs
+    # then meet an unmarked payee, and reach the rules behind the markers.
+    @precondition(lambda self: sum(map(len, self.markers.values())) < 2)
+    @rule(payee=st.sampled_from(PAYEES))
+    def mark(self, payee: str) -> None:
+        """A fraud marker on the payee's document in the sandbox DICT (a payee may carry
+        several: it is marked while any is in force)."""
+        marker = self.container.sandbox_fraud_markers.add(document=payee)
+        self.markers[payee].append(marker.id)
+
+    @precondition(lambda self: any(self.markers.values()))
+    @rule(which=st.integers(0, 5))
+    def unmark(self, which: int) -> None:
+        """Take the oldest marker off one of the marked payees."""
+        marked = [payee for payee in PAYEES if self.markers[payee]]
+        payee = marked[which % len(marked)]
+        self.container.sandbox_fraud_markers.remove(self.markers[payee].pop(0))
 
     # --- the worker --------------------------------------------------------------------
 
@@ -272,6 +426,11 @@ class Bank(RuleBasedStateMachine):
             )
             uow.commit()
         self.restart()
+
+    @rule(seconds=st.integers(1, 3600))
+    def wait(self, seconds: int) -> None:
+        """Time passes: the per-minute and per-hour windows move on."""
+        self.clock.advance(seconds=seconds)
 
     @rule()
     def late_evening(self) -> None:
@@ -308,11 +467,27 @@ class Bank(RuleBasedStateMachine):
             assert balance.reserved == client.reserved
 
     def teardown(self) -> None:
-        self.drain()  # every accepted cash-out is eventually terminal
-        for client in self.clients:
-            assert all(c.status != "PROCESSING" for c in client.cash_outs.values())
-        assert ledger_problems(self.container.db) == []
-        self.container.close()
+        try:
+            self.drain()  # every accepted cash-out is eventually terminal
+            for client in self.clients:
+                assert all(c.status != "PROCESSING" for c in client.cash_outs.values())
+            assert ledger_problems(self.container.db) == []
+            assert risk_problems(self.container.db, [c.id for c in self.clients]) == []
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Take this example's markers off (the next example's model starts with none)
+        and close the services; once."""
+        if self.released:
+            return
+        self.released = True
+        try:
+            for ids in self.markers.values():
+                while ids:
+                    self.container.sandbox_fraud_markers.remove(ids.pop())
+        finally:
+            self.container.close()
 
 
 @pytest.fixture(
@@ -350,15 +525,57 @@ def test_the_service_behaves_like_the_model(
     run_state_machine_as_test(Bank, settings=run)
     figures(examples=EXAMPLES, steps_per_example=40, mismatches=0, **STATS)
     assert STATS["accepted"] > 0 and STATS["COMPLETED"] > 0 and STATS["FAILED"] > 0, STATS
+    # Markers refused something, and at least two of the clients' own rules did.
+    assert STATS[FraudSuspected.code] > 0, STATS
+    assert sum(STATS[name] > 0 for name in RULE_NAMES) >= 2, STATS
 
 
-def test_the_daily_limit_starts_again_at_midnight_in_sao_paulo(bank_settings: Settings) -> None:
+@pytest.fixture
+def bank(bank_settings: Settings) -> Iterator[Bank]:
+    """A Bank driven by hand, whose markers come off however the test ends."""
+    Bank.settings_ = bank_settings
+    Bank.clock = SteppedClock()
+    machine = Bank()
+    try:
+        yield machine
+    finally:
+        machine.release()
+
+
+def send(bank: Bank, amount: int, payee: str = PAYEES[0], account: str = "947710840") -> str:
+    """A cash-out from client 0, checked against the model by ``create``; what it got:
+    "accepted", the rule that refused it, or the refusal's code."""
+    bank.last = None
+    bank.create(
+        who=0,
+        reais=amount // 100,
+        cents=amount % 100,
+        account=account,
+        key=None,
+        invalid=None,
+        payee=payee,
+    )
+    assert bank.last is not None
+    if bank.last.status == 202:
+        return "accepted"
+    return bank.last.rule or bank.last.body.decode()
+
+
+def wait_until(bank: Bank, local: time) -> None:
+    """On to the next moment the clock in São Paulo reads ``local``, exactly."""
+    now = Bank.clock.now()
+    target = datetime.combine(now.astimezone(SAO_PAULO).date(), local, SAO_PAULO)
+    if target <= now:
+        target += timedelta(days=1)
+    seconds = (target - now).total_seconds()
+    assert seconds.is_integer()
+    bank.wait(seconds=int(seconds))
+
+
+def test_the_daily_limit_starts_again_at_midnight_in_sao_paulo(bank: Bank) -> None:
     """The model once counted the daily limit over the whole run, while the service counts
     it by business day: a sequence that crossed midnight (the clock moves ~20 minutes an
     example, so 1,000 examples span about two weeks) was a false mismatch."""
-    Bank.settings_ = bank_settings
-    Bank.clock = SteppedClock()
-    bank = Bank()
     bank.open_clients(opening=[400_00, 0])
     bank.late_evening()
     for key in ("k1", "k2"):  # 300.00: the whole of today's limit
@@ -374,4 +591,74 @@ def test_the_daily_limit_starts_again_at_midnight_in_sao_paulo(bank_settings: Se
     bank.create(who=0, reais=90, cents=0, account="947710840", key=None, invalid=None)
     bank.read_balance(who=0)
     assert len(bank.clients[0].cash_outs) == 4
+    bank.teardown()
+
+
+def test_the_per_minute_limit_counts_refusals_and_frees_a_place_a_minute_on(bank: Bank) -> None:
+    bank.open_clients(opening=[400_00, 0], rules=[RiskRules(max_cash_outs_per_minute=2)] * 2)
+    assert send(bank, 10_00) == "accepted"
+    assert send(bank, 10_00) == "accepted"  # the last the minute allows
+    assert send(bank, 10_00) == "max_cash_outs_per_minute"
+    bank.wait(seconds=59)
+    assert send(bank, 10_00) == "max_cash_outs_per_minute"  # the refusal counted too
+    bank.wait(seconds=1)  # the first three are a minute old: out of the window
+    assert send(bank, 10_00) == "accepted"  # beside the refusal of a second ago
+    assert send(bank, 10_00) == "max_cash_outs_per_minute"
+    bank.teardown()
+
+
+def test_the_hour_limit_holds_an_acceptance_until_it_is_over_an_hour_old(bank: Bank) -> None:
+    bank.open_clients(opening=[400_00, 0], rules=[RiskRules(max_amount_per_hour=100_00)] * 2)
+    assert send(bank, 60_00) == "accepted"
+    bank.wait(seconds=1800)
+    assert send(bank, 40_00) == "accepted"  # 100.00 in the hour: the limit itself
+    assert send(bank, 1) == "max_amount_per_hour"
+    bank.wait(seconds=1800)  # the first instant of the hour that still holds the 60.00
+    assert send(bank, 1) == "max_amount_per_hour"
+    bank.wait(seconds=1)
+    assert send(bank, 60_00) == "accepted"
+    assert send(bank, 1) == "max_amount_per_hour"
+    bank.teardown()
+
+
+def test_the_new_payee_limit_caps_only_a_first_payment_even_one_that_failed(bank: Bank) -> None:
+    bank.open_clients(opening=[400_00, 0], rules=[RiskRules(new_payee_limit=50_00)] * 2)
+    assert send(bank, 50_01, PAYEES[0]) == "new_payee_limit"
+    assert send(bank, 50_00, PAYEES[0], account="9901") == "accepted"  # the cap itself
+    bank.drain()
+    assert [c.status for c in bank.clients[0].cash_outs.values()] == ["FAILED"]
+    assert send(bank, 150_00, PAYEES[0]) == "accepted"  # paid once: no longer new
+    assert send(bank, 50_01, PAYEES[1]) == "new_payee_limit"
+    bank.teardown()
+
+
+def test_the_night_limit_counts_from_the_first_instant_of_the_night(bank: Bank) -> None:
+    bank.open_clients(opening=[400_00, 0], rules=[RiskRules(night_limit=100_00)] * 2)
+    wait_until(bank, time(19, 59, 59))
+    assert send(bank, 80_00) == "accepted"  # in the day: not the night's
+    bank.wait(seconds=1)  # 20:00:00.000000, the window's first instant
+    assert send(bank, 100_00) == "accepted"  # the whole night limit
+    assert send(bank, 1) == "night_limit"
+    bank.late_evening()
+    bank.wait(seconds=60)  # midnight: a new business day, the same night
+    assert send(bank, 1) == "night_limit"
+    wait_until(bank, time(6))  # the night is over
+    assert send(bank, 150_00) == "accepted"
+    bank.teardown()
+
+
+def test_a_marked_payee_is_refused_until_its_marker_comes_off(bank: Bank) -> None:
+    bank.open_clients(opening=[400_00, 0], rules=[RiskRules(max_cash_outs_per_minute=2)] * 2)
+    bank.mark(payee=PAYEES[1])
+    bank.mark(payee=PAYEES[1])
+    bank.restart()  # markers are kept in the database
+    assert send(bank, 10_00, PAYEES[1]) == FraudSuspected.code
+    assert send(bank, 10_00, PAYEES[0]) == "accepted"  # only that payee is marked
+    bank.unmark(which=0)
+    assert send(bank, 10_00, PAYEES[1]) == FraudSuspected.code  # its second marker
+    bank.unmark(which=0)
+    # Unmarked, but both fraud refusals counted towards the minute.
+    assert send(bank, 10_00, PAYEES[1]) == "max_cash_outs_per_minute"
+    bank.wait(seconds=60)
+    assert send(bank, 10_00, PAYEES[1]) == "accepted"
     bank.teardown()
