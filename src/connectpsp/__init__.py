@@ -17,6 +17,7 @@ The base install is the SDK (httpx only); ``connectpsp[server]`` adds the server
 """
 
 from connectpsp import brcode, webhooks
+from connectpsp.client._charges import CashInPayer, CashInPayment, Charge, RegisteredPixKey
 from connectpsp.client._client import AsyncConnectPSP, ConnectPSP
 from connectpsp.client._models import (
     AcceptedCashOut,
@@ -33,15 +34,18 @@ from connectpsp.client._models import (
     WebhookEndpoint,
 )
 from connectpsp.client.errors import (
+    AmountMismatchError,
     APIConnectionError,
     APIError,
     APITimeoutError,
     AuthenticationError,
+    ChargeNotPayableError,
     ConflictError,
     ConnectPSPError,
     InsufficientBalanceError,
     LimitExceededError,
     NotFoundError,
+    PaymentRejectedError,
     RateLimitError,
     ValidationError,
     WebhookVerificationError,
@@ -55,11 +59,16 @@ __all__ = [
     "APITimeoutError",
     "AcceptedCashOut",
     "Amount",
+    "AmountMismatchError",
     "AsyncConnectPSP",
     "AuthenticationError",
     "Balance",
     "BankAccount",
+    "CashInPayer",
+    "CashInPayment",
     "CashOut",
+    "Charge",
+    "ChargeNotPayableError",
     "ConflictError",
     "ConnectPSP",
     "ConnectPSPError",
@@ -69,8 +78,10 @@ __all__ = [
     "LimitExceededError",
     "NotFoundError",
     "Payee",
+    "PaymentRejectedError",
     "PixKey",
     "RateLimitError",
+    "RegisteredPixKey",
     "SecretRotation",
     "ValidationError",
     "WebhookDelivery",

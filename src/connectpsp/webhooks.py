@@ -4,6 +4,7 @@
 
     event = webhooks.verify(body, headers, secret)  # raises WebhookVerificationError
     if isinstance(event, webhooks.CashOutCompleted): ...
+    elif isinstance(event, webhooks.CashInCompleted): ...
 
 ``secret`` is the ``whsec_…`` that signed it: your client's ``webhookSecret`` for a
 cash-out's own ``webhookUrl``, or the endpoint's ``secret`` for registered endpoints.
@@ -20,6 +21,9 @@ from __future__ import annotations
 # always reachable here; "as" marks them re-exported for type checkers.
 from connectpsp.client._webhooks import DEFAULT_TOLERANCE as DEFAULT_TOLERANCE
 from connectpsp.client._webhooks import (
+    CashInCompleted,
+    CashInExpired,
+    CashInMovement,
     CashOutCompleted,
     CashOutFailed,
     CashOutMovement,
@@ -30,6 +34,9 @@ from connectpsp.client._webhooks import (
 from connectpsp.client._webhooks import Event as Event
 
 __all__ = [
+    "CashInCompleted",
+    "CashInExpired",
+    "CashInMovement",
     "CashOutCompleted",
     "CashOutFailed",
     "CashOutMovement",

@@ -871,15 +871,17 @@ def test_webhook_posts_reuse_their_key_on_every_retry(
 
 
 def test_the_calls_that_promise_idempotency_take_a_key_in_both_clients() -> None:
-    from connectpsp.client import _client
+    from connectpsp.client import _resources
 
     for method in (
-        _client.CashOuts.create,
-        _client.AsyncCashOuts.create,
-        _client.Webhooks.create,
-        _client.AsyncWebhooks.create,
-        _client.Webhooks.rotate_secret,
-        _client.AsyncWebhooks.rotate_secret,
+        _resources.CashOuts.create,
+        _resources.AsyncCashOuts.create,
+        _resources.CashIns.create,
+        _resources.AsyncCashIns.create,
+        _resources.Webhooks.create,
+        _resources.AsyncWebhooks.create,
+        _resources.Webhooks.rotate_secret,
+        _resources.AsyncWebhooks.rotate_secret,
     ):
         parameter = inspect.signature(method).parameters["idempotency_key"]
         assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, method
@@ -971,11 +973,16 @@ def test_the_public_names_are_pinned() -> None:
             "APITimeoutError",
             "AcceptedCashOut",
             "Amount",
+            "AmountMismatchError",
             "AsyncConnectPSP",
             "AuthenticationError",
             "Balance",
             "BankAccount",
+            "CashInPayer",
+            "CashInPayment",
             "CashOut",
+            "Charge",
+            "ChargeNotPayableError",
             "ConflictError",
             "ConnectPSP",
             "ConnectPSPError",
@@ -985,8 +992,10 @@ def test_the_public_names_are_pinned() -> None:
             "LimitExceededError",
             "NotFoundError",
             "Payee",
+            "PaymentRejectedError",
             "PixKey",
             "RateLimitError",
+            "RegisteredPixKey",
             "SecretRotation",
             "ValidationError",
             "WebhookDelivery",
@@ -999,6 +1008,9 @@ def test_the_public_names_are_pinned() -> None:
     )
     assert sorted(connectpsp.webhooks.__all__) == sorted(
         [
+            "CashInCompleted",
+            "CashInExpired",
+            "CashInMovement",
             "CashOutCompleted",
             "CashOutFailed",
             "CashOutMovement",
@@ -1050,10 +1062,13 @@ SDK_MODULES = {
     "connectpsp",
     "connectpsp.brcode",
     "connectpsp.client",
+    "connectpsp.client._charges",
     "connectpsp.client._client",
     "connectpsp.client._core",
+    "connectpsp.client._fields",
     "connectpsp.client._models",
     "connectpsp.client._plans",
+    "connectpsp.client._resources",
     "connectpsp.client._retry",
     "connectpsp.client._webhooks",
     "connectpsp.client.errors",
@@ -1073,6 +1088,9 @@ def test_the_verifier_lives_in_the_client_and_its_public_path_is_the_same_object
     assert connectpsp.webhooks is connectpsp.__dict__["webhooks"]
     assert public is not _webhooks and public.__all__ == _webhooks.__all__
     assert public.__all__ == [
+        "CashInCompleted",
+        "CashInExpired",
+        "CashInMovement",
         "CashOutCompleted",
         "CashOutFailed",
         "CashOutMovement",

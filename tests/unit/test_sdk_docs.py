@@ -20,6 +20,7 @@ import pytest
 
 import connectpsp
 from connectpsp import AsyncConnectPSP, ConnectPSP
+from connectpsp.client import _resources
 
 DOCS = Path(__file__).parents[2] / "docs" / "sdk.md"
 CLIENTS: dict[str, type[Any]] = {"ConnectPSP": ConnectPSP, "AsyncConnectPSP": AsyncConnectPSP}
@@ -106,7 +107,7 @@ def _public_methods(owner: Any) -> Iterator[tuple[str, Callable[..., Any]]]:
 
 def surface(client: Any) -> dict[str, Call]:
     """{"psp.webhooks.create": Call, ...}: the client's public methods, and those of each
-    resource it holds (a public attribute whose class comes from the client's module)."""
+    resource it holds (a public attribute whose class comes from ``client._resources``)."""
     found: dict[str, Call] = {}
 
     def add(name: str, method: Callable[..., Any]) -> None:
@@ -118,7 +119,7 @@ def surface(client: Any) -> dict[str, Call]:
     for name, method in _public_methods(client):
         add(f"psp.{name}", method)
     for attribute, resource in vars(client).items():
-        if not attribute.startswith("_") and type(resource).__module__ == type(client).__module__:
+        if not attribute.startswith("_") and type(resource).__module__ == _resources.__name__:
             for name, method in _public_methods(resource):
                 add(f"psp.{attribute}.{name}", method)
     return found
@@ -242,6 +243,17 @@ def test_the_table_covers_the_calls_issue_5_names() -> None:
             assert f"psp.{resource}.{call}" in names
 
 
+def test_the_table_covers_the_calls_issue_15_names() -> None:
+    names = {row.name for row in call_table(DOCS.read_text())}
+    for resource, calls in {
+        "cash_ins": ("create", "get", "find", "cancel", "qr_code"),
+        "pix_keys": ("register", "list", "delete"),
+        "sandbox": ("pay",),
+    }.items():
+        for call in calls:
+            assert f"psp.{resource}.{call}" in names
+
+
 def _tampered(old: str, new: str) -> str:
     text = DOCS.read_text()
     assert text.count(old) == 1, old
@@ -327,8 +339,6 @@ def test_the_check_sees_a_wrong_table(old: str, new: str, expected: str) -> None
 def test_the_check_sees_a_method_or_parameter_added_without_docs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from connectpsp.client import _client
-
     def cancel(self: Any, internal_code: str) -> None: ...
 
     def listed(self: Any, *, limit: int = 10) -> builtins.list[Any]:
@@ -337,9 +347,9 @@ def test_the_check_sees_a_method_or_parameter_added_without_docs(
     async def listed_async(self: Any, *, limit: int = 10) -> builtins.list[Any]:
         return []
 
-    monkeypatch.setattr(_client.CashOuts, "cancel", cancel, raising=False)
-    monkeypatch.setattr(_client.Webhooks, "list", listed)
-    monkeypatch.setattr(_client.AsyncWebhooks, "list", listed_async)
+    monkeypatch.setattr(_resources.CashOuts, "cancel", cancel, raising=False)
+    monkeypatch.setattr(_resources.Webhooks, "list", listed)
+    monkeypatch.setattr(_resources.AsyncWebhooks, "list", listed_async)
     found = problems(DOCS.read_text(), surfaces())
     assert "ConnectPSP: psp.cash_outs.cancel(internal_code) is not documented" in found
     assert "documented psp.webhooks.list(), but it is psp.webhooks.list(*, limit=10)" in found
@@ -352,15 +362,13 @@ def test_the_check_sees_a_method_or_parameter_added_without_docs(
 
 
 def test_the_check_sees_the_clients_drift_apart(monkeypatch: pytest.MonkeyPatch) -> None:
-    from connectpsp.client import _client
-
     async def deliveries(self: Any, status: str | None = None) -> builtins.list[Any]:
         return []
 
     def balance(self: Any) -> Any: ...
 
-    monkeypatch.setattr(_client.AsyncWebhooks, "deliveries", deliveries)
-    monkeypatch.setattr(_client.AsyncBalanceResource, "get", balance)
+    monkeypatch.setattr(_resources.AsyncWebhooks, "deliveries", deliveries)
+    monkeypatch.setattr(_resources.AsyncBalanceResource, "get", balance)
     found = problems(DOCS.read_text(), surfaces())
     assert any(p.startswith("psp.webhooks.deliveries differs between the clients") for p in found)
     assert "AsyncConnectPSP: psp.balance.get is not async" in found

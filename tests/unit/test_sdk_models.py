@@ -21,17 +21,23 @@ from connectpsp import (
     Balance,
     BankAccount,
     CashOut,
+    Charge,
     DeliveryAttempt,
     Failure,
     Payee,
     PixKey,
+    RegisteredPixKey,
     SecretRotation,
     WebhookDelivery,
     WebhookEndpoint,
     webhooks,
 )
 from connectpsp.client import errors
+from tests.unit.test_sdk_cash_in import PAID, PIX_KEY
 from tests.unit.test_sdk_webhooks import (
+    CASHIN_COMPLETED,
+    CASHIN_EXPIRED,
+    CASHIN_MOVEMENT,
     COMPLETED,
     CONFIRMED,
     FAILED,
@@ -92,7 +98,15 @@ def samples() -> list[Any]:
         }
     )
     movement = event(CONFIRMED)
+    charge = Charge.from_json(PAID)
     return [
+        charge,
+        charge.payments[0],
+        charge.payments[0].payer,
+        RegisteredPixKey.from_json(PIX_KEY),
+        event(CASHIN_COMPLETED),
+        event(CASHIN_EXPIRED),
+        event(CASHIN_MOVEMENT),
         Amount.parse("1.00"),
         PixKey("CPF", "12345678909"),
         BankAccount("18236120", "0001", "947710840", "PAYMENT"),
@@ -191,6 +205,10 @@ def test_money_is_decimal_and_times_are_aware() -> None:
     cash_out = by_type[CashOut]
     assert isinstance(cash_out.amount, Decimal) and str(cash_out.final_amount) == "1.01"
     assert by_type[Balance].total == Decimal("1.00")
+    charge = by_type[Charge]
+    assert isinstance(charge.payments, tuple) and charge.amount == Decimal("100.00")
+    assert str(charge.payments[0].net_amount) == "98.80"
+    assert isinstance(by_type[webhooks.CashInCompleted].fee_amount, Decimal)
     movement = by_type[webhooks.CashOutMovement]
     assert isinstance(movement.metadata, MappingProxyType)
     with pytest.raises(TypeError):

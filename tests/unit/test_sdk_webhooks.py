@@ -1,6 +1,6 @@
-"""``connectpsp.webhooks.verify``: what it accepts (both seed shapes, rotated secrets, a
-payload the server itself rendered and signed) and everything it must refuse with
-``WebhookVerificationError`` and nothing else."""
+"""``connectpsp.webhooks.verify``: what it accepts (both seed shapes, for cash-outs and
+cash-ins, rotated secrets, payloads the server itself rendered and signed) and everything
+it must refuse with ``WebhookVerificationError`` and nothing else."""
 
 from __future__ import annotations
 
@@ -17,8 +17,23 @@ from typing import Any
 
 import pytest
 
-from connectpsp import BankAccount, Failure, PixKey, WebhookVerificationError, webhooks
-from connectpsp.webhooks import CashOutCompleted, CashOutFailed, CashOutMovement, verify
+from connectpsp import (
+    BankAccount,
+    CashInPayer,
+    Failure,
+    PixKey,
+    WebhookVerificationError,
+    webhooks,
+)
+from connectpsp.webhooks import (
+    CashInCompleted,
+    CashInExpired,
+    CashInMovement,
+    CashOutCompleted,
+    CashOutFailed,
+    CashOutMovement,
+    verify,
+)
 
 NOW = datetime(2026, 3, 10, 17, 2, 40, tzinfo=UTC)
 SECRET = "whsec_" + base64.b64encode(b"s" * 24).decode()
@@ -114,6 +129,65 @@ ERROR: dict[str, Any] = {
             "accountBranch": None,
             "accountNumber": None,
         },
+    },
+    "metadata": {},
+}
+
+# A cash-in's, as domain/cashin_payloads.py renders them (issue 15).
+SANDBOX_PAYER = {
+    "name": "Pagador Sandbox",
+    "document": "***.982.247-**",
+    "bank": {"ispb": "60701190", "name": "ITAÚ UNIBANCO S.A.", "code": "341"},
+}
+CASHIN_COMPLETED: dict[str, Any] = {
+    "eventType": "CASHIN_COMPLETED",
+    "eventAt": "2026-03-10T17:02:35Z",
+    "data": {
+        "transactionId": "0b7f0c5e-2a43-4f4e-9a37-1c1f4a3f9d11",
+        "internalCode": "QRCODEABCD",
+        "txid": "k3J9x0aQ2mZ7pL4tR8vW1yB6cD5eF",
+        "externalReference": "order-42",
+        "status": "COMPLETED",
+        "amount": Decimal("50.00"),
+        "feeAmount": Decimal("0.70"),
+        "netAmount": Decimal("49.30"),
+        "endToEndId": "E6070119020260310170230abcdEFGH1",
+        "paidAt": "2026-03-10T14:02:30-03:00",
+        "payer": SANDBOX_PAYER,
+    },
+}
+CASHIN_EXPIRED: dict[str, Any] = {
+    "eventType": "CASHIN_EXPIRED",
+    "eventAt": "2026-03-11T17:00:01Z",
+    "data": {
+        "transactionId": "0b7f0c5e-2a43-4f4e-9a37-1c1f4a3f9d11",
+        "internalCode": "QRCODEABCD",
+        "txid": "k3J9x0aQ2mZ7pL4tR8vW1yB6cD5eF",
+        "externalReference": "order-42",
+        "status": "EXPIRED",
+        "amount": Decimal("50.00"),
+        "expiresAt": "2026-03-11T14:00:00-03:00",
+    },
+}
+CASHIN_MOVEMENT: dict[str, Any] = {
+    "event": "CashIn",
+    "status": "CONFIRMED",
+    "transactionType": "PIX",
+    "movementType": "CREDIT",
+    "transactionId": "0b7f0c5e-2a43-4f4e-9a37-1c1f4a3f9d11",
+    "externalId": "order-42",
+    "endToEndId": "E6070119020260310170230abcdEFGH1",
+    "pixKey": "5f1c7a2e-8d4b-4c39-9e0a-6b2d3f4e5a61",
+    "feeAmount": Decimal("0.70"),
+    "originalAmount": Decimal("50.00"),
+    "finalAmount": Decimal("49.30"),
+    "processingDate": "2026-03-10T17:02:30.000Z",
+    "errorCode": None,
+    "errorMessage": None,
+    "counterpart": {
+        "name": "Pagador Sandbox",
+        "document": "***.982.247-**",
+        "bank": {"bankISPB": "60701190", "bankName": "ITAÚ UNIBANCO S.A.", "bankCode": "341"},
     },
     "metadata": {},
 }
@@ -225,6 +299,94 @@ def test_seed_004_error_movement() -> None:
     assert event.end_to_end_id is None
     assert event.counterpart.bank_ispb is None and event.counterpart.document == "***.765.432-**"
     assert dict(event.metadata) == {}
+
+
+def test_cashin_completed_is_read_field_for_field() -> None:
+    event = verified(CASHIN_COMPLETED)
+    assert isinstance(event, CashInCompleted)
+    assert event.webhook_id == "msg_1"
+    assert event.event_at == datetime(2026, 3, 10, 17, 2, 35, tzinfo=UTC)
+    assert (event.transaction_id, event.internal_code, event.external_reference) == (
+        "0b7f0c5e-2a43-4f4e-9a37-1c1f4a3f9d11",
+        "QRCODEABCD",
+        "order-42",
+    )
+    assert event.txid == "k3J9x0aQ2mZ7pL4tR8vW1yB6cD5eF" and event.status == "COMPLETED"
+    assert (event.amount, event.fee_amount, event.net_amount) == (
+        Decimal("50.00"),
+        Decimal("0.70"),
+        Decimal("49.30"),
+    )
+    assert str(event.fee_amount) == "0.70"
+    assert event.end_to_end_id == "E6070119020260310170230abcdEFGH1"
+    assert event.paid_at == datetime(2026, 3, 10, 17, 2, 30, tzinfo=UTC)
+    assert event.paid_at.utcoffset() == timedelta(hours=-3)
+    assert event.payer == CashInPayer(
+        "Pagador Sandbox", "***.982.247-**", "60701190", "ITAÚ UNIBANCO S.A.", "341"
+    )
+
+
+def test_a_cashin_completed_to_a_key_alone_has_no_charge_fields() -> None:
+    """What the server renders for a Pix with no charge: no internalCode, txid or
+    externalReference, and a payer whose bank is not in the participants list."""
+    data = {
+        **CASHIN_COMPLETED["data"],
+        "internalCode": None,
+        "txid": None,
+        "externalReference": None,
+        "payer": {**SANDBOX_PAYER, "bank": {"ispb": "99999999", "name": None, "code": None}},
+    }
+    event = verified({**CASHIN_COMPLETED, "data": data})
+    assert isinstance(event, CashInCompleted)
+    assert (event.internal_code, event.txid, event.external_reference) == (None, None, None)
+    assert (event.payer.bank_ispb, event.payer.bank_name, event.payer.bank_code) == (
+        "99999999",
+        None,
+        None,
+    )
+
+
+def test_cashin_expired_is_read_field_for_field() -> None:
+    event = verified(CASHIN_EXPIRED)
+    assert isinstance(event, CashInExpired)
+    assert (event.internal_code, event.status, event.amount) == (
+        "QRCODEABCD",
+        "EXPIRED",
+        Decimal("50.00"),
+    )
+    assert event.external_reference == "order-42"
+    assert event.expires_at == datetime(2026, 3, 11, 17, 0, tzinfo=UTC)
+    assert event.event_at == datetime(2026, 3, 11, 17, 0, 1, tzinfo=UTC)
+
+
+def test_the_cashin_movement_is_a_credit_with_the_payer_as_counterpart() -> None:
+    event = verified(CASHIN_MOVEMENT)
+    assert isinstance(event, CashInMovement)
+    assert event.confirmed and event.status == "CONFIRMED"
+    assert (event.transaction_id, event.external_id, event.pix_key) == (
+        "0b7f0c5e-2a43-4f4e-9a37-1c1f4a3f9d11",
+        "order-42",
+        "5f1c7a2e-8d4b-4c39-9e0a-6b2d3f4e5a61",
+    )
+    assert (event.original_amount, event.fee_amount, event.final_amount) == (
+        Decimal("50.00"),
+        Decimal("0.70"),
+        Decimal("49.30"),
+    )
+    assert event.final_amount == event.original_amount - event.fee_amount
+    assert event.processing_date == datetime(2026, 3, 10, 17, 2, 30, tzinfo=UTC)
+    c = event.counterpart
+    assert (c.name, c.document, c.bank_ispb, c.bank_name, c.bank_code) == (
+        "Pagador Sandbox",
+        "***.982.247-**",
+        "60701190",
+        "ITAÚ UNIBANCO S.A.",
+        "341",
+    )
+    assert (c.account_branch, c.account_number) == (None, None)
+    assert dict(event.metadata) == {}
+    to_a_key = verified({**CASHIN_MOVEMENT, "externalId": None})
+    assert isinstance(to_a_key, CashInMovement) and to_a_key.external_id is None
 
 
 def test_the_movement_metadata_is_read_only() -> None:
@@ -392,6 +554,64 @@ MALFORMED: list[tuple[str, bytes, str]] = [
     ("a naive processingDate", dumps(broken(CONFIRMED, "processingDate", "2025-12-11")), "zone"),
     ("metadata a list", dumps(broken(CONFIRMED, "metadata", [1])), "metadata"),
     ("pixKey a number", dumps(broken(CONFIRMED, "pixKey", 5)), "pixKey"),
+    # cash-ins
+    ("an unknown cash-in event", dumps({**CASHIN_COMPLETED, "eventType": "CASHIN_X"}), "unknown"),
+    ("cash-in data missing", dumps(broken(CASHIN_COMPLETED, "data", ...)), "data"),
+    ("no netAmount", dumps(broken(CASHIN_COMPLETED, "data.netAmount", ...)), "netAmount"),
+    ("a string feeAmount", dumps(broken(CASHIN_COMPLETED, "data.feeAmount", "0.70")), "feeAmount"),
+    (
+        "no cash-in endToEndId",
+        dumps(broken(CASHIN_COMPLETED, "data.endToEndId", None)),
+        "endToEndId",
+    ),
+    ("no cash-in paidAt", dumps(broken(CASHIN_COMPLETED, "data.paidAt", ...)), "paidAt"),
+    (
+        "a naive cash-in paidAt",
+        dumps(broken(CASHIN_COMPLETED, "data.paidAt", "2026-03-10")),
+        "zone",
+    ),
+    (
+        "cash-in internalCode a number",
+        dumps(broken(CASHIN_COMPLETED, "data.internalCode", 1)),
+        "internalCode",
+    ),
+    ("no payer", dumps(broken(CASHIN_COMPLETED, "data.payer", ...)), "payer"),
+    ("payer a string", dumps(broken(CASHIN_COMPLETED, "data.payer", "Ana")), "payer"),
+    ("payer without bank", dumps(broken(CASHIN_COMPLETED, "data.payer.bank", ...)), "payer.bank"),
+    ("payer bank no ispb", dumps(broken(CASHIN_COMPLETED, "data.payer.bank.ispb", ...)), "ispb"),
+    (
+        "no cash-in transactionId",
+        dumps(broken(CASHIN_COMPLETED, "data.transactionId", ...)),
+        "transactionId",
+    ),
+    ("expired without amount", dumps(broken(CASHIN_EXPIRED, "data.amount", None)), "amount"),
+    (
+        "expired without expiresAt",
+        dumps(broken(CASHIN_EXPIRED, "data.expiresAt", ...)),
+        "expiresAt",
+    ),
+    (
+        "expired without internalCode",
+        dumps(broken(CASHIN_EXPIRED, "data.internalCode", None)),
+        "internalCode",
+    ),
+    ("a cash-in movement in ERROR", dumps(broken(CASHIN_MOVEMENT, "status", "ERROR")), "status"),
+    (
+        "a cash-in movement, no e2e",
+        dumps(broken(CASHIN_MOVEMENT, "endToEndId", None)),
+        "endToEndId",
+    ),
+    (
+        "a cash-in movement, 3 places",
+        dumps(broken(CASHIN_MOVEMENT, "finalAmount", Decimal("1.001"))),
+        "finalAmount",
+    ),
+    (
+        "a cash-in counterpart list",
+        dumps(broken(CASHIN_MOVEMENT, "counterpart", [])),
+        "counterpart",
+    ),
+    ("externalId a number", dumps(broken(CASHIN_MOVEMENT, "externalId", 42)), "externalId"),
 ]
 
 
@@ -495,3 +715,96 @@ def test_payloads_rendered_and_signed_by_the_server_verify() -> None:
     assert refused_movement.error_code == "AC06"
     assert refused_movement.counterpart.account_number == "12345"
     assert refused_movement.pix_key is None
+
+
+def test_cash_in_payloads_rendered_and_signed_by_the_server_verify() -> None:
+    """CASHIN_COMPLETED, CASHIN_EXPIRED and the CashIn movement as the server's domain
+    renders them, for a paid charge and for a Pix to a key alone, read by the SDK."""
+    from connectpsp.adapters.participants import load_participants
+    from connectpsp.api.jsonio import encode
+    from connectpsp.domain import cashin as d
+    from connectpsp.domain import cashin_payloads as payloads
+    from connectpsp.domain import webhooks as server
+
+    created = datetime(2026, 3, 10, 17, 0, tzinfo=UTC)
+    paid = NOW - timedelta(seconds=5)
+    charge = d.Charge(
+        id="0b7f0c5e-2a43-4f4e-9a37-1c1f4a3f9d11",
+        internal_code="QRCODEABCD",
+        client_id="client-1",
+        txid="k3J9x0aQ2mZ7pL4tR8vW1yB6cD5eF",
+        external_reference="order-42",
+        type=d.ChargeType.DYNAMIC,
+        status=d.ChargeStatus.COMPLETED,
+        amount=5000,
+        description="Pedido 42",
+        pix_key="5f1c7a2e-8d4b-4c39-9e0a-6b2d3f4e5a61",
+        location_id="0" * 32,
+        br_code="000201",
+        expires_at=created + timedelta(days=1),
+        created_at=created,
+        updated_at=paid,
+    )
+    cash_in = d.CashIn(
+        end_to_end_id="E6070119020260310170230abcdEFGH1",
+        client_id="client-1",
+        charge_id=charge.id,
+        amount=5000,
+        fee=70,
+        pix_key=charge.pix_key,
+        txid=charge.txid,
+        payer=d.CashInPayer("Pagador Sandbox", "52998224725", "60701190"),
+        paid_at=paid,
+        received_at=paid,
+    )
+    to_a_key = d.CashIn(
+        **{**cash_in.__dict__, "charge_id": None, "txid": None, "end_to_end_id": "E" + "1" * 31}
+    )
+    participants = load_participants()
+    timestamp = int(NOW.timestamp())
+    secret = server.new_webhook_secret()
+
+    def deliver(payload: dict[str, Any]) -> webhooks.Event:
+        body = encode(payload)
+        headers = {
+            "webhook-id": "msg_server",
+            "webhook-timestamp": str(timestamp),
+            "webhook-signature": server.sign([secret], "msg_server", timestamp, body),
+        }
+        return verify(body, headers, secret, now=NOW)
+
+    completed = deliver(payloads.cash_in_completed(cash_in, charge, NOW, participants))
+    assert isinstance(completed, CashInCompleted)
+    assert (completed.amount, completed.fee_amount, completed.net_amount) == (
+        Decimal("50.00"),
+        Decimal("0.70"),
+        Decimal("49.30"),
+    )
+    assert (completed.internal_code, completed.status, completed.paid_at) == (
+        "QRCODEABCD",
+        "COMPLETED",
+        paid,
+    )
+    assert completed.payer.document == "***.982.247-**" and completed.payer.bank_code == "341"
+    keyed = deliver(payloads.cash_in_completed(to_a_key, None, NOW, participants))
+    assert isinstance(keyed, CashInCompleted)
+    assert (keyed.internal_code, keyed.txid, keyed.external_reference) == (None, None, None)
+    assert keyed.transaction_id == payloads.transaction_id(to_a_key)
+
+    moved = deliver(payloads.movement_event(cash_in, charge, NOW, participants))
+    assert isinstance(moved, CashInMovement) and moved.confirmed
+    assert (moved.original_amount, moved.final_amount) == (Decimal("50.00"), Decimal("49.30"))
+    assert (moved.external_id, moved.end_to_end_id) == ("order-42", cash_in.end_to_end_id)
+    assert moved.counterpart.bank_name == "ITAÚ UNIBANCO S.A."
+    assert moved.processing_date == NOW
+    keyed_move = deliver(payloads.movement_event(to_a_key, None, NOW, participants))
+    assert isinstance(keyed_move, CashInMovement) and keyed_move.external_id is None
+
+    expired_charge = d.Charge(**{**charge.__dict__, "status": d.ChargeStatus.EXPIRED})
+    expired = deliver(payloads.charge_expired(expired_charge, NOW))
+    assert isinstance(expired, CashInExpired)
+    assert (expired.status, expired.amount, expired.expires_at) == (
+        "EXPIRED",
+        Decimal("50.00"),
+        charge.expires_at,
+    )

@@ -13,6 +13,7 @@ from connectpsp.cli.clients import clients_app, sandbox_app
 from connectpsp.cli.demo import demo
 from connectpsp.cli.errors import explain
 from connectpsp.cli.risk import risk_app
+from connectpsp.cli.sandbox_pay import sandbox_pay
 from connectpsp.cli.server import migrate, serve, worker
 
 __all__ = ["app", "main"]
@@ -29,6 +30,7 @@ app.command()(serve)
 app.command()(worker)
 app.command()(migrate)
 app.command()(demo)
+sandbox_app.command("pay")(sandbox_pay)
 app.add_typer(clients_app, name="clients")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(risk_app, name="risk")

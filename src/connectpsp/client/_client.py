@@ -1,47 +1,37 @@
 """``ConnectPSP`` and ``AsyncConnectPSP``: the same calls, blocking or awaitable, and the
-resource namespaces they hold (``cash_outs``, ``balance``, ``webhooks``).
+resource namespaces they hold (``cash_outs``, ``cash_ins``, ``pix_keys``, ``balance``,
+``webhooks``, ``sandbox``).
 
 Each call is a ``Plan`` (``_plans``), run by the I/O-free policy in ``_core``
 (``BaseClient._exchange``: tokens, signatures, idempotency keys, retries); the clients
-here only carry its steps out, with ``httpx.Client`` or ``httpx.AsyncClient``.
+here only carry its steps out, with ``httpx.Client`` or ``httpx.AsyncClient``. The
+namespaces are in ``_resources``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import builtins
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
-from decimal import Decimal
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import httpx
 
 from connectpsp.client._core import BaseClient, GetToken, Sleep
-from connectpsp.client._models import (
-    AcceptedCashOut,
-    Amount,
-    Balance,
-    CashOut,
-    Payee,
-    SecretRotation,
-    WebhookDelivery,
-    WebhookEndpoint,
-)
-from connectpsp.client._plans import (
-    Plan,
-    balance_plan,
-    create_cash_out_plan,
-    create_webhook_plan,
-    delete_webhook_plan,
-    deliveries_plan,
-    find_cash_out_plan,
-    get_cash_out_plan,
-    list_webhooks_plan,
-    replay_plan,
-    retry_delivery_plan,
-    rotate_plan,
+from connectpsp.client._plans import Plan
+from connectpsp.client._resources import (
+    AsyncBalanceResource,
+    AsyncCashIns,
+    AsyncCashOuts,
+    AsyncPixKeys,
+    AsyncSandbox,
+    AsyncWebhooks,
+    BalanceResource,
+    CashIns,
+    CashOuts,
+    PixKeys,
+    Sandbox,
+    Webhooks,
 )
 
 __all__ = ["AsyncConnectPSP", "ConnectPSP"]
@@ -78,8 +68,11 @@ class ConnectPSP(BaseClient):
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
         self._sleep = sleep
         self.cash_outs = CashOuts(self)
+        self.cash_ins = CashIns(self)
+        self.pix_keys = PixKeys(self)
         self.balance = BalanceResource(self)
         self.webhooks = Webhooks(self)
+        self.sandbox = Sandbox(self)
 
     def __enter__(self) -> ConnectPSP:
         return self
@@ -153,8 +146,11 @@ class AsyncConnectPSP(BaseClient):
         self._sleep = sleep
         self._token_lock = asyncio.Lock()
         self.cash_outs = AsyncCashOuts(self)
+        self.cash_ins = AsyncCashIns(self)
+        self.pix_keys = AsyncPixKeys(self)
         self.balance = AsyncBalanceResource(self)
         self.webhooks = AsyncWebhooks(self)
+        self.sandbox = AsyncSandbox(self)
 
     async def __aenter__(self) -> AsyncConnectPSP:
         return self
@@ -197,140 +193,3 @@ class AsyncConnectPSP(BaseClient):
                     )
                 except httpx.RequestError as exc:  # timeouts, resets, undecodable bodies
                     outcome = exc
-
-
-# the resource namespaces: each call is its plan, sent by the client that holds it ------
-
-
-class CashOuts:
-    def __init__(self, client: ConnectPSP) -> None:
-        self._c = client
-
-    def create(
-        self,
-        amount: Amount | Decimal | str,
-        external_reference: str,
-        payee: Payee | Mapping[str, Any],
-        *,
-        description: str | None = None,
-        webhook_url: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> AcceptedCashOut:
-        return self._c._send(
-            create_cash_out_plan(
-                amount, external_reference, payee, description, webhook_url, idempotency_key
-            )
-        )
-
-    def get(self, internal_code: str) -> CashOut:
-        return self._c._send(get_cash_out_plan(internal_code))
-
-    def find(self, *, external_reference: str) -> CashOut:
-        return self._c._send(find_cash_out_plan(external_reference))
-
-
-class AsyncCashOuts:
-    def __init__(self, client: AsyncConnectPSP) -> None:
-        self._c = client
-
-    async def create(
-        self,
-        amount: Amount | Decimal | str,
-        external_reference: str,
-        payee: Payee | Mapping[str, Any],
-        *,
-        description: str | None = None,
-        webhook_url: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> AcceptedCashOut:
-        return await self._c._send(
-            create_cash_out_plan(
-                amount, external_reference, payee, description, webhook_url, idempotency_key
-            )
-        )
-
-    async def get(self, internal_code: str) -> CashOut:
-        return await self._c._send(get_cash_out_plan(internal_code))
-
-    async def find(self, *, external_reference: str) -> CashOut:
-        return await self._c._send(find_cash_out_plan(external_reference))
-
-
-class BalanceResource:
-    def __init__(self, client: ConnectPSP) -> None:
-        self._c = client
-
-    def get(self) -> Balance:
-        return self._c._send(balance_plan())
-
-
-class AsyncBalanceResource:
-    def __init__(self, client: AsyncConnectPSP) -> None:
-        self._c = client
-
-    async def get(self) -> Balance:
-        return await self._c._send(balance_plan())
-
-
-class Webhooks:
-    def __init__(self, client: ConnectPSP) -> None:
-        self._c = client
-
-    def create(
-        self, url: str, events: list[str] | None = None, *, idempotency_key: str | None = None
-    ) -> WebhookEndpoint:
-        return self._c._send(create_webhook_plan(url, events, idempotency_key))
-
-    def list(self) -> list[WebhookEndpoint]:
-        return self._c._send(list_webhooks_plan())
-
-    def delete(self, endpoint_id: str) -> None:
-        self._c._send(delete_webhook_plan(endpoint_id))
-
-    def rotate_secret(
-        self, endpoint_id: str, *, idempotency_key: str | None = None
-    ) -> SecretRotation:
-        return self._c._send(rotate_plan(endpoint_id, idempotency_key))
-
-    def deliveries(
-        self, status: str | None = None, limit: int = 100
-    ) -> builtins.list[WebhookDelivery]:
-        return self._c._send(deliveries_plan(status, limit))
-
-    def retry(self, delivery_id: str) -> None:
-        self._c._send(retry_delivery_plan(delivery_id))
-
-    def replay(self, endpoint_id: str, since: datetime, until: datetime) -> int:
-        return self._c._send(replay_plan(endpoint_id, since, until))
-
-
-class AsyncWebhooks:
-    def __init__(self, client: AsyncConnectPSP) -> None:
-        self._c = client
-
-    async def create(
-        self, url: str, events: list[str] | None = None, *, idempotency_key: str | None = None
-    ) -> WebhookEndpoint:
-        return await self._c._send(create_webhook_plan(url, events, idempotency_key))
-
-    async def list(self) -> list[WebhookEndpoint]:
-        return await self._c._send(list_webhooks_plan())
-
-    async def delete(self, endpoint_id: str) -> None:
-        await self._c._send(delete_webhook_plan(endpoint_id))
-
-    async def rotate_secret(
-        self, endpoint_id: str, *, idempotency_key: str | None = None
-    ) -> SecretRotation:
-        return await self._c._send(rotate_plan(endpoint_id, idempotency_key))
-
-    async def deliveries(
-        self, status: str | None = None, limit: int = 100
-    ) -> builtins.list[WebhookDelivery]:
-        return await self._c._send(deliveries_plan(status, limit))
-
-    async def retry(self, delivery_id: str) -> None:
-        await self._c._send(retry_delivery_plan(delivery_id))
-
-    async def replay(self, endpoint_id: str, since: datetime, until: datetime) -> int:
-        return await self._c._send(replay_plan(endpoint_id, since, until))

@@ -6,7 +6,7 @@ carry the steps out, blocking or awaiting. The policy:
 - fetch an access token lazily (no request before the first call), cache it, renew it a
   minute before it expires (by the ``clock`` it is given: ``time.monotonic``), and once
   more if the API still says ``TOKEN_EXPIRED``;
-- sign cash-outs (``DigitalSignature``);
+- sign what the API wants signed (``DigitalSignature``): cash-outs, charges, Pix keys;
 - give every POST an ``X-Idempotency-Key`` (yours, or a new UUID) that every retry of
   that call reuses;
 - retry what ``_retry.should_retry`` allows, waiting ``_retry.retry_delay``;
@@ -116,6 +116,8 @@ class BaseClient:
                 ).hexdigest()
         if key is not None:
             headers["x-idempotency-key"] = key
+        if plan.media_type is not None:
+            headers["accept"] = plan.media_type
         return headers
 
     @staticmethod
@@ -123,8 +125,11 @@ class BaseClient:
         return json.dumps(plan.body).encode() if plan.body is not None else None
 
     @staticmethod
-    def _answer(response: httpx.Response) -> tuple[Any, ConnectPSPError | None]:
-        """The decoded body (numbers as Decimal), and the error it stands for, if any."""
+    def _answer(response: httpx.Response, raw: bool) -> tuple[Any, ConnectPSPError | None]:
+        """The decoded body (numbers as Decimal; a ``raw`` success: its bytes), and the
+        error it stands for, if any."""
+        if raw and response.is_success:
+            return response.content, None
         try:
             body = json.loads(response.content, parse_float=Decimal) if response.content else None
         except ValueError:
@@ -144,6 +149,10 @@ class BaseClient:
         """The result of a success; an answer not in the API's shape (a proxy's page,
         say) is an ``APIError``, not a ``KeyError``. Not retried: the call succeeded."""
         try:
+            if plan.media_type is not None:
+                media_type = response.headers.get("content-type", "").split(";")[0].strip()
+                if media_type != plan.media_type:
+                    raise ValueError(f"expected {plan.media_type}, got {media_type or 'nothing'}")
             return plan.read(body)
         except (LookupError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
             raise APIError(
@@ -178,7 +187,7 @@ class BaseClient:
                     "CONNECTION_ERROR", f"{type(outcome).__name__}: {outcome}"
                 )
             else:
-                body, refusal = self._answer(outcome)
+                body, refusal = self._answer(outcome, plan.media_type is not None)
                 if refusal is None:
                     return self._read(plan, body, outcome)
                 error = refusal

@@ -7,9 +7,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
+from connectpsp.client._charges import Charge, RegisteredPixKey
 from connectpsp.client._models import (
     AcceptedCashOut,
     Amount,
@@ -25,16 +26,25 @@ from connectpsp.client._models import (
 __all__ = [
     "Plan",
     "balance_plan",
+    "cancel_charge_plan",
     "create_cash_out_plan",
+    "create_charge_plan",
     "create_webhook_plan",
+    "delete_pix_key_plan",
     "delete_webhook_plan",
     "deliveries_plan",
     "find_cash_out_plan",
+    "find_charge_plan",
     "get_cash_out_plan",
+    "get_charge_plan",
+    "list_pix_keys_plan",
     "list_webhooks_plan",
+    "qr_code_plan",
+    "register_pix_key_plan",
     "replay_plan",
     "retry_delivery_plan",
     "rotate_plan",
+    "sandbox_pay_plan",
     "token_plan",
 ]
 
@@ -51,6 +61,9 @@ class Plan(Generic[T]):
     idempotency_key: str | None = None
     sign: bool = False
     auth: bool = True
+    # Set for an answer that is not JSON: ``read`` is given its bytes, and an answer of
+    # another content type is an INVALID_RESPONSE.
+    media_type: str | None = None
 
 
 def _nothing(_: Any) -> None:
@@ -120,6 +133,112 @@ def find_cash_out_plan(external_reference: str) -> Plan[CashOut]:
     return Plan(
         "GET", "/cash-out", CashOut.from_json, params={"externalReference": external_reference}
     )
+
+
+# cash-ins ------------------------------------------------------------------------------
+
+
+def create_charge_plan(
+    amount: Amount | Decimal | str | None,
+    external_reference: str,
+    charge_type: str,
+    description: str | None,
+    expires_in: int | None,
+    payer: Mapping[str, Any] | None,
+    webhook_url: str | None,
+    idempotency_key: str | None,
+) -> Plan[Charge]:
+    body: dict[str, Any] = {"type": charge_type, "externalReference": external_reference}
+    if amount is not None:
+        body["amount"] = str(Amount.parse(amount))
+    if description is not None:
+        body["description"] = description
+    if expires_in is not None:
+        body["expiresIn"] = expires_in
+    if payer is not None:
+        body["payer"] = dict(payer)
+    if webhook_url is not None:
+        body["webhookUrl"] = webhook_url
+    return Plan(
+        "POST",
+        "/cash-in",
+        Charge.from_json,
+        body=body,
+        idempotency_key=idempotency_key,
+        sign=True,
+    )
+
+
+def get_charge_plan(internal_code: str) -> Plan[Charge]:
+    return Plan("GET", f"/cash-in/{_segment(internal_code)}", Charge.from_json)
+
+
+def find_charge_plan(external_reference: str) -> Plan[Charge]:
+    return Plan(
+        "GET", "/cash-in", Charge.from_json, params={"externalReference": external_reference}
+    )
+
+
+def cancel_charge_plan(internal_code: str) -> Plan[Charge]:
+    return Plan("DELETE", f"/cash-in/{_segment(internal_code)}", Charge.from_json)
+
+
+_QR_MEDIA_TYPES = {"png": "image/png", "svg": "image/svg+xml"}
+
+
+def qr_code_plan(internal_code: str, image_format: Literal["png", "svg"]) -> Plan[bytes]:
+    if image_format not in _QR_MEDIA_TYPES:
+        raise ValueError(f"format must be 'png' or 'svg', not {image_format!r}")
+    return Plan(
+        "GET",
+        f"/cash-in/{_segment(internal_code)}/qrcode.{image_format}",
+        bytes,
+        media_type=_QR_MEDIA_TYPES[image_format],
+    )
+
+
+def register_pix_key_plan(key_type: str, key: str | None) -> Plan[RegisteredPixKey]:
+    body: dict[str, Any] = {"type": key_type}
+    if key is not None:
+        body["key"] = key
+    return Plan("POST", "/pix-keys", RegisteredPixKey.from_json, body=body, sign=True)
+
+
+def list_pix_keys_plan() -> Plan[list[RegisteredPixKey]]:
+    return Plan("GET", "/pix-keys", lambda d: [RegisteredPixKey.from_json(k) for k in d["items"]])
+
+
+def delete_pix_key_plan(key: str) -> Plan[None]:
+    return Plan("DELETE", f"/pix-keys/{_segment(key)}", _nothing)
+
+
+# the sandbox ---------------------------------------------------------------------------
+
+
+def sandbox_pay_plan(
+    br_code: str | None,
+    pix_key: str | None,
+    amount: Amount | Decimal | str | None,
+    payer: Mapping[str, Any] | None,
+    paid_at: datetime | None,
+) -> Plan[str]:
+    if (br_code is None) == (pix_key is None):
+        raise ValueError("give either br_code or pix_key, and not both")
+    body: dict[str, Any] = {"brCode": br_code} if br_code is not None else {"pixKey": pix_key}
+    if amount is not None:
+        body["amount"] = str(Amount.parse(amount))
+    if payer is not None:
+        body["payer"] = dict(payer)
+    if paid_at is not None:
+        body["paidAt"] = _aware(paid_at, "paid_at")
+    return Plan("POST", "/sandbox/pix/pay", _end_to_end_id, body=body)
+
+
+def _end_to_end_id(d: Any) -> str:
+    value = d["endToEndId"]
+    if not isinstance(value, str):
+        raise TypeError(f"endToEndId is not a string: {value!r}")
+    return value
 
 
 # balance ------------------------------------------------------------------------------

@@ -13,14 +13,18 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_DOWN, Decimal
-from types import MappingProxyType
+from decimal import Decimal
 from typing import Any
 
-from connectpsp.client._models import Failure, Payee, parse_time
+from connectpsp.client import _fields as f
+from connectpsp.client._charges import CashInPayer
+from connectpsp.client._models import Failure, Payee
 from connectpsp.client.errors import WebhookVerificationError
 
 __all__ = [
+    "CashInCompleted",
+    "CashInExpired",
+    "CashInMovement",
     "CashOutCompleted",
     "CashOutFailed",
     "CashOutMovement",
@@ -30,7 +34,6 @@ __all__ = [
 ]
 
 DEFAULT_TOLERANCE = timedelta(minutes=5)
-_CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,75 @@ class CashOutMovement:
         return self.status == "CONFIRMED"
 
 
-Event = CashOutCompleted | CashOutFailed | CashOutMovement
+@dataclass(frozen=True)
+class CashInCompleted:
+    """CASHIN_COMPLETED, sent to the charge's own webhookUrl: a payment was credited.
+    ``status`` is the charge's after it: COMPLETED, or ACTIVE for a static code, which
+    takes more payments. ``net_amount`` (the amount less the fee) is what was credited."""
+
+    webhook_id: str
+    event_at: datetime
+    transaction_id: str
+    internal_code: str | None  # None (as txid and external_reference) for a Pix to a key
+    txid: str | None
+    external_reference: str | None
+    status: str
+    amount: Decimal
+    fee_amount: Decimal
+    net_amount: Decimal
+    end_to_end_id: str
+    paid_at: datetime
+    payer: CashInPayer
+
+
+@dataclass(frozen=True)
+class CashInExpired:
+    """CASHIN_EXPIRED, sent to the charge's own webhookUrl: a dynamic charge's time ran
+    out before anyone paid it. Nothing was credited."""
+
+    webhook_id: str
+    event_at: datetime
+    transaction_id: str
+    internal_code: str
+    txid: str
+    external_reference: str
+    status: str
+    amount: Decimal
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class CashInMovement:
+    """The account movement ``CashIn`` (CREDIT, CONFIRMED), to registered endpoints: a
+    Pix received, to a charge or to a key. ``final_amount`` (``original_amount`` less
+    ``fee_amount``) is what reached the account; ``counterpart`` is the payer."""
+
+    webhook_id: str
+    status: str
+    transaction_id: str
+    external_id: str | None  # the charge's externalReference; None for a Pix to a key
+    end_to_end_id: str
+    pix_key: str | None
+    fee_amount: Decimal
+    original_amount: Decimal
+    final_amount: Decimal
+    processing_date: datetime
+    counterpart: Counterpart
+    metadata: Mapping[str, Any]  # read-only (a MappingProxyType; arrays are tuples)
+
+    @property
+    def confirmed(self) -> bool:
+        return self.status == "CONFIRMED"
+
+
+Event = (
+    CashOutCompleted
+    | CashOutFailed
+    | CashOutMovement
+    | CashInCompleted
+    | CashInExpired
+    | CashInMovement
+)
 
 
 def verify(
@@ -138,13 +209,9 @@ def verify(
     except ValueError:  # not UTF-8, or not JSON
         raise WebhookVerificationError("malformed webhook body: not JSON") from None
     try:
-        return _event(message_id, _object(document))
-    except (_Malformed, ValueError, KeyError, TypeError) as error:
+        return _event(message_id, f.json_object(document))
+    except (f.Malformed, ValueError, KeyError, TypeError) as error:
         raise WebhookVerificationError(f"malformed webhook body: {error}") from None
-
-
-class _Malformed(Exception):
-    """A signed body that is not one of the events (caught by ``verify``)."""
 
 
 def _key(secret: str) -> bytes:
@@ -165,117 +232,140 @@ def _signature(versioned: str) -> bytes:
         return b""
 
 
-def _object(value: Any, name: str = "the body") -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise _Malformed(f"{name} is not a JSON object")
-    return value
-
-
-def _text(d: dict[str, Any], name: str) -> str:
-    value = d.get(name)
-    if not isinstance(value, str):
-        raise _Malformed(f"{name} is missing or not a string")
-    return value
-
-
-def _optional_text(d: dict[str, Any], name: str) -> str | None:
-    value = d.get(name)
-    if value is not None and not isinstance(value, str):
-        raise _Malformed(f"{name} is not a string")
-    return value
-
-
-def _money(d: dict[str, Any], name: str) -> Decimal:
-    """A JSON number with at most two decimal places, as the seeds send amounts."""
-    value = d.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | Decimal):
-        raise _Malformed(f"{name} is missing or not a number")
-    amount = Decimal(value)
-    try:
-        cents = amount.quantize(_CENT, rounding=ROUND_DOWN)  # NaN, ±inf, 1e999: Invalid
-    except ArithmeticError:
-        cents = None
-    if cents is None or not cents.is_finite() or cents != amount:
-        raise _Malformed(f"{name} is not an amount with at most two decimal places")
-    return cents
-
-
-def _time(d: dict[str, Any], name: str) -> datetime:
-    return parse_time(_text(d, name))  # ValueError when it has no zone
-
-
-def _frozen(value: Any) -> Any:
-    """JSON made read-only: objects become mappingproxies, arrays tuples."""
-    if isinstance(value, dict):
-        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return tuple(_frozen(v) for v in value)
-    return value
-
-
 def _payee(d: dict[str, Any]) -> Payee:
-    payee = _object(d.get("payee"), "payee")
-    _text(payee, "name")
-    _text(payee, "document")
-    _object(payee.get("destination"), "payee.destination")
+    payee = f.json_object(d.get("payee"), "payee")
+    f.text(payee, "name")
+    f.text(payee, "document")
+    f.json_object(payee.get("destination"), "payee.destination")
     return Payee.from_json(payee)
 
 
-def _event(message_id: str, d: dict[str, Any]) -> Event:
-    if d.get("event") == "CashOut":
-        status = _text(d, "status")
-        if status not in ("CONFIRMED", "ERROR"):
-            raise _Malformed(f"unknown movement status {status!r}")
-        c = _object(d.get("counterpart"), "counterpart")
-        bank = _object(c.get("bank") or {}, "counterpart.bank")
-        metadata = d.get("metadata") or {}
-        return CashOutMovement(
+def _counterpart(d: dict[str, Any]) -> Counterpart:
+    c = f.json_object(d.get("counterpart"), "counterpart")
+    bank = f.json_object(c.get("bank") or {}, "counterpart.bank")
+    return Counterpart(
+        f.text(c, "name"),
+        f.text(c, "document"),
+        f.optional_text(bank, "bankISPB"),
+        f.optional_text(bank, "bankName"),
+        f.optional_text(bank, "bankCode"),
+        f.optional_text(bank, "accountBranch"),
+        f.optional_text(bank, "accountNumber"),
+    )
+
+
+def _cash_in_payer(d: dict[str, Any]) -> CashInPayer:
+    payer = f.json_object(d.get("payer"), "payer")
+    bank = f.json_object(payer.get("bank"), "payer.bank")
+    return CashInPayer(
+        f.text(payer, "name"),
+        f.text(payer, "document"),
+        f.text(bank, "ispb"),
+        f.optional_text(bank, "name"),
+        f.optional_text(bank, "code"),
+    )
+
+
+def _movement(message_id: str, d: dict[str, Any]) -> CashOutMovement | CashInMovement:
+    status = f.text(d, "status")
+    metadata = f.frozen(f.json_object(d.get("metadata") or {}, "metadata"))
+    if d["event"] == "CashIn":
+        if status != "CONFIRMED":
+            raise f.Malformed(f"unknown cash-in movement status {status!r}")
+        return CashInMovement(
             webhook_id=message_id,
             status=status,
-            transaction_id=_text(d, "transactionId"),
-            external_id=_text(d, "externalId"),
-            end_to_end_id=_optional_text(d, "endToEndId"),
-            pix_key=_optional_text(d, "pixKey"),
-            fee_amount=_money(d, "feeAmount"),
-            original_amount=_money(d, "originalAmount"),
-            final_amount=_money(d, "finalAmount"),
-            processing_date=_time(d, "processingDate"),
-            error_code=_optional_text(d, "errorCode"),
-            error_message=_optional_text(d, "errorMessage"),
-            counterpart=Counterpart(
-                _text(c, "name"),
-                _text(c, "document"),
-                _optional_text(bank, "bankISPB"),
-                _optional_text(bank, "bankName"),
-                _optional_text(bank, "bankCode"),
-                _optional_text(bank, "accountBranch"),
-                _optional_text(bank, "accountNumber"),
-            ),
-            metadata=_frozen(_object(metadata, "metadata")),
+            transaction_id=f.text(d, "transactionId"),
+            external_id=f.optional_text(d, "externalId"),
+            end_to_end_id=f.text(d, "endToEndId"),
+            pix_key=f.optional_text(d, "pixKey"),
+            fee_amount=f.money(d, "feeAmount"),
+            original_amount=f.money(d, "originalAmount"),
+            final_amount=f.money(d, "finalAmount"),
+            processing_date=f.time(d, "processingDate"),
+            counterpart=_counterpart(d),
+            metadata=metadata,
         )
+    if status not in ("CONFIRMED", "ERROR"):
+        raise f.Malformed(f"unknown movement status {status!r}")
+    return CashOutMovement(
+        webhook_id=message_id,
+        status=status,
+        transaction_id=f.text(d, "transactionId"),
+        external_id=f.text(d, "externalId"),
+        end_to_end_id=f.optional_text(d, "endToEndId"),
+        pix_key=f.optional_text(d, "pixKey"),
+        fee_amount=f.money(d, "feeAmount"),
+        original_amount=f.money(d, "originalAmount"),
+        final_amount=f.money(d, "finalAmount"),
+        processing_date=f.time(d, "processingDate"),
+        error_code=f.optional_text(d, "errorCode"),
+        error_message=f.optional_text(d, "errorMessage"),
+        counterpart=_counterpart(d),
+        metadata=metadata,
+    )
+
+
+def _cash_in_event(
+    message_id: str, event_type: str, event_at: datetime, data: dict[str, Any]
+) -> CashInCompleted | CashInExpired:
+    if event_type == "CASHIN_EXPIRED":
+        return CashInExpired(
+            webhook_id=message_id,
+            event_at=event_at,
+            transaction_id=f.text(data, "transactionId"),
+            internal_code=f.text(data, "internalCode"),
+            txid=f.text(data, "txid"),
+            external_reference=f.text(data, "externalReference"),
+            status=f.text(data, "status"),
+            amount=f.money(data, "amount"),
+            expires_at=f.time(data, "expiresAt"),
+        )
+    return CashInCompleted(
+        webhook_id=message_id,
+        event_at=event_at,
+        transaction_id=f.text(data, "transactionId"),
+        internal_code=f.optional_text(data, "internalCode"),
+        txid=f.optional_text(data, "txid"),
+        external_reference=f.optional_text(data, "externalReference"),
+        status=f.text(data, "status"),
+        amount=f.money(data, "amount"),
+        fee_amount=f.money(data, "feeAmount"),
+        net_amount=f.money(data, "netAmount"),
+        end_to_end_id=f.text(data, "endToEndId"),
+        paid_at=f.time(data, "paidAt"),
+        payer=_cash_in_payer(data),
+    )
+
+
+def _event(message_id: str, d: dict[str, Any]) -> Event:
+    if d.get("event") in ("CashOut", "CashIn"):
+        return _movement(message_id, d)
     event_type = d.get("eventType")
-    if event_type not in ("CASHOUT_COMPLETED", "CASHOUT_FAILED"):
-        raise _Malformed(f"unknown event {event_type!r}")
-    data = _object(d.get("data"), "data")
-    event_at = _time(d, "eventAt")
-    internal_code = _text(data, "internalCode")
-    external_reference = _text(data, "externalReference")
-    amount = _money(data, "amount")
+    if event_type not in ("CASHOUT_COMPLETED", "CASHOUT_FAILED", *_CASH_IN_EVENTS):
+        raise f.Malformed(f"unknown event {event_type!r}")
+    data = f.json_object(d.get("data"), "data")
+    event_at = f.time(d, "eventAt")
+    if event_type in _CASH_IN_EVENTS:
+        return _cash_in_event(message_id, event_type, event_at, data)
+    internal_code = f.text(data, "internalCode")
+    external_reference = f.text(data, "externalReference")
+    amount = f.money(data, "amount")
     payee = _payee(data)
-    requested_at = _time(data, "requestedAt")
+    requested_at = f.time(data, "requestedAt")
     if event_type == "CASHOUT_COMPLETED":
         return CashOutCompleted(
             webhook_id=message_id,
             event_at=event_at,
             internal_code=internal_code,
             external_reference=external_reference,
-            end_to_end_id=_text(data, "endToEndId"),
+            end_to_end_id=f.text(data, "endToEndId"),
             amount=amount,
             payee=payee,
             requested_at=requested_at,
-            paid_at=_time(data, "paidAt"),
+            paid_at=f.time(data, "paidAt"),
         )
-    failure = _object(data.get("failure"), "data.failure")
+    failure = f.json_object(data.get("failure"), "data.failure")
     return CashOutFailed(
         webhook_id=message_id,
         event_at=event_at,
@@ -283,6 +373,9 @@ def _event(message_id: str, d: dict[str, Any]) -> Event:
         external_reference=external_reference,
         amount=amount,
         payee=payee,
-        failure=Failure(_text(failure, "code"), _text(failure, "message")),
+        failure=Failure(f.text(failure, "code"), f.text(failure, "message")),
         requested_at=requested_at,
     )
+
+
+_CASH_IN_EVENTS = ("CASHIN_COMPLETED", "CASHIN_EXPIRED")

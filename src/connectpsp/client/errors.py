@@ -12,6 +12,9 @@ ConnectPSPError
 ├── ConflictError                409 (any code), 422 IDEMPOTENCY_KEY_MISMATCH
 ├── InsufficientBalanceError     422 INSUFFICIENT_BALANCE
 ├── LimitExceededError           422 LIMIT_EXCEEDED
+├── ChargeNotPayableError        422 CHARGE_NOT_PAYABLE
+├── AmountMismatchError          422 AMOUNT_MISMATCH
+├── PaymentRejectedError         422 PAYMENT_REJECTED
 ├── RateLimitError               429
 ├── APIError                     5xx and anything else
 └── WebhookVerificationError     a webhook failed verification
@@ -28,12 +31,15 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
+    "AmountMismatchError",
     "AuthenticationError",
+    "ChargeNotPayableError",
     "ConflictError",
     "ConnectPSPError",
     "InsufficientBalanceError",
     "LimitExceededError",
     "NotFoundError",
+    "PaymentRejectedError",
     "RateLimitError",
     "ValidationError",
     "WebhookVerificationError",
@@ -90,6 +96,18 @@ class LimitExceededError(ConnectPSPError):
     pass
 
 
+class ChargeNotPayableError(ConnectPSPError):
+    """The charge takes no more payments: ``details["status"]`` says why."""
+
+
+class AmountMismatchError(ConnectPSPError):
+    """Another amount than the charge's: ``details`` is ``{"expected", "paid"}`` in centavos."""
+
+
+class PaymentRejectedError(ConnectPSPError):
+    """The receiving side rejected the Pix: ``details["reason"]`` is SPI's code."""
+
+
 class RateLimitError(ConnectPSPError):
     pass
 
@@ -106,6 +124,9 @@ class WebhookVerificationError(ConnectPSPError):
 _BY_CODE: dict[str, type[ConnectPSPError]] = {
     "INSUFFICIENT_BALANCE": InsufficientBalanceError,
     "LIMIT_EXCEEDED": LimitExceededError,
+    "CHARGE_NOT_PAYABLE": ChargeNotPayableError,
+    "AMOUNT_MISMATCH": AmountMismatchError,
+    "PAYMENT_REJECTED": PaymentRejectedError,
     "IDEMPOTENCY_KEY_MISMATCH": ConflictError,
 }
 _BY_STATUS: dict[int, type[ConnectPSPError]] = {
