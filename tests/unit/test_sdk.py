@@ -978,6 +978,7 @@ def test_the_public_names_are_pinned() -> None:
             "AuthenticationError",
             "Balance",
             "BankAccount",
+            "BrCodeDestination",
             "CashInPayer",
             "CashInPayment",
             "CashOut",

@@ -300,15 +300,15 @@ def _tampered(old: str, new: str) -> str:
             id="call-left-out",
         ),
         pytest.param(
-            "| `Balance(available, reserved, total)` |",
+            "| `Balance(available, reserved, total, blocked)` |",
             "| `CashOut` |",
             "psp.balance.get returns Balance, documented CashOut",
             id="wrong-return-type",
         ),
         pytest.param(
-            "`Balance(available, reserved, total)`",
+            "`Balance(available, reserved, total, blocked)`",
             "`Balance(available, total)`",
-            "Balance has the fields (available, reserved, total)",
+            "Balance has the fields (available, reserved, total, blocked)",
             id="wrong-result-fields",
         ),
         pytest.param(

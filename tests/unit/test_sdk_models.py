@@ -20,6 +20,7 @@ from connectpsp import (
     Amount,
     Balance,
     BankAccount,
+    BrCodeDestination,
     CashOut,
     Charge,
     DeliveryAttempt,
@@ -110,6 +111,7 @@ def samples() -> list[Any]:
         Amount.parse("1.00"),
         PixKey("CPF", "12345678909"),
         BankAccount("18236120", "0001", "947710840", "PAYMENT"),
+        BrCodeDestination("000201...6304ABCD", "pix@loja.com.br", "PEDIDO42"),
         Payee.from_json(FAILED["data"]["payee"]),
         Failure("AC06", "blocked"),
         AcceptedCashOut.from_json(

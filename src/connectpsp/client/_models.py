@@ -130,10 +130,23 @@ class BankAccount:
 
 
 @dataclass(frozen=True)
+class BrCodeDestination:
+    """A BR Code to pay (Pix copia e cola). What comes back also names the key it paid
+    and its charge's txid."""
+
+    br_code: str
+    pix_key: str | None = None
+    txid: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "BRCODE", "brCode": self.br_code}
+
+
+@dataclass(frozen=True)
 class Payee:
     name: str
     document: str  # as sent: a CPF or CNPJ; masked in what comes back
-    destination: PixKey | BankAccount
+    destination: PixKey | BankAccount | BrCodeDestination
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -145,10 +158,12 @@ class Payee:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Payee:
         d = data["destination"]
-        destination: PixKey | BankAccount
+        destination: PixKey | BankAccount | BrCodeDestination
         if d["type"] == "BANK_ACCOUNT":
             b = d["bankAccount"]
             destination = BankAccount(b["ispb"], b["branch"], b["account"], b["accountType"])
+        elif d["type"] == "BRCODE":
+            destination = BrCodeDestination(d["brCode"], d.get("pixKey"), d.get("txid"))
         else:
             destination = PixKey(d["pixKeyType"], d["pixKey"])
         return cls(data["name"], data["document"], destination)
@@ -226,10 +241,16 @@ class Balance:
     available: Decimal
     reserved: Decimal
     total: Decimal
+    blocked: Decimal = Decimal(0)  # held (a Pix from a payer marked for fraud)
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Balance:
-        return cls(_money(d["available"]), _money(d["reserved"]), _money(d["total"]))
+        return cls(
+            _money(d["available"]),
+            _money(d["reserved"]),
+            _money(d["total"]),
+            _money(d.get("blocked", 0)),
+        )
 
 
 @dataclass(frozen=True)

@@ -197,11 +197,20 @@ def qr_code_plan(internal_code: str, image_format: Literal["png", "svg"]) -> Pla
     )
 
 
-def register_pix_key_plan(key_type: str, key: str | None) -> Plan[RegisteredPixKey]:
+def register_pix_key_plan(
+    key_type: str, key: str | None, idempotency_key: str | None = None
+) -> Plan[RegisteredPixKey]:
     body: dict[str, Any] = {"type": key_type}
     if key is not None:
         body["key"] = key
-    return Plan("POST", "/pix-keys", RegisteredPixKey.from_json, body=body, sign=True)
+    return Plan(
+        "POST",
+        "/pix-keys",
+        RegisteredPixKey.from_json,
+        body=body,
+        sign=True,
+        idempotency_key=idempotency_key,
+    )
 
 
 def list_pix_keys_plan() -> Plan[list[RegisteredPixKey]]:

@@ -207,8 +207,12 @@ class PixKeys:
     def __init__(self, client: ConnectPSP) -> None:
         self._c = client
 
-    def register(self, type: str, key: str | None = None) -> RegisteredPixKey:
-        return self._c._send(register_pix_key_plan(type, key))
+    def register(
+        self, type: str, key: str | None = None, *, idempotency_key: str | None = None
+    ) -> RegisteredPixKey:
+        """A retry with the same ``idempotency_key`` (one is made per call) registers
+        nothing more: an EVP key is derived from it."""
+        return self._c._send(register_pix_key_plan(type, key, idempotency_key))
 
     def list(self) -> list[RegisteredPixKey]:
         return self._c._send(list_pix_keys_plan())
@@ -221,8 +225,10 @@ class AsyncPixKeys:
     def __init__(self, client: AsyncConnectPSP) -> None:
         self._c = client
 
-    async def register(self, type: str, key: str | None = None) -> RegisteredPixKey:
-        return await self._c._send(register_pix_key_plan(type, key))
+    async def register(
+        self, type: str, key: str | None = None, *, idempotency_key: str | None = None
+    ) -> RegisteredPixKey:
+        return await self._c._send(register_pix_key_plan(type, key, idempotency_key))
 
     async def list(self) -> list[RegisteredPixKey]:
         return await self._c._send(list_pix_keys_plan())
