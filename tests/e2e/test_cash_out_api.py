@@ -240,7 +240,7 @@ def test_insufficient_balance_reserves_nothing(server: RunningServer) -> None:
     m = new_merchant(server, fund=10_00, fee=FeePlan(fixed=1))
     refused = m.cash_out(amount="10.00")  # 10.00 + 0.01 fee > 10.00
     assert refused.status_code == 422 and error(refused)["code"] == "INSUFFICIENT_BALANCE"
-    assert m.balance() == {"available": 10.00, "reserved": 0.00, "total": 10.00}
+    assert m.balance() == {"available": 10.00, "reserved": 0.00, "blocked": 0.00, "total": 10.00}
     assert m.cash_out(amount="9.99").status_code == 202
     assert m.balance()["available"] == 0
 

@@ -126,6 +126,8 @@ def test_sandbox_pay_pays_a_code_or_a_key_and_prints_the_end_to_end_id(
         assert key.status_code == 201, key.text
         before = available(m)
         dynamic = charge(m, amount="100.00", externalReference="cli-dynamic")
+        # The operator's shell runs with the server's public URL: its codes are ours.
+        env = {**env, "CONNECTPSP_PUBLIC_URL": server.container.settings.public_url}
         printed = cli(env, "sandbox", "pay", dynamic["brCode"]).stdout
         e2e = printed.strip()
         assert printed == e2e + "\n" and e2e.startswith("E60701190") and len(e2e) == 32
@@ -160,7 +162,7 @@ def test_sandbox_pay_pays_a_code_or_a_key_and_prints_the_end_to_end_id(
         unknown = cli(
             env, "sandbox", "pay", "--key", "nobody@example.com", "--amount", "1.00", check=False
         )
-        assert_one_line_error(unknown, 1, "No such Pix key or charge at this PSP")
+        assert_one_line_error(unknown, 1, "No such Pix key at this PSP")
         missing = cli(env, "sandbox", "pay", static["brCode"], check=False)
         assert_one_line_error(missing, 2, "--amount is required")
         assert available(m) - before == Decimal("110.28")  # the refusals moved nothing

@@ -37,7 +37,7 @@ def test_fifty_cash_outs_against_room_for_ten(server: RunningServer) -> None:
     assert codes.count(202) == 10, [r.text for r in replies if r.status_code not in (202, 422)]
     refused = [r.json()["error"]["code"] for r in replies if r.status_code != 202]
     assert refused == ["INSUFFICIENT_BALANCE"] * 40
-    assert m.balance() == {"available": 0.00, "reserved": 100.00, "total": 100.00}
+    assert m.balance() == {"available": 0.00, "reserved": 100.00, "blocked": 0.00, "total": 100.00}
     with server.container.uow() as uow:
         from connectpsp.domain.ledger import client_account_code
 

@@ -80,7 +80,7 @@ def test_the_seed_options_complete(settling_server: RunningServer) -> None:
         assert requested.utcoffset() != timedelta(0)
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d-0[23]:00", done["paidAt"])
         assert done["failure"] is None
-    assert m.balance() == {"available": 900.00, "reserved": 0.00, "total": 900.00}
+    assert m.balance() == {"available": 900.00, "reserved": 0.00, "blocked": 0.00, "total": 900.00}
 
 
 def test_every_magic_value_in_the_docs(settling_server: RunningServer) -> None:
@@ -126,7 +126,12 @@ def test_every_magic_value_in_the_docs(settling_server: RunningServer) -> None:
         assert stored == row.reason, row
     # Completed ones cost amount + fee; failed ones were voided and cost nothing.
     left = 10_000_00 - completed * 40_25
-    assert m.balance() == {"available": left / 100, "reserved": 0.00, "total": left / 100}
+    assert m.balance() == {
+        "available": left / 100,
+        "reserved": 0.00,
+        "blocked": 0.00,
+        "total": left / 100,
+    }
     m.close()
 
 
@@ -145,7 +150,7 @@ def test_completion_posts_amount_to_settlement_and_fee_to_fees(
     done = wait_terminal(m, m.cash_out(amount="20.00").json()["internalCode"])
     assert done["status"] == "COMPLETED"
     assert (done["amount"], done["feeAmount"], done["finalAmount"]) == (20.00, 0.70, 20.70)
-    assert m.balance() == {"available": 79.30, "reserved": 0.00, "total": 79.30}
+    assert m.balance() == {"available": 79.30, "reserved": 0.00, "blocked": 0.00, "total": 79.30}
     assert summed(PSP_SETTLEMENT) - settlement_before >= 20_00
     assert summed(PSP_FEES) - fees_before >= 70
 

@@ -67,6 +67,7 @@ class PixKey:
     key_type: str  # domain.pix.PixKeyType's value
     client_id: str
     created_at: datetime
+    request_key: str | None = None  # digest of the request that registered it
 
 
 class BlockRepository(Protocol):

@@ -3,6 +3,8 @@ with us: a Pix sent to one is a cash-in for it, with or without a charge."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from typing import Protocol
 
 from connectpsp.domain.clients import Client
@@ -60,30 +62,31 @@ class PixKeys:
             raise ValidationFailed(
                 [FieldError("key", "must be your own document, as registered with us")]
             )
-        held = self._held(client, key_type, key)
+        request = hashlib.sha256(f"{client.id}:{idempotency_key}".encode()).hexdigest()
+        held = self._registered_by(request, key)
         if held is not None:
             return held
         self._directory.register_own(key_type, key, client)
-        registered = PixKey(key, key_type.value, client.id, self._clock.now())
+        registered = PixKey(key, key_type.value, client.id, self._clock.now(), request)
         try:
             with self._uow(write=True) as uow:
                 uow.pix_keys.add(registered)
                 uow.commit()
         except StorageConflict:  # the same key, at the same moment
-            held = self._held(client, key_type, key)
+            held = self._registered_by(request, key)
             if held is None:
                 raise
             return held
         return registered
 
-    def _held(self, client: Client, key_type: PixKeyType, key: str) -> PixKey | None:
-        """The key if ``client`` holds it already; ``PixKeyAlreadyRegistered`` if
-        another does."""
+    def _registered_by(self, request: str, key: str) -> PixKey | None:
+        """The key if this very request registered it (a retry); None if nobody holds
+        it; ``PixKeyAlreadyRegistered`` if another request did, ours or anyone's."""
         with self._uow() as uow:
             found = uow.pix_keys.get(key)
         if found is None:
             return None
-        if found.client_id != client.id or found.key_type != key_type.value:
+        if found.request_key is None or not hmac.compare_digest(found.request_key, request):
             raise PixKeyAlreadyRegistered("This Pix key is already registered.")
         return found
 

@@ -28,6 +28,9 @@ pix_keys = Table(
     Column("key_type", String(5), nullable=False),
     Column("client_id", String(36), ForeignKey("clients.id"), nullable=False),
     Column("created_at", TZ, nullable=False),
+    # SHA-256 of the X-Idempotency-Key that registered it: that request, retried, is
+    # answered with it; another request for the same key is a conflict.
+    Column("request_key", String(64), nullable=True),
     Index("ix_pix_keys_client", "client_id", "created_at"),
 )
 

@@ -185,6 +185,7 @@ class SqlPixKeys:
                 key_type=key.key_type,
                 client_id=key.client_id,
                 created_at=key.created_at,
+                request_key=key.request_key,
             )
         )
 
@@ -206,7 +207,7 @@ class SqlPixKeys:
 
 
 def _pix_key(r: Row[Any]) -> PixKey:
-    return PixKey(r.key, r.key_type, r.client_id, r.created_at)
+    return PixKey(r.key, r.key_type, r.client_id, r.created_at, r.request_key)
 
 
 class SqlBlocks:

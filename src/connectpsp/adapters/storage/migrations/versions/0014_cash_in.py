@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("key_type", sa.String(length=5), nullable=False),
         sa.Column("client_id", sa.String(length=36), nullable=False),
         sa.Column("created_at", TZ, nullable=False),
+        sa.Column("request_key", sa.String(length=64), nullable=True),
         sa.ForeignKeyConstraint(
             ["client_id"], ["clients.id"], name=op.f("fk_pix_keys_client_id_clients")
         ),
