@@ -16,6 +16,7 @@ limit is not free; amounts count only when they were accepted (a refusal moves n
 
 from __future__ import annotations
 
+import functools
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -77,8 +78,8 @@ class RiskRules:
         if problems:
             raise ValidationFailed(problems)
 
-    @property
-    def night_window(self) -> str:
+    @functools.cached_property
+    def night_window(self) -> str:  # read into every night check's record: kept
         return f"{self.night_start:%H:%M}-{self.night_end:%H:%M}"
 
     @staticmethod
@@ -206,13 +207,19 @@ class RiskHistory:
 
     def since(self, moment: datetime) -> Tally:
         """The attempts decided at ``moment`` or after, and the amount of those accepted."""
-        first = bisect_left(self._times, moment)
-        added = Tally(len(self._times) - first, self._sums[-1] - self._sums[first])
-        if self.stored == Tally():
-            return added
-        # A moment the batch did not read is a bug in the caller: no silent zero.
-        stored = self.stored - self.stored_before[moment]
-        return Tally(stored.decided + added.decided, stored.accepted + added.accepted)
+        times = self._times
+        # A batch decides its attempts at one moment, inside every window it looks back
+        # over: then none is older than ``moment``, and there is nothing to search.
+        first = 0 if not times or moment <= times[0] else bisect_left(times, moment)
+        decided = len(times) - first
+        accepted = self._sums[-1] - self._sums[first]
+        stored = self.stored
+        if stored.decided:
+            # A moment the batch did not read is a bug in the caller: no silent zero.
+            before = self.stored_before[moment]
+            decided += stored.decided - before.decided
+            accepted += stored.accepted - before.accepted
+        return Tally(decided, accepted)
 
     def count_after(self, moment: datetime) -> int:
         """Attempts, accepted or refused, strictly after ``moment``."""
