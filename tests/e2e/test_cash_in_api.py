@@ -24,6 +24,8 @@ from standardwebhooks.webhooks import Webhook
 from connectpsp import brcode
 from connectpsp.domain.clock import iso_local
 from connectpsp.domain.ledger import FeePlan
+from connectpsp.service.rail import IncomingPayment
+from connectpsp.service.sandbox import SANDBOX_PAYER
 from connectpsp.settings import Settings
 from tests.receiver import Receiver, receiver
 from tests.support import Api, RunningServer, new_merchant, running_server
@@ -428,3 +430,38 @@ def test_the_location_serves_the_charge_as_a_jws_the_jwks_verifies(
     assert payload["solicitacaoPagador"] == "Pedido 7"
     assert payload["status"] == "ATIVA" and payload["calendario"]["expiracao"] == 3600
     assert httpx.get(f"{server.base_url}/qr/{'0' * 32}").status_code == 404
+
+
+def test_a_txid_pays_only_a_charge_of_the_keys_owner(merchant: Api, server: RunningServer) -> None:
+    """A static code with one client's key and another client's txid pays nobody: the
+    txid names a charge the key's owner does not have."""
+    other = new_merchant(server)
+    try:
+        theirs = create(other, type="STATIC", externalReference="their-charge").json()
+        mine = create(merchant, type="STATIC", externalReference="my-key-code").json()
+        forged = brcode.encode(
+            merchant_name="Forged",
+            merchant_city="SAO PAULO",
+            pix_key=mine["pixKey"],
+            txid=theirs["txid"],
+            amount=100,
+        )
+        before = (available(merchant), available(other))
+        refused = pay(merchant, brCode=forged)
+        assert refused.status_code == 404, refused.text
+        assert (available(merchant), available(other)) == before
+        # As the network brings it, too: rejected with AC03, nothing credited.
+        receipt = server.container.cash_ins.receive(
+            IncomingPayment(
+                end_to_end_id="E60701190202612050000forgedTxid1",
+                amount=100,
+                payer=SANDBOX_PAYER,
+                key=mine["pixKey"],
+                txid=theirs["txid"],
+                paid_at=server.clock.now(),
+            )
+        )
+        assert (receipt.accepted, receipt.reason) == (False, "AC03")
+        assert (available(merchant), available(other)) == before
+    finally:
+        other.close()

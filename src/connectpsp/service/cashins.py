@@ -222,9 +222,12 @@ class CashInService:
         with self._uow() as uow:
             # A key named (a static code's, or a Pix by key) must still be ours: DICT would
             # not find it otherwise, whatever charge the txid names.
-            if key is not None and uow.pix_keys.get(key) is None:
+            owner = uow.pix_keys.get(key) if key is not None else None
+            if key is not None and owner is None:
                 return NotFound("No such Pix key at this PSP.")
             charge = uow.charges.by_txid(txid) if txid else None
+            if charge is not None and owner is not None and owner.client_id != charge.client_id:
+                return NotFound("No such charge for this Pix key.")
             if charge is not None:
                 return charge.refusal_of(amount, now)
             if key is None:
@@ -242,6 +245,8 @@ class CashInService:
             if payment.key is not None and owner is None:
                 return Receipt(False, ReasonCode.AC03.value)  # not (or no longer) ours
             charge = uow.charges.by_txid(payment.txid, lock=True) if payment.txid else None
+            if charge is not None and owner is not None and owner.client_id != charge.client_id:
+                return Receipt(False, ReasonCode.AC03.value)  # a txid of another's charge
             if charge is not None:
                 if charge.refusal_of(payment.amount, now) is not None:
                     return Receipt(False, ReasonCode.DS04.value)
