@@ -328,6 +328,13 @@ def cash_in_problems(db: Database, ispb: str = Settings.ispb) -> list[str]:
             .group_by(credit.c.code)
         ):
             funded[client_account] += int(total)
+        owners = (
+            conn.execute(
+                select(t.accounts.c.client_id).where(t.accounts.c.client_id.is_not(None)).distinct()
+            )
+            .scalars()
+            .all()
+        )
         unknown = conn.execute(
             select(tr.code, func.count()).where(tr.code.not_in(KNOWN_CODES)).group_by(tr.code)
         ).all()
@@ -445,9 +452,11 @@ def cash_in_problems(db: Database, ispb: str = Settings.ispb) -> list[str]:
         holdings[client_account_code(ci.client_id)] += ci.amount - ci.fee
     for account, total in holdings.items():
         expected[account] = total
+    # A client's blocked money is its own: counted in its account.
+    owner = {blocked_account_code(c): client_account_code(c) for c in owners}
     actual: Counter[str] = Counter()
     for code, balance in balances.items():
-        actual[code.removesuffix(":blocked")] += balance
+        actual[owner.get(code, code)] += balance
     for code in sorted(set(expected) | set(actual)):
         if expected[code] != actual[code]:
             problems.append(f"{code} holds {actual[code]}, its records say {expected[code]}")

@@ -1035,6 +1035,8 @@ def test_a_pix_from_a_marked_payer_is_held_until_the_operator_or_time_releases_i
             "delivered again": 4,
         }
     )
+    bank.pay_key(who=1, amount=1_00, payer=PAYEES[1])
+    assert bank.clients[1].blocked == 97  # held as the example ends: the checks count it
     bank.teardown()
 
 
