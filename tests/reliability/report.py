@@ -367,11 +367,17 @@ def _headline(
     return [
         f"- Crash iterations: {total(crash, 'iterations')}, invariant violations: "
         f"{total(crash, 'violations') + failures(crash)}"
-        f" ({total(crash, 'acknowledged')} acknowledged cash-outs).",
+        f" ({total(crash, 'acknowledged')} acknowledged cash-outs, "
+        f"{total(crash, 'on_us_acknowledged')} of them on-us; "
+        f"{total(crash, 'pix_acknowledged')} acknowledged Pix received, "
+        f"{total(crash, 'pix_held')} held, {total(crash, 'pix_answers_lost')} answers lost).",
         f"- Database outages: {total('test_database_outage', 'outages')}, acknowledged "
         f"cash-outs lost: {total('test_database_outage', 'violations')}.",
         f"- Model examples: {total('test_the_service_behaves_like_the_model', 'examples')}, "
-        f"mismatches: {failures('test_model')}.",
+        f"mismatches: {failures('test_model')} "
+        f"({total('test_the_service_behaves_like_the_model', 'cash_in')} Pix received, "
+        f"{total('test_the_service_behaves_like_the_model', 'on-us COMPLETED')} on-us "
+        "cash-outs settled).",
         f"- Schemathesis failures: {failures('test_contract_fuzzing')}.",
         f"- Hostile inputs: {total(hostile, 'inputs')} tried, "
         f"{total(hostile, 'server_errors')} answered 5xx.",
