@@ -14,7 +14,7 @@ the worker drains, and the run is checked against the client's own log of acknow
 The crash loop's load also pays the merchants, as customers of other banks would
 (``POST /sandbox/pix/pay``): to their keys, their static codes and dynamic codes it
 creates, some from a payer DICT marks for fraud (held: ``domain.blocks``); and sends
-on-us cash-outs from one merchant to another's key. Checked as well:
+on-us cash-outs from one merchant to another's key or static code. Checked as well:
 
 - every endToEndId acknowledged (201) is credited once, to its merchant, with its
   amount; the sandbox payer's credits that were never acknowledged are no more than the
@@ -105,6 +105,7 @@ class Figures:
     pix_answers_lost: int = 0
     pix_held: int = 0
     on_us_acknowledged: int = 0
+    refused: Counter[str] = field(default_factory=Counter)  # definite refusals, by code
     seconds: float = 0.0
     violations: list[str] = field(default_factory=list)
 
@@ -207,7 +208,12 @@ class Load:
             self._pay_dynamic(http, rng)
         elif kind == "on_us":
             m, to = rng.sample(self.merchants, 2)
-            destination = {"type": "PIX", "pixKeyType": "EVP", "pixKey": to.key}
+            destination = rng.choice(
+                [
+                    {"type": "PIX", "pixKeyType": "EVP", "pixKey": to.key},
+                    {"type": "BRCODE", "brCode": to.static_code},
+                ]
+            )
             self._cash_out(http, rng, m, destination, to)
         else:
             self._cash_out(http, rng, rng.choice(self.merchants), rng.choice(DESTINATIONS))
@@ -589,6 +595,7 @@ def crash_loop(
         figures.pix_acknowledged = len(load.paid)
         figures.pix_answers_lost = load.pay_answers_lost
         figures.on_us_acknowledged = sum(a.receiver is not None for a in load.acked)
+        figures.refused = load.refused
         with container.db.transaction(write=False) as tx:
             figures.pix_held = tx.conn.execute(
                 select(func.count()).select_from(t.balance_blocks)

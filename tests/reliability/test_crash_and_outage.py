@@ -30,6 +30,7 @@ def test_kill_9_of_api_and_worker_under_load(
         pix_answers_lost=result.pix_answers_lost,
         pix_held=result.pix_held,
         on_us_acknowledged=result.on_us_acknowledged,
+        refused=dict(result.refused),
         violations=len(result.violations),
         seconds=round(result.seconds),
     )
