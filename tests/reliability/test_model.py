@@ -2,9 +2,14 @@
 services on a real database through cash-outs (valid, invalid, retried, to several
 payees), funding, fraud markers put on and taken off payees, each client's own risk rules
 (drawn, and changed mid-run), settlement with every outcome, worker deaths and restarts,
-the clock moving on, and reads; every reply is compared with a pure-Python model (for a
-refusal, its code and which rule refused), and the invariants are checked after every
-step.
+the clock moving on, and reads; and through cash-ins: charges created, paid by the
+sandbox payer (with the right amount, another, none, twice), cancelled and expired, Pix
+to the clients' keys (from payers DICT may mark: held, released by the operator or after
+72 hours), a Pix brought again, and on-us cash-outs from one client to the other's key or
+static code. Every reply is compared with a pure-Python model (for a refusal, its code
+and which rule refused), every balance (available, reserved, blocked) after every step,
+and the invariants (``tests.invariants``, money conserved among them) after every
+example.
 
 ``CONNECTPSP_MODEL_EXAMPLES`` raises the number of examples (``make reliability``); below
 ``MIN_EXAMPLES`` a run cannot be trusted to settle and fail anything (Hypothesis starts with
