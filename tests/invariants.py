@@ -4,13 +4,18 @@ returns a list of problems; an empty list is a pass."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, exists, func, select, true
+from sqlalchemy import ColumnElement, Connection, Row, exists, func, select, true
 
 from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import Database
+from connectpsp.domain.blocks import blocked_account_code
 from connectpsp.domain.cashout_acceptance import fee_transfer_id
+from connectpsp.domain.ids import derived_id
+from connectpsp.domain.ledger import PSP_FEES, PSP_SETTLEMENT, WORLD, client_account_code
 from connectpsp.service.settlement import rail_key
+from connectpsp.settings import Settings
 
 
 def ledger_problems(db: Database) -> list[str]:
@@ -139,12 +144,14 @@ def risk_problems(db: Database, client_ids: list[str] | None = None) -> list[str
     return problems
 
 
-def settlement_problems(db: Database, accepted: list[str]) -> list[str]:
+def settlement_problems(db: Database, accepted: list[str], ispb: str = Settings.ispb) -> list[str]:
     """Every accepted cash-out is terminal, its reservation was posted or voided exactly
     once (as the ledger's transfers say), the rail was asked to pay it at most once, the
     rail's payment agrees with the outcome, and its event was enqueued once.
 
-    COMPLETED needs the rail's SETTLED payment with the same endToEndId. FAILED needs no
+    COMPLETED needs the rail's SETTLED payment with the same endToEndId, unless it was
+    on-us (its creditor at ``ispb``): SPI never saw it, and ``cash_in_problems`` checks
+    the receiver's credit instead. FAILED needs no
     payment at all (refused before it was sent) or a REJECTED one with the same reason:
     a FAILED cash-out whose payment settled is money the rail paid and we refunded."""
     problems: list[str] = []
@@ -189,10 +196,15 @@ def settlement_problems(db: Database, accepted: list[str]) -> list[str]:
             problems.append(
                 f"{row.internal_code}: the rail was asked to pay {payment.submit_count} times"
             )
-        if row.status == "COMPLETED" and (
-            payment is None
-            or payment.outcome != "SETTLED"
-            or payment.end_to_end_id != row.end_to_end_id
+        on_us = row.creditor_ispb == ispb
+        if (
+            row.status == "COMPLETED"
+            and not on_us
+            and (
+                payment is None
+                or payment.outcome != "SETTLED"
+                or payment.end_to_end_id != row.end_to_end_id
+            )
         ):
             problems.append(f"{row.internal_code} COMPLETED without its settled payment")
         if row.status == "FAILED" and payment is not None:
@@ -207,4 +219,245 @@ def settlement_problems(db: Database, accepted: list[str]) -> list[str]:
                 )
         if events[cash_out_id] != 1:
             problems.append(f"{row.internal_code}: {events[cash_out_id]} terminal events")
+    return problems
+
+
+# Every reason money moves in the ledger. A transfer with another code is a movement the
+# conservation check below does not know about: it is reported, so that the check grows
+# with the service instead of passing by ignorance.
+KNOWN_CODES = frozenset(
+    {"sandbox_fund", "cash_out", "cash_out_fee", "cash_in", "cash_in_fee", "block", "block_release"}
+)
+
+
+def cash_in_problems(db: Database, ispb: str = Settings.ispb) -> list[str]:
+    """Cash-ins, their charges, on-us payments, blocks, and the conservation of money.
+
+    - Each ``cash_ins`` row has exactly its credit (``cash_in``: psp:settlement to the
+      client, its amount) and, when its fee is not 0, its fee (``cash_in_fee``: the client
+      to psp:fees), under the ids derived from its endToEndId; no such transfer exists
+      without its row.
+    - A charge's payments are its client's; a dynamic charge has at most one and is
+      COMPLETED iff it has one; a charge with an amount was paid that amount.
+    - An on-us cash-out (its creditor is at ``ispb``, ours) that is COMPLETED was credited
+      to the receiver: a ``cash_ins`` row under its endToEndId, with its amount. A FAILED
+      one has none (the payer got its reservation back: a credit too would be money made).
+    - A block holds a cash-in's net amount (``block``: the client's account to its
+      blocked account) and, once released, gives it back (``block_release``), each once;
+      the blocked account holds the sum of the active blocks.
+
+    Conservation. The ledger has five kinds of account: world:external (the outside
+    world that funds the sandbox), psp:settlement (our account at the central bank, seen
+    from inside: what goes out through SPI passes through it, what SPI brings comes from
+    it), psp:fees, and each client's available and blocked accounts. Balances are
+    posted credits minus posted debits; ``ledger_problems`` checks they sum to 0. From the
+    business records alone, at any commit:
+
+        world         = - funded
+        psp:settlement = sum(amount of COMPLETED cash-outs) - sum(amount of cash-ins)
+        psp:fees       = sum(fee of COMPLETED cash-outs) + sum(fee of cash-ins)
+        client + its blocked = its funding - its COMPLETED cash-outs' amount + fee
+                               + its cash-ins' amount - fee
+
+    An on-us cash-out is in both sums of psp:settlement (out of the payer, into the
+    receiver) and cancels, so psp:settlement = paid out through SPI - received through
+    SPI, and with the ledger summing to 0: all clients (available + blocked) + psp:fees
+    = funded + received through SPI - paid out through SPI. Money neither appears nor
+    vanishes: a Pix credited twice, or a cash-out completed and refunded, breaks it.
+
+    Only the Python objects of these tables are read: a crash loop's database holds a few
+    thousand rows."""
+    problems: list[str] = []
+    tr = t.transfers.c
+    debit, credit = t.accounts.alias("debit"), t.accounts.alias("credit")
+    posted = tr.kind.in_(("single", "post_pending"))
+    with db.transaction(write=False) as tx:
+        conn = tx.conn
+        cash_ins = conn.execute(select(t.cash_ins)).all()
+        charges = {r.id: r for r in conn.execute(select(t.charges))}
+        cash_outs = conn.execute(
+            select(
+                t.cash_outs.c.id,
+                t.cash_outs.c.internal_code,
+                t.cash_outs.c.client_id,
+                t.cash_outs.c.amount,
+                t.cash_outs.c.fee,
+                t.cash_outs.c.status,
+                t.cash_outs.c.end_to_end_id,
+                t.cash_outs.c.creditor_ispb,
+            )
+        ).all()
+        blocks = conn.execute(select(t.balance_blocks)).all()
+        moves = conn.execute(
+            select(
+                tr.id,
+                tr.kind,
+                tr.code,
+                tr.ref,
+                tr.amount,
+                debit.c.code.label("source"),
+                credit.c.code.label("target"),
+            )
+            .select_from(
+                t.transfers.join(debit, debit.c.id == tr.debit_account_id).join(
+                    credit, credit.c.id == tr.credit_account_id
+                )
+            )
+            .where(tr.code.in_(("cash_in", "cash_in_fee", "block", "block_release")))
+        ).all()
+        balances: Counter[str] = Counter()
+        for code, total in conn.execute(
+            select(credit.c.code, func.sum(tr.amount))
+            .select_from(t.transfers.join(credit, credit.c.id == tr.credit_account_id))
+            .where(posted)
+            .group_by(credit.c.code)
+        ):
+            balances[code] += int(total)
+        for code, total in conn.execute(
+            select(debit.c.code, func.sum(tr.amount))
+            .select_from(t.transfers.join(debit, debit.c.id == tr.debit_account_id))
+            .where(posted)
+            .group_by(debit.c.code)
+        ):
+            balances[code] -= int(total)
+        funded: Counter[str] = Counter()
+        for client_account, total in conn.execute(
+            select(credit.c.code, func.sum(tr.amount))
+            .select_from(t.transfers.join(credit, credit.c.id == tr.credit_account_id))
+            .where(tr.code == "sandbox_fund")
+            .group_by(credit.c.code)
+        ):
+            funded[client_account] += int(total)
+        owners = (
+            conn.execute(
+                select(t.accounts.c.client_id).where(t.accounts.c.client_id.is_not(None)).distinct()
+            )
+            .scalars()
+            .all()
+        )
+        unknown = conn.execute(
+            select(tr.code, func.count()).where(tr.code.not_in(KNOWN_CODES)).group_by(tr.code)
+        ).all()
+    problems += [f"{n} transfers of unknown code {code!r}" for code, n in unknown]
+
+    # Each cash-in's transfers, exactly.
+    by_id = {m.id: m for m in moves}
+    expected_ids: set[str] = set()
+    payments_of: dict[str, list[Row[Any]]] = defaultdict(list)
+    for ci in cash_ins:
+        e2e, account = ci.end_to_end_id, client_account_code(ci.client_id)
+        wanted = [(derived_id(e2e, "cash_in"), PSP_SETTLEMENT, account, ci.amount, "cash_in")]
+        if ci.fee:
+            wanted.append(
+                (derived_id(e2e, "cash_in_fee"), account, PSP_FEES, ci.fee, "cash_in_fee")
+            )
+        for transfer_id, source, target, amount, code in wanted:
+            expected_ids.add(transfer_id)
+            m = by_id.get(transfer_id)
+            found = (m.kind, m.code, m.ref, m.source, m.target, m.amount) if m else None
+            if found != ("single", code, e2e, source, target, amount):
+                problems.append(f"cash-in {e2e}: {code} is {found}")
+        if ci.charge_id is not None:
+            payments_of[ci.charge_id].append(ci)
+    problems += [
+        f"{m.code} transfer {m.id} (ref {m.ref}) has no cash-in"
+        for m in moves
+        if m.code in ("cash_in", "cash_in_fee") and m.id not in expected_ids
+    ]
+
+    # Charges.
+    for charge_id, paid in payments_of.items():
+        charge = charges.get(charge_id)
+        if charge is None:
+            problems.append(f"cash-ins of a charge {charge_id} that does not exist")
+            continue
+        problems += [
+            f"charge {charge.internal_code}: paid by {p.end_to_end_id} to client {p.client_id}"
+            for p in paid
+            if p.client_id != charge.client_id
+        ]
+        if charge.amount is not None:
+            problems += [
+                f"charge {charge.internal_code} of {charge.amount} paid {p.amount}"
+                for p in paid
+                if p.amount != charge.amount
+            ]
+    for charge in charges.values():
+        if charge.type != "DYNAMIC":
+            continue
+        paid = payments_of.get(charge.id, [])
+        if len(paid) > 1:
+            problems.append(f"dynamic charge {charge.internal_code} paid {len(paid)} times")
+        if (charge.status == "COMPLETED") != (len(paid) == 1):
+            problems.append(
+                f"dynamic charge {charge.internal_code} {charge.status}, {len(paid)} paid"
+            )
+
+    # On-us cash-outs.
+    received = {ci.end_to_end_id: ci for ci in cash_ins}
+    for co in cash_outs:
+        credited = received.get(co.end_to_end_id) if co.end_to_end_id else None
+        on_us = co.creditor_ispb == ispb
+        if credited is not None and not on_us:
+            problems.append(f"{co.internal_code} went out through SPI and was credited here")
+        if not on_us:
+            continue
+        if co.status == "COMPLETED" and (credited is None or credited.amount != co.amount):
+            problems.append(f"on-us {co.internal_code} COMPLETED, credited {credited}")
+        if co.status == "FAILED" and credited is not None:
+            problems.append(f"on-us {co.internal_code} FAILED but credited {credited.amount}")
+
+    # Blocks.
+    active: Counter[str] = Counter()
+    block_ids: set[str] = set()
+    for b in blocks:
+        held = received.get(b.end_to_end_id)
+        if b.id != derived_id(b.end_to_end_id, "block"):
+            problems.append(f"block {b.id} is not the block of {b.end_to_end_id}")
+        if held is None or (held.client_id, held.amount - held.fee) != (b.client_id, b.amount):
+            problems.append(f"block {b.id} of {b.amount} does not hold its cash-in's net amount")
+        account, blocked = client_account_code(b.client_id), blocked_account_code(b.client_id)
+        moves_of_block = [(derived_id(b.id, "hold"), account, blocked, "block")]
+        if b.released_at is not None:
+            moves_of_block.append((derived_id(b.id, "release"), blocked, account, "block_release"))
+        else:
+            active[blocked] += b.amount
+        for transfer_id, source, target, code in moves_of_block:
+            block_ids.add(transfer_id)
+            m = by_id.get(transfer_id)
+            found = (m.kind, m.code, m.ref, m.source, m.target, m.amount) if m else None
+            if found != ("single", code, b.end_to_end_id, source, target, b.amount):
+                problems.append(f"block {b.id}: {code} is {found}")
+    problems += [
+        f"{m.code} transfer {m.id} (ref {m.ref}) has no block or is one too many"
+        for m in moves
+        if m.code in ("block", "block_release") and m.id not in block_ids
+    ]
+    for code, balance in balances.items():
+        if code.endswith(":blocked") and balance != active[code]:
+            problems.append(f"{code} holds {balance}, its active blocks {active[code]}")
+
+    # Conservation, each account from the business records.
+    completed = [co for co in cash_outs if co.status == "COMPLETED"]
+    expected: Counter[str] = Counter()
+    expected[WORLD] = -sum(funded.values())
+    expected[PSP_SETTLEMENT] = sum(co.amount for co in completed) - sum(
+        ci.amount for ci in cash_ins
+    )
+    expected[PSP_FEES] = sum(co.fee for co in completed) + sum(ci.fee for ci in cash_ins)
+    holdings: Counter[str] = Counter(funded)
+    for co in completed:
+        holdings[client_account_code(co.client_id)] -= co.amount + co.fee
+    for ci in cash_ins:
+        holdings[client_account_code(ci.client_id)] += ci.amount - ci.fee
+    for account, total in holdings.items():
+        expected[account] = total
+    # A client's blocked money is its own: counted in its account.
+    owner = {blocked_account_code(c): client_account_code(c) for c in owners}
+    actual: Counter[str] = Counter()
+    for code, balance in balances.items():
+        actual[owner.get(code, code)] += balance
+    for code in sorted(set(expected) | set(actual)):
+        if expected[code] != actual[code]:
+            problems.append(f"{code} holds {actual[code]}, its records say {expected[code]}")
     return problems

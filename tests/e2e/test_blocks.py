@@ -15,7 +15,7 @@ from connectpsp.domain.clients import ClientCredentials
 from connectpsp.domain.ledger import FeePlan
 from connectpsp.settings import Settings
 from tests.e2e.test_cli import cli, env  # noqa: F401 - the fixture
-from tests.invariants import ledger_problems
+from tests.invariants import cash_in_problems, ledger_problems
 from tests.support import Api, FakeClock, RunningServer, cash_out_body, running_server
 
 MARKED_PAYER = {"name": "Paulo Mendes", "document": "40815629974", "ispb": "60701190"}
@@ -72,6 +72,7 @@ def test_a_marked_payers_pix_is_held_until_its_time_runs_out(server: RunningServ
     assert released.released_by == "expiry"
     assert c.blocks.release_due() == 0  # once
     assert ledger_problems(c.db) == []
+    assert cash_in_problems(c.db) == []
     m.close()
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from connectpsp import brcode
 from connectpsp.domain.ledger import FeePlan
-from tests.invariants import ledger_problems
+from tests.invariants import cash_in_problems, ledger_problems
 from tests.support import Api, RunningServer, cash_out_body, new_merchant, wait_terminal
 
 PAYEE_DOCUMENT = "11144477735"
@@ -64,6 +64,7 @@ def test_a_dynamic_code_is_paid_on_us_with_one_end_to_end_id(
     # 30.00 left the payer with its 0.50 fee; 29.80 reached the payee; 0.70 in fees.
     assert before - (total(payer) + total(payee)) == Decimal("0.70")
     assert ledger_problems(settling_server.container.db) == []
+    assert cash_in_problems(settling_server.container.db) == []
 
     again = pay_code(payer, created["brCode"], "30.00")
     assert again.status_code == 422, again.text
@@ -162,3 +163,4 @@ def test_a_cash_out_to_another_clients_key_settles_on_us(
     assert failed["failure"]["code"] == "DOCUMENT_MISMATCH"
     assert payer_before - total(payer) == Decimal("3.50")
     assert ledger_problems(settling_server.container.db) == []
+    assert cash_in_problems(settling_server.container.db) == []

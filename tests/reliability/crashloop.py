@@ -11,8 +11,22 @@ the worker drains, and the run is checked against the client's own log of acknow
 - all terminal after draining, and the ledger balanced with no negative balance;
 - every terminal event delivered at least once to the cash-out's ``webhookUrl``.
 
+The crash loop's load also pays the merchants, as customers of other banks would
+(``POST /sandbox/pix/pay``): to their keys, their static codes and dynamic codes it
+creates, some from a payer DICT marks for fraud (held: ``domain.blocks``); and sends
+on-us cash-outs from one merchant to another's key or static code. Checked as well:
+
+- every endToEndId acknowledged (201) is credited once, to its merchant, with its
+  amount; the sandbox payer's credits that were never acknowledged are no more than the
+  payments whose answer was lost; a dynamic code whose payment's answer was lost, and
+  that was refused as paid when sent again, was paid exactly once;
+- an on-us cash-out COMPLETED credited its receiver once, a FAILED one did not, and
+  money is conserved (``tests.invariants.cash_in_problems``).
+
 The load behaves as a careful client (or our SDK): a request whose answer was lost to a
-crash is sent again with the same idempotency key until it gets a definite answer."""
+crash is sent again with the same idempotency key until it gets a definite answer. A
+payment has no idempotency key (the sandbox payer mints an endToEndId per call): sent
+again, it is a new payment."""
 
 from __future__ import annotations
 
@@ -30,13 +44,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from connectpsp.adapters.storage import schema as t
 from connectpsp.bootstrap import Container, build
+from connectpsp.domain.cashin import ChargeRequest, ChargeType
+from connectpsp.domain.ledger import FeePlan
+from connectpsp.domain.pix import PixKeyType
+from connectpsp.service.acceptance import Accepted
 from connectpsp.service.auth import signature_for
 from connectpsp.settings import Settings
-from tests.invariants import ledger_problems, settlement_problems
+from tests.invariants import cash_in_problems, ledger_problems, settlement_problems
 from tests.logscan import remember_secret
 from tests.receiver import Receiver, receiver
 from tests.reliability.pgcluster import PrivatePostgres
@@ -67,6 +85,13 @@ DESTINATIONS: list[dict[str, Any]] = [
     },
 ]
 VICTIMS = ("api", "worker", "both")
+# The merchants' own documents: an on-us cash-out names its receiver's.
+MERCHANT_DOCUMENTS = ("39053344705", "86288366757", "11144477735")
+# A payer DICT marks for fraud (marked before the processes start): its Pix is held.
+MARKED_PAYER = "71460238001"
+PAYER_BANK = "60701190"  # the sandbox payers' participant (Itaú)
+# What the load does when it pays too: cash-outs out, half the time.
+PAYING_KINDS = ("cash_out",) * 4 + ("pay_key", "pay_static", "pay_dynamic", "on_us")
 
 
 @dataclass
@@ -76,6 +101,11 @@ class Figures:
     acknowledged: int = 0
     resent_after_crash: int = 0
     terminal_events: int = 0
+    pix_acknowledged: int = 0
+    pix_answers_lost: int = 0
+    pix_held: int = 0
+    on_us_acknowledged: int = 0
+    refused: Counter[str] = field(default_factory=Counter)  # definite refusals, by code
     seconds: float = 0.0
     violations: list[str] = field(default_factory=list)
 
@@ -86,12 +116,25 @@ class Merchant:
     token: str
     application_token: str
     crypto_token: str
+    document: str = ""
+    key: str = ""  # its EVP key
+    static_code: str = ""  # a static BR Code of no amount, paid again and again
 
 
 @dataclass
 class Acked:
     merchant: str
     internal_code: str
+    amount_centavos: int
+    receiver: str | None = None  # on-us: the merchant it pays
+
+
+@dataclass
+class AckedPix:
+    """A payment the sandbox payer acknowledged (201) to ``merchant``."""
+
+    merchant: str
+    end_to_end_id: str
     amount_centavos: int
 
 
@@ -100,9 +143,20 @@ class Load:
     and sent again with the same key, until it gets an answer."""
 
     def __init__(
-        self, base_url: str, merchants: list[Merchant], hook_url: str, seed: int, threads: int
+        self,
+        base_url: str,
+        merchants: list[Merchant],
+        hook_url: str,
+        seed: int,
+        threads: int,
+        *,
+        pays: bool = False,
     ) -> None:
         self.base_url = base_url
+        self.pays = pays  # pays the merchants and sends on-us cash-outs too
+        self.paid: list[AckedPix] = []
+        self.pay_answers_lost = 0
+        self.charges_paid_unacked: list[tuple[str, str]] = []  # (merchant, internal code)
         self.merchants = merchants
         self.hook_url = hook_url
         self.running = threading.Event()
@@ -145,31 +199,65 @@ class Load:
                 self._one(http, rng)
 
     def _one(self, http: httpx.Client, rng: random.Random) -> None:
-        m = rng.choice(self.merchants)
+        kind = rng.choice(PAYING_KINDS) if self.pays else "cash_out"
+        if kind in ("pay_key", "pay_static"):
+            m, amount = rng.choice(self.merchants), rng.randint(1, 500)
+            body = {"pixKey": m.key} if kind == "pay_key" else {"brCode": m.static_code}
+            self._pay(http, rng, m, {**body, "amount": _amount(amount)}, amount)
+        elif kind == "pay_dynamic":
+            self._pay_dynamic(http, rng)
+        elif kind == "on_us":
+            m, to = rng.sample(self.merchants, 2)
+            destination = rng.choice(
+                [
+                    {"type": "PIX", "pixKeyType": "EVP", "pixKey": to.key},
+                    {"type": "BRCODE", "brCode": to.static_code},
+                ]
+            )
+            self._cash_out(http, rng, m, destination, to)
+        else:
+            self._cash_out(http, rng, rng.choice(self.merchants), rng.choice(DESTINATIONS))
+
+    def _cash_out(
+        self,
+        http: httpx.Client,
+        rng: random.Random,
+        m: Merchant,
+        destination: dict[str, Any],
+        to: Merchant | None = None,
+    ) -> None:
         amount = rng.randint(100, 500)
         body = {
-            "amount": f"{amount // 100}.{amount % 100:02d}",
+            "amount": _amount(amount),
             "externalReference": f"crash-{uuid.uuid4().hex[:20]}",
             "webhookUrl": f"{self.hook_url}/hook",
             "payee": {
                 "name": "Maria Silva",
-                "document": "12345678909",
-                "destination": rng.choice(DESTINATIONS),
+                "document": to.document if to else "12345678909",
+                "destination": destination,
             },
         }
-        headers = {
-            "Authorization": f"Bearer {m.token}",
-            "ApplicationToken": m.application_token,
-            "DigitalSignature": signature_for(m.token, m.crypto_token),
-            "X-Idempotency-Key": str(uuid.uuid4()),
-        }
+        reply, tries = self._send(http, "/cash-out", m, body)
+        with self.lock:
+            self.resent += tries > 1
+            if reply.status_code == 202:
+                code = reply.json()["internalCode"]
+                self.acked.append(Acked(m.client_id, code, amount, to.client_id if to else None))
+            else:
+                self.refused[f"{reply.status_code} {_code(reply)}"] += 1
+
+    def _send(
+        self, http: httpx.Client, path: str, m: Merchant, body: dict[str, Any]
+    ) -> tuple[httpx.Response, int]:
+        """POST under one idempotency key until a definite answer; it and the tries."""
+        headers = {**_headers(m), "X-Idempotency-Key": str(uuid.uuid4())}
         tries = 0
         # The answer may be lost to a crash; the same key makes the retry safe. A key
         # claimed by a process that died stays "in use" until its claim expires.
         while True:
             tries += 1
             try:
-                reply = http.post("/cash-out", json=body, headers=headers)
+                reply = http.post(path, json=body, headers=headers)
             except httpx.TransportError:
                 time.sleep(0.05)
                 continue
@@ -181,14 +269,69 @@ class Load:
                     self.unavailable[_code(reply)] += 1
                 time.sleep(0.05)
                 continue
-            break
+            return reply, tries
+
+    def _pay(
+        self, http: httpx.Client, rng: random.Random, m: Merchant, body: dict[str, Any], amount: int
+    ) -> httpx.Response:
+        """The sandbox payer pays ``m`` until it gets a definite answer: each try is a
+        new payment (a new endToEndId), so one whose answer was lost may be credited
+        without the payer knowing its id; those are counted."""
+        document = MARKED_PAYER if rng.random() < 0.2 else "52998224725"
+        body = {**body, "payer": {"name": "Pagador", "document": document, "ispb": PAYER_BANK}}
+        while True:
+            try:
+                reply = http.post("/sandbox/pix/pay", json=body, headers=_headers(m))
+            except httpx.ConnectError:  # the API is down: the payment was never made
+                time.sleep(0.05)
+                continue
+            except httpx.TransportError:
+                reply = None
+            if reply is not None and reply.status_code != 503:
+                break
+            with self.lock:
+                self.pay_answers_lost += 1
+            time.sleep(0.05)
         with self.lock:
-            self.resent += tries > 1
-            if reply.status_code == 202:
-                code = reply.json()["internalCode"]
-                self.acked.append(Acked(m.client_id, code, amount))
+            if reply.status_code == 201:
+                self.paid.append(AckedPix(m.client_id, reply.json()["endToEndId"], amount))
             else:
-                self.refused[f"{reply.status_code} {_code(reply)}"] += 1
+                self.refused[f"pay {reply.status_code} {_code(reply)}"] += 1
+        return reply
+
+    def _pay_dynamic(self, http: httpx.Client, rng: random.Random) -> None:
+        """A dynamic charge (created as a careful client does), then paid: if a try's
+        answer was lost, the next may find it paid already."""
+        m = rng.choice(self.merchants)
+        amount = rng.randint(100, 500)
+        charge = {
+            "type": "DYNAMIC",
+            "amount": _amount(amount),
+            "externalReference": f"crash-charge-{uuid.uuid4().hex[:16]}",
+            "expiresIn": 3600,
+        }
+        created, _ = self._send(http, "/cash-in", m, charge)
+        if created.status_code != 201:
+            with self.lock:
+                self.refused[f"charge {created.status_code} {_code(created)}"] += 1
+            return
+        lost_before = self.pay_answers_lost
+        reply = self._pay(http, rng, m, {"brCode": created.json()["brCode"]}, amount)
+        if _code(reply) == "CHARGE_NOT_PAYABLE" and self.pay_answers_lost > lost_before:
+            with self.lock:
+                self.charges_paid_unacked.append((m.client_id, created.json()["internalCode"]))
+
+
+def _amount(centavos: int) -> str:
+    return f"{centavos // 100}.{centavos % 100:02d}"
+
+
+def _headers(m: Merchant) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {m.token}",
+        "ApplicationToken": m.application_token,
+        "DigitalSignature": signature_for(m.token, m.crypto_token),
+    }
 
 
 def _code(reply: httpx.Response) -> str:
@@ -275,10 +418,18 @@ class Processes:
                     proc.wait()
 
 
-def _merchants(container: Container, base_url: str, count: int) -> list[Merchant]:
+def _merchants(
+    container: Container, base_url: str, count: int, *, receive: bool = False
+) -> list[Merchant]:
+    """``count`` funded merchants with tokens; to ``receive``, each also has a document,
+    an EVP key, a static code of no amount, and a cash-in fee (0, 0.10, 0.20)."""
     merchants = []
     for n in range(count):
-        creds = container.clients.create(f"crash-{n}")
+        creds = container.clients.create(
+            f"crash-{n}",
+            document=MERCHANT_DOCUMENTS[n] if receive else None,
+            cash_in_fee_plan=FeePlan(fixed=10 * n),
+        )
         remember_secret(
             creds.client_secret, creds.crypto_token, creds.application_token, creds.webhook_secret
         )
@@ -290,14 +441,23 @@ def _merchants(container: Container, base_url: str, count: int) -> list[Merchant
         assert reply.status_code == 200, reply.text
         token = reply.json()["accessToken"]
         remember_secret(token)
-        merchants.append(
-            Merchant(creds.client_id, token, creds.application_token, creds.crypto_token)
-        )
+        merchant = Merchant(creds.client_id, token, creds.application_token, creds.crypto_token)
+        if receive:
+            client = container.clients.get(creds.client_id)
+            merchant.document = MERCHANT_DOCUMENTS[n]
+            merchant.key = container.pix_keys.register(client, PixKeyType.EVP, None, "crash").key
+            static = ChargeRequest(ChargeType.STATIC, None, f"crash-static-{n}")
+            decided = container.cash_ins.create(client, str(uuid.uuid4()), static)
+            assert isinstance(decided.outcome, Accepted), decided
+            merchant.static_code = decided.outcome.result.br_code
+        merchants.append(merchant)
     return merchants
 
 
-def _problems(container: Container, hook: Receiver, acked: list[Acked]) -> list[str]:
-    """What the database and the receiver say about the acknowledged cash-outs."""
+def _problems(container: Container, hook: Receiver, load: Load) -> list[str]:
+    """What the database and the receiver say about the acknowledged cash-outs and,
+    when the load pays, the acknowledged payments."""
+    acked = load.acked
     c = t.cash_outs.c
     codes = [a.internal_code for a in acked]
     with container.db.transaction(write=False) as tx:
@@ -317,6 +477,58 @@ def _problems(container: Container, hook: Receiver, acked: list[Acked]) -> list[
     problems += ledger_problems(container.db)
     delivered = {r.json()["data"]["internalCode"] for r in hook.by_path("/hook")}
     problems += [f"{code}: no terminal webhook received" for code in codes if code not in delivered]
+    if load.pays:
+        problems += _payment_problems(container, load)
+        problems += cash_in_problems(container.db, container.settings.ispb)
+    return problems
+
+
+def _payment_problems(container: Container, load: Load) -> list[str]:
+    """Each acknowledged endToEndId credited once to its merchant with its amount (the
+    cash-ins' key is the endToEndId: once at most); credits nobody acknowledged no more
+    than the answers lost; each on-us cash-out COMPLETED credited its receiver."""
+    ci, ch, co = t.cash_ins.c, t.charges.c, t.cash_outs.c
+    with container.db.transaction(write=False) as tx:
+        credited = {
+            r.end_to_end_id: r
+            for r in tx.conn.execute(
+                select(ci.end_to_end_id, ci.client_id, ci.amount, ci.payer_ispb)
+            )
+        }
+        charges = {
+            (r.client_id, r.internal_code): r.status
+            for r in tx.conn.execute(select(ch.client_id, ch.internal_code, ch.status))
+        }
+        cash_outs = {
+            r.internal_code: r
+            for r in tx.conn.execute(select(co.internal_code, co.status, co.end_to_end_id))
+        }
+    problems = []
+    for pix in load.paid:
+        row = credited.get(pix.end_to_end_id)
+        if row is None or (row.client_id, row.amount) != (pix.merchant, pix.amount_centavos):
+            problems.append(f"acknowledged Pix {pix.end_to_end_id} is lost or changed: {row}")
+    acknowledged = {pix.end_to_end_id for pix in load.paid}
+    unacknowledged = [
+        e2e for e2e, r in credited.items() if r.payer_ispb == PAYER_BANK and e2e not in acknowledged
+    ]
+    if len(unacknowledged) > load.pay_answers_lost:
+        problems.append(
+            f"{len(unacknowledged)} Pix credited that nobody acknowledged, "
+            f"{load.pay_answers_lost} answers lost"
+        )
+    for merchant, code in load.charges_paid_unacked:
+        if charges.get((merchant, code)) != "COMPLETED":
+            problems.append(
+                f"charge {code} refused as paid, but is {charges.get((merchant, code))}"
+            )
+    for a in load.acked:
+        cash_out = cash_outs.get(a.internal_code)
+        if a.receiver is None or cash_out is None or cash_out.status != "COMPLETED":
+            continue
+        row = credited.get(cash_out.end_to_end_id)
+        if row is None or row.client_id != a.receiver:
+            problems.append(f"on-us {a.internal_code} COMPLETED, its receiver credited {row}")
     return problems
 
 
@@ -337,20 +549,28 @@ def _drain(container: Container, hook: Receiver, acked: list[Acked], timeout: fl
 
 
 def crash_loop(
-    settings: Settings, workdir: Path, *, iterations: int, seed: int, threads: int = 4
+    settings: Settings,
+    workdir: Path,
+    *,
+    iterations: int,
+    seed: int,
+    threads: int = 4,
+    pays: bool = True,
 ) -> Figures:
-    """Run ``iterations`` kill-and-restart rounds; returns the figures and violations."""
+    """Run ``iterations`` kill-and-restart rounds; returns the figures and violations.
+    With ``pays``, the load pays the merchants and sends on-us cash-outs too."""
     rng = random.Random(seed)
     figures = Figures()
     started = time.monotonic()
     container = build(settings, clock=FakeClock())
+    # Marked before any process starts: no DICT cache holds an older answer.
+    container.sandbox_fraud_markers.add(document=MARKED_PAYER)
     procs = Processes(settings, workdir, free_port())
     with receiver() as hook:
         procs.start_worker()
         procs.start_api()
-        load = Load(
-            procs.base_url, _merchants(container, procs.base_url, 3), hook.url, seed, threads
-        )
+        merchants = _merchants(container, procs.base_url, 3, receive=pays)
+        load = Load(procs.base_url, merchants, hook.url, seed, threads, pays=pays)
         try:
             for _ in range(iterations):
                 load.running.set()
@@ -362,7 +582,7 @@ def crash_loop(
                 load.pause()
                 _drain(container, hook, load.acked, timeout=60)
                 figures.iterations += 1
-                problems = procs.deaths() + _problems(container, hook, load.acked)
+                problems = procs.deaths() + _problems(container, hook, load)
                 if problems:
                     figures.violations += [f"iteration {figures.iterations}: {p}" for p in problems]
                     break
@@ -372,6 +592,14 @@ def crash_loop(
         figures.acknowledged = len(load.acked)
         figures.resent_after_crash = load.resent
         figures.terminal_events = len(hook.by_path("/hook"))
+        figures.pix_acknowledged = len(load.paid)
+        figures.pix_answers_lost = load.pay_answers_lost
+        figures.on_us_acknowledged = sum(a.receiver is not None for a in load.acked)
+        figures.refused = load.refused
+        with container.db.transaction(write=False) as tx:
+            figures.pix_held = tx.conn.execute(
+                select(func.count()).select_from(t.balance_blocks)
+            ).scalar_one()
     container.close()
     figures.seconds = time.monotonic() - started
     return figures
@@ -421,7 +649,7 @@ def database_outage(
                 load.pause()
                 _drain(container, hook, load.acked, timeout=60)
                 figures.outages += 1
-                problems = procs.deaths() + _problems(container, hook, load.acked)
+                problems = procs.deaths() + _problems(container, hook, load)
                 if problems:
                     figures.violations += [f"outage {figures.outages}: {p}" for p in problems]
                     break

@@ -54,13 +54,32 @@ CHECKS = {
         "itself, down to the rule that refused. Invariants after every step: the ledger sums "
         "to zero, no negative balance, reserved = sum of pending cash-outs; after each "
         "example, everything terminal once drained and each client's risk tallies equal "
-        "to its recorded decisions."
+        "to its recorded decisions. Cash-in too: charges created (dynamic and static, with "
+        "and without an amount), paid by the sandbox payer with the right amount, another "
+        "or none, twice, after cancelling or expiring; Pix to a client's key, some from a "
+        "payer DICT marks for fraud (held, then released by the operator or after 72 hours); "
+        "a Pix brought again under its endToEndId (credited once); on-us cash-outs from one "
+        "client to the other's key or static code (settled inside the ledger by the worker, "
+        "or rejected by the receiver into a cancelled charge). Each answer, balance, blocked "
+        "amount and charge status is the model's; after each example, every cash-in has "
+        "exactly its credit and fee transfers, a dynamic charge is paid at most once and "
+        "COMPLETED iff paid, an on-us cash-out COMPLETED credited its receiver and a FAILED "
+        "one did not, every block holds its cash-in's net amount, and money is conserved: "
+        "each account (world, settlement, fees, each client with its blocked money) holds "
+        "what the funding, the completed cash-outs and the cash-ins say."
     ),
     "test_kill_9_of_api_and_worker_under_load": (
         "Real API and worker processes are killed with SIGKILL at random moments while "
         "4 threads send cash-outs over HTTP (retrying lost answers with the same key). "
         "After each iteration, against the client's log of 202s: none lost, none paid "
-        "twice at the rail, all terminal, ledger balanced, every terminal webhook delivered."
+        "twice at the rail, all terminal, ledger balanced, every terminal webhook delivered. "
+        "The same threads pay the merchants through POST /sandbox/pix/pay (keys, static "
+        "codes, dynamic codes they create; some from a payer marked for fraud, held) and "
+        "send on-us cash-outs between them: each endToEndId acknowledged (201) is credited "
+        "once to its merchant with its amount, credits nobody acknowledged are no more than "
+        "the payments whose answer was lost (a lost payment sent again is a new one), an "
+        "on-us cash-out COMPLETED credited its receiver once and a FAILED one did not, and "
+        "money is conserved across cash-in, cash-out and fees."
     ),
     "test_database_outage_under_load": (
         "A private PostgreSQL is stopped (immediate mode) and restarted in the middle of "
@@ -135,7 +154,10 @@ MODULE_CHECKS = {
         "starts again at midnight in São Paulo; under each of a client's own limits the "
         "last allowed cash-out passes and the next is refused, a decision at the first "
         "instant of an hour or night window counts in it, a minute-old one no longer does; "
-        "refusals count per minute; a marked payee is refused until its last marker is off."
+        "refusals count per minute; a marked payee is refused until its last marker is off; "
+        "a marked payer's Pix is held until the operator or time releases it; a charge takes "
+        "its amount until paid, cancelled or expired; an on-us cash-out credits its receiver "
+        "or fails with the money back."
     ),
     "tests/e2e/test_hostile_input.py": (
         "A targeted hostile input (nesting, text rule, media type, duplicate fields, huge "
@@ -345,11 +367,17 @@ def _headline(
     return [
         f"- Crash iterations: {total(crash, 'iterations')}, invariant violations: "
         f"{total(crash, 'violations') + failures(crash)}"
-        f" ({total(crash, 'acknowledged')} acknowledged cash-outs).",
+        f" ({total(crash, 'acknowledged')} acknowledged cash-outs, "
+        f"{total(crash, 'on_us_acknowledged')} of them on-us; "
+        f"{total(crash, 'pix_acknowledged')} acknowledged Pix received, "
+        f"{total(crash, 'pix_held')} held, {total(crash, 'pix_answers_lost')} answers lost).",
         f"- Database outages: {total('test_database_outage', 'outages')}, acknowledged "
         f"cash-outs lost: {total('test_database_outage', 'violations')}.",
         f"- Model examples: {total('test_the_service_behaves_like_the_model', 'examples')}, "
-        f"mismatches: {failures('test_model')}.",
+        f"mismatches: {failures('test_model')} "
+        f"({total('test_the_service_behaves_like_the_model', 'cash_in')} Pix received, "
+        f"{total('test_the_service_behaves_like_the_model', 'on-us COMPLETED')} on-us "
+        "cash-outs settled).",
         f"- Schemathesis failures: {failures('test_contract_fuzzing')}.",
         f"- Hostile inputs: {total(hostile, 'inputs')} tried, "
         f"{total(hostile, 'server_errors')} answered 5xx.",

@@ -26,6 +26,11 @@ def test_kill_9_of_api_and_worker_under_load(
         acknowledged=result.acknowledged,
         resent_after_crash=result.resent_after_crash,
         terminal_events=result.terminal_events,
+        pix_acknowledged=result.pix_acknowledged,
+        pix_answers_lost=result.pix_answers_lost,
+        pix_held=result.pix_held,
+        on_us_acknowledged=result.on_us_acknowledged,
+        refused=dict(result.refused),
         violations=len(result.violations),
         seconds=round(result.seconds),
     )
@@ -33,6 +38,8 @@ def test_kill_9_of_api_and_worker_under_load(
     assert result.iterations == ITERATIONS
     assert result.acknowledged > 0
     assert result.terminal_events >= result.acknowledged
+    # The load paid the merchants too, and sent on-us cash-outs, through the kills.
+    assert result.pix_acknowledged > 0 and result.on_us_acknowledged > 0
 
 
 def test_database_outage_under_load(tmp_path: Path, figures: Callable[..., None]) -> None:

@@ -49,7 +49,7 @@ import pytest
 
 from connectpsp.service.auth import signature_for
 from tests import logscan
-from tests.invariants import ledger_problems
+from tests.invariants import cash_in_problems, ledger_problems
 from tests.support import Api, RunningServer, cash_out_body, new_merchant
 
 INPUTS = int(os.environ.get("CONNECTPSP_HOSTILE_INPUTS", "1500"))
@@ -1343,6 +1343,8 @@ def test_hostile_inputs_get_no_5xx(world: World, figures: Callable[..., None]) -
     if moved != {"available": -held, "reserved": held, "blocked": Decimal(0), "total": Decimal(0)}:
         problems.append(f"the balance moved by {moved}; the accepted cash-outs hold {held}")
     problems += [f"ledger: {p}" for p in ledger_problems(world.server.container.db)]
+    container = world.server.container
+    problems += [f"cash-in: {p}" for p in cash_in_problems(container.db, container.settings.ispb)]
 
     # The server logs a hang-up once it notices it: wait for those lines.
     deadline = time.monotonic() + 10
