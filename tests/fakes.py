@@ -67,6 +67,7 @@ from connectpsp.domain.ledger import (
 from connectpsp.domain.money import Centavos
 from connectpsp.domain.participants import Participant, ParticipantDirectory
 from connectpsp.domain.pix import AccountType, PixKeyType
+from connectpsp.domain.returns import CashOutReturn
 from connectpsp.domain.risk import Decision, RiskRules, Screening, Tally
 from connectpsp.domain.webhooks import (
     AttemptResult,
@@ -98,6 +99,7 @@ from connectpsp.service.ports import (
     PixKey,
     PixKeyRepository,
     PublishEvents,
+    ReturnRepository,
     RiskRepository,
     StoredOutcome,
     UnitOfWork,
@@ -201,6 +203,7 @@ class Tables:
     cash_ins: dict[str, CashIn] = field(default_factory=dict)  # by endToEndId
     pix_keys: dict[str, PixKey] = field(default_factory=dict)
     blocks: dict[str, Block] = field(default_factory=dict)
+    returns: dict[str, CashOutReturn] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], tuple[StoredOutcome, datetime]] = field(default_factory=dict)
     daily_usage: dict[tuple[str, date], Centavos] = field(default_factory=dict)
     jobs: dict[int, JobRow] = field(default_factory=dict)
@@ -392,6 +395,11 @@ class FakeCashOuts:
     def by_ids(self, cash_out_ids: list[str]) -> dict[str, CashOut]:
         return {i: self._t.cash_outs[i] for i in cash_out_ids if i in self._t.cash_outs}
 
+    def by_end_to_end_id(self, end_to_end_id: str, *, lock: bool = False) -> CashOut | None:
+        return next(
+            (c for c in self._t.cash_outs.values() if c.end_to_end_id == end_to_end_id), None
+        )
+
     def mark_submitted(self, cash_out: CashOut, at: datetime) -> bool:
         assert cash_out.creditor is not None and cash_out.submitted_at is not None
         current = self._t.cash_outs.get(cash_out.id)
@@ -558,6 +566,26 @@ class FakeBlocks:
             return False
         self._t.blocks[block.id] = block
         return True
+
+
+class FakeReturns:
+    def __init__(self, t: Tables) -> None:
+        self._t = t
+
+    def add(self, back: CashOutReturn) -> None:
+        if back.return_id in self._t.returns:
+            raise _taken("returnId", back.return_id)
+        self._t.returns[back.return_id] = back
+
+    def get(self, return_id: str) -> CashOutReturn | None:
+        return self._t.returns.get(return_id)
+
+    def of_cash_outs(self, cash_out_ids: list[str]) -> dict[str, list[CashOutReturn]]:
+        found: dict[str, list[CashOutReturn]] = {i: [] for i in cash_out_ids}
+        for back in sorted(self._t.returns.values(), key=lambda b: (b.returned_at, b.return_id)):
+            if back.cash_out_id in found:
+                found[back.cash_out_id].append(back)
+        return found
 
 
 class FakeIdempotency:
@@ -861,6 +889,7 @@ class FakeUnitOfWork:
     cash_ins: CashInRepository
     pix_keys: PixKeyRepository
     blocks: BlockRepository
+    returns: ReturnRepository
     idempotency: IdempotencyRepository
     limits: LimitRepository
     risk: RiskRepository
@@ -884,6 +913,7 @@ class FakeUnitOfWork:
         self.cash_ins = FakeCashIns(t)
         self.pix_keys = FakePixKeys(t)
         self.blocks = FakeBlocks(t)
+        self.returns = FakeReturns(t)
         self.idempotency = FakeIdempotency(t)
         self.limits = FakeLimits(t)
         self.risk = FakeRisk(t)

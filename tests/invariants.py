@@ -226,7 +226,16 @@ def settlement_problems(db: Database, accepted: list[str], ispb: str = Settings.
 # conservation check below does not know about: it is reported, so that the check grows
 # with the service instead of passing by ignorance.
 KNOWN_CODES = frozenset(
-    {"sandbox_fund", "cash_out", "cash_out_fee", "cash_in", "cash_in_fee", "block", "block_release"}
+    {
+        "sandbox_fund",
+        "cash_out",
+        "cash_out_fee",
+        "cash_in",
+        "cash_in_fee",
+        "block",
+        "block_release",
+        "cash_out_return",
+    }
 )
 
 
@@ -274,6 +283,13 @@ def cash_in_problems(db: Database, ispb: str = Settings.ispb) -> list[str]:
     with db.transaction(write=False) as tx:
         conn = tx.conn
         cash_ins = conn.execute(select(t.cash_ins)).all()
+        returns = conn.execute(select(t.cash_out_returns)).all()
+        return_credits = {
+            row.id: row
+            for row in conn.execute(
+                select(tr.id, tr.amount, tr.ref, tr.kind).where(tr.code == "cash_out_return")
+            )
+        }
         charges = {r.id: r for r in conn.execute(select(t.charges))}
         cash_outs = conn.execute(
             select(
@@ -437,12 +453,30 @@ def cash_in_problems(db: Database, ispb: str = Settings.ispb) -> list[str]:
         if code.endswith(":blocked") and balance != active[code]:
             problems.append(f"{code} holds {balance}, its active blocks {active[code]}")
 
+    # Returns: each credited once, by its own transfer, within its cash-out's amount.
+    by_cash_out = {co.id: co for co in cash_outs}
+    returned: Counter[str] = Counter()
+    for back in returns:
+        returned[back.cash_out_id] += back.amount
+        credit_id = derived_id(back.return_id, "cash_out_return")
+        credited = return_credits.pop(credit_id, None)
+        seen = (credited.amount, credited.ref, credited.kind) if credited is not None else None
+        if seen != (back.amount, back.cash_out_id, "single"):
+            problems.append(f"return {back.return_id}: its credit is {seen}")
+    problems += [f"cash_out_return transfer {i} has no return" for i in return_credits]
+    for cash_out_id, amount in returned.items():
+        origin = by_cash_out.get(cash_out_id)
+        if origin is None or origin.status != "COMPLETED" or amount > origin.amount:
+            problems.append(f"cash-out {cash_out_id}: {amount} returned of {origin}")
+
     # Conservation, each account from the business records.
     completed = [co for co in cash_outs if co.status == "COMPLETED"]
     expected: Counter[str] = Counter()
     expected[WORLD] = -sum(funded.values())
-    expected[PSP_SETTLEMENT] = sum(co.amount for co in completed) - sum(
-        ci.amount for ci in cash_ins
+    expected[PSP_SETTLEMENT] = (
+        sum(co.amount for co in completed)
+        - sum(ci.amount for ci in cash_ins)
+        - sum(back.amount for back in returns)
     )
     expected[PSP_FEES] = sum(co.fee for co in completed) + sum(ci.fee for ci in cash_ins)
     holdings: Counter[str] = Counter(funded)
@@ -450,6 +484,8 @@ def cash_in_problems(db: Database, ispb: str = Settings.ispb) -> list[str]:
         holdings[client_account_code(co.client_id)] -= co.amount + co.fee
     for ci in cash_ins:
         holdings[client_account_code(ci.client_id)] += ci.amount - ci.fee
+    for back in returns:
+        holdings[client_account_code(back.client_id)] += back.amount
     for account, total in holdings.items():
         expected[account] = total
     # A client's blocked money is its own: counted in its account.

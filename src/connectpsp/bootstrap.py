@@ -27,7 +27,7 @@ from connectpsp.domain.ledger import PSP_FEES, PSP_SETTLEMENT, WORLD
 from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.domain.pix_location import JWKS_PATH
 from connectpsp.logs import get_logger
-from connectpsp.service import cashins, cashouts
+from connectpsp.service import cashins, cashouts, returns
 from connectpsp.service.acceptance import AcceptanceEngine
 from connectpsp.service.auth import AuthService
 from connectpsp.service.blocks import Blocks
@@ -41,8 +41,14 @@ from connectpsp.service.pix_keys import PixKeys
 from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
 from connectpsp.service.publisher import Publisher
 from connectpsp.service.ratelimit import ThrottlePolicy, TokenThrottle
+from connectpsp.service.returns import CashOutReturns
 from connectpsp.service.risk import DictScreener, RiskDecisions
-from connectpsp.service.sandbox import SandboxDict, SandboxFraudMarkers, SandboxPayer
+from connectpsp.service.sandbox import (
+    SandboxDict,
+    SandboxFraudMarkers,
+    SandboxPayer,
+    SandboxReturns,
+)
 from connectpsp.service.security import SecurityCache
 from connectpsp.service.settlement import SettlementService
 from connectpsp.settings import Settings, SettingsError
@@ -68,6 +74,8 @@ class Container:
     cash_outs: CashOutService
     cash_ins: CashInService
     pix_keys: PixKeys
+    returns: CashOutReturns
+    sandbox_returns: SandboxReturns
     blocks: Blocks
     br_codes: BrCodePayments
     sandbox_payer: SandboxPayer
@@ -115,6 +123,7 @@ def build(
     publisher = Publisher(encode=payload_json.encode)
     cashouts.register_payloads(publisher, participants)
     cashins.register_payloads(publisher, participants)
+    returns.register_payloads(publisher, participants)
     uow = sql_unit_of_work_factory(db, clock, publisher.publish)
     cipher = AesGcmCipher(settings.master_key)
     hasher = hasher or Argon2Hasher()
@@ -183,6 +192,7 @@ def build(
     engine = AcceptanceEngine(uow, clock=clock, cipher=cipher)
     retention = timedelta(hours=settings.idempotency_retention_hours)
     pix_keys = PixKeys(uow, clock=clock, directory=OwnKeys(network, ispb=settings.ispb))
+    cash_out_returns = CashOutReturns(uow, clock=clock)
     cash_ins = CashInService(
         uow,
         engine=engine,
@@ -192,6 +202,7 @@ def build(
         lease=timedelta(seconds=settings.job_lease_seconds),
         # A Pix from a payer DICT marks for fraud is credited and held (domain.blocks).
         payer_marked=lambda document: dict_security.owner_security(document).marked,
+        returned=cash_out_returns.returned,
     )
     network.connect(cash_ins)
     blocks = Blocks(uow, clock=clock, lease=timedelta(seconds=settings.job_lease_seconds))
@@ -246,6 +257,8 @@ def build(
         cash_outs=cash_outs,
         cash_ins=cash_ins,
         pix_keys=pix_keys,
+        returns=cash_out_returns,
+        sandbox_returns=SandboxReturns(network, cash_outs=cash_outs),
         blocks=blocks,
         br_codes=BrCodePayments(
             HttpLocationReader(guard, allow_loopback_http=settings.sandbox), clock=clock

@@ -17,6 +17,8 @@ re-exports (the same objects, not copies) and imports nothing but ``connectpsp.c
 
 from __future__ import annotations
 
+from connectpsp.client._events import Event as Event
+
 # DEFAULT_TOLERANCE and Event (the union ``verify`` returns) are not in __all__ but were
 # always reachable here; "as" marks them re-exported for type checkers.
 from connectpsp.client._webhooks import DEFAULT_TOLERANCE as DEFAULT_TOLERANCE
@@ -27,11 +29,12 @@ from connectpsp.client._webhooks import (
     CashOutCompleted,
     CashOutFailed,
     CashOutMovement,
+    CashOutReturned,
+    CashOutReturnMovement,
     Counterpart,
     WebhookVerificationError,
     verify,
 )
-from connectpsp.client._webhooks import Event as Event
 
 __all__ = [
     "CashInCompleted",
@@ -40,6 +43,8 @@ __all__ = [
     "CashOutCompleted",
     "CashOutFailed",
     "CashOutMovement",
+    "CashOutReturnMovement",
+    "CashOutReturned",
     "Counterpart",
     "WebhookVerificationError",
     "verify",

@@ -49,7 +49,10 @@ def test_accepts_and_reserves_amount_plus_fee(server: RunningServer) -> None:
         "failure",
         "requestedAt",
         "paidAt",
+        "returnedAmount",
+        "returns",
     ]
+    assert (got["returnedAmount"], got["returns"]) == (0.0, [])
     assert got["description"] == "User withdrawal" and got["failure"] is None
     assert set(got["payee"]) == {"name", "document", "destination"}
     # Without a description, the key is still there, as null.

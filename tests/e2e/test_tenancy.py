@@ -121,6 +121,11 @@ def test_another_clients_ids_reach_nothing_on_any_route(settling_server: Running
         ("GET", "/pix-keys"): ("/pix-keys", {}),
         ("POST", "/pix-keys"): ("/pix-keys", {"json": {"type": "EVP"}}),
         ("DELETE", "/pix-keys/{key}"): (f"/pix-keys/{a_key}", {}),
+        # The sandbox's payee bank sends back only the caller's own cash-outs.
+        ("POST", "/sandbox/cash-out/{internalCode}/return"): (
+            f"/sandbox/cash-out/{code}/return",
+            {"json": {"amount": "1.00"}},
+        ),
     }
     assert set(probes) == _routes(server) - NOT_CLIENT_ROUTES, "a route has no tenancy probe"
 

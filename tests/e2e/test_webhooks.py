@@ -161,7 +161,12 @@ def test_seed_004_movement_events_to_registered_endpoints(hooks) -> None:
     m = new_merchant(server, fund=10_00, fee=FeePlan(fixed=1))
     endpoint = register(m, f"{hook.url}/account", hook=hook)
     assert endpoint["secret"].startswith("whsec_")
-    assert endpoint["events"] == ["CASHOUT_COMPLETED", "CASHOUT_FAILED", "CASHIN_COMPLETED"]
+    assert endpoint["events"] == [
+        "CASHOUT_COMPLETED",
+        "CASHOUT_FAILED",
+        "CASHIN_COMPLETED",
+        "CASHOUT_RETURNED",
+    ]
     ok = m.cash_out(
         amount="0.30", reference="PIX-OUT-5483571657-OWUJDUDVDO", destination=MARIA_KEY
     ).json()

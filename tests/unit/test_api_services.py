@@ -46,6 +46,8 @@ class FakeServices:
     cash_ins: Any = field(default_factory=Untouched)
     pix_keys: Any = field(default_factory=Untouched)
     br_codes: Any = field(default_factory=Untouched)
+    returns: Any = field(default_factory=Untouched)
+    sandbox_returns: Any = field(default_factory=Untouched)
     sandbox_payer: Any = field(default_factory=Untouched)
     clients: Any = field(default_factory=Untouched)
     endpoints: Any = field(default_factory=Untouched)

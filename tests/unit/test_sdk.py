@@ -1015,6 +1015,8 @@ def test_the_public_names_are_pinned() -> None:
             "CashOutCompleted",
             "CashOutFailed",
             "CashOutMovement",
+            "CashOutReturnMovement",
+            "CashOutReturned",
             "Counterpart",
             "WebhookVerificationError",
             "verify",
@@ -1066,6 +1068,7 @@ SDK_MODULES = {
     "connectpsp.client._charges",
     "connectpsp.client._client",
     "connectpsp.client._core",
+    "connectpsp.client._events",
     "connectpsp.client._fields",
     "connectpsp.client._models",
     "connectpsp.client._plans",
@@ -1095,13 +1098,16 @@ def test_the_verifier_lives_in_the_client_and_its_public_path_is_the_same_object
         "CashOutCompleted",
         "CashOutFailed",
         "CashOutMovement",
+        "CashOutReturnMovement",
+        "CashOutReturned",
         "Counterpart",
         "WebhookVerificationError",
         "verify",
     ]
     for name in [*public.__all__, "Event", "DEFAULT_TOLERANCE"]:
         assert getattr(public, name) is getattr(_webhooks, name), name
-    assert verify.__module__ == CashOutCompleted.__module__ == "connectpsp.client._webhooks"
+    assert verify.__module__ == "connectpsp.client._webhooks"
+    assert CashOutCompleted.__module__ == "connectpsp.client._events"  # the models
     assert WebhookVerificationError is connectpsp.WebhookVerificationError
     assert WebhookVerificationError is errors.WebhookVerificationError
 

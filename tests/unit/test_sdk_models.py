@@ -60,6 +60,52 @@ def event(payload: dict[str, Any]) -> Any:
     return webhooks.verify(body, headers_for(body), SECRET, now=NOW)
 
 
+# What the server sends when a payee's bank returns part of a cash-out.
+_RETURN = {
+    "returnId": "D18236120202612050100abcdefghijk",
+    "amount": 4.0,
+    "reason": "MD06",
+    "returnedAt": "2026-12-04T22:00:00-03:00",
+}
+CASHOUT_RETURNED = {
+    "eventType": "CASHOUT_RETURNED",
+    "eventAt": "2026-12-05T01:00:00Z",
+    "data": {
+        "internalCode": "ABCDEFGHIJ",
+        "externalReference": "ref-1",
+        "endToEndId": "E00416968202612050059abcdefghijk",
+        "status": "COMPLETED",
+        "amount": 10.0,
+        "returnedAmount": 4.0,
+        "return": _RETURN,
+        "returns": [_RETURN],
+    },
+}
+CASHOUT_RETURN_MOVEMENT = {
+    "event": "CashOutReturn",
+    "status": "CONFIRMED",
+    "transactionType": "PIX",
+    "movementType": "CREDIT",
+    "transactionId": "4ac6204e-7c82-47a8-9aea-7fbb6fde72db",
+    "externalId": "ref-1",
+    "endToEndId": _RETURN["returnId"],
+    "originalEndToEndId": "E00416968202612050059abcdefghijk",
+    "pixKey": None,
+    "feeAmount": 0.0,
+    "originalAmount": 4.0,
+    "finalAmount": 4.0,
+    "processingDate": "2026-12-05T01:00:00.000Z",
+    "errorCode": None,
+    "errorMessage": None,
+    "counterpart": {
+        "name": "Maria Silva",
+        "document": "***.456.789-**",
+        "bank": {"bankISPB": "18236120", "bankName": "NU PAGAMENTOS - IP", "bankCode": "260"},
+    },
+    "metadata": {"reason": "MD06"},
+}
+
+
 def samples() -> list[Any]:
     """One instance of every public model, built the way users get them."""
     cash_out = {
@@ -108,6 +154,8 @@ def samples() -> list[Any]:
         event(CASHIN_COMPLETED),
         event(CASHIN_EXPIRED),
         event(CASHIN_MOVEMENT),
+        event(CASHOUT_RETURNED),
+        event(CASHOUT_RETURN_MOVEMENT),
         Amount.parse("1.00"),
         PixKey("CPF", "12345678909"),
         BankAccount("18236120", "0001", "947710840", "PAYMENT"),

@@ -24,10 +24,11 @@ from connectpsp.api.schemas import (
 )
 from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.domain.pix import PixKeyType
+from connectpsp.domain.returns import ReturnReason
 from connectpsp.domain.spi import ReasonCode
 from connectpsp.service.security import FraudType, key_type_of
 
-__all__ = ["DictKeyIn", "FraudMarkerIn", "SandboxPayIn", "parse_dict_key"]
+__all__ = ["DictKeyIn", "FraudMarkerIn", "ReturnIn", "SandboxPayIn", "parse_dict_key"]
 
 
 class OwnerIn(_In):
@@ -116,3 +117,13 @@ class SandboxPayIn(_In):
         if (self.br_code is None) == (self.pix_key is None):
             raise ValueError("must hold either brCode or pixKey, and not both")
         return self
+
+
+class ReturnIn(_In):
+    """A payee's bank sending back (part of) a cash-out."""
+
+    amount: Amount
+    reason: ReturnReason = Field(
+        default=ReturnReason.MD06,
+        description="MD06 (refund), BE08 (bank error), FR01 (fraud), SL02 (withdrawal)",
+    )

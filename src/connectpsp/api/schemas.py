@@ -192,7 +192,10 @@ class WebhookIn(_In):
     url: str = Field(max_length=2048, examples=["https://example.com/webhooks/connectpsp"])
     events: list[str] | None = Field(
         default=None,
-        description="Any of CASHOUT_COMPLETED, CASHOUT_FAILED, CASHIN_COMPLETED; all by default",
+        description=(
+            "Any of CASHOUT_COMPLETED, CASHOUT_FAILED, CASHIN_COMPLETED, CASHOUT_RETURNED;"
+            " all by default"
+        ),
     )
 
 
@@ -247,6 +250,8 @@ class CashOutBody(BaseModel):
     failure: FailureBody | None
     requestedAt: str  # noqa: N815
     paidAt: str | None  # noqa: N815
+    returnedAmount: Money  # noqa: N815
+    returns: list[dict[str, Any]]
 
 
 class BalanceBody(BaseModel):

@@ -17,7 +17,13 @@ from connectpsp.service.cashins import CashInService
 from connectpsp.service.cashouts import CashOutService
 from connectpsp.service.endpoints import WebhookEndpoints
 from connectpsp.service.pix_keys import PixKeys
-from connectpsp.service.sandbox import SandboxDict, SandboxFraudMarkers, SandboxPayer
+from connectpsp.service.returns import CashOutReturns
+from connectpsp.service.sandbox import (
+    SandboxDict,
+    SandboxFraudMarkers,
+    SandboxPayer,
+    SandboxReturns,
+)
 from connectpsp.service.security import DictSecurity
 
 __all__ = ["ApiSettings", "Background", "BalanceReader", "LocationSigner", "Services"]
@@ -69,6 +75,12 @@ class Services(Protocol):
 
     @property
     def pix_keys(self) -> PixKeys: ...
+
+    @property
+    def returns(self) -> CashOutReturns: ...
+
+    @property
+    def sandbox_returns(self) -> SandboxReturns: ...
 
     @property
     def br_codes(self) -> BrCodePayments:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from connectpsp.brcode import BrCode
@@ -14,6 +15,7 @@ from connectpsp.domain.documents import mask_document
 from connectpsp.domain.ledger import Balance
 from connectpsp.domain.money import Centavos, to_decimal
 from connectpsp.domain.participants import ParticipantDirectory
+from connectpsp.domain.returns import CashOutReturn, return_json
 from connectpsp.service.ports import PixKey
 
 __all__ = ["accepted", "balance", "br_code", "cash_out", "charge", "pix_key"]
@@ -30,7 +32,8 @@ def accepted(c: AcceptedCashOut) -> dict[str, Any]:
     }
 
 
-def cash_out(c: CashOut) -> dict[str, Any]:
+def cash_out(c: CashOut, returns: Sequence[CashOutReturn] = ()) -> dict[str, Any]:
+    """A cash-out, with what its payee's bank sent back (it stays COMPLETED)."""
     return {
         "transactionId": c.id,
         "internalCode": c.internal_code,
@@ -49,6 +52,8 @@ def cash_out(c: CashOut) -> dict[str, Any]:
         "failure": ({"code": c.failure.code, "message": c.failure.message} if c.failure else None),
         "requestedAt": iso_local(c.requested_at),
         "paidAt": iso_local(c.paid_at) if c.paid_at else None,
+        "returnedAmount": to_decimal(sum(r.amount for r in returns)),
+        "returns": [return_json(r) for r in returns],
     }
 
 

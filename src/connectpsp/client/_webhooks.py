@@ -11,13 +11,24 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from connectpsp.client import _fields as f
 from connectpsp.client._charges import CashInPayer
+from connectpsp.client._events import (
+    CashInCompleted,
+    CashInExpired,
+    CashInMovement,
+    CashOutCompleted,
+    CashOutFailed,
+    CashOutMovement,
+    CashOutReturned,
+    CashOutReturnMovement,
+    Counterpart,
+    Event,
+)
 from connectpsp.client._models import Failure, Payee
 from connectpsp.client.errors import WebhookVerificationError
 
@@ -28,148 +39,14 @@ __all__ = [
     "CashOutCompleted",
     "CashOutFailed",
     "CashOutMovement",
+    "CashOutReturnMovement",
+    "CashOutReturned",
     "Counterpart",
     "WebhookVerificationError",
     "verify",
 ]
 
 DEFAULT_TOLERANCE = timedelta(minutes=5)
-
-
-@dataclass(frozen=True)
-class CashOutCompleted:
-    """Seed 000's CASHOUT_COMPLETED, sent to the cash-out's own webhookUrl."""
-
-    webhook_id: str
-    event_at: datetime
-    internal_code: str
-    external_reference: str
-    end_to_end_id: str
-    amount: Decimal
-    payee: Payee
-    requested_at: datetime
-    paid_at: datetime
-
-
-@dataclass(frozen=True)
-class CashOutFailed:
-    """Seed 000's CASHOUT_FAILED. The reserved funds are already available again."""
-
-    webhook_id: str
-    event_at: datetime
-    internal_code: str
-    external_reference: str
-    amount: Decimal
-    payee: Payee
-    failure: Failure
-    requested_at: datetime
-
-
-@dataclass(frozen=True)
-class Counterpart:
-    name: str
-    document: str  # masked: ***.456.789-**
-    bank_ispb: str | None
-    bank_name: str | None
-    bank_code: str | None
-    account_branch: str | None
-    account_number: str | None
-
-
-@dataclass(frozen=True)
-class CashOutMovement:
-    """Seed 004's account movement ``CashOut`` (DEBIT), to registered endpoints.
-    ``status`` is CONFIRMED, or ERROR (then nothing was debited)."""
-
-    webhook_id: str
-    status: str
-    transaction_id: str
-    external_id: str
-    end_to_end_id: str | None
-    pix_key: str | None
-    fee_amount: Decimal
-    original_amount: Decimal
-    final_amount: Decimal
-    processing_date: datetime
-    error_code: str | None
-    error_message: str | None
-    counterpart: Counterpart
-    metadata: Mapping[str, Any]  # read-only (a MappingProxyType; arrays are tuples)
-
-    @property
-    def confirmed(self) -> bool:
-        return self.status == "CONFIRMED"
-
-
-@dataclass(frozen=True)
-class CashInCompleted:
-    """CASHIN_COMPLETED, sent to the charge's own webhookUrl: a payment was credited.
-    ``status`` is the charge's after it: COMPLETED, or ACTIVE for a static code, which
-    takes more payments. ``net_amount`` (the amount less the fee) is what was credited."""
-
-    webhook_id: str
-    event_at: datetime
-    transaction_id: str
-    internal_code: str | None  # None (as txid and external_reference) for a Pix to a key
-    txid: str | None
-    external_reference: str | None
-    status: str
-    amount: Decimal
-    fee_amount: Decimal
-    net_amount: Decimal
-    end_to_end_id: str
-    paid_at: datetime
-    payer: CashInPayer
-
-
-@dataclass(frozen=True)
-class CashInExpired:
-    """CASHIN_EXPIRED, sent to the charge's own webhookUrl: a dynamic charge's time ran
-    out before anyone paid it. Nothing was credited."""
-
-    webhook_id: str
-    event_at: datetime
-    transaction_id: str
-    internal_code: str
-    txid: str
-    external_reference: str
-    status: str
-    amount: Decimal
-    expires_at: datetime
-
-
-@dataclass(frozen=True)
-class CashInMovement:
-    """The account movement ``CashIn`` (CREDIT, CONFIRMED), to registered endpoints: a
-    Pix received, to a charge or to a key. ``final_amount`` (``original_amount`` less
-    ``fee_amount``) is what reached the account; ``counterpart`` is the payer."""
-
-    webhook_id: str
-    status: str
-    transaction_id: str
-    external_id: str | None  # the charge's externalReference; None for a Pix to a key
-    end_to_end_id: str
-    pix_key: str | None
-    fee_amount: Decimal
-    original_amount: Decimal
-    final_amount: Decimal
-    processing_date: datetime
-    counterpart: Counterpart
-    metadata: Mapping[str, Any]  # read-only (a MappingProxyType; arrays are tuples)
-
-    @property
-    def confirmed(self) -> bool:
-        return self.status == "CONFIRMED"
-
-
-Event = (
-    CashOutCompleted
-    | CashOutFailed
-    | CashOutMovement
-    | CashInCompleted
-    | CashInExpired
-    | CashInMovement
-)
 
 
 def verify(
@@ -338,16 +215,60 @@ def _cash_in_event(
     )
 
 
+def _returned(message_id: str, event_at: datetime, data: dict[str, Any]) -> CashOutReturned:
+    back = f.json_object(data.get("return"), "data.return")
+    return CashOutReturned(
+        webhook_id=message_id,
+        event_at=event_at,
+        internal_code=f.text(data, "internalCode"),
+        external_reference=f.text(data, "externalReference"),
+        end_to_end_id=f.optional_text(data, "endToEndId"),
+        status=f.text(data, "status"),
+        amount=f.money(data, "amount"),
+        returned_amount=f.money(data, "returnedAmount"),
+        return_id=f.text(back, "returnId"),
+        return_amount=f.money(back, "amount"),
+        reason=f.text(back, "reason"),
+        returned_at=f.time(back, "returnedAt"),
+    )
+
+
+def _return_movement(message_id: str, d: dict[str, Any]) -> CashOutReturnMovement:
+    if f.text(d, "status") != "CONFIRMED":
+        raise f.Malformed("a return's movement is CONFIRMED")
+    metadata = f.json_object(d.get("metadata") or {}, "metadata")
+    return CashOutReturnMovement(
+        webhook_id=message_id,
+        transaction_id=f.text(d, "transactionId"),
+        external_id=f.text(d, "externalId"),
+        end_to_end_id=f.text(d, "endToEndId"),
+        original_end_to_end_id=f.optional_text(d, "originalEndToEndId"),
+        final_amount=f.money(d, "finalAmount"),
+        processing_date=f.time(d, "processingDate"),
+        reason=f.optional_text(metadata, "reason"),
+        counterpart=_counterpart(d),
+    )
+
+
 def _event(message_id: str, d: dict[str, Any]) -> Event:
     if d.get("event") in ("CashOut", "CashIn"):
         return _movement(message_id, d)
+    if d.get("event") == "CashOutReturn":
+        return _return_movement(message_id, d)
     event_type = d.get("eventType")
-    if event_type not in ("CASHOUT_COMPLETED", "CASHOUT_FAILED", *_CASH_IN_EVENTS):
+    if event_type not in (
+        "CASHOUT_COMPLETED",
+        "CASHOUT_FAILED",
+        "CASHOUT_RETURNED",
+        *_CASH_IN_EVENTS,
+    ):
         raise f.Malformed(f"unknown event {event_type!r}")
     data = f.json_object(d.get("data"), "data")
     event_at = f.time(d, "eventAt")
     if event_type in _CASH_IN_EVENTS:
         return _cash_in_event(message_id, event_type, event_at, data)
+    if event_type == "CASHOUT_RETURNED":
+        return _returned(message_id, event_at, data)
     internal_code = f.text(data, "internalCode")
     external_reference = f.text(data, "externalReference")
     amount = f.money(data, "amount")

@@ -12,8 +12,15 @@ from connectpsp.domain.clock import iso_local, iso_utc
 from connectpsp.domain.documents import mask_document
 from connectpsp.domain.money import to_decimal
 from connectpsp.domain.participants import ParticipantDirectory
+from connectpsp.domain.returns import CashOutReturn, return_json
 
-__all__ = ["cash_out_event", "destination_json", "movement_event"]
+__all__ = [
+    "cash_out_event",
+    "destination_json",
+    "movement_event",
+    "return_movement_event",
+    "returned_event",
+]
 
 
 def cash_out_event(cash_out: CashOut, at: datetime) -> dict[str, Any]:
@@ -119,3 +126,47 @@ def destination_json(cash_out: CashOut) -> dict[str, Any]:
             "txid": d.txid,
         }
     return {"type": "PIX", "pixKeyType": d.key_type.value, "pixKey": d.key}
+
+
+def returned_event(
+    cash_out: CashOut, returned: CashOutReturn, returns: tuple[CashOutReturn, ...], at: datetime
+) -> dict[str, Any]:
+    """CASHOUT_RETURNED, for the cash-out's own webhookUrl: the cash-out as it stands
+    (still COMPLETED), with the return and every return so far."""
+    return {
+        "eventType": "CASHOUT_RETURNED",
+        "eventAt": iso_utc(at),
+        "data": {
+            "internalCode": cash_out.internal_code,
+            "externalReference": cash_out.external_reference,
+            "endToEndId": cash_out.end_to_end_id,
+            "status": cash_out.status.value,
+            "amount": to_decimal(cash_out.amount),
+            "returnedAmount": to_decimal(sum(r.amount for r in returns)),
+            "return": return_json(returned),
+            "returns": [return_json(r) for r in returns],
+        },
+    }
+
+
+def return_movement_event(
+    cash_out: CashOut, returned: CashOutReturn, at: datetime, participants: ParticipantDirectory
+) -> dict[str, Any]:
+    """The account movement ``CashOutReturn`` (CREDIT): the payee sent money back."""
+    movement = movement_event(cash_out, at, participants)
+    movement.update(
+        {
+            "event": "CashOutReturn",
+            "status": "CONFIRMED",
+            "movementType": "CREDIT",
+            "endToEndId": returned.return_id,
+            "originalEndToEndId": cash_out.end_to_end_id,
+            "feeAmount": to_decimal(0),
+            "originalAmount": to_decimal(returned.amount),
+            "finalAmount": to_decimal(returned.amount),
+            "errorCode": None,
+            "errorMessage": None,
+            "metadata": {"reason": returned.reason},
+        }
+    )
+    return movement

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from connectpsp.domain.blocks import Block
 from connectpsp.domain.cashin import CashIn, Charge, ChargeStatus
+from connectpsp.domain.returns import CashOutReturn
 
 __all__ = [
     "BlockRepository",
@@ -18,6 +19,7 @@ __all__ = [
     "LocationKeyStore",
     "PixKey",
     "PixKeyRepository",
+    "ReturnRepository",
     "StoredLocationKey",
 ]
 
@@ -83,6 +85,17 @@ class BlockRepository(Protocol):
     def release(self, block: Block) -> bool:
         """Store ``block``'s release if it is still active; False, writing nothing,
         otherwise."""
+        ...
+
+
+class ReturnRepository(Protocol):
+    def add(self, back: CashOutReturn) -> None:
+        """Insert; the same returnId stored meanwhile raises ``StorageConflict``."""
+        ...
+
+    def get(self, return_id: str) -> CashOutReturn | None: ...
+    def of_cash_outs(self, cash_out_ids: list[str]) -> dict[str, list[CashOutReturn]]:
+        """Each cash-out's returns, oldest first."""
         ...
 
 

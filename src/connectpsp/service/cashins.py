@@ -91,6 +91,7 @@ class CashInService:
         lease: timedelta = timedelta(seconds=30),
         on_event: Callable[[], None] = lambda: None,
         payer_marked: Callable[[str], bool] = lambda document: False,
+        returned: Callable[[IncomingReturn], Receipt] | None = None,
     ) -> None:
         self._uow = uow
         self._engine = engine
@@ -100,6 +101,7 @@ class CashInService:
         self._on_event = on_event  # webhooks were queued: the dispatcher may look now
         # Whether DICT marks a payer's CPF/CNPJ for fraud: its Pix is then held.
         self._payer_marked = payer_marked
+        self._returned = returned  # our cash-outs sent back: service.returns
         self.flow = ChargeFlow(location_base)
 
     # --- charges ---------------------------------------------------------------------
@@ -292,6 +294,8 @@ class CashInService:
         return Receipt(True)
 
     def returned(self, back: IncomingReturn) -> Receipt:
-        """Returns of our cash-outs are the next slice (issue "Refunds, returns and
-        MED"); until then SPI is told we cannot take them, and nothing moves."""
-        return Receipt(False, ReasonCode.AG03.value)
+        """A cash-out of ours sent back: the network brings both directions to one
+        ``Inbound``; returns are ``service.returns``'s."""
+        if self._returned is None:
+            return Receipt(False, ReasonCode.AG03.value)
+        return self._returned(back)

@@ -31,6 +31,7 @@ from connectpsp.service.cashin_ports import (
     LocationKeyStore,
     PixKey,
     PixKeyRepository,
+    ReturnRepository,
     StoredLocationKey,
 )
 
@@ -53,6 +54,7 @@ __all__ = [
     "PixKey",
     "PixKeyRepository",
     "PublishEvents",
+    "ReturnRepository",
     "RiskRepository",
     "SecretHasher",
     "SendResult",
@@ -185,6 +187,7 @@ class CashOutRepository(Protocol):
         ...
 
     def by_id(self, cash_out_id: str) -> CashOut | None: ...
+    def by_end_to_end_id(self, end_to_end_id: str, *, lock: bool = False) -> CashOut | None: ...
     def by_ids(self, cash_out_ids: list[str]) -> dict[str, CashOut]: ...
 
     def mark_submitted(self, cash_out: CashOut, at: datetime) -> bool:
@@ -363,6 +366,7 @@ class UnitOfWork(Protocol):
     cash_ins: CashInRepository
     pix_keys: PixKeyRepository
     blocks: BlockRepository
+    returns: ReturnRepository
     idempotency: IdempotencyRepository
     limits: LimitRepository
     risk: RiskRepository

@@ -13,9 +13,16 @@ from typing import Protocol
 
 import connectpsp.brcode as brcode
 from connectpsp.domain.cashin import AmountMismatch
-from connectpsp.domain.cashout import Creditor
+from connectpsp.domain.cashout import CashOut, CashOutStatus, Creditor
+from connectpsp.domain.clients import Client
 from connectpsp.domain.clock import Clock
-from connectpsp.domain.errors import ConnectPSPError, FieldError, InvalidBrCode, ValidationFailed
+from connectpsp.domain.errors import (
+    ConnectPSPError,
+    FieldError,
+    IllegalTransition,
+    InvalidBrCode,
+    ValidationFailed,
+)
 from connectpsp.domain.ids import end_to_end_id, new_id
 from connectpsp.domain.money import Centavos, to_decimal
 from connectpsp.domain.pix import PixKeyType
@@ -33,6 +40,7 @@ __all__ = [
     "SandboxFraudMarkers",
     "SandboxKeyRegistry",
     "SandboxPayer",
+    "SandboxReturns",
 ]
 
 
@@ -228,3 +236,37 @@ class SandboxPayer:
 
 def _amounts(expected: Centavos, paid: Centavos) -> dict[str, str]:
     return {"expected": str(to_decimal(expected)), "paid": str(to_decimal(paid))}
+
+
+class PixNetworkReturns(Protocol):
+    """The simulated network playing a payee's bank that sends a payment back."""
+
+    def send_back(self, end_to_end_id: str, amount: Centavos, reason: str) -> Receipt: ...
+
+
+class SandboxReturns:
+    """Plays the payee's bank of one of a client's cash-outs sending (part of) it back,
+    through the simulated network's inbound side (``POST /sandbox/cash-out/{code}/return``)."""
+
+    def __init__(self, network: PixNetworkReturns, *, cash_outs: CashOutReader) -> None:
+        self._network = network
+        self._cash_outs = cash_outs
+
+    def send_back(self, client: Client, internal_code: str, amount: Centavos, reason: str) -> None:
+        cash_out = self._cash_outs.get(client, internal_code)
+        if cash_out.status is not CashOutStatus.COMPLETED or cash_out.end_to_end_id is None:
+            raise IllegalTransition(
+                "Only a COMPLETED cash-out can come back.", {"status": cash_out.status.value}
+            )
+        receipt = self._network.send_back(cash_out.end_to_end_id, amount, reason)
+        if not receipt.accepted:
+            raise PaymentRejected(
+                "The return was refused: it would bring back more than the cash-out's amount."
+                if receipt.reason == "AM09"
+                else None,
+                {"reason": receipt.reason},
+            )
+
+
+class CashOutReader(Protocol):
+    def get(self, client: Client, internal_code: str) -> CashOut: ...

@@ -18,7 +18,7 @@ from sqlalchemy import (
 
 from connectpsp.adapters.storage.schema import TZ, metadata
 
-__all__ = ["balance_blocks", "cash_ins", "charges", "pix_keys"]
+__all__ = ["balance_blocks", "cash_ins", "cash_out_returns", "charges", "pix_keys"]
 
 # A client's own Pix keys: a Pix sent to one is a cash-in for it.
 pix_keys = Table(
@@ -98,4 +98,18 @@ balance_blocks = Table(
     Column("released_by", String(120), nullable=True),
     CheckConstraint("amount > 0", name="amount"),
     Index("ix_balance_blocks_client", "client_id", "created_at"),
+)
+
+# Money of our cash-outs that payees' banks sent back (domain.returns).
+cash_out_returns = Table(
+    "cash_out_returns",
+    metadata,
+    Column("return_id", String(32), primary_key=True),
+    Column("cash_out_id", String(36), ForeignKey("cash_outs.id"), nullable=False),
+    Column("client_id", String(36), ForeignKey("clients.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("reason", String(4), nullable=False),
+    Column("returned_at", TZ, nullable=False),
+    CheckConstraint("amount > 0", name="amount"),
+    Index("ix_cash_out_returns_cash_out", "cash_out_id", "returned_at"),
 )

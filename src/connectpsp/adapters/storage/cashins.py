@@ -10,9 +10,10 @@ from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import insert_rows, run_sql
 from connectpsp.domain.blocks import Block, BlockReason
 from connectpsp.domain.cashin import CashIn, CashInPayer, Charge, ChargeStatus, ChargeType
+from connectpsp.domain.returns import CashOutReturn
 from connectpsp.service.ports import PixKey
 
-__all__ = ["SqlBlocks", "SqlCashIns", "SqlCharges", "SqlPixKeys"]
+__all__ = ["SqlBlocks", "SqlCashIns", "SqlCharges", "SqlPixKeys", "SqlReturns"]
 
 
 class SqlCharges:
@@ -264,3 +265,43 @@ def _block(r: Row[Any]) -> Block:
         released_at=r.released_at,
         released_by=r.released_by,
     )
+
+
+class SqlReturns:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def add(self, back: CashOutReturn) -> None:
+        self._c.execute(
+            insert(t.cash_out_returns).values(
+                return_id=back.return_id,
+                cash_out_id=back.cash_out_id,
+                client_id=back.client_id,
+                amount=back.amount,
+                reason=back.reason,
+                returned_at=back.returned_at,
+            )
+        )
+
+    def get(self, return_id: str) -> CashOutReturn | None:
+        r = t.cash_out_returns.c
+        row = self._c.execute(select(t.cash_out_returns).where(r.return_id == return_id)).first()
+        return _return(row) if row else None
+
+    def of_cash_outs(self, cash_out_ids: list[str]) -> dict[str, list[CashOutReturn]]:
+        found: dict[str, list[CashOutReturn]] = {i: [] for i in cash_out_ids}
+        if not cash_out_ids:
+            return found
+        r = t.cash_out_returns.c
+        rows = self._c.execute(
+            select(t.cash_out_returns)
+            .where(r.cash_out_id.in_(cash_out_ids))
+            .order_by(r.returned_at, r.return_id)
+        )
+        for row in rows:
+            found[row.cash_out_id].append(_return(row))
+        return found
+
+
+def _return(r: Row[Any]) -> CashOutReturn:
+    return CashOutReturn(r.return_id, r.cash_out_id, r.client_id, r.amount, r.reason, r.returned_at)

@@ -60,6 +60,11 @@ class SqlCashOuts:
         row = self._c.execute(select(t.cash_outs).where(t.cash_outs.c.id == cash_out_id)).first()
         return _cash_out(row) if row else None
 
+    def by_end_to_end_id(self, end_to_end_id: str, *, lock: bool = False) -> CashOut | None:
+        query = select(t.cash_outs).where(t.cash_outs.c.end_to_end_id == end_to_end_id)
+        row = self._c.execute(query.with_for_update() if lock else query).first()
+        return _cash_out(row) if row else None
+
     def by_ids(self, cash_out_ids: list[str]) -> dict[str, CashOut]:
         rows = self._c.execute(select(t.cash_outs).where(t.cash_outs.c.id.in_(cash_out_ids)))
         return {row.id: _cash_out(row) for row in rows}

@@ -347,6 +347,7 @@ from connectpsp.adapters.rails.simulated_tables import (  # noqa: E402
 from connectpsp.adapters.storage.cashin_tables import (  # noqa: E402
     balance_blocks,
     cash_ins,
+    cash_out_returns,
     charges,
     pix_keys,
 )
@@ -364,6 +365,7 @@ __all__ = [
     "auth_known_sources",
     "balance_blocks",
     "cash_ins",
+    "cash_out_returns",
     "cash_outs",
     "charges",
     "client_payees",

@@ -6,7 +6,13 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any
 
-from connectpsp.adapters.storage.cashins import SqlBlocks, SqlCashIns, SqlCharges, SqlPixKeys
+from connectpsp.adapters.storage.cashins import (
+    SqlBlocks,
+    SqlCashIns,
+    SqlCharges,
+    SqlPixKeys,
+    SqlReturns,
+)
 from connectpsp.adapters.storage.cashouts import SqlCashOuts
 from connectpsp.adapters.storage.clients import SqlClients, SqlKeys
 from connectpsp.adapters.storage.db import Database, Transaction
@@ -30,6 +36,7 @@ from connectpsp.service.ports import (
     OutboxRepository,
     PixKeyRepository,
     PublishEvents,
+    ReturnRepository,
     RiskRepository,
     WebhookRepository,
 )
@@ -49,6 +56,7 @@ class SqlUnitOfWork:
     cash_ins: CashInRepository
     pix_keys: PixKeyRepository
     blocks: BlockRepository
+    returns: ReturnRepository
     idempotency: IdempotencyRepository
     limits: LimitRepository
     risk: RiskRepository
@@ -82,6 +90,7 @@ class SqlUnitOfWork:
         self.cash_ins = SqlCashIns(conn)
         self.pix_keys = SqlPixKeys(conn)
         self.blocks = SqlBlocks(conn)
+        self.returns = SqlReturns(conn)
         self.idempotency = SqlIdempotency(conn)
         self.limits = SqlLimits(conn)
         self.risk = SqlRisk(conn)

@@ -108,8 +108,9 @@ def get_cash_out(
     internal_code: str = Path(alias="internalCode", pattern=INTERNAL_CODE_PATTERN),
     caller: Caller = Depends(authenticated),
 ) -> Response:
-    found = services_of(request).cash_outs.get(caller.client, internal_code)
-    return json_response(views.cash_out(found))
+    services = services_of(request)
+    found = services.cash_outs.get(caller.client, internal_code)
+    return json_response(views.cash_out(found, services.returns.of(found)))
 
 
 @router.get(
@@ -124,5 +125,6 @@ def find_cash_out(
     external_reference: str = Query(alias="externalReference", pattern=REFERENCE_PATTERN),
     caller: Caller = Depends(authenticated),
 ) -> Response:
-    found = services_of(request).cash_outs.find(caller.client, external_reference)
-    return json_response(views.cash_out(found))
+    services = services_of(request)
+    found = services.cash_outs.find(caller.client, external_reference)
+    return json_response(views.cash_out(found, services.returns.of(found)))

@@ -10,8 +10,10 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 from starlette.concurrency import run_in_threadpool
 
+from connectpsp.api import views
 from connectpsp.api.deps import (
     ID_PATTERN,
+    INTERNAL_CODE_PATTERN,
     authenticated,
     body,
     errors,
@@ -22,6 +24,7 @@ from connectpsp.api.deps import (
 from connectpsp.api.sandbox_schemas import (
     DictKeyIn,
     FraudMarkerIn,
+    ReturnIn,
     SandboxPayIn,
     parse_dict_key,
 )
@@ -277,3 +280,28 @@ async def pay(request: Request, _: Caller = Depends(authenticated)) -> Response:
         )
     )
     return json_response({"endToEndId": end_to_end_id}, status=201)
+
+
+@router.post(
+    "/cash-out/{internalCode}/return",
+    summary="Play the payee's bank sending (part of) a cash-out back (sandbox mode only)",
+    status_code=201,
+    responses=errors(400, 401, 404, 409, 422),
+    openapi_extra=body(ReturnIn),
+)
+async def return_cash_out(
+    request: Request,
+    internal_code: str = Path(alias="internalCode", pattern=INTERNAL_CODE_PATTERN),
+    caller: Caller = Depends(authenticated),
+) -> Response:
+    services = services_of(request)
+    data = parse_body(ReturnIn, await json_body(request))
+    await run_in_threadpool(
+        services.sandbox_returns.send_back,
+        caller.client,
+        internal_code,
+        data.amount,
+        data.reason.value,
+    )
+    found = services.cash_outs.get(caller.client, internal_code)
+    return json_response(views.cash_out(found, services.returns.of(found)), status=201)
