@@ -17,6 +17,7 @@ from standardwebhooks.webhooks import Webhook
 from connectpsp import webhooks
 from connectpsp.domain.ledger import FeePlan
 from connectpsp.settings import Settings
+from tests.e2e.test_sdk import psp_for
 from tests.invariants import cash_in_problems, ledger_problems
 from tests.receiver import Receiver, receiver
 from tests.support import (
@@ -102,6 +103,13 @@ def test_a_cash_out_comes_back_in_parts_and_no_more(hooks: tuple[RunningServer, 
     credit = webhooks.verify(account[0].body, account[0].headers, endpoint["secret"])
     assert isinstance(credit, webhooks.CashOutReturnMovement)
     assert credit.original_end_to_end_id == done["endToEndId"]
+    with psp_for(m) as psp:  # the SDK reads the returns too
+        seen = psp.cash_outs.get(accepted["internalCode"])
+        assert seen.returned_amount == Decimal("10.00")
+        assert [(r.amount, r.reason) for r in seen.returns] == [
+            (Decimal("4.00"), "MD06"),
+            (Decimal("6.00"), "FR01"),
+        ]
     assert ledger_problems(server.container.db) == []
     assert cash_in_problems(server.container.db) == []
     m.close()

@@ -982,6 +982,7 @@ def test_the_public_names_are_pinned() -> None:
             "CashInPayer",
             "CashInPayment",
             "CashOut",
+            "CashOutReturn",
             "Charge",
             "ChargeNotPayableError",
             "ConflictError",

@@ -197,6 +197,21 @@ class AcceptedCashOut:
 
 
 @dataclass(frozen=True)
+class CashOutReturn:
+    """Money of a cash-out its payee's bank sent back; ``reason`` is MD06 (refund), BE08
+    (bank error), FR01 (fraud) or SL02 (withdrawal)."""
+
+    return_id: str
+    amount: Decimal
+    reason: str
+    returned_at: datetime
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> CashOutReturn:
+        return cls(d["returnId"], _money(d["amount"]), d["reason"], parse_time(d["returnedAt"]))
+
+
+@dataclass(frozen=True)
 class CashOut:
     transaction_id: str
     internal_code: str
@@ -211,6 +226,9 @@ class CashOut:
     failure: Failure | None
     requested_at: datetime
     paid_at: datetime | None
+    # What the payee's bank sent back (the cash-out stays COMPLETED).
+    returned_amount: Decimal = Decimal(0)
+    returns: tuple[CashOutReturn, ...] = ()
 
     @property
     def is_final(self) -> bool:
@@ -233,6 +251,8 @@ class CashOut:
             failure=Failure(failure["code"], failure["message"]) if failure else None,
             requested_at=parse_time(d["requestedAt"]),
             paid_at=parse_time(d["paidAt"]) if d.get("paidAt") else None,
+            returned_amount=_money(d.get("returnedAmount", 0)),
+            returns=tuple(CashOutReturn.from_json(r) for r in d.get("returns", ())),
         )
 
 
