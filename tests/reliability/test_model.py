@@ -72,7 +72,7 @@ from connectpsp.domain.ledger import FeePlan, client_account_code
 from connectpsp.domain.pix import PixKeyType
 from connectpsp.domain.risk import RiskRules
 from connectpsp.service.acceptance import Accepted, Decided
-from connectpsp.service.rail import IncomingPayment, Payer
+from connectpsp.service.rail import IncomingPayment, IncomingReturn, Payer
 from connectpsp.settings import Settings
 from tests.invariants import cash_in_problems, ledger_problems, risk_problems
 from tests.support import FakeClock, database
@@ -209,6 +209,7 @@ class ModelCashOut:
     status: str = "PROCESSING"
     to: int | None = None  # on-us: the model client it pays
     charge: ModelCharge | None = None  # on-us by a static code: the charge it pays
+    returned: int = 0  # what the payee's bank sent back
 
 
 @dataclass(frozen=True)
@@ -324,6 +325,7 @@ class Bank(RuleBasedStateMachine):
         self.markers: dict[str, list[str]] = {payee: [] for payee in PAYEES}
         self.last: Reply | None = None  # the last decided request's reply, for the edge tests
         self.delivered: list[IncomingPayment] = []  # Pix credited, to bring again
+        self.returns: list[IncomingReturn] = []  # returns credited, to bring again
         self.released = False
 
     # --- setup and funding -------------------------------------------------------------
@@ -608,6 +610,58 @@ class Bank(RuleBasedStateMachine):
         assert receipt.accepted
         STATS["delivered again"] += 1
 
+    @rule(
+        who=st.integers(0, 1),
+        which=st.integers(0, 9),
+        share=st.integers(1, 100),
+        reason=st.sampled_from(["MD06", "BE08", "FR01", "SL02"]),
+    )
+    def payee_sends_back(self, who: int, which: int, share: int, reason: str) -> None:
+        """The payee's bank of a settled cash-out (through SPI) sends part of it back:
+        credited while the returns stay within the cash-out's amount, refused (AM09)
+        past it, and the fee stays charged either way."""
+        client = self.clients[who]
+        sent = [
+            (code, c)
+            for code, c in client.cash_outs.items()
+            if c.status == "COMPLETED" and c.to is None
+        ]
+        if not sent:
+            return
+        code, cash_out = sent[which % len(sent)]
+        found = self.container.cash_outs.get(self.container.clients.get(client.id), code)
+        assert found.end_to_end_id is not None
+        amount = max(1, cash_out.amount * share // 100)
+        receipt = self.container.network.send_back(found.end_to_end_id, amount, reason)
+        if cash_out.returned + amount <= cash_out.amount:
+            assert receipt.accepted, receipt
+            cash_out.returned += amount
+            client.available += amount
+            known = {r.return_id for r in self.returns}
+            with self.container.uow() as uow:
+                [latest] = [
+                    r
+                    for r in uow.returns.of_cash_outs([found.id])[found.id]
+                    if r.return_id not in known
+                ]
+            self.returns.append(
+                IncomingReturn(
+                    latest.return_id, found.end_to_end_id, amount, reason, latest.returned_at
+                )
+            )
+            STATS["returned"] += 1
+        else:
+            assert (receipt.accepted, receipt.reason) == (False, "AM09"), receipt
+            STATS["return refused"] += 1
+
+    @precondition(lambda self: bool(self.returns))
+    @rule(which=st.integers(0, 9))
+    def return_delivered_again(self, which: int) -> None:
+        """The network brings a credited return again (its returnId): nothing moves."""
+        receipt = self.container.cash_ins.returned(self.returns[which % len(self.returns)])
+        assert receipt.accepted
+        STATS["return delivered again"] += 1
+
     @precondition(lambda self: any(c.charges for c in self.clients))
     @rule(who=st.integers(0, 1), which=st.integers(0, 7))
     def cancel_charge(self, who: int, which: int) -> None:
@@ -870,6 +924,7 @@ def test_the_service_behaves_like_the_model(
     # the figures show them, and the tests below take each on purpose.
     assert STATS["cash_in"] > 0 and STATS["charges"] > 0, STATS
     assert STATS["on-us COMPLETED"] > 0, STATS
+    assert STATS["returned"] > 0, STATS
 
 
 @pytest.fixture
