@@ -1,3 +1,3 @@
-from connectpsp.cli import main
+from connectpsp.command import main
 
 main()

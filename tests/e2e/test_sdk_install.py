@@ -55,3 +55,16 @@ def test_pip_install_without_extras(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr + out.stdout
     assert out.stdout.strip() == "ok ConnectPSP"
+    # The script is on PATH with the SDK alone: it says what it needs, in one line.
+    command = subprocess.run(
+        [str(env_dir / "bin" / "connectpsp"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert command.returncode == 2, command.stderr + command.stdout
+    assert command.stdout == ""
+    line = command.stderr.strip()
+    assert "\n" not in line and "pip install 'connectpsp[server]'" in line, line
+    assert "Traceback" not in command.stderr
