@@ -44,7 +44,7 @@ from connectpsp.service.acceptance import AcceptanceEngine, Decided
 from connectpsp.service.blocks import hold
 from connectpsp.service.charge_flow import EXPIRE_TOPIC, ChargeFlow, NewCharge
 from connectpsp.service.pix_keys import PixKeys
-from connectpsp.service.ports import UnitOfWorkFactory
+from connectpsp.service.ports import UnitOfWork, UnitOfWorkFactory
 from connectpsp.service.publisher import Payloads, Publisher
 from connectpsp.service.rail import IncomingPayment, IncomingReturn, Receipt
 
@@ -122,14 +122,14 @@ class CashInService:
             charge = uow.charges.get(client.id, internal_code)
             if charge is None:
                 raise NotFound(f"No charge {internal_code}.")
-            return charge, uow.cash_ins.of_charges([charge.id])[charge.id]
+            return charge, _payments(uow, charge)
 
     def find(self, client: Client, external_reference: str) -> tuple[Charge, list[CashIn]]:
         with self._uow() as uow:
             charge = uow.charges.by_external_reference(client.id, external_reference)
             if charge is None:
                 raise NotFound(f"No charge with externalReference {external_reference}.")
-            return charge, uow.cash_ins.of_charges([charge.id])[charge.id]
+            return charge, _payments(uow, charge)
 
     def cancel(self, client: Client, internal_code: str) -> tuple[Charge, list[CashIn]]:
         """An ACTIVE charge takes no more payments; a charge whose time ran out is left
@@ -144,7 +144,7 @@ class CashInService:
             cancelled = charge.cancel(now)
             if not uow.charges.change(cancelled, was=ChargeStatus.ACTIVE):
                 raise StorageConflict()
-            payments = uow.cash_ins.of_charges([charge.id])[charge.id]
+            payments = _payments(uow, charge)
             uow.commit()
         return cancelled, payments
 
@@ -220,21 +220,9 @@ class CashInService:
     def refusal_of(self, key: str | None, txid: str | None, amount: int) -> ConnectPSPError | None:
         """Why a Pix of ``amount`` to this key or charge would be rejected now, if it
         would: what a payer's PSP learns before it pays (the sandbox payer asks)."""
-        now = self._clock.now()
         with self._uow() as uow:
-            # A key named (a static code's, or a Pix by key) must still be ours: DICT would
-            # not find it otherwise, whatever charge the txid names.
-            owner = uow.pix_keys.get(key) if key is not None else None
-            if key is not None and owner is None:
-                return NotFound("No such Pix key at this PSP.")
-            charge = uow.charges.by_txid(txid) if txid else None
-            if charge is not None and owner is not None and owner.client_id != charge.client_id:
-                return NotFound("No such charge for this Pix key.")
-            if charge is not None:
-                return charge.refusal_of(amount, now)
-            if key is None:
-                return NotFound("No such charge at this PSP.")
-        return None
+            found = _payee(uow, key, txid, amount, self._clock.now())
+        return found if isinstance(found, ConnectPSPError) else None
 
     def _receive(self, payment: IncomingPayment) -> Receipt:
         # Looked up before the transaction: it may wait on DICT.
@@ -243,20 +231,12 @@ class CashInService:
         with self._uow(write=True) as uow:
             if uow.cash_ins.get(payment.end_to_end_id) is not None:
                 return Receipt(True)  # brought again: credited the first time
-            owner = uow.pix_keys.get(payment.key) if payment.key else None
-            if payment.key is not None and owner is None:
-                return Receipt(False, ReasonCode.AC03.value)  # not (or no longer) ours
-            charge = uow.charges.by_txid(payment.txid, lock=True) if payment.txid else None
-            if charge is not None and owner is not None and owner.client_id != charge.client_id:
-                return Receipt(False, ReasonCode.AC03.value)  # a txid of another's charge
-            if charge is not None:
-                if charge.refusal_of(payment.amount, now) is not None:
-                    return Receipt(False, ReasonCode.DS04.value)
-                client_id = charge.client_id
-            elif owner is not None:
-                client_id = owner.client_id
-            else:
-                return Receipt(False, ReasonCode.AC03.value)
+            found = _payee(uow, payment.key, payment.txid, payment.amount, now, lock=True)
+            if isinstance(found, NotFound):
+                return Receipt(False, ReasonCode.AC03.value)  # nobody here takes it
+            if isinstance(found, ConnectPSPError):
+                return Receipt(False, ReasonCode.DS04.value)  # the charge takes no more
+            client_id, charge = found
             client = uow.clients.get(client_id)
             if client is None or not client.active:
                 return Receipt(False, ReasonCode.AC06.value)
@@ -299,3 +279,33 @@ class CashInService:
         if self._returned is None:
             return Receipt(False, ReasonCode.AG03.value)
         return self._returned(back)
+
+
+def _payee(
+    uow: UnitOfWork,
+    key: str | None,
+    txid: str | None,
+    amount: int,
+    now: datetime,
+    *,
+    lock: bool = False,
+) -> tuple[str, Charge | None] | ConnectPSPError:
+    """Which client a Pix to ``key`` and ``txid`` pays, and the charge it pays if any;
+    or why none takes it: ``NotFound`` (a key, or a charge, not ours) or the charge's
+    refusal. A key named must still be ours (DICT would not find it otherwise), and a
+    txid pays only a charge of the key's owner. With ``lock`` the charge stays locked."""
+    owner = uow.pix_keys.get(key) if key is not None else None
+    if key is not None and owner is None:
+        return NotFound("No such Pix key at this PSP.")
+    charge = uow.charges.by_txid(txid, lock=lock) if txid else None
+    if charge is None:
+        if owner is None:
+            return NotFound("No such charge at this PSP.")
+        return owner.client_id, None
+    if owner is not None and owner.client_id != charge.client_id:
+        return NotFound("No such charge for this Pix key.")
+    return charge.refusal_of(amount, now) or (charge.client_id, charge)
+
+
+def _payments(uow: UnitOfWork, charge: Charge) -> list[CashIn]:
+    return uow.cash_ins.of_charges([charge.id])[charge.id]
