@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from connectpsp.adapters.participants import load_participants
 from connectpsp.adapters.rails.simulated import SimulatedPixNetwork
+from connectpsp.adapters.storage import db
 from connectpsp.adapters.storage import schema as t
 from connectpsp.bootstrap import Container
 from connectpsp.domain.cashout import (
@@ -601,3 +602,67 @@ def test_an_abandoned_claim_is_retaken_only_once_its_lease_ends(
     assert job_of(container, cash_out_id).attempts == 2
     assert available(container, client_id) == 90_00
     assert settlement_problems(container.db, [cash_out_id]) == []
+
+
+class LockOrder:
+    """The tables the statements run meanwhile lock or write, in the order they first do:
+    those SQLAlchemy runs, and those run on the cursor itself (``db.run_sql``)."""
+
+    def __init__(self, container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.tables: list[str] = []
+        self._engine = container.db.engine
+        self._monkeypatch = monkeypatch
+
+    def __enter__(self) -> LockOrder:
+        event.listen(self._engine, "before_cursor_execute", self._sqlalchemy)
+        on_cursor = db._on_cursor
+
+        def _cursor(conn: Any, sql: str, params: Any, *, many: bool) -> Any:
+            self._seen(sql)
+            return on_cursor(conn, sql, params, many=many)
+
+        self._monkeypatch.setattr(db, "_on_cursor", _cursor)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        event.remove(self._engine, "before_cursor_execute", self._sqlalchemy)
+        self._monkeypatch.undo()
+
+    def _sqlalchemy(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        self._seen(statement)
+
+    def _seen(self, statement: str) -> None:
+        sql = " ".join(statement.split()).upper()
+        for table in ("ACCOUNTS", "DAILY_USAGE"):
+            locks = sql.startswith(f"UPDATE {table} ") or (
+                f"FROM {table} " in sql and "FOR UPDATE" in sql
+            )
+            if locks and table not in self.tables:
+                self.tables.append(table)
+
+
+def test_a_failed_payment_locks_the_accounts_before_the_daily_limit_as_acceptance_does(
+    container: Container, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settlement that fails a payment gives back its balance and its share of the daily
+    limit. Done in the other order from acceptance (accounts, then the daily limit), the
+    two deadlock on PostgreSQL when the client pays out again meanwhile: the worker's
+    batch was the victim and its jobs waited for their leases."""
+    with LockOrder(container, monkeypatch) as accepting:
+        client_id, (cash_out_id,) = accept_many(container, 1)
+    only_due(container, clock, [cash_out_id])
+    rail = ScriptedRail()
+    rail.on_submit = [lambda o: RailStatus(RailState.REJECTED, o.end_to_end_id, reason="AC03")]
+    with LockOrder(container, monkeypatch) as settling:
+        assert scripted_service(container, clock, rail).run_due() == 1
+    assert status_of(container, cash_out_id) is CashOutStatus.FAILED
+    expected = ["ACCOUNTS", "DAILY_USAGE"]
+    # On SQLite, where BEGIN IMMEDIATE excludes every other writer, {lock} is no FOR
+    # UPDATE and the day's first acceptance inserts its usage row: accounts only.
+    assert accepting.tables == ["ACCOUNTS"] if container.db.is_sqlite else expected
+    assert settling.tables == expected
+    with container.db.transaction(write=False) as tx:
+        used = tx.conn.execute(
+            select(t.daily_usage.c.amount).where(t.daily_usage.c.client_id == client_id)
+        ).scalar_one()
+    assert used == 0  # the limit came back

@@ -176,6 +176,30 @@ def test_dict_refusals_fail_the_payment_before_it_is_sent(
     assert job(s, cash_out_id).done_at is not None
 
 
+def test_a_refusal_whose_commit_loses_a_race_is_written_on_the_next_try(s: Services) -> None:
+    """Another writer commits while the batch records DICT's refusal: the transaction runs
+    again at once, instead of leaving the job claimed until its lease runs out."""
+    payer, (cash_out_id,) = accept(s)
+    del s.rail.keys[(PixKeyType.CPF, MARIA.document)]
+    other = s.client(funds=1_00)
+    lookup = s.rail.lookup
+
+    def another_writer_commits() -> None:
+        s.clients.fund(other.id, 1_00)
+
+    def lookup_then_race(*args: object) -> Creditor | None:
+        s.db.meanwhile(another_writer_commits)
+        return lookup(*args)  # type: ignore[arg-type]
+
+    s.rail.lookup = lookup_then_race  # type: ignore[method-assign,assignment]
+    before = s.db.write_transactions
+    assert s.settlement.run_due() == 1
+    assert s.db.write_transactions - before >= 3  # the claim, the lost try, the retry
+    assert cash_out(s, cash_out_id).status is CashOutStatus.FAILED
+    assert money(s, payer) == (100_00, 0, 0)
+    assert job(s, cash_out_id).done_at is not None
+
+
 def unknown(s: Services) -> None:
     s.rail.spi = lambda order: RailStatus(RailState.UNKNOWN)
 

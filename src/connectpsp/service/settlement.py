@@ -18,6 +18,7 @@ of its own, and the one that fails again is put off with backoff, its money unto
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,7 +32,7 @@ from connectpsp.domain.cashout import (
     Failure,
     PixDestination,
 )
-from connectpsp.domain.clock import Clock, business_date
+from connectpsp.domain.clock import Clock
 from connectpsp.domain.errors import LedgerViolation, StorageConflict, StorageUnavailable
 from connectpsp.domain.ids import derived_id, end_to_end_id
 from connectpsp.domain.spi import PIX_KEY_NOT_FOUND, ReasonCode, failure_for
@@ -229,21 +230,31 @@ class SettlementService:
         with nothing left to do, defer the rest. The new payments this worker may send."""
         now = self._clock.now()
         later = Outcome(False, now + timedelta(seconds=1))
+        for _ in range(_ATTEMPTS - 1):
+            # A transaction that lost a race runs again, rather than leave the batch's
+            # jobs to wait for their leases.
+            with contextlib.suppress(StorageConflict):
+                return self._mark_submitted_once(batch, now, later)
+        return self._mark_submitted_once(batch, now, later)
+
+    def _mark_submitted_once(
+        self, batch: _Batch, now: datetime, later: Outcome
+    ) -> list[tuple[Job, CashOut, Creditor]]:
         with self._uow(write=True) as uow:
             held = Reservations(uow, [cash_out for _, cash_out, _, _ in batch.refused])
-            submitted = []
+            submitted, deferred = [], list(batch.deferred)
             for job, cash_out, creditor in batch.fresh:
                 sent = cash_out.submit(creditor, now)
                 if uow.cash_outs.mark_submitted(sent, now):
                     submitted.append((job, sent, creditor))
                 else:  # another worker is submitting it: reconcile on the next run
-                    batch.deferred.append((job, later))
+                    deferred.append((job, later))
             for job, cash_out, failure, reason in batch.refused:
                 if not self._fail(held, job, cash_out, failure, reason, before_submit=True):
-                    batch.deferred.append((job, later))
+                    deferred.append((job, later))
             for job in batch.over:
                 uow.outbox.finish(job.id, at=now)
-            for job, outcome in batch.deferred:
+            for job, outcome in deferred:
                 assert outcome.retry_at is not None
                 uow.outbox.defer(job.id, until=outcome.retry_at, failed=outcome.failed)
             held.record()
@@ -332,9 +343,6 @@ class SettlementService:
         current = finish(uow, failed, now, unsubmitted_only=before_submit)
         if current is None:
             held.resolve(cash_out, post=False)
-            uow.limits.release_daily(
-                cash_out.client_id, business_date(cash_out.requested_at), cash_out.amount
-            )
             uow.emit(CashOutFailed(now, failed))
         elif not current.status.is_terminal:
             return False  # submitted by another worker: not ours to fail
@@ -360,6 +368,9 @@ def finish(
     ):
         current.status.check_transition(cash_out.status)  # out of a terminal status: raises
     return current
+
+
+_ATTEMPTS = 3  # runs of a transaction that lost a race, before giving up
 
 
 def _backoff(failures: int) -> timedelta:

@@ -80,10 +80,15 @@ class Worker:
             try:
                 busy = sum(step() for step in self._steps)
                 failures = 0
-            except StorageUnavailable:
+            except StorageUnavailable as error:
                 failures += 1
                 busy = 0
-                log.warning("worker_database_unavailable", retry_in_s=min(failures, 10))
+                log.warning(
+                    "worker_database_unavailable",
+                    retry_in_s=min(failures, 10),
+                    error_type=type(error).__name__,  # StorageConflict: a lost race
+                    sqlstate=getattr(getattr(error.__cause__, "orig", None), "sqlstate", None),
+                )
                 self._stop.wait(min(failures, 10))
             except Exception as error:  # keep the loop alive; the job's lease will expire
                 failures += 1
