@@ -67,6 +67,7 @@ from connectpsp.domain.ledger import (
 from connectpsp.domain.money import Centavos
 from connectpsp.domain.participants import Participant, ParticipantDirectory
 from connectpsp.domain.pix import AccountType, PixKeyType
+from connectpsp.domain.refunds import Refund, RefundStatus
 from connectpsp.domain.returns import CashOutReturn
 from connectpsp.domain.risk import Decision, RiskRules, Screening, Tally
 from connectpsp.domain.webhooks import (
@@ -99,6 +100,7 @@ from connectpsp.service.ports import (
     PixKey,
     PixKeyRepository,
     PublishEvents,
+    RefundRepository,
     ReturnRepository,
     RiskRepository,
     StoredOutcome,
@@ -204,6 +206,7 @@ class Tables:
     pix_keys: dict[str, PixKey] = field(default_factory=dict)
     blocks: dict[str, Block] = field(default_factory=dict)
     returns: dict[str, CashOutReturn] = field(default_factory=dict)
+    refunds: dict[str, Refund] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], tuple[StoredOutcome, datetime]] = field(default_factory=dict)
     daily_usage: dict[tuple[str, date], Centavos] = field(default_factory=dict)
     jobs: dict[int, JobRow] = field(default_factory=dict)
@@ -588,6 +591,41 @@ class FakeReturns:
         return found
 
 
+class FakeRefunds:
+    def __init__(self, t: Tables) -> None:
+        self._t = t
+
+    def add(self, refunds: list[Refund]) -> None:
+        return_ids = {r.return_id for r in self._t.refunds.values()}
+        for refund in refunds:
+            if refund.id in self._t.refunds or refund.return_id in return_ids:
+                raise _taken("refund", refund.id)
+            if refund.end_to_end_id not in self._t.cash_ins:  # the foreign key
+                raise LedgerViolation(f"No payment {refund.end_to_end_id} to refund.")
+            self._t.refunds[refund.id] = refund
+
+    def get(self, client_id: str, refund_id: str) -> Refund | None:
+        found = self._t.refunds.get(refund_id)
+        return found if found is not None and found.client_id == client_id else None
+
+    def by_id(self, refund_id: str) -> Refund | None:
+        return self._t.refunds.get(refund_id)
+
+    def of_payments(self, end_to_end_ids: list[str]) -> dict[str, list[Refund]]:
+        found: dict[str, list[Refund]] = {e: [] for e in end_to_end_ids}
+        for refund in sorted(self._t.refunds.values(), key=lambda r: (r.requested_at, r.id)):
+            if refund.end_to_end_id in found:
+                found[refund.end_to_end_id].append(refund)
+        return found
+
+    def finish(self, refund: Refund) -> bool:
+        current = self._t.refunds.get(refund.id)
+        if current is None or current.status is not RefundStatus.PROCESSING:
+            return False
+        self._t.refunds[refund.id] = refund
+        return True
+
+
 class FakeIdempotency:
     def __init__(self, t: Tables) -> None:
         self._t = t
@@ -890,6 +928,7 @@ class FakeUnitOfWork:
     pix_keys: PixKeyRepository
     blocks: BlockRepository
     returns: ReturnRepository
+    refunds: RefundRepository
     idempotency: IdempotencyRepository
     limits: LimitRepository
     risk: RiskRepository
@@ -914,6 +953,7 @@ class FakeUnitOfWork:
         self.pix_keys = FakePixKeys(t)
         self.blocks = FakeBlocks(t)
         self.returns = FakeReturns(t)
+        self.refunds = FakeRefunds(t)
         self.idempotency = FakeIdempotency(t)
         self.limits = FakeLimits(t)
         self.risk = FakeRisk(t)

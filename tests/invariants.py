@@ -4,6 +4,7 @@ returns a list of problems; an empty list is a pass."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Row, exists, func, select, true
@@ -232,6 +233,7 @@ KNOWN_CODES = frozenset(
         "cash_out_fee",
         "cash_in",
         "cash_in_fee",
+        "cash_in_refund",
         "block",
         "block_release",
         "cash_out_return",
@@ -284,6 +286,12 @@ def cash_in_problems(db: Database, ispb: str = Settings.ispb) -> list[str]:
         conn = tx.conn
         cash_ins = conn.execute(select(t.cash_ins)).all()
         returns = conn.execute(select(t.cash_out_returns)).all()
+        refunds = conn.execute(select(t.cash_in_refunds)).all()
+        refund_steps = conn.execute(
+            select(tr.id, tr.kind, tr.amount, tr.ref, tr.pending_id).where(
+                tr.code == "cash_in_refund"
+            )
+        ).all()
         return_credits = {
             row.id: row
             for row in conn.execute(
@@ -469,6 +477,9 @@ def cash_in_problems(db: Database, ispb: str = Settings.ispb) -> list[str]:
         if origin is None or origin.status != "COMPLETED" or amount > origin.amount:
             problems.append(f"cash-out {cash_out_id}: {amount} returned of {origin}")
 
+    problems += _refund_problems(refunds, refund_steps, received)
+    refunded = [r for r in refunds if r.status == "COMPLETED"]
+
     # Conservation, each account from the business records.
     completed = [co for co in cash_outs if co.status == "COMPLETED"]
     expected: Counter[str] = Counter()
@@ -477,6 +488,7 @@ def cash_in_problems(db: Database, ispb: str = Settings.ispb) -> list[str]:
         sum(co.amount for co in completed)
         - sum(ci.amount for ci in cash_ins)
         - sum(back.amount for back in returns)
+        + sum(r.amount for r in refunded)
     )
     expected[PSP_FEES] = sum(co.fee for co in completed) + sum(ci.fee for ci in cash_ins)
     holdings: Counter[str] = Counter(funded)
@@ -486,6 +498,8 @@ def cash_in_problems(db: Database, ispb: str = Settings.ispb) -> list[str]:
         holdings[client_account_code(ci.client_id)] += ci.amount - ci.fee
     for back in returns:
         holdings[client_account_code(back.client_id)] += back.amount
+    for r in refunded:
+        holdings[client_account_code(r.client_id)] -= r.amount
     for account, total in holdings.items():
         expected[account] = total
     # A client's blocked money is its own: counted in its account.
@@ -496,4 +510,43 @@ def cash_in_problems(db: Database, ispb: str = Settings.ispb) -> list[str]:
     for code in sorted(set(expected) | set(actual)):
         if expected[code] != actual[code]:
             problems.append(f"{code} holds {actual[code]}, its records say {expected[code]}")
+    return problems
+
+
+def _refund_problems(
+    refunds: Sequence[Row[Any]], steps: Sequence[Any], received: dict[str, Row[Any]]
+) -> list[str]:
+    """Each refund reserved its amount once (a pending transfer under its own id) and was
+    resolved as its status says: posted once if COMPLETED, voided once if FAILED, not yet
+    if PROCESSING. A payment's refunds not FAILED never add up to more than it, and a
+    refund is its payment's client's."""
+    problems: list[str] = []
+    pending = {s.id: s for s in steps if s.kind == "pending"}
+    resolutions: dict[str, list[str]] = defaultdict(list)
+    for step in steps:
+        if step.pending_id is not None:
+            resolutions[step.pending_id].append(step.kind)
+    held: Counter[str] = Counter()
+    wanted: dict[str, list[str]] = {
+        "PROCESSING": [],
+        "COMPLETED": ["post_pending"],
+        "FAILED": ["void_pending"],
+    }
+    for r in refunds:
+        reserved = pending.pop(r.id, None)
+        if reserved is None or (reserved.amount, reserved.ref) != (r.amount, r.end_to_end_id):
+            problems.append(f"refund {r.id}: its reservation is {reserved}")
+        if resolutions.pop(r.id, []) != wanted[r.status]:
+            problems.append(f"refund {r.id} {r.status}: resolved {resolutions.get(r.id)}")
+        payment = received.get(r.end_to_end_id)
+        if payment is None or payment.client_id != r.client_id:
+            problems.append(f"refund {r.id} of a payment not its client's: {payment}")
+        if r.status != "FAILED":
+            held[r.end_to_end_id] += r.amount
+    problems += [f"cash_in_refund reservation {i} has no refund" for i in pending]
+    problems += [f"cash_in_refund steps of no refund: {i}" for i in resolutions]
+    for e2e, amount in held.items():
+        payment = received.get(e2e)
+        if payment is not None and amount > payment.amount:
+            problems.append(f"payment {e2e} of {payment.amount}: {amount} refunded")
     return problems

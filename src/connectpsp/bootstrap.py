@@ -27,7 +27,7 @@ from connectpsp.domain.ledger import PSP_FEES, PSP_SETTLEMENT, WORLD
 from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.domain.pix_location import JWKS_PATH
 from connectpsp.logs import get_logger
-from connectpsp.service import cashins, cashouts, returns
+from connectpsp.service import cashins, cashouts, refunds, returns
 from connectpsp.service.acceptance import AcceptanceEngine
 from connectpsp.service.auth import AuthService
 from connectpsp.service.blocks import Blocks
@@ -41,6 +41,7 @@ from connectpsp.service.pix_keys import PixKeys
 from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
 from connectpsp.service.publisher import Publisher
 from connectpsp.service.ratelimit import ThrottlePolicy, TokenThrottle
+from connectpsp.service.refunds import Refunds, RefundSender
 from connectpsp.service.returns import CashOutReturns
 from connectpsp.service.risk import DictScreener, RiskDecisions
 from connectpsp.service.sandbox import (
@@ -75,6 +76,8 @@ class Container:
     cash_ins: CashInService
     pix_keys: PixKeys
     returns: CashOutReturns
+    refunds: Refunds
+    refund_sender: RefundSender
     sandbox_returns: SandboxReturns
     blocks: Blocks
     br_codes: BrCodePayments
@@ -124,6 +127,7 @@ def build(
     cashouts.register_payloads(publisher, participants)
     cashins.register_payloads(publisher, participants)
     returns.register_payloads(publisher, participants)
+    refunds.register_payloads(publisher, participants)
     uow = sql_unit_of_work_factory(db, clock, publisher.publish)
     cipher = AesGcmCipher(settings.master_key)
     hasher = hasher or Argon2Hasher()
@@ -214,9 +218,11 @@ def build(
         ispb=settings.ispb,
         lease=timedelta(seconds=settings.job_lease_seconds),
     )
+    lease = timedelta(seconds=settings.job_lease_seconds)
+    refund_sender = RefundSender(uow, rail=network, clock=clock, ispb=settings.ispb, lease=lease)
     worker = background(
         settlement=settlement,
-        due=[cash_ins.expire_due, blocks.release_due],
+        due=[cash_ins.expire_due, blocks.release_due, refund_sender.send_due],
         dispatcher=webhooks,
         housekeeping=[lambda: engine.forget_older_than(retention), throttle.prune],
         poll=timedelta(milliseconds=settings.worker_poll_ms),
@@ -258,6 +264,8 @@ def build(
         cash_ins=cash_ins,
         pix_keys=pix_keys,
         returns=cash_out_returns,
+        refunds=Refunds(uow, engine=engine, ispb=settings.ispb, on_accepted=worker.wake),
+        refund_sender=refund_sender,
         sandbox_returns=SandboxReturns(network, cash_outs=cash_outs),
         blocks=blocks,
         br_codes=BrCodePayments(

@@ -47,6 +47,7 @@ class FakeServices:
     pix_keys: Any = field(default_factory=Untouched)
     br_codes: Any = field(default_factory=Untouched)
     returns: Any = field(default_factory=Untouched)
+    refunds: Any = field(default_factory=Untouched)
     sandbox_returns: Any = field(default_factory=Untouched)
     sandbox_payer: Any = field(default_factory=Untouched)
     clients: Any = field(default_factory=Untouched)

@@ -33,6 +33,7 @@ from connectpsp.api.routes import (
     cash_outs,
     health,
     locations,
+    refunds,
     sandbox,
     webhooks,
 )
@@ -45,6 +46,7 @@ ROUTERS = (
     auth.router,
     cash_outs.router,
     cash_ins.router,
+    refunds.router,
     balance.router,
     brcode.router,
     health.router,

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, Field
 
+from connectpsp.api.refund_schemas import RefundBody
 from connectpsp.api.schemas import Amount, Document, ExternalReference, WebhookUrl, _In, parse_body
 from connectpsp.domain.cashin import (
     MAX_DESCRIPTION,
@@ -104,6 +105,7 @@ class PaymentBody(BaseModel):
     netAmount: Decimal  # noqa: N815
     paidAt: str  # noqa: N815
     payer: CashInPayerBody
+    refunds: list[RefundBody]
 
 
 class ChargeBody(BaseModel):

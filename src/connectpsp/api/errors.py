@@ -13,6 +13,7 @@ from connectpsp.api import jsonio
 from connectpsp.domain import errors as e
 from connectpsp.domain.cashin import AmountMismatch, ChargeNotPayable
 from connectpsp.domain.errors import ConnectPSPError, FieldError
+from connectpsp.domain.refunds import RefundExceedsPayment, RefundWindowClosed, UnknownPayment
 from connectpsp.logs import get_logger
 from connectpsp.service.brcode_payments import LocationUnreadable
 from connectpsp.service.sandbox import PaymentRejected
@@ -47,6 +48,9 @@ STATUS: dict[type[ConnectPSPError], int] = {
     AmountMismatch: 422,
     PaymentRejected: 422,
     LocationUnreadable: 422,
+    RefundExceedsPayment: 422,
+    RefundWindowClosed: 422,
+    UnknownPayment: 422,
     e.NotFound: 404,
     e.StorageUnavailable: 503,
     e.SchemaNotCurrent: 503,

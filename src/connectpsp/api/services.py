@@ -17,6 +17,7 @@ from connectpsp.service.cashins import CashInService
 from connectpsp.service.cashouts import CashOutService
 from connectpsp.service.endpoints import WebhookEndpoints
 from connectpsp.service.pix_keys import PixKeys
+from connectpsp.service.refunds import Refunds
 from connectpsp.service.returns import CashOutReturns
 from connectpsp.service.sandbox import (
     SandboxDict,
@@ -78,6 +79,9 @@ class Services(Protocol):
 
     @property
     def returns(self) -> CashOutReturns: ...
+
+    @property
+    def refunds(self) -> Refunds: ...
 
     @property
     def sandbox_returns(self) -> SandboxReturns: ...

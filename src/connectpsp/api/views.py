@@ -15,6 +15,8 @@ from connectpsp.domain.documents import mask_document
 from connectpsp.domain.ledger import Balance
 from connectpsp.domain.money import Centavos, to_decimal
 from connectpsp.domain.participants import ParticipantDirectory
+from connectpsp.domain.refund_payloads import refund_json
+from connectpsp.domain.refunds import Refund
 from connectpsp.domain.returns import CashOutReturn, return_json
 from connectpsp.service.ports import PixKey
 
@@ -81,8 +83,15 @@ def br_code(c: BrCode) -> dict[str, Any]:
     }
 
 
-def charge(c: Charge, payments: list[CashIn], participants: ParticipantDirectory) -> dict[str, Any]:
-    """A charge with its payments; the payer's document masked, times in São Paulo."""
+def charge(
+    c: Charge,
+    payments: list[CashIn],
+    participants: ParticipantDirectory,
+    refunds: dict[str, list[Refund]] | None = None,
+) -> dict[str, Any]:
+    """A charge with its payments and their refunds; the payer's document masked, times
+    in São Paulo."""
+    refunds = refunds or {}
     return {
         "transactionId": c.id,
         "internalCode": c.internal_code,
@@ -96,7 +105,13 @@ def charge(c: Charge, payments: list[CashIn], participants: ParticipantDirectory
         "pixKey": c.pix_key,
         "expiresAt": iso_local(c.expires_at) if c.expires_at else None,
         "createdAt": iso_local(c.created_at),
-        "payments": [cash_in_json(p, participants) for p in payments],
+        "payments": [
+            {
+                **cash_in_json(p, participants),
+                "refunds": [refund_json(r) for r in refunds.get(p.end_to_end_id, [])],
+            }
+            for p in payments
+        ],
     }
 
 

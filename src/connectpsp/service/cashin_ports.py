@@ -10,6 +10,7 @@ from typing import Protocol
 
 from connectpsp.domain.blocks import Block
 from connectpsp.domain.cashin import CashIn, Charge, ChargeStatus
+from connectpsp.domain.refunds import Refund
 from connectpsp.domain.returns import CashOutReturn
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "LocationKeyStore",
     "PixKey",
     "PixKeyRepository",
+    "RefundRepository",
     "ReturnRepository",
     "StoredLocationKey",
 ]
@@ -85,6 +87,20 @@ class BlockRepository(Protocol):
     def release(self, block: Block) -> bool:
         """Store ``block``'s release if it is still active; False, writing nothing,
         otherwise."""
+        ...
+
+
+class RefundRepository(Protocol):
+    def add(self, refunds: list[Refund]) -> None: ...
+    def get(self, client_id: str, refund_id: str) -> Refund | None: ...
+    def by_id(self, refund_id: str) -> Refund | None: ...
+    def of_payments(self, end_to_end_ids: list[str]) -> dict[str, list[Refund]]:
+        """Each payment's refunds, oldest first."""
+        ...
+
+    def finish(self, refund: Refund) -> bool:
+        """Store a refund's end if it is still PROCESSING; False, writing nothing, if
+        it ended meanwhile."""
         ...
 
 

@@ -31,6 +31,7 @@ from connectpsp.service.cashin_ports import (
     LocationKeyStore,
     PixKey,
     PixKeyRepository,
+    RefundRepository,
     ReturnRepository,
     StoredLocationKey,
 )
@@ -54,6 +55,7 @@ __all__ = [
     "PixKey",
     "PixKeyRepository",
     "PublishEvents",
+    "RefundRepository",
     "ReturnRepository",
     "RiskRepository",
     "SecretHasher",
@@ -367,6 +369,7 @@ class UnitOfWork(Protocol):
     pix_keys: PixKeyRepository
     blocks: BlockRepository
     returns: ReturnRepository
+    refunds: RefundRepository
     idempotency: IdempotencyRepository
     limits: LimitRepository
     risk: RiskRepository

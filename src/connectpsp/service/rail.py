@@ -2,7 +2,9 @@
 
 Outbound, what the settlement engine needs: ``lookup`` a key, ``submit`` payments and ask
 their ``status``. Every call is idempotent: ``submit`` is keyed by
-``PaymentOrder.idempotency_key``, derived from the cash-out id.
+``PaymentOrder.idempotency_key``, derived from the cash-out id. A client's refund of a
+Pix it received goes out as a return (pacs.004, ``ReturnRail.send_return``), keyed by
+``ReturnOrder.idempotency_key``, derived from the refund's id.
 
 Inbound, what the network brings to us: a Pix paid to one of our clients (pacs.008 to
 our ISPB) and a payment we made sent back by the payee's PSP (pacs.004). The network
@@ -38,6 +40,8 @@ __all__ = [
     "RailStatus",
     "RailUnavailable",
     "Receipt",
+    "ReturnOrder",
+    "ReturnRail",
     "submit_each",
 ]
 
@@ -70,6 +74,19 @@ class PaymentOrder:
     key: str | None = None
     txid: str | None = None
     debtor: Payer | None = None
+
+
+@dataclass(frozen=True)
+class ReturnOrder:
+    """A Pix we received, sent back (in whole or in part) to whoever paid it."""
+
+    idempotency_key: str
+    return_id: str  # "D" + our ISPB + yyyyMMddHHmm (UTC) + 11 characters
+    end_to_end_id: str  # the payment it returns
+    amount: Centavos
+    reason: str  # MD06 (refund), SL02 (withdrawal), FR01 (fraud)
+    returner_ispb: str  # us
+    payer: Payer  # who paid the original, and gets this back
 
 
 class RailState(StrEnum):
@@ -148,6 +165,16 @@ class Rail(Protocol):
         ...
 
     def status(self, idempotency_key: str) -> RailStatus: ...
+
+
+class ReturnRail(Protocol):
+    """SPI's returns: send back a Pix we received."""
+
+    def send_return(self, order: ReturnOrder) -> RailStatus:
+        """Return once per idempotency key; a repeat answers the first return's status
+        (``PENDING`` until due, then ``SETTLED`` or ``REJECTED`` with a reason).
+        ``RailUnavailable`` when no answer came: asking again is safe."""
+        ...
 
 
 class InboundRail(Protocol):

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, select, update
 
+from connectpsp.adapters.rails.simulated_returns import SpiReturns
 from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import Database, Transaction, upsert
 from connectpsp.domain.cashout import Creditor
@@ -53,6 +54,7 @@ from connectpsp.service.rail import (
     RailStatus,
     RailUnavailable,
     Receipt,
+    ReturnOrder,
 )
 
 __all__ = [
@@ -157,6 +159,7 @@ class SimulatedPixNetwork:
         # ``home``, the PSP this network serves: its own clients' keys are all registered.
         self._pix_ispbs = sorted(p.ispb for p in participants.all() if p.pix and p.ispb != home)
         self._inbound: Inbound | None = None
+        self._returns = SpiReturns(db, clock=clock, latency=latency, home=home)
 
     # DICT -----------------------------------------------------------------------------
 
@@ -325,7 +328,11 @@ class SimulatedPixNetwork:
     # Inbound: the network bringing money to us ---------------------------------------
 
     def connect(self, inbound: Inbound) -> None:
-        self._inbound = inbound
+        self._inbound = self._returns.inbound = inbound
+
+    def send_return(self, order: ReturnOrder) -> RailStatus:
+        """A refund of a Pix we received, sent back (``simulated_returns``)."""
+        return self._returns.send(order)
 
     def pay_in(self, payment: IncomingPayment) -> Receipt:
         """Play a payer at another participant: SPI brings ``payment`` to us. With no

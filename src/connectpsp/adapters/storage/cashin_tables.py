@@ -18,7 +18,14 @@ from sqlalchemy import (
 
 from connectpsp.adapters.storage.schema import TZ, metadata
 
-__all__ = ["balance_blocks", "cash_ins", "cash_out_returns", "charges", "pix_keys"]
+__all__ = [
+    "balance_blocks",
+    "cash_in_refunds",
+    "cash_ins",
+    "cash_out_returns",
+    "charges",
+    "pix_keys",
+]
 
 # A client's own Pix keys: a Pix sent to one is a cash-in for it.
 pix_keys = Table(
@@ -112,4 +119,28 @@ cash_out_returns = Table(
     Column("returned_at", TZ, nullable=False),
     CheckConstraint("amount > 0", name="amount"),
     Index("ix_cash_out_returns_cash_out", "cash_out_id", "returned_at"),
+)
+
+# Pix received that clients sent back (domain.refunds); the payer is the cash-in's.
+cash_in_refunds = Table(
+    "cash_in_refunds",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("return_id", String(32), nullable=False, unique=True),
+    Column("client_id", String(36), ForeignKey("clients.id"), nullable=False),
+    Column("charge_id", String(36), ForeignKey("charges.id"), nullable=True),
+    Column("internal_code", String(10), nullable=True),
+    Column("end_to_end_id", String(32), ForeignKey("cash_ins.end_to_end_id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("reason", String(10), nullable=False),
+    Column("description", String(140), nullable=True),
+    Column("status", String(10), nullable=False),
+    Column("webhook_url", String(2048), nullable=True),
+    Column("requested_at", TZ, nullable=False),
+    Column("completed_at", TZ, nullable=True),
+    Column("failure_reason", String(8), nullable=True),
+    CheckConstraint("amount > 0", name="amount"),
+    CheckConstraint("status IN ('PROCESSING', 'COMPLETED', 'FAILED')", name="status"),
+    Index("ix_cash_in_refunds_payment", "end_to_end_id", "requested_at"),
+    Index("ix_cash_in_refunds_client", "client_id", "requested_at"),
 )

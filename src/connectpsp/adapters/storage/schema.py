@@ -346,6 +346,7 @@ from connectpsp.adapters.rails.simulated_tables import (  # noqa: E402
 )
 from connectpsp.adapters.storage.cashin_tables import (  # noqa: E402
     balance_blocks,
+    cash_in_refunds,
     cash_ins,
     cash_out_returns,
     charges,
@@ -364,6 +365,7 @@ __all__ = [
     "auth_failures",
     "auth_known_sources",
     "balance_blocks",
+    "cash_in_refunds",
     "cash_ins",
     "cash_out_returns",
     "cash_outs",

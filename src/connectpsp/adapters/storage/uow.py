@@ -20,6 +20,7 @@ from connectpsp.adapters.storage.idempotency import SqlIdempotency
 from connectpsp.adapters.storage.ledger import AccountCache, SqlLedger
 from connectpsp.adapters.storage.limits import SqlLimits
 from connectpsp.adapters.storage.outbox import SqlOutbox
+from connectpsp.adapters.storage.refunds import SqlRefunds
 from connectpsp.adapters.storage.risk import SqlRisk
 from connectpsp.adapters.storage.webhooks import SqlWebhooks
 from connectpsp.domain.events import Event
@@ -36,6 +37,7 @@ from connectpsp.service.ports import (
     OutboxRepository,
     PixKeyRepository,
     PublishEvents,
+    RefundRepository,
     ReturnRepository,
     RiskRepository,
     WebhookRepository,
@@ -57,6 +59,7 @@ class SqlUnitOfWork:
     pix_keys: PixKeyRepository
     blocks: BlockRepository
     returns: ReturnRepository
+    refunds: RefundRepository
     idempotency: IdempotencyRepository
     limits: LimitRepository
     risk: RiskRepository
@@ -91,6 +94,7 @@ class SqlUnitOfWork:
         self.pix_keys = SqlPixKeys(conn)
         self.blocks = SqlBlocks(conn)
         self.returns = SqlReturns(conn)
+        self.refunds = SqlRefunds(conn)
         self.idempotency = SqlIdempotency(conn)
         self.limits = SqlLimits(conn)
         self.risk = SqlRisk(conn)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +25,8 @@ from connectpsp.api.deps import (
     single_header,
 )
 from connectpsp.api.schemas import parse_body
+from connectpsp.api.services import Services
+from connectpsp.domain.cashin import CashIn, Charge
 from connectpsp.domain.errors import InvalidSignature
 from connectpsp.service.auth import Caller
 
@@ -37,6 +40,12 @@ _SIGNED = (
     ),
     ("X-Idempotency-Key", "Unique per request; a UUID is a good choice"),
 )
+
+
+def _view(services: Services, charge: Charge, payments: list[CashIn]) -> dict[str, Any]:
+    """A charge as the API shows it, its payments with their refunds."""
+    refunds = services.refunds.of_payments([p.end_to_end_id for p in payments])
+    return views.charge(charge, payments, services.participants, refunds)
 
 
 def _check_signature(request: Request, caller: Caller) -> None:
@@ -95,8 +104,7 @@ def get_charge(
     caller: Caller = Depends(authenticated),
 ) -> Response:
     services = services_of(request)
-    charge, payments = services.cash_ins.get(caller.client, internal_code)
-    return json_response(views.charge(charge, payments, services.participants))
+    return json_response(_view(services, *services.cash_ins.get(caller.client, internal_code)))
 
 
 @router.get(
@@ -112,8 +120,8 @@ def find_charge(
     caller: Caller = Depends(authenticated),
 ) -> Response:
     services = services_of(request)
-    charge, payments = services.cash_ins.find(caller.client, external_reference)
-    return json_response(views.charge(charge, payments, services.participants))
+    found = services.cash_ins.find(caller.client, external_reference)
+    return json_response(_view(services, *found))
 
 
 @router.delete(
@@ -128,8 +136,7 @@ def cancel_charge(
     caller: Caller = Depends(authenticated),
 ) -> Response:
     services = services_of(request)
-    charge, payments = services.cash_ins.cancel(caller.client, internal_code)
-    return json_response(views.charge(charge, payments, services.participants))
+    return json_response(_view(services, *services.cash_ins.cancel(caller.client, internal_code)))
 
 
 @router.post(

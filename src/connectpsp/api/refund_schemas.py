@@ -1,0 +1,61 @@
+"""Refunds' request and response shapes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from connectpsp.api.schemas import Amount, _In, parse_body
+from connectpsp.domain.refunds import MAX_DESCRIPTION, RefundReason, RefundRequest, RefundStatus
+
+__all__ = ["RefundBody", "RefundIn", "parse_refund"]
+
+# BCB's endToEndId: E + ISPB (8 digits) + yyyyMMddHHmm + 11 alphanumerics.
+END_TO_END_PATTERN = r"^E[0-9]{8}[0-9]{12}[a-zA-Z0-9]{11}$"
+
+
+class RefundIn(_In):
+    end_to_end_id: str | None = Field(
+        default=None,
+        pattern=END_TO_END_PATTERN,
+        description="The payment to refund; optional when the charge has exactly one",
+    )
+    amount: Amount
+    reason: RefundReason = Field(
+        default=RefundReason.ORIGINAL,
+        description="ORIGINAL (SPI code MD06) or WITHDRAWAL (SL02, the cash of a Pix Saque/Troco)",
+    )
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
+
+
+def parse_refund(internal_code: str, data: Any) -> RefundRequest:
+    body = parse_body(RefundIn, data)
+    return RefundRequest(
+        internal_code=internal_code,
+        amount=body.amount,
+        end_to_end_id=body.end_to_end_id,
+        reason=body.reason,
+        description=body.description,
+    )
+
+
+class RefundFailureBody(BaseModel):
+    code: str
+    message: str
+    reason: str | None
+
+
+class RefundBody(BaseModel):
+    refundId: str  # noqa: N815
+    returnId: str  # noqa: N815
+    internalCode: str | None  # noqa: N815
+    endToEndId: str  # noqa: N815
+    amount: Decimal
+    reason: RefundReason
+    description: str | None
+    status: RefundStatus
+    requestedAt: str  # noqa: N815
+    completedAt: str | None  # noqa: N815
+    failure: RefundFailureBody | None
