@@ -15,13 +15,22 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
+from connectpsp.adapters.storage import schema as t
 from connectpsp.domain.ledger import FeePlan
 from connectpsp.settings import Settings
 from tests.invariants import cash_in_problems, ledger_problems
 from tests.receiver import Receiver, receiver
-from tests.support import Api, RunningServer, new_merchant, running_server
+from tests.support import (
+    Api,
+    RunningServer,
+    cash_out_body,
+    new_merchant,
+    running_server,
+    wait_terminal,
+)
 
 CLOSED_ACCOUNT_PAYER = {"name": "Conta Encerrada", "document": "07000000112", "ispb": "60701190"}
 
@@ -239,3 +248,63 @@ def test_unknown_and_unpaid_payments_and_bad_requests(settling_server: RunningSe
     assert e2e.startswith("E60701190")
     m.close()
     other.close()
+
+
+def test_a_refund_to_our_own_client_comes_back_as_a_return_of_its_cash_out(
+    settling_server: RunningServer,
+) -> None:
+    """The payer is a client of ours (an on-us Pix): SPI brings the refund straight back
+    to us as a return of the payer's cash-out, which is credited and lists it."""
+    payer = new_merchant(settling_server, fund=20_00, fee=FeePlan(fixed=50))
+    shop = merchant(settling_server)
+    created = shop.http.post(
+        "/cash-in", json={"amount": "7.00", "externalReference": "on-us"}, headers=shop.headers()
+    ).json()
+    paid = payer.cash_out(
+        cash_out_body(amount="7.00", destination={"type": "BRCODE", "brCode": created["brCode"]})
+    )
+    done = wait_terminal(payer, paid.json()["internalCode"])
+    assert done["status"] == "COMPLETED"
+    assert available(payer) == Decimal("12.50") and available(shop) == Decimal("6.80")
+    accepted = refund(shop, created["internalCode"], amount="2.50")
+    assert accepted.status_code == 202, accepted.text
+    ended = wait_refund(shop, created["internalCode"], accepted.json()["refundId"])
+    assert ended["status"] == "COMPLETED"
+    assert available(shop) == Decimal("4.30") and available(payer) == Decimal("15.00")
+    read = payer.get(f"/cash-out/{done['internalCode']}").json()
+    assert read["returnedAmount"] == 2.5
+    [back] = read["returns"]
+    assert (back["returnId"], back["reason"]) == (accepted.json()["returnId"], "MD06")
+    assert ledger_problems(settling_server.container.db) == []
+    assert cash_in_problems(settling_server.container.db) == []
+    payer.close()
+    shop.close()
+
+
+def test_a_refund_whose_answer_was_lost_is_asked_again_and_ends_once(
+    settling_server: RunningServer,
+) -> None:
+    m = merchant(settling_server, fund=1_00)
+    lost_answer = {"name": "Resposta Perdida", "document": "07000000384", "ispb": "60701190"}
+    code, _ = paid_charge(m, "3.00", payer=lost_answer)
+    accepted = refund(m, code, amount="3.00").json()
+    deadline = time.monotonic() + 15
+    while m.get(f"/cash-in/{code}/refunds/{accepted['refundId']}").json()["status"] == (
+        "PROCESSING"
+    ):
+        settling_server.clock.advance(seconds=1)  # past the worker's backoff
+        settling_server.container.worker.wake()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert wait_refund(m, code, accepted["refundId"])["status"] == "COMPLETED"
+    assert available(m) == Decimal("0.80")  # 1.00 + 3.00 - 0.20 - 3.00
+    db = settling_server.container.db
+    with db.transaction(write=False) as tx:
+        sent = tx.conn.execute(
+            select(t.sandbox_spi_payments.c.submit_count).where(
+                t.sandbox_spi_payments.c.end_to_end_id == accepted["returnId"]
+            )
+        ).scalar_one()
+    assert sent >= 2  # asked again, and SPI took it once
+    assert ledger_problems(db) == [] and cash_in_problems(db) == []
+    m.close()
