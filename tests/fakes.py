@@ -55,6 +55,7 @@ from connectpsp.domain.cashout import (
 from connectpsp.domain.clients import Client
 from connectpsp.domain.errors import ConnectPSPError, LedgerViolation, StorageConflict
 from connectpsp.domain.events import Event
+from connectpsp.domain.infractions import Infraction, InfractionStatus
 from connectpsp.domain.ledger import (
     PSP_FEES,
     PSP_SETTLEMENT,
@@ -92,6 +93,7 @@ from connectpsp.service.ports import (
     ChargeRepository,
     ClientRepository,
     IdempotencyRepository,
+    InfractionRepository,
     Job,
     KeyRepository,
     LedgerRepository,
@@ -207,6 +209,7 @@ class Tables:
     blocks: dict[str, Block] = field(default_factory=dict)
     returns: dict[str, CashOutReturn] = field(default_factory=dict)
     refunds: dict[str, Refund] = field(default_factory=dict)
+    infractions: dict[str, Infraction] = field(default_factory=dict)
     idempotency: dict[tuple[str, str], tuple[StoredOutcome, datetime]] = field(default_factory=dict)
     daily_usage: dict[tuple[str, date], Centavos] = field(default_factory=dict)
     jobs: dict[int, JobRow] = field(default_factory=dict)
@@ -626,6 +629,40 @@ class FakeRefunds:
         return True
 
 
+class FakeInfractions:
+    def __init__(self, t: Tables) -> None:
+        self._t = t
+
+    def add(self, infraction: Infraction) -> None:
+        if self.of_payment(infraction.end_to_end_id) is not None:
+            raise _taken("infraction of", infraction.end_to_end_id)
+        self._t.infractions[infraction.id] = infraction
+
+    def get(self, infraction_id: str, *, lock: bool = False) -> Infraction | None:
+        return self._t.infractions.get(infraction_id)
+
+    def of_payment(self, end_to_end_id: str) -> Infraction | None:
+        found = [i for i in self._t.infractions.values() if i.end_to_end_id == end_to_end_id]
+        return found[0] if found else None
+
+    def listed(
+        self, *, client_id: str | None, status: InfractionStatus | None, limit: int
+    ) -> list[Infraction]:
+        found = [
+            i
+            for i in self._t.infractions.values()
+            if client_id in (None, i.client_id) and status in (None, i.status)
+        ]
+        return sorted(found, key=lambda i: (-i.reported_at.timestamp(), i.id))[:limit]
+
+    def decide(self, infraction: Infraction) -> bool:
+        current = self._t.infractions.get(infraction.id)
+        if current is None or current.status is not InfractionStatus.OPEN:
+            return False
+        self._t.infractions[infraction.id] = infraction
+        return True
+
+
 class FakeIdempotency:
     def __init__(self, t: Tables) -> None:
         self._t = t
@@ -929,6 +966,7 @@ class FakeUnitOfWork:
     blocks: BlockRepository
     returns: ReturnRepository
     refunds: RefundRepository
+    infractions: InfractionRepository
     idempotency: IdempotencyRepository
     limits: LimitRepository
     risk: RiskRepository
@@ -954,6 +992,7 @@ class FakeUnitOfWork:
         self.blocks = FakeBlocks(t)
         self.returns = FakeReturns(t)
         self.refunds = FakeRefunds(t)
+        self.infractions = FakeInfractions(t)
         self.idempotency = FakeIdempotency(t)
         self.limits = FakeLimits(t)
         self.risk = FakeRisk(t)

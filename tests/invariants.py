@@ -312,6 +312,7 @@ def cash_in_problems(db: Database, ispb: str = Settings.ispb) -> list[str]:
             )
         ).all()
         blocks = conn.execute(select(t.balance_blocks)).all()
+        reports = {r.end_to_end_id: r for r in conn.execute(select(t.med_infractions))}
         moves = conn.execute(
             select(
                 tr.id,
@@ -436,10 +437,14 @@ def cash_in_problems(db: Database, ispb: str = Settings.ispb) -> list[str]:
     block_ids: set[str] = set()
     for b in blocks:
         held = received.get(b.end_to_end_id)
-        if b.id != derived_id(b.end_to_end_id, "block"):
-            problems.append(f"block {b.id} is not the block of {b.end_to_end_id}")
-        if held is None or (held.client_id, held.amount - held.fee) != (b.client_id, b.amount):
-            problems.append(f"block {b.id} of {b.amount} does not hold its cash-in's net amount")
+        if b.reason == "MED":
+            problems += _med_block_problems(b, reports.get(b.end_to_end_id), held)
+        else:
+            if b.id != derived_id(b.end_to_end_id, "block"):
+                problems.append(f"block {b.id} is not the block of {b.end_to_end_id}")
+            net = (held.client_id, held.amount - held.fee) if held else None
+            if net != (b.client_id, b.amount):
+                problems.append(f"block {b.id} of {b.amount} does not hold its cash-in's net")
         account, blocked = client_account_code(b.client_id), blocked_account_code(b.client_id)
         moves_of_block = [(derived_id(b.id, "hold"), account, blocked, "block")]
         if b.released_at is not None:
@@ -549,4 +554,22 @@ def _refund_problems(
         payment = received.get(e2e)
         if payment is not None and amount > payment.amount:
             problems.append(f"payment {e2e} of {payment.amount}: {amount} refunded")
+    return problems
+
+
+def _med_block_problems(
+    block: Row[Any], report: Row[Any] | None, held: Row[Any] | None
+) -> list[str]:
+    """A MED report's block: under an id derived from the report's, holding what the
+    report says it blocked (never more than the Pix), in force exactly while the report
+    is OPEN. A report that blocked something has its block."""
+    if report is None or block.id != derived_id(report.id, "block"):
+        return [f"MED block {block.id} of no report"]
+    problems = []
+    if (block.client_id, block.amount) != (report.client_id, report.blocked):
+        problems.append(f"MED block {block.id} holds {block.amount}, its report {report.blocked}")
+    if held is None or report.blocked > held.amount:
+        problems.append(f"MED report {report.id} blocked {report.blocked} of {held}")
+    if (block.released_at is None) != (report.status == "OPEN"):
+        problems.append(f"MED block {block.id} released {block.released_at}, {report.status}")
     return problems

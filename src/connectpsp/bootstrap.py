@@ -23,11 +23,12 @@ from connectpsp.adapters.storage.throttle import SqlThrottleStore
 from connectpsp.adapters.storage.uow import sql_unit_of_work_factory
 from connectpsp.adapters.webhook_http import AddressGuard, HttpSender
 from connectpsp.domain.clock import Clock, SystemClock
+from connectpsp.domain.infractions import InfractionDecision
 from connectpsp.domain.ledger import PSP_FEES, PSP_SETTLEMENT, WORLD
 from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.domain.pix_location import JWKS_PATH
 from connectpsp.logs import get_logger
-from connectpsp.service import cashins, cashouts, refunds, returns
+from connectpsp.service import cashins, cashouts, infractions, refunds, returns
 from connectpsp.service.acceptance import AcceptanceEngine
 from connectpsp.service.auth import AuthService
 from connectpsp.service.blocks import Blocks
@@ -36,6 +37,7 @@ from connectpsp.service.cashins import CashInService
 from connectpsp.service.cashouts import CashOutService
 from connectpsp.service.clients import ClientService
 from connectpsp.service.endpoints import WebhookEndpoints
+from connectpsp.service.infractions import Infractions
 from connectpsp.service.on_us import OnUsRail
 from connectpsp.service.pix_keys import PixKeys
 from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
@@ -78,6 +80,7 @@ class Container:
     returns: CashOutReturns
     refunds: Refunds
     refund_sender: RefundSender
+    infractions: Infractions
     sandbox_returns: SandboxReturns
     blocks: Blocks
     br_codes: BrCodePayments
@@ -128,6 +131,7 @@ def build(
     cashins.register_payloads(publisher, participants)
     returns.register_payloads(publisher, participants)
     refunds.register_payloads(publisher, participants)
+    infractions.register_payloads(publisher)
     uow = sql_unit_of_work_factory(db, clock, publisher.publish)
     cipher = AesGcmCipher(settings.master_key)
     hasher = hasher or Argon2Hasher()
@@ -220,9 +224,17 @@ def build(
     )
     lease = timedelta(seconds=settings.job_lease_seconds)
     refund_sender = RefundSender(uow, rail=network, clock=clock, ispb=settings.ispb, lease=lease)
+    med = Infractions(
+        uow,
+        clock=clock,
+        ispb=settings.ispb,
+        default=InfractionDecision(settings.med_default),
+        lease=lease,
+        on_event=lambda: worker.wake(),
+    )
     worker = background(
         settlement=settlement,
-        due=[cash_ins.expire_due, blocks.release_due, refund_sender.send_due],
+        due=[cash_ins.expire_due, blocks.release_due, refund_sender.send_due, med.decide_due],
         dispatcher=webhooks,
         housekeeping=[lambda: engine.forget_older_than(retention), throttle.prune],
         poll=timedelta(milliseconds=settings.worker_poll_ms),
@@ -266,6 +278,7 @@ def build(
         returns=cash_out_returns,
         refunds=Refunds(uow, engine=engine, ispb=settings.ispb, on_accepted=worker.wake),
         refund_sender=refund_sender,
+        infractions=med,
         sandbox_returns=SandboxReturns(network, cash_outs=cash_outs),
         blocks=blocks,
         br_codes=BrCodePayments(

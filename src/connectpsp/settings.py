@@ -71,6 +71,9 @@ class Settings:
     # None: allowed in the sandbox (local development), refused in production.
     webhook_allow_loopback: bool | None = None
     log_file: str | None = None  # JSON log lines are appended here as well as to stderr
+    # What a MED report left undecided for 7 days becomes: "accept" (refund the payer)
+    # or "reject" (release the funds to the client).
+    med_default: str = "accept"
     # The rail that pays. Only the simulated Pix network ships; it moves no real money,
     # so production must name it on purpose rather than fall into it.
     rail: str = "simulated"
@@ -183,9 +186,19 @@ class Settings:
             webhook_timeout_seconds=integer("WEBHOOK_TIMEOUT_SECONDS", 15),
             webhook_allow_loopback=_flag(get("WEBHOOK_ALLOW_LOOPBACK")),
             log_file=get("LOG_FILE"),
+            med_default=_one_of("MED_DEFAULT", get("MED_DEFAULT"), ("accept", "reject"))
+            or defaults.med_default,
             rail=rail or defaults.rail,
             public_url=_public_url(get("PUBLIC_URL", defaults.public_url), mode),
         )
+
+
+def _one_of(name: str, raw: str | None, allowed: tuple[str, ...]) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if raw not in allowed:
+        raise SettingsError(f"CONNECTPSP_{name} must be one of: {', '.join(allowed)}")
+    return raw
 
 
 def _database_url(raw: str | None) -> str:

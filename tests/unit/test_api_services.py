@@ -48,6 +48,7 @@ class FakeServices:
     br_codes: Any = field(default_factory=Untouched)
     returns: Any = field(default_factory=Untouched)
     refunds: Any = field(default_factory=Untouched)
+    infractions: Any = field(default_factory=Untouched)
     sandbox_returns: Any = field(default_factory=Untouched)
     sandbox_payer: Any = field(default_factory=Untouched)
     clients: Any = field(default_factory=Untouched)

@@ -32,6 +32,7 @@ from connectpsp.api.routes import (
     cash_ins,
     cash_outs,
     health,
+    infractions,
     locations,
     refunds,
     sandbox,
@@ -47,6 +48,7 @@ ROUTERS = (
     cash_outs.router,
     cash_ins.router,
     refunds.router,
+    infractions.router,
     balance.router,
     brcode.router,
     health.router,
@@ -181,6 +183,7 @@ def create_app(services: Services, *, background: Background | None = None) -> F
         app.include_router(router)
     if services.settings.sandbox:
         app.include_router(sandbox.router)
+        app.include_router(infractions.sandbox_router)
     app.add_middleware(RequestContext, max_body=services.settings.max_body_bytes)
 
     def openapi() -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -23,8 +23,8 @@ class RefundIn(_In):
         description="The payment to refund; optional when the charge has exactly one",
     )
     amount: Amount
-    reason: RefundReason = Field(
-        default=RefundReason.ORIGINAL,
+    reason: Literal["ORIGINAL", "WITHDRAWAL"] = Field(
+        default="ORIGINAL",
         description="ORIGINAL (SPI code MD06) or WITHDRAWAL (SL02, the cash of a Pix Saque/Troco)",
     )
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
@@ -36,7 +36,7 @@ def parse_refund(internal_code: str, data: Any) -> RefundRequest:
         internal_code=internal_code,
         amount=body.amount,
         end_to_end_id=body.end_to_end_id,
-        reason=body.reason,
+        reason=RefundReason(body.reason),
         description=body.description,
     )
 

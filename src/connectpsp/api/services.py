@@ -16,6 +16,7 @@ from connectpsp.service.brcode_payments import BrCodePayments
 from connectpsp.service.cashins import CashInService
 from connectpsp.service.cashouts import CashOutService
 from connectpsp.service.endpoints import WebhookEndpoints
+from connectpsp.service.infractions import Infractions
 from connectpsp.service.pix_keys import PixKeys
 from connectpsp.service.refunds import Refunds
 from connectpsp.service.returns import CashOutReturns
@@ -82,6 +83,9 @@ class Services(Protocol):
 
     @property
     def refunds(self) -> Refunds: ...
+
+    @property
+    def infractions(self) -> Infractions: ...
 
     @property
     def sandbox_returns(self) -> SandboxReturns: ...

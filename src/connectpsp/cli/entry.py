@@ -12,6 +12,7 @@ from connectpsp.cli.blocks import blocks_app
 from connectpsp.cli.clients import clients_app, sandbox_app
 from connectpsp.cli.demo import demo
 from connectpsp.cli.errors import explain
+from connectpsp.cli.infractions import infractions_app
 from connectpsp.cli.risk import risk_app
 from connectpsp.cli.sandbox_pay import sandbox_pay
 from connectpsp.cli.server import migrate, serve, worker
@@ -35,6 +36,7 @@ app.add_typer(clients_app, name="clients")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(risk_app, name="risk")
 app.add_typer(blocks_app, name="blocks")
+app.add_typer(infractions_app, name="infractions")
 
 
 def _click_exceptions() -> ModuleType:

@@ -4,7 +4,8 @@ A Pix received from a payer DICT marks for fraud is credited and, in the same
 transaction, blocked as a precaution (Res. BCB 1/2020 lets the receiving PSP hold it for
 up to 72 hours while it looks): the net amount moves from the client's available
 account to its blocked account. The block ends by a release (the operator's, or when its
-time runs out), which moves it back; or, once MED exists, by a refund to the payer.
+time runs out), which moves it back. A MED report blocks funds too
+(``domain.infractions``); its block ends by the infraction's decision.
 
 ``GET /balance`` shows it as ``blocked``: part of ``total``, not of ``available``.
 """
@@ -36,6 +37,7 @@ def blocked_account_code(client_id: str) -> str:
 
 class BlockReason(StrEnum):
     FRAUD_MARKER = "FRAUD_MARKER"  # the payer's document carries a fraud marker in DICT
+    MED = "MED"  # a fraud report (domain.infractions): ends by the operator's decision
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import ClassVar
 
-from connectpsp.domain.cashin import CashIn, CashInPayer
+from connectpsp.domain.cashin import CashIn, CashInPayer, Charge
 from connectpsp.domain.clock import iso_local
 from connectpsp.domain.errors import ConnectPSPError, IllegalTransition
 from connectpsp.domain.events import Event
@@ -48,10 +48,11 @@ class RefundReason(StrEnum):
 
     ORIGINAL = "ORIGINAL"  # the payment, or part of it, goes back (MD06)
     WITHDRAWAL = "WITHDRAWAL"  # the cash of a Pix Saque or Troco goes back (SL02)
+    FRAUD = "FRAUD"  # a MED report the PSP accepted (FR01); never the client's to ask
 
     @property
     def spi_code(self) -> str:
-        return {"ORIGINAL": "MD06", "WITHDRAWAL": "SL02"}[self.value]
+        return {"ORIGINAL": "MD06", "WITHDRAWAL": "SL02", "FRAUD": "FR01"}[self.value]
 
 
 class RefundStatus(StrEnum):
@@ -143,17 +144,20 @@ def new_refund(
     refund_id: str,
     *,
     ispb: str,
-    request: RefundRequest,
     payment: CashIn,
     refunds: list[Refund],
-    charge_id: str | None,
-    webhook_url: str | None,
+    charge: Charge | None,
+    amount: Centavos,
+    reason: RefundReason,
+    description: str | None,
     now: datetime,
+    window: bool = True,
 ) -> Refund:
-    """A refund of ``payment`` accepted now, or the rule it breaks: past the 90 days
-    (``RefundWindowClosed``), or more than is left (``RefundExceedsPayment``). The
-    balance is the caller's to check, with the others accepted in its batch."""
-    if now - payment.paid_at > REFUND_WINDOW:
+    """A refund of ``payment`` (to ``charge``, if it paid one) accepted now, or the rule
+    it breaks: past the 90 days (``RefundWindowClosed``; a MED refund is not bound by it:
+    ``window=False``), or more than is left (``RefundExceedsPayment``). The balance is
+    the caller's to check, with the others accepted in its batch."""
+    if window and now - payment.paid_at > REFUND_WINDOW:
         raise RefundWindowClosed(
             details={
                 "paidAt": iso_local(payment.paid_at),
@@ -161,22 +165,22 @@ def new_refund(
             }
         )
     left = refundable(payment, refunds)
-    if request.amount > left:
+    if amount > left:
         raise RefundExceedsPayment(details={"refundable": str(to_decimal(left))})
     return Refund(
         id=refund_id,
         return_id=return_id(ispb, now, refund_id),
         client_id=payment.client_id,
-        charge_id=charge_id,
-        internal_code=request.internal_code,
+        charge_id=charge.id if charge else None,
+        internal_code=charge.internal_code if charge else None,
         end_to_end_id=payment.end_to_end_id,
-        amount=request.amount,
-        reason=request.reason,
-        description=request.description,
+        amount=amount,
+        reason=reason,
+        description=description,
         payer=payment.payer,
         status=RefundStatus.PROCESSING,
         requested_at=now,
-        webhook_url=webhook_url,
+        webhook_url=charge.webhook_url if charge else None,
     )
 
 

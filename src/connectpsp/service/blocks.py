@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from connectpsp.domain.blocks import Block
+from connectpsp.domain.blocks import Block, BlockReason
 from connectpsp.domain.clock import Clock
-from connectpsp.domain.errors import NotFound, StorageConflict
+from connectpsp.domain.errors import IllegalTransition, NotFound, StorageConflict
 from connectpsp.service.ports import UnitOfWork, UnitOfWorkFactory
 
 __all__ = ["RELEASE_TOPIC", "Blocks", "hold"]
@@ -68,6 +68,12 @@ class Blocks:
             block = uow.blocks.get(block_id)
             if block is None:
                 raise NotFound(f"No block {block_id}.")
+            if block.reason is BlockReason.MED:
+                raise IllegalTransition(
+                    "A MED block ends by its infraction's decision: "
+                    "connectpsp infractions accept|reject.",
+                    {"reason": block.reason.value},
+                )
             released = _release(uow, block, self._clock.now(), by)
             uow.commit()
         return released

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from connectpsp.domain.blocks import Block
 from connectpsp.domain.cashin import CashIn, Charge, ChargeStatus
+from connectpsp.domain.infractions import Infraction, InfractionStatus
 from connectpsp.domain.refunds import Refund
 from connectpsp.domain.returns import CashOutReturn
 
@@ -17,6 +18,7 @@ __all__ = [
     "BlockRepository",
     "CashInRepository",
     "ChargeRepository",
+    "InfractionRepository",
     "LocationKeyStore",
     "PixKey",
     "PixKeyRepository",
@@ -87,6 +89,25 @@ class BlockRepository(Protocol):
     def release(self, block: Block) -> bool:
         """Store ``block``'s release if it is still active; False, writing nothing,
         otherwise."""
+        ...
+
+
+class InfractionRepository(Protocol):
+    def add(self, infraction: Infraction) -> None:
+        """Insert; a second report of the same Pix raises ``StorageConflict``."""
+        ...
+
+    def get(self, infraction_id: str, *, lock: bool = False) -> Infraction | None: ...
+    def of_payment(self, end_to_end_id: str) -> Infraction | None: ...
+    def listed(
+        self, *, client_id: str | None, status: InfractionStatus | None, limit: int
+    ) -> list[Infraction]:
+        """Newest first."""
+        ...
+
+    def decide(self, infraction: Infraction) -> bool:
+        """Store a decision if the infraction is still OPEN; False, writing nothing, if
+        it was decided meanwhile."""
         ...
 
 

@@ -148,6 +148,12 @@ class CashInService:
             uow.commit()
         return cancelled, payments
 
+    def received_by(self, client: Client, end_to_end_id: str) -> bool:
+        """Whether ``client`` received the Pix ``end_to_end_id``."""
+        with self._uow() as uow:
+            found = uow.cash_ins.get(end_to_end_id)
+        return found is not None and found.client_id == client.id
+
     def at_location(self, location_id: str) -> Charge:
         with self._uow() as uow:
             charge = uow.charges.by_location(location_id)

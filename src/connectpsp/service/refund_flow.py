@@ -92,11 +92,12 @@ class RefundFlow:
         refund = new_refund(
             new_id(),
             ispb=self._ispb,
-            request=request,
             payment=payment,
             refunds=state.refunds[payment.end_to_end_id],
-            charge_id=charge.id,
-            webhook_url=charge.webhook_url,
+            charge=charge,
+            amount=request.amount,
+            reason=request.reason,
+            description=request.description,
             now=now,
         )
         try:

@@ -24,6 +24,7 @@ __all__ = [
     "cash_ins",
     "cash_out_returns",
     "charges",
+    "med_infractions",
     "pix_keys",
 ]
 
@@ -90,13 +91,14 @@ cash_ins = Table(
     Index("ix_cash_ins_client", "client_id", "received_at"),
 )
 
-# Funds held out of a client's available balance (domain.blocks): one per Pix received.
+# Funds held out of a client's available balance (domain.blocks): a precautionary block
+# per Pix received (its id derives from the endToEndId), and a MED report's.
 balance_blocks = Table(
     "balance_blocks",
     metadata,
     Column("id", String(36), primary_key=True),
     Column("client_id", String(36), ForeignKey("clients.id"), nullable=False),
-    Column("end_to_end_id", String(32), nullable=False, unique=True),
+    Column("end_to_end_id", String(32), nullable=False),
     Column("amount", BigInteger, nullable=False),
     Column("reason", String(20), nullable=False),
     Column("created_at", TZ, nullable=False),
@@ -105,6 +107,7 @@ balance_blocks = Table(
     Column("released_by", String(120), nullable=True),
     CheckConstraint("amount > 0", name="amount"),
     Index("ix_balance_blocks_client", "client_id", "created_at"),
+    Index("ix_balance_blocks_payment", "end_to_end_id"),
 )
 
 # Money of our cash-outs that payees' banks sent back (domain.returns).
@@ -143,4 +146,32 @@ cash_in_refunds = Table(
     CheckConstraint("status IN ('PROCESSING', 'COMPLETED', 'FAILED')", name="status"),
     Index("ix_cash_in_refunds_payment", "end_to_end_id", "requested_at"),
     Index("ix_cash_in_refunds_client", "client_id", "requested_at"),
+)
+
+# Fraud reports against Pix received (domain.infractions, MED): one per Pix.
+med_infractions = Table(
+    "med_infractions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("client_id", String(36), ForeignKey("clients.id"), nullable=False),
+    Column(
+        "end_to_end_id",
+        String(32),
+        ForeignKey("cash_ins.end_to_end_id"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("amount", BigInteger, nullable=False),
+    Column("blocked", BigInteger, nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("details", String(500), nullable=True),
+    Column("reported_at", TZ, nullable=False),
+    Column("deadline", TZ, nullable=False),
+    Column("decided_at", TZ, nullable=True),
+    Column("decided_by", String(120), nullable=True),
+    Column("rejection_reason", String(500), nullable=True),
+    Column("refund_id", String(36), nullable=True),
+    CheckConstraint("amount > 0 AND blocked >= 0 AND blocked <= amount", name="amounts"),
+    CheckConstraint("status IN ('OPEN', 'ACCEPTED', 'REJECTED')", name="status"),
+    Index("ix_med_infractions_client", "client_id", "reported_at"),
 )

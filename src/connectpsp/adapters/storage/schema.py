@@ -350,6 +350,7 @@ from connectpsp.adapters.storage.cashin_tables import (  # noqa: E402
     cash_ins,
     cash_out_returns,
     charges,
+    med_infractions,
     pix_keys,
 )
 from connectpsp.adapters.storage.location_tables import location_keys  # noqa: E402
@@ -375,6 +376,7 @@ __all__ = [
     "daily_usage",
     "idempotency_keys",
     "location_keys",
+    "med_infractions",
     "metadata",
     "outbox",
     "pix_keys",

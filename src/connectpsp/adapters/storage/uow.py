@@ -17,6 +17,7 @@ from connectpsp.adapters.storage.cashouts import SqlCashOuts
 from connectpsp.adapters.storage.clients import SqlClients, SqlKeys
 from connectpsp.adapters.storage.db import Database, Transaction
 from connectpsp.adapters.storage.idempotency import SqlIdempotency
+from connectpsp.adapters.storage.infractions import SqlInfractions
 from connectpsp.adapters.storage.ledger import AccountCache, SqlLedger
 from connectpsp.adapters.storage.limits import SqlLimits
 from connectpsp.adapters.storage.outbox import SqlOutbox
@@ -31,6 +32,7 @@ from connectpsp.service.ports import (
     ChargeRepository,
     ClientRepository,
     IdempotencyRepository,
+    InfractionRepository,
     KeyRepository,
     LedgerRepository,
     LimitRepository,
@@ -60,6 +62,7 @@ class SqlUnitOfWork:
     blocks: BlockRepository
     returns: ReturnRepository
     refunds: RefundRepository
+    infractions: InfractionRepository
     idempotency: IdempotencyRepository
     limits: LimitRepository
     risk: RiskRepository
@@ -95,6 +98,7 @@ class SqlUnitOfWork:
         self.blocks = SqlBlocks(conn)
         self.returns = SqlReturns(conn)
         self.refunds = SqlRefunds(conn)
+        self.infractions = SqlInfractions(conn)
         self.idempotency = SqlIdempotency(conn)
         self.limits = SqlLimits(conn)
         self.risk = SqlRisk(conn)

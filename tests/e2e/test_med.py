@@ -1,0 +1,197 @@
+"""MED (issue "Refunds, returns and MED", part 3): a fraud report against a Pix a client
+received blocks the funds it finds at once; the operator accepts it (the blocked funds go
+back to the payer as a FR01 refund) or rejects it (they are released), or the default
+applies at the deadline. Through the real server with its worker, the CLI's commands and
+real webhook receivers, on SQLite and PostgreSQL, with the exact balances after each
+step and the ledger's invariants."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from connectpsp.domain.ledger import FeePlan
+from connectpsp.settings import Settings
+from tests.invariants import cash_in_problems, ledger_problems
+from tests.receiver import Receiver, receiver
+from tests.support import Api, RunningServer, cash_out_body, new_merchant, running_server
+
+
+@pytest.fixture
+def hooks(db_settings: Settings) -> Iterator[tuple[RunningServer, Receiver]]:
+    with receiver() as hook, running_server(db_settings, worker=True) as server:
+        yield server, hook
+
+
+def merchant(server: RunningServer, **fields: Any) -> Api:
+    return new_merchant(server, cash_in_fee=FeePlan(fixed=20), document="11144477735", **fields)
+
+
+def received(m: Api, amount: str, webhook_url: str | None = None) -> tuple[str, str]:
+    """A dynamic charge paid by the sandbox payer: (internalCode, endToEndId)."""
+    fields: dict[str, Any] = {"amount": amount, "externalReference": uuid.uuid4().hex[:12]}
+    if webhook_url:
+        fields["webhookUrl"] = webhook_url
+    created = m.http.post("/cash-in", json=fields, headers=m.headers()).json()
+    paid = m.http.post("/sandbox/pix/pay", json={"brCode": created["brCode"]}, headers=m.headers())
+    assert paid.status_code == 201, paid.text
+    return created["internalCode"], paid.json()["endToEndId"]
+
+
+def report(m: Api, e2e: str, **fields: Any) -> httpx.Response:
+    return m.http.post(
+        "/sandbox/med/infractions", json={"endToEndId": e2e, **fields}, headers=m.headers()
+    )
+
+
+Z = Decimal(0)
+
+
+def balance(m: Api) -> tuple[Decimal, Decimal, Decimal]:
+    b = m.balance()
+    return Decimal(str(b["available"])), Decimal(str(b["reserved"])), Decimal(str(b["blocked"]))
+
+
+def wait_for(check: Any, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_report_blocks_the_funds_and_accepting_it_refunds_the_payer(
+    hooks: tuple[RunningServer, Receiver],
+) -> None:
+    server, hook = hooks
+    m = merchant(server, fund=2_00)
+    endpoint = m.http.post(
+        "/webhooks", json={"url": f"{hook.url}/account"}, headers=m.headers(sign=False)
+    ).json()
+    assert "INFRACTION_REPORTED" in endpoint["events"]
+    code, e2e = received(m, "10.00", webhook_url=f"{hook.url}/own")
+    hook.wait_for(2)
+    assert balance(m) == (Decimal("11.80"), Z, Z)
+
+    reply = report(m, e2e, amount="8.00", details="golpe do falso parente")
+    assert reply.status_code == 201, reply.text
+    infraction = reply.json()
+    assert infraction["status"] == "OPEN" and infraction["blockedAmount"] == 8.0
+    assert infraction["deadline"].endswith("-03:00")
+    assert balance(m) == (Decimal("3.80"), Z, Decimal("8.00"))
+    again = report(m, e2e)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "ILLEGAL_TRANSITION"
+    listed = m.get("/infractions", status="OPEN").json()["items"]
+    assert [i["infractionId"] for i in listed] == [infraction["infractionId"]]
+    spent = m.cash_out(cash_out_body(amount="5.00"))  # only 3.80 is available
+    assert spent.status_code == 422 and spent.json()["error"]["code"] == "INSUFFICIENT_BALANCE"
+
+    decided = server.container.infractions.accept(infraction["infractionId"], by="ana")
+    assert decided.refund_id is not None
+    assert balance(m) == (Decimal("3.80"), Decimal("8.00"), Z)  # held for the refund
+    refund_url = f"/cash-in/{code}/refunds/{decided.refund_id}"
+    wait_for(lambda: m.get(refund_url).json()["status"] == "COMPLETED")
+    refunded = m.get(refund_url).json()
+    assert (refunded["reason"], refunded["amount"]) == ("FRAUD", 8.0)
+    assert balance(m) == (Decimal("3.80"), Z, Z)
+    read = m.get(f"/infractions/{infraction['infractionId']}").json()
+    assert (read["status"], read["decidedBy"], read["refundId"]) == (
+        "ACCEPTED",
+        "ana",
+        decided.refund_id,
+    )
+    got = hook.wait_for(8)
+    own = {r.json()["eventType"]: r for r in got if r.path == "/own"}
+    assert {"INFRACTION_REPORTED", "INFRACTION_ACCEPTED", "REFUND_COMPLETED"} <= set(own)
+    verified = Webhook(m.creds.webhook_secret).verify(
+        own["INFRACTION_REPORTED"].body, own["INFRACTION_REPORTED"].headers
+    )
+    assert verified["data"]["blockedAmount"] == 8.0
+    account = [
+        Webhook(endpoint["secret"]).verify(r.body, r.headers) for r in got if r.path == "/account"
+    ]
+    kinds = [a["event"] for a in account]
+    assert {"InfractionReported", "InfractionAccepted", "CashInRefund"} <= set(kinds)
+    refund_movement = next(a for a in account if a["event"] == "CashInRefund")
+    assert refund_movement["metadata"]["reason"] == "FR01"
+    assert ledger_problems(server.container.db) == []
+    assert cash_in_problems(server.container.db) == []
+    m.close()
+
+
+def test_a_rejected_report_releases_the_funds(settling_server: RunningServer) -> None:
+    m = merchant(settling_server)
+    _, e2e = received(m, "5.00")
+    infraction = report(m, e2e).json()  # all of it: only the 4.80 there is can be blocked
+    assert (infraction["amount"], infraction["blockedAmount"]) == (5.0, 4.8)
+    assert balance(m) == (Z, Z, Decimal("4.80"))
+    block = settling_server.container.blocks.listed(client_id=m.creds.client_id)[0]
+    with pytest.raises(Exception, match="infraction"):  # a MED block is not released alone
+        settling_server.container.blocks.release(block.id, by="ana")
+    decided = settling_server.container.infractions.reject(
+        infraction["infractionId"], by="ana", reason="the payer confirmed the purchase"
+    )
+    assert decided.refund_id is None
+    assert balance(m) == (Decimal("4.80"), Z, Z)
+    read = m.get(f"/infractions/{infraction['infractionId']}").json()
+    assert (read["status"], read["rejectionReason"]) == (
+        "REJECTED",
+        "the payer confirmed the purchase",
+    )
+    with pytest.raises(Exception, match="already"):
+        settling_server.container.infractions.accept(infraction["infractionId"], by="ana")
+    assert ledger_problems(settling_server.container.db) == []
+    assert cash_in_problems(settling_server.container.db) == []
+    m.close()
+
+
+@pytest.mark.parametrize("default", ["accept", "reject"])
+def test_the_default_applies_at_the_deadline(db_settings: Settings, default: str) -> None:
+    with running_server(replace(db_settings, med_default=default), worker=True) as server:
+        m = merchant(server)
+        _, e2e = received(m, "3.00")
+        infraction = report(m, e2e, amount="2.00").json()
+        assert balance(m) == (Decimal("0.80"), Z, Decimal("2.00"))
+        server.clock.advance(days=6, hours=23)
+        m.renew_token()  # the first one has expired
+        server.container.worker.wake()
+        time.sleep(0.3)
+        assert m.get(f"/infractions/{infraction['infractionId']}").json()["status"] == "OPEN"
+        server.clock.advance(hours=1, seconds=1)
+        m.renew_token()
+        server.container.worker.wake()
+        url = f"/infractions/{infraction['infractionId']}"
+        wait_for(lambda: m.get(url).json()["status"] != "OPEN")
+        read = m.get(url).json()
+        assert read["decidedBy"] == "deadline"
+        if default == "accept":
+            assert read["status"] == "ACCEPTED"
+            wait_for(lambda: balance(m)[1] == 0)  # the refund settled
+            assert balance(m) == (Decimal("0.80"), Z, Z)
+        else:
+            assert read["status"] == "REJECTED"
+            assert balance(m) == (Decimal("2.80"), Z, Z)
+        assert ledger_problems(server.container.db) == []
+        assert cash_in_problems(server.container.db) == []
+        m.close()
+
+
+def test_only_your_own_pix_is_reported_and_read(settling_server: RunningServer) -> None:
+    m = merchant(settling_server)
+    other = merchant(settling_server)
+    _, e2e = received(m, "1.00")
+    assert report(other, e2e).status_code == 404
+    bad = report(m, e2e, amount="1.01")
+    assert bad.status_code == 400 and bad.json()["error"]["details"][0]["field"] == "amount"
+    infraction = report(m, e2e).json()
+    assert other.get(f"/infractions/{infraction['infractionId']}").status_code == 404
+    assert other.get("/infractions").json()["items"] == []
+    m.close()
+    other.close()
