@@ -74,6 +74,24 @@ def test_another_clients_ids_reach_nothing_on_any_route(settling_server: Running
         "/cash-in", json={"amount": "1.00", "externalReference": "a-charge"}, headers=a.headers()
     ).json()
     a_key = a.http.post("/pix-keys", json={"type": "EVP"}, headers=a.headers()).json()["key"]
+    # A paid charge of A's, part of it refunded, and a MED report against its Pix.
+    paid = a.http.post(
+        "/cash-in", json={"amount": "2.00", "externalReference": "a-paid"}, headers=a.headers()
+    ).json()
+    e2e = a.http.post(
+        "/sandbox/pix/pay", json={"brCode": paid["brCode"]}, headers=a.headers()
+    ).json()["endToEndId"]
+    a_refund = a.http.post(
+        f"/cash-in/{paid['internalCode']}/refunds", json={"amount": "0.50"}, headers=a.headers()
+    ).json()["refundId"]
+    a_report = a.http.post(
+        "/sandbox/med/infractions", json={"endToEndId": e2e, "amount": "1.00"}, headers=a.headers()
+    ).json()["infractionId"]
+    deadline = time.monotonic() + 10
+    refund_path = f"/cash-in/{paid['internalCode']}/refunds/{a_refund}"
+    while a.get(refund_path).json()["status"] == "PROCESSING":
+        assert time.monotonic() < deadline, "A's refund was not sent"
+        time.sleep(0.05)
     a_before = a.balance()
     a_keys = a.get("/pix-keys").json()["items"]
     assert a_key in [k["key"] for k in a_keys]
@@ -126,12 +144,24 @@ def test_another_clients_ids_reach_nothing_on_any_route(settling_server: Running
             f"/sandbox/cash-out/{code}/return",
             {"json": {"amount": "1.00"}},
         ),
+        ("POST", "/cash-in/{internalCode}/refunds"): (
+            f"/cash-in/{paid['internalCode']}/refunds",
+            {"json": {"amount": "0.50"}},
+        ),
+        ("GET", "/cash-in/{internalCode}/refunds/{refundId}"): (refund_path, {}),
+        ("GET", "/infractions"): ("/infractions", {}),
+        ("GET", "/infractions/{infractionId}"): (f"/infractions/{a_report}", {}),
+        # A payer's PSP in the sandbox reports only a Pix the caller received.
+        ("POST", "/sandbox/med/infractions"): (
+            "/sandbox/med/infractions",
+            {"json": {"endToEndId": e2e}},
+        ),
     }
     assert set(probes) == _routes(server) - NOT_CLIENT_ROUTES, "a route has no tenancy probe"
 
     replies = {route: as_b(route[0], path, **kw) for route, (path, kw) in probes.items()}
     by_id = [route for route in probes if "{" in route[1]]
-    by_id += [("GET", "/cash-out"), ("GET", "/cash-in")]
+    by_id += [("GET", "/cash-out"), ("GET", "/cash-in"), ("POST", "/sandbox/med/infractions")]
     for route in by_id:
         reply = replies[route]
         assert reply.status_code == 404, (route, reply.text)
@@ -158,6 +188,7 @@ def test_another_clients_ids_reach_nothing_on_any_route(settling_server: Running
     assert replies[("POST", "/brcode/decode")].json()["merchantName"] == "Fulano de Tal"
     assert replies[("POST", "/cash-in")].status_code == 201  # B's own, A's reference
     assert replies[("POST", "/pix-keys")].status_code == 201
+    assert replies[("GET", "/infractions")].json()["items"] == []
     # B's first charge registered a key for B; A's is not among B's.
     b_keys = [k["key"] for k in replies[("GET", "/pix-keys")].json()["items"]]
     assert len(b_keys) == 1 and a_key not in b_keys
@@ -165,6 +196,11 @@ def test_another_clients_ids_reach_nothing_on_any_route(settling_server: Running
     assert a.balance() == a_before
     assert a.get(f"/cash-out/{code}").json()["status"] == "FAILED"
     assert [e["id"] for e in a.get("/webhooks").json()["data"]] == [endpoint["id"]]
-    assert a.get("/webhooks/deliveries").json()["data"][0]["id"] == delivery_id
+    assert delivery_id in [d["id"] for d in a.get("/webhooks/deliveries").json()["data"]]
     assert a.get(f"/cash-in/{charge['internalCode']}").json()["status"] == "ACTIVE"
     assert a.get("/pix-keys").json()["items"] == a_keys
+    assert [
+        r["refundId"]
+        for r in a.get(f"/cash-in/{paid['internalCode']}").json()["payments"][0]["refunds"]
+    ] == [a_refund]
+    assert a.get(f"/infractions/{a_report}").json()["status"] == "OPEN"

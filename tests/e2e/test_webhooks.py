@@ -166,6 +166,11 @@ def test_seed_004_movement_events_to_registered_endpoints(hooks) -> None:
         "CASHOUT_FAILED",
         "CASHIN_COMPLETED",
         "CASHOUT_RETURNED",
+        "REFUND_COMPLETED",
+        "REFUND_FAILED",
+        "INFRACTION_REPORTED",
+        "INFRACTION_ACCEPTED",
+        "INFRACTION_REJECTED",
     ]
     ok = m.cash_out(
         amount="0.30", reference="PIX-OUT-5483571657-OWUJDUDVDO", destination=MARIA_KEY
