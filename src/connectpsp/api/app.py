@@ -208,7 +208,12 @@ def create_app(services: Services, *, background: Background | None = None) -> F
             components.pop("ValidationError", None)
             # The routers' own routes: ``app.routes`` holds each included router whole.
             _describe_what_routes_check_themselves(
-                schema, [route for r in (*ROUTERS, sandbox.router) for route in r.routes]
+                schema,
+                [
+                    route
+                    for r in (*ROUTERS, sandbox.router, infractions.sandbox_router)
+                    for route in r.routes
+                ],
             )
             _describe_response_headers(schema)
             for model in BODY_MODELS:
