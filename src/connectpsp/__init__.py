@@ -17,7 +17,14 @@ The base install is the SDK (httpx only); ``connectpsp[server]`` adds the server
 """
 
 from connectpsp import brcode, webhooks
-from connectpsp.client._charges import CashInPayer, CashInPayment, Charge, RegisteredPixKey
+from connectpsp.client._charges import (
+    CashInPayer,
+    CashInPayment,
+    Charge,
+    Refund,
+    RefundFailure,
+    RegisteredPixKey,
+)
 from connectpsp.client._client import AsyncConnectPSP, ConnectPSP
 from connectpsp.client._models import (
     AcceptedCashOut,
@@ -47,8 +54,11 @@ from connectpsp.client.errors import (
     InsufficientBalanceError,
     LimitExceededError,
     NotFoundError,
+    PaymentNotFoundError,
     PaymentRejectedError,
     RateLimitError,
+    RefundExceedsPaymentError,
+    RefundWindowClosedError,
     ValidationError,
     WebhookVerificationError,
 )
@@ -82,9 +92,14 @@ __all__ = [
     "LimitExceededError",
     "NotFoundError",
     "Payee",
+    "PaymentNotFoundError",
     "PaymentRejectedError",
     "PixKey",
     "RateLimitError",
+    "Refund",
+    "RefundExceedsPaymentError",
+    "RefundFailure",
+    "RefundWindowClosedError",
     "RegisteredPixKey",
     "SecretRotation",
     "ValidationError",

@@ -5,6 +5,7 @@
     event = webhooks.verify(body, headers, secret)  # raises WebhookVerificationError
     if isinstance(event, webhooks.CashOutCompleted): ...
     elif isinstance(event, webhooks.CashInCompleted): ...
+    elif isinstance(event, webhooks.RefundCompleted): ...  # event.refund, as GET reads it
 
 ``secret`` is the ``whsec_…`` that signed it: your client's ``webhookSecret`` for a
 cash-out's own ``webhookUrl``, or the endpoint's ``secret`` for registered endpoints.
@@ -26,12 +27,15 @@ from connectpsp.client._webhooks import (
     CashInCompleted,
     CashInExpired,
     CashInMovement,
+    CashInRefundMovement,
     CashOutCompleted,
     CashOutFailed,
     CashOutMovement,
     CashOutReturned,
     CashOutReturnMovement,
     Counterpart,
+    RefundCompleted,
+    RefundFailed,
     WebhookVerificationError,
     verify,
 )
@@ -40,12 +44,15 @@ __all__ = [
     "CashInCompleted",
     "CashInExpired",
     "CashInMovement",
+    "CashInRefundMovement",
     "CashOutCompleted",
     "CashOutFailed",
     "CashOutMovement",
     "CashOutReturnMovement",
     "CashOutReturned",
     "Counterpart",
+    "RefundCompleted",
+    "RefundFailed",
     "WebhookVerificationError",
     "verify",
 ]

@@ -5,6 +5,7 @@ BR Code or a key against the database, as ``POST /sandbox/pix/pay`` does."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -157,6 +158,21 @@ def test_sandbox_pay_pays_a_code_or_a_key_and_prints_the_end_to_end_id(
         # 98.80 + 9.70 + 2.00 - (0.20 + 0.02)
         assert available(m) - before == Decimal("110.28")
 
+        old = charge(m, amount="3.00", externalReference="cli-old")
+        brt = timezone(timedelta(hours=-3))
+        paid_at = (datetime.now(brt) - timedelta(days=91)).replace(microsecond=0).isoformat()
+        cli(env, "sandbox", "pay", old["brCode"], "--paid-at", paid_at)
+        (settled,) = read(m, old["internalCode"])["payments"]
+        assert settled["paidAt"] == paid_at
+        refund = m.http.post(
+            f"/cash-in/{old['internalCode']}/refunds", json={"amount": "1.00"}, headers=m.headers()
+        )
+        assert refund.status_code == 422 and refund.json()["error"]["code"] == (
+            "REFUND_WINDOW_CLOSED"
+        )
+        # 98.80 + 9.70 + 2.00 + 3.00 - (0.20 + 0.02) - (0.20 + 0.03)
+        assert available(m) - before == Decimal("113.05")
+
         again = cli(env, "sandbox", "pay", dynamic["brCode"], check=False)
         assert_one_line_error(again, 1, "paid already")
         unknown = cli(
@@ -165,7 +181,7 @@ def test_sandbox_pay_pays_a_code_or_a_key_and_prints_the_end_to_end_id(
         assert_one_line_error(unknown, 1, "No such Pix key at this PSP")
         missing = cli(env, "sandbox", "pay", static["brCode"], check=False)
         assert_one_line_error(missing, 2, "--amount is required")
-        assert available(m) - before == Decimal("110.28")  # the refusals moved nothing
+        assert available(m) - before == Decimal("113.05")  # the refusals moved nothing
     finally:
         m.close()
 
@@ -195,6 +211,9 @@ def tampered(code: str) -> str:
         (["CODE", *payer(ispb="99999999")], "--payer-ispb is not the ISPB of a known Pix"),
         (["CODE", *payer(name="A\u202eB")], "--payer-name must not contain control characters"),
         (["CODE", *payer(name=" ")], "--payer-name must be 1 to 120 characters"),
+        (["CODE", "--paid-at", "2026-09-04T23:40:50"], "--paid-at must be a time with its offset"),
+        (["CODE", "--paid-at", "yesterday"], "--paid-at must be a time with its offset"),
+        (["CODE", "--paid-at", "2999-01-01T00:00:00Z"], "--paid-at must not be in the future"),
     ],
 )
 def test_bad_sandbox_pay_arguments_are_one_line_and_pay_nothing(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from connectpsp.api.errors import HTTP_CODES, HTTP_FALLBACK, STATUS, render_error
@@ -82,6 +83,35 @@ def test_every_magic_account_and_demo_key_is_in_the_sandbox_table() -> None:
         assert (entry.owner.document, *outcome) in rows.get(
             ("BANK_ACCOUNT", entry.owner.account), []
         ), entry.owner.account
+
+
+def refund_payer_rows() -> dict[str, tuple[str, str, str]]:
+    """The magic refund payers of docs/sandbox.md: payer.document -> (the refund's status,
+    failure.code, SPI reason)."""
+    rows = {}
+    for line in (DOCS / "sandbox.md").read_text().splitlines():
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        status = re.match(r"(COMPLETED|FAILED)\b", cells[1]) if len(cells) == 4 else None
+        if status is not None:
+            rows[cells[0]] = (status.group(1), cells[2], cells[3])
+    return rows
+
+
+def test_every_magic_refund_payer_is_in_the_sandbox_table() -> None:
+    from connectpsp.adapters.rails.simulated_returns import (
+        LOST_REFUND_ANSWER_PAYER,
+        MAGIC_REFUND_PAYERS,
+    )
+    from connectpsp.domain.spi import failure_for
+
+    rows = refund_payer_rows()
+    expected = {
+        document: ("FAILED", failure_for(reason).code, reason.value)
+        for document, reason in MAGIC_REFUND_PAYERS.items()
+    }
+    expected[LOST_REFUND_ANSWER_PAYER] = ("COMPLETED", "", "")
+    expected["any other"] = ("COMPLETED", "", "")
+    assert rows == expected
 
 
 def fraud_marker_rows() -> set[tuple[str, str, str, str]]:

@@ -254,6 +254,11 @@ def test_the_table_covers_the_calls_issue_15_names() -> None:
             assert f"psp.{resource}.{call}" in names
 
 
+def test_the_table_covers_the_refund_calls_of_issue_16() -> None:
+    names = {row.name for row in call_table(DOCS.read_text())}
+    assert {"psp.cash_ins.refund", "psp.refunds.get"} <= names
+
+
 def _tampered(old: str, new: str) -> str:
     text = DOCS.read_text()
     assert text.count(old) == 1, old

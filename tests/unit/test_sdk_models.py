@@ -28,6 +28,7 @@ from connectpsp import (
     Failure,
     Payee,
     PixKey,
+    Refund,
     RegisteredPixKey,
     SecretRotation,
     WebhookDelivery,
@@ -35,7 +36,14 @@ from connectpsp import (
     webhooks,
 )
 from connectpsp.client import errors
-from tests.unit.test_sdk_cash_in import PAID, PIX_KEY
+from tests.unit.test_sdk_cash_in import PAID, PAYMENT, PIX_KEY
+from tests.unit.test_sdk_refunds import (
+    FAILED_REFUND,
+    REFUND,
+    REFUND_COMPLETED,
+    REFUND_FAILED,
+    REFUND_MOVEMENT,
+)
 from tests.unit.test_sdk_webhooks import (
     CASHIN_COMPLETED,
     CASHIN_EXPIRED,
@@ -147,10 +155,16 @@ def samples() -> list[Any]:
     )
     movement = event(CONFIRMED)
     charge = Charge.from_json(PAID)
+    refunded = Charge.from_json({**PAID, "payments": [{**PAYMENT, "refunds": [REFUND]}]})
     return [
         charge,
         charge.payments[0],
         charge.payments[0].payer,
+        refunded.payments[0].refunds[0],
+        Refund.from_json(FAILED_REFUND).failure,
+        event(REFUND_COMPLETED),
+        event(REFUND_FAILED),
+        event(REFUND_MOVEMENT),
         RegisteredPixKey.from_json(PIX_KEY),
         event(CASHIN_COMPLETED),
         event(CASHIN_EXPIRED),
@@ -261,6 +275,9 @@ def test_money_is_decimal_and_times_are_aware() -> None:
     assert isinstance(charge.payments, tuple) and charge.amount == Decimal("100.00")
     assert str(charge.payments[0].net_amount) == "98.80"
     assert isinstance(by_type[webhooks.CashInCompleted].fee_amount, Decimal)
+    refund = by_type[Refund]
+    assert isinstance(refund.amount, Decimal) and refund.requested_at.tzinfo is not None
+    assert by_type[webhooks.RefundFailed].refund.completed_at.tzinfo is not None
     movement = by_type[webhooks.CashOutMovement]
     assert isinstance(movement.metadata, MappingProxyType)
     with pytest.raises(TypeError):

@@ -4,6 +4,7 @@ simulated network's inbound side, in this process (as ``POST /sandbox/pix/pay`` 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -20,7 +21,13 @@ __all__ = ["sandbox_pay"]
 
 MAX_PAYER_NAME = 120  # as the API's payer.name
 # The fields the sandbox payer's validation names, as this command's arguments.
-_OPTIONS = {"brCode": "BRCODE", "pixKey": "--key", "amount": "--amount", "body": "BRCODE or --key"}
+_OPTIONS = {
+    "brCode": "BRCODE",
+    "pixKey": "--key",
+    "amount": "--amount",
+    "paidAt": "--paid-at",
+    "body": "BRCODE or --key",
+}
 
 
 def sandbox_pay(
@@ -42,6 +49,12 @@ def sandbox_pay(
     payer_ispb: Annotated[
         str | None, typer.Option(help="The 8-digit ISPB of the payer's bank.")
     ] = None,
+    paid_at: Annotated[
+        str | None,
+        typer.Option(
+            help="When SPI settled it, in the past, with its offset (2026-09-04T23:40:50-03:00)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Pay a BR Code, or a Pix key, as a customer of another bank would (sandbox only);
@@ -60,6 +73,7 @@ def sandbox_pay(
     elif amount is None:
         raise CliError("--amount is required with --key", USAGE)
     centavos = _amount(amount)
+    settled_at = _moment(paid_at)
     payer = None
     if payer_name is not None and payer_document is not None and payer_ispb is not None:
         if not load_participants().is_pix_participant(payer_ispb):
@@ -73,7 +87,7 @@ def sandbox_pay(
     with open_container(settings, migrate=False) as container:
         try:
             end_to_end_id = container.sandbox_payer.pay(
-                br_code=br_code, pix_key=key, amount=centavos, payer=payer
+                br_code=br_code, pix_key=key, amount=centavos, payer=payer, paid_at=settled_at
             )
         except ValidationFailed as error:  # a code without an amount, another PSP's code
             raise CliError(fields(error, _OPTIONS), USAGE) from None
@@ -87,6 +101,20 @@ def _amount(text: str | None) -> Centavos | None:
         return parse_amount(text)
     except ValueError as error:
         raise CliError(f"--amount {error}", USAGE) from None
+
+
+def _moment(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.utcoffset() is None:
+        raise CliError(
+            "--paid-at must be a time with its offset, as 2026-09-04T23:40:50-03:00", USAGE
+        )
+    return moment
 
 
 def _payer_name(text: str) -> str:

@@ -1,5 +1,6 @@
-"""What the cash-in calls return: charges with the payments they received, and your own
-Pix keys. Immutable, with ``Decimal`` amounts and aware datetimes, as ``_models``."""
+"""What the cash-in calls return: charges with the payments they received and their
+refunds, and your own Pix keys. Immutable, with ``Decimal`` amounts and aware datetimes,
+as ``_models``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from typing import Any
 
 from connectpsp.client._models import _money, parse_time
 
-__all__ = ["CashInPayer", "CashInPayment", "Charge", "RegisteredPixKey"]
+__all__ = [
+    "CashInPayer",
+    "CashInPayment",
+    "Charge",
+    "Refund",
+    "RefundFailure",
+    "RegisteredPixKey",
+]
 
 
 @dataclass(frozen=True)
@@ -30,8 +38,63 @@ class CashInPayer:
 
 
 @dataclass(frozen=True)
+class RefundFailure:
+    """Why SPI rejected a refund: ``reason`` is its code (AC07: the account closed)."""
+
+    code: str
+    message: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Refund:
+    """Money of a received Pix sent back to its payer (a ``devolucao``): PROCESSING, then
+    COMPLETED or FAILED (then ``failure`` says why, and the amount is available again).
+    ``return_id`` is the return's own id in the Pix network; ``end_to_end_id`` is the
+    payment's."""
+
+    refund_id: str
+    return_id: str
+    internal_code: str | None  # the charge's
+    end_to_end_id: str
+    amount: Decimal
+    reason: str  # ORIGINAL or WITHDRAWAL
+    description: str | None
+    status: str  # PROCESSING, COMPLETED or FAILED
+    requested_at: datetime
+    completed_at: datetime | None
+    failure: RefundFailure | None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in ("COMPLETED", "FAILED")
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Refund:
+        failure = d.get("failure")
+        return cls(
+            refund_id=d["refundId"],
+            return_id=d["returnId"],
+            internal_code=d.get("internalCode"),
+            end_to_end_id=d["endToEndId"],
+            amount=_money(d["amount"]),
+            reason=d["reason"],
+            description=d.get("description"),
+            status=d["status"],
+            requested_at=parse_time(d["requestedAt"]),
+            completed_at=parse_time(d["completedAt"]) if d.get("completedAt") else None,
+            failure=(
+                RefundFailure(failure["code"], failure["message"], failure.get("reason"))
+                if failure
+                else None
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class CashInPayment:
-    """One Pix a charge received; ``net_amount`` (amount less the fee) is what was credited."""
+    """One Pix a charge received; ``net_amount`` (amount less the fee) is what was credited.
+    ``refunds`` are what went back of it, oldest first."""
 
     end_to_end_id: str
     amount: Decimal
@@ -39,6 +102,13 @@ class CashInPayment:
     net_amount: Decimal
     paid_at: datetime
     payer: CashInPayer
+    refunds: tuple[Refund, ...] = ()
+
+    @property
+    def refundable(self) -> Decimal:
+        """What may still go back: the amount less every refund not FAILED."""
+        held = sum((r.amount for r in self.refunds if r.status != "FAILED"), Decimal(0))
+        return self.amount - held
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> CashInPayment:
@@ -49,6 +119,7 @@ class CashInPayment:
             _money(d["netAmount"]),
             parse_time(d["paidAt"]),
             CashInPayer.from_json(d["payer"]),
+            tuple(Refund.from_json(r) for r in d.get("refunds", ())),
         )
 
 

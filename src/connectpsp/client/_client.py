@@ -1,6 +1,6 @@
 """``ConnectPSP`` and ``AsyncConnectPSP``: the same calls, blocking or awaitable, and the
-resource namespaces they hold (``cash_outs``, ``cash_ins``, ``pix_keys``, ``balance``,
-``webhooks``, ``sandbox``).
+resource namespaces they hold (``cash_outs``, ``cash_ins``, ``refunds``, ``pix_keys``,
+``balance``, ``webhooks``, ``sandbox``).
 
 Each call is a ``Plan`` (``_plans``), run by the I/O-free policy in ``_core``
 (``BaseClient._exchange``: tokens, signatures, idempotency keys, retries); the clients
@@ -24,12 +24,14 @@ from connectpsp.client._resources import (
     AsyncCashIns,
     AsyncCashOuts,
     AsyncPixKeys,
+    AsyncRefunds,
     AsyncSandbox,
     AsyncWebhooks,
     BalanceResource,
     CashIns,
     CashOuts,
     PixKeys,
+    Refunds,
     Sandbox,
     Webhooks,
 )
@@ -70,6 +72,7 @@ class ConnectPSP(BaseClient):
         self.cash_outs = CashOuts(self)
         self.cash_ins = CashIns(self)
         self.pix_keys = PixKeys(self)
+        self.refunds = Refunds(self)
         self.balance = BalanceResource(self)
         self.webhooks = Webhooks(self)
         self.sandbox = Sandbox(self)
@@ -148,6 +151,7 @@ class AsyncConnectPSP(BaseClient):
         self.cash_outs = AsyncCashOuts(self)
         self.cash_ins = AsyncCashIns(self)
         self.pix_keys = AsyncPixKeys(self)
+        self.refunds = AsyncRefunds(self)
         self.balance = AsyncBalanceResource(self)
         self.webhooks = AsyncWebhooks(self)
         self.sandbox = AsyncSandbox(self)

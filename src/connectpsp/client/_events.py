@@ -9,13 +9,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from connectpsp.client._charges import CashInPayer
+from connectpsp.client._charges import CashInPayer, Refund
 from connectpsp.client._models import Failure, Payee
 
 __all__ = [
     "CashInCompleted",
     "CashInExpired",
     "CashInMovement",
+    "CashInRefundMovement",
     "CashOutCompleted",
     "CashOutFailed",
     "CashOutMovement",
@@ -23,6 +24,8 @@ __all__ = [
     "CashOutReturned",
     "Counterpart",
     "Event",
+    "RefundCompleted",
+    "RefundFailed",
 ]
 
 
@@ -189,6 +192,51 @@ class CashOutReturnMovement:
     counterpart: Counterpart
 
 
+@dataclass(frozen=True)
+class RefundCompleted:
+    """REFUND_COMPLETED, sent to the charge's own webhookUrl: SPI settled the refund, and
+    its amount left the balance. ``refund`` is as ``psp.refunds.get`` reads it."""
+
+    webhook_id: str
+    event_at: datetime
+    refund: Refund
+
+
+@dataclass(frozen=True)
+class RefundFailed:
+    """REFUND_FAILED, sent to the charge's own webhookUrl: SPI rejected the refund
+    (``refund.failure`` says why), and its amount is available again."""
+
+    webhook_id: str
+    event_at: datetime
+    refund: Refund
+
+
+@dataclass(frozen=True)
+class CashInRefundMovement:
+    """The account movement ``CashInRefund`` (DEBIT), to registered endpoints: CONFIRMED
+    when the refund settled, ERROR when SPI rejected it (then nothing left the account).
+    ``transaction_id`` is the refund's id, ``end_to_end_id`` the return's own id and
+    ``original_end_to_end_id`` the payment's; ``counterpart`` is the payer, paid back."""
+
+    webhook_id: str
+    status: str
+    transaction_id: str
+    end_to_end_id: str
+    original_end_to_end_id: str
+    final_amount: Decimal
+    processing_date: datetime
+    error_code: str | None
+    error_message: str | None
+    reason: str | None  # SPI's: MD06 (ORIGINAL) or SL02 (WITHDRAWAL)
+    internal_code: str | None  # the charge's
+    counterpart: Counterpart
+
+    @property
+    def confirmed(self) -> bool:
+        return self.status == "CONFIRMED"
+
+
 Event = (
     CashOutCompleted
     | CashOutFailed
@@ -198,4 +246,7 @@ Event = (
     | CashInCompleted
     | CashInExpired
     | CashInMovement
+    | CashInRefundMovement
+    | RefundCompleted
+    | RefundFailed
 )

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
-from connectpsp.client._charges import Charge, RegisteredPixKey
+from connectpsp.client._charges import Charge, Refund, RegisteredPixKey
 from connectpsp.client._models import (
     AcceptedCashOut,
     Amount,
@@ -37,9 +37,11 @@ __all__ = [
     "find_charge_plan",
     "get_cash_out_plan",
     "get_charge_plan",
+    "get_refund_plan",
     "list_pix_keys_plan",
     "list_webhooks_plan",
     "qr_code_plan",
+    "refund_plan",
     "register_pix_key_plan",
     "replay_plan",
     "retry_delivery_plan",
@@ -195,6 +197,34 @@ def qr_code_plan(internal_code: str, image_format: Literal["png", "svg"]) -> Pla
         bytes,
         media_type=_QR_MEDIA_TYPES[image_format],
     )
+
+
+def refund_plan(
+    internal_code: str,
+    amount: Amount | Decimal | str,
+    end_to_end_id: str | None,
+    reason: str,
+    description: str | None,
+    idempotency_key: str | None,
+) -> Plan[Refund]:
+    body: dict[str, Any] = {"amount": str(Amount.parse(amount)), "reason": reason}
+    if end_to_end_id is not None:
+        body["endToEndId"] = end_to_end_id
+    if description is not None:
+        body["description"] = description
+    return Plan(
+        "POST",
+        f"/cash-in/{_segment(internal_code)}/refunds",
+        Refund.from_json,
+        body=body,
+        idempotency_key=idempotency_key,
+        sign=True,
+    )
+
+
+def get_refund_plan(internal_code: str, refund_id: str) -> Plan[Refund]:
+    path = f"/cash-in/{_segment(internal_code)}/refunds/{_segment(refund_id)}"
+    return Plan("GET", path, Refund.from_json)
 
 
 def register_pix_key_plan(

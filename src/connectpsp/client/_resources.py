@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
-from connectpsp.client._charges import Charge, RegisteredPixKey
+from connectpsp.client._charges import Charge, Refund, RegisteredPixKey
 from connectpsp.client._models import (
     AcceptedCashOut,
     Amount,
@@ -33,9 +33,11 @@ from connectpsp.client._plans import (
     find_charge_plan,
     get_cash_out_plan,
     get_charge_plan,
+    get_refund_plan,
     list_pix_keys_plan,
     list_webhooks_plan,
     qr_code_plan,
+    refund_plan,
     register_pix_key_plan,
     replay_plan,
     retry_delivery_plan,
@@ -51,18 +53,21 @@ __all__ = [
     "AsyncCashIns",
     "AsyncCashOuts",
     "AsyncPixKeys",
+    "AsyncRefunds",
     "AsyncSandbox",
     "AsyncWebhooks",
     "BalanceResource",
     "CashIns",
     "CashOuts",
     "PixKeys",
+    "Refunds",
     "Sandbox",
     "Webhooks",
 ]
 
 ChargeType = Literal["DYNAMIC", "STATIC"]
 ImageFormat = Literal["png", "svg"]
+RefundReason = Literal["ORIGINAL", "WITHDRAWAL"]
 
 
 class CashOuts:
@@ -160,6 +165,21 @@ class CashIns:
     def qr_code(self, internal_code: str, format: ImageFormat = "png") -> bytes:
         return self._c._send(qr_code_plan(internal_code, format))
 
+    def refund(
+        self,
+        internal_code: str,
+        amount: Amount | Decimal | str,
+        *,
+        end_to_end_id: str | None = None,
+        reason: RefundReason = "ORIGINAL",
+        description: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Refund:
+        """Send back (part of) a payment of the charge: PROCESSING until SPI answers."""
+        return self._c._send(
+            refund_plan(internal_code, amount, end_to_end_id, reason, description, idempotency_key)
+        )
+
 
 class AsyncCashIns:
     def __init__(self, client: AsyncConnectPSP) -> None:
@@ -201,6 +221,36 @@ class AsyncCashIns:
 
     async def qr_code(self, internal_code: str, format: ImageFormat = "png") -> bytes:
         return await self._c._send(qr_code_plan(internal_code, format))
+
+    async def refund(
+        self,
+        internal_code: str,
+        amount: Amount | Decimal | str,
+        *,
+        end_to_end_id: str | None = None,
+        reason: RefundReason = "ORIGINAL",
+        description: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Refund:
+        return await self._c._send(
+            refund_plan(internal_code, amount, end_to_end_id, reason, description, idempotency_key)
+        )
+
+
+class Refunds:
+    def __init__(self, client: ConnectPSP) -> None:
+        self._c = client
+
+    def get(self, internal_code: str, refund_id: str) -> Refund:
+        return self._c._send(get_refund_plan(internal_code, refund_id))
+
+
+class AsyncRefunds:
+    def __init__(self, client: AsyncConnectPSP) -> None:
+        self._c = client
+
+    async def get(self, internal_code: str, refund_id: str) -> Refund:
+        return await self._c._send(get_refund_plan(internal_code, refund_id))
 
 
 class PixKeys:

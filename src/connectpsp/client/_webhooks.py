@@ -16,11 +16,12 @@ from decimal import Decimal
 from typing import Any
 
 from connectpsp.client import _fields as f
-from connectpsp.client._charges import CashInPayer
+from connectpsp.client._charges import CashInPayer, Refund, RefundFailure
 from connectpsp.client._events import (
     CashInCompleted,
     CashInExpired,
     CashInMovement,
+    CashInRefundMovement,
     CashOutCompleted,
     CashOutFailed,
     CashOutMovement,
@@ -28,6 +29,8 @@ from connectpsp.client._events import (
     CashOutReturnMovement,
     Counterpart,
     Event,
+    RefundCompleted,
+    RefundFailed,
 )
 from connectpsp.client._models import Failure, Payee
 from connectpsp.client.errors import WebhookVerificationError
@@ -36,12 +39,15 @@ __all__ = [
     "CashInCompleted",
     "CashInExpired",
     "CashInMovement",
+    "CashInRefundMovement",
     "CashOutCompleted",
     "CashOutFailed",
     "CashOutMovement",
     "CashOutReturnMovement",
     "CashOutReturned",
     "Counterpart",
+    "RefundCompleted",
+    "RefundFailed",
     "WebhookVerificationError",
     "verify",
 ]
@@ -250,17 +256,73 @@ def _return_movement(message_id: str, d: dict[str, Any]) -> CashOutReturnMovemen
     )
 
 
+def _refunded(
+    message_id: str, event_type: str, event_at: datetime, data: dict[str, Any]
+) -> RefundCompleted | RefundFailed:
+    """REFUND_COMPLETED or REFUND_FAILED: ``data`` is the refund, final, as GET shows it."""
+    completed = event_type == "REFUND_COMPLETED"
+    status = f.text(data, "status")
+    if status != ("COMPLETED" if completed else "FAILED"):
+        raise f.Malformed(f"{event_type} of a refund {status!r}")
+    failure = None
+    if not completed:
+        d = f.json_object(data.get("failure"), "data.failure")
+        failure = RefundFailure(
+            f.text(d, "code"), f.text(d, "message"), f.optional_text(d, "reason")
+        )
+    refund = Refund(
+        refund_id=f.text(data, "refundId"),
+        return_id=f.text(data, "returnId"),
+        internal_code=f.optional_text(data, "internalCode"),
+        end_to_end_id=f.text(data, "endToEndId"),
+        amount=f.money(data, "amount"),
+        reason=f.text(data, "reason"),
+        description=f.optional_text(data, "description"),
+        status=status,
+        requested_at=f.time(data, "requestedAt"),
+        completed_at=f.time(data, "completedAt"),
+        failure=failure,
+    )
+    if completed:
+        return RefundCompleted(message_id, event_at, refund)
+    return RefundFailed(message_id, event_at, refund)
+
+
+def _refund_movement(message_id: str, d: dict[str, Any]) -> CashInRefundMovement:
+    status = f.text(d, "status")
+    if status not in ("CONFIRMED", "ERROR"):
+        raise f.Malformed(f"unknown refund movement status {status!r}")
+    metadata = f.json_object(d.get("metadata") or {}, "metadata")
+    return CashInRefundMovement(
+        webhook_id=message_id,
+        status=status,
+        transaction_id=f.text(d, "transactionId"),
+        end_to_end_id=f.text(d, "endToEndId"),
+        original_end_to_end_id=f.text(d, "originalEndToEndId"),
+        final_amount=f.money(d, "finalAmount"),
+        processing_date=f.time(d, "processingDate"),
+        error_code=f.optional_text(d, "errorCode"),
+        error_message=f.optional_text(d, "errorMessage"),
+        reason=f.optional_text(metadata, "reason"),
+        internal_code=f.optional_text(metadata, "internalCode"),
+        counterpart=_counterpart(d),
+    )
+
+
 def _event(message_id: str, d: dict[str, Any]) -> Event:
     if d.get("event") in ("CashOut", "CashIn"):
         return _movement(message_id, d)
     if d.get("event") == "CashOutReturn":
         return _return_movement(message_id, d)
+    if d.get("event") == "CashInRefund":
+        return _refund_movement(message_id, d)
     event_type = d.get("eventType")
     if event_type not in (
         "CASHOUT_COMPLETED",
         "CASHOUT_FAILED",
         "CASHOUT_RETURNED",
         *_CASH_IN_EVENTS,
+        *_REFUND_EVENTS,
     ):
         raise f.Malformed(f"unknown event {event_type!r}")
     data = f.json_object(d.get("data"), "data")
@@ -269,6 +331,8 @@ def _event(message_id: str, d: dict[str, Any]) -> Event:
         return _cash_in_event(message_id, event_type, event_at, data)
     if event_type == "CASHOUT_RETURNED":
         return _returned(message_id, event_at, data)
+    if event_type in _REFUND_EVENTS:
+        return _refunded(message_id, event_type, event_at, data)
     internal_code = f.text(data, "internalCode")
     external_reference = f.text(data, "externalReference")
     amount = f.money(data, "amount")
@@ -300,3 +364,4 @@ def _event(message_id: str, d: dict[str, Any]) -> Event:
 
 
 _CASH_IN_EVENTS = ("CASHIN_COMPLETED", "CASHIN_EXPIRED")
+_REFUND_EVENTS = ("REFUND_COMPLETED", "REFUND_FAILED")

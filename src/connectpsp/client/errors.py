@@ -15,6 +15,9 @@ ConnectPSPError
 ├── ChargeNotPayableError        422 CHARGE_NOT_PAYABLE
 ├── AmountMismatchError          422 AMOUNT_MISMATCH
 ├── PaymentRejectedError         422 PAYMENT_REJECTED
+├── PaymentNotFoundError         422 PAYMENT_NOT_FOUND
+├── RefundExceedsPaymentError    422 REFUND_EXCEEDS_PAYMENT
+├── RefundWindowClosedError      422 REFUND_WINDOW_CLOSED
 ├── RateLimitError               429
 ├── APIError                     5xx and anything else
 └── WebhookVerificationError     a webhook failed verification
@@ -39,8 +42,11 @@ __all__ = [
     "InsufficientBalanceError",
     "LimitExceededError",
     "NotFoundError",
+    "PaymentNotFoundError",
     "PaymentRejectedError",
     "RateLimitError",
+    "RefundExceedsPaymentError",
+    "RefundWindowClosedError",
     "ValidationError",
     "WebhookVerificationError",
     "error_for",
@@ -108,6 +114,20 @@ class PaymentRejectedError(ConnectPSPError):
     """The receiving side rejected the Pix: ``details["reason"]`` is SPI's code."""
 
 
+class PaymentNotFoundError(ConnectPSPError):
+    """A refund of a charge never paid, or of an ``endToEndId`` that is not one of its
+    payments (``details["endToEndId"]``)."""
+
+
+class RefundExceedsPaymentError(ConnectPSPError):
+    """The payment's refunds would add up to more than it: ``details["refundable"]`` is
+    what is left, in reais as text."""
+
+
+class RefundWindowClosedError(ConnectPSPError):
+    """More than 90 days since the payment: ``details`` is ``{"paidAt", "refundableUntil"}``."""
+
+
 class RateLimitError(ConnectPSPError):
     pass
 
@@ -127,6 +147,9 @@ _BY_CODE: dict[str, type[ConnectPSPError]] = {
     "CHARGE_NOT_PAYABLE": ChargeNotPayableError,
     "AMOUNT_MISMATCH": AmountMismatchError,
     "PAYMENT_REJECTED": PaymentRejectedError,
+    "PAYMENT_NOT_FOUND": PaymentNotFoundError,
+    "REFUND_EXCEEDS_PAYMENT": RefundExceedsPaymentError,
+    "REFUND_WINDOW_CLOSED": RefundWindowClosedError,
     "IDEMPOTENCY_KEY_MISMATCH": ConflictError,
 }
 _BY_STATUS: dict[int, type[ConnectPSPError]] = {
