@@ -26,6 +26,7 @@ from connectpsp.client._charges import (
     RegisteredPixKey,
 )
 from connectpsp.client._client import AsyncConnectPSP, ConnectPSP
+from connectpsp.client._infractions import Infraction
 from connectpsp.client._models import (
     AcceptedCashOut,
     Amount,
@@ -88,6 +89,7 @@ __all__ = [
     "ConnectPSPError",
     "DeliveryAttempt",
     "Failure",
+    "Infraction",
     "InsufficientBalanceError",
     "LimitExceededError",
     "NotFoundError",

@@ -6,6 +6,7 @@
     if isinstance(event, webhooks.CashOutCompleted): ...
     elif isinstance(event, webhooks.CashInCompleted): ...
     elif isinstance(event, webhooks.RefundCompleted): ...  # event.refund, as GET reads it
+    elif isinstance(event, webhooks.InfractionChanged): ...  # MED: event.infraction
 
 ``secret`` is the ``whsec_…`` that signed it: your client's ``webhookSecret`` for a
 cash-out's own ``webhookUrl``, or the endpoint's ``secret`` for registered endpoints.
@@ -34,6 +35,8 @@ from connectpsp.client._webhooks import (
     CashOutReturned,
     CashOutReturnMovement,
     Counterpart,
+    InfractionChanged,
+    InfractionMovement,
     RefundCompleted,
     RefundFailed,
     WebhookVerificationError,
@@ -51,6 +54,8 @@ __all__ = [
     "CashOutReturnMovement",
     "CashOutReturned",
     "Counterpart",
+    "InfractionChanged",
+    "InfractionMovement",
     "RefundCompleted",
     "RefundFailed",
     "WebhookVerificationError",

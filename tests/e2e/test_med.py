@@ -18,8 +18,10 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from connectpsp import webhooks
 from connectpsp.domain.ledger import FeePlan
 from connectpsp.settings import Settings
+from tests.e2e.test_sdk import psp_for
 from tests.invariants import cash_in_problems, ledger_problems
 from tests.receiver import Receiver, receiver
 from tests.support import Api, RunningServer, cash_out_body, new_merchant, running_server
@@ -121,6 +123,21 @@ def test_a_report_blocks_the_funds_and_accepting_it_refunds_the_payer(
     assert {"InfractionReported", "InfractionAccepted", "CashInRefund"} <= set(kinds)
     refund_movement = next(a for a in account if a["event"] == "CashInRefund")
     assert refund_movement["metadata"]["reason"] == "FR01"
+    # The SDK reads the reports and both shapes of their webhooks as typed objects.
+    typed = webhooks.verify(
+        own["INFRACTION_ACCEPTED"].body, own["INFRACTION_ACCEPTED"].headers, m.creds.webhook_secret
+    )
+    assert isinstance(typed, webhooks.InfractionChanged)
+    assert typed.infraction.refund_id == decided.refund_id
+    blocked = next(
+        r for r in got if r.path == "/account" and r.json()["event"] == "InfractionReported"
+    )
+    moved = webhooks.verify(blocked.body, blocked.headers, endpoint["secret"])
+    assert isinstance(moved, webhooks.InfractionMovement) and moved.final_amount == Decimal("8.00")
+    with psp_for(m) as psp:
+        [seen] = psp.infractions.list()
+        assert seen == psp.infractions.get(infraction["infractionId"])
+        assert (seen.status, seen.blocked_amount) == ("ACCEPTED", Decimal("8.00"))
     assert ledger_problems(server.container.db) == []
     assert cash_in_problems(server.container.db) == []
     m.close()

@@ -26,6 +26,7 @@ from connectpsp import (
     Charge,
     DeliveryAttempt,
     Failure,
+    Infraction,
     Payee,
     PixKey,
     Refund,
@@ -166,6 +167,15 @@ def samples() -> list[Any]:
         event(REFUND_FAILED),
         event(REFUND_MOVEMENT),
         RegisteredPixKey.from_json(PIX_KEY),
+        Infraction.from_json(INFRACTION),
+        event(
+            {
+                "eventType": "INFRACTION_REPORTED",
+                "eventAt": "2026-03-10T17:00:00Z",
+                "data": INFRACTION,
+            }
+        ),
+        event(INFRACTION_MOVEMENT),
         event(CASHIN_COMPLETED),
         event(CASHIN_EXPIRED),
         event(CASHIN_MOVEMENT),
@@ -207,6 +217,34 @@ def samples() -> list[Any]:
         movement,
         movement.counterpart,
     ]
+
+
+INFRACTION = {
+    "infractionId": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+    "endToEndId": "E60701190202603101700Ab3dE5fG7hJ9",
+    "status": "OPEN",
+    "amount": 8.0,
+    "blockedAmount": 5.0,
+    "details": "golpe",
+    "reportedAt": "2026-03-10T14:00:00-03:00",
+    "deadline": "2026-03-17T14:00:00-03:00",
+    "decidedAt": None,
+    "decidedBy": None,
+    "rejectionReason": None,
+    "refundId": None,
+}
+INFRACTION_MOVEMENT = {
+    "event": "InfractionReported",
+    "status": "CONFIRMED",
+    "transactionType": "PIX",
+    "movementType": "DEBIT",
+    "transactionId": INFRACTION["infractionId"],
+    "endToEndId": INFRACTION["endToEndId"],
+    "originalAmount": 8.0,
+    "finalAmount": 5.0,
+    "processingDate": "2026-03-10T17:00:00.000Z",
+    "metadata": {"infractionStatus": "OPEN", "deadline": "2026-03-17T17:00:00Z", "refundId": None},
+}
 
 
 def public_models() -> set[type]:

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import httpx
 
 from connectpsp.client._core import BaseClient, GetToken, Sleep
+from connectpsp.client._infractions import AsyncInfractions, Infractions
 from connectpsp.client._plans import Plan
 from connectpsp.client._resources import (
     AsyncBalanceResource,
@@ -73,6 +74,7 @@ class ConnectPSP(BaseClient):
         self.cash_ins = CashIns(self)
         self.pix_keys = PixKeys(self)
         self.refunds = Refunds(self)
+        self.infractions = Infractions(self)
         self.balance = BalanceResource(self)
         self.webhooks = Webhooks(self)
         self.sandbox = Sandbox(self)
@@ -152,6 +154,7 @@ class AsyncConnectPSP(BaseClient):
         self.cash_ins = AsyncCashIns(self)
         self.pix_keys = AsyncPixKeys(self)
         self.refunds = AsyncRefunds(self)
+        self.infractions = AsyncInfractions(self)
         self.balance = AsyncBalanceResource(self)
         self.webhooks = AsyncWebhooks(self)
         self.sandbox = AsyncSandbox(self)

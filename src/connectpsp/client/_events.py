@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from connectpsp.client._charges import CashInPayer, Refund
+from connectpsp.client._infractions import InfractionChanged, InfractionMovement
 from connectpsp.client._models import Failure, Payee
 
 __all__ = [
@@ -249,4 +250,6 @@ Event = (
     | CashInRefundMovement
     | RefundCompleted
     | RefundFailed
+    | InfractionChanged
+    | InfractionMovement
 )

@@ -32,6 +32,7 @@ from connectpsp.client._events import (
     RefundCompleted,
     RefundFailed,
 )
+from connectpsp.client._infractions import InfractionChanged, InfractionMovement, read_event
 from connectpsp.client._models import Failure, Payee
 from connectpsp.client.errors import WebhookVerificationError
 
@@ -46,6 +47,8 @@ __all__ = [
     "CashOutReturnMovement",
     "CashOutReturned",
     "Counterpart",
+    "InfractionChanged",
+    "InfractionMovement",
     "RefundCompleted",
     "RefundFailed",
     "WebhookVerificationError",
@@ -310,6 +313,12 @@ def _refund_movement(message_id: str, d: dict[str, Any]) -> CashInRefundMovement
 
 
 def _event(message_id: str, d: dict[str, Any]) -> Event:
+    try:
+        med = read_event(message_id, d)
+    except (KeyError, TypeError, ValueError, ArithmeticError) as error:
+        raise f.Malformed(f"a MED event without what it must hold: {error}") from None
+    if med is not None:
+        return med
     if d.get("event") in ("CashOut", "CashIn"):
         return _movement(message_id, d)
     if d.get("event") == "CashOutReturn":
