@@ -1,14 +1,18 @@
 """Issue 18's small rules over fakes: a used reference names the cash-out holding it,
-within a batch and across batches; a placeholder host is recognised."""
+within a batch and across batches; a placeholder host is recognised; each database has
+its own demo client file."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from connectpsp.cli.demo import demo_client_file
 from connectpsp.domain.webhooks import placeholder_host
 from connectpsp.service.acceptance import Accepted, Refused
+from connectpsp.settings import Settings
 from tests.fakes import Services, fake_services, one_batch, request
 
 
@@ -61,3 +65,26 @@ def test_a_placeholder_host_is_one_no_host_name_could_be(url: str, host: str | N
 
 def test_outside_the_sandbox_a_placeholder_is_left_to_dispatch(s: Services) -> None:
     s.endpoints.check_cash_out_url("https://YOUR_DOMAIN/webhooks/connectpsp")  # no error
+
+
+def test_each_database_names_its_own_demo_client_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pg = "postgresql+psycopg://app:secret@db.internal:5432/psp"
+
+    def file(url: str, schema: str | None = None) -> Path:
+        settings = Settings(var_dir=tmp_path, database_url=url, database_schema=schema)
+        return demo_client_file(settings)
+
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    here = file(pg, "a"), file("sqlite:///var/psp.db"), file(f"sqlite:///{tmp_path}/var/psp.db")
+    monkeypatch.chdir(tmp_path / "elsewhere")  # another terminal, another directory
+    assert file(pg, "a") == here[0]  # a server's name, not a path: the same from anywhere
+    assert file(pg.replace("secret", "other"), "a") == here[0]  # nor does the password count
+    assert file(pg, "b") != here[0]  # another schema, another database
+    assert file("sqlite:///var/psp.db") != here[1]  # a relative path, from elsewhere
+    monkeypatch.chdir(tmp_path)
+    assert file("sqlite:///var/psp.db") == here[1] == here[2]  # the same file, however named
+    assert len({*here, file(pg, "b")}) == 3
+    assert all(path.parent == tmp_path and path.suffix == ".json" for path in here)

@@ -138,7 +138,9 @@ def demo_client_file(settings: Settings) -> Path:
     file's real path, or its PostgreSQL location and schema), so each has its own."""
     from connectpsp.adapters.storage.db import sqlite_file
 
-    file = sqlite_file(settings.database_url)
+    file = (
+        sqlite_file(settings.database_url) if settings.database_url.startswith("sqlite") else None
+    )
     where = str(file.resolve()) if file else database_location(settings)
     digest = hashlib.sha256(where.encode()).hexdigest()[:12]
     return settings.var_dir / f"demo-client-{digest}.json"
