@@ -15,9 +15,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[server,dev]'
 	touch $(STAMP)
 
+# `make run PORT=8001` serves on another port; the BR Codes' locations (on
+# CONNECTPSP_PUBLIC_URL) follow it unless that variable is set.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+run: export CONNECTPSP_PUBLIC_URL ?= http://$(HOST):$(PORT)
 run: install
-	$(BIN)/connectpsp demo
-	$(BIN)/connectpsp serve
+	$(BIN)/connectpsp demo --host $(HOST) --port $(PORT)
+	$(BIN)/connectpsp serve --host $(HOST) --port $(PORT)
 
 # Chromium renders the API reference offline (tests/e2e/test_docs_offline.py); the script
 # installs Debian's package only when it is missing.

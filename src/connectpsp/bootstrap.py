@@ -250,6 +250,7 @@ def build(
         guard=guard,
         event_types=publisher.event_types,
         on_queued=webhooks.notify_queued,
+        refuse_placeholders=settings.sandbox,
     )
     auth = AuthService(uow, hasher=hasher, cipher=cipher, tokens=tokens, throttle=throttle)
     clients = ClientService(

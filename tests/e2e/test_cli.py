@@ -194,33 +194,92 @@ def test_a_wrong_master_key_is_a_clear_error(env: dict[str, str]) -> None:
     assert_one_line_error(result, 2, "CONNECTPSP_MASTER_KEY does not match")
 
 
+def test_version_is_the_installed_packages() -> None:
+    from importlib.metadata import version
+
+    import connectpsp
+
+    result = subprocess.run([*CLI, "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"connectpsp {version('connectpsp')}\n"
+    assert version("connectpsp") == connectpsp.__version__
+
+
+def demo_files(env: dict[str, str]) -> list[Path]:
+    return sorted(Path(env["CONNECTPSP_VAR_DIR"]).glob("demo-client-*.json"))
+
+
+def exported(printed: str) -> dict[str, str]:
+    """The variables ``demo --env`` exports."""
+    found = dict(re.findall(r"^export (CONNECTPSP_\w+)=(\S+)$", printed, re.M))
+    assert set(found) == {
+        "CONNECTPSP_CLIENT_ID",
+        "CONNECTPSP_CLIENT_SECRET",
+        "CONNECTPSP_CRYPTO_TOKEN",
+        "CONNECTPSP_APPLICATION_TOKEN",
+        "CONNECTPSP_WEBHOOK_SECRET",
+    }, printed
+    return found
+
+
 def test_demo_creates_the_client_once(env: dict[str, str]) -> None:
     first = cli(env, "demo").stdout
     assert "created the demo client with R$ 10000.00" in first
     second = cli(env, "demo").stdout
     assert "created the demo client" not in second
-    creds = json.loads((Path(env["CONNECTPSP_VAR_DIR"]) / "demo-client.json").read_text())
+    [saved] = demo_files(env)
+    creds = json.loads(saved.read_text())
     for text in (first, second):
-        assert creds["clientSecret"] in text
+        assert creds["clientSecret"] in text and str(saved) in text
         assert "openssl dgst -sha256 -hmac" in text and "/cash-out" in text
-    assert (Path(env["CONNECTPSP_VAR_DIR"]) / "demo-client.json").stat().st_mode & 0o777 == 0o600
+    assert saved.stat().st_mode & 0o777 == 0o600
     assert "R$ 10.000,00" in cli(env, "clients", "list").stdout
+    # --env: the same client, as export lines only (nothing else on stdout, for eval)
+    only = cli(env, "demo", "--env")
+    assert exported(only.stdout)["CONNECTPSP_CLIENT_ID"] == creds["clientId"]
+    assert len(only.stdout.strip().splitlines()) == 5
 
 
-def test_demo_recreates_its_client_when_the_database_was_reset(
-    env: dict[str, str], tmp_path: Path
-) -> None:
-    cli(env, "demo")
-    saved = Path(env["CONNECTPSP_VAR_DIR"]) / "demo-client.json"
-    old_id = json.loads(saved.read_text())["clientId"]
-    # Same var/ (and so the same saved credentials), a brand-new database.
-    reset = {**env, "CONNECTPSP_DATABASE_URL": f"sqlite:///{tmp_path / 'reset.db'}"}
-    reset.pop("CONNECTPSP_DATABASE_SCHEMA", None)
-    again = cli(reset, "demo").stdout
-    assert "created the demo client" in again
-    new_id = json.loads(saved.read_text())["clientId"]
-    assert new_id != old_id and new_id in again and old_id not in again
-    assert "R$ 10.000,00" in cli(reset, "clients", "list").stdout  # funded again
+def test_each_database_keeps_its_own_demo_client(env: dict[str, str], tmp_path: Path) -> None:
+    """Issue 18: switching databases overwrote the one demo-client.json, and switching
+    back created a second demo client."""
+    # Two fresh databases (the module's has other tests' demo clients), one var/.
+    env, other = (
+        {**env, "CONNECTPSP_DATABASE_URL": f"sqlite:///{tmp_path / name}"}
+        for name in ("one.db", "other.db")
+    )
+    for each in (env, other):
+        each.pop("CONNECTPSP_DATABASE_SCHEMA", None)
+    first = exported(cli(env, "demo", "--env").stdout)
+    second = exported(cli(other, "demo", "--env").stdout)
+    assert second["CONNECTPSP_CLIENT_ID"] != first["CONNECTPSP_CLIENT_ID"]
+    back = cli(env, "demo", "--env")
+    assert exported(back.stdout) == first and "created" not in back.stderr
+    assert len(demo_files(env)) == 2
+    for each in (env, other):
+        assert cli(each, "clients", "list").stdout.count("Demo Merchant") == 1
+    # The database reset (its file gone): its saved client opens nothing, a new one is made.
+    (tmp_path / "other.db").unlink()
+    again = cli(other, "demo", "--env")
+    assert "created the demo client" in again.stderr
+    assert exported(again.stdout)["CONNECTPSP_CLIENT_ID"] not in (
+        second["CONNECTPSP_CLIENT_ID"],
+        first["CONNECTPSP_CLIENT_ID"],
+    )
+    assert "R$ 10.000,00" in cli(other, "clients", "list").stdout  # funded again
+
+
+def test_the_demo_client_of_before_is_kept(env: dict[str, str], tmp_path: Path) -> None:
+    """A var/demo-client.json written before the files were per database still names this
+    database's demo client: it is kept, not made again."""
+    first = exported(cli(env, "demo", "--env").stdout)
+    [saved] = demo_files(env)
+    moved = {**env, "CONNECTPSP_VAR_DIR": str(tmp_path / "var-of-before")}
+    Path(moved["CONNECTPSP_VAR_DIR"]).mkdir()
+    (Path(moved["CONNECTPSP_VAR_DIR"]) / "demo-client.json").write_text(saved.read_text())
+    kept = cli(moved, "demo", "--env")
+    assert exported(kept.stdout) == first and "created" not in kept.stderr
+    assert [f.name for f in demo_files(moved)] == [saved.name]
 
 
 def cash_out_through(
@@ -264,22 +323,21 @@ def assert_the_printed_tour_works(printed: str, port: int) -> None:
     commands = the_tour(printed)
     result = subprocess.run(["bash", "-c", commands], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    answers = [json.loads(part) for part in re.findall(r"\{.*?\}(?=\{|$)", result.stdout)]
+    answers = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     accepted, by_code, by_reference, balance = answers
     assert accepted["status"] == "PROCESSING", result.stdout
     assert by_code["internalCode"] == by_reference["internalCode"] == accepted["internalCode"]
     assert set(balance) == {"available", "reserved", "blocked", "total"}
-    assert f"127.0.0.1:{port}" in commands
+    assert f"export CONNECTPSP_URL=http://127.0.0.1:{port}" in commands
 
 
-def test_the_printed_tour_is_the_readmes_with_only_host_and_credentials_filled_in() -> None:
-    """Every command of README.md's tour (the seed tutorial's) appears in what ``make run``
-    prints, unchanged but for the host, the credentials and the tutorial's internalCode."""
+def test_the_printed_tour_is_the_readmes_with_its_variables_filled_in() -> None:
+    """What ``make run`` prints is README.md's tour, steps 1 to 4, as written, after
+    export lines that set what the README's step 0 sets: the URL and the credentials."""
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     section = readme[readme.index("## A tour") :]
     section = section[: section.index("\n## ")]
-    blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
-    assert len(blocks) >= 4, blocks  # token, signature, cash-out, lookups
+    setup, *steps = re.findall(r"```sh\n(.*?)```", section, re.S)
     creds = {
         "clientId": "c0ffee00-0000-4000-8000-000000000001",
         "clientSecret": "cs_secret",
@@ -288,17 +346,21 @@ def test_the_printed_tour_is_the_readmes_with_only_host_and_credentials_filled_i
         "webhookSecret": "whsec_hook",
     }
     tour = the_tour(demo_instructions(creds, "http://127.0.0.1:8123"))
-    for block in blocks:
-        filled = (
-            block.strip()
-            .replace("http://127.0.0.1:8000", "http://127.0.0.1:8123")
-            .replace("YOUR_CLIENT_ID", creds["clientId"])
-            .replace("YOUR_CLIENT_SECRET", creds["clientSecret"])
-            .replace("YOUR_APP_TOKEN", creds["applicationToken"])
-            .replace("/cash-out/IVKPRMOCDY", "/cash-out/$INTERNAL_CODE")
-        )
-        assert filled in tour, filled
-    assert f"export CRYPTO_TOKEN={creds['cryptoToken']}" in tour
+    assert 'eval "$(connectpsp demo --env)"' in setup
+    for line in setup.splitlines():
+        if line.startswith(("command -v", "field()")):
+            assert line in tour, line
+    printed = [step for step in steps if step.strip() in tour]
+    assert len(printed) == 4, printed  # token, signature, cash-out by key, lookups
+    exports = dict(re.findall(r"^export (\w+)=(\S+)$", tour, re.M))
+    assert exports == {
+        "CONNECTPSP_URL": "http://127.0.0.1:8123",
+        "CONNECTPSP_CLIENT_ID": creds["clientId"],
+        "CONNECTPSP_CLIENT_SECRET": creds["clientSecret"],
+        "CONNECTPSP_CRYPTO_TOKEN": creds["cryptoToken"],
+        "CONNECTPSP_APPLICATION_TOKEN": creds["applicationToken"],
+        "CONNECTPSP_WEBHOOK_SECRET": creds["webhookSecret"],
+    }
 
 
 def free_port() -> int:

@@ -1,4 +1,4 @@
-"""The SDK against the real server on loopback: the README's tutorial as written, a
+"""The SDK against the real server on loopback: the README's SDK scripts as written, a
 response lost after the commit, a token that expires mid-session, webhook retry and
 replay, and the async client."""
 
@@ -33,6 +33,7 @@ from connectpsp import (
     webhooks,
 )
 from connectpsp.adapters.storage import schema as t
+from connectpsp.cli.demo import tour_variables
 from tests.receiver import Received, receiver
 from tests.support import Api, RunningServer, new_merchant
 
@@ -41,7 +42,7 @@ PAYEE = Payee("Maria Silva", "12345678909", PixKey("CPF", "12345678909"))
 
 
 def readme_section() -> str:
-    return README.read_text().split("## The tutorial with the SDK", 1)[1].split("\n## ", 1)[0]
+    return README.read_text().split("## The SDK", 1)[1].split("\n## ", 1)[0]
 
 
 def readme_blocks() -> dict[str, str]:
@@ -50,46 +51,39 @@ def readme_blocks() -> dict[str, str]:
     return {block.split()[1].rstrip(":"): block for block in blocks}
 
 
-_EXPORT = re.compile(r'^export (\w+)=(\S+)(?:\s+# "(\w+)")?$', re.M)
-
-
-def readme_exports() -> dict[str, tuple[str, str | None]]:
-    """{variable: (value as written, the JSON key of ``clients create --json`` it takes,
-    if its comment names one)} from the SDK section's shell block."""
-    (block,) = re.findall(r"```sh\n(.*?)```", readme_section(), re.S)
-    assert "connectpsp clients create --name demo --json" in block
-    return {name: (value, key or None) for name, value, key in _EXPORT.findall(block)}
+def exported(m: Api) -> dict[str, str]:
+    """What the tour's step 0 sets for ``m`` on this server: the URL and the variables
+    ``connectpsp demo --env`` exports (``tour_variables``)."""
+    lines = tour_variables(m.creds.as_json(), m.server.base_url)
+    return dict(re.findall(r"^export (\w+)=(\S+)$", lines, re.M))
 
 
 def sdk_env(m: Api) -> dict[str, str]:
-    """The environment the README's export block sets up, filled in for ``m``: each
-    credential taken from the JSON key its comment names, the URL for this server."""
-    credentials = m.creds.as_json()
-    env = dict(os.environ)
-    for name, (value, key) in readme_exports().items():
-        if key is not None:
-            env[name] = credentials[key]
-        else:
-            assert value == "http://127.0.0.1:8000", (name, value)
-            env[name] = m.server.base_url
-    return env
+    return {**os.environ, **exported(m)}
 
 
 def test_the_readme_says_how_to_set_every_variable_the_tutorial_reads() -> None:
-    exports = readme_exports()
+    readme = README.read_text()
+    step_0 = re.findall(r"```sh\n(.*?)```", readme.split("## A tour", 1)[1], re.S)[0]
+    assert "export CONNECTPSP_URL=http://127.0.0.1:8000" in step_0
+    assert 'eval "$(connectpsp demo --env)"' in step_0
     read = {
         name
         for code in readme_blocks().values()
         for name in re.findall(r"""os\.environ\[["'](\w+)["']\]""", code)
     }
-    assert read == set(exports), "the README's export block and its scripts disagree"
-    assert {key for _, key in exports.values()} - {None} == {
-        "clientId",
-        "clientSecret",
-        "cryptoToken",
-        "applicationToken",
-        "webhookSecret",
+    names = {
+        "CONNECTPSP_URL",
+        "CONNECTPSP_CLIENT_ID",
+        "CONNECTPSP_CLIENT_SECRET",
+        "CONNECTPSP_CRYPTO_TOKEN",
+        "CONNECTPSP_APPLICATION_TOKEN",
+        "CONNECTPSP_WEBHOOK_SECRET",
     }
+    assert read == names, "the README's scripts read what step 0 does not set"
+    keys = ("clientId", "clientSecret", "cryptoToken", "applicationToken", "webhookSecret")
+    lines = tour_variables(dict.fromkeys(keys, "x"), "http://127.0.0.1:8000")
+    assert set(re.findall(r"export (\w+)=", lines)) == names  # what demo --env sets
 
 
 def free_port() -> int:

@@ -68,3 +68,35 @@ def test_pip_install_without_extras(tmp_path: Path) -> None:
     line = command.stderr.strip()
     assert "\n" not in line and "pip install 'connectpsp[server]'" in line, line
     assert "Traceback" not in command.stderr
+
+
+TYPED_USE = """
+from connectpsp import ConnectPSP
+
+with ConnectPSP("http://127.0.0.1:8000", "id", "secret", "crypto", "app") as psp:
+    available: int = psp.balance.get().available
+"""
+
+
+@pytest.mark.slow
+def test_the_installed_sdk_is_typed(tmp_path: Path) -> None:
+    """The wheel carries py.typed (PEP 561): mypy checks a user's calls against the SDK's
+    types, instead of treating it as untyped."""
+    env_dir = tmp_path / "sdk-only"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", str(ROOT)], check=True, timeout=600
+    )
+    (tmp_path / "use.py").write_text(TYPED_USE)
+    mypy = ROOT / ".venv" / "bin" / "mypy"
+    out = subprocess.run(
+        [str(mypy), "--strict", "--no-incremental", "--python-executable", str(python), "use.py"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert "py.typed" not in out.stdout, out.stdout  # not "missing library stubs or py.typed"
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert 'expression has type "Decimal", variable has type "int"' in out.stdout, out.stdout

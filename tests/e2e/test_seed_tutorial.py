@@ -11,7 +11,6 @@ import os
 import re
 import stat
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -195,9 +194,3 @@ def test_option_b_bank_account(server: RunningServer, shell_env: dict[str, str])
         "account": "947710840",
         "accountType": "PAYMENT",
     }
-
-
-def test_readme_tour_is_the_tutorial_with_only_the_host_changed() -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    for command in (TOKEN_CALL, SIGNATURE_LINE, OPTION_A, STATUS_CALL):
-        assert command.replace(SEED_HOST, "http://127.0.0.1:8000") in readme, command[:60]

@@ -30,6 +30,7 @@ STATUS: dict[type[ConnectPSPError], int] = {
     e.InvalidSignature: 401,
     e.RateLimited: 429,
     e.ValidationFailed: 400,
+    e.PlaceholderUrl: 400,
     jsonio.InvalidJson: 400,
     e.IdempotencyKeyRequired: 400,
     jsonio.PayloadTooLarge: 413,

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import Annotated
 
 import typer
 
+from connectpsp import __version__
 from connectpsp.cli.blocks import blocks_app
 from connectpsp.cli.clients import clients_app, sandbox_app
 from connectpsp.cli.demo import demo
@@ -26,6 +28,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
 )
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"connectpsp {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """ConnectPSP: a self-hostable Pix PSP."""
+
+
 # ``--help`` lists the commands in this order, then the groups.
 app.command()(serve)
 app.command()(worker)

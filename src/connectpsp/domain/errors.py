@@ -10,6 +10,7 @@ ConnectPSPError
 │   └── InvalidSignature            INVALID_SIGNATURE
 ├── RateLimited                     RATE_LIMITED
 ├── ValidationFailed                VALIDATION_ERROR
+│   └── PlaceholderUrl              PLACEHOLDER_URL
 ├── IdempotencyKeyRequired          IDEMPOTENCY_KEY_REQUIRED
 ├── IdempotencyKeyMismatch          IDEMPOTENCY_KEY_MISMATCH
 ├── IdempotencyKeyInUse             IDEMPOTENCY_KEY_IN_USE
@@ -53,6 +54,7 @@ __all__ = [
     "LimitExceeded",
     "NotFound",
     "PixKeyAlreadyRegistered",
+    "PlaceholderUrl",
     "RateLimited",
     "SchemaNotCurrent",
     "StorageConflict",
@@ -133,6 +135,14 @@ class ValidationFailed(ConnectPSPError):
         fields = ", ".join(e.field for e in errors)
         super().__init__(message or f"Invalid fields: {fields}.", [e.as_dict() for e in errors])
         self.errors = errors
+
+
+class PlaceholderUrl(ValidationFailed):
+    """A webhook URL whose host is a documentation placeholder (``YOUR_DOMAIN``), refused
+    in the sandbox rather than retried for a day: its own code, so a pasted example that
+    was not filled in is told so plainly."""
+
+    code = "PLACEHOLDER_URL"
 
 
 class IdempotencyKeyRequired(ConnectPSPError):

@@ -33,6 +33,7 @@ __all__ = [
     "is_http_url",
     "new_webhook_secret",
     "next_attempt_delay",
+    "placeholder_host",
     "sign",
 ]
 
@@ -108,6 +109,17 @@ def is_http_url(url: str) -> bool:
     except ValueError:
         return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def placeholder_host(url: str) -> str | None:
+    """The URL's host as written if it is a placeholder, such as the docs' ``YOUR_DOMAIN``:
+    one with an ``_``, which no host name has (RFC 1123), so it can never be reached."""
+    try:
+        host = urlsplit(url).netloc.rpartition("@")[2]
+    except ValueError:
+        return None
+    host = host.rsplit(":", 1)[0] if not host.startswith("[") else host
+    return host if "_" in host else None
 
 
 def forbidden_address(address: str) -> bool:

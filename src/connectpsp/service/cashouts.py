@@ -92,6 +92,12 @@ class CashOutFlow:
         references = uow.cash_outs.references_taken(
             sorted({(s.client.id, s.command.external_reference) for s in batch})
         )
+        # The cash-out holding a reference used again, for the 409 to name (rarely any).
+        holders: dict[tuple[str, str], str] = {}
+        for client_id, reference in sorted(references):
+            holder = uow.cash_outs.by_external_reference(client_id, reference)
+            if holder is not None:
+                holders[(client_id, reference)] = holder.internal_code
         accounts = sorted({client_account_code(s.client.id) for s in batch})
         balances = uow.ledger.lock_balances(accounts) if accounts else {}
         missing = set(accounts) - set(balances)
@@ -103,7 +109,7 @@ class CashOutFlow:
         # clients are all in, or none, so a per-minute count is exact.
         risk = _histories(uow, batch, now)
         book = CashOutBook(Book(balances), references, dict(usage), risk)
-        return _Batch(book, set(usage))
+        return _Batch(book, set(usage), holders)
 
     def decide(
         self, state: _Batch, submission: Submission[CashOutRequest], now: datetime
@@ -125,11 +131,18 @@ class CashOutFlow:
                 tally=assessment.tally,
             )
         )
+        holder = state.holders.get((client.id, request.external_reference))
+        if isinstance(assessment.refusal, DuplicateExternalReference) and holder:
+            raise DuplicateExternalReference(
+                f"A cash-out with this externalReference already exists: internalCode {holder}.",
+                {"internalCode": holder},
+            )
         if assessment.refusal is not None:
             raise assessment.refusal
         assert accepted is not None
         state.accepted.append(accepted)
         c = accepted.cash_out
+        state.holders[(client.id, c.external_reference)] = c.internal_code
         return AcceptedCashOut(c.id, c.internal_code, c.external_reference, now)
 
     def write(self, uow: UnitOfWork, state: _Batch, now: datetime) -> None:
@@ -157,6 +170,7 @@ class CashOutFlow:
 class _Batch:
     book: CashOutBook
     usage_found: set[str]  # clients with a usage row today (updated, not inserted)
+    holders: dict[tuple[str, str], str]  # (client, externalReference): its internalCode
     accepted: list[Acceptance] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)  # accepted and refused
 

@@ -22,6 +22,7 @@ from connectpsp.domain.errors import (
     EndpointDisabled,
     FieldError,
     NotFound,
+    PlaceholderUrl,
     ValidationFailed,
 )
 from connectpsp.domain.ids import new_id
@@ -36,6 +37,7 @@ from connectpsp.domain.webhooks import (
     SecretRotated,
     is_http_url,
     new_webhook_secret,
+    placeholder_host,
 )
 from connectpsp.service.acceptance import AcceptanceEngine, Decided, Submission
 from connectpsp.service.ports import BlockedUrl, Cipher, UnitOfWork, UnitOfWorkFactory, UrlGuard
@@ -184,8 +186,11 @@ class WebhookEndpoints:
         guard: UrlGuard,
         event_types: tuple[str, ...],
         on_queued: Callable[[], None] = lambda: None,
+        refuse_placeholders: bool = False,
     ) -> None:
         self._uow = uow
+        # The sandbox refuses a webhook URL pasted from the docs with its placeholder host.
+        self._refuse_placeholders = refuse_placeholders
         self._engine = engine
         self._clock = clock
         self._guard = guard
@@ -212,6 +217,7 @@ class WebhookEndpoints:
         return self._engine.submit(self._rotate, client, key, RotateSecret(endpoint_id))
 
     def _validate(self, url: str, events: tuple[str, ...]) -> None:
+        self._refuse_placeholder("url", url)
         errors = self._url_errors(url)
         unknown = sorted(set(events) - set(self._event_types))
         if unknown or not events:
@@ -232,10 +238,21 @@ class WebhookEndpoints:
     def check_cash_out_url(self, url: str) -> None:
         """A cash-out's ``webhookUrl``, at creation: an address webhooks may not reach is
         refused now (``ValidationFailed``); a host name is checked at each dispatch."""
+        self._refuse_placeholder("webhookUrl", url)
         try:
             self._guard.check_literal(url)
         except BlockedUrl as blocked:
             raise ValidationFailed([FieldError("webhookUrl", str(blocked))]) from None
+
+    def _refuse_placeholder(self, name: str, url: str) -> None:
+        host = placeholder_host(url) if self._refuse_placeholders else None
+        if host is not None:
+            message = f"host {host!r} is a placeholder: put your receiver's URL here" + (
+                ", or leave webhookUrl out" if name == "webhookUrl" else ""
+            )
+            raise PlaceholderUrl(
+                [FieldError(name, message)], f"{name} is a placeholder, not an address."
+            )
 
     def endpoints(self, client: Client) -> list[Endpoint]:
         with self._uow() as uow:
