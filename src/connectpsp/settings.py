@@ -71,6 +71,9 @@ class Settings:
     # None: allowed in the sandbox (local development), refused in production.
     webhook_allow_loopback: bool | None = None
     log_file: str | None = None  # JSON log lines are appended here as well as to stderr
+    log_level: str = "INFO"  # the least severe level logged: DEBUG, INFO, WARNING, ERROR
+    # /metrics (Prometheus) and what feeds it; off only to measure what it costs.
+    metrics: bool = True
     # The rail that pays. Only the simulated Pix network ships; it moves no real money,
     # so production must name it on purpose rather than fall into it.
     rail: str = "simulated"
@@ -181,8 +184,10 @@ class Settings:
                 integer("IDEMPOTENCY_RETENTION_HOURS", defaults.idempotency_retention_hours),
             ),
             webhook_timeout_seconds=integer("WEBHOOK_TIMEOUT_SECONDS", 15),
-            webhook_allow_loopback=_flag(get("WEBHOOK_ALLOW_LOOPBACK")),
+            webhook_allow_loopback=_flag("WEBHOOK_ALLOW_LOOPBACK", get("WEBHOOK_ALLOW_LOOPBACK")),
             log_file=get("LOG_FILE"),
+            log_level=_log_level(get("LOG_LEVEL", defaults.log_level)),
+            metrics=_flag("METRICS", get("METRICS")) is not False,
             rail=rail or defaults.rail,
             public_url=_public_url(get("PUBLIC_URL", defaults.public_url), mode),
         )
@@ -245,14 +250,24 @@ def _at_least(minimum: int, name: str, value: int) -> int:
     return value
 
 
-def _flag(value: str | None) -> bool | None:
+def _flag(name: str, value: str | None) -> bool | None:
     if value is None:
         return None
     if value.lower() in ("1", "true", "yes"):
         return True
     if value.lower() in ("0", "false", "no"):
         return False
-    raise SettingsError("CONNECTPSP_WEBHOOK_ALLOW_LOOPBACK must be true or false")
+    raise SettingsError(f"CONNECTPSP_{name} must be true or false")
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _log_level(value: str | None) -> str:
+    level = (value or "INFO").upper()
+    if level not in LOG_LEVELS:
+        raise SettingsError(f"CONNECTPSP_LOG_LEVEL must be one of: {', '.join(LOG_LEVELS)}")
+    return level
 
 
 # A BR Code's field 26 holds 99 bytes: the GUI's 18, the location's own ID and length

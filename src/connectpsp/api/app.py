@@ -33,10 +33,12 @@ from connectpsp.api.routes import (
     cash_outs,
     health,
     locations,
+    metrics,
     sandbox,
     webhooks,
 )
 from connectpsp.api.services import Background, Services
+from connectpsp.metrics import observe_request
 
 __all__ = ["create_app"]
 
@@ -179,7 +181,14 @@ def create_app(services: Services, *, background: Background | None = None) -> F
         app.include_router(router)
     if services.settings.sandbox:
         app.include_router(sandbox.router)
-    app.add_middleware(RequestContext, max_body=services.settings.max_body_bytes)
+    measured = services.settings.metrics
+    if measured:
+        app.include_router(metrics.router)
+    app.add_middleware(
+        RequestContext,
+        max_body=services.settings.max_body_bytes,
+        observe=observe_request if measured else None,
+    )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

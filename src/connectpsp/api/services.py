@@ -26,7 +26,14 @@ from connectpsp.service.sandbox import (
 )
 from connectpsp.service.security import DictSecurity
 
-__all__ = ["ApiSettings", "Background", "BalanceReader", "LocationSigner", "Services"]
+__all__ = [
+    "ApiSettings",
+    "Background",
+    "BalanceReader",
+    "LocationSigner",
+    "MetricsSource",
+    "Services",
+]
 
 
 class ApiSettings(Protocol):
@@ -38,6 +45,11 @@ class ApiSettings(Protocol):
     @property
     def sandbox(self) -> bool:
         """Whether the sandbox routes are served (CONNECTPSP_ENV=sandbox)."""
+        ...
+
+    @property
+    def metrics(self) -> bool:
+        """Whether requests are measured and /metrics served (CONNECTPSP_METRICS)."""
         ...
 
 
@@ -55,6 +67,12 @@ class LocationSigner(Protocol):
 
     def jwks(self) -> dict[str, Any]:
         """The public keys (a JWK Set) that verify what ``sign`` signed lately."""
+        ...
+
+
+class MetricsSource(Protocol):
+    def render(self) -> bytes:
+        """The metrics in Prometheus' text format, read now."""
         ...
 
 
@@ -115,6 +133,11 @@ class Services(Protocol):
     @property
     def locations(self) -> LocationSigner:
         """Signs what dynamic codes' locations serve; the JWKS (GET /.well-known/jwks.json)."""
+        ...
+
+    @property
+    def metrics(self) -> MetricsSource:
+        """What GET /metrics answers (when ``settings.metrics``)."""
         ...
 
     def ping(self) -> bool:

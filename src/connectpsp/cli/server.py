@@ -26,12 +26,16 @@ def serve(
     from connectpsp.api import server
     from connectpsp.api.app import create_app
     from connectpsp.logs import configure_logging
+    from connectpsp.metrics import process_exiting
 
     settings = load_settings()
-    configure_logging(file=settings.log_file)
-    with open_container(settings, migrate=True) as container:
-        api = create_app(container, background=None if no_worker else container.worker)
-        server.run(server.server_config(api, container.settings, host=host, port=port))
+    configure_logging(settings.log_level, file=settings.log_file)
+    try:
+        with open_container(settings, migrate=True) as container:
+            api = create_app(container, background=None if no_worker else container.worker)
+            server.run(server.server_config(api, container.settings, host=host, port=port))
+    finally:
+        process_exiting()
 
 
 def worker() -> None:
@@ -39,6 +43,7 @@ def worker() -> None:
     import signal
 
     from connectpsp.logs import configure_logging
+    from connectpsp.metrics import process_exiting
 
     # Handlers first: a SIGTERM that arrives while we start up still stops us cleanly.
     started: list[Container] = []
@@ -53,11 +58,14 @@ def worker() -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     settings = load_settings()
-    configure_logging(file=settings.log_file)
-    with open_container(settings, migrate=True) as container:
-        started.append(container)
-        if not stopping:
-            container.worker.run()
+    configure_logging(settings.log_level, file=settings.log_file)
+    try:
+        with open_container(settings, migrate=True) as container:
+            started.append(container)
+            if not stopping:
+                container.worker.run()
+    finally:
+        process_exiting()
 
 
 def migrate() -> None:
