@@ -23,11 +23,21 @@ def serve(
     no_worker: Annotated[bool, typer.Option("--no-worker", help="API only.")] = False,
 ) -> None:
     """Migrate the database and serve the API."""
+    import signal
+
     from connectpsp.api import server
     from connectpsp.api.app import create_app
     from connectpsp.logs import configure_logging
     from connectpsp.metrics import process_exiting
 
+    def forget_then_stop(signum: int, _frame: object) -> None:
+        # uvicorn puts this handler back and raises its SIGTERM again once it has shut
+        # down, so that the process ends by it: no ``finally`` runs after that.
+        process_exiting()
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+    signal.signal(signal.SIGTERM, forget_then_stop)
     settings = load_settings()
     configure_logging(settings.log_level, file=settings.log_file)
     try:
