@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 from sqlalchemy import select, update
 
 from connectpsp.adapters.storage import schema as t
@@ -161,6 +162,7 @@ def bench_database(
     say(f"[{kind}] raw SQL ceiling")
     raw_hot, raw_many = _raw_phase(ctx)
     api_rss, saturation = _api_phases(ctx, raw_hot, raw_many)
+    _metrics_phase(ctx)
     full_rss = _pipeline_phases(ctx, saturation)
     ctx.add("peak RSS, server without worker", f"{api_rss:.0f} MiB", "VmHWM")
     ctx.add("peak RSS, server with worker", f"{full_rss:.0f} MiB", "VmHWM")
@@ -302,6 +304,67 @@ def _pipeline_phases(ctx: _Context, saturation: float) -> float:
                 f"{stats.count} of {rearmed} re-armed deliveries, first to last arrival",
             )
     return full.peak_rss_mib
+
+
+def _metrics_phase(ctx: _Context) -> None:
+    """What /metrics costs a cash-out: the hot-client saturation on a server with
+    CONNECTPSP_METRICS off and on, each on a fresh client, servers started one after the
+    other on one database in the order off, on, on, off (a drift over the phase counts
+    the same against both). Then one scrape of the last "on" server, whose settlement
+    backlog is every cash-out it accepted (no worker): what the backlog's SQL costs."""
+    kind, cfg = ctx.kind, ctx.config
+    with scratch_database(kind, ctx.tmp, "metrics", cfg.pg_url) as settings:
+        container = build(settings)
+        merchants = create_merchants(container, 4, fee=cfg.fee_centavos)
+        container.close()
+        rates: dict[str, list[float]] = {"off": [], "on": []}
+        errors: list[str] = []
+        scrape = ""
+        for merchant, mode in zip(merchants, ("off", "on", "on", "off"), strict=True):
+            env = {"CONNECTPSP_METRICS": "true" if mode == "on" else "false"}
+            log = ctx.tmp / f"metrics-{mode}.log"
+            with Server(settings, worker=False, log=log, env=env) as api:
+                found = _load(ctx, api.port, "cash_out", login(api.base_url, [merchant]))
+                rates[mode].append(_rate(found, cfg.seconds))
+                if _errors(found):
+                    errors.append(f"metrics {mode}: {_errors(found)}")
+                if mode == "on":
+                    scrape = _scrape(api.base_url)
+    on, off = sum(rates["on"]) / 2, sum(rates["off"]) / 2
+    ctx.add(
+        "cash-outs/s at saturation, hot client, metrics on",
+        fmt_rate(on),
+        f"{_ratio(on, off)} the same with CONNECTPSP_METRICS off ({fmt_rate(off)}/s); "
+        f"each the mean of two servers, run off, on, on, off "
+        f"(on {' / '.join(map(fmt_rate, rates['on']))}, "
+        f"off {' / '.join(map(fmt_rate, rates['off']))}); {scrape}" + "; ".join(errors),
+    )
+
+
+def _scrape(base_url: str) -> str:
+    """How long GET /metrics takes (the second of two: the first pays one-time costs), and
+    the settlement backlog it read."""
+    took = []
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        http.get("/livez")  # the connection, opened before the clock starts
+        for _ in range(2):
+            started = time.perf_counter()
+            reply = http.get("/metrics")
+            took.append((time.perf_counter() - started) * 1000)
+            if reply.status_code != 200:
+                return f"errors: GET /metrics answered {reply.status_code}"
+    backlog = next(
+        (
+            float(line.split()[-1])
+            for line in reply.text.splitlines()
+            if line.startswith("connectpsp_settlement_backlog ")
+        ),
+        float("nan"),
+    )
+    return (
+        f"a scrape took {took[1]:.1f} ms (the first {took[0]:.0f} ms) with a settlement "
+        f"backlog of {backlog:,.0f}"
+    )
 
 
 def _rearm_deliveries(url: str, schema: str | None, limit: int) -> int:

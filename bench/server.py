@@ -62,10 +62,18 @@ class Server:
     server once the pipe filled up."""
 
     def __init__(
-        self, settings: Settings, *, worker: bool, log: Path, command: list[str] | None = None
+        self,
+        settings: Settings,
+        *,
+        worker: bool,
+        log: Path,
+        command: list[str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
-        """``command``: another way to serve the app (``bench.stacks``), given the port."""
+        """``command``: another way to serve the app (``bench.stacks``), given the port;
+        ``env``: more environment variables (``CONNECTPSP_METRICS``, say)."""
         self.port = free_port()
+        self._env = env or {}
         self._command = command
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._settings = settings
@@ -88,7 +96,7 @@ class Server:
                 command.append("--no-worker")
         with self._log.open("ab") as log:
             self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-                command, env=process_env(self._settings), stdout=log, stderr=log
+                command, env={**process_env(self._settings), **self._env}, stdout=log, stderr=log
             )
         self._wait_ready()
         return self
