@@ -1,16 +1,19 @@
 """What /metrics reads from the database at scrape time, on SQLite and PostgreSQL: the
 settlement backlog and the webhook queue, each with its oldest entry's age, on a server
-with no worker (settlement is run here, by hand). Also the label of a path no route
-matches, and a server with metrics off."""
+with no worker (settlement and expiry are run here, by hand). Also the label of a path no
+route matches, a server with metrics off, and cash-ins counted and logged."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 
 import httpx
 
+from connectpsp.service.rail import IncomingPayment
+from connectpsp.service.sandbox import SANDBOX_PAYER
 from connectpsp.settings import Settings
-from tests.metrics_support import routes, scrape, value
+from tests.metrics_support import routes, scrape, value, wait_for_log
 from tests.support import RunningServer, cash_out_body, new_merchant, running_server
 
 
@@ -63,3 +66,56 @@ def test_with_metrics_off_nothing_is_measured_or_served(
     assert value(after, name, **labels) == value(before, name, **labels)
     missing = {"method": "GET", "route": "unmatched", "status": "404"}
     assert value(after, name, **missing) == value(before, name, **missing)
+
+
+def test_cash_ins_received_refused_and_expired_are_counted_and_logged(
+    server: RunningServer,
+) -> None:
+    m = new_merchant(server, document="11144477735")
+    key = m.http.post("/pix-keys", json={"type": "EVP"}, headers=m.headers()).json()["key"]
+    before = scrape(server.base_url)
+    paid = m.http.post(
+        "/sandbox/pix/pay", json={"pixKey": key, "amount": "2.00"}, headers=m.headers()
+    )
+    assert paid.status_code == 201, paid.text
+    e2e = paid.json()["endToEndId"]
+    # A Pix the network brings for a key nobody here holds: refused with SPI's reason.
+    stranger = IncomingPayment(
+        end_to_end_id="E60701190202612050000" + uuid.uuid4().hex[:11],
+        amount=1_00,
+        payer=SANDBOX_PAYER,
+        key="no-such-key@example.com",
+        txid=None,
+        paid_at=server.clock.now(),
+    )
+    refusal = server.container.network.pay_in(stranger)
+    assert not refusal.accepted and refusal.reason
+    charge = m.http.post(
+        "/cash-in",
+        json={"externalReference": "expiring", "amount": "3.00", "expiresIn": 60},
+        headers=m.headers(),
+    )
+    assert charge.status_code == 201, charge.text
+    server.clock.advance(seconds=61)
+    assert server.container.cash_ins.expire_due() >= 1  # what the worker runs
+    after = scrape(server.base_url)
+
+    def moved(name: str, **labels: str) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert moved("connectpsp_cash_ins_received_total") == 1
+    assert moved("connectpsp_cash_ins_refused_total", reason=refusal.reason) == 1
+    assert moved("connectpsp_charges_expired_total") == 1
+    [received] = wait_for_log(event="cash_in_received", end_to_end_id=e2e)
+    assert (received["level"], received["client_id"], received["amount"]) == (
+        "info",
+        m.creds.client_id,
+        200,
+    )
+    [refused] = wait_for_log(event="cash_in_refused", end_to_end_id=stranger.end_to_end_id)
+    assert (refused["level"], refused["reason"]) == ("warning", refusal.reason)
+    code = charge.json()["internalCode"]
+    [expired] = wait_for_log(event="charge_expired", internal_code=code)
+    assert (expired["level"], expired["client_id"]) == ("info", m.creds.client_id)
+    for line in (received, refused, expired):
+        assert "11144477735" not in str(line) and key not in str(line)

@@ -3,6 +3,7 @@ what they are told (the e2e tests cover the real server)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,7 +49,7 @@ def refused() -> float:
 
 def test_a_refused_incoming_pix_is_logged_and_counted_without_the_payer() -> None:
     payment = IncomingPayment(
-        end_to_end_id="E18236120202612050000refusedPix1",
+        end_to_end_id="E18236120202612050000" + uuid.uuid4().hex[:11],
         amount=10_00,
         payer=Payer("Maria Silva", "12345678909", "18236120"),
         key="nobody@example.com",
