@@ -27,6 +27,8 @@ from prometheus_client import (
 )
 from prometheus_client.registry import Collector
 
+from connectpsp.settings import SettingsError
+
 __all__ = [
     "CASH_INS_RECEIVED",
     "CASH_INS_REFUSED",
@@ -47,6 +49,12 @@ __all__ = [
 ]
 
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+if os.environ.get(MULTIPROCESS_DIR) and not os.path.isdir(os.environ[MULTIPROCESS_DIR]):
+    # Said before the first instrument below, which would fail on it with a traceback.
+    raise SettingsError(
+        f"{MULTIPROCESS_DIR} must name an existing directory, shared by every process "
+        "whose metrics /metrics sums (docs/operations.md)"
+    )
 # No `_created` series beside each counter: the text format shows them as more series,
 # and counter resets are found without them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -110,13 +118,14 @@ _children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
     """Count one answered request; ``route`` is its template (``/cash-out/{internalCode}``),
     never the raw path, so that the labels stay few."""
+    if method not in _METHODS:
+        method = "OTHER"
     key = (method, route, status)
     children = _children.get(key)
     if children is None:
-        known = method if method in _METHODS else "OTHER"
         children = (
-            REQUESTS.labels(known, route, str(status)),
-            REQUEST_SECONDS.labels(known, route),
+            REQUESTS.labels(method, route, str(status)),
+            REQUEST_SECONDS.labels(method, route),
         )
         _children[key] = children
     children[0].inc()

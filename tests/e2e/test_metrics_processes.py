@@ -80,3 +80,18 @@ def run(settings: Settings, tmp_path: Path) -> None:
     assert sum(requests_logged) >= 3
     quiet = logs[1].read_text().splitlines()
     assert not [line for line in quiet if '"level":"info"' in line or "request" in line]
+
+
+def test_a_missing_multiprocess_directory_is_a_setting_error(tmp_path: Path) -> None:
+    with database("sqlite", tmp_path) as settings:
+        env = {**process_env(settings), "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "absent")}
+        done = subprocess.run(
+            [sys.executable, "-m", "connectpsp", "serve", "--port", str(free_port())],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2, done.stderr
+    assert "PROMETHEUS_MULTIPROC_DIR" in done.stderr and "Traceback" not in done.stderr

@@ -82,3 +82,14 @@ def test_acceptances_are_logged_each_and_counted_once_per_batch() -> None:
             "client-batch",
             f"id-{n}",
         )
+
+
+def test_a_method_outside_the_usual_ones_is_counted_as_other() -> None:
+    from connectpsp.metrics import observe_request
+
+    labels = {"method": "OTHER", "route": "/unit-test-route", "status": "405"}
+    before = sample("connectpsp_http_requests_total", **labels)
+    for method in ("PROPFIND", "MKCOL", "BREW"):
+        observe_request(method, "/unit-test-route", 405, 0.001)
+    assert sample("connectpsp_http_requests_total", **labels) == before + 3
+    assert sample("connectpsp_http_requests_total", **{**labels, "method": "BREW"}) == 0
