@@ -27,7 +27,6 @@ def serve(
 
     from connectpsp.api import server
     from connectpsp.api.app import create_app
-    from connectpsp.logs import configure_logging
     from connectpsp.metrics import process_exiting
 
     def forget_then_stop(signum: int, _frame: object) -> None:
@@ -38,8 +37,7 @@ def serve(
         signal.raise_signal(signum)
 
     signal.signal(signal.SIGTERM, forget_then_stop)
-    settings = load_settings()
-    configure_logging(settings.log_level, file=settings.log_file)
+    settings = load_settings(console_logs=True)
     try:
         with open_container(settings, migrate=True) as container:
             api = create_app(container, background=None if no_worker else container.worker)
@@ -52,7 +50,6 @@ def worker() -> None:
     """Run the settlement worker alone (scale out: several on one PostgreSQL)."""
     import signal
 
-    from connectpsp.logs import configure_logging
     from connectpsp.metrics import process_exiting
 
     # Handlers first: a SIGTERM that arrives while we start up still stops us cleanly.
@@ -67,8 +64,7 @@ def worker() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    settings = load_settings()
-    configure_logging(settings.log_level, file=settings.log_file)
+    settings = load_settings(console_logs=True)
     try:
         with open_container(settings, migrate=True) as container:
             started.append(container)
