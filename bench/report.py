@@ -22,6 +22,7 @@ MEASUREMENTS = (
     "cash-outs/s at saturation, hot client",
     "cash-outs/s at saturation, 1,000 clients",
     "cash-outs/s at saturation, hot client, every fraud check on",
+    "cash-outs/s at saturation, hot client, metrics on",
     "latency at 25% of saturation, hot client",
     "latency at 50% of saturation, hot client",
     "latency at 80% of saturation, hot client",

@@ -13,14 +13,16 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 from sqlalchemy import select, update
 
 from connectpsp.adapters.storage import schema as t
@@ -33,7 +35,7 @@ from .load import Caller, LoadResult, LoadSpec, run_load
 from .rawsql import RawSpec, prepare, run_raw_spread
 from .receiver import Receiver
 from .report import Row
-from .server import Server
+from .server import Server, cpu_seconds
 from .stats import fmt_rate, percentiles_ms
 
 __all__ = ["bench_database"]
@@ -161,6 +163,7 @@ def bench_database(
     say(f"[{kind}] raw SQL ceiling")
     raw_hot, raw_many = _raw_phase(ctx)
     api_rss, saturation = _api_phases(ctx, raw_hot, raw_many)
+    _metrics_phase(ctx)
     full_rss = _pipeline_phases(ctx, saturation)
     ctx.add("peak RSS, server without worker", f"{api_rss:.0f} MiB", "VmHWM")
     ctx.add("peak RSS, server with worker", f"{full_rss:.0f} MiB", "VmHWM")
@@ -302,6 +305,87 @@ def _pipeline_phases(ctx: _Context, saturation: float) -> float:
                 f"{stats.count} of {rearmed} re-armed deliveries, first to last arrival",
             )
     return full.peak_rss_mib
+
+
+def _metrics_phase(ctx: _Context) -> None:
+    """What /metrics costs a cash-out: two servers on one database, one with
+    CONNECTPSP_METRICS off and one with it on, each with a fresh client, loaded in turn
+    (off then on, on then off, ...) in short closed-loop windows; the result is the median
+    of each round's on/off ratio, so that what else the machine does at a moment counts
+    against both alike. Then one scrape of the "on" server, whose settlement backlog is
+    every cash-out it accepted (no worker): what the backlog's SQL costs."""
+    kind, cfg = ctx.kind, ctx.config
+    short = replace(ctx, config=replace(cfg, seconds=cfg.seconds / 3, warmup=cfg.warmup / 2))
+    rounds = 3 if cfg.smoke else 8
+    with scratch_database(kind, ctx.tmp, "metrics", cfg.pg_url) as settings:
+        container = build(settings)
+        merchants = create_merchants(container, 2, fee=cfg.fee_centavos)
+        container.close()
+        logs = {mode: ctx.tmp / f"metrics-{mode}.log" for mode in ("off", "on")}
+        with (
+            Server(settings, worker=False, log=logs["off"], env=_METRICS["off"]) as off,
+            Server(settings, worker=False, log=logs["on"], env=_METRICS["on"]) as on,
+        ):
+            servers = {"off": off, "on": on}
+            callers = {
+                mode: login(api.base_url, [merchant])
+                for (mode, api), merchant in zip(servers.items(), merchants, strict=True)
+            }
+            rates: dict[str, list[float]] = {"off": [], "on": []}
+            cpu: dict[str, list[float]] = {"off": [], "on": []}  # server CPU s per cash-out
+            errors: list[str] = []
+            for n in range(rounds):
+                for mode in ("off", "on") if n % 2 == 0 else ("on", "off"):
+                    used = cpu_seconds(servers[mode].pid)
+                    found = _load(short, servers[mode].port, "cash_out", callers[mode])
+                    used = cpu_seconds(servers[mode].pid) - used
+                    rates[mode].append(_rate(found, short.config.seconds))
+                    cpu[mode].append(used / max(found.accepted, 1))
+                    if _errors(found):
+                        errors.append(f"metrics {mode}: {_errors(found)}")
+            scrape = _scrape(on.base_url)
+    ratios = sorted(a / b for a, b in zip(rates["on"], rates["off"], strict=True) if b)
+    ratio = statistics.median(ratios) if ratios else 0.0
+    span = f"from {ratios[0]:.2f}x to {ratios[-1]:.2f}x" if ratios else "errors: no rate"
+    mean_on, mean_off = statistics.fmean(rates["on"]), statistics.fmean(rates["off"])
+    cpu_on, cpu_off = (statistics.median(cpu[mode]) * 1e6 for mode in ("on", "off"))
+    ctx.add(
+        "cash-outs/s at saturation, hot client, metrics on",
+        fmt_rate(mean_on),
+        f"{ratio:.2f}x the same with CONNECTPSP_METRICS off ({fmt_rate(mean_off)}/s): the "
+        f"median of {rounds} rounds' ratios ({span}), two servers loaded in turn, "
+        f"{short.config.seconds:.3g} s each; server CPU per cash-out {cpu_on:.0f} us on, "
+        f"{cpu_off:.0f} us off (medians); {scrape}" + "; ".join(errors),
+    )
+
+
+_METRICS = {"off": {"CONNECTPSP_METRICS": "false"}, "on": {"CONNECTPSP_METRICS": "true"}}
+
+
+def _scrape(base_url: str) -> str:
+    """How long GET /metrics takes (the second of two: the first pays one-time costs), and
+    the settlement backlog it read."""
+    took = []
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+        http.get("/livez")  # the connection, opened before the clock starts
+        for _ in range(2):
+            started = time.perf_counter()
+            reply = http.get("/metrics")
+            took.append((time.perf_counter() - started) * 1000)
+            if reply.status_code != 200:
+                return f"errors: GET /metrics answered {reply.status_code}"
+    backlog = next(
+        (
+            float(line.split()[-1])
+            for line in reply.text.splitlines()
+            if line.startswith("connectpsp_settlement_backlog ")
+        ),
+        float("nan"),
+    )
+    return (
+        f"a scrape took {took[1]:.1f} ms (the first {took[0]:.0f} ms) with a settlement "
+        f"backlog of {backlog:,.0f}"
+    )
 
 
 def _rearm_deliveries(url: str, schema: str | None, limit: int) -> int:

@@ -16,7 +16,7 @@ import httpx
 
 from connectpsp.settings import Settings
 
-__all__ = ["Server", "free_port", "peak_rss_mib", "process_env"]
+__all__ = ["Server", "cpu_seconds", "free_port", "peak_rss_mib", "process_env"]
 
 
 def free_port() -> int:
@@ -55,6 +55,17 @@ def peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user and system) the process has used so far; 0 if it cannot be read.
+    Less disturbed than a rate by whatever else the machine runs meanwhile."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime and stime: the 14th and 15th fields, counted from the pid.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Server:
     """``with Server(settings, worker=...) as server:`` serves until the block ends.
 
@@ -62,10 +73,18 @@ class Server:
     server once the pipe filled up."""
 
     def __init__(
-        self, settings: Settings, *, worker: bool, log: Path, command: list[str] | None = None
+        self,
+        settings: Settings,
+        *,
+        worker: bool,
+        log: Path,
+        command: list[str] | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
-        """``command``: another way to serve the app (``bench.stacks``), given the port."""
+        """``command``: another way to serve the app (``bench.stacks``), given the port;
+        ``env``: more environment variables (``CONNECTPSP_METRICS``, say)."""
         self.port = free_port()
+        self._env = env or {}
         self._command = command
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._settings = settings
@@ -88,7 +107,7 @@ class Server:
                 command.append("--no-worker")
         with self._log.open("ab") as log:
             self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-                command, env=process_env(self._settings), stdout=log, stderr=log
+                command, env={**process_env(self._settings), **self._env}, stdout=log, stderr=log
             )
         self._wait_ready()
         return self

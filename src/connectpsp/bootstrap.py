@@ -9,6 +9,7 @@ from datetime import timedelta
 from cryptography.exceptions import InvalidTag
 
 from connectpsp.adapters import payload_json
+from connectpsp.adapters.business_events import BusinessEvents, CountedInbound
 from connectpsp.adapters.crypto import AesGcmCipher, Argon2Hasher, JwtCodec
 from connectpsp.adapters.location_fetch import HttpLocationReader
 from connectpsp.adapters.location_signing import LocationKeyring
@@ -17,6 +18,7 @@ from connectpsp.adapters.rails.own_keys import OwnKeys
 from connectpsp.adapters.rails.simulated import SimulatedPixNetwork
 from connectpsp.adapters.rails.simulated_security import SimulatedDictSecurity
 from connectpsp.adapters.storage.db import Database
+from connectpsp.adapters.storage.gauges import BacklogGauges, instrument_pool
 from connectpsp.adapters.storage.location_keys import SqlLocationKeyStore
 from connectpsp.adapters.storage.migrate import is_at_head, upgrade
 from connectpsp.adapters.storage.throttle import SqlThrottleStore
@@ -28,6 +30,7 @@ from connectpsp.domain.ledger import PSP_FEES, PSP_SETTLEMENT, WORLD
 from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.domain.pix_location import JWKS_PATH
 from connectpsp.logs import get_logger
+from connectpsp.metrics import Exposition
 from connectpsp.service import cashins, cashouts, infractions, refunds, returns
 from connectpsp.service.acceptance import AcceptanceEngine
 from connectpsp.service.auth import AuthService
@@ -99,6 +102,8 @@ class Container:
     worker: Worker
     # Signs what dynamic codes' locations serve; publishes the JWKS.
     locations: LocationKeyring
+    # What /metrics answers (docs/operations.md).
+    metrics: Exposition
 
     def ping(self) -> bool:
         """Whether the database answers."""
@@ -123,6 +128,8 @@ def build(
 ) -> Container:
     clock = clock or SystemClock()
     db = Database(settings.database_url, schema=settings.database_schema)
+    if settings.metrics:
+        instrument_pool(db)
     if migrate:
         upgrade(db, schema=settings.database_schema)
     participants = load_participants()
@@ -132,7 +139,9 @@ def build(
     returns.register_payloads(publisher, participants)
     refunds.register_payloads(publisher, participants)
     infractions.register_payloads(publisher)
-    uow = sql_unit_of_work_factory(db, clock, publisher.publish)
+    # Every committed state change is logged, and counted when metrics are on.
+    told = BusinessEvents(count=settings.metrics)
+    uow = sql_unit_of_work_factory(db, clock, publisher.publish, told.committed)
     cipher = AesGcmCipher(settings.master_key)
     hasher = hasher or Argon2Hasher()
     _open_psp_accounts(uow)
@@ -212,12 +221,13 @@ def build(
         payer_marked=lambda document: dict_security.owner_security(document).marked,
         returned=cash_out_returns.returned,
     )
-    network.connect(cash_ins)
+    inbound = CountedInbound(cash_ins, count=settings.metrics)
+    network.connect(inbound)
     blocks = Blocks(uow, clock=clock, lease=timedelta(seconds=settings.job_lease_seconds))
     settlement = SettlementService(
         uow,
         # A payment to one of our own clients settles in our ledger, not through SPI.
-        rail=OnUsRail(network, cash_ins, ispb=settings.ispb, clock=clock),
+        rail=OnUsRail(network, inbound, ispb=settings.ispb, clock=clock),
         clock=clock,
         ispb=settings.ispb,
         lease=timedelta(seconds=settings.job_lease_seconds),
@@ -240,7 +250,11 @@ def build(
         poll=timedelta(milliseconds=settings.worker_poll_ms),
     )
     cash_outs = CashOutService(
-        uow, engine=engine, screener=DictScreener(dict_security), on_accepted=worker.wake
+        uow,
+        engine=engine,
+        screener=DictScreener(dict_security),
+        on_accepted=worker.wake,
+        on_committed=told.accepted,
     )
     endpoints = WebhookEndpoints(
         uow,
@@ -300,6 +314,11 @@ def build(
         participants=participants,
         worker=worker,
         locations=locations,
+        metrics=Exposition(
+            [BacklogGauges(db, clock, settle_topic=cashouts.SETTLE_TOPIC)]
+            if settings.metrics
+            else []
+        ),
     )
 
 

@@ -75,10 +75,13 @@ class _LinesHandler(logging.Handler):
             self.handleError(record)
 
 
-def configure_logging(level: str = "INFO", *, file: str | None = None) -> None:
-    """JSON lines to stderr, and appended to ``file`` too when given
-    (``CONNECTPSP_LOG_FILE``). Standard-library loggers (uvicorn, alembic) go the same way."""
-    outputs = [sys.stderr.fileno()]
+def configure_logging(
+    level: str = "INFO", *, file: str | None = None, console: bool = True
+) -> None:
+    """JSON lines to stderr (unless not ``console``), and appended to ``file`` too when
+    given (``CONNECTPSP_LOG_FILE``). Standard-library loggers (uvicorn, alembic) go the
+    same way."""
+    outputs = [sys.stderr.fileno()] if console else []
     if file:
         outputs.append(os.open(file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644))
     lines = _Lines(outputs)

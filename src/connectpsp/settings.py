@@ -74,6 +74,9 @@ class Settings:
     # What a MED report left undecided for 7 days becomes: "accept" (refund the payer)
     # or "reject" (release the funds to the client).
     med_default: str = "accept"
+    log_level: str = "INFO"  # the least severe level logged: DEBUG, INFO, WARNING, ERROR
+    # /metrics (Prometheus) and what feeds it; off only to measure what it costs.
+    metrics: bool = True
     # The rail that pays. Only the simulated Pix network ships; it moves no real money,
     # so production must name it on purpose rather than fall into it.
     rail: str = "simulated"
@@ -184,10 +187,12 @@ class Settings:
                 integer("IDEMPOTENCY_RETENTION_HOURS", defaults.idempotency_retention_hours),
             ),
             webhook_timeout_seconds=integer("WEBHOOK_TIMEOUT_SECONDS", 15),
-            webhook_allow_loopback=_flag(get("WEBHOOK_ALLOW_LOOPBACK")),
+            webhook_allow_loopback=_flag("WEBHOOK_ALLOW_LOOPBACK", get("WEBHOOK_ALLOW_LOOPBACK")),
             log_file=get("LOG_FILE"),
             med_default=_one_of("MED_DEFAULT", get("MED_DEFAULT"), ("accept", "reject"))
             or defaults.med_default,
+            log_level=_log_level(get("LOG_LEVEL", defaults.log_level)),
+            metrics=_flag("METRICS", get("METRICS")) is not False,
             rail=rail or defaults.rail,
             public_url=_public_url(get("PUBLIC_URL", defaults.public_url), mode),
         )
@@ -258,14 +263,24 @@ def _at_least(minimum: int, name: str, value: int) -> int:
     return value
 
 
-def _flag(value: str | None) -> bool | None:
+def _flag(name: str, value: str | None) -> bool | None:
     if value is None:
         return None
     if value.lower() in ("1", "true", "yes"):
         return True
     if value.lower() in ("0", "false", "no"):
         return False
-    raise SettingsError("CONNECTPSP_WEBHOOK_ALLOW_LOOPBACK must be true or false")
+    raise SettingsError(f"CONNECTPSP_{name} must be true or false")
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _log_level(value: str | None) -> str:
+    level = (value or "INFO").upper()
+    if level not in LOG_LEVELS:
+        raise SettingsError(f"CONNECTPSP_LOG_LEVEL must be one of: {', '.join(LOG_LEVELS)}")
+    return level
 
 
 # A BR Code's field 26 holds 99 bytes: the GUI's 18, the location's own ID and length

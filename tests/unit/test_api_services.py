@@ -34,6 +34,7 @@ class Untouched:
 class FakeSettings:
     max_body_bytes: int = 100
     sandbox: bool = False
+    metrics: bool = False
 
 
 @dataclass
@@ -58,6 +59,7 @@ class FakeServices:
     dict_security: Any = field(default_factory=Untouched)
     participants: Any = field(default_factory=Untouched)
     locations: Any = field(default_factory=Untouched)
+    metrics: Any = field(default_factory=Untouched)
 
     def ping(self) -> bool:
         return self.database_up

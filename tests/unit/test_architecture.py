@@ -26,7 +26,18 @@ class Rule:
     why: str = ""
 
 
-SERVER = ("api", "adapters", "service", "domain", "worker", "bootstrap", "cli", "settings", "logs")
+SERVER = (
+    "api",
+    "adapters",
+    "service",
+    "domain",
+    "worker",
+    "bootstrap",
+    "cli",
+    "settings",
+    "logs",
+    "metrics",
+)
 RULES = [
     Rule("domain", ("",), allowed=("domain", "brcode"), stdlib_only=True, why="pure: stdlib only"),
     Rule(
@@ -34,7 +45,7 @@ RULES = [
     ),
     Rule(
         "service",
-        ("api", "adapters", "worker", "bootstrap", "cli", "settings", "logs"),
+        ("api", "adapters", "worker", "bootstrap", "cli", "settings", "logs", "metrics"),
         stdlib_only=True,
         why="use cases speak to ports, not to HTTP or concrete adapters",
     ),

@@ -34,11 +34,13 @@ from connectpsp.api.routes import (
     health,
     infractions,
     locations,
+    metrics,
     refunds,
     sandbox,
     webhooks,
 )
 from connectpsp.api.services import Background, Services
+from connectpsp.metrics import observe_request
 
 __all__ = ["create_app"]
 
@@ -184,7 +186,14 @@ def create_app(services: Services, *, background: Background | None = None) -> F
     if services.settings.sandbox:
         app.include_router(sandbox.router)
         app.include_router(infractions.sandbox_router)
-    app.add_middleware(RequestContext, max_body=services.settings.max_body_bytes)
+    measured = services.settings.metrics
+    if measured:
+        app.include_router(metrics.router)
+    app.add_middleware(
+        RequestContext,
+        max_body=services.settings.max_body_bytes,
+        observe=observe_request if measured else None,
+    )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -1,10 +1,12 @@
-"""ASGI middleware: a request id per request, a body size cap, and one access log line."""
+"""ASGI middleware: a request id per request, a body size cap, one access log line, and
+the request's measures (by route template) for /metrics."""
 
 from __future__ import annotations
 
 import re
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -23,15 +25,22 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 CLIENT_CLOSED_REQUEST = 499
 
 Scope = dict[str, Any]
+# (method, route template, status, seconds), once per request answered.
+Observe = Callable[[str, str, int, float], None]
+# The route label of a request no route matched (404s, and bodies refused before routing):
+# its raw path would make a label per URL anyone sends.
+UNMATCHED = "unmatched"
 
 
 class RequestContext:
     """Pure ASGI (no per-request task hop): tags logs and the response with X-Request-Id,
-    refuses bodies over ``max_body`` bytes with 413, and logs method, path, status, time."""
+    refuses bodies over ``max_body`` bytes with 413, and logs method, path, status, time;
+    ``observe`` is also told each request, with the template of the route that matched."""
 
-    def __init__(self, app: Any, *, max_body: int) -> None:
+    def __init__(self, app: Any, *, max_body: int, observe: Observe | None = None) -> None:
         self.app = app
         self.max_body = max_body
+        self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -96,13 +105,18 @@ class RequestContext:
             structlog.contextvars.clear_contextvars()
 
     def _log(self, scope: Scope, status: int, started: float) -> None:
+        seconds = time.perf_counter() - started
         log.info(
             "request",
             method=scope["method"],
             path=scope["path"],
             status=status,
-            ms=round((time.perf_counter() - started) * 1000, 2),
+            ms=round(seconds * 1000, 2),
         )
+        if self.observe is not None:
+            # The router left the route it matched in the scope (Starlette sets it).
+            route = getattr(scope.get("route"), "path", None) or UNMATCHED
+            self.observe(scope["method"], route, status, seconds)
 
 
 async def _send_error(send: Any, request_id: str, status: int, code: str, message: str) -> None:

@@ -28,7 +28,14 @@ from connectpsp.service.sandbox import (
 )
 from connectpsp.service.security import DictSecurity
 
-__all__ = ["ApiSettings", "Background", "BalanceReader", "LocationSigner", "Services"]
+__all__ = [
+    "ApiSettings",
+    "Background",
+    "BalanceReader",
+    "LocationSigner",
+    "MetricsSource",
+    "Services",
+]
 
 
 class ApiSettings(Protocol):
@@ -40,6 +47,11 @@ class ApiSettings(Protocol):
     @property
     def sandbox(self) -> bool:
         """Whether the sandbox routes are served (CONNECTPSP_ENV=sandbox)."""
+        ...
+
+    @property
+    def metrics(self) -> bool:
+        """Whether requests are measured and /metrics served (CONNECTPSP_METRICS)."""
         ...
 
 
@@ -57,6 +69,12 @@ class LocationSigner(Protocol):
 
     def jwks(self) -> dict[str, Any]:
         """The public keys (a JWK Set) that verify what ``sign`` signed lately."""
+        ...
+
+
+class MetricsSource(Protocol):
+    def render(self) -> bytes:
+        """The metrics in Prometheus' text format, read now."""
         ...
 
 
@@ -123,6 +141,11 @@ class Services(Protocol):
     @property
     def locations(self) -> LocationSigner:
         """Signs what dynamic codes' locations serve; the JWKS (GET /.well-known/jwks.json)."""
+        ...
+
+    @property
+    def metrics(self) -> MetricsSource:
+        """What GET /metrics answers (when ``settings.metrics``)."""
         ...
 
     def ping(self) -> bool:

@@ -25,11 +25,18 @@ __all__ = [
 ]
 
 
-def load_settings() -> Settings:
+def load_settings(*, console_logs: bool = False) -> Settings:
+    """The settings, and the logs they ask for. A one-shot command logs (what it changed:
+    a cash-in paid, say) to CONNECTPSP_LOG_FILE only, keeping its stdout and stderr for
+    what it prints; ``serve`` and ``worker`` log to stderr too."""
+    from connectpsp.logs import configure_logging
+
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except SettingsError as error:
         raise CliError(str(error), USAGE) from None
+    configure_logging(settings.log_level, file=settings.log_file, console=console_logs)
+    return settings
 
 
 @contextmanager

@@ -23,22 +23,34 @@ def serve(
     no_worker: Annotated[bool, typer.Option("--no-worker", help="API only.")] = False,
 ) -> None:
     """Migrate the database and serve the API."""
+    import signal
+
     from connectpsp.api import server
     from connectpsp.api.app import create_app
-    from connectpsp.logs import configure_logging
+    from connectpsp.metrics import process_exiting
 
-    settings = load_settings()
-    configure_logging(file=settings.log_file)
-    with open_container(settings, migrate=True) as container:
-        api = create_app(container, background=None if no_worker else container.worker)
-        server.run(server.server_config(api, container.settings, host=host, port=port))
+    def forget_then_stop(signum: int, _frame: object) -> None:
+        # uvicorn puts this handler back and raises its SIGTERM again once it has shut
+        # down, so that the process ends by it: no ``finally`` runs after that.
+        process_exiting()
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+
+    signal.signal(signal.SIGTERM, forget_then_stop)
+    settings = load_settings(console_logs=True)
+    try:
+        with open_container(settings, migrate=True) as container:
+            api = create_app(container, background=None if no_worker else container.worker)
+            server.run(server.server_config(api, container.settings, host=host, port=port))
+    finally:
+        process_exiting()
 
 
 def worker() -> None:
     """Run the settlement worker alone (scale out: several on one PostgreSQL)."""
     import signal
 
-    from connectpsp.logs import configure_logging
+    from connectpsp.metrics import process_exiting
 
     # Handlers first: a SIGTERM that arrives while we start up still stops us cleanly.
     started: list[Container] = []
@@ -52,12 +64,14 @@ def worker() -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    settings = load_settings()
-    configure_logging(file=settings.log_file)
-    with open_container(settings, migrate=True) as container:
-        started.append(container)
-        if not stopping:
-            container.worker.run()
+    settings = load_settings(console_logs=True)
+    try:
+        with open_container(settings, migrate=True) as container:
+            started.append(container)
+            if not stopping:
+                container.worker.run()
+    finally:
+        process_exiting()
 
 
 def migrate() -> None:

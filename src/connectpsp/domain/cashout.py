@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
@@ -115,6 +115,8 @@ class AcceptedCashOut:
     internal_code: str
     external_reference: str
     requested_at: datetime
+    # Whose it is, for the business log; not in the record (a replay is never logged).
+    client_id: str = field(default="", compare=False)
 
     def as_record(self) -> dict[str, str]:
         return {

@@ -82,9 +82,15 @@ class CashOutFlow:
     )
     secret = False
 
-    def __init__(self, on_accepted: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        on_accepted: Callable[[], None],
+        on_committed: Callable[[list[AcceptedCashOut]], None] = lambda _: None,
+    ) -> None:
         # Tells an in-process worker there is work, so settlement need not wait a poll.
         self._on_accepted = on_accepted
+        # Told every acceptance once committed (the business log and its counter).
+        self._on_committed = on_committed
 
     def load(
         self, uow: UnitOfWork, batch: Sequence[Submission[CashOutRequest]], now: datetime
@@ -143,7 +149,7 @@ class CashOutFlow:
         state.accepted.append(accepted)
         c = accepted.cash_out
         state.holders[(client.id, c.external_reference)] = c.internal_code
-        return AcceptedCashOut(c.id, c.internal_code, c.external_reference, now)
+        return AcceptedCashOut(c.id, c.internal_code, c.external_reference, now, c.client_id)
 
     def write(self, uow: UnitOfWork, state: _Batch, now: datetime) -> None:
         uow.risk.record(state.decisions)
@@ -164,6 +170,7 @@ class CashOutFlow:
 
     def committed(self, results: list[AcceptedCashOut]) -> None:
         self._on_accepted()
+        self._on_committed(results)
 
 
 @dataclass
@@ -216,11 +223,12 @@ class CashOutService:
         engine: AcceptanceEngine,
         screener: Screener,
         on_accepted: Callable[[], None] | None = None,
+        on_committed: Callable[[list[AcceptedCashOut]], None] | None = None,
     ) -> None:
         self._uow = uow
         self._engine = engine
         self._screener = screener
-        self.flow = CashOutFlow(on_accepted or (lambda: None))
+        self.flow = CashOutFlow(on_accepted or (lambda: None), on_committed or (lambda _: None))
 
     def screen(self, request: CashOutRequest) -> Screening:
         """What the fraud checks will know of the request's counterpart (DICT's security

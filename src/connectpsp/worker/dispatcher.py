@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from connectpsp import metrics
 from connectpsp.domain.clock import Clock
 from connectpsp.domain.errors import ConnectPSPError
 from connectpsp.domain.webhooks import (
@@ -233,6 +234,7 @@ class WebhookDispatcher:
                 elif self._closing and time.monotonic() < lease_end:
                     self._unsent.append(task.id)  # still ours: its lease is given back
         except Exception as error:  # the lease runs out and the attempt is made again
+            metrics.WEBHOOK_ATTEMPTS.labels("crashed").inc()
             self._log.warning(
                 "webhook_attempt_crashed",
                 delivery_id=task.id,
@@ -312,18 +314,33 @@ class WebhookDispatcher:
                 uow.webhooks.disable_endpoint(task.endpoint_id, gone, at)
 
     def _log_attempts(self, finished: list[tuple[DeliveryTask, SendResult, datetime]]) -> None:
-        """A line per attempt: at INFO for a failed one, at DEBUG for a delivered one
-        (the database keeps every attempt; at thousands a second these lines would be
-        most of the log and a good part of the dispatcher's CPU)."""
-        for task, result, _ in finished:
-            (self._log.debug if result.ok else self._log.info)(
-                "webhook_attempt",
+        """A line per attempt, once recorded: DEBUG for a delivered one (the database
+        keeps every attempt; at thousands a second these lines would be most of the log
+        and a good part of the dispatcher's CPU), WARNING for a failed one that will be
+        tried again, ERROR for the last one, after which the message is given up."""
+        outcomes: Counter[str] = Counter()
+        for task, result, at in finished:
+            made = task.attempts + 1
+            if result.ok:
+                outcomes["delivered"] += 1
+                self._log.debug("webhook_delivered", delivery_id=task.id, client_id=task.client_id)
+                continue
+            status, next_at = _outcome(result, made, at)
+            given_up = status is DeliveryStatus.FAILED
+            outcomes["given_up" if given_up else "retrying"] += 1
+            (self._log.error if given_up else self._log.warning)(
+                "webhook_given_up" if given_up else "webhook_attempt_failed",
                 delivery_id=task.id,
                 message_id=task.message_id,
+                client_id=task.client_id,
+                endpoint_id=task.endpoint_id,
                 status_code=result.status_code,
                 error=result.error,
-                attempt=task.attempts + 1,
+                attempt=made,
+                next_attempt_at=next_at.isoformat() if next_at else None,
             )
+        for outcome, n in outcomes.items():
+            metrics.WEBHOOK_ATTEMPTS.labels(outcome).inc(n)
 
     def close(self) -> None:
         """Let the attempts under way end (each within the sender's timeout); those still

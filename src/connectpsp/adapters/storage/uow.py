@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -45,12 +46,20 @@ from connectpsp.service.ports import (
     WebhookRepository,
 )
 
-__all__ = ["SqlUnitOfWork", "sql_unit_of_work_factory"]
+__all__ = ["Committed", "SqlUnitOfWork", "sql_unit_of_work_factory"]
+
+# Told the events of each transaction once it has committed (logs and metrics).
+Committed = Callable[[Sequence[Event]], None]
+
+
+def _nobody(_: Sequence[Event]) -> None:
+    return None
 
 
 class SqlUnitOfWork:
     """A transaction with the repositories bound to it. Rolls back unless committed; a
-    commit first publishes the events recorded in it, so they commit together."""
+    commit first publishes the events recorded in it, so they commit together, then
+    tells ``committed`` of them."""
 
     clients: ClientRepository
     keys: KeyRepository
@@ -77,11 +86,13 @@ class SqlUnitOfWork:
         publish: PublishEvents,
         *,
         write: bool,
+        committed: Committed = _nobody,
     ) -> None:
         self._tx: Transaction = db.transaction(write=write)
         self._now = now
         self._cache = cache
         self._publish = publish
+        self._committed = committed
         self._events: list[Event] = []
 
     def __enter__(self) -> SqlUnitOfWork:
@@ -118,18 +129,22 @@ class SqlUnitOfWork:
         self._events.append(event)
 
     def commit(self) -> None:
-        if self._events:
-            events, self._events = self._events, []
+        events, self._events = self._events, []
+        if events:
             self._publish(self, events)
         self._tx.commit()
+        if events:
+            self._committed(events)
 
 
-def sql_unit_of_work_factory(db: Database, clock: Any, publish: PublishEvents) -> Any:
+def sql_unit_of_work_factory(
+    db: Database, clock: Any, publish: PublishEvents, committed: Committed = _nobody
+) -> Any:
     """``factory(write=...)`` -> a fresh ``SqlUnitOfWork`` stamped with the clock's now,
-    whose events ``publish`` renders at commit."""
+    whose events ``publish`` renders at commit and ``committed`` is told of after it."""
     cache = AccountCache()
 
     def factory(*, write: bool = False) -> SqlUnitOfWork:
-        return SqlUnitOfWork(db, clock.now(), cache, publish, write=write)
+        return SqlUnitOfWork(db, clock.now(), cache, publish, write=write, committed=committed)
 
     return factory
