@@ -38,10 +38,12 @@ __all__ = [
     "CASH_OUTS_RETURNED",
     "CHARGES_EXPIRED",
     "CONTENT_TYPE",
+    "INFRACTIONS",
     "MULTIPROCESS_DIR",
     "POOL_CAPACITY",
     "POOL_IN_USE",
     "POOL_OPEN",
+    "REFUNDS",
     "WEBHOOK_ATTEMPTS",
     "Exposition",
     "observe_request",
@@ -86,6 +88,16 @@ CASH_INS_REFUSED = Counter(
     "connectpsp_cash_ins_refused", "Pix received and refused, by SPI reason", ["reason"]
 )
 CHARGES_EXPIRED = Counter("connectpsp_charges_expired", "Dynamic charges that expired unpaid")
+REFUNDS = Counter(
+    "connectpsp_refunds",
+    "Refunds of received Pix that ended, by outcome (completed, failed) and SPI reason",
+    ["outcome", "reason"],
+)
+INFRACTIONS = Counter(
+    "connectpsp_infractions",
+    "MED reports against Pix received, by step: reported, accepted, rejected",
+    ["step"],
+)
 WEBHOOK_ATTEMPTS = Counter(
     "connectpsp_webhook_attempts",
     "Webhook delivery attempts recorded, by outcome: delivered, retrying (failed, will be "

@@ -93,3 +93,60 @@ def test_a_method_outside_the_usual_ones_is_counted_as_other() -> None:
         observe_request(method, "/unit-test-route", 405, 0.001)
     assert sample("connectpsp_http_requests_total", **labels) == before + 3
     assert sample("connectpsp_http_requests_total", **{**labels, "method": "BREW"}) == 0
+
+
+def test_refunds_and_med_steps_are_logged_and_counted_without_the_payer() -> None:
+    from connectpsp.domain.cashin import CashInPayer
+    from connectpsp.domain.infractions import Infraction, InfractionAccepted, InfractionReported
+    from connectpsp.domain.refunds import (
+        Refund,
+        RefundCompleted,
+        RefundFailed,
+        RefundReason,
+        RefundStatus,
+    )
+
+    at = datetime.now(UTC)
+    e2e = "E18236120202612050000" + uuid.uuid4().hex[:11]
+    refund = Refund(
+        id=str(uuid.uuid4()),
+        return_id="D00416968202612050000" + uuid.uuid4().hex[:11],
+        client_id="client-refunds",
+        charge_id=None,
+        internal_code="REFUNDCODE",
+        end_to_end_id=e2e,
+        amount=4_00,
+        reason=RefundReason.ORIGINAL,
+        description=None,
+        payer=CashInPayer("Maria Silva", "12345678909", "18236120"),
+        status=RefundStatus.PROCESSING,
+        requested_at=at,
+    )
+    report = Infraction.report(
+        str(uuid.uuid4()),
+        client_id="client-refunds",
+        end_to_end_id=e2e,
+        amount=4_00,
+        available=3_00,
+        now=at,
+    )
+    failed = sample("connectpsp_refunds_total", outcome="failed", reason="MD06")
+    reported = sample("connectpsp_infractions_total", step="reported")
+    BusinessEvents().committed(
+        [
+            RefundCompleted(at, refund.complete(at)),
+            RefundFailed(at, refund.fail("AC07", at)),
+            InfractionReported(at, report, None),
+            InfractionAccepted(at, report.accept(at, "ana", refund.id), None),
+        ]
+    )
+    assert sample("connectpsp_refunds_total", outcome="failed", reason="MD06") == failed + 1
+    assert sample("connectpsp_infractions_total", step="reported") == reported + 1
+    [done] = log_lines(event="refund_completed", refund_id=refund.id)
+    [bad] = log_lines(event="refund_failed", refund_id=refund.id)
+    assert (done["level"], bad["level"], bad["spi_reason_code"]) == ("info", "warning", "AC07")
+    [blocked] = log_lines(event="infraction_reported", infraction_id=report.id)
+    [decided] = log_lines(event="infraction_accepted", infraction_id=report.id)
+    assert (blocked["blocked"], decided["decided_by"]) == (3_00, "ana")
+    for line in (done, bad, blocked, decided):
+        assert "12345678909" not in str(line) and "Maria" not in str(line)

@@ -16,6 +16,12 @@ from connectpsp import metrics
 from connectpsp.domain.cashin import CashInReceived, ChargeExpired
 from connectpsp.domain.cashout import AcceptedCashOut, CashOutCompleted, CashOutFailed
 from connectpsp.domain.events import Event
+from connectpsp.domain.infractions import (
+    InfractionAccepted,
+    InfractionRejected,
+    InfractionReported,
+)
+from connectpsp.domain.refunds import RefundCompleted, RefundFailed
 from connectpsp.domain.returns import CashOutReturned
 from connectpsp.logs import get_logger
 from connectpsp.service.rail import Inbound, IncomingPayment, IncomingReturn, Receipt
@@ -85,12 +91,55 @@ def _expired(e: ChargeExpired, count: bool) -> None:
         metrics.CHARGES_EXPIRED.inc()
 
 
+def _refunded(e: RefundCompleted | RefundFailed, count: bool) -> None:
+    r = e.refund
+    failed = isinstance(e, RefundFailed)
+    (log.warning if failed else log.info)(
+        "refund_failed" if failed else "refund_completed",
+        client_id=r.client_id,
+        internal_code=r.internal_code,
+        refund_id=r.id,
+        return_id=r.return_id,
+        amount=r.amount,
+        reason=r.reason.spi_code,
+        spi_reason_code=r.failure_reason,
+    )
+    if count:
+        metrics.REFUNDS.labels("failed" if failed else "completed", r.reason.spi_code).inc()
+
+
+def _infraction(
+    e: InfractionReported | InfractionAccepted | InfractionRejected, count: bool
+) -> None:
+    i = e.infraction
+    step = {
+        InfractionReported: "reported",
+        InfractionAccepted: "accepted",
+        InfractionRejected: "rejected",
+    }[type(e)]
+    log.warning(
+        f"infraction_{step}",
+        client_id=i.client_id,
+        infraction_id=i.id,
+        end_to_end_id=i.end_to_end_id,
+        blocked=i.blocked,
+        decided_by=i.decided_by,
+    )
+    if count:
+        metrics.INFRACTIONS.labels(step).inc()
+
+
 _TELL: dict[type[Event], Callable[[Any, bool], None]] = {
     CashOutCompleted: _completed,
     CashOutFailed: _failed,
     CashOutReturned: _returned,
     CashInReceived: _received,
     ChargeExpired: _expired,
+    RefundCompleted: _refunded,
+    RefundFailed: _refunded,
+    InfractionReported: _infraction,
+    InfractionAccepted: _infraction,
+    InfractionRejected: _infraction,
 }
 
 
