@@ -23,10 +23,23 @@ on-us cash-outs from one merchant to another's key or static code. Checked as we
 - an on-us cash-out COMPLETED credited its receiver once, a FAILED one did not, and
   money is conserved (``tests.invariants.cash_in_problems``).
 
+The merchants refund (parts of) the payments their charges received (``POST
+/cash-in/{internalCode}/refunds``; some payers' accounts reject the refund, some payments
+are past the 90 days), and payees' banks send settled cash-outs back (``POST
+/sandbox/cash-out/{internalCode}/return``). Checked as well:
+
+- every refund in the database was acknowledged (202) and every acknowledged one is
+  there, with its merchant, payment and amount; each ended COMPLETED, or FAILED when
+  its payer's account rejects refunds, and nothing else; SPI was sent it as one return;
+  its reservation was posted or voided once (``tests.invariants``), and its terminal
+  event reached its charge's ``webhookUrl``;
+- what the cash-outs' returns add up to is at least what was acknowledged (201), and no
+  more than that and the returns whose answer was lost.
+
 The load behaves as a careful client (or our SDK): a request whose answer was lost to a
 crash is sent again with the same idempotency key until it gets a definite answer. A
-payment has no idempotency key (the sandbox payer mints an endToEndId per call): sent
-again, it is a new payment."""
+payment, and a payee's bank's return, has no idempotency key (the sandbox payer mints an
+endToEndId per call): sent again, it is a new one; the load does not send a return again."""
 
 from __future__ import annotations
 
@@ -46,9 +59,14 @@ from typing import Any
 import httpx
 from sqlalchemy import func, select
 
+from connectpsp.adapters.rails.simulated_returns import (
+    LOST_REFUND_ANSWER_PAYER,
+    MAGIC_REFUND_PAYERS,
+)
 from connectpsp.adapters.storage import schema as t
 from connectpsp.bootstrap import Container, build
 from connectpsp.domain.cashin import ChargeRequest, ChargeType
+from connectpsp.domain.ids import derived_id
 from connectpsp.domain.ledger import FeePlan
 from connectpsp.domain.pix import PixKeyType
 from connectpsp.service.acceptance import Accepted
@@ -84,14 +102,28 @@ DESTINATIONS: list[dict[str, Any]] = [
         },
     },
 ]
+SETTLING = (DESTINATIONS[0], DESTINATIONS[3])
 VICTIMS = ("api", "worker", "both")
+CHARGE_HOOK = "/charge-hook"  # the charges' webhookUrl: their refunds' events come here
 # The merchants' own documents: an on-us cash-out names its receiver's.
 MERCHANT_DOCUMENTS = ("39053344705", "86288366757", "11144477735")
 # A payer DICT marks for fraud (marked before the processes start): its Pix is held.
 MARKED_PAYER = "71460238001"
 PAYER_BANK = "60701190"  # the sandbox payers' participant (Itaú)
-# What the load does when it pays too: cash-outs out, half the time.
-PAYING_KINDS = ("cash_out",) * 4 + ("pay_key", "pay_static", "pay_dynamic", "on_us")
+# Payers whose refunds SPI rejects, and one whose refund's first answer is lost.
+REFUND_PAYERS = (*MAGIC_REFUND_PAYERS, LOST_REFUND_ANSWER_PAYER)
+# What the load does when it pays too: cash-outs out, a third of the time.
+PAYING_KINDS = ("cash_out",) * 4 + (
+    "pay_key",
+    "pay_static",
+    "pay_dynamic",
+    "on_us",
+    "refund",
+    "refund",
+    "return",
+)
+# A payment settled this long ago is past the 90 days in which it can be refunded.
+PAID_LONG_AGO = "2026-01-01T12:00:00-03:00"
 
 
 @dataclass
@@ -105,6 +137,10 @@ class Figures:
     pix_answers_lost: int = 0
     pix_held: int = 0
     on_us_acknowledged: int = 0
+    refunds_acknowledged: int = 0
+    refunds: Counter[str] = field(default_factory=Counter)  # by the status they ended in
+    returns_acknowledged: int = 0
+    return_answers_lost: int = 0
     refused: Counter[str] = field(default_factory=Counter)  # definite refusals, by code
     seconds: float = 0.0
     violations: list[str] = field(default_factory=list)
@@ -119,6 +155,7 @@ class Merchant:
     document: str = ""
     key: str = ""  # its EVP key
     static_code: str = ""  # a static BR Code of no amount, paid again and again
+    static_internal_code: str = ""
 
 
 @dataclass
@@ -127,6 +164,7 @@ class Acked:
     internal_code: str
     amount_centavos: int
     receiver: str | None = None  # on-us: the merchant it pays
+    settles: bool = False  # to a destination SPI settles: its payee's bank may send it back
 
 
 @dataclass
@@ -135,6 +173,25 @@ class AckedPix:
 
     merchant: str
     end_to_end_id: str
+    amount_centavos: int
+    charge: str | None = None  # the internal code of the charge it paid, if any
+    payer: str = ""  # its payer's document
+
+
+@dataclass
+class AckedRefund:
+    merchant: str
+    refund_id: str
+    end_to_end_id: str
+    amount_centavos: int
+    payer: str  # the payer's document: SPI rejects a refund to some
+
+
+@dataclass
+class AckedReturn:
+    """A payee's bank's return of (part of) a cash-out, acknowledged (201)."""
+
+    internal_code: str
     amount_centavos: int
 
 
@@ -156,6 +213,10 @@ class Load:
         self.pays = pays  # pays the merchants and sends on-us cash-outs too
         self.paid: list[AckedPix] = []
         self.pay_answers_lost = 0
+        self.refunds: list[AckedRefund] = []
+        self.returns: list[AckedReturn] = []
+        self.returns_lost: Counter[str] = Counter()  # what may have come back, by cash-out
+        self.return_answers_lost = 0
         self.charges_paid_unacked: list[tuple[str, str]] = []  # (merchant, internal code)
         self.merchants = merchants
         self.hook_url = hook_url
@@ -163,6 +224,7 @@ class Load:
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.acked: list[Acked] = []
+        self.drained = 0  # the acknowledged cash-outs before this many are terminal
         self.resent = 0
         self.refused: Counter[str] = Counter()
         self.unavailable: Counter[str] = Counter()  # 503s, by code, each retried
@@ -203,9 +265,14 @@ class Load:
         if kind in ("pay_key", "pay_static"):
             m, amount = rng.choice(self.merchants), rng.randint(1, 500)
             body = {"pixKey": m.key} if kind == "pay_key" else {"brCode": m.static_code}
-            self._pay(http, rng, m, {**body, "amount": _amount(amount)}, amount)
+            charge = m.static_internal_code if kind == "pay_static" else None
+            self._pay(http, rng, m, {**body, "amount": _amount(amount)}, amount, charge)
         elif kind == "pay_dynamic":
             self._pay_dynamic(http, rng)
+        elif kind == "refund":
+            self._refund(http, rng)
+        elif kind == "return":
+            self._return(http, rng)
         elif kind == "on_us":
             m, to = rng.sample(self.merchants, 2)
             destination = rng.choice(
@@ -242,7 +309,10 @@ class Load:
             self.resent += tries > 1
             if reply.status_code == 202:
                 code = reply.json()["internalCode"]
-                self.acked.append(Acked(m.client_id, code, amount, to.client_id if to else None))
+                settles = to is None and destination in SETTLING
+                self.acked.append(
+                    Acked(m.client_id, code, amount, to.client_id if to else None, settles)
+                )
             else:
                 self.refused[f"{reply.status_code} {_code(reply)}"] += 1
 
@@ -272,13 +342,30 @@ class Load:
             return reply, tries
 
     def _pay(
-        self, http: httpx.Client, rng: random.Random, m: Merchant, body: dict[str, Any], amount: int
+        self,
+        http: httpx.Client,
+        rng: random.Random,
+        m: Merchant,
+        body: dict[str, Any],
+        amount: int,
+        charge: str | None = None,
     ) -> httpx.Response:
-        """The sandbox payer pays ``m`` until it gets a definite answer: each try is a
-        new payment (a new endToEndId), so one whose answer was lost may be credited
-        without the payer knowing its id; those are counted."""
-        document = MARKED_PAYER if rng.random() < 0.2 else "52998224725"
+        """The sandbox payer pays ``m`` (``charge``, if it pays one) until it gets a
+        definite answer: each try is a new payment (a new endToEndId), so one whose
+        answer was lost may be credited without the payer knowing its id; those are
+        counted. Some payers are marked for fraud, some reject refunds; some payments
+        settled months ago."""
+        draw = rng.random()
+        document = (
+            MARKED_PAYER
+            if draw < 0.15
+            else rng.choice(REFUND_PAYERS)
+            if draw < 0.45
+            else "52998224725"
+        )
         body = {**body, "payer": {"name": "Pagador", "document": document, "ispb": PAYER_BANK}}
+        if rng.random() < 0.05:
+            body["paidAt"] = PAID_LONG_AGO
         while True:
             try:
                 reply = http.post("/sandbox/pix/pay", json=body, headers=_headers(m))
@@ -294,7 +381,8 @@ class Load:
             time.sleep(0.05)
         with self.lock:
             if reply.status_code == 201:
-                self.paid.append(AckedPix(m.client_id, reply.json()["endToEndId"], amount))
+                e2e = reply.json()["endToEndId"]
+                self.paid.append(AckedPix(m.client_id, e2e, amount, charge, document))
             else:
                 self.refused[f"pay {reply.status_code} {_code(reply)}"] += 1
         return reply
@@ -309,6 +397,7 @@ class Load:
             "amount": _amount(amount),
             "externalReference": f"crash-charge-{uuid.uuid4().hex[:16]}",
             "expiresIn": 3600,
+            "webhookUrl": f"{self.hook_url}{CHARGE_HOOK}",
         }
         created, _ = self._send(http, "/cash-in", m, charge)
         if created.status_code != 201:
@@ -316,10 +405,67 @@ class Load:
                 self.refused[f"charge {created.status_code} {_code(created)}"] += 1
             return
         lost_before = self.pay_answers_lost
-        reply = self._pay(http, rng, m, {"brCode": created.json()["brCode"]}, amount)
+        code = created.json()["internalCode"]
+        reply = self._pay(http, rng, m, {"brCode": created.json()["brCode"]}, amount, code)
         if _code(reply) == "CHARGE_NOT_PAYABLE" and self.pay_answers_lost > lost_before:
             with self.lock:
                 self.charges_paid_unacked.append((m.client_id, created.json()["internalCode"]))
+
+    def _refund(self, http: httpx.Client, rng: random.Random) -> None:
+        """A merchant refunds part or all of a payment a charge of its received (now and
+        then more than the payment: refused), under a key it sends again until answered."""
+        with self.lock:
+            paid = [p for p in self.paid if p.charge is not None]
+        rejected = [p for p in paid if p.payer in MAGIC_REFUND_PAYERS]
+        if not paid:
+            return
+        # A third of them to a payer whose account rejects it: a short run meets both ends.
+        pix = rng.choice(rejected if rejected and rng.random() < 0.3 else paid)
+        assert pix.charge is not None
+        m = next(m for m in self.merchants if m.client_id == pix.merchant)
+        amount = (
+            rng.randint(1, pix.amount_centavos) if rng.random() < 0.8 else pix.amount_centavos + 1
+        )
+        body = {"endToEndId": pix.end_to_end_id, "amount": _amount(amount)}
+        reply, tries = self._send(http, f"/cash-in/{pix.charge}/refunds", m, body)
+        with self.lock:
+            self.resent += tries > 1
+            if reply.status_code == 202:
+                refund_id = reply.json()["refundId"]
+                self.refunds.append(
+                    AckedRefund(m.client_id, refund_id, pix.end_to_end_id, amount, pix.payer)
+                )
+            else:
+                self.refused[f"refund {reply.status_code} {_code(reply)}"] += 1
+
+    def _return(self, http: httpx.Client, rng: random.Random) -> None:
+        """A payee's bank sends (part of) a cash-out back, once: a return has no key, so
+        one whose answer was lost is counted, not sent again."""
+        with self.lock:
+            sent = [a for a in self.acked[: self.drained] if a.settles]
+        if not sent:
+            return
+        cash_out = rng.choice(sent)
+        m = next(m for m in self.merchants if m.client_id == cash_out.merchant)
+        amount = rng.randint(1, cash_out.amount_centavos // 2)
+        try:
+            reply = http.post(
+                f"/sandbox/cash-out/{cash_out.internal_code}/return",
+                json={"amount": _amount(amount), "reason": rng.choice(["MD06", "BE08"])},
+                headers=_headers(m),
+            )
+        except httpx.ConnectError:  # the API is down: nothing was sent
+            return
+        except httpx.TransportError:
+            reply = None
+        with self.lock:
+            if reply is None or reply.status_code == 503:
+                self.returns_lost[cash_out.internal_code] += amount
+                self.return_answers_lost += 1
+            elif reply.status_code == 201:
+                self.returns.append(AckedReturn(cash_out.internal_code, amount))
+            else:  # not COMPLETED (yet), or past the cash-out's amount
+                self.refused[f"return {reply.status_code} {_code(reply)}"] += 1
 
 
 def _amount(centavos: int) -> str:
@@ -419,7 +565,7 @@ class Processes:
 
 
 def _merchants(
-    container: Container, base_url: str, count: int, *, receive: bool = False
+    container: Container, base_url: str, count: int, *, receive: bool = False, hook_url: str = ""
 ) -> list[Merchant]:
     """``count`` funded merchants with tokens; to ``receive``, each also has a document,
     an EVP key, a static code of no amount, and a cash-in fee (0, 0.10, 0.20)."""
@@ -446,10 +592,13 @@ def _merchants(
             client = container.clients.get(creds.client_id)
             merchant.document = MERCHANT_DOCUMENTS[n]
             merchant.key = container.pix_keys.register(client, PixKeyType.EVP, None, "crash").key
-            static = ChargeRequest(ChargeType.STATIC, None, f"crash-static-{n}")
+            static = ChargeRequest(
+                ChargeType.STATIC, None, f"crash-static-{n}", webhook_url=hook_url + CHARGE_HOOK
+            )
             decided = container.cash_ins.create(client, str(uuid.uuid4()), static)
             assert isinstance(decided.outcome, Accepted), decided
             merchant.static_code = decided.outcome.result.br_code
+            merchant.static_internal_code = decided.outcome.result.internal_code
         merchants.append(merchant)
     return merchants
 
@@ -479,7 +628,80 @@ def _problems(container: Container, hook: Receiver, load: Load) -> list[str]:
     problems += [f"{code}: no terminal webhook received" for code in codes if code not in delivered]
     if load.pays:
         problems += _payment_problems(container, load)
+        problems += _refund_problems(container, hook, load)
+        problems += _return_problems(container, load)
         problems += cash_in_problems(container.db, container.settings.ispb)
+    return problems
+
+
+def _refunds_ended(hook: Receiver) -> dict[str, str]:
+    """The refunds whose terminal event reached their charge's webhookUrl: its status."""
+    ended = {}
+    for r in hook.by_path(CHARGE_HOOK):
+        event = r.json()
+        if event["eventType"] in ("REFUND_COMPLETED", "REFUND_FAILED"):
+            ended[event["data"]["refundId"]] = event["data"]["status"]
+    return ended
+
+
+def _refund_problems(container: Container, hook: Receiver, load: Load) -> list[str]:
+    """Every refund in the database acknowledged and every acknowledged one there, as
+    asked; each ended as its payer's account says, sent to SPI as one return, and its
+    terminal event delivered. (Its reservation posted or voided once, and what a
+    payment's refunds add up to, are ``tests.invariants.cash_in_problems``'s.)"""
+    r, sp = t.cash_in_refunds.c, t.sandbox_spi_payments.c
+    with container.db.transaction(write=False) as tx:
+        stored = {
+            row.id: row
+            for row in tx.conn.execute(
+                select(r.id, r.client_id, r.end_to_end_id, r.amount, r.status, r.return_id)
+            )
+        }
+        sent = Counter(
+            row.idempotency_key
+            for row in tx.conn.execute(select(sp.idempotency_key, sp.end_to_end_id))
+        )
+    problems = []
+    acked = {a.refund_id: a for a in load.refunds}
+    problems += [f"refund {i} was never acknowledged" for i in stored.keys() - acked.keys()]
+    ended = _refunds_ended(hook)
+    for a in load.refunds:
+        row = stored.get(a.refund_id)
+        seen = (row.client_id, row.end_to_end_id, row.amount) if row else None
+        if seen != (a.merchant, a.end_to_end_id, a.amount_centavos):
+            problems.append(f"acknowledged refund {a.refund_id} is lost or changed: {seen}")
+            continue
+        assert row is not None
+        wanted = "FAILED" if a.payer in MAGIC_REFUND_PAYERS else "COMPLETED"
+        if row.status != wanted:
+            problems.append(f"refund {a.refund_id} of a payer {a.payer}: {row.status}")
+        if sent[derived_id(a.refund_id, "rail")] != 1:
+            problems.append(
+                f"refund {a.refund_id} sent to SPI {sent[derived_id(a.refund_id, 'rail')]}x"
+            )
+        if ended.get(a.refund_id) != row.status:
+            problems.append(f"refund {a.refund_id} {row.status}: event {ended.get(a.refund_id)}")
+    return problems
+
+
+def _return_problems(container: Container, load: Load) -> list[str]:
+    """Each cash-out's returns add up to at least what was acknowledged, and to no more
+    than that and the returns whose answer was lost."""
+    co, rt = t.cash_outs.c, t.cash_out_returns.c
+    with container.db.transaction(write=False) as tx:
+        returned: Counter[str] = Counter()
+        for row in tx.conn.execute(
+            select(co.internal_code, rt.amount).join(t.cash_outs, co.id == rt.cash_out_id)
+        ):
+            returned[row.internal_code] += row.amount
+    acked: Counter[str] = Counter()
+    for back in load.returns:
+        acked[back.internal_code] += back.amount_centavos
+    problems = []
+    for code in sorted(set(acked) | set(returned)):
+        least, most = acked[code], acked[code] + load.returns_lost[code]
+        if not least <= returned[code] <= most:
+            problems.append(f"cash-out {code}: {returned[code]} returned, {least} acknowledged")
     return problems
 
 
@@ -532,18 +754,26 @@ def _payment_problems(container: Container, load: Load) -> list[str]:
     return problems
 
 
-def _drain(container: Container, hook: Receiver, acked: list[Acked], timeout: float) -> None:
-    """Wait until every acknowledged cash-out is terminal and its event has arrived."""
-    c = t.cash_outs.c
-    codes = {a.internal_code for a in acked}
+def _drain(container: Container, hook: Receiver, load: Load, timeout: float) -> None:
+    """Wait until every acknowledged cash-out and refund is terminal and its event has
+    arrived."""
+    c, r = t.cash_outs.c, t.cash_in_refunds.c
+    codes = {a.internal_code for a in load.acked}
+    refunds = {a.refund_id for a in load.refunds}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with container.db.transaction(write=False) as tx:
             processing = tx.conn.execute(
                 select(c.internal_code).where(c.status == "PROCESSING")
             ).all()
+            refunding = tx.conn.execute(select(r.id).where(r.status == "PROCESSING")).all()
         delivered = {r.json()["data"]["internalCode"] for r in hook.by_path("/hook")}
-        if not any(r.internal_code in codes for r in processing) and codes <= delivered:
+        if (
+            not any(row.internal_code in codes for row in processing)
+            and codes <= delivered
+            and not refunding
+            and refunds <= _refunds_ended(hook).keys()
+        ):
             return
         time.sleep(0.1)
 
@@ -569,7 +799,7 @@ def crash_loop(
     with receiver() as hook:
         procs.start_worker()
         procs.start_api()
-        merchants = _merchants(container, procs.base_url, 3, receive=pays)
+        merchants = _merchants(container, procs.base_url, 3, receive=pays, hook_url=hook.url)
         load = Load(procs.base_url, merchants, hook.url, seed, threads, pays=pays)
         try:
             for _ in range(iterations):
@@ -580,7 +810,8 @@ def crash_loop(
                 figures.kills[victim] += 1
                 procs.restart_missing()
                 load.pause()
-                _drain(container, hook, load.acked, timeout=60)
+                _drain(container, hook, load, timeout=60)
+                load.drained = len(load.acked)
                 figures.iterations += 1
                 problems = procs.deaths() + _problems(container, hook, load)
                 if problems:
@@ -595,11 +826,18 @@ def crash_loop(
         figures.pix_acknowledged = len(load.paid)
         figures.pix_answers_lost = load.pay_answers_lost
         figures.on_us_acknowledged = sum(a.receiver is not None for a in load.acked)
+        figures.refunds_acknowledged = len(load.refunds)
+        figures.returns_acknowledged = len(load.returns)
+        figures.return_answers_lost = load.return_answers_lost
         figures.refused = load.refused
         with container.db.transaction(write=False) as tx:
             figures.pix_held = tx.conn.execute(
                 select(func.count()).select_from(t.balance_blocks)
             ).scalar_one()
+            r = t.cash_in_refunds.c
+            figures.refunds = Counter(
+                dict(tx.conn.execute(select(r.status, func.count()).group_by(r.status)).all())
+            )
     container.close()
     figures.seconds = time.monotonic() - started
     return figures
@@ -647,7 +885,7 @@ def database_outage(
                 cluster.start()
                 time.sleep(rng.uniform(0.3, 1.0))  # load goes on against the recovered API
                 load.pause()
-                _drain(container, hook, load.acked, timeout=60)
+                _drain(container, hook, load, timeout=60)
                 figures.outages += 1
                 problems = procs.deaths() + _problems(container, hook, load)
                 if problems:

@@ -62,7 +62,13 @@ CHECKS = {
         "client to the other's key or static code (settled inside the ledger by the worker, "
         "or rejected by the receiver into a cancelled charge); payees' banks sending settled "
         "cash-outs back in parts (credited up to the cash-out's amount, refused past it, a "
-        "return brought again credited once). Each answer, balance, blocked "
+        "return brought again credited once); clients refunding their charges' payments, "
+        "one to three at once (in parts, all, past what is left, past the available balance, "
+        "past the 90 days to the second, without naming one of several payments, retried "
+        "under their key and with another amount under it), to payers whose account "
+        "rejects the refund or whose answer is lost, or on-us back to the other client's "
+        "cash-out; the worker sends them (and may die holding them), and the model posts "
+        "each reservation or gives it back. Each answer, balance, blocked "
         "amount and charge status is the model's; after each example, every cash-in has "
         "exactly its credit and fee transfers, a dynamic charge is paid at most once and "
         "COMPLETED iff paid, an on-us cash-out COMPLETED credited its receiver and a FAILED "
@@ -81,7 +87,14 @@ CHECKS = {
         "once to its merchant with its amount, credits nobody acknowledged are no more than "
         "the payments whose answer was lost (a lost payment sent again is a new one), an "
         "on-us cash-out COMPLETED credited its receiver once and a FAILED one did not, and "
-        "money is conserved across cash-in, cash-out and fees."
+        "money is conserved across cash-in, cash-out and fees. The merchants refund their "
+        "charges' payments (POST /cash-in/{internalCode}/refunds, retried under its key) "
+        "and payees' banks send settled cash-outs back (POST /sandbox/cash-out/"
+        "{internalCode}/return): every refund stored was acknowledged and every one "
+        "acknowledged is stored as asked, ended COMPLETED, or FAILED exactly when its payer's "
+        "account rejects refunds, went to SPI as one return, had its reservation posted or "
+        "voided once and its terminal event delivered; each cash-out's returns add up to "
+        "what was acknowledged, plus at most the returns whose answer was lost."
     ),
     "test_database_outage_under_load": (
         "A private PostgreSQL is stopped (immediate mode) and restarted in the middle of "
@@ -159,7 +172,9 @@ MODULE_CHECKS = {
         "refusals count per minute; a marked payee is refused until its last marker is off; "
         "a marked payer's Pix is held until the operator or time releases it; a charge takes "
         "its amount until paid, cancelled or expired; an on-us cash-out credits its receiver "
-        "or fails with the money back."
+        "or fails with the money back; a refund reserves its amount until SPI answers "
+        "(refused past what is left, past the balance, 90 days and a second after the "
+        "payment), a rejected one comes back, and an on-us one returns to the payer."
     ),
     "tests/e2e/test_hostile_input.py": (
         "A targeted hostile input (nesting, text rule, media type, duplicate fields, huge "
@@ -372,14 +387,19 @@ def _headline(
         f" ({total(crash, 'acknowledged')} acknowledged cash-outs, "
         f"{total(crash, 'on_us_acknowledged')} of them on-us; "
         f"{total(crash, 'pix_acknowledged')} acknowledged Pix received, "
-        f"{total(crash, 'pix_held')} held, {total(crash, 'pix_answers_lost')} answers lost).",
+        f"{total(crash, 'pix_held')} held, {total(crash, 'pix_answers_lost')} answers lost; "
+        f"{total(crash, 'refunds_acknowledged')} acknowledged refunds, "
+        f"{total(crash, 'returns_acknowledged')} acknowledged returns of cash-outs).",
         f"- Database outages: {total('test_database_outage', 'outages')}, acknowledged "
         f"cash-outs lost: {total('test_database_outage', 'violations')}.",
         f"- Model examples: {total('test_the_service_behaves_like_the_model', 'examples')}, "
         f"mismatches: {failures('test_model')} "
         f"({total('test_the_service_behaves_like_the_model', 'cash_in')} Pix received, "
         f"{total('test_the_service_behaves_like_the_model', 'on-us COMPLETED')} on-us "
-        "cash-outs settled).",
+        "cash-outs settled, "
+        f"{total('test_the_service_behaves_like_the_model', 'refund COMPLETED')} refunds "
+        f"completed and {total('test_the_service_behaves_like_the_model', 'refund FAILED')} "
+        "failed).",
         f"- Schemathesis failures: {failures('test_contract_fuzzing')}.",
         f"- Hostile inputs: {total(hostile, 'inputs')} tried, "
         f"{total(hostile, 'server_errors')} answered 5xx.",

@@ -30,6 +30,10 @@ def test_kill_9_of_api_and_worker_under_load(
         pix_answers_lost=result.pix_answers_lost,
         pix_held=result.pix_held,
         on_us_acknowledged=result.on_us_acknowledged,
+        refunds_acknowledged=result.refunds_acknowledged,
+        refunds=dict(result.refunds),
+        returns_acknowledged=result.returns_acknowledged,
+        return_answers_lost=result.return_answers_lost,
         refused=dict(result.refused),
         violations=len(result.violations),
         seconds=round(result.seconds),
@@ -40,6 +44,11 @@ def test_kill_9_of_api_and_worker_under_load(
     assert result.terminal_events >= result.acknowledged
     # The load paid the merchants too, and sent on-us cash-outs, through the kills.
     assert result.pix_acknowledged > 0 and result.on_us_acknowledged > 0
+    # Refunds were acknowledged (each ended as its payer says: checked with the
+    # violations), and payees' banks sent cash-outs back. A bounded run may meet no
+    # rejected refund: the figures show how many ended each way.
+    assert result.refunds_acknowledged > 0 and result.refunds["COMPLETED"] > 0, result.refunds
+    assert result.returns_acknowledged > 0
 
 
 def test_database_outage_under_load(tmp_path: Path, figures: Callable[..., None]) -> None:

@@ -6,10 +6,13 @@ the clock moving on, and reads; and through cash-ins: charges created, paid by t
 sandbox payer (with the right amount, another, none, twice), cancelled and expired, Pix
 to the clients' keys (from payers DICT may mark: held, released by the operator or after
 72 hours), a Pix brought again, and on-us cash-outs from one client to the other's key or
-static code. Every reply is compared with a pure-Python model (for a refusal, its code
-and which rule refused), every balance (available, reserved, blocked) after every step,
-and the invariants (``tests.invariants``, money conserved among them) after every
-example.
+static code; and through refunds of the charges' payments (in parts, several at once,
+past what is left, past the balance or the 90 days, retried under their key; to payers
+whose account rejects them, whose answer is lost, or on-us back to the other client's
+cash-out), sent by the worker (which may die holding them). Every reply is compared
+with a pure-Python model (for a refusal, its code and which rule refused), every balance
+(available, reserved, blocked) after every step, and the invariants
+(``tests.invariants``, money conserved among them) after every example.
 
 ``CONNECTPSP_MODEL_EXAMPLES`` raises the number of examples (``make reliability``); below
 ``MIN_EXAMPLES`` a run cannot be trusted to settle and fail anything (Hypothesis starts with
@@ -46,6 +49,10 @@ from hypothesis.stateful import (
 
 from connectpsp.adapters.crypto import Argon2Hasher
 from connectpsp.adapters.participants import load_participants
+from connectpsp.adapters.rails.simulated_returns import (
+    LOST_REFUND_ANSWER_PAYER,
+    MAGIC_REFUND_PAYERS,
+)
 from connectpsp.api.schemas import parse_cash_out
 from connectpsp.bootstrap import build
 from connectpsp.domain.blocks import PRECAUTIONARY_HOLD
@@ -70,9 +77,17 @@ from connectpsp.domain.errors import (
 from connectpsp.domain.ids import derived_id
 from connectpsp.domain.ledger import FeePlan, client_account_code
 from connectpsp.domain.pix import PixKeyType
+from connectpsp.domain.refunds import (
+    REFUND_WINDOW,
+    Refund,
+    RefundExceedsPayment,
+    RefundRequest,
+    RefundWindowClosed,
+)
 from connectpsp.domain.risk import RiskRules
-from connectpsp.service.acceptance import Accepted, Decided
+from connectpsp.service.acceptance import Accepted, Decided, Refused
 from connectpsp.service.rail import IncomingPayment, IncomingReturn, Payer
+from connectpsp.service.refund_flow import REFUND_TOPIC
 from connectpsp.settings import Settings
 from tests.invariants import cash_in_problems, ledger_problems, risk_problems
 from tests.support import FakeClock, database
@@ -135,6 +150,16 @@ CLIENT_DOCUMENTS = ("39053344705", "86288366757")
 OTHER_BANK = "60701190"  # where the sandbox's payers hold their accounts (Itaú)
 # Small amounts too: a fee may then take all of it.
 CASH_IN_AMOUNTS = st.integers(1, 5) | st.integers(1_00, 150_00)
+# Who pays the clients: the payees' documents (some marked for fraud), and payers whose
+# refund SPI rejects (their account closed or blocked since) or whose refund's first
+# answer is lost (it settles when the worker asks again).
+PAYERS = st.sampled_from([*PAYEES, *MAGIC_REFUND_PAYERS, LOST_REFUND_ANSWER_PAYER])
+# How long ago a charge's payment settled: mostly now; sometimes at the edge of the
+# refund window (a minute inside, exactly on it, a second past it).
+PAID_AGO = st.sampled_from(
+    [timedelta(0)] * 9
+    + [REFUND_WINDOW - timedelta(minutes=1), REFUND_WINDOW, REFUND_WINDOW + timedelta(seconds=1)]
+)
 # The model never checks a secret: argon2id at its cheapest keeps an example's cost in
 # the service rather than in hashing two client secrets.
 CHEAP = Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1)
@@ -169,6 +194,33 @@ def night_began(start: time, end: time, now: datetime) -> datetime | None:
 
 
 @dataclass
+class ModelPayment:
+    """A charge's payment, which its client may refund (in parts)."""
+
+    end_to_end_id: str
+    amount: int
+    paid_at: datetime
+    payer: str  # the payer's document: a magic one's refunds fail
+    from_client: int | None = None  # on-us: the model client whose cash-out paid it
+    cash_out: str | None = None  # on-us: that cash-out's internal code
+    refunded: int = 0  # its refunds not FAILED
+
+    @property
+    def left(self) -> int:
+        return self.amount - self.refunded
+
+
+@dataclass
+class ModelRefund:
+    id: str
+    amount: int
+    charge: ModelCharge
+    payment: ModelPayment
+    failure: str | None  # the reason SPI rejects it with; None: it settles
+    status: str = "PROCESSING"
+
+
+@dataclass
 class ModelCharge:
     internal_code: str
     br_code: str
@@ -177,6 +229,7 @@ class ModelCharge:
     expires_at: datetime | None  # dynamic only
     status: str = "ACTIVE"
     payments: int = 0
+    paid: list[ModelPayment] = field(default_factory=list)
 
     def refusal(self, amount: int | None, now: datetime) -> str | None:
         """Why the sandbox payer refuses to pay ``amount`` (None: the code's own) now:
@@ -247,6 +300,7 @@ class ModelClient:
     cash_in_fee: FeePlan = field(default_factory=FeePlan)
     charges: list[ModelCharge] = field(default_factory=list)
     blocks: list[ModelBlock] = field(default_factory=list)  # active ones
+    refunds: dict[str, ModelRefund] = field(default_factory=dict)  # accepted, by id
 
     @property
     def blocked(self) -> int:
@@ -264,7 +318,20 @@ class ModelClient:
 
     @property
     def reserved(self) -> int:
-        return sum(c.total for c in self.cash_outs.values() if c.status == "PROCESSING")
+        return sum(c.total for c in self.cash_outs.values() if c.status == "PROCESSING") + sum(
+            r.amount for r in self.refunds.values() if r.status == "PROCESSING"
+        )
+
+    def refund_refusal(self, payment: ModelPayment, amount: int, now: datetime) -> str:
+        """What the service must refuse this refund with, in the order it checks; "" for
+        an acceptance."""
+        if now - payment.paid_at > REFUND_WINDOW:
+            return RefundWindowClosed.code
+        if amount > payment.left:
+            return RefundExceedsPayment.code
+        if amount > self.available:
+            return InsufficientBalance.code
+        return ""
 
     def decided_after(self, moment: datetime) -> int:
         return sum(a.at > moment for a in self.attempts)
@@ -303,6 +370,12 @@ class ModelClient:
         return "", None
 
 
+def refund_outcome(decided: Decided[Refund]) -> str:
+    """A decided refund in brief: the accepted refund's id, or the refusal's code."""
+    outcome = decided.outcome
+    return outcome.result.id if isinstance(outcome, Accepted) else outcome.error.code
+
+
 def reply_of(decided: Decided[AcceptedCashOut]) -> Reply:
     outcome = decided.outcome
     if isinstance(outcome, Accepted):
@@ -326,6 +399,8 @@ class Bank(RuleBasedStateMachine):
         self.last: Reply | None = None  # the last decided request's reply, for the edge tests
         self.delivered: list[IncomingPayment] = []  # Pix credited, to bring again
         self.returns: list[IncomingReturn] = []  # returns credited, to bring again
+        # Decided refunds, to send again: (client, key, request, outcome in brief).
+        self.refund_requests: list[tuple[int, str, RefundRequest, str]] = []
         self.released = False
 
     # --- setup and funding -------------------------------------------------------------
@@ -334,13 +409,22 @@ class Bank(RuleBasedStateMachine):
         opening=st.lists(st.integers(0, 400_00), min_size=2, max_size=2),
         rules=st.lists(RULES, min_size=2, max_size=2),
         cash_in_fees=st.lists(CASH_IN_FEES, min_size=2, max_size=2),
+        paid=st.lists(
+            st.lists(st.tuples(CASH_IN_AMOUNTS, PAYERS, PAID_AGO), max_size=3),
+            min_size=2,
+            max_size=2,
+        ),
     )
     def open_clients(
         self,
         opening: list[int],
         rules: list[RiskRules] | None = None,
         cash_in_fees: list[FeePlan] | None = None,
+        paid: list[list[tuple[int, str, timedelta]]] | None = None,
     ) -> None:
+        """Two clients with their opening balances, own rules and cash-in fees; each
+        with a static code already paid a few times, when ``paid`` says so (the run's
+        refunds then have payments to send back from the first step)."""
         fees = cash_in_fees or [FeePlan(fixed=3)] * 2
         for amount, own, fee, document in zip(
             opening, rules or [RiskRules()] * 2, fees, CLIENT_DOCUMENTS, strict=True
@@ -360,6 +444,11 @@ class Bank(RuleBasedStateMachine):
                 client.available = amount
             self.clients.append(client)
             self.change_rules(len(self.clients) - 1, own)
+        for who, payments in enumerate(paid or []):
+            if payments:
+                self.create_charge(who, dynamic=False, amount=None, expires_in=60)
+            for amount, payer, ago in payments:
+                self.pay_charge(who, 0, "right", amount, payer, ago)
 
     @rule(who=st.integers(0, 1), rules=RULES)
     def change_rules(self, who: int, rules: RiskRules) -> None:
@@ -530,18 +619,31 @@ class Bank(RuleBasedStateMachine):
         )
         STATS["charges"] += 1
 
-    def received(self, client: ModelClient, end_to_end_id: str, amount: int, payer: str) -> None:
-        """The sandbox payer's Pix was credited: the model credits it, and keeps it to
-        bring again."""
+    def received(
+        self,
+        client: ModelClient,
+        end_to_end_id: str,
+        amount: int,
+        payer: str,
+        charge: ModelCharge | None = None,
+        paid_at: datetime | None = None,
+    ) -> None:
+        """The sandbox payer's Pix was credited: the model credits it, keeps it to bring
+        again and, when it paid a charge, as one of the charge's payments."""
         now = self.clock.now()
         client.credit(
             amount,
-            marked_payer=bool(self.markers[payer]),
+            marked_payer=bool(self.markers.get(payer)),
             block_id=derived_id(end_to_end_id, "block"),
             now=now,
         )
         who = Payer("Pagador Modelo", payer, OTHER_BANK)
-        self.delivered.append(IncomingPayment(end_to_end_id, amount, who, client.key, None, now))
+        paid_at = paid_at or now
+        self.delivered.append(
+            IncomingPayment(end_to_end_id, amount, who, client.key, None, paid_at)
+        )
+        if charge is not None:
+            charge.paid.append(ModelPayment(end_to_end_id, amount, paid_at, payer))
 
     def check_charge(self, client: ModelClient, charge: ModelCharge) -> None:
         full = self.container.clients.get(client.id)
@@ -554,11 +656,20 @@ class Bank(RuleBasedStateMachine):
         which=st.integers(0, 7),
         how=st.sampled_from(["right", "right", "wrong", "none"]),
         chosen=CASH_IN_AMOUNTS,
-        payer=st.sampled_from(PAYEES),
+        payer=PAYERS,
+        ago=PAID_AGO,
     )
-    def pay_charge(self, who: int, which: int, how: str, chosen: int, payer: str) -> None:
+    def pay_charge(
+        self,
+        who: int,
+        which: int,
+        how: str,
+        chosen: int,
+        payer: str,
+        ago: timedelta = timedelta(0),
+    ) -> None:
         """The sandbox payer pays a charge's BR Code: with its amount, another, or none
-        (a code with no amount takes the payer's)."""
+        (a code with no amount takes the payer's); settled now or ``ago``."""
         client = self.clients[who]
         if not client.charges:
             return
@@ -580,18 +691,19 @@ class Bank(RuleBasedStateMachine):
             assert refused.value.code == refusal, refused.value
             STATS[f"pay refused {refusal}"] += 1
         else:
+            paid_at = self.clock.now() - ago
             end_to_end_id = self.container.sandbox_payer.pay(
-                br_code=charge.br_code, amount=amount, payer=sender
+                br_code=charge.br_code, amount=amount, payer=sender, paid_at=paid_at
             )
             paid = amount if amount is not None else charge.amount
             assert paid is not None
             charge.payments += 1
             if charge.dynamic:
                 charge.status = "COMPLETED"
-            self.received(client, end_to_end_id, paid, payer)
+            self.received(client, end_to_end_id, paid, payer, charge, paid_at)
         self.check_charge(client, charge)
 
-    @rule(who=st.integers(0, 1), amount=CASH_IN_AMOUNTS, payer=st.sampled_from(PAYEES))
+    @rule(who=st.integers(0, 1), amount=CASH_IN_AMOUNTS, payer=PAYERS)
     def pay_key(self, who: int, amount: int, payer: str) -> None:
         """The sandbox payer sends a Pix to the client's key: no charge, credited all
         the same."""
@@ -661,6 +773,110 @@ class Bank(RuleBasedStateMachine):
         receipt = self.container.cash_ins.returned(self.returns[which % len(self.returns)])
         assert receipt.accepted
         STATS["return delivered again"] += 1
+
+    # --- refunds of received Pix ------------------------------------------------------
+
+    @precondition(lambda self: any(charge.paid for c in self.clients for charge in c.charges))
+    @rule(
+        who=st.integers(0, 1),
+        asks=st.lists(
+            st.tuples(
+                st.integers(0, 15),
+                st.sampled_from(
+                    ["part", "part", "part", "all", "past what is left", "past balance"]
+                ),
+                st.integers(1, 100),
+                st.sampled_from([True, True, True, False]),
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+    )
+    def refund(self, who: int, asks: list[tuple[int, str, int, bool]]) -> None:
+        """The client refunds (parts of) its charges' payments, one request or several
+        at once (the engine may decide them in one batch, each against what the ones
+        before it left): a share of what is left, all of it, more than is left, or more
+        than its available balance; naming the payment, or not (the charge's only one,
+        or a validation error). Each reply is the model's, and so is each reservation."""
+        client = self.clients[who]
+        paid = [(charge, p) for charge in client.charges for p in charge.paid]
+        if not paid:
+            return
+        full = self.container.clients.get(client.id)
+        now = self.clock.now()
+        asked = []
+        for which, how, share, named in asks:
+            charge, payment = paid[which % len(paid)]
+            amount = {
+                "part": max(1, payment.left * share // 100),
+                "all": max(1, payment.left),
+                "past what is left": payment.left + share,
+                "past balance": client.available + share,
+            }[how]
+            e2e = payment.end_to_end_id if named else None
+            request = RefundRequest(charge.internal_code, amount, e2e)
+            key = str(uuid.uuid4())
+            # The model decides it now, in the order the service will: what the ones
+            # before it reserved is gone from the balance and from what is left.
+            if e2e is None and len(charge.paid) > 1:
+                code = ValidationFailed.code  # which one? refused, and not stored
+            else:
+                code = client.refund_refusal(payment, amount, now)
+                if not code:
+                    client.available -= amount
+                    payment.refunded += amount
+            future = self.container.refunds.submit(full, key, request)
+            asked.append((key, request, charge, payment, code, future))
+        for key, request, charge, payment, code, future in asked:
+            if code == ValidationFailed.code:
+                with pytest.raises(ValidationFailed):
+                    future.result()
+                STATS[f"refund refused {code}"] += 1
+                continue
+            decided = future.result()
+            assert not decided.replayed
+            if code:
+                assert isinstance(decided.outcome, Refused), (decided, code)
+                assert decided.outcome.error.code == code, decided.outcome.error
+                STATS[f"refund refused {code}"] += 1
+            else:
+                assert isinstance(decided.outcome, Accepted), (decided, request)
+                found = decided.outcome.result
+                assert (found.amount, found.end_to_end_id, found.status.value) == (
+                    request.amount,
+                    payment.end_to_end_id,
+                    "PROCESSING",
+                )
+                magic = MAGIC_REFUND_PAYERS.get(payment.payer)
+                client.refunds[found.id] = ModelRefund(
+                    found.id, request.amount, charge, payment, magic.value if magic else None
+                )
+                STATS["refund accepted"] += 1
+            self.refund_requests.append((who, key, request, refund_outcome(decided)))
+        STATS[f"refunds asked at once: {len(asks)}"] += 1
+
+    @precondition(lambda self: bool(self.refund_requests))
+    @rule(which=st.integers(0, 9), changed=st.sampled_from([False, False, True]))
+    def refund_retried(self, which: int, changed: bool) -> None:
+        """A refund sent again under its key: the first answer, replayed, whatever
+        happened since; with another amount, a mismatch. Nothing moves either way."""
+        who, key, request, first = self.refund_requests[which % len(self.refund_requests)]
+        full = self.container.clients.get(self.clients[who].id)
+        if changed:
+            with pytest.raises(IdempotencyKeyMismatch):
+                self.container.refunds.create(
+                    full, key, replace(request, amount=request.amount + 1)
+                )
+            STATS["refund key mismatch"] += 1
+            return
+        decided = self.container.refunds.create(full, key, request)
+        assert decided.replayed and refund_outcome(decided) == first, (decided, first)
+        STATS["refund replayed"] += 1
+
+    def check_refund(self, client: ModelClient, refund: ModelRefund) -> None:
+        full = self.container.clients.get(client.id)
+        found = self.container.refunds.get(full, refund.charge.internal_code, refund.id)
+        assert (found.status.value, found.failure_reason) == (refund.status, refund.failure)
 
     @precondition(lambda self: any(c.charges for c in self.clients))
     @rule(who=st.integers(0, 1), which=st.integers(0, 7))
@@ -768,7 +984,8 @@ class Bank(RuleBasedStateMachine):
                     cash_out.failure = None if charge.status == "ACTIVE" else "REJECTED_BY_RECEIVER"
         for _ in range(20):
             self.clock.advance(minutes=2)  # past any backoff or lease
-            if not self.container.settlement.run_due():
+            settled = self.container.settlement.run_due()
+            if not self.container.refund_sender.send_due() and not settled:
                 break
         while self.container.cash_ins.expire_due():
             pass
@@ -781,6 +998,9 @@ class Bank(RuleBasedStateMachine):
                     continue
                 cash_out.status = "FAILED" if cash_out.failure else "COMPLETED"
                 STATS[cash_out.status] += 1
+                found = self.container.cash_outs.get(self.container.clients.get(client.id), code)
+                assert found.status.value == cash_out.status, (code, found.status)
+                assert (found.failure.code if found.failure else None) == cash_out.failure
                 if cash_out.failure:
                     client.available += cash_out.total
                     client.used[cash_out.day] -= cash_out.amount
@@ -788,11 +1008,9 @@ class Bank(RuleBasedStateMachine):
                     receiver = self.clients[cash_out.to]
                     receiver.credit(cash_out.amount, marked_payer=False, block_id="", now=now)
                     if cash_out.charge is not None:
-                        cash_out.charge.payments += 1
+                        self.paid_on_us(receiver, cash_out.charge, found.end_to_end_id, code)
                     STATS["on-us COMPLETED"] += 1
-                found = self.container.cash_outs.get(self.container.clients.get(client.id), code)
-                assert found.status.value == cash_out.status, (code, found.status)
-                assert (found.failure.code if found.failure else None) == cash_out.failure
+        self.refunds_ended()
         for client in self.clients:
             for block in [b for b in client.blocks if b.expires_at <= now]:
                 client.blocks.remove(block)
@@ -804,15 +1022,62 @@ class Bank(RuleBasedStateMachine):
                     STATS["EXPIRED"] += 1
                 self.check_charge(client, charge)
 
-    @rule(jobs=st.integers(1, 5))
-    def worker_dies_after_claiming(self, jobs: int) -> None:
-        """A worker claims jobs and dies before running them: their leases must lapse."""
+    def paid_on_us(
+        self, receiver: ModelClient, charge: ModelCharge, end_to_end_id: str | None, code: str
+    ) -> None:
+        """An on-us cash-out paid ``charge``: one of its payments, which the receiver may
+        refund back to the payer's cash-out. It settled while the worker drained, so its
+        moment is the service's."""
+        charge.payments += 1
+        full = self.container.clients.get(receiver.id)
+        _, payments = self.container.cash_ins.get(full, charge.internal_code)
+        [paid] = [p for p in payments if p.end_to_end_id == end_to_end_id]
+        payer = next(i for i, c in enumerate(self.clients) if code in c.cash_outs)
+        charge.paid.append(
+            ModelPayment(
+                paid.end_to_end_id,
+                paid.amount,
+                paid.paid_at,
+                self.clients[payer].document,
+                from_client=payer,
+                cash_out=code,
+            )
+        )
+
+    def refunds_ended(self) -> None:
+        """After draining, every refund is as SPI answers it: posted when it settles (an
+        on-us one credited back to the payer as a return of its cash-out), voided and
+        available again when it is rejected."""
+        for client in self.clients:
+            for refund in client.refunds.values():
+                if refund.status != "PROCESSING":
+                    continue
+                payment = refund.payment
+                if refund.failure:
+                    refund.status = "FAILED"
+                    client.available += refund.amount
+                    payment.refunded -= refund.amount
+                else:
+                    refund.status = "COMPLETED"
+                    if payment.from_client is not None and payment.cash_out is not None:
+                        payer = self.clients[payment.from_client]
+                        payer.available += refund.amount
+                        payer.cash_outs[payment.cash_out].returned += refund.amount
+                        STATS["refund on-us COMPLETED"] += 1
+                STATS[f"refund {refund.status}"] += 1
+                self.check_refund(client, refund)
+
+    @rule(jobs=st.integers(1, 5), topic=st.sampled_from(["settle_cash_out", REFUND_TOPIC]))
+    def worker_dies_after_claiming(self, jobs: int, topic: str = "settle_cash_out") -> None:
+        """A worker claims jobs (cash-outs to settle, or refunds to send) and dies before
+        running them: their leases must lapse."""
         now = self.clock.now()
         with self.container.uow(write=True) as uow:
-            uow.outbox.claim(
-                "settle_cash_out", now=now, lease_until=now + timedelta(seconds=30), limit=jobs
+            claimed = uow.outbox.claim(
+                topic, now=now, lease_until=now + timedelta(seconds=30), limit=jobs
             )
             uow.commit()
+        STATS[f"died holding {topic}"] += bool(claimed)
         self.restart()
 
     @rule(seconds=st.integers(1, 3600))
@@ -861,6 +1126,7 @@ class Bank(RuleBasedStateMachine):
             self.drain()  # every accepted cash-out is eventually terminal
             for client in self.clients:
                 assert all(c.status != "PROCESSING" for c in client.cash_outs.values())
+                assert all(r.status != "PROCESSING" for r in client.refunds.values())
             assert ledger_problems(self.container.db) == []
             assert cash_in_problems(self.container.db, self.settings_.ispb) == []
             assert risk_problems(self.container.db, [c.id for c in self.clients]) == []
@@ -925,6 +1191,8 @@ def test_the_service_behaves_like_the_model(
     assert STATS["cash_in"] > 0 and STATS["charges"] > 0, STATS
     assert STATS["on-us COMPLETED"] > 0, STATS
     assert STATS["returned"] > 0, STATS
+    # Refunds of received Pix were accepted, and SPI settled some and rejected others.
+    assert STATS["refund COMPLETED"] > 0 and STATS["refund FAILED"] > 0, STATS
 
 
 @pytest.fixture
@@ -1164,4 +1432,80 @@ def test_an_on_us_cash_out_credits_the_receiver_or_fails_with_the_money_back(
     assert receiver.available == 10_01 - 20 + 2_50 - 20
     bank.read_balance(who=0)
     bank.read_balance(who=1)
+    bank.teardown()
+
+
+def test_a_refund_reserves_its_amount_until_spi_answers_and_a_rejected_one_comes_back(
+    bank: Bank,
+) -> None:
+    bank.open_clients(opening=[0, 100_00], cash_in_fees=[FeePlan(fixed=3)] * 2)
+    before = Counter(STATS)
+    closed = next(d for d, r in MAGIC_REFUND_PAYERS.items() if r.value == "AC07")
+    bank.create_charge(who=0, dynamic=False, amount=None, expires_in=60)
+    for amount, payer, ago in [
+        (30_00, PAYEES[0], timedelta(0)),
+        (10_00, closed, timedelta(0)),  # its account closed since: SPI rejects the refund
+        (5_00, LOST_REFUND_ANSWER_PAYER, timedelta(0)),  # SPI's first answer is lost
+        (1_00, PAYEES[1], REFUND_WINDOW),  # 90 days ago to the instant: still refundable
+    ]:
+        bank.pay_charge(who=0, which=0, how="right", chosen=amount, payer=payer, ago=ago)
+    client = bank.clients[0]
+    assert client.available == 46_00 - 4 * 3
+    # Decided in order, against what the ones before them left: 15.00 of the 30.00, then
+    # 15.01 of the 15.00 left (refused), then the whole of the second payment.
+    bank.refund(
+        who=0, asks=[(0, "part", 50, True), (0, "past what is left", 1, True), (1, "all", 1, True)]
+    )
+    bank.refund(who=0, asks=[(2, "all", 1, True), (3, "all", 1, True)])
+    assert (client.available, client.reserved) == (45_88 - 31_00, 31_00)
+    bank.refund(who=0, asks=[(0, "all", 1, True)])  # the 15.00 left: more than available
+    bank.refund(who=0, asks=[(0, "part", 10, False)])  # which payment? four
+    bank.wait(seconds=1)
+    bank.refund(who=0, asks=[(3, "all", 1, True)])  # 90 days and a second: too late
+    bank.refund_retried(which=0, changed=False)  # the first answer, the same refund
+    bank.refund_retried(which=1, changed=False)  # the first refusal
+    bank.refund_retried(which=0, changed=True)
+    bank.read_balance(who=0)
+    bank.worker_dies_after_claiming(jobs=5, topic=REFUND_TOPIC)
+    bank.drain()
+    assert [(r.amount, r.status, r.failure) for r in client.refunds.values()] == [
+        (15_00, "COMPLETED", None),
+        (10_00, "FAILED", "AC07"),
+        (5_00, "COMPLETED", None),
+        (1_00, "COMPLETED", None),
+    ]
+    assert (client.available, client.reserved) == (14_88 + 10_00, 0)
+    # An on-us payment of the code, refunded: the payer's cash-out comes back in part.
+    bank.pay_other(who=1, reais=20, cents=0, by_code=True, which=0)
+    bank.drain()
+    bank.refund(who=0, asks=[(4, "part", 50, True)])
+    bank.drain()
+    sender = bank.clients[1]
+    assert sender.available == 100_00 - 20_07 + 10_00
+    assert [c.returned for c in sender.cash_outs.values()] == [10_00]
+    bank.read_balance(who=0)
+    bank.read_balance(who=1)
+    assert STATS - before == Counter(
+        {
+            "charges": 1,
+            "cash_in": 5,
+            "on-us accepted": 1,
+            "on-us COMPLETED": 1,
+            "COMPLETED": 1,
+            "refund accepted": 5,
+            "refund refused REFUND_EXCEEDS_PAYMENT": 1,
+            "refund refused INSUFFICIENT_BALANCE": 1,
+            "refund refused VALIDATION_ERROR": 1,
+            "refund refused REFUND_WINDOW_CLOSED": 1,
+            "refunds asked at once: 1": 4,
+            "refunds asked at once: 2": 1,
+            "refunds asked at once: 3": 1,
+            "refund replayed": 2,
+            "refund key mismatch": 1,
+            "died holding send_refund": 1,
+            "refund COMPLETED": 4,
+            "refund FAILED": 1,
+            "refund on-us COMPLETED": 1,
+        }
+    )
     bank.teardown()
