@@ -159,7 +159,7 @@ class SimulatedPixNetwork:
         # ``home``, the PSP this network serves: its own clients' keys are all registered.
         self._pix_ispbs = sorted(p.ispb for p in participants.all() if p.pix and p.ispb != home)
         self._inbound: Inbound | None = None
-        self._returns = SpiReturns(db, clock=clock, latency=latency, home=home)
+        self._returns = SpiReturns(db, clock=clock, latency=latency, home=home, status=self.status)
 
     # DICT -----------------------------------------------------------------------------
 

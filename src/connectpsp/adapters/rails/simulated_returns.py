@@ -12,9 +12,10 @@ when first sent and due ``latency`` later, as a payment is:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from connectpsp.adapters.storage import schema as st
 from connectpsp.adapters.storage.db import Database, upsert
@@ -41,8 +42,18 @@ LOST_REFUND_ANSWER_PAYER = "07000000384"
 
 
 class SpiReturns:
-    def __init__(self, db: Database, *, clock: Clock, latency: timedelta, home: str | None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        clock: Clock,
+        latency: timedelta,
+        home: str | None,
+        status: Callable[[str], RailStatus],
+    ) -> None:
         self._db = db
+        # The network's own: a return is stored with its payments and read as one.
+        self._status = status
         self._clock = clock
         self._latency = latency
         self._home = home
@@ -83,21 +94,7 @@ class SpiReturns:
             tx.commit()
         if created is not None and order.payer.document == LOST_REFUND_ANSWER_PAYER:
             raise RailUnavailable("SPI took the return, but its answer was lost")
-        return self.status(order.idempotency_key)
-
-    def status(self, idempotency_key: str) -> RailStatus:
-        p = st.sandbox_spi_payments.c
-        with self._db.transaction(write=False) as tx:
-            row = tx.conn.execute(
-                select(st.sandbox_spi_payments).where(p.idempotency_key == idempotency_key)
-            ).first()
-        if row is None:
-            return RailStatus(RailState.NOT_FOUND)
-        if self._clock.now() < row.settle_at:
-            return RailStatus(RailState.PENDING, row.end_to_end_id, check_again_at=row.settle_at)
-        if row.outcome == RailState.REJECTED.value:
-            return RailStatus(RailState.REJECTED, row.end_to_end_id, reason=row.reason_code)
-        return RailStatus(RailState.SETTLED, row.end_to_end_id, settled_at=row.settle_at)
+        return self._status(order.idempotency_key)
 
     def _decide(self, order: ReturnOrder) -> tuple[RailState, str | None, datetime]:
         now = self._clock.now()
@@ -112,7 +109,7 @@ class SpiReturns:
         """A payer at our own ISPB: SPI brings the return straight back to us, and our
         answer decides it. A repeat of a return taken already finds the first one."""
         now = self._clock.now()
-        if self._already_sent(order.idempotency_key):
+        if self._status(order.idempotency_key).state is not RailState.NOT_FOUND:
             return RailState.SETTLED, None, now  # ignored: the stored row stands
         if self.inbound is None:
             return RailState.REJECTED, ReasonCode.AC03.value, now
@@ -128,11 +125,3 @@ class SpiReturns:
         if receipt.accepted:
             return RailState.SETTLED, None, now
         return RailState.REJECTED, receipt.reason, now
-
-    def _already_sent(self, idempotency_key: str) -> bool:
-        p = st.sandbox_spi_payments.c
-        with self._db.transaction(write=False) as tx:
-            found = tx.conn.execute(
-                select(p.idempotency_key).where(p.idempotency_key == idempotency_key)
-            ).first()
-        return found is not None
