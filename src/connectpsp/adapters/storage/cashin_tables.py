@@ -63,11 +63,15 @@ charges = Table(
     Column("payer_document", String(14), nullable=True),
     Column("created_at", TZ, nullable=False),
     Column("updated_at", TZ, nullable=False),
+    # The client's n-th charge, numbered under its clients row's lock (``charges_made``):
+    # the charges list's order, which is commit order.
+    Column("seq", BigInteger, nullable=False),
     UniqueConstraint("external_reference", "client_id", name="uq_charges_client_ref"),
     CheckConstraint("amount IS NULL OR amount > 0", name="amount"),
     CheckConstraint("type IN ('DYNAMIC', 'STATIC')", name="type"),
     CheckConstraint("status IN ('ACTIVE', 'COMPLETED', 'EXPIRED', 'CANCELLED')", name="status"),
     Index("ix_charges_client_created", "client_id", "created_at"),
+    Index("ux_charges_client_seq", "client_id", "seq", unique=True),
 )
 
 # Every Pix received: its endToEndId is its key, so the same Pix is credited once.

@@ -21,8 +21,28 @@ class SqlCharges:
         self._c = conn
 
     def add(self, charges: list[Charge]) -> None:
-        if charges:
-            insert_rows(self._c, t.charges, [_charge_row(c) for c in charges])
+        """Each charge numbered after its client's last, under the client's row lock
+        (clients in id order, so concurrent batches lock alike): the list's order is
+        the order the charges commit in."""
+        if not charges:
+            return
+        made: dict[str, int] = {}
+        for charge in charges:
+            made[charge.client_id] = made.get(charge.client_id, 0) + 1
+        numbered: dict[str, int] = {}
+        for client_id in sorted(made):
+            (last,) = run_sql(
+                self._c,
+                "UPDATE clients SET charges_made = charges_made + ? WHERE id = ?"
+                " RETURNING charges_made",
+                (made[client_id], client_id),
+            )
+            numbered[client_id] = int(last[0]) - made[client_id]
+        rows = []
+        for charge in charges:
+            numbered[charge.client_id] += 1
+            rows.append({**_charge_row(charge), "seq": numbered[charge.client_id]})
+        insert_rows(self._c, t.charges, rows)
 
     def get(self, client_id: str, internal_code: str) -> Charge | None:
         c = t.charges.c

@@ -17,6 +17,74 @@ __all__ = ["AccountCache", "SqlLedger"]
 
 _NOTHING = Balance(0, 0, 0, 0)
 
+# A line's time moves on only when the account gets lines (the first ``?``).
+_ADD_TOTALS = (
+    "UPDATE accounts SET debits_pending = debits_pending + ?,"
+    " debits_posted = debits_posted + ?, credits_pending = credits_pending + ?,"
+    " credits_posted = credits_posted + ?, movements = movements + ?,"
+    " last_movement_at = CASE WHEN ? = 0 OR last_movement_at > ? THEN last_movement_at"
+    " ELSE ? END WHERE id = ?"
+    " RETURNING id, movements, credits_posted - debits_posted - debits_pending,"
+    " last_movement_at"
+)
+
+
+class _TimeColumn:
+    """A time as the hot statements bind and read it, in the connection's dialect."""
+
+    def __init__(self, dialect: Any) -> None:
+        column_type = t.accounts.c.last_movement_at.type.dialect_impl(dialect)
+        self._bind = column_type.bind_processor(dialect) or (lambda value: value)
+        self._read = column_type.result_processor(dialect, None) or (lambda value: value)
+
+    def bind(self, value: datetime) -> Any:
+        return self._bind(value)
+
+    def read(self, value: Any) -> datetime:
+        found = self._read(value)
+        assert isinstance(found, datetime)
+        return found
+
+
+_time_columns: dict[str, _TimeColumn] = {}
+
+
+def _time_column(conn: Connection) -> _TimeColumn:
+    found = _time_columns.get(conn.dialect.name)
+    if found is None:
+        found = _time_columns[conn.dialect.name] = _TimeColumn(conn.dialect)
+    return found
+
+
+def _update_returning(
+    conn: Connection, sql: str, params: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """``sql`` once per parameter tuple, in order, and the rows each returned: in one
+    pipelined ``executemany`` on PostgreSQL (as many round trips as a plain one), one
+    statement at a time on SQLite (in process; its ``executemany`` returns no rows)."""
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        sql = sql.replace("%", "%%").replace("?", "%s")
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    rows: list[tuple[Any, ...]] = []
+    try:
+        if postgres:
+            cursor.executemany(sql, params, returning=True)
+            while True:
+                rows.extend(cursor.fetchall())
+                if not cursor.nextset():
+                    break
+        else:
+            for one in params:
+                cursor.execute(sql, one)
+                rows.extend(cursor.fetchall())
+    except dbapi_error as error:
+        raise exc.DBAPIError.instance(sql, params, error, dbapi_error) from error
+    finally:
+        cursor.close()
+    return rows
+
 
 class AccountCache:
     """Account code -> (id, no_overdraft). Accounts are never renumbered or deleted."""
@@ -89,55 +157,112 @@ class SqlLedger:
         }
 
     def record(self, transfers: list[Transfer]) -> None:
-        """The transfers in one ``executemany`` (the unique ``pending_id`` refuses a
-        second resolution of a pending transfer before any total moves), then the
-        running totals of the checked accounts, one statement per account in id order,
-        so concurrent writers lock alike. The database's CHECKs refuse an overdraft."""
+        """The running totals of the checked accounts first, one statement per account in
+        id order (so concurrent writers lock alike), each returning the account's
+        statement number and available balance; then the transfers in one
+        ``executemany``, each carrying its statement lines (docs/statement.md). No
+        statement more than before. The database's CHECKs refuse an overdraft, and the
+        unique ``pending_id`` a second resolution of a pending transfer."""
         if not transfers:
             return
-        # What the transfers add to each checked account's totals, by the domain's rule.
+        # What the transfers add to each checked account's totals, by the domain's rule,
+        # and the statement lines (changes of its available balance) each gets.
         deltas: dict[int, Balance] = {}
-        rows = []
+        lines: dict[int, list[int]] = {}
+        sides: list[tuple[int, int, int, int]] = []  # ids and available changes
         for transfer in transfers:
             debit_id, debit_checked = self._cache.lookup(self._c, transfer.debit)
             credit_id, credit_checked = self._cache.lookup(self._c, transfer.credit)
-            for account_id, checked, debited in (
-                (debit_id, debit_checked, True),
-                (credit_id, credit_checked, False),
+            changes = [0, 0]
+            for side, (account_id, checked, debited) in enumerate(
+                ((debit_id, debit_checked, True), (credit_id, credit_checked, False))
             ):
                 if checked:
                     delta = deltas.get(account_id, _NOTHING)
                     deltas[account_id] = delta.after(transfer, debited=debited)
-            rows.append(
-                {
-                    "id": transfer.id,
-                    "debit_account_id": debit_id,
-                    "credit_account_id": credit_id,
-                    "amount": transfer.amount,
-                    "kind": transfer.kind.value,
-                    "pending_id": transfer.pending_id,
-                    "code": transfer.code,
-                    "ref": transfer.ref,
-                    "created_at": self._now,
-                }
-            )
+                    changes[side] = _NOTHING.after(transfer, debited=debited).available
+                    if changes[side]:
+                        lines.setdefault(account_id, []).append(changes[side])
+            sides.append((debit_id, changes[0], credit_id, changes[1]))
+        ends = self._add_totals(deltas, lines, any(t.pending_id for t in transfers))
+        # Each account's first new line follows the number and balance it had before.
+        state = {
+            i: (seq - len(lines[i]), available - sum(lines[i]), at)
+            for i, (seq, available, at) in ends.items()
+        }
+        rows = []
+        for transfer, (debit_id, debit_change, credit_id, credit_change) in zip(
+            transfers, sides, strict=True
+        ):
+            row = {
+                "id": transfer.id,
+                "debit_account_id": debit_id,
+                "credit_account_id": credit_id,
+                "amount": transfer.amount,
+                "kind": transfer.kind.value,
+                "pending_id": transfer.pending_id,
+                "code": transfer.code,
+                "ref": transfer.ref,
+                "created_at": self._now,
+                "debit_seq": None,
+                "debit_after": None,
+                "credit_seq": None,
+                "credit_after": None,
+            }
+            for prefix, account_id, change in (
+                ("debit", debit_id, debit_change),
+                ("credit", credit_id, credit_change),
+            ):
+                if change:
+                    seq, available, at = state[account_id]
+                    state[account_id] = (seq + 1, available + change, at)
+                    row[f"{prefix}_seq"] = seq + 1
+                    row[f"{prefix}_after"] = available + change
+                    row["created_at"] = max(row["created_at"], at)
+            rows.append(row)
         try:
             insert_rows(self._c, t.transfers, rows)
         except exc.IntegrityError as error:
             if any(transfer.pending_id for transfer in transfers):
                 raise LedgerViolation("A pending transfer is already resolved.") from error
             raise
-        if deltas:
-            run_sql(
-                self._c,
-                "UPDATE accounts SET debits_pending = debits_pending + ?,"
-                " debits_posted = debits_posted + ?, credits_pending = credits_pending + ?,"
-                " credits_posted = credits_posted + ? WHERE id = ?",
-                [
-                    (d.debits_pending, d.debits_posted, d.credits_pending, d.credits_posted, i)
-                    for i, d in sorted(deltas.items())
-                ],
+
+    def _add_totals(
+        self, deltas: dict[int, Balance], lines: dict[int, list[int]], resolves: bool
+    ) -> dict[int, tuple[int, int, datetime]]:
+        """Add ``deltas`` to the accounts' totals and count their new statement lines;
+        for each account with lines, its statement number, available balance and latest
+        line time after them (never before ``now``, never before its previous line)."""
+        if not deltas:
+            return {}
+        stamp = _time_column(self._c)
+        now = stamp.bind(self._now)
+        params = [
+            (
+                d.debits_pending,
+                d.debits_posted,
+                d.credits_pending,
+                d.credits_posted,
+                len(lines.get(i, ())),
+                len(lines.get(i, ())),
+                now,
+                now,
+                i,
             )
+            for i, d in sorted(deltas.items())
+        ]
+        try:
+            rows = _update_returning(self._c, _ADD_TOTALS, params)
+        except exc.IntegrityError as error:
+            # Resolving what a concurrent writer resolved drives a total below zero.
+            if resolves:
+                raise LedgerViolation("A pending transfer is already resolved.") from error
+            raise
+        return {
+            account_id: (seq, available, stamp.read(at))
+            for account_id, seq, available, at in rows
+            if account_id in lines
+        }
 
     def balance(self, code: str) -> Balance:
         account_id, checked = self._cache.lookup(self._c, code)

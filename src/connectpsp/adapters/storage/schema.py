@@ -92,6 +92,9 @@ clients = Table(
     Column("document", String(14), nullable=True),
     Column("cash_in_fee_fixed", BigInteger, nullable=False, server_default="0"),
     Column("cash_in_fee_bps", Integer, nullable=False, server_default="0"),
+    # The charges made so far: the next one's ``seq``, taken under this row's lock, so
+    # the charges list is in commit order (a page never skips one committed late).
+    Column("charges_made", BigInteger, nullable=False, server_default="0"),
     CheckConstraint("fee_fixed >= 0 AND fee_bps >= 0 AND fee_bps <= 10000", name="fees"),
     CheckConstraint(
         "cash_in_fee_fixed >= 0 AND cash_in_fee_bps >= 0 AND cash_in_fee_bps <= 10000",
@@ -105,54 +108,6 @@ signing_keys = Table(
     Column("kid", String(32), primary_key=True),
     Column("secret_enc", Text, nullable=False),
     Column("created_at", TZ, nullable=False),
-)
-
-accounts = Table(
-    "accounts",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("code", String(80), nullable=False, unique=True),
-    Column("client_id", String(36), ForeignKey("clients.id"), nullable=True),
-    # Running totals are kept for overdraft-checked (client) accounts only; the PSP's
-    # own accounts would be hot rows shared by every client, so theirs are summed from
-    # transfers instead.
-    Column("no_overdraft", Boolean, nullable=False),
-    Column("debits_pending", BigInteger, nullable=False, default=0),
-    Column("debits_posted", BigInteger, nullable=False, default=0),
-    Column("credits_posted", BigInteger, nullable=False, default=0),
-    # Money on its way in (a pending credit): not available until posted.
-    Column("credits_pending", BigInteger, nullable=False, default=0),
-    Column("created_at", TZ, nullable=False),
-    CheckConstraint(
-        "debits_pending >= 0 AND debits_posted >= 0 AND credits_posted >= 0", name="nonneg"
-    ),
-    CheckConstraint("credits_pending >= 0", name="credits_pending_nonneg"),
-    CheckConstraint(
-        "NOT no_overdraft OR debits_posted + debits_pending <= credits_posted",
-        name="no_overdraft",
-    ),
-)
-
-transfers = Table(
-    "transfers",
-    metadata,
-    Column("id", String(36), primary_key=True),
-    Column("debit_account_id", Integer, ForeignKey("accounts.id"), nullable=False),
-    Column("credit_account_id", Integer, ForeignKey("accounts.id"), nullable=False),
-    Column("amount", BigInteger, nullable=False),
-    Column("kind", String(16), nullable=False),
-    # A post or void names its pending transfer; UNIQUE makes each resolvable once.
-    Column("pending_id", String(36), ForeignKey("transfers.id"), nullable=True, unique=True),
-    Column("code", String(32), nullable=False),  # why: cash_out, cash_out_fee, sandbox_fund
-    Column("ref", String(36), nullable=True),  # the business record it belongs to
-    Column("created_at", TZ, nullable=False),
-    CheckConstraint("amount > 0", name="positive"),
-    CheckConstraint("debit_account_id <> credit_account_id", name="two_accounts"),
-    CheckConstraint("kind IN ('single', 'pending', 'post_pending', 'void_pending')", name="kind"),
-    CheckConstraint("(pending_id IS NULL) = (kind IN ('single', 'pending'))", name="pending_link"),
-    Index("ix_transfers_debit", "debit_account_id", "created_at"),
-    Index("ix_transfers_credit", "credit_account_id", "created_at"),
-    Index("ix_transfers_ref", "ref"),
 )
 
 cash_outs = Table(
@@ -353,6 +308,7 @@ from connectpsp.adapters.storage.cashin_tables import (  # noqa: E402
     med_infractions,
     pix_keys,
 )
+from connectpsp.adapters.storage.ledger_tables import accounts, transfers  # noqa: E402
 from connectpsp.adapters.storage.location_tables import location_keys  # noqa: E402
 from connectpsp.adapters.storage.risk_tables import (  # noqa: E402
     client_payees,
