@@ -21,6 +21,7 @@ from connectpsp.adapters.storage.db import Database
 from connectpsp.adapters.storage.gauges import BacklogGauges, instrument_pool
 from connectpsp.adapters.storage.location_keys import SqlLocationKeyStore
 from connectpsp.adapters.storage.migrate import is_at_head, upgrade
+from connectpsp.adapters.storage.statement import SqlListings
 from connectpsp.adapters.storage.throttle import SqlThrottleStore
 from connectpsp.adapters.storage.uow import sql_unit_of_work_factory
 from connectpsp.adapters.webhook_http import AddressGuard, HttpSender
@@ -57,6 +58,7 @@ from connectpsp.service.sandbox import (
 )
 from connectpsp.service.security import SecurityCache
 from connectpsp.service.settlement import SettlementService
+from connectpsp.service.statement import Listings
 from connectpsp.settings import Settings, SettingsError
 from connectpsp.worker.dispatcher import WebhookDispatcher
 from connectpsp.worker.loops import background
@@ -104,6 +106,8 @@ class Container:
     locations: LocationKeyring
     # What /metrics answers (docs/operations.md).
     metrics: Exposition
+    # The lists of cash-outs and charges, and the statement (docs/statement.md).
+    listings: Listings
 
     def ping(self) -> bool:
         """Whether the database answers."""
@@ -319,6 +323,7 @@ def build(
             if settings.metrics
             else []
         ),
+        listings=Listings(SqlListings(db)),
     )
 
 

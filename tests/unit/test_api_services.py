@@ -60,6 +60,7 @@ class FakeServices:
     participants: Any = field(default_factory=Untouched)
     locations: Any = field(default_factory=Untouched)
     metrics: Any = field(default_factory=Untouched)
+    listings: Any = field(default_factory=Untouched)
 
     def ping(self) -> bool:
         return self.database_up

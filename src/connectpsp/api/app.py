@@ -37,6 +37,7 @@ from connectpsp.api.routes import (
     metrics,
     refunds,
     sandbox,
+    statement,
     webhooks,
 )
 from connectpsp.api.services import Background, Services
@@ -52,6 +53,7 @@ ROUTERS = (
     refunds.router,
     infractions.router,
     balance.router,
+    statement.router,
     brcode.router,
     health.router,
     webhooks.router,

@@ -27,6 +27,7 @@ from connectpsp.service.sandbox import (
     SandboxReturns,
 )
 from connectpsp.service.security import DictSecurity
+from connectpsp.service.statement import Listings
 
 __all__ = [
     "ApiSettings",
@@ -118,6 +119,11 @@ class Services(Protocol):
 
     @property
     def clients(self) -> BalanceReader: ...
+
+    @property
+    def listings(self) -> Listings:
+        """The lists of cash-outs and charges, and the statement."""
+        ...
 
     @property
     def endpoints(self) -> WebhookEndpoints: ...

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -29,13 +30,17 @@ _ADD_TOTALS = (
 )
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
 class _TimeColumn:
     """A time as the hot statements bind and read it, in the connection's dialect."""
 
     def __init__(self, dialect: Any) -> None:
         column_type = t.accounts.c.last_movement_at.type.dialect_impl(dialect)
-        self._bind = column_type.bind_processor(dialect) or (lambda value: value)
-        self._read = column_type.result_processor(dialect, None) or (lambda value: value)
+        self._bind: Callable[[Any], Any] = column_type.bind_processor(dialect) or _same
+        self._read: Callable[[Any], Any] = column_type.result_processor(dialect, None) or _same
 
     def bind(self, value: datetime) -> Any:
         return self._bind(value)
@@ -70,7 +75,7 @@ def _update_returning(
     rows: list[tuple[Any, ...]] = []
     try:
         if postgres:
-            cursor.executemany(sql, params, returning=True)
+            cursor.executemany(sql, params, returning=True)  # type: ignore[call-arg]
             while True:
                 rows.extend(cursor.fetchall())
                 if not cursor.nextset():
@@ -194,7 +199,8 @@ class SqlLedger:
         for transfer, (debit_id, debit_change, credit_id, credit_change) in zip(
             transfers, sides, strict=True
         ):
-            row = {
+            at = self._now
+            row: dict[str, Any] = {
                 "id": transfer.id,
                 "debit_account_id": debit_id,
                 "credit_account_id": credit_id,
@@ -203,7 +209,6 @@ class SqlLedger:
                 "pending_id": transfer.pending_id,
                 "code": transfer.code,
                 "ref": transfer.ref,
-                "created_at": self._now,
                 "debit_seq": None,
                 "debit_after": None,
                 "credit_seq": None,
@@ -214,12 +219,12 @@ class SqlLedger:
                 ("credit", credit_id, credit_change),
             ):
                 if change:
-                    seq, available, at = state[account_id]
-                    state[account_id] = (seq + 1, available + change, at)
+                    seq, available, last = state[account_id]
+                    state[account_id] = (seq + 1, available + change, last)
                     row[f"{prefix}_seq"] = seq + 1
                     row[f"{prefix}_after"] = available + change
-                    row["created_at"] = max(row["created_at"], at)
-            rows.append(row)
+                    at = max(at, last)
+            rows.append({**row, "created_at": at})
         try:
             insert_rows(self._c, t.transfers, rows)
         except exc.IntegrityError as error:

@@ -78,8 +78,9 @@ transfers = Table(
     CheckConstraint("debit_account_id <> credit_account_id", name="two_accounts"),
     CheckConstraint("kind IN ('single', 'pending', 'post_pending', 'void_pending')", name="kind"),
     CheckConstraint("(pending_id IS NULL) = (kind IN ('single', 'pending'))", name="pending_link"),
-    # An account's transfers, and its statement in order (one line per number).
-    Index("ux_transfers_debit_seq", "debit_account_id", "debit_seq", unique=True),
-    Index("ux_transfers_credit_seq", "credit_account_id", "credit_seq", unique=True),
+    # An account's transfers, and its statement: a line's time never goes back, so
+    # (time, number) orders the lines as the number does, and a period is a range.
+    Index("ix_transfers_debit", "debit_account_id", "created_at", "debit_seq"),
+    Index("ix_transfers_credit", "credit_account_id", "created_at", "credit_seq"),
     Index("ix_transfers_ref", "ref"),
 )

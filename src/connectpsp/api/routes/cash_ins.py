@@ -13,7 +13,6 @@ from connectpsp.api.cashin_schemas import ChargeBody, ChargeIn, PixKeyBody, PixK
 from connectpsp.api.deps import (
     IDEMPOTENT_REPLAYED,
     INTERNAL_CODE_PATTERN,
-    REFERENCE_PATTERN,
     authenticated,
     body,
     errors,
@@ -24,9 +23,20 @@ from connectpsp.api.deps import (
     services_of,
     single_header,
 )
+from connectpsp.api.list_params import (
+    CURSOR_QUERY,
+    FROM_QUERY,
+    LIMIT_QUERY,
+    REFERENCE_QUERY,
+    TO_QUERY,
+    ChargePage,
+    decode_cursor,
+    encode_cursor,
+    filters_of,
+)
 from connectpsp.api.schemas import parse_body
 from connectpsp.api.services import Services
-from connectpsp.domain.cashin import CashIn, Charge
+from connectpsp.domain.cashin import CashIn, Charge, ChargeStatus
 from connectpsp.domain.errors import InvalidSignature
 from connectpsp.service.auth import Caller
 
@@ -110,18 +120,37 @@ def get_charge(
 @router.get(
     "/cash-in",
     operation_id="find_charge",
-    summary="Find a charge by your externalReference",
-    response_model=ChargeBody,
+    summary=(
+        "Your charges, newest first, a page at a time; with externalReference alone,"
+        " that one charge"
+    ),
+    response_model=ChargeBody | ChargePage,
     responses=errors(400, 401, 404),
 )
 def find_charge(
     request: Request,
-    external_reference: str = Query(alias="externalReference", pattern=REFERENCE_PATTERN),
+    external_reference: str | None = REFERENCE_QUERY,
+    status: ChargeStatus | None = Query(None),
+    start: str | None = FROM_QUERY,
+    end: str | None = TO_QUERY,
+    limit: int = LIMIT_QUERY,
+    cursor: str | None = CURSOR_QUERY,
     caller: Caller = Depends(authenticated),
 ) -> Response:
     services = services_of(request)
-    found = services.cash_ins.find(caller.client, external_reference)
-    return json_response(_view(services, *found))
+    if external_reference is not None and set(request.query_params) == {"externalReference"}:
+        # The answer before lists existed, which clients rely on: one object, or 404.
+        found = services.cash_ins.find(caller.client, external_reference)
+        return json_response(_view(services, *found))
+    filters = filters_of(start, end, status.value if status else None, external_reference)
+    after = decode_cursor(cursor, "charge", filters)
+    page = services.listings.charges(caller.client, filters, after, limit)
+    payments = [p for item in page.items for p in item.payments]
+    refunds = services.refunds.of_payments([p.end_to_end_id for p in payments])
+    items = [views.charge(i.charge, i.payments, services.participants, refunds) for i in page.items]
+    return json_response(
+        {"items": items, "nextCursor": encode_cursor("charge", filters, page.next)}
+    )
 
 
 @router.delete(

@@ -1,4 +1,5 @@
-"""Cash-outs: sending a Pix payment, and reading one back by either of its codes."""
+"""Cash-outs: sending a Pix payment, reading one back by either of its codes, and the
+list of them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from connectpsp.api import views
 from connectpsp.api.deps import (
     IDEMPOTENT_REPLAYED,
     INTERNAL_CODE_PATTERN,
-    REFERENCE_PATTERN,
     authenticated,
     body,
     errors,
@@ -22,6 +22,17 @@ from connectpsp.api.deps import (
     services_of,
     single_header,
 )
+from connectpsp.api.list_params import (
+    CURSOR_QUERY,
+    FROM_QUERY,
+    LIMIT_QUERY,
+    REFERENCE_QUERY,
+    TO_QUERY,
+    CashOutPage,
+    decode_cursor,
+    encode_cursor,
+    filters_of,
+)
 from connectpsp.api.schemas import (
     AcceptedBody,
     CashOutBody,
@@ -29,6 +40,7 @@ from connectpsp.api.schemas import (
     parse_cash_out,
     pays_br_code,
 )
+from connectpsp.domain.cashout import CashOutStatus
 from connectpsp.domain.errors import InvalidSignature
 from connectpsp.service.auth import Caller
 
@@ -116,15 +128,34 @@ def get_cash_out(
 @router.get(
     "/cash-out",
     operation_id="find_cash_out",
-    summary="Find a cash-out by your externalReference (after a timed-out POST, say)",
-    response_model=CashOutBody,
+    summary=(
+        "Your cash-outs, newest first, a page at a time; with externalReference alone,"
+        " that one cash-out (after a timed-out POST, say)"
+    ),
+    response_model=CashOutBody | CashOutPage,
     responses=_CLIENT_ERRORS,
 )
 def find_cash_out(
     request: Request,
-    external_reference: str = Query(alias="externalReference", pattern=REFERENCE_PATTERN),
+    external_reference: str | None = REFERENCE_QUERY,
+    status: CashOutStatus | None = Query(None),
+    start: str | None = FROM_QUERY,
+    end: str | None = TO_QUERY,
+    limit: int = LIMIT_QUERY,
+    cursor: str | None = CURSOR_QUERY,
     caller: Caller = Depends(authenticated),
 ) -> Response:
     services = services_of(request)
-    found = services.cash_outs.find(caller.client, external_reference)
-    return json_response(views.cash_out(found, services.returns.of(found)))
+    if external_reference is not None and set(request.query_params) == {"externalReference"}:
+        # The answer before lists existed, which clients rely on: one object, or 404.
+        found = services.cash_outs.find(caller.client, external_reference)
+        return json_response(views.cash_out(found, services.returns.of(found)))
+    filters = filters_of(start, end, status.value if status else None, external_reference)
+    after = decode_cursor(cursor, "cash_out", filters)
+    page = services.listings.cash_outs(caller.client, filters, after, limit)
+    return json_response(
+        {
+            "items": [views.cash_out(i.cash_out, i.returns) for i in page.items],
+            "nextCursor": encode_cursor("cash_out", filters, page.next),
+        }
+    )

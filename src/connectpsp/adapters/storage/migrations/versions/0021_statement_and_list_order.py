@@ -67,11 +67,9 @@ def upgrade() -> None:
     with op.batch_alter_table("transfers", schema=None) as batch_op:
         batch_op.drop_index("ix_transfers_debit")
         batch_op.drop_index("ix_transfers_credit")
+        batch_op.create_index("ix_transfers_debit", ["debit_account_id", "created_at", "debit_seq"])
         batch_op.create_index(
-            "ux_transfers_debit_seq", ["debit_account_id", "debit_seq"], unique=True
-        )
-        batch_op.create_index(
-            "ux_transfers_credit_seq", ["credit_account_id", "credit_seq"], unique=True
+            "ix_transfers_credit", ["credit_account_id", "created_at", "credit_seq"]
         )
 
 
@@ -124,8 +122,8 @@ def _number_charges() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("transfers", schema=None) as batch_op:
-        batch_op.drop_index("ux_transfers_credit_seq")
-        batch_op.drop_index("ux_transfers_debit_seq")
+        batch_op.drop_index("ix_transfers_credit")
+        batch_op.drop_index("ix_transfers_debit")
         batch_op.create_index("ix_transfers_debit", ["debit_account_id", "created_at"])
         batch_op.create_index("ix_transfers_credit", ["credit_account_id", "created_at"])
         for column in ("credit_after", "credit_seq", "debit_after", "debit_seq"):
