@@ -137,7 +137,7 @@ class SqlListings:
                 position=Position(r.created_at, r.seq),
                 transfer_id=r.id,
                 type=movement_type(r.code, r.kind),
-                change=-r.amount if r.debited else r.amount,
+                change=_change(r),
                 balance_after=r.balance_after,
                 subject_kind=_SUBJECTS.get(r.code),
                 internal_code=subjects.internal_code(r),
@@ -145,6 +145,14 @@ class SqlListings:
             )
             for r in rows
         ]
+
+
+def _change(row: Any) -> int:
+    """What a line did to the available balance: a debit takes the amount, unless it
+    voids a reservation (which gives it back); a credit adds it."""
+    if row.debited and row.kind != TransferKind.VOID_PENDING:
+        return -int(row.amount)
+    return int(row.amount)
 
 
 def _account_id(conn: Any, client_id: str) -> int | None:
