@@ -92,8 +92,8 @@ def story(settling_server: RunningServer) -> Iterator[dict[str, Any]]:
         )
         assert reported.status_code == 201, reported.text
         decided = server.container.infractions.accept(reported.json()["infractionId"], by="ana")
-        refund_url = f"/cash-in/{code}/refunds/{decided.refund_id}"
-        wait_for(lambda: m.get(refund_url).json()["status"] == "COMPLETED")
+        refund = m.get(f"/cash-in/{code}/refunds/{decided.refund_id}")
+        wait_for(lambda url=refund.url.path: m.get(url).json()["status"] == "COMPLETED")
         ends.append(available(m))
     yield {"m": m, "ends": ends, "starts": starts, "paid": paid, "failed": failed, "e2e": e2e}
     m.close()

@@ -107,6 +107,8 @@ def test_another_clients_ids_reach_nothing_on_any_route(settling_server: Running
         ("GET", "/cash-out"): ("/cash-out", {"params": {"externalReference": reference}}),
         ("POST", "/cash-out"): ("/cash-out", {"json": cash_out_body(reference=reference)}),
         ("GET", "/balance"): ("/balance", {}),
+        ("GET", "/statement"): ("/statement", {"params": {"limit": 1000}}),
+        ("GET", "/statement.csv"): ("/statement.csv", {}),
         # Reads only the code it is sent: nothing of A's to reach.
         ("POST", "/brcode/decode"): ("/brcode/decode", {"json": {"brCode": BR_CODE}}),
         ("GET", "/webhooks"): ("/webhooks", {}),
@@ -189,6 +191,18 @@ def test_another_clients_ids_reach_nothing_on_any_route(settling_server: Running
     assert replies[("POST", "/cash-in")].status_code == 201  # B's own, A's reference
     assert replies[("POST", "/pix-keys")].status_code == 201
     assert replies[("GET", "/infractions")].json()["items"] == []
+    # The lists and the statement: B's own things only, whatever cursor B sends.
+    a_lines = {line["movementId"] for line in a.get("/statement", limit=1000).json()["items"]}
+    b_lines = replies[("GET", "/statement")].json()["items"]
+    assert b_lines and not a_lines & {line["movementId"] for line in b_lines}
+    assert not any(i in replies[("GET", "/statement.csv")].text for i in a_lines)
+    b_outs = as_b("GET", "/cash-out", params={"limit": 1000}).json()["items"]
+    assert code not in {c["internalCode"] for c in b_outs}
+    b_charges = as_b("GET", "/cash-in", params={"limit": 1000}).json()["items"]
+    assert charge["internalCode"] not in {c["internalCode"] for c in b_charges}
+    a_cursor = a.get("/statement", limit=1).json()["nextCursor"]
+    after = as_b("GET", "/statement", params={"cursor": a_cursor, "limit": 1000}).json()
+    assert not a_lines & {line["movementId"] for line in after["items"]}
     # B's first charge registered a key for B; A's is not among B's.
     b_keys = [k["key"] for k in replies[("GET", "/pix-keys")].json()["items"]]
     assert len(b_keys) == 1 and a_key not in b_keys
