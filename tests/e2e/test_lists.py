@@ -194,7 +194,7 @@ def test_paging_under_concurrent_writers_skips_and_repeats_nothing(
     threads = [threading.Thread(target=write, args=(w,)) for w in writers]
     for thread in threads:
         thread.start()
-    traversals = []
+    traversals: list[list[Any]] = []
     try:
         while len(traversals) < 5 or len(written) < 40:
             traversals.append([i["internalCode"] for i in items(m, "/cash-out", limit=4)])

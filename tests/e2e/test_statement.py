@@ -237,7 +237,7 @@ def test_paging_the_statement_under_concurrent_writers(settling_server: RunningS
     threads = [threading.Thread(target=f) for f in (fund, fund, spend)]
     for thread in threads:
         thread.start()
-    traversals = []
+    traversals: list[list[Any]] = []
     try:
         while len(traversals) < 5 or len(written) < 60:
             traversals.append(items(m, "/statement", limit=7))

@@ -21,7 +21,8 @@ from connectpsp.api.cashin_schemas import ChargeBody
 from connectpsp.api.deps import REFERENCE_PATTERN
 from connectpsp.api.schemas import CashOutBody, Money
 from connectpsp.domain.errors import FieldError, ValidationFailed
-from connectpsp.service.statement import MAX_LIMIT, Filters, Position
+from connectpsp.domain.listing import Filters, Position
+from connectpsp.service.statement import MAX_LIMIT
 
 __all__ = [
     "CURSOR_QUERY",

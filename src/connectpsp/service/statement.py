@@ -11,76 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
-from connectpsp.domain.cashin import CashIn, Charge
-from connectpsp.domain.cashout import CashOut
 from connectpsp.domain.clients import Client
-from connectpsp.domain.money import Centavos
-from connectpsp.domain.returns import CashOutReturn
+from connectpsp.domain.listing import CashOutItem, ChargeItem, Filters, Movement, Position
 
-__all__ = [
-    "MAX_LIMIT",
-    "ChargeItem",
-    "Filters",
-    "ListingStore",
-    "Listings",
-    "Movement",
-    "Page",
-    "Position",
-]
+__all__ = ["MAX_LIMIT", "ListingStore", "Listings", "Page"]
 
 MAX_LIMIT = 1_000
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, order=True)
-class Position:
-    """Where an item sorts: a time and a number (ties broken by the number)."""
-
-    at: datetime
-    seq: int
-
-
-@dataclass(frozen=True)
-class Filters:
-    """``start`` inclusive, ``end`` exclusive (aware times); None: unbounded."""
-
-    start: datetime | None = None
-    end: datetime | None = None
-    status: str | None = None
-    external_reference: str | None = None
-
-
-@dataclass(frozen=True)
-class Movement:
-    """One line of the statement: a change of the available balance."""
-
-    position: Position
-    transfer_id: str
-    type: str  # CASH_OUT, CASH_OUT_FEE, CASH_OUT_REVERSAL, CASH_IN, BLOCK, ...
-    change: Centavos  # signed: a credit is positive
-    balance_after: Centavos
-    subject_kind: str | None
-    internal_code: str | None
-    end_to_end_id: str | None
-
-    @property
-    def created_at(self) -> datetime:
-        return self.position.at
-
-
-@dataclass(frozen=True)
-class ChargeItem:
-    charge: Charge
-    payments: list[CashIn]
-
-
-@dataclass(frozen=True)
-class CashOutItem:
-    cash_out: CashOut
-    returns: list[CashOutReturn]
 
 
 @dataclass(frozen=True)

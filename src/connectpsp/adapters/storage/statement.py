@@ -17,15 +17,16 @@ from connectpsp.adapters.storage.cashouts import _cash_out
 from connectpsp.adapters.storage.db import Database
 from connectpsp.domain.ids import derived_id
 from connectpsp.domain.ledger import TransferKind, client_account_code
-from connectpsp.service.statement import (
+from connectpsp.domain.listing import (
     CashOutItem,
     ChargeItem,
     Filters,
     Movement,
     Position,
+    movement_type,
 )
 
-__all__ = ["SqlListings", "movement_type"]
+__all__ = ["SqlListings"]
 
 _tr = t.transfers.c
 
@@ -41,13 +42,6 @@ _SUBJECTS = {
     "cash_in_refund": "refund",
     "sandbox_fund": "funding",
 }
-_TYPES = {"cash_in_refund": "REFUND", "sandbox_fund": "SANDBOX_FUNDING"}
-
-
-def movement_type(code: str, kind: str) -> str:
-    """CASH_OUT, CASH_OUT_FEE, CASH_IN, BLOCK, ...; a void gives back: ``..._REVERSAL``."""
-    name = _TYPES.get(code, code.upper())
-    return f"{name}_REVERSAL" if kind == TransferKind.VOID_PENDING else name
 
 
 class SqlListings:

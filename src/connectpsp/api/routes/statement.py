@@ -23,9 +23,9 @@ from connectpsp.api.list_params import (
     filters_of,
 )
 from connectpsp.domain.clock import iso_local
+from connectpsp.domain.listing import Movement
 from connectpsp.domain.money import to_decimal
 from connectpsp.service.auth import Caller
-from connectpsp.service.statement import Movement
 
 __all__ = ["CSV_CHUNK", "router"]
 
