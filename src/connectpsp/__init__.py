@@ -27,6 +27,7 @@ from connectpsp.client._charges import (
 )
 from connectpsp.client._client import AsyncConnectPSP, ConnectPSP
 from connectpsp.client._infractions import Infraction
+from connectpsp.client._lists import Movement
 from connectpsp.client._models import (
     AcceptedCashOut,
     Amount,
@@ -92,6 +93,7 @@ __all__ = [
     "Infraction",
     "InsufficientBalanceError",
     "LimitExceededError",
+    "Movement",
     "NotFoundError",
     "Payee",
     "PaymentNotFoundError",

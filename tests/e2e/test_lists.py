@@ -6,14 +6,17 @@ concurrent writers add items."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from connectpsp.domain.ledger import FeePlan
+from tests.e2e.test_sdk import psp_for
 from tests.support import Api, RunningServer, cash_out_body, new_merchant, wait_terminal
 
 MARIA_KEY = {"type": "PIX", "pixKeyType": "EMAIL", "pixKey": "maria.silva@sandbox.connectpsp.dev"}
@@ -230,3 +233,23 @@ def test_a_client_sees_only_its_own_items(
     assert stranger.get("/cash-out", limit=1, cursor=cursor).json()["items"] == []
     stranger.close()
     assert timedelta(0) == timedelta(0)
+
+
+def test_the_sdk_walks_every_page(shop: tuple[Api, list[dict[str, Any]]]) -> None:
+    """``for co in psp.cash_outs.list(...)`` on the real server, and ``async for``."""
+    m, made = shop
+    with psp_for(m) as psp:
+        failed = [co.internal_code for co in psp.cash_outs.list(status="FAILED", page_size=1)]
+        every = list(psp.cash_outs.list(page_size=3))
+        lines = list(psp.statement.list(page_size=2))
+        csv_text = psp.statement.csv().decode()
+    assert failed == [made[5]["internalCode"], made[1]["internalCode"]]
+    assert [co.internal_code for co in every] == [c["internalCode"] for c in reversed(made)]
+    assert lines[-1].balance_after == Decimal(str(m.balance()["available"]))
+    assert csv_text.count("\r\n") == len(lines) + 1
+
+    async def walk() -> list[str]:
+        async with psp_for(m, async_=True) as psp:
+            return [co.internal_code async for co in psp.cash_outs.list(page_size=4)]
+
+    assert asyncio.run(walk()) == [co.internal_code for co in every]

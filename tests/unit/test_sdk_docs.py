@@ -11,7 +11,7 @@ import inspect
 import re
 import types
 import typing
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import pytest
 
 import connectpsp
 from connectpsp import AsyncConnectPSP, ConnectPSP
-from connectpsp.client import _resources
+from connectpsp.client import _lists, _resources
 
 DOCS = Path(__file__).parents[2] / "docs" / "sdk.md"
 CLIENTS: dict[str, type[Any]] = {"ConnectPSP": ConnectPSP, "AsyncConnectPSP": AsyncConnectPSP}
@@ -112,14 +112,21 @@ def surface(client: Any) -> dict[str, Call]:
 
     def add(name: str, method: Callable[..., Any]) -> None:
         returns = typing.get_type_hints(method)["return"]
+        # A list is an iterator on one client and an ``async for`` one on the other.
+        streamed = typing.get_origin(returns) is AsyncIterator
+        if streamed:
+            returns = Iterator[typing.get_args(returns)[0]]  # type: ignore[misc]
         found[name] = Call(
-            rendered(inspect.signature(method)), returns, inspect.iscoroutinefunction(method)
+            rendered(inspect.signature(method)),
+            returns,
+            inspect.iscoroutinefunction(method) or streamed,
         )
 
     for name, method in _public_methods(client):
         add(f"psp.{name}", method)
     for attribute, resource in vars(client).items():
-        if not attribute.startswith("_") and type(resource).__module__ == _resources.__name__:
+        resources = (_resources.__name__, _lists.__name__)
+        if not attribute.startswith("_") and type(resource).__module__ in resources:
             for name, method in _public_methods(resource):
                 add(f"psp.{attribute}.{name}", method)
     return found

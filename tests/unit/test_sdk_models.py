@@ -27,6 +27,7 @@ from connectpsp import (
     DeliveryAttempt,
     Failure,
     Infraction,
+    Movement,
     Payee,
     PixKey,
     Refund,
@@ -182,6 +183,7 @@ def samples() -> list[Any]:
         event(CASHOUT_RETURNED),
         event(CASHOUT_RETURN_MOVEMENT),
         CashOutReturn.from_json(_RETURN),
+        Movement.from_json(MOVEMENT),
         Amount.parse("1.00"),
         PixKey("CPF", "12345678909"),
         BankAccount("18236120", "0001", "947710840", "PAYMENT"),
@@ -219,6 +221,17 @@ def samples() -> list[Any]:
     ]
 
 
+# A line of GET /statement.
+MOVEMENT = {
+    "movementId": "0f8fad5b-d9cb-469f-a165-70867728950e",
+    "type": "CASH_OUT_FEE",
+    "movementType": "DEBIT",
+    "amount": 0.5,
+    "balanceAfter": 89.5,
+    "subject": {"kind": "cash_out", "internalCode": "ABCDEFGHIJ"},
+    "endToEndId": None,
+    "createdAt": "2026-03-10T14:00:00-03:00",
+}
 INFRACTION = {
     "infractionId": "7c9e6679-7425-40de-944b-e07fc1f90ae7",
     "endToEndId": "E60701190202603101700Ab3dE5fG7hJ9",

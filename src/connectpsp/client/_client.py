@@ -1,11 +1,11 @@
 """``ConnectPSP`` and ``AsyncConnectPSP``: the same calls, blocking or awaitable, and the
 resource namespaces they hold (``cash_outs``, ``cash_ins``, ``refunds``, ``pix_keys``,
-``balance``, ``webhooks``, ``sandbox``).
+``balance``, ``statement``, ``webhooks``, ``sandbox``).
 
 Each call is a ``Plan`` (``_plans``), run by the I/O-free policy in ``_core``
 (``BaseClient._exchange``: tokens, signatures, idempotency keys, retries); the clients
 here only carry its steps out, with ``httpx.Client`` or ``httpx.AsyncClient``. The
-namespaces are in ``_resources``.
+namespaces are in ``_resources`` (the lists' iterators in ``_lists``).
 """
 
 from __future__ import annotations
@@ -19,18 +19,22 @@ import httpx
 
 from connectpsp.client._core import BaseClient, GetToken, Sleep
 from connectpsp.client._infractions import AsyncInfractions, Infractions
+from connectpsp.client._lists import (
+    AsyncCashIns,
+    AsyncCashOuts,
+    AsyncStatement,
+    CashIns,
+    CashOuts,
+    Statement,
+)
 from connectpsp.client._plans import Plan
 from connectpsp.client._resources import (
     AsyncBalanceResource,
-    AsyncCashIns,
-    AsyncCashOuts,
     AsyncPixKeys,
     AsyncRefunds,
     AsyncSandbox,
     AsyncWebhooks,
     BalanceResource,
-    CashIns,
-    CashOuts,
     PixKeys,
     Refunds,
     Sandbox,
@@ -76,6 +80,7 @@ class ConnectPSP(BaseClient):
         self.refunds = Refunds(self)
         self.infractions = Infractions(self)
         self.balance = BalanceResource(self)
+        self.statement = Statement(self)
         self.webhooks = Webhooks(self)
         self.sandbox = Sandbox(self)
 
@@ -156,6 +161,7 @@ class AsyncConnectPSP(BaseClient):
         self.refunds = AsyncRefunds(self)
         self.infractions = AsyncInfractions(self)
         self.balance = AsyncBalanceResource(self)
+        self.statement = AsyncStatement(self)
         self.webhooks = AsyncWebhooks(self)
         self.sandbox = AsyncSandbox(self)
 
