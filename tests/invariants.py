@@ -46,6 +46,7 @@ def ledger_problems(db: Database) -> list[str]:
         posted_out = _sums(conn, tr.debit_account_id, posted)
         pending_out = _sums(conn, tr.debit_account_id, (tr.kind == "pending") & ~resolved)
         pending_in = _sums(conn, tr.credit_account_id, (tr.kind == "pending") & ~resolved)
+        problems += statement_problems(conn)
     problems += [f"pending {pending_id} resolved {times} times" for pending_id, times in twice]
     problems += [f"{transfer_id} resolved but is not pending" for transfer_id in not_pending]
     net = 0
@@ -67,6 +68,54 @@ def ledger_problems(db: Database) -> list[str]:
                 problems.append(f"{account.code}: negative available balance")
     if net != 0:
         problems.append(f"the ledger sums to {net}, not 0")
+    return problems
+
+
+def statement_problems(conn: Connection) -> list[str]:
+    """Each checked account's statement lines (docs/statement.md) are numbered 1..n
+    without a gap or a repeat, n its ``movements``, and the last line's balance is its
+    available balance. Linear: one pass over the lines, grouped."""
+    tr = t.transfers.c
+    lines = (
+        select(tr.debit_account_id.label("account"), tr.debit_seq.label("seq"))
+        .where(tr.debit_seq.is_not(None))
+        .union_all(select(tr.credit_account_id, tr.credit_seq).where(tr.credit_seq.is_not(None)))
+        .subquery()
+    )
+    counted = {
+        account: (count, distinct, last)
+        for account, count, distinct, last in conn.execute(
+            select(
+                lines.c.account,
+                func.count(),
+                func.count(lines.c.seq.distinct()),
+                func.max(lines.c.seq),
+            ).group_by(lines.c.account)
+        )
+    }
+    a = t.accounts.c
+    last_after: dict[int, int] = {}
+    for account_id, after in [
+        *conn.execute(
+            select(tr.debit_account_id, tr.debit_after)
+            .join(t.accounts, a.id == tr.debit_account_id)
+            .where(tr.debit_seq == a.movements)
+        ),
+        *conn.execute(
+            select(tr.credit_account_id, tr.credit_after)
+            .join(t.accounts, a.id == tr.credit_account_id)
+            .where(tr.credit_seq == a.movements)
+        ),
+    ]:
+        last_after[account_id] = after
+    problems = []
+    for account in conn.execute(select(t.accounts).where(a.no_overdraft)):
+        n = account.movements
+        if counted.get(account.id, (0, 0, 0)) != ((n, n, n) if n else (0, 0, 0)):
+            problems.append(f"{account.code}: statement lines {counted.get(account.id)} != 1..{n}")
+        available = account.credits_posted - account.debits_posted - account.debits_pending
+        if n and last_after.get(account.id) != available:
+            problems.append(f"{account.code}: last line's balance is not {available}")
     return problems
 
 

@@ -121,18 +121,21 @@ def _number_charges() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("transfers", schema=None) as batch_op:
-        batch_op.drop_index("ix_transfers_credit")
-        batch_op.drop_index("ix_transfers_debit")
-        batch_op.create_index("ix_transfers_debit", ["debit_account_id", "created_at"])
-        batch_op.create_index("ix_transfers_credit", ["credit_account_id", "created_at"])
-        for column in ("credit_after", "credit_seq", "debit_after", "debit_seq"):
-            batch_op.drop_column(column)
-    with op.batch_alter_table("charges", schema=None) as batch_op:
-        batch_op.drop_index("ux_charges_client_seq")
-        batch_op.drop_column("seq")
-    with op.batch_alter_table("clients", schema=None) as batch_op:
-        batch_op.drop_column("charges_made")
-    with op.batch_alter_table("accounts", schema=None) as batch_op:
-        batch_op.drop_column("last_movement_at")
-        batch_op.drop_column("movements")
+    # ALTER TABLE ... DROP COLUMN on both (SQLite 3.35+): a batch copy of transfers would
+    # drop a table other tables' foreign keys name.
+    op.drop_index("ix_transfers_credit", table_name="transfers")
+    op.drop_index("ix_transfers_debit", table_name="transfers")
+    op.create_index("ix_transfers_debit", "transfers", ["debit_account_id", "created_at"])
+    op.create_index("ix_transfers_credit", "transfers", ["credit_account_id", "created_at"])
+    op.drop_index("ux_charges_client_seq", table_name="charges")
+    for table, column in (
+        ("transfers", "credit_after"),
+        ("transfers", "credit_seq"),
+        ("transfers", "debit_after"),
+        ("transfers", "debit_seq"),
+        ("charges", "seq"),
+        ("clients", "charges_made"),
+        ("accounts", "last_movement_at"),
+        ("accounts", "movements"),
+    ):
+        op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
