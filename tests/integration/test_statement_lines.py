@@ -81,17 +81,17 @@ def test_record_runs_the_same_statements_however_many_transfers(
     statement existed: lines cost no statement of their own."""
     accounts = [new_client(container, fund=1_000) for _ in range(3)]
     calls: list[tuple[str, int]] = []
-    update, insert = storage_ledger._update_returning, storage_db.insert_rows
+    update, insert = storage_db.run_sql, storage_db.insert_rows
 
-    def counted_update(conn: Any, sql: str, params: list[Any]) -> Any:
-        calls.append(("update", len(params)))
+    def counted_update(conn: Any, sql: str, params: Any) -> Any:
+        calls.append((sql.split()[0].lower(), len(params)))
         return update(conn, sql, params)
 
     def counted_insert(conn: Any, table: Any, rows: list[Any], **kw: Any) -> Any:
         calls.append((f"insert {table.name}", len(rows)))
         return insert(conn, table, rows, **kw)
 
-    monkeypatch.setattr(storage_ledger, "_update_returning", counted_update)
+    monkeypatch.setattr(storage_ledger, "run_sql", counted_update)
     monkeypatch.setattr(storage_ledger, "insert_rows", counted_insert)
     steps = [
         ledger.pending(new_id(), debit=a, credit=PSP_SETTLEMENT, amount=10, code="t", ref=None)

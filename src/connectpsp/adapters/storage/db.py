@@ -280,7 +280,8 @@ def run_sql(
     (SQLite's write transaction already excludes every other writer). A list of tuples
     runs the statement once per tuple. For the batch's hot statements: they skip
     SQLAlchemy's expression building, caching and result processing, so they must read
-    and write plain values only (no datetimes)."""
+    and write plain values only (no datetimes). A list of tuples with ``RETURNING``
+    gives every run's rows."""
     postgres = conn.dialect.name == "postgresql"
     many = isinstance(params, list)
     if "{in}" in sql:
@@ -302,6 +303,8 @@ def _on_cursor(conn: Connection, sql: str, params: Any, *, many: bool) -> list[t
     dbapi_error = conn.dialect.loaded_dbapi.Error
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
+        if many and " RETURNING " in sql:
+            return _returning_many(conn, cursor, sql, params)
         if many:
             cursor.executemany(sql, params)
         else:
@@ -311,3 +314,20 @@ def _on_cursor(conn: Connection, sql: str, params: Any, *, many: bool) -> list[t
         raise exc.DBAPIError.instance(sql, params, error, dbapi_error) from error
     finally:
         cursor.close()
+
+
+def _returning_many(conn: Connection, cursor: Any, sql: str, params: Any) -> list[tuple[Any, ...]]:
+    """The rows each run of a ``RETURNING`` statement gives, in order: one pipelined
+    ``executemany`` on PostgreSQL (the round trips of a plain one), one statement at a
+    time on SQLite (in process; its ``executemany`` returns no rows)."""
+    rows: list[tuple[Any, ...]] = []
+    if conn.dialect.name == "postgresql":
+        cursor.executemany(sql, params, returning=True)
+        while True:
+            rows.extend(cursor.fetchall())
+            if not cursor.nextset():
+                return rows
+    for one in params:
+        cursor.execute(sql, one)
+        rows.extend(cursor.fetchall())
+    return rows

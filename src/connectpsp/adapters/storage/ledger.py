@@ -61,36 +61,6 @@ def _time_column(conn: Connection) -> _TimeColumn:
     return found
 
 
-def _update_returning(
-    conn: Connection, sql: str, params: list[tuple[Any, ...]]
-) -> list[tuple[Any, ...]]:
-    """``sql`` once per parameter tuple, in order, and the rows each returned: in one
-    pipelined ``executemany`` on PostgreSQL (as many round trips as a plain one), one
-    statement at a time on SQLite (in process; its ``executemany`` returns no rows)."""
-    postgres = conn.dialect.name == "postgresql"
-    if postgres:
-        sql = sql.replace("%", "%%").replace("?", "%s")
-    dbapi_error = conn.dialect.loaded_dbapi.Error
-    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    rows: list[tuple[Any, ...]] = []
-    try:
-        if postgres:
-            cursor.executemany(sql, params, returning=True)  # type: ignore[call-arg]
-            while True:
-                rows.extend(cursor.fetchall())
-                if not cursor.nextset():
-                    break
-        else:
-            for one in params:
-                cursor.execute(sql, one)
-                rows.extend(cursor.fetchall())
-    except dbapi_error as error:
-        raise exc.DBAPIError.instance(sql, params, error, dbapi_error) from error
-    finally:
-        cursor.close()
-    return rows
-
-
 class AccountCache:
     """Account code -> (id, no_overdraft). Accounts are never renumbered or deleted."""
 
@@ -257,7 +227,7 @@ class SqlLedger:
             for i, d in sorted(deltas.items())
         ]
         try:
-            rows = _update_returning(self._c, _ADD_TOTALS, params)
+            rows = run_sql(self._c, _ADD_TOTALS, params)
         except exc.IntegrityError as error:
             # Resolving what a concurrent writer resolved drives a total below zero.
             if resolves:
