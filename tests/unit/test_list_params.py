@@ -158,3 +158,16 @@ def test_each_ledger_code_names_its_movement() -> None:
     assert movement_type("cash_in_refund", TransferKind.VOID_PENDING) == "REFUND_REVERSAL"
     assert movement_type("sandbox_fund", TransferKind.SINGLE) == "SANDBOX_FUNDING"
     assert movement_type("block_release", TransferKind.SINGLE) == "BLOCK_RELEASE"
+
+
+@pytest.mark.parametrize("kind", list(TransferKind))
+@pytest.mark.parametrize("debited", [True, False])
+def test_a_lines_change_is_the_domains_rule(kind: TransferKind, debited: bool) -> None:
+    """The ledger's shortcut for a line's change agrees with ``Balance.after``."""
+    from connectpsp.adapters.storage.ledger import _available_change
+    from connectpsp.domain.ledger import Balance, Transfer
+
+    pending_id = "p" if kind in (TransferKind.POST_PENDING, TransferKind.VOID_PENDING) else None
+    transfer = Transfer("t", "a", "b", 700, kind, "c", None, pending_id)
+    expected = Balance(0, 0, 0).after(transfer, debited=debited).available
+    assert _available_change(transfer, debited=debited) == expected

@@ -30,6 +30,18 @@ _ADD_TOTALS = (
 )
 
 
+def _available_change(transfer: Transfer, *, debited: bool) -> int:
+    """What ``transfer`` does to an account's available balance (``Balance.after``'s
+    rule, without building a balance): a post moves only what was reserved already."""
+    kind = transfer.kind
+    if debited:
+        if kind is TransferKind.POST_PENDING:
+            return 0
+        return transfer.amount if kind is TransferKind.VOID_PENDING else -transfer.amount
+    posted = kind in (TransferKind.SINGLE, TransferKind.POST_PENDING)
+    return transfer.amount if posted else 0
+
+
 def _same(value: Any) -> Any:
     return value
 
@@ -155,7 +167,7 @@ class SqlLedger:
                 if checked:
                     delta = deltas.get(account_id, _NOTHING)
                     deltas[account_id] = delta.after(transfer, debited=debited)
-                    changes[side] = _NOTHING.after(transfer, debited=debited).available
+                    changes[side] = _available_change(transfer, debited=debited)
                     if changes[side]:
                         lines.setdefault(account_id, []).append(changes[side])
             sides.append((debit_id, changes[0], credit_id, changes[1]))
