@@ -256,6 +256,9 @@ def cash_in_problems(db: Database, ispb: str = Settings.ispb) -> list[str]:
     - A block holds a cash-in's net amount (``block``: the client's account to its
       blocked account) and, once released, gives it back (``block_release``), each once;
       the blocked account holds the sum of the active blocks.
+    - A MED report is its Pix's client's, has its block exactly when it blocked
+      something, and its refund (when accepted) is a FRAUD refund of its Pix within what
+      it blocked; every FRAUD refund is an accepted report's.
 
     Conservation. The ledger has five kinds of account: world:external (the outside
     world that funds the sandbox), psp:settlement (our account at the central bank, seen
@@ -483,6 +486,7 @@ def cash_in_problems(db: Database, ispb: str = Settings.ispb) -> list[str]:
             problems.append(f"cash-out {cash_out_id}: {amount} returned of {origin}")
 
     problems += _refund_problems(refunds, refund_steps, received)
+    problems += _med_report_problems(list(reports.values()), blocks, refunds, received)
     refunded = [r for r in refunds if r.status == "COMPLETED"]
 
     # Conservation, each account from the business records.
@@ -572,4 +576,41 @@ def _med_block_problems(
         problems.append(f"MED report {report.id} blocked {report.blocked} of {held}")
     if (block.released_at is None) != (report.status == "OPEN"):
         problems.append(f"MED block {block.id} released {block.released_at}, {report.status}")
+    return problems
+
+
+def _med_report_problems(
+    reports: Sequence[Row[Any]],
+    blocks: Sequence[Row[Any]],
+    refunds: Sequence[Row[Any]],
+    received: dict[str, Row[Any]],
+) -> list[str]:
+    """What ``_med_block_problems`` cannot see from the blocks: a report that blocked
+    something and has no block, and the refund an accepted report made (FR01, reason
+    FRAUD, only ever made by accepting a report)."""
+    problems: list[str] = []
+    block_ids = {b.id for b in blocks}
+    by_id = {r.id: r for r in refunds}
+    made = {report.refund_id for report in reports if report.refund_id is not None}
+    for report in reports:
+        payment = received.get(report.end_to_end_id)
+        if payment is None or payment.client_id != report.client_id:
+            problems.append(f"MED report {report.id} of a Pix not its client's: {payment}")
+        if (derived_id(report.id, "block") in block_ids) != (report.blocked > 0):
+            problems.append(f"MED report {report.id} blocked {report.blocked}: its block?")
+        if report.refund_id is None:
+            continue
+        refund = by_id.get(report.refund_id)
+        seen = (refund.reason, refund.end_to_end_id) if refund is not None else None
+        if report.status != "ACCEPTED" or seen != ("FRAUD", report.end_to_end_id):
+            problems.append(f"MED report {report.id} {report.status}: its refund is {seen}")
+        elif refund is not None and not 0 < refund.amount <= report.blocked:
+            problems.append(
+                f"MED report {report.id} blocked {report.blocked}: refunds {refund.amount}"
+            )
+    problems += [
+        f"FRAUD refund {r.id} of no accepted MED report"
+        for r in refunds
+        if r.reason == "FRAUD" and r.id not in made
+    ]
     return problems
