@@ -621,19 +621,21 @@ class Load:
 
     def _operate(self, http: httpx.Client, rng: random.Random) -> None:
         """The operator decides a report it has not decided yet with the CLI, accepting
-        and rejecting in turn; now and then one whose deadline is due, which the worker
-        may have decided already."""
+        and rejecting in turn; now and then the newest one whose deadline is due, which
+        the worker may have decided already."""
         assert self.med is not None
         with self.lock:
             mine = {d.infraction_id for d in self.decisions}
             undecided = [r for r in self.reports if r.infraction_id not in mine]
             verb = ("accept", "reject")[len(self.decisions) % 2]
-        overdue = [r for r in undecided if r.overdue]
         current = [r for r in undecided if not r.overdue]
-        if not current and not overdue:
+        # The newest report due: the one a worker that is down or starting may not
+        # have decided yet.
+        due = [r for r in undecided if r.overdue][-1:]
+        report = rng.choice(due if due and rng.random() < 0.2 else current or [None])
+        if report is None:
             time.sleep(0.05)
             return
-        report = rng.choice(overdue if overdue and (rng.random() < 0.3 or not current) else current)
         command = [sys.executable, "-m", "connectpsp", "infractions", verb, report.infraction_id]
         command += ["--by", OPERATOR]
         if verb == "reject":

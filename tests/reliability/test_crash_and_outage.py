@@ -50,6 +50,7 @@ def test_kill_9_of_api_and_worker_under_load(
         operator_decisions=dict(result.operator_decisions),
         med_blocked_centavos=result.med_blocked,
         med_refunds=dict(result.med_refunds),
+        med_refunds_sent=sum(result.med_refunds.values()),
         refused=dict(result.refused),
         violations=len(result.violations),
         seconds=round(result.seconds),
