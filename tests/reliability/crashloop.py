@@ -629,13 +629,13 @@ class Load:
             undecided = [r for r in self.reports if r.infraction_id not in mine]
             verb = ("accept", "reject")[len(self.decisions) % 2]
         current = [r for r in undecided if not r.overdue]
-        # The newest report due: the one a worker that is down or starting may not
-        # have decided yet.
-        due = [r for r in undecided if r.overdue][-1:]
-        report = rng.choice(due if due and rng.random() < 0.2 else current or [None])
-        if report is None:
+        if not current:
             time.sleep(0.05)
             return
+        # Now and then the newest report due: a worker that is down or starting may not
+        # have decided it yet.
+        due = [r for r in undecided if r.overdue][-1:]
+        report = rng.choice(due if due and rng.random() < 0.2 else current)
         command = [sys.executable, "-m", "connectpsp", "infractions", verb, report.infraction_id]
         command += ["--by", OPERATOR]
         if verb == "reject":
