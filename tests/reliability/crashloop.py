@@ -40,9 +40,10 @@ Payers' PSPs report received Pix as fraud (MED: ``POST /sandbox/med/infractions`
 blocks the funds at once), and an operator decides some of them with the CLI (``connectpsp
 infractions accept|reject``, a process of its own, never killed) while the API and the
 worker die. The processes run on real time, so a report's 7-day deadline never comes
-during a run: to let the worker's default decide, some reports are made by the loop's own
-service with its clock 7 days back (their deadline is due at once), and the real worker
-processes, killed and restarted like the rest, apply ``CONNECTPSP_MED_DEFAULT`` to them.
+during a run: to let the worker's default decide, the loop makes a report just before
+each kill with a service of its own whose clock is 7 days back (its deadline is due at
+once), and the real worker processes, killed and restarted like the rest, apply
+``CONNECTPSP_MED_DEFAULT`` to it.
 Checked as well:
 
 - every report stored was acknowledged and every acknowledged one is stored, against its
@@ -148,7 +149,6 @@ PAYING_KINDS = ("cash_out",) * 4 + (
     "return",
     "report",
     "report",
-    "report_overdue",
 )
 # A payment settled this long ago is past the 90 days in which it can be refunded.
 PAID_LONG_AGO = "2026-01-01T12:00:00-03:00"
@@ -354,8 +354,6 @@ class Load:
             self._return(http, rng)
         elif kind == "report":
             self._report(http, rng)
-        elif kind == "report_overdue":
-            self._report_overdue(rng)
         elif kind == "on_us":
             m, to = rng.sample(self.merchants, 2)
             destination = rng.choice(
@@ -602,8 +600,9 @@ class Load:
                 asked = pix.amount_centavos if amount is None else amount
                 self.reports.append(AckedReport(made, pix, asked))
 
-    def _report_overdue(self, rng: random.Random) -> None:
-        """A report made 7 days back: the worker applies the default to it."""
+    def report_overdue(self, rng: random.Random) -> None:
+        """A report made 7 days back, its deadline due at once: the worker applies the
+        default to it. The loop makes one just before each kill."""
         assert self.med is not None
         taken = self._to_report(rng)
         if taken is None:
@@ -1142,6 +1141,9 @@ def crash_loop(
             for _ in range(iterations):
                 load.running.set()
                 time.sleep(rng.uniform(0.2, 1.0))
+                if load.med is not None:  # its deadline due as the processes die
+                    load.report_overdue(rng)
+                    time.sleep(rng.uniform(0.0, 0.1))
                 victim = rng.choice(VICTIMS)
                 procs.kill(victim)
                 figures.kills[victim] += 1
