@@ -177,6 +177,7 @@ class Figures:
     infractions: Counter[str] = field(default_factory=Counter)  # by status at the end
     decided_by: Counter[str] = field(default_factory=Counter)  # the operator or the deadline
     operator_decisions: Counter[str] = field(default_factory=Counter)  # accept, reject, late
+    operator_beat_deadline: int = 0  # reports due that the operator decided first
     med_blocked: int = 0  # centavos: what the reports blocked, in all
     med_refunds: Counter[str] = field(default_factory=Counter)  # the FR01 refunds, by status
     refused: Counter[str] = field(default_factory=Counter)  # definite refusals, by code
@@ -915,7 +916,12 @@ def _med_problems(container: Container, hook: Receiver, load: Load) -> list[str]
             continue
         refund = fraud[0]
         status = "FAILED" if a.pix.payer in MAGIC_REFUND_PAYERS else "COMPLETED"
-        if refund.status != status or not 0 < refund.amount <= row.blocked:
+        # All it blocked, unless a refund of the Pix left less to refund.
+        if (
+            refund.status != status
+            or not 0 < refund.amount <= row.blocked
+            or (refund.amount != row.blocked and not others)
+        ):
             problems.append(f"infraction {x}: refund {refund}, of a payer {a.pix.payer}")
         if sent[derived_id(refund.id, "rail")] != 1:
             problems.append(
@@ -1206,6 +1212,12 @@ def crash_loop(
                     ).all()
                 )
             )
+            overdue = [a.infraction_id for a in load.reports if a.overdue]
+            figures.operator_beat_deadline = tx.conn.execute(
+                select(func.count())
+                .select_from(t.med_infractions)
+                .where(i.id.in_(overdue), i.decided_by == OPERATOR)
+            ).scalar_one()
             figures.med_blocked = int(
                 tx.conn.execute(select(func.coalesce(func.sum(i.blocked), 0))).scalar_one()
             )

@@ -48,6 +48,7 @@ def test_kill_9_of_api_and_worker_under_load(
         infractions_rejected=result.infractions["REJECTED"],
         decided_by=dict(result.decided_by),
         operator_decisions=dict(result.operator_decisions),
+        operator_beat_deadline=result.operator_beat_deadline,
         med_blocked_centavos=result.med_blocked,
         med_refunds=dict(result.med_refunds),
         med_refunds_sent=sum(result.med_refunds.values()),
