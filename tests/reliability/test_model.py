@@ -919,7 +919,8 @@ class Bank(RuleBasedStateMachine):
         """The payer's PSP reports one of the client's received Pix as fraud: all of it
         (no amount), a share, or more than it (refused). What is blocked at once is the
         least of the amount, the available balance and what is left of the payment to
-        refund; a Pix reported before is refused, and nothing moves."""
+        refund, once a precautionary hold on that Pix has ended in the same step; a Pix
+        reported before is refused, and nothing moves."""
         client = self.clients[who]
         paid = [(charge, p) for charge in client.charges for p in charge.paid]
         if not paid:
@@ -938,6 +939,11 @@ class Bank(RuleBasedStateMachine):
             STATS[f"infraction refused {expected.code}"] += 1
             return
         infraction = self.container.infractions.report(payment.end_to_end_id, amount)
+        held = derived_id(payment.end_to_end_id, "block")
+        for block in [b for b in client.blocks if b.id == held]:
+            client.blocks.remove(block)  # a held Pix: the report takes the hold over
+            client.available += block.amount
+            STATS["infraction took over a hold"] += 1
         asked = payment.amount if amount is None else amount
         blocked = max(0, min(asked, client.available, payment.left))
         now = self.clock.now()
@@ -1739,6 +1745,41 @@ def test_a_med_report_blocks_funds_until_the_operator_or_the_deadline_decides(
             "infraction REJECTED by the operator": 1,
             f"infraction {decided} at the deadline": 2,
             "infraction refunded": 2 if default == "accept" else 1,
+        }
+    )
+    bank.teardown()
+
+
+def test_a_report_on_a_held_pix_takes_the_hold_over_and_refunds_it(bank: Bank) -> None:
+    """A Pix from a marked payer is held for 72 hours; reported, what the hold kept is
+    blocked for MED instead (never available in between), and goes back to the payer
+    when the report is accepted: the hold's end at 72 hours finds nothing left to free."""
+    bank.open_clients(opening=[1_00, 0], cash_in_fees=[FeePlan(fixed=3)] * 2)
+    before = Counter(STATS)
+    bank.mark(payee=PAYEES[1])
+    bank.create_charge(who=0, dynamic=False, amount=None, expires_in=60)
+    bank.pay_charge(who=0, which=0, how="right", chosen=10_00, payer=PAYEES[1])
+    client = bank.clients[0]
+    assert (client.available, client.blocked) == (1_00, 9_97)
+    bank.report_infraction(who=0, which=0, how="all", share=1)
+    assert (client.available, client.blocked) == (97, 10_00)  # all 10.00, fee or not
+    assert [b.id for b in client.blocks] == []  # by the report's block alone
+    bank.read_balance(who=0)
+    bank.decide_infraction(who=0, which=0, accept=True, blank=False)
+    bank.days_pass()
+    bank.drain()
+    assert (client.available, client.blocked, client.reserved) == (97, 0, 0)
+    bank.read_balance(who=0)
+    assert STATS - before == Counter(
+        {
+            "charges": 1,
+            "cash_in": 1,
+            "blocked": 1,
+            "infraction reported": 1,
+            "infraction took over a hold": 1,
+            "infraction ACCEPTED by the operator": 1,
+            "infraction refunded": 1,
+            "refund COMPLETED": 1,
         }
     )
     bank.teardown()
