@@ -76,10 +76,11 @@ class AuthService:
         # Verify against a dummy hash for unknown clients too, so timing does not tell
         # which clientIds exist.
         stored = client.secret_hash if client else _DUMMY_HASH
-        valid = self._hasher.verify(stored, client_secret) and client is not None and client.active
-        if not valid:
+        valid = self._hasher.verify(stored, client_secret) and client is not None
+        if not valid or client is None or not client.active:
             self._throttle.failed(scope)
-            raise InvalidCredentials()
+            # Only a caller that knows the secret learns that the client is disabled.
+            raise InvalidCredentials(_DISABLED if valid else None)
         self._throttle.succeeded(scope)
         return self._tokens.issue(client_id)
 
@@ -131,8 +132,10 @@ class AuthService:
 
     @staticmethod
     def _caller(client: Client | None, token: str, application_token: str | None) -> Caller:
-        if client is None or not client.active:
-            raise Unauthorized("The access token's client no longer exists or is disabled.")
+        if client is None:
+            raise Unauthorized("The access token's client no longer exists.")
+        if not client.active:
+            raise Unauthorized(_DISABLED)
         given = token_digest(application_token or "")
         if not application_token or not hmac.compare_digest(given, client.app_token_hash):
             raise InvalidApplicationToken()
@@ -155,6 +158,8 @@ class AuthService:
         if not given.isascii() or not hmac.compare_digest(expected, given):
             raise InvalidSignature()
 
+
+_DISABLED = "This client is disabled; the PSP's operator may enable it again."
 
 # argon2id of a random string nobody knows; only its verification time matters.
 _DUMMY_HASH = (
