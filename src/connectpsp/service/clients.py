@@ -29,6 +29,7 @@ __all__ = [
     "changed_client",
     "crypto_context",
     "token_digest",
+    "validate_changes",
     "validate_new_client",
     "webhook_context",
 ]
@@ -278,54 +279,55 @@ class ClientChanges:
         return self != ClientChanges()
 
 
-def changed_client(client: Client, changes: ClientChanges) -> Client:
-    """``client`` with ``changes`` applied, or ``ValidationFailed`` naming every bad field
-    (``name``, ``fee_fixed``, ``fee_bps``, ``cash_in_fee_fixed``, ``cash_in_fee_bps``,
-    ``per_transaction_limit``, ``daily_limit``, and those of ``RiskRules``). Pure."""
+def validate_changes(changes: ClientChanges) -> None:
+    """Each value ``changes`` gives, checked on its own; ``ValidationFailed`` names every
+    bad one (``name``, ``fee_fixed``, ``fee_bps``, ``cash_in_fee_fixed``,
+    ``cash_in_fee_bps``, ``per_transaction_limit``, ``daily_limit``, and the fields of
+    ``RiskRules``). Pure: a caller checks its input with it before it opens anything."""
     errors: list[FieldError] = []
-    name = client.name if changes.name is None else _checked_name(changes.name, errors)
+    if changes.name is not None:
+        _checked_name(changes.name, errors)
     _check_limits(
         errors,
         per_transaction_limit=changes.per_transaction_limit,
         daily_limit=changes.daily_limit,
     )
-    fee_plan = _plan(client.fee_plan, changes.fee_fixed, changes.fee_bps, "fee_", errors)
-    cash_in_plan = _plan(
-        client.cash_in_fee_plan,
-        changes.cash_in_fee_fixed,
-        changes.cash_in_fee_bps,
-        "cash_in_fee_",
-        errors,
-    )
-    risk = client.risk
-    if changes.risk:
+    for prefix, fixed, bps in (
+        ("fee_", changes.fee_fixed, changes.fee_bps),
+        ("cash_in_fee_", changes.cash_in_fee_fixed, changes.cash_in_fee_bps),
+    ):
         try:
-            risk = replace(client.risk, **changes.risk)
+            FeePlan(fixed=fixed or 0, bps=bps or 0)
         except ValidationFailed as error:
-            errors.extend(error.errors)
+            errors.extend(FieldError(prefix + e.field, e.message) for e in error.errors)
+    try:  # each rule's value stands alone; a night window is always given whole
+        replace(RiskRules(), **changes.risk)
+    except ValidationFailed as error:
+        errors.extend(error.errors)
     if errors:
         raise ValidationFailed(errors)
+
+
+def changed_client(client: Client, changes: ClientChanges) -> Client:
+    """``client`` with ``changes`` applied (``validate_changes`` first). Pure."""
+    validate_changes(changes)
     return replace(
         client,
-        name=name,
-        fee_plan=fee_plan,
-        cash_in_fee_plan=cash_in_plan,
+        name=client.name if changes.name is None else _checked_name(changes.name, []),
+        fee_plan=FeePlan(
+            fixed=_given_or(changes.fee_fixed, client.fee_plan.fixed),
+            bps=_given_or(changes.fee_bps, client.fee_plan.bps),
+        ),
+        cash_in_fee_plan=FeePlan(
+            fixed=_given_or(changes.cash_in_fee_fixed, client.cash_in_fee_plan.fixed),
+            bps=_given_or(changes.cash_in_fee_bps, client.cash_in_fee_plan.bps),
+        ),
         per_transaction_limit=_given_or(
             changes.per_transaction_limit, client.per_transaction_limit
         ),
         daily_limit=_given_or(changes.daily_limit, client.daily_limit),
-        risk=risk,
+        risk=replace(client.risk, **changes.risk),
     )
-
-
-def _plan(
-    plan: FeePlan, fixed: Centavos | None, bps: int | None, prefix: str, errors: list[FieldError]
-) -> FeePlan:
-    try:
-        return FeePlan(fixed=_given_or(fixed, plan.fixed), bps=_given_or(bps, plan.bps))
-    except ValidationFailed as error:
-        errors.extend(FieldError(prefix + e.field, e.message) for e in error.errors)
-        return plan
 
 
 def _given_or(value: Centavos | None, default: Centavos) -> Centavos:
