@@ -23,9 +23,10 @@ from connectpsp.service.ratelimit import TokenThrottle, scope_of
 
 __all__ = ["AuthService", "Caller", "TokenCodec", "signature_for"]
 
-# How long a client's record (tokens' digests, limits, fees, active) is trusted from
-# memory: a disabled client or a new ApplicationToken takes effect within this time in
-# other processes; in the process that changed it, at once (``forget``).
+# How long an active client's record (tokens' digests, limits, fees) is trusted from
+# memory: disabling it, new fees or limits, or a new ApplicationToken take effect within
+# this time in other processes; in the process that changed it, at once (``forget``).
+# A disabled client is never remembered, so enabling it takes effect at once.
 CLIENT_CACHE_SECONDS = 30.0
 
 
@@ -91,7 +92,8 @@ class AuthService:
             forgets = self._forgets
             with self._uow() as uow:
                 client = uow.clients.get(subject)
-            if client is not None:
+            # A disabled client is not remembered: enabling it shows at once everywhere.
+            if client is not None and client.active:
                 with self._lock:
                     if forgets == self._forgets:
                         expires = time.monotonic() + CLIENT_CACHE_SECONDS
