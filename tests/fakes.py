@@ -91,6 +91,7 @@ from connectpsp.service.ports import (
     CashInRepository,
     CashOutRepository,
     ChargeRepository,
+    ClientDelivery,
     ClientRepository,
     IdempotencyRepository,
     InfractionRepository,
@@ -112,7 +113,6 @@ from connectpsp.service.ports import (
 from connectpsp.service.publisher import Publisher
 from connectpsp.service.rail import PaymentOrder, RailState, RailStatus, RailUnavailable
 from connectpsp.service.settlement import SettlementService
-from connectpsp.service.webhook_ports import ClientDelivery
 
 __all__ = [
     "MARIA",

@@ -12,7 +12,7 @@ import typer
 from connectpsp.cli.database import load_settings, open_container
 from connectpsp.cli.errors import USAGE, CliError
 from connectpsp.domain.clock import iso_local
-from connectpsp.service.webhook_ports import ClientDelivery
+from connectpsp.service.ports import ClientDelivery
 
 __all__ = ["delivery_json", "webhooks_app"]
 

@@ -40,8 +40,14 @@ from connectpsp.domain.webhooks import (
     placeholder_host,
 )
 from connectpsp.service.acceptance import AcceptanceEngine, Decided, Submission
-from connectpsp.service.ports import BlockedUrl, Cipher, UnitOfWork, UnitOfWorkFactory, UrlGuard
-from connectpsp.service.webhook_ports import ClientDelivery
+from connectpsp.service.ports import (
+    BlockedUrl,
+    Cipher,
+    ClientDelivery,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    UrlGuard,
+)
 
 __all__ = ["SECRET_OVERLAP", "WebhookEndpoints", "endpoint_secret_context"]
 

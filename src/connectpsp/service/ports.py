@@ -28,6 +28,7 @@ from connectpsp.service.cashin_ports import (
 )
 from connectpsp.service.webhook_ports import (
     BlockedUrl,
+    ClientDelivery,
     SendResult,
     UrlGuard,
     WebhookRepository,
@@ -41,6 +42,7 @@ __all__ = [
     "CashOutRepository",
     "ChargeRepository",
     "Cipher",
+    "ClientDelivery",
     "ClientRepository",
     "IdempotencyRepository",
     "InfractionRepository",

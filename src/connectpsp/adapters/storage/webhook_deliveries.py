@@ -23,7 +23,7 @@ from connectpsp.domain.webhooks import (
     Message,
     MessageShape,
 )
-from connectpsp.service.webhook_ports import ClientDelivery
+from connectpsp.service.ports import ClientDelivery
 
 __all__ = ["SqlWebhookDeliveries"]
 
