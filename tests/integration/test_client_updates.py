@@ -4,7 +4,9 @@ changes is lost, and none undoes a concurrent disable."""
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from connectpsp.bootstrap import Container
@@ -28,15 +30,17 @@ def test_concurrent_updates_each_keep_the_others_changes(container: Container) -
     start = threading.Barrier(len(changes) + 1)
     failures: list[BaseException] = []
 
-    def run(job: Any) -> None:
+    def run(job: Callable[[], object]) -> None:
         start.wait()
         try:
             job()
         except BaseException as error:  # reported below, with the thread's error
             failures.append(error)
 
-    jobs = [lambda c=c: clients.update(client_id, ClientChanges(**c)) for c in changes]
-    jobs.append(lambda: clients.set_active(client_id, False))
+    jobs: list[Callable[[], object]] = [
+        functools.partial(clients.update, client_id, ClientChanges(**c)) for c in changes
+    ]
+    jobs.append(functools.partial(clients.set_active, client_id, False))
     threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
     for thread in threads:
         thread.start()

@@ -16,7 +16,7 @@ from connectpsp.domain.ledger import FeePlan
 from connectpsp.domain.money import Centavos, format_brl
 from connectpsp.domain.risk import RiskRules
 
-__all__ = ["OPTIONS", "clients_update", "settings_of"]
+__all__ = ["clients_update"]
 
 OFF = "off"
 

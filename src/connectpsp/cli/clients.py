@@ -17,7 +17,7 @@ from connectpsp.domain.errors import FieldError, ValidationFailed
 from connectpsp.domain.ledger import FeePlan
 from connectpsp.domain.money import Centavos, format_brl, parse_amount, to_decimal
 
-__all__ = ["amount_or_zero", "client_json", "clients_app", "sandbox_app"]
+__all__ = ["amount_or_zero", "clients_app", "sandbox_app"]
 
 clients_app = typer.Typer(help="Manage clients (merchants).", no_args_is_help=True)
 sandbox_app = typer.Typer(help="Sandbox-only helpers.", no_args_is_help=True)
@@ -154,7 +154,7 @@ def clients_list(
         found = [(c, container.clients.balance(c.id).available) for c in container.clients.list()]
     if as_json:
         for client, available in found:
-            typer.echo(json.dumps(client_json(client, available)))
+            typer.echo(json.dumps(_client_json(client, available)))
         return
     # One line a client, never cut short by the terminal: an operator copies the id.
     rows = [("clientId", "status", "available", "created", "name")] + [
@@ -173,7 +173,7 @@ def clients_list(
         typer.echo("  ".join([*cells, row[3].ljust(widths[3]), row[4]]))
 
 
-def client_json(client: Client, available: Centavos) -> dict[str, Any]:
+def _client_json(client: Client, available: Centavos) -> dict[str, Any]:
     """A client as ``clients list --json`` prints it: amounts as exact decimal strings."""
 
     def plan(fees: FeePlan) -> dict[str, Any]:
@@ -206,7 +206,8 @@ def clients_disable(
 def clients_enable(
     client_id: Annotated[str, typer.Argument(help="The client to enable again.")],
 ) -> None:
-    """Let a disabled client in again (running servers within 30 s)."""
+    """Let a disabled client in again, at once everywhere (no server remembers a
+    disabled client)."""
     _set_active(client_id, active=True)
 
 

@@ -14,7 +14,7 @@ from connectpsp.cli.errors import USAGE, CliError
 from connectpsp.domain.clock import iso_local
 from connectpsp.service.ports import ClientDelivery
 
-__all__ = ["delivery_json", "webhooks_app"]
+__all__ = ["webhooks_app"]
 
 webhooks_app = typer.Typer(help="Webhook deliveries.", no_args_is_help=True)
 
@@ -33,7 +33,7 @@ def webhooks_failed(
         found = container.endpoints.failed(client, limit)
     if as_json:
         for failed in found:
-            typer.echo(json.dumps(delivery_json(failed)))
+            typer.echo(json.dumps(_delivery_json(failed)))
         return
     # One line a delivery, never cut short by the terminal: an operator greps them.
     for failed in found:
@@ -53,7 +53,7 @@ def _last(failed: ClientDelivery) -> str:
     return f"{said} ({last.error})" if last.error else said
 
 
-def delivery_json(failed: ClientDelivery) -> dict[str, Any]:
+def _delivery_json(failed: ClientDelivery) -> dict[str, Any]:
     """A failed delivery as ``webhooks failed --json`` prints it."""
     d = failed.delivery
     last = d.attempts[-1] if d.attempts else None
