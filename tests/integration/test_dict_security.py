@@ -273,7 +273,7 @@ def test_infraction_reports_count_the_med_reports_against_our_clients_receipts(
     key = f"r{uuid.uuid4().hex[:12]}@example.com"
     container.pix_keys.register(client, PixKeyType.EMAIL, key, str(uuid.uuid4()))
     evp = container.pix_keys.register(client, PixKeyType.EVP, None, str(uuid.uuid4())).key
-    received = [container.sandbox_payer.pay(pix_key=key, amount=10_00) for _ in range(3)]
+    received = [container.sandbox_payer.pay(pix_key=key, amount=10_00) for _ in range(4)]
     cached = container.dict_security
 
     def reports(open_: int, rejected: Periods) -> None:
@@ -290,7 +290,7 @@ def test_infraction_reports_count_the_med_reports_against_our_clients_receipts(
 
     none = Periods(0, 0, 0)
     reports(0, none)  # and the cache now remembers it
-    first, second, third = (container.infractions.report(e2e) for e2e in received)
+    first, second, third = (container.infractions.report(e2e) for e2e in received[:3])
     reports(3, none)
     container.infractions.reject(first.id, by="ops", reason="the payer's own mistake")
     reports(2, Periods(1, 1, 1))
@@ -299,6 +299,13 @@ def test_infraction_reports_count_the_med_reports_against_our_clients_receipts(
     clock.advance(days=100)
     container.infractions.reject(third.id, by="ops", reason="not a fraud")
     reports(0, Periods(d90=1, m12=2, m60=2))
+    # The deadline's decision (the default: accept), made by the worker's step.
+    container.infractions.report(received[3])
+    reports(1, Periods(1, 2, 2))
+    clock.advance(days=8)
+    reports(1, Periods(1, 2, 2))  # past its deadline, undecided yet: remembered so
+    assert container.infractions.decide_due() >= 1
+    reports(0, Periods(1, 2, 2))
     # Nobody else's reports move: another person, a key of another bank's account.
     assert dict_.owner_security(new_cpf()).infraction_reports == InfractionReports(0, 0, none)
     elsewhere = key_info(dict_, "maria.silva@sandbox.connectpsp.dev")
