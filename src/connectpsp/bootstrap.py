@@ -241,6 +241,8 @@ def build(
         default=InfractionDecision(settings.med_default),
         lease=lease,
         on_event=lambda: worker.wake(),
+        # DICT counts the reports against the receiver (docs/sandbox.md).
+        on_changed=dict_security.invalidate,
     )
     worker = background(
         settlement=settlement,

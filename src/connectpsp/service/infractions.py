@@ -69,6 +69,7 @@ class Infractions:
         default: InfractionDecision,
         lease: timedelta = timedelta(seconds=30),
         on_event: Callable[[], None] = lambda: None,
+        on_changed: Callable[[], None] = lambda: None,
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -76,6 +77,8 @@ class Infractions:
         self._default = default
         self._lease = lease
         self._on_event = on_event  # webhooks were queued, or a refund: wake the worker
+        # A report or a decision changes what DICT says of the receiver: forget it.
+        self._on_changed = on_changed
 
     # --- the client's view -------------------------------------------------------------
 
@@ -104,6 +107,7 @@ class Infractions:
         """Block up to ``amount`` (all of the Pix by default) of the receiving client's
         available balance, never more than is left of the Pix to refund."""
         infraction = self._retried(lambda: self._report(end_to_end_id, amount, details))
+        self._on_changed()
         self._on_event()
         return infraction
 
@@ -155,6 +159,7 @@ class Infractions:
     def accept(self, infraction_id: str, *, by: str) -> Infraction:
         """Refund what the report blocked to the payer (FR01), from the blocked funds."""
         decided = self._retried(lambda: self._decide(infraction_id, by, None))
+        self._on_changed()
         self._on_event()
         return decided
 
@@ -163,6 +168,7 @@ class Infractions:
         if not reason.strip():
             raise ValidationFailed([FieldError("reason", "must say why")])
         decided = self._retried(lambda: self._decide(infraction_id, by, reason))
+        self._on_changed()
         self._on_event()
         return decided
 
@@ -178,6 +184,7 @@ class Infractions:
         for job in jobs:
             self._decide_job(job)
         if jobs:
+            self._on_changed()
             self._on_event()
         return len(jobs)
 
