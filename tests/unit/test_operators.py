@@ -252,7 +252,7 @@ def test_an_audited_action_is_written_before_it_runs_then_with_its_outcome(world
         "10.0.0.1",
     )
 
-    def fails() -> None:
+    def fails() -> dict[str, str]:
         raise NotFound("No infraction i-2.")
 
     with pytest.raises(NotFound):
