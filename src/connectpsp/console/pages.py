@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from connectpsp.api.errors import STATUS
 from connectpsp.console.web import ConsoleWeb, Refused, source_of
+from connectpsp.domain.clock import iso_local
 from connectpsp.domain.errors import ConnectPSPError, NotFound
 from connectpsp.domain.infractions import Infraction, InfractionStatus
 from connectpsp.service.operators import SignedIn
@@ -28,7 +29,7 @@ def infraction_record(i: Infraction) -> dict[str, Any]:
     record["status"] = i.status.value
     for moment in ("reported_at", "deadline", "decided_at"):
         value = record[moment]
-        record[moment] = value.isoformat() if value is not None else None
+        record[moment] = iso_local(value) if value is not None else None
     return record
 
 

@@ -75,6 +75,15 @@ def _bps(bps: int) -> str:
     return f"{whole},{part:02d}%"
 
 
+def _shown(value: Any) -> str:
+    """A value of an audited record: nothing as a dash, JSON's booleans as yes and no."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
 _templates = Environment(
     loader=PackageLoader("connectpsp.console", "templates"),
     autoescape=select_autoescape(["html"]),
@@ -82,7 +91,7 @@ _templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_templates.filters.update(brl=format_brl, local=local_time, bps=_bps)
+_templates.filters.update(brl=format_brl, local=local_time, bps=_bps, shown=_shown)
 
 
 class ConsoleWeb:
