@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -24,6 +25,7 @@ from connectpsp.adapters.storage.migrate import upgrade
 from connectpsp.settings import Settings
 from tests.e2e.test_med import merchant, received, report
 from tests.logscan import remember_secret
+from tests.receiver import receiver
 from tests.support import RunningServer, running_server
 
 PASSWORD = "correct horse battery staple"
@@ -54,8 +56,8 @@ class Console:
         self.http.close()
 
 
-def new_operator(server: RunningServer) -> str:
-    email = f"op-{uuid.uuid4().hex[:8]}@example.com"
+def new_operator(server: RunningServer, email: str | None = None) -> str:
+    email = email or f"op-{uuid.uuid4().hex[:8]}@example.com"
     server.container.operators.create(email, PASSWORD)
     return email
 
@@ -349,3 +351,25 @@ def test_operators_create_and_list_in_the_cli(db_settings: Settings, tmp_path: A
         c = Console(server)
         assert c.login(email.lower()).status_code == 303
         c.close()
+
+
+def test_the_dashboard_shows_a_failing_webhook_target(
+    settling_server: RunningServer, console: Console
+) -> None:
+    m = merchant(settling_server)
+    with receiver() as hook:
+        hook.script = [(500, {})] * 20
+        url = f"{hook.url}/failing-{uuid.uuid4().hex[:6]}"
+        made = m.http.post("/webhooks", json={"url": url}, headers=m.headers(sign=False))
+        assert made.status_code == 201, made.text
+        received(m, "5.00")
+        deadline = time.monotonic() + 20
+        while True:
+            page = console.http.get("/console/").text
+            row = re.search(rf"<tr>\s*<td>.*?{re.escape(url)}.*?</tr>", page, re.S)
+            if row and "500" in row.group(0):
+                break
+            assert time.monotonic() < deadline, page
+            time.sleep(0.1)
+    assert m.creds.client_id[:8] in row.group(0)
+    m.close()

@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.e2e.test_console import PASSWORD, new_operator
 from tests.e2e.test_med import merchant, received, report
-from tests.support import RunningServer
+from tests.support import RunningServer, cash_out_body, wait_terminal
 
 ENSURE = "scripts/ensure-chromium.sh"
 SCREENSHOTS = "CONNECTPSP_SCREENSHOTS"
@@ -99,7 +99,9 @@ def test_an_operator_logs_in_and_accepts_a_med_report_in_chromium(
     _, second = received(m, "1500.00")
     to_accept = report(m, first, amount="8.00", details="golpe do falso parente").json()
     to_forge = report(m, second).json()["infractionId"]
-    email = new_operator(settling_server)
+    paid = m.cash_out(cash_out_body(amount="250.00")).json()["internalCode"]
+    assert wait_terminal(m, paid)["status"] == "COMPLETED"
+    email = new_operator(settling_server, "ana.operadora@example.com")
 
     context = browser.new_context(viewport={"width": 1360, "height": 900})
     page = context.new_page()
@@ -121,12 +123,14 @@ def test_an_operator_logs_in_and_accepts_a_med_report_in_chromium(
     expect(page.locator("h1")).to_contain_text("Today, ")
     expect(page.locator("#settlement-backlog")).to_have_text("0")
     expect(page.locator("main")).to_contain_text("R$ 1.510,00")  # the two Pix received
+    expect(page.locator("main")).to_contain_text("R$ 250,00")  # the cash-out, COMPLETED
     shoot(page, "dashboard")
 
     page.click("nav >> text=Clients")
     client_row = page.locator("tr", has_text=m.creds.client_id)
-    # 1.250,00 funded, 9,80 and 1.499,80 received (a 0,20 fee each), 1.508,00 blocked.
-    expect(client_row).to_contain_text("R$ 1.251,60")
+    # 1.250,00 funded, 9,80 and 1.499,80 received (a 0,20 fee each), 250,00 paid out,
+    # 1.508,00 blocked.
+    expect(client_row).to_contain_text("R$ 1.001,60")
     expect(client_row).to_contain_text("R$ 1.508,00")
     shoot(page, "clients")
     page.click("nav >> text=MED")
