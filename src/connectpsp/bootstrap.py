@@ -252,11 +252,32 @@ def build(
         lease=lease,
         on_event=lambda: worker.wake(),
     )
+    operators = Operators(
+        SqlOperatorStore(db),
+        hasher=hasher,
+        clock=clock,
+        # Logins count in the token throttle's table and window, under keys of their
+        # own, with limits of their own: a person types, a script does not.
+        throttle=TokenThrottle(
+            SqlThrottleStore(db),
+            clock,
+            ThrottlePolicy(
+                per_pair=CONSOLE_FAILURES_PER_EMAIL,
+                per_source=CONSOLE_FAILURES_PER_IP,
+                window=timedelta(seconds=settings.token_failure_window_seconds),
+                known_source=timedelta(hours=settings.token_known_source_hours),
+            ),
+        ),
+    )
     worker = background(
         settlement=settlement,
         due=[cash_ins.expire_due, blocks.release_due, refund_sender.send_due, med.decide_due],
         dispatcher=webhooks,
-        housekeeping=[lambda: engine.forget_older_than(retention), throttle.prune],
+        housekeeping=[
+            lambda: engine.forget_older_than(retention),
+            throttle.prune,
+            operators.forget_ended_sessions,
+        ],
         poll=timedelta(milliseconds=settings.worker_poll_ms),
     )
     cash_outs = CashOutService(
@@ -329,23 +350,7 @@ def build(
             if settings.metrics
             else []
         ),
-        operators=Operators(
-            SqlOperatorStore(db),
-            hasher=hasher,
-            clock=clock,
-            # Logins count in the token throttle's table and window, under keys of their
-            # own, with limits of their own: a person types, a script does not.
-            throttle=TokenThrottle(
-                SqlThrottleStore(db),
-                clock,
-                ThrottlePolicy(
-                    per_pair=CONSOLE_FAILURES_PER_EMAIL,
-                    per_source=CONSOLE_FAILURES_PER_IP,
-                    window=timedelta(seconds=settings.token_failure_window_seconds),
-                    known_source=timedelta(hours=settings.token_known_source_hours),
-                ),
-            ),
-        ),
+        operators=operators,
         overview=SqlOverview(db, clock, settle_topic=cashouts.SETTLE_TOPIC),
     )
 

@@ -51,6 +51,21 @@ def test_a_session_is_found_by_its_digest_touched_and_closed(container: Containe
     assert store.session(digest) is None
 
 
+def test_ended_sessions_are_closed_by_housekeeping(container: Container) -> None:
+    store = SqlOperatorStore(container.db)
+    who = operator()
+    store.add(who)
+    idle, old, fresh = (uuid.uuid4().hex * 2 for _ in range(3))
+    store.open_session(idle, who.id, now=T0, expires_at=T0 + timedelta(hours=8))
+    store.open_session(old, who.id, now=T0, expires_at=T0 + timedelta(hours=8))
+    store.touch_session(old, T0 + timedelta(hours=7, minutes=59))
+    later = T0 + timedelta(hours=2)
+    store.open_session(fresh, who.id, now=later, expires_at=later + timedelta(hours=8))
+    assert store.close_sessions(idle_since=T0 + timedelta(hours=1), begun_before=T0) == 2
+    assert store.session(fresh) is not None
+    assert store.session(idle) is None and store.session(old) is None
+
+
 def test_the_audit_log_keeps_before_and_after_and_pages_newest_first(
     container: Container,
 ) -> None:

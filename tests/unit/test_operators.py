@@ -76,6 +76,16 @@ class MemoryOperators:
     def close_session(self, digest: str) -> None:
         self.sessions.pop(digest, None)
 
+    def close_sessions(self, *, idle_since: datetime, begun_before: datetime) -> int:
+        ended = {
+            digest
+            for digest, (_, last_seen, expires) in self.sessions.items()
+            if last_seen <= idle_since or expires - LIFETIME <= begun_before
+        }
+        for digest in ended:
+            del self.sessions[digest]
+        return len(ended)
+
     def audit(self, entry: AuditEntry) -> int:
         self.entries.append(replace(entry, id=len(self.entries) + 1))
         return len(self.entries)
@@ -267,3 +277,14 @@ def test_an_audited_action_is_written_before_it_runs_then_with_its_outcome(world
     )
     older = world.operators.audit_log(limit=10, before_id=refused.id)
     assert [e.id for e in older] == [e.id for e in world.operators.audit_log(limit=10)[1:]]
+
+
+def test_housekeeping_forgets_the_sessions_that_ended_unseen(world: World) -> None:
+    world.operators.create("ana@example.com", PASSWORD)
+    idle = world.operators.login("ana@example.com", PASSWORD, source="10.0.0.1")
+    world.clock.advance(minutes=30)
+    kept = world.operators.login("ana@example.com", PASSWORD, source="10.0.0.1")
+    world.clock.advance(minutes=31)
+    assert world.operators.forget_ended_sessions() == 1
+    assert world.operators.session(kept.token) is not None
+    assert world.operators.session(idle.token) is None

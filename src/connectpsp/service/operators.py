@@ -71,6 +71,11 @@ class OperatorStore(Protocol):
 
     def close_session(self, digest: str) -> None: ...
 
+    def close_sessions(self, *, idle_since: datetime, begun_before: datetime) -> int:
+        """Close the sessions unused since ``idle_since`` or opened before
+        ``begun_before``; how many."""
+        ...
+
     def audit(self, entry: AuditEntry) -> int:
         """Write ``entry``; its id."""
         ...
@@ -206,6 +211,11 @@ class Operators:
         self._store.audit(
             self._entry(signed_in, None, "logout", None, None, None, "done", source=source)
         )
+
+    def forget_ended_sessions(self) -> int:
+        """The worker's housekeeping: the rows of sessions that ended unseen."""
+        now = self._clock.now()
+        return self._store.close_sessions(idle_since=now - IDLE, begun_before=now - LIFETIME)
 
     # --- the audit log ------------------------------------------------------------------
 

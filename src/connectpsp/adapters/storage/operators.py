@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, or_, select, update
 
 from connectpsp.adapters.storage.db import Database
 from connectpsp.adapters.storage.operator_tables import audit_log, operator_sessions, operators
@@ -76,6 +76,12 @@ class SqlOperatorStore:
 
     def close_session(self, digest: str) -> None:
         self._write(lambda conn: conn.execute(delete(operator_sessions).where(_s.digest == digest)))
+
+    def close_sessions(self, *, idle_since: datetime, begun_before: datetime) -> int:
+        ended = delete(operator_sessions).where(
+            or_(_s.last_seen_at <= idle_since, _s.created_at <= begun_before)
+        )
+        return self._write(lambda conn: int(conn.execute(ended).rowcount))
 
     def audit(self, entry: AuditEntry) -> int:
         row = {
