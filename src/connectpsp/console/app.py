@@ -50,7 +50,8 @@ def install(app: FastAPI, services: ConsoleServices) -> None:
         return answer
 
     async def refused(request: Request, error: Exception) -> Response:
-        assert isinstance(error, Refused)
+        if not isinstance(error, Refused):  # only registered for Refused
+            raise error
         return web.page(
             "error.html",
             status=error.status,
