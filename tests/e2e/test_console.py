@@ -342,6 +342,8 @@ def test_operators_create_and_list_in_the_cli(db_settings: Settings, tmp_path: A
     assert short.returncode == 2 and "password must be 12" in short.stderr
     no_tty = run("create", "--email", "y@example.com")
     assert no_tty.returncode == 2 and "--password-stdin" in no_tty.stderr
+    bad = run("create", "--email", "not-an-email", "--password-stdin", stdin=PASSWORD)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --email must be an email")
     listed = run("list", "--json")
     assert listed.returncode == 0, listed.stderr
     rows: list[dict[str, Any]] = [json.loads(line) for line in listed.stdout.splitlines()]

@@ -13,6 +13,7 @@ from connectpsp.cli.database import load_settings, open_container
 from connectpsp.cli.errors import USAGE, CliError, fields
 from connectpsp.domain.clock import iso_local
 from connectpsp.domain.errors import ValidationFailed
+from connectpsp.domain.operators import valid_email, valid_password
 
 __all__ = ["operators_app"]
 
@@ -40,12 +41,13 @@ def operators_create(
 ) -> None:
     """Create an operator; the password is asked for (twice), or read with
     --password-stdin. At least 12 characters."""
-    password = _password(password_stdin)
+    try:
+        valid_email(email)  # before the password is asked for, or the database opened
+        password = valid_password(_password(password_stdin))
+    except ValidationFailed as error:
+        raise CliError(fields(error, {"email": "--email"}), USAGE) from None
     with open_container(load_settings(), migrate=False) as container:
-        try:
-            created = container.operators.create(email, password)
-        except ValidationFailed as error:
-            raise CliError(fields(error, {"email": "--email"}), USAGE) from None
+        created = container.operators.create(email, password)
     typer.echo(f"operator {created.email} created ({created.id}); log in at /console/login")
 
 
