@@ -352,7 +352,16 @@ def test_operators_create_and_list_in_the_cli(db_settings: Settings, tmp_path: A
     with running_server(db_settings) as server:
         c = Console(server)
         assert c.login(email.lower()).status_code == 303
+        assert c.http.get("/console/").status_code == 200
+        off = run("disable", "--email", email)
+        assert off.returncode == 0 and "disabled" in off.stdout, off.stderr
+        assert c.http.get("/console/").status_code == 303  # its session ended
+        assert c.login(email.lower()).status_code == 401
+        assert run("enable", "--email", email).returncode == 0
+        assert c.login(email.lower()).status_code == 303
         c.close()
+    missing = run("disable", "--email", "nobody@example.com")
+    assert missing.returncode == 1 and "No operator nobody@example.com" in missing.stderr
 
 
 def test_the_dashboard_shows_a_failing_webhook_target(

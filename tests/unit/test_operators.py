@@ -58,6 +58,11 @@ class MemoryOperators:
     def listed(self) -> list[Operator]:
         return sorted(self.operators.values(), key=lambda o: o.email)
 
+    def set_active(self, operator_id: str, active: bool) -> None:
+        self.operators[operator_id] = replace(self.operators[operator_id], active=active)
+        if not active:
+            self.sessions = {d: s for d, s in self.sessions.items() if s[0] != operator_id}
+
     def open_session(
         self, digest: str, operator_id: str, *, now: datetime, expires_at: datetime
     ) -> None:
@@ -221,12 +226,24 @@ def test_a_session_ends_at_logout_when_idle_and_at_its_lifetime(world: World) ->
 
 
 def test_a_disabled_operator_can_neither_log_in_nor_keep_a_session(world: World) -> None:
-    operator = world.operators.create("ana@example.com", PASSWORD)
+    world.operators.create("ana@example.com", PASSWORD)
     signed_in = world.operators.login("ana@example.com", PASSWORD, source="10.0.0.1")
-    world.store.operators[operator.id] = replace(operator, active=False)
+    disabled = world.operators.set_active("Ana@example.com", False)
+    assert not disabled.active
+    assert world.store.sessions == {}
     assert world.operators.session(signed_in.token) is None
     with pytest.raises(InvalidCredentials):
         world.operators.login("ana@example.com", PASSWORD, source="10.0.0.1")
+    entry = world.operators.audit_log(limit=1)[0]
+    assert (entry.action, entry.before, entry.after) == (
+        "operator.disable",
+        {"email": "ana@example.com", "active": True},
+        {"email": "ana@example.com", "active": False},
+    )
+    world.operators.set_active("ana@example.com", True)
+    assert world.operators.login("ana@example.com", PASSWORD, source="10.0.0.1")
+    with pytest.raises(NotFound):
+        world.operators.set_active("bob@example.com", False)
 
 
 def test_an_audited_action_is_written_before_it_runs_then_with_its_outcome(world: World) -> None:

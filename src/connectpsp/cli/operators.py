@@ -73,3 +73,23 @@ def operators_list(
         else:
             state = "active" if o.active else "disabled"
             typer.echo(f"{o.id}  {o.email}  {state}  since {iso_local(o.created_at)}")
+
+
+@operators_app.command("disable")
+def operators_disable(
+    email: Annotated[str, typer.Option(help="The operator to lock out.")],
+) -> None:
+    """Lock an operator out: its sessions end at once, and its password opens none."""
+    with open_container(load_settings(), migrate=False) as container:
+        container.operators.set_active(email, False)
+    typer.echo(f"operator {email.strip().lower()} disabled; its sessions are closed")
+
+
+@operators_app.command("enable")
+def operators_enable(
+    email: Annotated[str, typer.Option(help="The operator to let in again.")],
+) -> None:
+    """Let a disabled operator log in again."""
+    with open_container(load_settings(), migrate=False) as container:
+        container.operators.set_active(email, True)
+    typer.echo(f"operator {email.strip().lower()} enabled")

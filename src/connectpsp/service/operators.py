@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -26,6 +26,7 @@ from connectpsp.domain.errors import (
     ConnectPSPError,
     IllegalTransition,
     InvalidCredentials,
+    NotFound,
     StorageConflict,
 )
 from connectpsp.domain.ids import new_id
@@ -58,6 +59,10 @@ class OperatorStore(Protocol):
     def by_email(self, email: str) -> Operator | None: ...
 
     def listed(self) -> list[Operator]: ...
+
+    def set_active(self, operator_id: str, active: bool) -> None:
+        """Disabling also closes the operator's sessions, in the same transaction."""
+        ...
 
     def open_session(
         self, digest: str, operator_id: str, *, now: datetime, expires_at: datetime
@@ -163,6 +168,25 @@ class Operators:
 
     def listed(self) -> list[Operator]:
         return self._store.listed()
+
+    def set_active(self, email: str, active: bool, *, by: str = "cli") -> Operator:
+        """Disable an operator (its sessions end at once) or enable it again."""
+        found = self._store.by_email(email.strip().lower())
+        if found is None:
+            raise NotFound(f"No operator {email.strip().lower()}.")
+        self._store.set_active(found.id, active)
+        self._store.audit(
+            self._entry(
+                None,
+                by,
+                "operator.enable" if active else "operator.disable",
+                ("operator", found.id),
+                before={"email": found.email, "active": found.active},
+                after={"email": found.email, "active": active},
+                outcome="done",
+            )
+        )
+        return replace(found, active=active)
 
     # --- signing in and out -------------------------------------------------------------
 

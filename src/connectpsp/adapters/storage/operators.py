@@ -46,6 +46,14 @@ class SqlOperatorStore:
         with self._db.transaction(write=False) as tx:
             return [_operator(r) for r in tx.conn.execute(select(operators).order_by(_o.email))]
 
+    def set_active(self, operator_id: str, active: bool) -> None:
+        def write(conn: Connection) -> None:
+            conn.execute(update(operators).where(_o.id == operator_id).values(active=active))
+            if not active:
+                conn.execute(delete(operator_sessions).where(_s.operator_id == operator_id))
+
+        self._write(write)
+
     def open_session(
         self, digest: str, operator_id: str, *, now: datetime, expires_at: datetime
     ) -> None:
