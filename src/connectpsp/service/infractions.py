@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from connectpsp.domain.blocks import Block
 from connectpsp.domain.clients import Client
 from connectpsp.domain.clock import Clock
 from connectpsp.domain.errors import (
@@ -127,12 +128,13 @@ class Infractions:
                     [FieldError("amount", "must be more than 0 and at most the Pix's amount")]
                 )
             left = refundable(payment, uow.refunds.of_payments([end_to_end_id])[end_to_end_id])
+            transfers, available = _take_over_hold(uow, end_to_end_id, now, balance.available)
             infraction = Infraction.report(
                 new_id(),
                 client_id=payment.client_id,
                 end_to_end_id=end_to_end_id,
                 amount=wanted,
-                available=min(balance.available, left),
+                available=min(available, left),
                 now=now,
                 details=details,
             )
@@ -140,7 +142,8 @@ class Infractions:
             block = infraction.block()
             if block is not None:
                 uow.blocks.add(block)  # no expiry job: the decision ends it
-                uow.ledger.record([block.hold()])
+                transfers.append(block.hold())
+            uow.ledger.record(transfers)
             job = (infraction.id, {"infractionId": infraction.id})
             uow.outbox.enqueue(DEADLINE_TOPIC, [job], available_at=infraction.deadline)
             uow.emit(InfractionReported(now, infraction, _webhook_url(uow, payment.charge_id)))
@@ -267,6 +270,22 @@ class Infractions:
                 if attempt == _ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
+
+
+def _take_over_hold(
+    uow: UnitOfWork, end_to_end_id: str, now: datetime, available: Centavos
+) -> tuple[list[Transfer], Centavos]:
+    """A Pix from a payer DICT marks is held as a precaution (``domain.blocks``): a report
+    against it ends that hold in the same transaction, so the report can block what it
+    held, which then goes back to the payer, not to the client when the 72 hours end.
+    The transfers so far, and the available balance they leave."""
+    held = uow.blocks.get(Block.precautionary_id(end_to_end_id))
+    if held is None or not held.active:
+        return [], available
+    released, back = held.release(now, "med")
+    if not uow.blocks.release(released):
+        raise StorageConflict()
+    return [back], available + held.amount
 
 
 def _webhook_url(uow: UnitOfWork, charge_id: str | None) -> str | None:
