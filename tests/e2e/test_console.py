@@ -221,6 +221,9 @@ def test_accepting_a_med_report_in_the_console_is_audited(
     assert after["refund_id"] is not None
     audit = console.http.get("/console/audit")
     assert audit.status_code == 200
+    assert console.http.get("/console/audit?before=x1").status_code == 400
+    older = console.http.get(f"/console/audit?before={done.id}")
+    assert older.status_code == 200 and infraction not in older.text  # only entries before it
     assert "infraction.accept" in audit.text and infraction in audit.text
     m.close()
 
@@ -382,5 +385,10 @@ def test_the_dashboard_shows_a_failing_webhook_target(
                 break
             assert time.monotonic() < deadline, page
             time.sleep(0.1)
-    assert m.creds.client_id[:8] in row.group(0)
+    assert m.creds.client_id in row.group(0)  # its link
+    assert f">{server_client_name(settling_server, m)}<" in row.group(0)
     m.close()
+
+
+def server_client_name(server: RunningServer, m: Any) -> str:
+    return server.container.clients.get(m.creds.client_id).name

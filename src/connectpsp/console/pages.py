@@ -44,6 +44,10 @@ def page_routes(web: ConsoleWeb) -> APIRouter:
     router = APIRouter(prefix="/console", include_in_schema=False)
     services = web.services
 
+    def _names() -> dict[str, str]:
+        """Clients' names by id, to show who a row is about."""
+        return {c.id: c.name for c in services.clients.list()}
+
     @router.get("")
     async def root() -> Response:
         return web.redirect("/console/")
@@ -52,7 +56,8 @@ def page_routes(web: ConsoleWeb) -> APIRouter:
     async def dashboard(request: Request) -> Response:
         who = await web.signed_in(request)
         overview = await run_in_threadpool(services.overview.overview)
-        return web.page("dashboard.html", who=who, o=overview, active="dashboard")
+        names = await run_in_threadpool(_names) if overview.failing else {}
+        return web.page("dashboard.html", who=who, o=overview, names=names, active="dashboard")
 
     @router.get("/clients")
     async def clients(request: Request) -> Response:
@@ -83,6 +88,7 @@ def page_routes(web: ConsoleWeb) -> APIRouter:
                 "blocked": services.clients.blocked(found.id),
                 "keys": services.pix_keys.of_client(found),
                 "infractions": services.infractions.listed(client_id=found.id, limit=20),
+                "names": {found.id: found.name},
             }
 
         try:
@@ -104,6 +110,7 @@ def page_routes(web: ConsoleWeb) -> APIRouter:
             "infractions.html",
             who=who,
             items=found,
+            names=await run_in_threadpool(_names),
             shown=wanted.value if wanted else "ALL",
             decided=decided,
             reason_max=REASON_MAX,
@@ -159,10 +166,13 @@ def page_routes(web: ConsoleWeb) -> APIRouter:
             raise Refused(_status(error), error.message) from None
 
     @router.get("/audit")
-    async def audit(request: Request, before: int | None = None) -> Response:
+    async def audit(request: Request, before: str | None = None) -> Response:
         who = await web.signed_in(request)
+        if before is not None and not (before.isascii() and before.isdigit()):
+            raise Refused(400, "?before= takes the id of an entry of the log.")
+        before_id = int(before) if before is not None else None
         entries = await run_in_threadpool(
-            lambda: services.operators.audit_log(limit=AUDIT_PAGE, before_id=before)
+            lambda: services.operators.audit_log(limit=AUDIT_PAGE, before_id=before_id)
         )
         older = entries[-1].id if len(entries) == AUDIT_PAGE else None
         return web.page("audit.html", who=who, entries=entries, older=older, active="audit")
