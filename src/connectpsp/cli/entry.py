@@ -16,6 +16,7 @@ from connectpsp.cli.clients import clients_app, sandbox_app
 from connectpsp.cli.demo import demo
 from connectpsp.cli.errors import explain
 from connectpsp.cli.infractions import infractions_app
+from connectpsp.cli.operators import operators_app
 from connectpsp.cli.risk import risk_app
 from connectpsp.cli.sandbox_pay import sandbox_pay
 from connectpsp.cli.server import migrate, serve, worker
@@ -63,6 +64,7 @@ app.add_typer(risk_app, name="risk")
 app.add_typer(blocks_app, name="blocks")
 app.add_typer(infractions_app, name="infractions")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(operators_app, name="operators")
 
 
 def _click_exceptions() -> ModuleType:
