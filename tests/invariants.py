@@ -10,13 +10,22 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Row, exists, func, select, true
 
 from connectpsp.adapters.storage import schema as t
-from connectpsp.adapters.storage.db import Database
+from connectpsp.adapters.storage.db import Database, Transaction
 from connectpsp.domain.blocks import blocked_account_code
 from connectpsp.domain.cashout_acceptance import fee_transfer_id
 from connectpsp.domain.ids import derived_id
 from connectpsp.domain.ledger import PSP_FEES, PSP_SETTLEMENT, WORLD, client_account_code
 from connectpsp.service.settlement import rail_key
 from connectpsp.settings import Settings
+
+
+def _snapshot(db: Database, tx: Transaction) -> Connection:
+    """One snapshot for every read of a check, as SQLite's WAL reader has: under
+    PostgreSQL's READ COMMITTED, a refund read PROCESSING could be posted by the worker
+    before the check sums the transfers, a false alarm."""
+    if not db.is_sqlite:
+        tx.conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    return tx.conn
 
 
 def ledger_problems(db: Database) -> list[str]:
@@ -31,7 +40,7 @@ def ledger_problems(db: Database) -> list[str]:
     posted = tr.kind.in_(("single", "post_pending"))
     resolved = exists().where(resolver.c.pending_id == tr.id)
     with db.transaction(write=False) as tx:
-        conn = tx.conn
+        conn = _snapshot(db, tx)
         accounts = conn.execute(select(t.accounts)).all()
         twice = conn.execute(
             select(tr.pending_id, func.count())
@@ -96,7 +105,7 @@ def risk_problems(db: Database, client_ids: list[str] | None = None) -> list[str
         return column.in_(client_ids) if client_ids is not None else true()
 
     with db.transaction(write=False) as tx:
-        conn = tx.conn
+        conn = _snapshot(db, tx)
         rows = conn.execute(
             select(d.client_id, d.decided_total, d.accepted_total, d.amount, d.code, d.payee)
             .where(of_clients(d.client_id))
@@ -158,7 +167,7 @@ def settlement_problems(db: Database, accepted: list[str], ispb: str = Settings.
     problems: list[str] = []
     c, tr = t.cash_outs.c, t.transfers.c
     with db.transaction(write=False) as tx:
-        conn = tx.conn
+        conn = _snapshot(db, tx)
         rows = {r.id: r for r in conn.execute(select(t.cash_outs).where(c.id.in_(accepted)))}
         resolutions: dict[str, list[str]] = defaultdict(list)
         for r in conn.execute(
@@ -286,7 +295,7 @@ def cash_in_problems(db: Database, ispb: str = Settings.ispb) -> list[str]:
     debit, credit = t.accounts.alias("debit"), t.accounts.alias("credit")
     posted = tr.kind.in_(("single", "post_pending"))
     with db.transaction(write=False) as tx:
-        conn = tx.conn
+        conn = _snapshot(db, tx)
         cash_ins = conn.execute(select(t.cash_ins)).all()
         returns = conn.execute(select(t.cash_out_returns)).all()
         refunds = conn.execute(select(t.cash_in_refunds)).all()
