@@ -18,12 +18,10 @@ from connectpsp.adapters.storage import schema as t
 from connectpsp.bootstrap import Container, build
 from connectpsp.domain.ledger import FeePlan
 from connectpsp.domain.pix import PixKeyType
-from connectpsp.service.rail import Payer
+from connectpsp.domain.refunds import RefundRequest
+from connectpsp.service.acceptance import Accepted
 from tests.invariants import cash_in_problems, ledger_problems
 from tests.support import FakeClock, database
-
-MARKED = "71460238001"  # a payer DICT marks for fraud: its Pix is held
-OTHER_BANK = "60701190"
 
 
 @dataclass
@@ -49,12 +47,13 @@ def _reports(c: Container) -> Reports:
     creds = c.clients.create("med", cash_in_fee_plan=FeePlan(fixed=20), document="86288366757")
     client = c.clients.get(creds.client_id)
     key = c.pix_keys.register(client, PixKeyType.EVP, None, "test").key
-    # Held first: nothing is available when it is reported, so it blocks nothing.
-    c.sandbox_fraud_markers.add(document=MARKED)
-    held = c.sandbox_payer.pay(pix_key=key, amount=3_00, payer=Payer("M", MARKED, OTHER_BANK))
-    empty = c.infractions.report(held)
     first = c.sandbox_payer.pay(pix_key=key, amount=10_00)
     second = c.sandbox_payer.pay(pix_key=key, amount=5_00)
+    # Refunded in full first: nothing is left of it to refund, so its report blocks nothing.
+    refunded = c.sandbox_payer.pay(pix_key=key, amount=3_00)
+    asked = RefundRequest(None, 3_00, end_to_end_id=refunded)
+    assert isinstance(c.refunds.create(client, "refund-all", asked).outcome, Accepted)
+    empty = c.infractions.report(refunded)
     accepted = c.infractions.report(first, 8_00)
     rejected = c.infractions.report(second)
     assert (empty.blocked, accepted.blocked, rejected.blocked) == (0, 8_00, 5_00)
