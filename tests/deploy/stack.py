@@ -9,6 +9,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).parents[2]
 OVERRIDE = Path(__file__).with_name("compose.test.yaml")
@@ -92,13 +93,12 @@ class Stack:
     def containers(self, service: str) -> list[str]:
         return self.run("ps", "--quiet", service).split()
 
-    def inspect(self, container: str) -> dict[str, object]:
-        found: list[dict[str, object]] = json.loads(sh("docker", "inspect", container))
+    def inspect(self, container: str) -> dict[str, Any]:
+        found: list[dict[str, Any]] = json.loads(sh("docker", "inspect", container))
         return found[0]
 
-    def state(self, container: str) -> dict[str, object]:
-        state = self.inspect(container)["State"]
-        assert isinstance(state, dict)
+    def state(self, container: str) -> dict[str, Any]:
+        state: dict[str, Any] = self.inspect(container)["State"]
         return state
 
     def logs(self) -> str:
