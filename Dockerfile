@@ -7,6 +7,8 @@ ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 # --- builder: the project's wheel, installed with its dependencies into a venv --------
 FROM ${BASE_IMAGE} AS builder
+# So that `make image` can remove this stage's leftovers (the legacy builder keeps them).
+LABEL connectpsp.stage=builder
 # Set to 1 (with the wheels in deploy/wheelhouse/) to build without reaching PyPI.
 ARG PIP_NO_INDEX
 ENV PIP_FIND_LINKS=/src/deploy/wheelhouse \

@@ -46,4 +46,5 @@ fi
 args=(--tag "$image" --build-arg "BASE_IMAGE=$base")
 [ -n "$no_index" ] && args+=(--build-arg PIP_NO_INDEX=1)
 "$engine" build "${args[@]}" .
+"$engine" image prune --force --filter label=connectpsp.stage=builder >/dev/null
 "$engine" image ls "$image"
