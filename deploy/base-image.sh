@@ -15,7 +15,7 @@ engine="${DOCKER:-docker}"
 packages="python3,python3-venv,ca-certificates,passwd"
 
 if "$engine" image inspect "$tag" >/dev/null 2>&1 && [ -z "${REBUILD:-}" ]; then
-    echo "base image $tag exists (REBUILD=1 to make it again)"
+    echo "base image: $tag exists (REBUILD=1 to make it again)"
     exit 0
 fi
 if ! command -v debootstrap >/dev/null; then
@@ -27,7 +27,7 @@ work="$(mktemp -d "${TMPDIR:-/var/tmp}/connectpsp-rootfs.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 rootfs="$work/rootfs"
 
-echo "debootstrap $suite from $mirror into $rootfs"
+echo "base image: debootstrap --variant=minbase $suite from $mirror"
 debootstrap --variant=minbase --include="$packages" "$suite" "$rootfs" "$mirror"
 
 # Shrink it as Debian's own slim images do: no apt lists, caches, docs or man pages.
@@ -44,7 +44,7 @@ deb $mirror $suite-updates main
 deb http://deb.debian.org/debian-security $suite-security main
 SOURCES
 
-echo "importing as $tag"
+echo "base image: docker import as $tag ($(du -sh "$rootfs" | cut -f1))"
 tar --numeric-owner --xattrs -C "$rootfs" -c . | "$engine" import \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'ENV LANG=C.UTF-8' \

@@ -78,15 +78,18 @@ def main() -> int:
 def bring_up(artifacts: Path) -> Stack:
     began = time.monotonic()
     out = sh("bash", "deploy/build-image.sh")
-    base = re.search(r"^make image: base (\S+)", out, re.M)
     size = out.strip().splitlines()[-1].split()[-1]
-    say(
-        f"make image: connectpsp:latest on {base and base.group(1)}, {size}, "
-        f"in {time.monotonic() - began:.0f} s"
-    )
+    for line in re.findall(r"^(?:make|base) image: .*$", out, re.M):
+        say(line)
+    say(f"make image: connectpsp:latest, {size}, in {time.monotonic() - began:.0f} s")
     (artifacts / "make-image.out").write_text(out)
-    db_image = sh("bash", "deploy/db-image.sh").split()[-1]
-    say(f"db image: {db_image}")
+    began = time.monotonic()
+    db = subprocess.run(["bash", "deploy/db-image.sh"], cwd=ROOT, capture_output=True, text=True)
+    assert db.returncode == 0, db.stdout + db.stderr
+    for line in re.findall(r"^db image: .*$", db.stderr, re.M):
+        say(line)
+    db_image = db.stdout.split()[-1]
+    say(f"db image: {db_image}, in {time.monotonic() - began:.0f} s")
     stack = Stack(
         PROJECT,
         {
