@@ -183,10 +183,7 @@ class SimulatedPixNetwork:
                     )
                 ]
             )
-        k = t.sandbox_dict_keys.c
         with self._db.transaction(write=True) as tx:
-            if tx.conn.execute(select(k.key).where(k.key == key)).first():
-                raise PixKeyAlreadyRegistered()
             row = insert(t.sandbox_dict_keys).values(
                 key=key,
                 key_type=key_type.value,
@@ -201,7 +198,7 @@ class SimulatedPixNetwork:
             )
             try:
                 tx.conn.execute(row)
-            except IntegrityError:  # registered since the check, by a process starting too
+            except IntegrityError:  # the key is taken, maybe by a process starting beside
                 raise PixKeyAlreadyRegistered() from None
             tx.commit()
 
