@@ -70,7 +70,12 @@ CHECKS = {
         "under their key and with another amount under it), to payers whose account "
         "rejects the refund or whose answer is lost, or on-us back to the other client's "
         "cash-out; the worker sends them (and may die holding them), and the model posts "
-        "each reservation or gives it back. Each answer, balance, blocked "
+        "each reservation or gives it back; MED: fraud reports against those payments "
+        "(all, part, past the payment, twice; a held Pix's hold taken over) that block the "
+        "least of the amount, the available balance and what is left to refund, decided by "
+        "the operator (accepted: an FR01 refund reserved from the block; rejected: "
+        "released; twice or without a reason: refused) or by the worker's default at the "
+        "7-day deadline, drawn per example. Each answer, balance, blocked "
         "amount and charge status is the model's; after each example, every cash-in has "
         "exactly its credit and fee transfers, a dynamic charge is paid at most once and "
         "COMPLETED iff paid, an on-us cash-out COMPLETED credited its receiver and a FAILED "
@@ -422,7 +427,8 @@ def _headline(
         "cash-outs settled, "
         f"{total('test_the_service_behaves_like_the_model', 'refund COMPLETED')} refunds "
         f"completed and {total('test_the_service_behaves_like_the_model', 'refund FAILED')} "
-        "failed).",
+        f"failed, {total('test_the_service_behaves_like_the_model', 'infraction reported')} "
+        "MED reports).",
         f"- Schemathesis failures: {failures('test_contract_fuzzing')}.",
         f"- Hostile inputs: {total(hostile, 'inputs')} tried, "
         f"{total(hostile, 'server_errors')} answered 5xx.",
