@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint audit reliability bench bench-choices clean
+.PHONY: install run test lint audit reliability bench bench-choices clean image test-deploy
 
 install: $(STAMP)
 
@@ -44,6 +44,19 @@ bench: install
 bench-choices: install
 	$(BIN)/python -m pip install --quiet -e '.[server,dev,bench]'
 	$(BIN)/python -m bench.choices
+
+# The server's image (Dockerfile), as connectpsp:latest. Starts a Docker engine when none
+# answers; when python:3.11-slim-bookworm cannot be pulled, builds on a base bootstrapped
+# from Debian's packages (docs/deploy.md).
+image: install
+	bash deploy/engine.sh >/dev/null
+	bash deploy/build-image.sh
+
+# The image and compose.yaml for real: the README tour against the stack, a worker
+# killed, nothing lost (docs/deploy.md shows a run). Not part of `make test`: it takes
+# minutes and needs root.
+test-deploy: install
+	$(BIN)/python -m tests.deploy.run
 
 lint: install
 	$(BIN)/ruff check src tests scripts

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Install Debian's Chromium when it is missing: tests/e2e/test_docs_offline.py renders the
-# API reference in it. A no-op once it is installed, so `make test` runs it every time.
+# API reference in it, and tests/e2e/test_console_browser.py drives the operator console
+# in it through Playwright (the Python package, from the dev extra; Playwright's own
+# browser download is never used). A no-op once it is installed, so `make test` runs it
+# every time.
 set -euo pipefail
 
 if command -v chromium >/dev/null 2>&1; then
@@ -18,7 +21,7 @@ if [ "$(id -u)" -ne 0 ]; then
   fi
   as_root=(sudo)
 fi
-echo "ensure-chromium: installing Debian's chromium (the offline API docs test needs it)"
+echo "ensure-chromium: installing Debian's chromium (the docs and console browser tests need it)"
 export DEBIAN_FRONTEND=noninteractive
 # The package lists may be missing or stale on a fresh machine: refresh them once first.
 "${as_root[@]}" apt-get update -qq

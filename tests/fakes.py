@@ -91,6 +91,7 @@ from connectpsp.service.ports import (
     CashInRepository,
     CashOutRepository,
     ChargeRepository,
+    ClientDelivery,
     ClientRepository,
     IdempotencyRepository,
     InfractionRepository,
@@ -246,8 +247,23 @@ class FakeClients:
             raise _taken("client", client.id)
         self._t.clients[client.id] = client
 
-    def get(self, client_id: str) -> Client | None:
+    def get(self, client_id: str, *, lock: bool = False) -> Client | None:
         return self._t.clients.get(client_id)
+
+    def update(self, client: Client) -> bool:
+        found = self._t.clients.get(client.id)
+        if found is None:
+            return False
+        self._t.clients[client.id] = replace(
+            found,
+            name=client.name,
+            fee_plan=client.fee_plan,
+            cash_in_fee_plan=client.cash_in_fee_plan,
+            per_transaction_limit=client.per_transaction_limit,
+            daily_limit=client.daily_limit,
+            risk=client.risk,
+        )
+        return True
 
     def set_active(self, client_id: str, active: bool) -> bool:
         found = self._t.clients.get(client_id)
@@ -888,24 +904,41 @@ class FakeWebhooks:
     def deliveries(
         self, client_id: str, status: DeliveryStatus | None, limit: int
     ) -> list[DeliveryView]:
+        return [found.delivery for found in self._views(client_id, status, limit)]
+
+    def failed_deliveries(self, client_id: str | None, limit: int) -> list[ClientDelivery]:
+        return self._views(client_id, DeliveryStatus.FAILED, limit)
+
+    def delivery_client(self, delivery_id: str) -> str | None:
+        found = self._t.deliveries.get(delivery_id)
+        return None if found is None else found.client_id
+
+    def _views(
+        self, client_id: str | None, status: DeliveryStatus | None, limit: int
+    ) -> list[ClientDelivery]:
         rows = [
             d
             for d in self._t.deliveries.values()
-            if d.client_id == client_id and status in (None, d.status)
+            if client_id in (None, d.client_id) and status in (None, d.status)
         ]
         rows.sort(key=lambda d: d.id)
         rows.sort(key=lambda d: d.created_at, reverse=True)
         return [
-            DeliveryView(
-                id=d.id,
-                message_id=d.message_id,
-                event_type=self._t.messages[d.message_id].event_type,
-                endpoint_id=d.endpoint_id,
-                url=d.url,
-                status=d.status,
-                attempts=(),  # attempts are the dispatcher's, which is not faked
-                next_attempt_at=d.next_attempt_at if d.status is DeliveryStatus.PENDING else None,
-                created_at=d.created_at,
+            ClientDelivery(
+                d.client_id,
+                DeliveryView(
+                    id=d.id,
+                    message_id=d.message_id,
+                    event_type=self._t.messages[d.message_id].event_type,
+                    endpoint_id=d.endpoint_id,
+                    url=d.url,
+                    status=d.status,
+                    attempts=(),  # attempts are the dispatcher's, which is not faked
+                    next_attempt_at=(
+                        d.next_attempt_at if d.status is DeliveryStatus.PENDING else None
+                    ),
+                    created_at=d.created_at,
+                ),
             )
             for d in rows[:limit]
         ]

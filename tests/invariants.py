@@ -10,13 +10,22 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Row, exists, func, select, true
 
 from connectpsp.adapters.storage import schema as t
-from connectpsp.adapters.storage.db import Database
+from connectpsp.adapters.storage.db import Database, Transaction
 from connectpsp.domain.blocks import blocked_account_code
 from connectpsp.domain.cashout_acceptance import fee_transfer_id
 from connectpsp.domain.ids import derived_id
 from connectpsp.domain.ledger import PSP_FEES, PSP_SETTLEMENT, WORLD, client_account_code
 from connectpsp.service.settlement import rail_key
 from connectpsp.settings import Settings
+
+
+def _snapshot(db: Database, tx: Transaction) -> Connection:
+    """One snapshot for every read of a check, as SQLite's WAL reader has: under
+    PostgreSQL's READ COMMITTED, a refund read PROCESSING could be posted by the worker
+    before the check sums the transfers, a false alarm."""
+    if not db.is_sqlite:
+        tx.conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    return tx.conn
 
 
 def ledger_problems(db: Database) -> list[str]:
@@ -31,7 +40,7 @@ def ledger_problems(db: Database) -> list[str]:
     posted = tr.kind.in_(("single", "post_pending"))
     resolved = exists().where(resolver.c.pending_id == tr.id)
     with db.transaction(write=False) as tx:
-        conn = tx.conn
+        conn = _snapshot(db, tx)
         accounts = conn.execute(select(t.accounts)).all()
         twice = conn.execute(
             select(tr.pending_id, func.count())
@@ -151,7 +160,7 @@ def risk_problems(db: Database, client_ids: list[str] | None = None) -> list[str
         return column.in_(client_ids) if client_ids is not None else true()
 
     with db.transaction(write=False) as tx:
-        conn = tx.conn
+        conn = _snapshot(db, tx)
         rows = conn.execute(
             select(d.client_id, d.decided_total, d.accepted_total, d.amount, d.code, d.payee)
             .where(of_clients(d.client_id))
@@ -213,7 +222,7 @@ def settlement_problems(db: Database, accepted: list[str], ispb: str = Settings.
     problems: list[str] = []
     c, tr = t.cash_outs.c, t.transfers.c
     with db.transaction(write=False) as tx:
-        conn = tx.conn
+        conn = _snapshot(db, tx)
         rows = {r.id: r for r in conn.execute(select(t.cash_outs).where(c.id.in_(accepted)))}
         resolutions: dict[str, list[str]] = defaultdict(list)
         for r in conn.execute(
@@ -311,6 +320,9 @@ def cash_in_problems(db: Database, ispb: str = Settings.ispb) -> list[str]:
     - A block holds a cash-in's net amount (``block``: the client's account to its
       blocked account) and, once released, gives it back (``block_release``), each once;
       the blocked account holds the sum of the active blocks.
+    - A MED report is its Pix's client's, has its block exactly when it blocked
+      something, and its refund (when accepted) is a FRAUD refund of its Pix within what
+      it blocked; every FRAUD refund is an accepted report's.
 
     Conservation. The ledger has five kinds of account: world:external (the outside
     world that funds the sandbox), psp:settlement (our account at the central bank, seen
@@ -338,7 +350,7 @@ def cash_in_problems(db: Database, ispb: str = Settings.ispb) -> list[str]:
     debit, credit = t.accounts.alias("debit"), t.accounts.alias("credit")
     posted = tr.kind.in_(("single", "post_pending"))
     with db.transaction(write=False) as tx:
-        conn = tx.conn
+        conn = _snapshot(db, tx)
         cash_ins = conn.execute(select(t.cash_ins)).all()
         returns = conn.execute(select(t.cash_out_returns)).all()
         refunds = conn.execute(select(t.cash_in_refunds)).all()
@@ -538,6 +550,7 @@ def cash_in_problems(db: Database, ispb: str = Settings.ispb) -> list[str]:
             problems.append(f"cash-out {cash_out_id}: {amount} returned of {origin}")
 
     problems += _refund_problems(refunds, refund_steps, received)
+    problems += _med_report_problems(list(reports.values()), blocks, refunds, received)
     refunded = [r for r in refunds if r.status == "COMPLETED"]
 
     # Conservation, each account from the business records.
@@ -627,4 +640,41 @@ def _med_block_problems(
         problems.append(f"MED report {report.id} blocked {report.blocked} of {held}")
     if (block.released_at is None) != (report.status == "OPEN"):
         problems.append(f"MED block {block.id} released {block.released_at}, {report.status}")
+    return problems
+
+
+def _med_report_problems(
+    reports: Sequence[Row[Any]],
+    blocks: Sequence[Row[Any]],
+    refunds: Sequence[Row[Any]],
+    received: dict[str, Row[Any]],
+) -> list[str]:
+    """What ``_med_block_problems`` cannot see from the blocks: a report that blocked
+    something and has no block, and the refund an accepted report made (FR01, reason
+    FRAUD, only ever made by accepting a report)."""
+    problems: list[str] = []
+    block_ids = {b.id for b in blocks}
+    by_id = {r.id: r for r in refunds}
+    made = {report.refund_id for report in reports if report.refund_id is not None}
+    for report in reports:
+        payment = received.get(report.end_to_end_id)
+        if payment is None or payment.client_id != report.client_id:
+            problems.append(f"MED report {report.id} of a Pix not its client's: {payment}")
+        if (derived_id(report.id, "block") in block_ids) != (report.blocked > 0):
+            problems.append(f"MED report {report.id} blocked {report.blocked}: its block?")
+        if report.refund_id is None:
+            continue
+        refund = by_id.get(report.refund_id)
+        seen = (refund.reason, refund.end_to_end_id) if refund is not None else None
+        if report.status != "ACCEPTED" or seen != ("FRAUD", report.end_to_end_id):
+            problems.append(f"MED report {report.id} {report.status}: its refund is {seen}")
+        elif refund is not None and not 0 < refund.amount <= report.blocked:
+            problems.append(
+                f"MED report {report.id} blocked {report.blocked}: refunds {refund.amount}"
+            )
+    problems += [
+        f"FRAUD refund {r.id} of no accepted MED report"
+        for r in refunds
+        if r.reason == "FRAUD" and r.id not in made
+    ]
     return problems

@@ -131,7 +131,7 @@ def running_server(
     # Dynamic codes name their location on this server, where payers fetch it.
     settings = replace(settings, public_url=f"http://127.0.0.1:{port}")
     container = build(settings, clock=clock)
-    app = create_app(container, background=container.worker if worker else None)
+    app = create_app(container, background=container.worker if worker else None, console=container)
     server = uvicorn.Server(server_config(app, settings))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -21,6 +21,8 @@ from connectpsp.adapters.storage.db import Database
 from connectpsp.adapters.storage.gauges import BacklogGauges, instrument_pool
 from connectpsp.adapters.storage.location_keys import SqlLocationKeyStore
 from connectpsp.adapters.storage.migrate import is_at_head, upgrade
+from connectpsp.adapters.storage.operators import SqlOperatorStore
+from connectpsp.adapters.storage.overview import SqlOverview
 from connectpsp.adapters.storage.statement import SqlListings
 from connectpsp.adapters.storage.throttle import SqlThrottleStore
 from connectpsp.adapters.storage.uow import sql_unit_of_work_factory
@@ -43,6 +45,7 @@ from connectpsp.service.clients import ClientService
 from connectpsp.service.endpoints import WebhookEndpoints
 from connectpsp.service.infractions import Infractions
 from connectpsp.service.on_us import OnUsRail
+from connectpsp.service.operators import Operators
 from connectpsp.service.pix_keys import PixKeys
 from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
 from connectpsp.service.publisher import Publisher
@@ -65,6 +68,10 @@ from connectpsp.worker.loops import background
 from connectpsp.worker.runner import Worker
 
 __all__ = ["Container", "build"]
+
+# Failed console logins allowed in the throttle's window, per (email, address) and per address.
+CONSOLE_FAILURES_PER_EMAIL = 5
+CONSOLE_FAILURES_PER_IP = 20
 
 
 @dataclass
@@ -108,6 +115,9 @@ class Container:
     metrics: Exposition
     # The lists of cash-outs and charges, and the statement (docs/statement.md).
     listings: Listings
+    # The operator console's people, sessions and audit log, and its dashboard's reads.
+    operators: Operators
+    overview: SqlOverview
 
     def ping(self) -> bool:
         """Whether the database answers."""
@@ -245,12 +255,35 @@ def build(
         default=InfractionDecision(settings.med_default),
         lease=lease,
         on_event=lambda: worker.wake(),
+        # DICT counts the reports against the receiver (docs/sandbox.md).
+        on_changed=dict_security.invalidate,
+    )
+    operators = Operators(
+        SqlOperatorStore(db),
+        hasher=hasher,
+        clock=clock,
+        # Logins count in the token throttle's table and window, under keys of their
+        # own, with limits of their own: a person types, a script does not.
+        throttle=TokenThrottle(
+            SqlThrottleStore(db),
+            clock,
+            ThrottlePolicy(
+                per_pair=CONSOLE_FAILURES_PER_EMAIL,
+                per_source=CONSOLE_FAILURES_PER_IP,
+                window=timedelta(seconds=settings.token_failure_window_seconds),
+                known_source=timedelta(hours=settings.token_known_source_hours),
+            ),
+        ),
     )
     worker = background(
         settlement=settlement,
         due=[cash_ins.expire_due, blocks.release_due, refund_sender.send_due, med.decide_due],
         dispatcher=webhooks,
-        housekeeping=[lambda: engine.forget_older_than(retention), throttle.prune],
+        housekeeping=[
+            lambda: engine.forget_older_than(retention),
+            throttle.prune,
+            operators.forget_ended_sessions,
+        ],
         poll=timedelta(milliseconds=settings.worker_poll_ms),
     )
     cash_outs = CashOutService(
@@ -324,6 +357,8 @@ def build(
             else []
         ),
         listings=Listings(SqlListings(db)),
+        operators=operators,
+        overview=SqlOverview(db, clock, settle_topic=cashouts.SETTLE_TOPIC),
     )
 
 

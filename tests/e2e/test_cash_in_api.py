@@ -1,14 +1,19 @@
 """Cash-in through the real server, on SQLite and PostgreSQL: charges created, read,
 found, cancelled and paid by the sandbox payer through the simulated network's inbound
 side; the exact balance after each payment, fees included; every refusal with its code
-and no money moved; Pix keys; and both webhook shapes, verified with standardwebhooks."""
+and no money moved; Pix keys of every kind (a CNPJ key only its owner's); the default
+expiry; and both webhook shapes, verified with standardwebhooks, a Pix to a key with no
+charge's included."""
 
 from __future__ import annotations
 
 import io
 import json
+import random
+import time
+import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +27,7 @@ from PIL import Image
 from standardwebhooks.webhooks import Webhook
 
 from connectpsp import brcode
+from connectpsp.domain.cashin_payloads import cash_in_completed
 from connectpsp.domain.clock import iso_local
 from connectpsp.domain.ledger import FeePlan
 from connectpsp.service.rail import IncomingPayment
@@ -475,3 +481,148 @@ def test_a_txid_pays_only_a_charge_of_the_keys_owner(merchant: Api, server: Runn
         assert (available(merchant), available(other)) == before
     finally:
         other.close()
+
+
+# --- keys of every kind, the default expiry, a Pix to a key alone -----------------------
+
+
+def new_cnpj() -> str:
+    """A valid CNPJ no other test uses: DICT holds each key once per database."""
+    digits = [random.randrange(10) for _ in range(8)] + [0, 0, 0, 1]
+    for weights in ([5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2], [6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]):
+        remainder = sum(d * w for d, w in zip(digits, weights, strict=True)) % 11
+        digits.append(0 if remainder < 2 else 11 - remainder)
+    return "".join(map(str, digits))
+
+
+def register_key(m: Api, key_type: str, key: str) -> httpx.Response:
+    return m.http.post("/pix-keys", json={"type": key_type, "key": key}, headers=m.headers())
+
+
+def listed_keys(m: Api) -> dict[str, str]:
+    reply = m.get("/pix-keys")
+    assert reply.status_code == 200, reply.text
+    return {k["key"]: k["type"] for k in reply.json()["items"]}
+
+
+def test_email_phone_and_cnpj_keys_are_registered_listed_paid_and_deleted(
+    server: RunningServer,
+) -> None:
+    cnpj = new_cnpj()
+    company = new_merchant(server, cash_in_fee=CASH_IN_FEE, document=cnpj)
+    person = new_merchant(server, document="11144477735")
+    try:
+        tag = uuid.uuid4().hex[:8]
+        keys = {
+            "EMAIL": f"loja-{tag}@example.com",
+            "PHONE": f"+55119{random.randrange(10**7, 10**8)}",
+            "CNPJ": cnpj,
+        }
+        for key_type, key in keys.items():
+            reply = register_key(company, key_type, key)
+            assert reply.status_code == 201, reply.text
+            assert reply.json()["key"] == key and reply.json()["type"] == key_type
+            assert reply.json()["createdAt"].endswith("-03:00")
+        assert listed_keys(company) == {key: kind for kind, key in keys.items()}
+
+        # A CNPJ key is its owner's own document: anyone else's is refused, naming the key.
+        for someone, not_theirs in ((person, cnpj), (person, new_cnpj()), (company, new_cnpj())):
+            refused = register_key(someone, "CNPJ", not_theirs)
+            assert refused.status_code == 400, refused.text
+            error = refused.json()["error"]
+            assert error["code"] == "VALIDATION_ERROR"
+            assert error["details"] == [
+                {"field": "key", "message": "must be your own document, as registered with us"}
+            ]
+        assert cnpj not in listed_keys(person)
+        # Not a CNPJ at all: refused for its form, before anything else.
+        malformed = register_key(company, "CNPJ", cnpj[:-1] + str((int(cnpj[-1]) + 1) % 10))
+        assert malformed.status_code == 400
+        assert malformed.json()["error"]["details"][0]["field"] == "key"
+        taken = register_key(person, "EMAIL", keys["EMAIL"])
+        assert taken.status_code == 409, taken.text
+
+        # Each key takes a Pix, to the key's owner.
+        for key in keys.values():
+            assert pay(company, pixKey=key, amount="10.00").status_code == 201
+        assert available(company) == Decimal("29.10")  # 3 x (10.00 - (0.20 + 0.10))
+
+        for key in keys.values():
+            gone = company.http.delete(f"/pix-keys/{key}", headers=company.headers(sign=False))
+            assert gone.status_code == 204, gone.text
+            assert key not in listed_keys(company)
+            unknown = pay(company, pixKey=key, amount="10.00")
+            assert unknown.status_code == 404, unknown.text
+        assert listed_keys(company) == {}
+        assert available(company) == Decimal("29.10")
+        again = company.http.delete(
+            f"/pix-keys/{keys['EMAIL']}", headers=company.headers(sign=False)
+        )
+        assert again.status_code == 404
+    finally:
+        company.close()
+        person.close()
+
+
+def test_a_charge_without_expires_in_expires_a_day_after_its_creation(merchant: Api) -> None:
+    created = create(merchant, amount="1.00", externalReference="a-day").json()
+    created_at = datetime.fromisoformat(created["createdAt"])
+    expires_at = datetime.fromisoformat(created["expiresAt"])
+    assert created["expiresAt"].endswith("-03:00")
+    assert expires_at - created_at == timedelta(seconds=86_400)
+    assert charge(merchant, created["internalCode"])["expiresAt"] == created["expiresAt"]
+
+
+def test_a_pix_to_a_key_with_no_charge_is_a_cash_in_with_its_webhooks(
+    hooks: tuple[RunningServer, Receiver],
+) -> None:
+    server, hook = hooks
+    m = new_merchant(server, cash_in_fee=CASH_IN_FEE)
+    try:
+        endpoint = m.http.post(
+            "/webhooks", json={"url": f"{hook.url}/account"}, headers=m.headers(sign=False)
+        ).json()
+        key = f"caixa-{uuid.uuid4().hex[:8]}@example.com"
+        assert register_key(m, "EMAIL", key).status_code == 201
+        e2e = pay(m, pixKey=key, amount="20.00").json()["endToEndId"]
+        [movement] = hook.wait_for(1)
+        assert movement.path == "/account"  # no charge: no webhookUrl of its own
+        credit = Webhook(endpoint["secret"]).verify(movement.body, movement.headers)
+        assert credit == {
+            "event": "CashIn",
+            "status": "CONFIRMED",
+            "transactionType": "PIX",
+            "movementType": "CREDIT",
+            "transactionId": credit["transactionId"],
+            "externalId": None,
+            "endToEndId": e2e,
+            "pixKey": key,
+            "feeAmount": 0.4,
+            "originalAmount": 20.0,
+            "finalAmount": 19.6,
+            "processingDate": credit["processingDate"],
+            "errorCode": None,
+            "errorMessage": None,
+            "counterpart": {
+                "name": "Pagador Sandbox",
+                "document": "***.982.247-**",
+                "bank": {
+                    "bankISPB": "60701190",
+                    "bankName": "ITAÚ UNIBANCO S.A.",
+                    "bankCode": "341",
+                },
+            },
+            "metadata": {},
+        }
+        assert credit["transactionId"]  # the Pix is its own transaction
+        assert available(m) == Decimal("19.60")
+        # The tutorial's shape has a txid: a Pix to a key alone has none.
+        with server.container.uow() as uow:
+            received = uow.cash_ins.get(e2e)
+        assert received is not None and received.charge_id is None and received.txid is None
+        own = cash_in_completed(received, None, server.clock.now(), server.container.participants)
+        assert own["data"]["txid"] is None and own["data"]["internalCode"] is None
+        time.sleep(0.5)
+        assert len(hook.requests) == 1  # and nothing else went out
+    finally:
+        m.close()

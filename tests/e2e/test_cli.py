@@ -141,14 +141,14 @@ def test_clients_disable_and_enable(
     m = new_merchant(server, fund=100_00)
     login = {"clientId": m.creds.client_id, "clientSecret": m.creds.client_secret}
     held = m.token  # got before the client is disabled
-    assert "disabled" in cli(env, "clients", "disable", m.creds.client_id).stdout
+    assert "active -> disabled" in cli(env, "clients", "disable", m.creds.client_id).stdout
     refused = m.http.post("/auth/token", json=login)
     assert refused.status_code == 401
     assert refused.json()["error"]["code"] == "INVALID_CREDENTIALS"
     for reply in (m.get("/balance"), m.cash_out()):
         assert reply.status_code == 401, reply.text
         assert reply.json()["error"]["code"] == "UNAUTHORIZED"
-    assert "enabled" in cli(env, "clients", "enable", m.creds.client_id).stdout
+    assert "disabled -> active" in cli(env, "clients", "enable", m.creds.client_id).stdout
     assert m.http.post("/auth/token", json=login).status_code == 200
     with running_server(db_settings) as fresh:
         again = Api(fresh, m.creds)

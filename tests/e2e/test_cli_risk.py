@@ -4,8 +4,10 @@ them, in subprocesses, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from connectpsp.domain.clients import ClientCredentials
+from connectpsp.domain.clock import SAO_PAULO
 from connectpsp.settings import Settings
 from tests.e2e.test_cli import assert_one_line_error, cli, env  # noqa: F401 - the fixture
 from tests.support import Api, FakeClock, cash_out_body, running_server
@@ -29,8 +31,8 @@ def test_clients_update_sets_the_rules_and_risk_decisions_lists_them(
         "--night-window",
         "22:00-05:00",
     ).stdout
-    assert "cash-outs per minute 1" in out and "new payee limit R$ 50,00" in out
-    assert "(22:00-05:00)" in out
+    assert "cash-outs per minute: off -> 1" in out and "new payee limit: off -> R$ 50,00" in out
+    assert "night window: 20:00-06:00 -> 22:00-05:00" in out
     with running_server(db_settings, clock=FakeClock()) as server:
         stored = server.container.clients.get(client_id).risk
         assert (stored.max_cash_outs_per_minute, stored.new_payee_limit) == (1, 50_00)
@@ -57,7 +59,7 @@ def test_clients_update_sets_the_rules_and_risk_decisions_lists_them(
     table = cli(env, "risk", "decisions", "--client", client_id).stdout
     assert "max_cash_outs_per_minute FAILED" in table
     off = cli(env, "clients", "update", client_id, "--max-cash-outs-per-minute", "off").stdout
-    assert "cash-outs per minute off" in off
+    assert off.splitlines()[1] == "  cash-outs per minute: 1 -> off"
 
 
 def test_clients_update_refuses_bad_values_in_one_line(
@@ -79,3 +81,44 @@ def test_clients_update_refuses_bad_values_in_one_line(
     assert_one_line_error(unknown, 1, "No client")
     bad_since = cli(env, "risk", "decisions", "--since", "yesterday", check=False)
     assert_one_line_error(bad_since, 2, "--since")
+
+
+def test_risk_decisions_since_lists_those_from_that_time_on(
+    env: dict[str, str],  # noqa: F811 - the fixture
+    db_settings: Settings,
+) -> None:
+    created = json.loads(cli(env, "clients", "create", "--name", "since", "--json").stdout)
+    client_id = created["clientId"]
+    credentials = ClientCredentials(
+        client_id,
+        created["clientSecret"],
+        created["cryptoToken"],
+        created["applicationToken"],
+        created["webhookSecret"],
+    )
+    clock = FakeClock()
+    with running_server(db_settings, clock=clock) as server:
+        server.container.clients.fund(client_id, 100_00)
+
+        def cash_out(amount: str) -> None:
+            api = Api(server, credentials)  # a token of its own: 2 h outlive one
+            assert api.cash_out(cash_out_body(amount=amount)).status_code == 202
+            api.close()
+
+        cash_out("1.00")
+        first = clock.now()
+        clock.advance(hours=2)
+        cash_out("2.00")
+
+    def amounts(*since: str) -> list[int]:
+        args = ["risk", "decisions", "--client", client_id, "--json"]
+        listed = cli(env, *args, *since).stdout.splitlines()
+        return [json.loads(line)["amount"] for line in listed]
+
+    assert amounts() == [2_00, 1_00]
+    between = (first + timedelta(hours=1)).astimezone(SAO_PAULO)
+    assert amounts("--since", between.isoformat()) == [2_00]
+    # No offset: São Paulo's time.
+    assert amounts("--since", between.replace(tzinfo=None).isoformat()) == [2_00]
+    assert amounts("--since", (first - timedelta(minutes=1)).isoformat()) == [2_00, 1_00]
+    assert amounts("--since", (clock.now() + timedelta(minutes=1)).isoformat()) == []

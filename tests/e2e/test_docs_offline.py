@@ -79,10 +79,11 @@ def test_the_pages_load_nothing_from_another_host(docs_server: RunningServer) ->
         assert "http://" not in html and "https://" not in html, (page, html)
 
 
-def test_the_root_points_to_the_reference(docs_server: RunningServer) -> None:
+def test_the_root_points_to_the_reference_and_the_console(docs_server: RunningServer) -> None:
     reply = httpx.get(docs_server.base_url + "/")
-    assert reply.status_code == 307
-    assert reply.headers["location"] == "/docs"
+    assert reply.status_code == 200
+    assert 'href="/docs"' in reply.text and 'href="/console/"' in reply.text
+    assert "http://" not in reply.text and "https://" not in reply.text
 
 
 def test_the_security_schemes_are_declared_where_they_are_needed(

@@ -45,6 +45,7 @@ def json_routes(merchant: Api, endpoint_id: str) -> list[tuple[str, dict[str, st
         ("/cash-out", merchant.headers()),
         ("/webhooks", merchant.headers()),
         ("/brcode/decode", merchant.headers()),
+        ("/refunds", merchant.headers()),
         (f"/webhooks/{endpoint_id}/replay", merchant.headers()),
         ("/sandbox/dict/keys", merchant.headers()),
     ]
@@ -141,6 +142,7 @@ def test_control_characters_are_refused_in_every_json_body(merchant: Api, endpoi
         "/auth/token": {"clientId": merchant.creds.client_id, "clientSecret": "cs_\x00"},
         "/webhooks": {"url": "https://example.com/\x00"},
         "/brcode/decode": {"brCode": "000201\x1b"},
+        "/refunds": {"endToEndId": "E60701190202612051200Ab3dE5fG7hJ", "description": "a\x00"},
         "/sandbox/dict/keys": {
             "keyType": "EMAIL",
             "key": f"k{uuid.uuid4().hex[:8]}@example.com",
@@ -157,6 +159,7 @@ def test_control_characters_are_refused_in_every_json_body(merchant: Api, endpoi
         "/auth/token": "clientSecret",
         "/webhooks": "url",
         "/brcode/decode": "brCode",
+        "/refunds": "description",
         "/sandbox/dict/keys": "owner.name",
     }
     for path, headers in json_routes(merchant, endpoint_id):

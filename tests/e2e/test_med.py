@@ -11,8 +11,10 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
 import httpx
 import pytest
@@ -21,9 +23,10 @@ from standardwebhooks.webhooks import Webhook
 from connectpsp import webhooks
 from connectpsp.domain.ledger import FeePlan
 from connectpsp.settings import Settings
+from tests.e2e.test_blocks import MARKED_PAYER
 from tests.e2e.test_sdk import psp_for
 from tests.invariants import cash_in_problems, ledger_problems
-from tests.receiver import Receiver, receiver
+from tests.receiver import Received, Receiver, receiver
 from tests.support import Api, RunningServer, cash_out_body, new_merchant, running_server
 
 
@@ -67,6 +70,39 @@ def wait_for(check: Any, timeout: float = 15) -> None:
     while not check():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+def delivered(
+    hook: Receiver, secret: str, at: datetime | None = None, **fields: str
+) -> dict[str, Any]:
+    """The first webhook whose JSON has ``fields``, verified with standardwebhooks (as
+    of ``at``, the server's clock, when a test moved it: the library checks that the
+    signed timestamp is within 5 minutes of its now)."""
+
+    def first() -> Received | None:
+        return next(
+            (
+                r
+                for r in list(hook.requests)
+                if all(r.json().get(k) == v for k, v in fields.items())
+            ),
+            None,
+        )
+
+    wait_for(lambda: first() is not None)
+    found = first()
+    assert found is not None
+    if at is None:
+        return dict(Webhook(secret).verify(found.body, found.headers))
+    moment = at
+
+    class Then(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> Then:
+            return cls.fromtimestamp(moment.timestamp(), tz)
+
+    with mock.patch("standardwebhooks.webhooks.datetime", Then):
+        return dict(Webhook(secret).verify(found.body, found.headers))
 
 
 def test_a_report_blocks_the_funds_and_accepting_it_refunds_the_payer(
@@ -116,11 +152,27 @@ def test_a_report_blocks_the_funds_and_accepting_it_refunds_the_payer(
         own["INFRACTION_REPORTED"].body, own["INFRACTION_REPORTED"].headers
     )
     assert verified["data"]["blockedAmount"] == 8.0
+    accepted = Webhook(m.creds.webhook_secret).verify(
+        own["INFRACTION_ACCEPTED"].body, own["INFRACTION_ACCEPTED"].headers
+    )
+    assert (accepted["data"]["status"], accepted["data"]["refundId"]) == (
+        "ACCEPTED",
+        decided.refund_id,
+    )
     account = [
         Webhook(endpoint["secret"]).verify(r.body, r.headers) for r in got if r.path == "/account"
     ]
     kinds = [a["event"] for a in account]
     assert {"InfractionReported", "InfractionAccepted", "CashInRefund"} <= set(kinds)
+    # Blocked (DEBIT), the block's end (CREDIT), the refund (DEBIT): 8.00 left in all.
+    moves = {
+        a["event"]: (a["movementType"], a["finalAmount"]) for a in account if a["event"] != "CashIn"
+    }
+    assert moves == {
+        "InfractionReported": ("DEBIT", 8.0),
+        "InfractionAccepted": ("CREDIT", 8.0),
+        "CashInRefund": ("DEBIT", 8.0),
+    }
     refund_movement = next(a for a in account if a["event"] == "CashInRefund")
     assert refund_movement["metadata"]["reason"] == "FR01"
     # The SDK reads the reports and both shapes of their webhooks as typed objects.
@@ -143,9 +195,13 @@ def test_a_report_blocks_the_funds_and_accepting_it_refunds_the_payer(
     m.close()
 
 
-def test_a_rejected_report_releases_the_funds(settling_server: RunningServer) -> None:
+def test_a_rejected_report_releases_the_funds(hooks: tuple[RunningServer, Receiver]) -> None:
+    settling_server, hook = hooks
     m = merchant(settling_server)
-    _, e2e = received(m, "5.00")
+    endpoint = m.http.post(
+        "/webhooks", json={"url": f"{hook.url}/account"}, headers=m.headers(sign=False)
+    ).json()
+    _, e2e = received(m, "5.00", webhook_url=f"{hook.url}/own")
     infraction = report(m, e2e).json()  # all of it: only the 4.80 there is can be blocked
     assert (infraction["amount"], infraction["blockedAmount"]) == (5.0, 4.8)
     assert balance(m) == (Z, Z, Decimal("4.80"))
@@ -164,6 +220,10 @@ def test_a_rejected_report_releases_the_funds(settling_server: RunningServer) ->
     )
     with pytest.raises(Exception, match="already"):
         settling_server.container.infractions.accept(infraction["infractionId"], by="ana")
+    rejected = delivered(hook, m.creds.webhook_secret, eventType="INFRACTION_REJECTED")
+    assert rejected["data"]["rejectionReason"] == "the payer confirmed the purchase"
+    released = delivered(hook, endpoint["secret"], event="InfractionRejected")
+    assert (released["movementType"], released["finalAmount"]) == ("CREDIT", 4.8)
     assert ledger_problems(settling_server.container.db) == []
     assert cash_in_problems(settling_server.container.db) == []
     m.close()
@@ -171,9 +231,13 @@ def test_a_rejected_report_releases_the_funds(settling_server: RunningServer) ->
 
 @pytest.mark.parametrize("default", ["accept", "reject"])
 def test_the_default_applies_at_the_deadline(db_settings: Settings, default: str) -> None:
-    with running_server(replace(db_settings, med_default=default), worker=True) as server:
+    settings = replace(db_settings, med_default=default)
+    with receiver() as hook, running_server(settings, worker=True) as server:
         m = merchant(server)
-        _, e2e = received(m, "3.00")
+        endpoint = m.http.post(
+            "/webhooks", json={"url": f"{hook.url}/account"}, headers=m.headers(sign=False)
+        ).json()
+        _, e2e = received(m, "3.00", webhook_url=f"{hook.url}/own")
         infraction = report(m, e2e, amount="2.00").json()
         assert balance(m) == (Decimal("0.80"), Z, Decimal("2.00"))
         server.clock.advance(days=6, hours=23)
@@ -195,6 +259,12 @@ def test_the_default_applies_at_the_deadline(db_settings: Settings, default: str
         else:
             assert read["status"] == "REJECTED"
             assert balance(m) == (Decimal("2.80"), Z, Z)
+        now = server.clock.now()
+        own = delivered(hook, m.creds.webhook_secret, now, eventType=f"INFRACTION_{read['status']}")
+        assert own["data"]["decidedBy"] == "deadline"
+        movement = "Infraction" + read["status"].title()
+        moved = delivered(hook, endpoint["secret"], now, event=movement)
+        assert (moved["movementType"], moved["finalAmount"]) == ("CREDIT", 2.0)
         assert ledger_problems(server.container.db) == []
         assert cash_in_problems(server.container.db) == []
         m.close()
@@ -212,3 +282,40 @@ def test_only_your_own_pix_is_reported_and_read(settling_server: RunningServer) 
     assert other.get("/infractions").json()["items"] == []
     m.close()
     other.close()
+
+
+def test_a_report_on_a_held_pix_blocks_what_the_hold_kept(server: RunningServer) -> None:
+    """A marked payer's Pix is held for 72 hours (``test_blocks.py``); reported, the hold
+    ends and the report blocks the Pix in the same transaction, so that accepting it
+    sends the money back to the payer and nothing is freed to the client at 72 hours."""
+    m = merchant(server)
+    code = m.http.post(
+        "/cash-in", json={"type": "STATIC", "externalReference": "held"}, headers=m.headers()
+    ).json()
+    paid = m.http.post(
+        "/sandbox/pix/pay",
+        json={"brCode": code["brCode"], "amount": "10.00", "payer": MARKED_PAYER},
+        headers=m.headers(),
+    )
+    assert paid.status_code == 201, paid.text
+    assert balance(m) == (Z, Z, Decimal("9.80"))  # held as a precaution
+    infraction = report(m, paid.json()["endToEndId"]).json()
+    assert infraction["blockedAmount"] == 9.8  # what the hold kept: nothing else is there
+    assert balance(m) == (Z, Z, Decimal("9.80"))
+    blocks = server.container.blocks.listed(client_id=m.creds.client_id, active_only=False)
+    assert sorted((b.reason.value, b.active, b.released_by) for b in blocks) == [
+        ("FRAUD_MARKER", False, "med"),
+        ("MED", True, None),
+    ]
+    decided = server.container.infractions.accept(infraction["infractionId"], by="ana")
+    assert balance(m) == (Z, Decimal("9.80"), Z)  # held for the refund to the payer
+    server.clock.advance(hours=72, seconds=1)
+    assert server.container.blocks.release_due() == 1  # the hold's job finds it ended
+    assert server.container.refund_sender.send_due() == 1
+    m.renew_token()
+    assert balance(m) == (Z, Z, Z)
+    refund = m.get(f"/cash-in/{code['internalCode']}/refunds/{decided.refund_id}").json()
+    assert (refund["status"], refund["amount"]) == ("COMPLETED", 9.8)
+    assert ledger_problems(server.container.db) == []
+    assert cash_in_problems(server.container.db) == []
+    m.close()

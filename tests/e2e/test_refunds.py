@@ -308,3 +308,73 @@ def test_a_refund_whose_answer_was_lost_is_asked_again_and_ends_once(
     assert sent >= 2  # asked again, and SPI took it once
     assert ledger_problems(db) == [] and cash_in_problems(db) == []
     m.close()
+
+
+def test_a_pix_to_a_key_is_refunded_by_its_end_to_end_id(
+    hooks: tuple[RunningServer, Receiver],
+) -> None:
+    """A Pix sent to a key with no charge has no internalCode: ``POST /refunds`` names it
+    by its endToEndId (any received Pix, in fact), and ``GET /refunds/{refundId}`` reads
+    any refund of the client's, a MED infraction's among them."""
+    server, hook = hooks
+    m = merchant(server)
+    endpoint = m.http.post(
+        "/webhooks", json={"url": f"{hook.url}/account"}, headers=m.headers(sign=False)
+    ).json()
+    key = m.http.post("/pix-keys", json={"type": "EVP"}, headers=m.headers()).json()["key"]
+    paid = m.http.post(
+        "/sandbox/pix/pay", json={"pixKey": key, "amount": "10.00"}, headers=m.headers()
+    )
+    assert paid.status_code == 201, paid.text
+    e2e = paid.json()["endToEndId"]
+    assert available(m) == Decimal("9.80")
+
+    def by_e2e(key: str | None = None, **body: Any) -> httpx.Response:
+        return m.http.post("/refunds", json=body, headers=m.headers(key=key))
+
+    missing = by_e2e(amount="1.00")
+    assert missing.status_code == 400, missing.text
+    assert missing.json()["error"]["details"][0]["field"] == "endToEndId"
+    unknown = by_e2e(endToEndId="E60701190202612051200Ab3dE5fG7hJ", amount="1.00")
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (422, "PAYMENT_NOT_FOUND")
+    idempotency = str(uuid.uuid4())
+    first = by_e2e(idempotency, endToEndId=e2e, amount="3.00")
+    assert first.status_code == 202, first.text
+    accepted = first.json()
+    assert (accepted["internalCode"], accepted["endToEndId"], accepted["amount"]) == (
+        None,
+        e2e,
+        3.0,
+    )
+    assert by_e2e(idempotency, endToEndId=e2e, amount="3.00").content == first.content
+    over = by_e2e(endToEndId=e2e, amount="7.01")
+    assert (over.status_code, over.json()["error"]["details"]) == (422, {"refundable": "7.00"})
+    url = f"/refunds/{accepted['refundId']}"
+    deadline = time.monotonic() + 15
+    while m.get(url).json()["status"] == "PROCESSING":
+        assert time.monotonic() < deadline, "the refund was not sent"
+        time.sleep(0.02)
+    assert m.get(url).json()["status"] == "COMPLETED"
+    assert available(m) == Decimal("6.80")
+    movement = next(
+        r for r in hook.wait_for(2) if r.path == "/account" and r.json()["event"] == "CashInRefund"
+    )
+    verified = Webhook(endpoint["secret"]).verify(movement.body, movement.headers)
+    assert (verified["originalEndToEndId"], verified["finalAmount"]) == (e2e, 3.0)
+
+    # A charge's payment may be named by its endToEndId alone too; the refund keeps its code.
+    code, charge_e2e = paid_charge(m, "2.00")
+    of_charge = by_e2e(endToEndId=charge_e2e, amount="1.00").json()
+    assert of_charge["internalCode"] == code
+    assert m.get(f"/cash-in/{code}/refunds/{of_charge['refundId']}").status_code == 200
+    # MED's refund of the key's Pix is read the same way.
+    report = m.http.post(
+        "/sandbox/med/infractions", json={"endToEndId": e2e}, headers=m.headers()
+    ).json()
+    decided = server.container.infractions.accept(report["infractionId"], by="ana")
+    assert decided.refund_id is not None
+    fraud = m.get(f"/refunds/{decided.refund_id}").json()
+    assert (fraud["reason"], fraud["amount"], fraud["internalCode"]) == ("FRAUD", 7.0, None)
+    assert ledger_problems(server.container.db) == []
+    assert cash_in_problems(server.container.db) == []
+    m.close()

@@ -151,6 +151,8 @@ def test_another_clients_ids_reach_nothing_on_any_route(settling_server: Running
             {"json": {"amount": "0.50"}},
         ),
         ("GET", "/cash-in/{internalCode}/refunds/{refundId}"): (refund_path, {}),
+        ("POST", "/refunds"): ("/refunds", {"json": {"endToEndId": e2e, "amount": "0.50"}}),
+        ("GET", "/refunds/{refundId}"): (f"/refunds/{a_refund}", {}),
         ("GET", "/infractions"): ("/infractions", {}),
         ("GET", "/infractions/{infractionId}"): (f"/infractions/{a_report}", {}),
         # A payer's PSP in the sandbox reports only a Pix the caller received.
@@ -203,6 +205,9 @@ def test_another_clients_ids_reach_nothing_on_any_route(settling_server: Running
     a_cursor = a.get("/statement", limit=1).json()["nextCursor"]
     after = as_b("GET", "/statement", params={"cursor": a_cursor, "limit": 1000}).json()
     assert not a_lines & {line["movementId"] for line in after["items"]}
+    # A's Pix is, to B, a Pix B never received: the answer an unknown one gets.
+    refused = replies[("POST", "/refunds")]
+    assert (refused.status_code, refused.json()["error"]["code"]) == (422, "PAYMENT_NOT_FOUND")
     # B's first charge registered a key for B; A's is not among B's.
     b_keys = [k["key"] for k in replies[("GET", "/pix-keys")].json()["items"]]
     assert len(b_keys) == 1 and a_key not in b_keys

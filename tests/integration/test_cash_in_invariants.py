@@ -2,12 +2,13 @@
 (by key and by charge, held and released, on-us) leaves none; and each kind of damage
 the reliability suite relies on it to see is seen: a Pix credited twice, a dynamic
 charge COMPLETED unpaid, an on-us cash-out FAILED after crediting its receiver, money
-moved for a reason the check does not know."""
+moved for a reason the check does not know, refunds over their payment, returns over
+their cash-out, a MED block released while its report is OPEN."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,21 @@ from connectpsp.adapters.storage import schema as t
 from connectpsp.api.schemas import parse_cash_out
 from connectpsp.bootstrap import Container, build
 from connectpsp.domain.cashin import ChargeRequest, ChargeType
-from connectpsp.domain.ids import new_id
-from connectpsp.domain.ledger import PSP_SETTLEMENT, WORLD, FeePlan, client_account_code, single
+from connectpsp.domain.ids import new_id, return_id
+from connectpsp.domain.infractions import InfractionStatus
+from connectpsp.domain.ledger import (
+    PSP_SETTLEMENT,
+    WORLD,
+    FeePlan,
+    Transfer,
+    client_account_code,
+    single,
+)
 from connectpsp.domain.pix import PixKeyType
+from connectpsp.domain.refunds import Refund, RefundReason, new_refund
+from connectpsp.domain.returns import CashOutReturn
 from connectpsp.service.acceptance import Accepted
+from connectpsp.service.ports import UnitOfWork
 from connectpsp.service.rail import Payer
 from tests.invariants import cash_in_problems, ledger_problems, settlement_problems
 from tests.support import FakeClock, database
@@ -184,3 +196,80 @@ def test_money_moved_for_an_unknown_reason_is_seen(run: Run) -> None:
     problems = cash_in_problems(c.db, c.settings.ispb)
     assert "1 transfers of unknown code 'gift'" in problems
     assert any(p.startswith(f"{WORLD} holds") for p in problems), problems
+
+
+def _record(c: Container, add: Callable[[UnitOfWork], None], transfers: list[Transfer]) -> None:
+    """Rows and their transfers written straight, past every rule of the services."""
+    with c.uow(write=True) as uow:
+        add(uow)
+        uow.ledger.record(transfers)
+        uow.commit()
+
+
+def test_refunds_adding_up_to_more_than_their_payment_are_seen(run: Run) -> None:
+    c = run.container
+    with c.uow() as uow:
+        payment = uow.cash_ins.get(run.key_pix)
+    assert payment is not None and payment.amount == 10_00
+
+    def refund(amount: int) -> Refund:
+        # Each as if it were the first: neither sees the other's 6.00.
+        return new_refund(
+            new_id(),
+            ispb=c.settings.ispb,
+            payment=payment,
+            refunds=[],
+            charge=None,
+            amount=amount,
+            reason=RefundReason.ORIGINAL,
+            description=None,
+            now=c.clock.now(),
+        )
+
+    first = refund(6_00)
+    _record(c, lambda uow: uow.refunds.add([first]), [first.reservation()])
+    assert cash_in_problems(c.db, c.settings.ispb) == []
+    second = refund(6_00)
+    _record(c, lambda uow: uow.refunds.add([second]), [second.reservation()])
+    assert cash_in_problems(c.db, c.settings.ispb) == [
+        f"payment {run.key_pix} of 1000: 1200 refunded"
+    ]
+
+
+def test_returns_adding_up_to_more_than_their_cash_out_are_seen(run: Run) -> None:
+    c = run.container
+    [on_us] = [r for r in _rows(c, t.cash_outs) if r.id == run.on_us]
+
+    def back(amount: int) -> CashOutReturn:
+        now = c.clock.now()
+        return CashOutReturn(
+            return_id(OTHER_BANK, now, new_id()), on_us.id, run.payer, amount, "MD06", now
+        )
+
+    whole = back(on_us.amount)
+    _record(c, lambda uow: uow.returns.add(whole), [whole.credit()])
+    assert cash_in_problems(c.db, c.settings.ispb) == []
+    more = back(1)
+    _record(c, lambda uow: uow.returns.add(more), [more.credit()])
+    [problem] = cash_in_problems(c.db, c.settings.ispb)
+    assert problem.startswith(f"cash-out {on_us.id}: {on_us.amount + 1} returned of "), problem
+
+
+def test_a_med_block_released_while_its_infraction_is_open_is_seen(run: Run) -> None:
+    c = run.container
+    reported = c.infractions.report(run.key_pix)
+    assert reported.status is InfractionStatus.OPEN and reported.blocked == 10_00
+    assert cash_in_problems(c.db, c.settings.ispb) == []
+    with c.uow() as uow:
+        block = uow.blocks.get(reported.block_id)
+    assert block is not None and block.active
+    released, back = block.release(c.clock.now(), "tamper")
+
+    def release(uow: UnitOfWork) -> None:
+        assert uow.blocks.release(released)
+
+    _record(c, release, [back])
+    still = c.infractions.get(c.clients.get(run.receiver), reported.id)
+    assert still.status is InfractionStatus.OPEN
+    [problem] = cash_in_problems(c.db, c.settings.ispb)
+    assert problem.startswith(f"MED block {block.id} released ") and problem.endswith(", OPEN")

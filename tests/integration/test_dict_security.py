@@ -1,7 +1,8 @@
 """The simulated DICT's security information, on SQLite and PostgreSQL: fraud markers
 counted over their periods, removed, seen on a key and on its owner; settlements
-received; blocked accounts; the magic values the sandbox starts with; and the cache the
-checks read through, emptied by every sandbox change."""
+received; MED infraction reports against our clients' receipts; blocked accounts; the
+magic values the sandbox starts with; and the cache the checks read through, emptied by
+every sandbox change and every MED report and decision."""
 
 from __future__ import annotations
 
@@ -27,7 +28,13 @@ from connectpsp.domain.ids import end_to_end_id
 from connectpsp.domain.pix import AccountType, PixKeyType
 from connectpsp.domain.spi import ReasonCode
 from connectpsp.service.rail import PaymentOrder, RailState
-from connectpsp.service.security import FraudType, KeySecurity, Periods, key_type_of
+from connectpsp.service.security import (
+    FraudType,
+    InfractionReports,
+    KeySecurity,
+    Periods,
+    key_type_of,
+)
 from tests.support import FakeClock
 
 ISPB = "00416968"
@@ -255,6 +262,54 @@ def test_the_cache_the_checks_read_is_emptied_by_every_sandbox_change(
     found = cached.key_security(PixKeyType.EMAIL, key)
     assert found is not None and not found.key.marked
     assert not cached.owner_security(owner.document).marked
+
+
+def test_infraction_reports_count_the_med_reports_against_our_clients_receipts(
+    dict_: SimulatedDictSecurity, container: Container, clock: FakeClock
+) -> None:
+    document = new_cpf()
+    made = container.clients.create("Receiver", document=document)
+    client = container.clients.get(made.client_id)
+    key = f"r{uuid.uuid4().hex[:12]}@example.com"
+    container.pix_keys.register(client, PixKeyType.EMAIL, key, str(uuid.uuid4()))
+    evp = container.pix_keys.register(client, PixKeyType.EVP, None, str(uuid.uuid4())).key
+    received = [container.sandbox_payer.pay(pix_key=key, amount=10_00) for _ in range(4)]
+    cached = container.dict_security
+
+    def reports(open_: int, rejected: Periods) -> None:
+        """What the checks read (through the cache) and DICT itself, for both keys of
+        the account and for the client's document, all agree on."""
+        wanted = InfractionReports(open_, min(open_, 1), rejected)
+        for security in (cached, dict_):
+            for each in (key, evp):
+                found = security.key_security(key_type_of(each), each)
+                assert found is not None and found.owner_document == document
+                assert found.key.infraction_reports == wanted, (each, security)
+                assert found.owner.infraction_reports == wanted, (each, security)
+            assert security.owner_security(document).infraction_reports == wanted
+
+    none = Periods(0, 0, 0)
+    reports(0, none)  # and the cache now remembers it
+    first, second, third = (container.infractions.report(e2e) for e2e in received[:3])
+    reports(3, none)
+    container.infractions.reject(first.id, by="ops", reason="the payer's own mistake")
+    reports(2, Periods(1, 1, 1))
+    container.infractions.accept(second.id, by="ops")  # accepted: neither open nor rejected
+    reports(1, Periods(1, 1, 1))
+    clock.advance(days=100)
+    container.infractions.reject(third.id, by="ops", reason="not a fraud")
+    reports(0, Periods(d90=1, m12=2, m60=2))
+    # The deadline's decision (the default: accept), made by the worker's step.
+    container.infractions.report(received[3])
+    reports(1, Periods(1, 2, 2))
+    clock.advance(days=8)
+    reports(1, Periods(1, 2, 2))  # past its deadline, undecided yet: remembered so
+    assert container.infractions.decide_due() >= 1
+    reports(0, Periods(1, 2, 2))
+    # Nobody else's reports move: another person, a key of another bank's account.
+    assert dict_.owner_security(new_cpf()).infraction_reports == InfractionReports(0, 0, none)
+    elsewhere = key_info(dict_, "maria.silva@sandbox.connectpsp.dev")
+    assert elsewhere.key.infraction_reports == InfractionReports(0, 0, none)
 
 
 def marker_rows(container: Container) -> int:

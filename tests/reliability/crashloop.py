@@ -36,10 +36,32 @@ are past the 90 days), and payees' banks send settled cash-outs back (``POST
 - what the cash-outs' returns add up to is at least what was acknowledged (201), and no
   more than that and the returns whose answer was lost.
 
+Payers' PSPs report received Pix as fraud (MED: ``POST /sandbox/med/infractions``, which
+blocks the funds at once), and an operator decides some of them with the CLI (``connectpsp
+infractions accept|reject``, a process of its own, never killed) while the API and the
+worker die. The processes run on real time, so a report's 7-day deadline never comes
+during a run: to let the worker's default decide, the loop makes a report just before
+each kill with a service of its own whose clock is 7 days back (its deadline is due at
+once), and the real worker processes, killed and restarted like the rest, apply
+``CONNECTPSP_MED_DEFAULT`` to it.
+Checked as well:
+
+- every report stored was acknowledged and every acknowledged one is stored, against its
+  Pix, with the amount asked; it blocked all of it unless a refund of the Pix came first;
+- each decided once: one decision event, by the operator when its CLI said so, by the
+  deadline (as the default says) only when its deadline was due; one the operator found
+  decided already was the deadline's; its block ended with the decision (``tests.
+  invariants``), and each accepted report's FR01 refund exists once, within what was
+  blocked, ended as its payer's account says, went to SPI as one return, and its events
+  reached the charge's ``webhookUrl``; no rejected or open report has a refund;
+- each merchant's blocked balance (``GET /balance``) is what its active blocks hold.
+
 The load behaves as a careful client (or our SDK): a request whose answer was lost to a
 crash is sent again with the same idempotency key until it gets a definite answer. A
 payment, and a payee's bank's return, has no idempotency key (the sandbox payer mints an
-endToEndId per call): sent again, it is a new one; the load does not send a return again."""
+endToEndId per call): sent again, it is a new one; the load does not send a return again.
+A MED report needs none: a Pix takes one report, and the report sent again after a lost
+answer is refused with the id of the one that was made."""
 
 from __future__ import annotations
 
@@ -51,8 +73,10 @@ import sys
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +90,9 @@ from connectpsp.adapters.rails.simulated_returns import (
 from connectpsp.adapters.storage import schema as t
 from connectpsp.bootstrap import Container, build
 from connectpsp.domain.cashin import ChargeRequest, ChargeType
+from connectpsp.domain.errors import ConnectPSPError
 from connectpsp.domain.ids import derived_id
+from connectpsp.domain.infractions import DECISION_DEADLINE
 from connectpsp.domain.ledger import FeePlan
 from connectpsp.domain.pix import PixKeyType
 from connectpsp.service.acceptance import Accepted
@@ -121,9 +147,12 @@ PAYING_KINDS = ("cash_out",) * 4 + (
     "refund",
     "refund",
     "return",
+    "report",
+    "report",
 )
 # A payment settled this long ago is past the 90 days in which it can be refunded.
 PAID_LONG_AGO = "2026-01-01T12:00:00-03:00"
+OPERATOR = "crash-operator"  # who decides MED reports with the CLI
 
 
 @dataclass
@@ -141,6 +170,16 @@ class Figures:
     refunds: Counter[str] = field(default_factory=Counter)  # by the status they ended in
     returns_acknowledged: int = 0
     return_answers_lost: int = 0
+    med_default: str = ""  # CONNECTPSP_MED_DEFAULT of the worker processes
+    infractions_reported: int = 0  # acknowledged over HTTP
+    infractions_overdue: int = 0  # reported with their deadline due at once
+    report_answers_lost: int = 0
+    infractions: Counter[str] = field(default_factory=Counter)  # by status at the end
+    decided_by: Counter[str] = field(default_factory=Counter)  # the operator or the deadline
+    operator_decisions: Counter[str] = field(default_factory=Counter)  # accept, reject, late
+    operator_beat_deadline: int = 0  # reports due that the operator decided first
+    med_blocked: int = 0  # centavos: what the reports blocked, in all
+    med_refunds: Counter[str] = field(default_factory=Counter)  # the FR01 refunds, by status
     refused: Counter[str] = field(default_factory=Counter)  # definite refusals, by code
     seconds: float = 0.0
     violations: list[str] = field(default_factory=list)
@@ -195,6 +234,34 @@ class AckedReturn:
     amount_centavos: int
 
 
+@dataclass
+class AckedReport:
+    """A MED report against a Pix ``pix.merchant`` received, acknowledged (201; or 409
+    naming it, when the answer to the first try was lost)."""
+
+    infraction_id: str
+    pix: AckedPix
+    asked: int  # centavos: the report's amount (all of the Pix when it named none)
+    overdue: bool = False  # made 7 days back: its deadline was due at once
+
+
+@dataclass
+class OperatorDecision:
+    infraction_id: str
+    verb: str  # accept | reject
+    decided: bool  # the CLI decided it; False: it was decided already
+
+
+@dataclass
+class Med:
+    """What the load needs to play MED: the environment of the operator's CLI, and a
+    report made by a service whose clock is 7 days back (its deadline due at once)."""
+
+    cli_env: dict[str, str]
+    report_overdue: Callable[[str, int | None, str | None], Any]
+    default: str  # the worker processes' CONNECTPSP_MED_DEFAULT
+
+
 class Load:
     """Threads that send cash-outs while ``running`` is set. A request in hand is kept,
     and sent again with the same key, until it gets an answer."""
@@ -208,9 +275,16 @@ class Load:
         threads: int,
         *,
         pays: bool = False,
+        med: Med | None = None,
     ) -> None:
         self.base_url = base_url
         self.pays = pays  # pays the merchants and sends on-us cash-outs too
+        self.med = med  # reports the Pix paid as fraud, and an operator decides some
+        self.reports: list[AckedReport] = []
+        self.reported: set[str] = set()  # the endToEndIds taken for a report
+        self.report_answers_lost = 0
+        self.decisions: list[OperatorDecision] = []
+        self.operator_errors: list[str] = []
         self.paid: list[AckedPix] = []
         self.pay_answers_lost = 0
         self.refunds: list[AckedRefund] = []
@@ -228,10 +302,12 @@ class Load:
         self.resent = 0
         self.refused: Counter[str] = Counter()
         self.unavailable: Counter[str] = Counter()  # 503s, by code, each retried
-        self.idle = [threading.Event() for _ in range(threads)]
+        # Each thread runs its step again and again; one operator, when there is MED.
+        steps = [self._one] * threads + ([self._operate] if med else [])
+        self.idle = [threading.Event() for _ in steps]
         self.threads = [
-            threading.Thread(target=self._run, args=(n, random.Random(seed + n)), daemon=True)
-            for n in range(threads)
+            threading.Thread(target=self._run, args=(n, random.Random(seed + n), step), daemon=True)
+            for n, step in enumerate(steps)
         ]
         for thread in self.threads:
             thread.start()
@@ -250,7 +326,9 @@ class Load:
         for thread in self.threads:
             thread.join(timeout=60)
 
-    def _run(self, n: int, rng: random.Random) -> None:
+    def _run(
+        self, n: int, rng: random.Random, step: Callable[[httpx.Client, random.Random], None]
+    ) -> None:
         with httpx.Client(base_url=self.base_url, timeout=10) as http:
             while not self.stop.is_set():
                 self.idle[n].set()
@@ -258,10 +336,12 @@ class Load:
                 if self.stop.is_set():
                     return
                 self.idle[n].clear()
-                self._one(http, rng)
+                step(http, rng)
 
     def _one(self, http: httpx.Client, rng: random.Random) -> None:
         kind = rng.choice(PAYING_KINDS) if self.pays else "cash_out"
+        if kind.startswith("report") and self.med is None:
+            kind = "cash_out"
         if kind in ("pay_key", "pay_static"):
             m, amount = rng.choice(self.merchants), rng.randint(1, 500)
             body = {"pixKey": m.key} if kind == "pay_key" else {"brCode": m.static_code}
@@ -273,6 +353,8 @@ class Load:
             self._refund(http, rng)
         elif kind == "return":
             self._return(http, rng)
+        elif kind == "report":
+            self._report(http, rng)
         elif kind == "on_us":
             m, to = rng.sample(self.merchants, 2)
             destination = rng.choice(
@@ -467,6 +549,110 @@ class Load:
             else:  # not COMPLETED (yet), or past the cash-out's amount
                 self.refused[f"return {reply.status_code} {_code(reply)}"] += 1
 
+    def _to_report(self, rng: random.Random) -> tuple[AckedPix, int | None] | None:
+        """A Pix paid that was not reported yet, taken for a report, and the amount to
+        ask: none (all of it), a part, or now and then more than the Pix (refused)."""
+        with self.lock:
+            fresh = [p for p in self.paid if p.end_to_end_id not in self.reported]
+            if not fresh:
+                return None
+            pix = rng.choice(fresh)
+            self.reported.add(pix.end_to_end_id)
+        draw = rng.random()
+        if draw < 0.4:
+            return pix, None
+        return pix, pix.amount_centavos + 1 if draw > 0.95 else rng.randint(1, pix.amount_centavos)
+
+    def _report(self, http: httpx.Client, rng: random.Random) -> None:
+        """The payer's PSP reports a Pix as fraud, until it gets a definite answer: a Pix
+        takes one report, so a report whose answer was lost is refused when sent again,
+        naming the one that was made."""
+        taken = self._to_report(rng)
+        if taken is None:
+            return
+        pix, amount = taken
+        m = next(m for m in self.merchants if m.client_id == pix.merchant)
+        body: dict[str, Any] = {"endToEndId": pix.end_to_end_id, "details": "golpe (crash)"}
+        if amount is not None:
+            body["amount"] = _amount(amount)
+        lost = 0
+        while True:
+            try:
+                reply = http.post("/sandbox/med/infractions", json=body, headers=_headers(m))
+            except httpx.ConnectError:  # the API is down: nothing was reported
+                time.sleep(0.05)
+                continue
+            except httpx.TransportError:
+                reply = None
+            if reply is not None and reply.status_code != 503:
+                break
+            lost += 1
+            time.sleep(0.05)
+        with self.lock:
+            self.report_answers_lost += lost
+            made = None
+            if reply.status_code == 201:
+                made = reply.json()["infractionId"]
+            elif lost and reply.status_code == 409 and _code(reply) == "ILLEGAL_TRANSITION":
+                made = reply.json()["error"]["details"]["infractionId"]
+            if made is None:
+                self.refused[f"report {reply.status_code} {_code(reply)}"] += 1
+            else:
+                asked = pix.amount_centavos if amount is None else amount
+                self.reports.append(AckedReport(made, pix, asked))
+
+    def report_overdue(self, rng: random.Random) -> None:
+        """A report made 7 days back, its deadline due at once: the worker applies the
+        default to it. The loop makes one just before each kill."""
+        assert self.med is not None
+        taken = self._to_report(rng)
+        if taken is None:
+            return
+        pix, amount = taken
+        try:
+            made = self.med.report_overdue(pix.end_to_end_id, amount, "golpe (overdue)")
+        except ConnectPSPError as error:
+            with self.lock:
+                self.refused[f"overdue report {error.code}"] += 1
+            return
+        asked = pix.amount_centavos if amount is None else amount
+        with self.lock:
+            self.reports.append(AckedReport(made.id, pix, asked, overdue=True))
+
+    def _operate(self, http: httpx.Client, rng: random.Random) -> None:
+        """The operator decides a report it has not decided yet with the CLI, accepting
+        and rejecting in turn; now and then the newest one whose deadline is due, which
+        the worker may have decided already."""
+        assert self.med is not None
+        with self.lock:
+            mine = {d.infraction_id for d in self.decisions}
+            undecided = [r for r in self.reports if r.infraction_id not in mine]
+            verb = ("accept", "reject")[len(self.decisions) % 2]
+        current = [r for r in undecided if not r.overdue]
+        if not current:
+            time.sleep(0.05)
+            return
+        # Now and then the newest report due: a worker that is down or starting may not
+        # have decided it yet.
+        due = [r for r in undecided if r.overdue][-1:]
+        report = rng.choice(due if due and rng.random() < 0.2 else current)
+        command = [sys.executable, "-m", "connectpsp", "infractions", verb, report.infraction_id]
+        command += ["--by", OPERATOR]
+        if verb == "reject":
+            command += ["--reason", "the payer confirmed the purchase"]
+        done = subprocess.run(
+            command, env=self.med.cli_env, capture_output=True, text=True, timeout=120
+        )
+        with self.lock:
+            if done.returncode == 0:
+                self.decisions.append(OperatorDecision(report.infraction_id, verb, True))
+            elif "already" in done.stderr:
+                self.decisions.append(OperatorDecision(report.infraction_id, verb, False))
+            else:
+                self.operator_errors.append(
+                    f"{verb} {report.infraction_id}: exit {done.returncode}: {done.stderr[-500:]}"
+                )
+
 
 def _amount(centavos: int) -> str:
     return f"{centavos // 100}.{centavos % 100:02d}"
@@ -490,8 +676,11 @@ def _code(reply: httpx.Response) -> str:
 class Processes:
     """The API and the worker as real processes, each killed and started at will."""
 
-    def __init__(self, settings: Settings, workdir: Path, port: int) -> None:
+    def __init__(
+        self, settings: Settings, workdir: Path, port: int, *, med_default: str = "accept"
+    ) -> None:
         self.env = process_env(settings, latency_ms=0, lease_seconds=2)
+        self.env["CONNECTPSP_MED_DEFAULT"] = med_default
         self.workdir = workdir
         self.port = port
         self.base_url = f"http://127.0.0.1:{port}"
@@ -631,7 +820,150 @@ def _problems(container: Container, hook: Receiver, load: Load) -> list[str]:
         problems += _refund_problems(container, hook, load)
         problems += _return_problems(container, load)
         problems += cash_in_problems(container.db, container.settings.ispb)
+    if load.med is not None:
+        problems += _med_problems(container, hook, load)
     return problems
+
+
+def _infraction_events(hook: Receiver) -> dict[str, set[str]]:
+    """The infractions' events that reached their charge's webhookUrl, by infraction."""
+    events: dict[str, set[str]] = defaultdict(set)
+    for r in hook.by_path(CHARGE_HOOK):
+        event = r.json()
+        if event["eventType"].startswith("INFRACTION_"):
+            events[event["data"]["infractionId"]].add(event["eventType"])
+    return events
+
+
+def _med_problems(container: Container, hook: Receiver, load: Load) -> list[str]:
+    """Every report stored acknowledged and every acknowledged one stored as asked; each
+    decided once, by whom it should be, with its one FR01 refund when accepted; each
+    merchant's blocked balance what its blocks hold. (A block in force exactly while its
+    report is OPEN, and a refund's reservation, are ``tests.invariants``'.)"""
+    assert load.med is not None
+    r, sp, msg, b = (
+        t.cash_in_refunds.c,
+        t.sandbox_spi_payments.c,
+        t.webhook_messages.c,
+        t.balance_blocks.c,
+    )
+    with container.db.transaction(write=False) as tx:
+        stored = {row.id: row for row in tx.conn.execute(select(t.med_infractions))}
+        refunds: dict[str, list[Any]] = defaultdict(list)  # by endToEndId
+        for refund in tx.conn.execute(select(r.id, r.end_to_end_id, r.amount, r.reason, r.status)):
+            refunds[refund.end_to_end_id].append(refund)
+        sent = Counter(p.idempotency_key for p in tx.conn.execute(select(sp.idempotency_key)))
+        events: dict[str, Counter[str]] = defaultdict(Counter)
+        for message in tx.conn.execute(
+            select(msg.subject_id, msg.event_type).where(
+                msg.subject_kind == "infraction", msg.shape == "movement"
+            )
+        ):
+            events[message.subject_id][message.event_type] += 1
+        held: Counter[str] = Counter()
+        for block in tx.conn.execute(select(b.client_id, b.amount).where(b.released_at.is_(None))):
+            held[block.client_id] += block.amount
+    acked = {a.infraction_id: a for a in load.reports}
+    problems = [f"infraction {x} was never acknowledged" for x in stored.keys() - acked.keys()]
+    problems += load.operator_errors
+    decided_by_operator = {d.infraction_id: d for d in load.decisions if d.decided}
+    late = {d.infraction_id for d in load.decisions if not d.decided}
+    default = "ACCEPTED" if load.med.default == "accept" else "REJECTED"
+    ended = _refunds_ended(hook)
+    delivered = _infraction_events(hook)
+    for a in load.reports:
+        x, e2e = a.infraction_id, a.pix.end_to_end_id
+        row = stored.get(x)
+        seen = (row.client_id, row.end_to_end_id, row.amount) if row else None
+        if seen != (a.pix.merchant, e2e, a.asked):
+            problems.append(f"acknowledged infraction {x} is lost or changed: {seen}")
+            continue
+        assert row is not None
+        fraud = [f for f in refunds[e2e] if f.reason == "FRAUD"]
+        others = [f for f in refunds[e2e] if f.reason != "FRAUD"]
+        # The merchants hold plenty: only a refund of the Pix may leave less to block.
+        if row.blocked != row.amount and not others:
+            problems.append(f"infraction {x} of {row.amount} blocked {row.blocked}")
+        wanted = Counter({"INFRACTION_REPORTED": 1})
+        if row.status != "OPEN":
+            wanted[f"INFRACTION_{row.status}"] = 1
+        if events[x] != wanted:
+            problems.append(f"infraction {x} {row.status}: events {dict(events[x])}")
+        if a.pix.charge is not None and delivered.get(x, set()) != set(wanted):
+            problems.append(f"infraction {x} {row.status}: delivered {delivered.get(x)}")
+        # Who decided, and as what.
+        mine = decided_by_operator.get(x)
+        if mine is not None:
+            status = "ACCEPTED" if mine.verb == "accept" else "REJECTED"
+            if (row.status, row.decided_by) != (status, OPERATOR):
+                problems.append(
+                    f"infraction {x}: {mine.verb}ed, is {row.status} by {row.decided_by}"
+                )
+        elif row.decided_by == "deadline":
+            if not a.overdue or row.status != default:
+                problems.append(f"infraction {x} {row.status} by the deadline, overdue {a.overdue}")
+        elif a.overdue or x in late or row.status != "OPEN":
+            problems.append(f"infraction {x} {row.status} by {row.decided_by}")
+        # Its refund: one, when accepted with funds blocked; none otherwise.
+        if row.status != "ACCEPTED" or row.refund_id is None:
+            if fraud or row.refund_id is not None:
+                problems.append(f"infraction {x} {row.status}: refunds {fraud}, {row.refund_id}")
+            if row.status == "ACCEPTED" and row.blocked and not others:
+                problems.append(f"infraction {x} accepted with {row.blocked} blocked, no refund")
+            continue
+        if [f.id for f in fraud] != [row.refund_id]:
+            problems.append(f"infraction {x}: refund {row.refund_id}, FR01 refunds {fraud}")
+            continue
+        refund = fraud[0]
+        status = "FAILED" if a.pix.payer in MAGIC_REFUND_PAYERS else "COMPLETED"
+        # All it blocked, unless a refund of the Pix left less to refund.
+        if (
+            refund.status != status
+            or not 0 < refund.amount <= row.blocked
+            or (refund.amount != row.blocked and not others)
+        ):
+            problems.append(f"infraction {x}: refund {refund}, of a payer {a.pix.payer}")
+        if sent[derived_id(refund.id, "rail")] != 1:
+            problems.append(
+                f"FR01 refund {refund.id} sent to SPI {sent[derived_id(refund.id, 'rail')]}x"
+            )
+        if a.pix.charge is not None and ended.get(refund.id) != refund.status:
+            problems.append(
+                f"FR01 refund {refund.id} {refund.status}: event {ended.get(refund.id)}"
+            )
+    with httpx.Client(base_url=load.base_url, timeout=10) as http:
+        for m in load.merchants:
+            reply = http.get("/balance", headers=_headers(m))
+            blocked = (
+                int(reply.json(parse_float=Decimal)["blocked"] * 100)
+                if reply.status_code == 200
+                else None
+            )
+            if blocked != held[m.client_id]:
+                problems.append(
+                    f"{m.client_id}: blocked {blocked}, its blocks hold {held[m.client_id]}"
+                )
+    return problems
+
+
+def _med_settled(container: Container, hook: Receiver, load: Load) -> bool:
+    """No report due is OPEN, and the events of those of charges reached their hook."""
+    i = t.med_infractions.c
+    with container.db.transaction(write=False) as tx:
+        stored = {row.id: row for row in tx.conn.execute(select(i.id, i.status, i.refund_id))}
+    delivered, ended = _infraction_events(hook), _refunds_ended(hook)
+    for a in load.reports:
+        row = stored.get(a.infraction_id)
+        if row is None:
+            continue  # lost: the checks say so
+        if a.overdue and row.status == "OPEN":
+            return False
+        if a.pix.charge is not None:
+            if len(delivered.get(a.infraction_id, ())) < 1 + (row.status != "OPEN"):
+                return False
+            if row.refund_id is not None and row.refund_id not in ended:
+                return False
+    return True
 
 
 def _refunds_ended(hook: Receiver) -> dict[str, str]:
@@ -651,10 +983,12 @@ def _refund_problems(container: Container, hook: Receiver, load: Load) -> list[s
     payment's refunds add up to, are ``tests.invariants.cash_in_problems``'s.)"""
     r, sp = t.cash_in_refunds.c, t.sandbox_spi_payments.c
     with container.db.transaction(write=False) as tx:
-        stored = {
+        stored = {  # the merchants' own: a MED report's (FR01) are _med_problems'
             row.id: row
             for row in tx.conn.execute(
-                select(r.id, r.client_id, r.end_to_end_id, r.amount, r.status, r.return_id)
+                select(r.id, r.client_id, r.end_to_end_id, r.amount, r.status).where(
+                    r.reason != "FRAUD"
+                )
             )
         }
         sent = Counter(
@@ -756,7 +1090,7 @@ def _payment_problems(container: Container, load: Load) -> list[str]:
 
 def _drain(container: Container, hook: Receiver, load: Load, timeout: float) -> None:
     """Wait until every acknowledged cash-out and refund is terminal and its event has
-    arrived."""
+    arrived, and every MED report due is decided, its events arrived."""
     c, r = t.cash_outs.c, t.cash_in_refunds.c
     codes = {a.internal_code for a in load.acked}
     refunds = {a.refund_id for a in load.refunds}
@@ -773,6 +1107,7 @@ def _drain(container: Container, hook: Receiver, load: Load, timeout: float) -> 
             and codes <= delivered
             and not refunding
             and refunds <= _refunds_ended(hook).keys()
+            and (load.med is None or _med_settled(container, hook, load))
         ):
             return
         time.sleep(0.1)
@@ -786,25 +1121,35 @@ def crash_loop(
     seed: int,
     threads: int = 4,
     pays: bool = True,
+    med_default: str = "accept",
 ) -> Figures:
     """Run ``iterations`` kill-and-restart rounds; returns the figures and violations.
-    With ``pays``, the load pays the merchants and sends on-us cash-outs too."""
+    With ``pays``, the load pays the merchants, sends on-us cash-outs, refunds, returns
+    and MED reports too; the worker processes decide overdue reports by ``med_default``."""
     rng = random.Random(seed)
-    figures = Figures()
+    figures = Figures(med_default=med_default)
     started = time.monotonic()
     container = build(settings, clock=FakeClock())
     # Marked before any process starts: no DICT cache holds an older answer.
     container.sandbox_fraud_markers.add(document=MARKED_PAYER)
-    procs = Processes(settings, workdir, free_port())
+    # The payer's PSP of the overdue reports: its clock is a deadline and a second back.
+    back = FakeClock()
+    back.advance(seconds=-DECISION_DEADLINE.total_seconds() - 1)
+    past = build(settings, clock=back) if pays else None
+    procs = Processes(settings, workdir, free_port(), med_default=med_default)
+    med = Med(procs.env, past.infractions.report, med_default) if past else None
     with receiver() as hook:
         procs.start_worker()
         procs.start_api()
         merchants = _merchants(container, procs.base_url, 3, receive=pays, hook_url=hook.url)
-        load = Load(procs.base_url, merchants, hook.url, seed, threads, pays=pays)
+        load = Load(procs.base_url, merchants, hook.url, seed, threads, pays=pays, med=med)
         try:
             for _ in range(iterations):
                 load.running.set()
                 time.sleep(rng.uniform(0.2, 1.0))
+                if load.med is not None:  # its deadline due as the processes die
+                    load.report_overdue(rng)
+                    time.sleep(rng.uniform(0.0, 0.1))
                 victim = rng.choice(VICTIMS)
                 procs.kill(victim)
                 figures.kills[victim] += 1
@@ -830,14 +1175,54 @@ def crash_loop(
         figures.returns_acknowledged = len(load.returns)
         figures.return_answers_lost = load.return_answers_lost
         figures.refused = load.refused
+        figures.infractions_reported = sum(not a.overdue for a in load.reports)
+        figures.infractions_overdue = sum(a.overdue for a in load.reports)
+        figures.report_answers_lost = load.report_answers_lost
+        figures.operator_decisions = Counter(
+            d.verb if d.decided else "too late" for d in load.decisions
+        )
         with container.db.transaction(write=False) as tx:
+            b, r, i = t.balance_blocks.c, t.cash_in_refunds.c, t.med_infractions.c
             figures.pix_held = tx.conn.execute(
-                select(func.count()).select_from(t.balance_blocks)
+                select(func.count()).select_from(t.balance_blocks).where(b.reason != "MED")
             ).scalar_one()
-            r = t.cash_in_refunds.c
             figures.refunds = Counter(
-                dict(tx.conn.execute(select(r.status, func.count()).group_by(r.status)).all())
+                dict(
+                    tx.conn.execute(
+                        select(r.status, func.count()).where(r.reason != "FRAUD").group_by(r.status)
+                    ).all()
+                )
             )
+            figures.med_refunds = Counter(
+                dict(
+                    tx.conn.execute(
+                        select(r.status, func.count()).where(r.reason == "FRAUD").group_by(r.status)
+                    ).all()
+                )
+            )
+            figures.infractions = Counter(
+                dict(tx.conn.execute(select(i.status, func.count()).group_by(i.status)).all())
+            )
+            figures.decided_by = Counter(
+                dict(
+                    tx.conn.execute(
+                        select(i.decided_by, func.count())
+                        .where(i.decided_by.is_not(None))
+                        .group_by(i.decided_by)
+                    ).all()
+                )
+            )
+            overdue = [a.infraction_id for a in load.reports if a.overdue]
+            figures.operator_beat_deadline = tx.conn.execute(
+                select(func.count())
+                .select_from(t.med_infractions)
+                .where(i.id.in_(overdue), i.decided_by == OPERATOR)
+            ).scalar_one()
+            figures.med_blocked = int(
+                tx.conn.execute(select(func.coalesce(func.sum(i.blocked), 0))).scalar_one()
+            )
+    if past is not None:
+        past.close()
     container.close()
     figures.seconds = time.monotonic() - started
     return figures

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from connectpsp.domain.money import format_brl
 from connectpsp.settings import Settings
 from tests.conftest import FIGURES_VARIABLE
 
@@ -69,7 +70,12 @@ CHECKS = {
         "under their key and with another amount under it), to payers whose account "
         "rejects the refund or whose answer is lost, or on-us back to the other client's "
         "cash-out; the worker sends them (and may die holding them), and the model posts "
-        "each reservation or gives it back. Each answer, balance, blocked "
+        "each reservation or gives it back; MED: fraud reports against those payments "
+        "(all, part, past the payment, twice; a held Pix's hold taken over) that block the "
+        "least of the amount, the available balance and what is left to refund, decided by "
+        "the operator (accepted: an FR01 refund reserved from the block; rejected: "
+        "released; twice or without a reason: refused) or by the worker's default at the "
+        "7-day deadline, drawn per example. Each answer, balance, blocked "
         "amount and charge status is the model's; after each example, every cash-in has "
         "exactly its credit and fee transfers, a dynamic charge is paid at most once and "
         "COMPLETED iff paid, an on-us cash-out COMPLETED credited its receiver and a FAILED "
@@ -95,7 +101,22 @@ CHECKS = {
         "acknowledged is stored as asked, ended COMPLETED, or FAILED exactly when its payer's "
         "account rejects refunds, went to SPI as one return, had its reservation posted or "
         "voided once and its terminal event delivered; each cash-out's returns add up to "
-        "what was acknowledged, plus at most the returns whose answer was lost."
+        "what was acknowledged, plus at most the returns whose answer was lost. Payers' "
+        "PSPs report received Pix as fraud (MED: POST /sandbox/med/infractions, blocking "
+        "the funds at once; sent again after a lost answer, refused naming the report made) "
+        "and an operator decides reports with the CLI (connectpsp infractions accept|reject, "
+        "a process of its own) during the kills; the processes run on real time, so a "
+        "report made just before each kill by the loop's own service with its clock 7 days "
+        "back (its deadline due at once) is decided by the killed and restarted worker "
+        "processes' CONNECTPSP_MED_DEFAULT (reject on SQLite, accept on PostgreSQL): every report "
+        "stored was acknowledged and every one acknowledged is stored as asked, blocking all "
+        "of it unless a refund of the Pix came first; each was decided once (one decision "
+        "event), by the operator when its CLI said so and by the deadline only when due, as "
+        "the default says; its block was in force exactly until the decision; an accepted "
+        "one's FR01 refund exists once, within what was blocked, ended as its payer's account "
+        "says, went to SPI as one return and its events were delivered; no rejected or open "
+        "report has a refund; each merchant's blocked balance (GET /balance) is what its "
+        "active blocks hold, never negative, and money is conserved."
     ),
     "test_database_outage_under_load": (
         "A private PostgreSQL is stopped (immediate mode) and restarted in the middle of "
@@ -390,7 +411,13 @@ def _headline(
         f"{total(crash, 'pix_acknowledged')} acknowledged Pix received, "
         f"{total(crash, 'pix_held')} held, {total(crash, 'pix_answers_lost')} answers lost; "
         f"{total(crash, 'refunds_acknowledged')} acknowledged refunds, "
-        f"{total(crash, 'returns_acknowledged')} acknowledged returns of cash-outs).",
+        f"{total(crash, 'returns_acknowledged')} acknowledged returns of cash-outs; "
+        f"{total(crash, 'infractions_reported') + total(crash, 'infractions_overdue')} MED "
+        f"reports, {total(crash, 'infractions_overdue')} of them left to the deadline, "
+        f"{format_brl(total(crash, 'med_blocked_centavos'))} blocked, "
+        f"{total(crash, 'infractions_accepted')} accepted and "
+        f"{total(crash, 'infractions_rejected')} rejected, "
+        f"{total(crash, 'med_refunds_sent')} FR01 refunds).",
         f"- Database outages: {total('test_database_outage', 'outages')}, acknowledged "
         f"cash-outs lost: {total('test_database_outage', 'violations')}.",
         f"- Model examples: {total('test_the_service_behaves_like_the_model', 'examples')}, "
@@ -400,7 +427,8 @@ def _headline(
         "cash-outs settled, "
         f"{total('test_the_service_behaves_like_the_model', 'refund COMPLETED')} refunds "
         f"completed and {total('test_the_service_behaves_like_the_model', 'refund FAILED')} "
-        "failed).",
+        f"failed, {total('test_the_service_behaves_like_the_model', 'infraction reported')} "
+        "MED reports).",
         f"- Schemathesis failures: {failures('test_contract_fuzzing')}.",
         f"- Hostile inputs: {total(hostile, 'inputs')} tried, "
         f"{total(hostile, 'server_errors')} answered 5xx.",

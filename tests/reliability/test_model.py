@@ -9,14 +9,20 @@ to the clients' keys (from payers DICT may mark: held, released by the operator 
 static code; and through refunds of the charges' payments (in parts, several at once,
 past what is left, past the balance or the 90 days, retried under their key; to payers
 whose account rejects them, whose answer is lost, or on-us back to the other client's
-cash-out), sent by the worker (which may die holding them). Every reply is compared
+cash-out), sent by the worker (which may die holding them); and through MED: fraud
+reports against those payments (all of one, part, more than it, twice) that block what
+the balance and the payment have left, then accepted (the blocked funds refunded to the
+payer), rejected (given back), decided twice, or left to the default at the 7-day
+deadline (drawn per example: accept or reject). Every reply is compared
 with a pure-Python model (for a refusal, its code and which rule refused), every balance
 (available, reserved, blocked) after every step, and the invariants
 (``tests.invariants``, money conserved among them) after every example.
 
 ``CONNECTPSP_MODEL_EXAMPLES`` raises the number of examples (``make reliability``); below
 ``MIN_EXAMPLES`` a run cannot be trusted to settle and fail anything (Hypothesis starts with
-its simplest examples and switches rules off in others), so that is the floor.
+its simplest examples and switches rules off in others), so that is the floor: the bounded,
+derandomized run in ``make test`` met every path the coverage checks ask for at 60
+examples (at 25 to 50, once MED joined, it missed on-us payments or failed refunds).
 
 Time moves only when the test moves it (``SteppedClock``, from a fixed moment), and the
 model counts the daily limit by business day in São Paulo, as the service does: the
@@ -75,6 +81,7 @@ from connectpsp.domain.errors import (
     ValidationFailed,
 )
 from connectpsp.domain.ids import derived_id
+from connectpsp.domain.infractions import DECISION_DEADLINE, Infraction
 from connectpsp.domain.ledger import FeePlan, client_account_code
 from connectpsp.domain.pix import PixKeyType
 from connectpsp.domain.refunds import (
@@ -92,8 +99,8 @@ from connectpsp.settings import Settings
 from tests.invariants import cash_in_problems, ledger_problems, risk_problems
 from tests.support import FakeClock, database
 
-MIN_EXAMPLES = 25
-EXAMPLES = max(MIN_EXAMPLES, int(os.environ.get("CONNECTPSP_MODEL_EXAMPLES", "25")))
+MIN_EXAMPLES = 60
+EXAMPLES = max(MIN_EXAMPLES, int(os.environ.get("CONNECTPSP_MODEL_EXAMPLES", "0")))
 SHRINK = "CONNECTPSP_MODEL_EXAMPLES" in os.environ
 STEPS = 60
 # Where each destination ends: COMPLETED, or FAILED with this failure code.
@@ -139,6 +146,7 @@ RULES = st.builds(
     st.integers(50_00, 200_00) | st.none(),
     st.sampled_from(NIGHT_WINDOWS),
 )
+BY = ("by the operator", "at the deadline")  # who decided an infraction
 STATS: Counter[str] = Counter()  # what the run exercised, so a vacuous run cannot pass
 FEE = 7
 # Each model client's cash-in fee: none, fixed, or fixed plus a percentage (a fee that
@@ -247,6 +255,18 @@ class ModelCharge:
 
 
 @dataclass
+class ModelInfraction:
+    """A fraud report against one of a charge's payments, and the funds it blocked."""
+
+    id: str
+    charge: ModelCharge
+    payment: ModelPayment
+    blocked: int
+    deadline: datetime
+    status: str = "OPEN"
+
+
+@dataclass
 class ModelBlock:
     id: str
     amount: int
@@ -301,10 +321,12 @@ class ModelClient:
     charges: list[ModelCharge] = field(default_factory=list)
     blocks: list[ModelBlock] = field(default_factory=list)  # active ones
     refunds: dict[str, ModelRefund] = field(default_factory=dict)  # accepted, by id
+    infractions: list[ModelInfraction] = field(default_factory=list)
 
     @property
     def blocked(self) -> int:
-        return sum(b.amount for b in self.blocks)
+        med = sum(i.blocked for i in self.infractions if i.status == "OPEN")
+        return sum(b.amount for b in self.blocks) + med
 
     def credit(self, amount: int, *, marked_payer: bool, block_id: str, now: datetime) -> None:
         """A Pix received: its net amount, held if the payer is marked."""
@@ -414,6 +436,7 @@ class Bank(RuleBasedStateMachine):
             min_size=2,
             max_size=2,
         ),
+        med_default=st.sampled_from(["accept", "reject"]),
     )
     def open_clients(
         self,
@@ -421,10 +444,15 @@ class Bank(RuleBasedStateMachine):
         rules: list[RiskRules] | None = None,
         cash_in_fees: list[FeePlan] | None = None,
         paid: list[list[tuple[int, str, timedelta]]] | None = None,
+        med_default: str = "accept",
     ) -> None:
         """Two clients with their opening balances, own rules and cash-in fees; each
         with a static code already paid a few times, when ``paid`` says so (the run's
-        refunds then have payments to send back from the first step)."""
+        refunds then have payments to send back from the first step). The worker applies
+        ``med_default`` to the infractions no one decided in time."""
+        if med_default != self.settings_.med_default:
+            self.settings_ = replace(self.settings_, med_default=med_default)
+            self.restart()
         fees = cash_in_fees or [FeePlan(fixed=3)] * 2
         for amount, own, fee, document in zip(
             opening, rules or [RiskRules()] * 2, fees, CLIENT_DOCUMENTS, strict=True
@@ -878,6 +906,138 @@ class Bank(RuleBasedStateMachine):
         found = self.container.refunds.get(full, refund.charge.internal_code, refund.id)
         assert (found.status.value, found.failure_reason) == (refund.status, refund.failure)
 
+    # --- MED: fraud reports against received Pix -------------------------------------
+
+    @precondition(lambda self: any(charge.paid for c in self.clients for charge in c.charges))
+    @rule(
+        who=st.integers(0, 1),
+        which=st.integers(0, 15),
+        how=st.sampled_from(["all", "all", "part", "past the payment"]),
+        share=st.integers(1, 100),
+    )
+    def report_infraction(self, who: int, which: int, how: str, share: int) -> None:
+        """The payer's PSP reports one of the client's received Pix as fraud: all of it
+        (no amount), a share, or more than it (refused). What is blocked at once is the
+        least of the amount, the available balance and what is left of the payment to
+        refund, once a precautionary hold on that Pix has ended in the same step; a Pix
+        reported before is refused, and nothing moves."""
+        client = self.clients[who]
+        paid = [(charge, p) for charge in client.charges for p in charge.paid]
+        if not paid:
+            return
+        charge, payment = paid[which % len(paid)]
+        amount = {
+            "all": None,
+            "part": max(1, payment.amount * share // 100),
+            "past the payment": payment.amount + share,
+        }[how]
+        reported = any(i.payment is payment for c in self.clients for i in c.infractions)
+        if reported or how == "past the payment":
+            expected = IllegalTransition if reported else ValidationFailed
+            with pytest.raises(expected):
+                self.container.infractions.report(payment.end_to_end_id, amount)
+            STATS[f"infraction refused {expected.code}"] += 1
+            return
+        infraction = self.container.infractions.report(payment.end_to_end_id, amount)
+        held = derived_id(payment.end_to_end_id, "block")
+        for block in [b for b in client.blocks if b.id == held]:
+            client.blocks.remove(block)  # a held Pix: the report takes the hold over
+            client.available += block.amount
+            STATS["infraction took over a hold"] += 1
+        asked = payment.amount if amount is None else amount
+        blocked = max(0, min(asked, client.available, payment.left))
+        now = self.clock.now()
+        assert (infraction.status.value, infraction.amount, infraction.blocked) == (
+            "OPEN",
+            asked,
+            blocked,
+        ), (infraction, client.available, payment.left)
+        assert infraction.deadline == now + DECISION_DEADLINE
+        client.available -= blocked
+        client.infractions.append(
+            ModelInfraction(infraction.id, charge, payment, blocked, infraction.deadline)
+        )
+        STATS["infraction reported"] += 1
+        STATS["infraction blocked less than asked"] += blocked < asked
+
+    @precondition(lambda self: any(c.infractions for c in self.clients))
+    @rule(
+        who=st.integers(0, 1),
+        which=st.integers(0, 7),
+        accept=st.booleans(),
+        blank=st.sampled_from([False] * 5 + [True]),
+    )
+    def decide_infraction(self, who: int, which: int, accept: bool, blank: bool) -> None:
+        """The operator accepts (the blocked funds go back to the payer as an FR01
+        refund, reserved in the same transaction) or rejects (they are available again)
+        an infraction; deciding one twice, or rejecting without a reason, is refused."""
+        client = self.clients[who]
+        if not client.infractions:
+            return
+        infraction = client.infractions[which % len(client.infractions)]
+        if not accept and blank:
+            with pytest.raises(ValidationFailed):
+                self.container.infractions.reject(infraction.id, by="model", reason=" ")
+            STATS["infraction refused: no reason"] += 1
+            return
+        if infraction.status != "OPEN":
+            with pytest.raises(IllegalTransition):
+                self.decide(infraction.id, accept)
+            STATS["infraction decided twice"] += 1
+            return
+        self.infraction_decided(client, infraction, self.decide(infraction.id, accept), accept)
+        STATS[f"infraction {infraction.status} by the operator"] += 1
+
+    def decide(self, infraction_id: str, accept: bool) -> Infraction:
+        if accept:
+            return self.container.infractions.accept(infraction_id, by="model")
+        return self.container.infractions.reject(infraction_id, by="model", reason="legit")
+
+    def infraction_decided(
+        self, client: ModelClient, infraction: ModelInfraction, found: Infraction, accept: bool
+    ) -> None:
+        """The model's side of a decision the service made (``found``): the block ends;
+        accepted, what it held that the payment still has to give goes back to the payer
+        as a refund, reserved at once."""
+        client.available += infraction.blocked
+        payment = infraction.payment
+        refunded = min(infraction.blocked, payment.left) if accept else 0
+        infraction.status = "ACCEPTED" if accept else "REJECTED"
+        assert found.status.value == infraction.status, (found, infraction)
+        assert (found.refund_id is not None) == (refunded > 0), (found, refunded)
+        if found.refund_id is not None:
+            client.available -= refunded
+            payment.refunded += refunded
+            magic = MAGIC_REFUND_PAYERS.get(payment.payer)
+            client.refunds[found.refund_id] = ModelRefund(
+                found.refund_id,
+                refunded,
+                infraction.charge,
+                payment,
+                magic.value if magic else None,
+            )
+            STATS["infraction refunded"] += 1
+
+    def infractions_at_deadline(self) -> None:
+        """After draining, every infraction still open past its deadline was decided by
+        the worker, as ``CONNECTPSP_MED_DEFAULT`` says."""
+        accept = self.settings_.med_default == "accept"
+        now = self.clock.now()
+        for client in self.clients:
+            full = self.container.clients.get(client.id)
+            for infraction in client.infractions:
+                if infraction.status != "OPEN" or infraction.deadline > now:
+                    continue
+                found = self.container.infractions.get(full, infraction.id)
+                assert found.decided_by == "deadline", found
+                self.infraction_decided(client, infraction, found, accept)
+                STATS[f"infraction {infraction.status} at the deadline"] += 1
+
+    @rule()
+    def week_passes(self) -> None:
+        """A week and a minute: every infraction's deadline passes (and every block's)."""
+        self.clock.advance(seconds=(DECISION_DEADLINE + timedelta(minutes=1)).total_seconds())
+
     @precondition(lambda self: any(c.charges for c in self.clients))
     @rule(who=st.integers(0, 1), which=st.integers(0, 7))
     def cancel_charge(self, who: int, which: int) -> None:
@@ -985,7 +1145,8 @@ class Bank(RuleBasedStateMachine):
         for _ in range(20):
             self.clock.advance(minutes=2)  # past any backoff or lease
             settled = self.container.settlement.run_due()
-            if not self.container.refund_sender.send_due() and not settled:
+            sent = self.container.refund_sender.send_due()
+            if not self.container.infractions.decide_due() and not sent and not settled:
                 break
         while self.container.cash_ins.expire_due():
             pass
@@ -1011,6 +1172,8 @@ class Bank(RuleBasedStateMachine):
                         self.paid_on_us(receiver, cash_out.charge, found.end_to_end_id, code)
                     STATS["on-us COMPLETED"] += 1
         self.refunds_ended()
+        self.infractions_at_deadline()
+        self.refunds_ended()  # the refunds the deadline made
         for client in self.clients:
             for block in [b for b in client.blocks if b.expires_at <= now]:
                 client.blocks.remove(block)
@@ -1127,6 +1290,10 @@ class Bank(RuleBasedStateMachine):
             for client in self.clients:
                 assert all(c.status != "PROCESSING" for c in client.cash_outs.values())
                 assert all(r.status != "PROCESSING" for r in client.refunds.values())
+                for infraction in client.infractions:
+                    full = self.container.clients.get(client.id)
+                    found = self.container.infractions.get(full, infraction.id)
+                    assert found.status.value == infraction.status, (found, infraction)
             assert ledger_problems(self.container.db) == []
             assert cash_in_problems(self.container.db, self.settings_.ispb) == []
             assert risk_problems(self.container.db, [c.id for c in self.clients]) == []
@@ -1193,6 +1360,11 @@ def test_the_service_behaves_like_the_model(
     assert STATS["returned"] > 0, STATS
     # Refunds of received Pix were accepted, and SPI settled some and rejected others.
     assert STATS["refund COMPLETED"] > 0 and STATS["refund FAILED"] > 0, STATS
+    # Fraud reports blocked funds, and the operator or the deadline decided both ways.
+    assert STATS["infraction reported"] > 0 and STATS["infraction refunded"] > 0, STATS
+    decided = [f"infraction {s} {by}" for s in ("ACCEPTED", "REJECTED") for by in BY]
+    assert all(any(STATS[d] for d in decided if s in d) for s in ("ACCEPTED", "REJECTED"))
+    assert any(STATS[d] for d in decided if "deadline" in d), STATS
 
 
 @pytest.fixture
@@ -1506,6 +1678,108 @@ def test_a_refund_reserves_its_amount_until_spi_answers_and_a_rejected_one_comes
             "refund COMPLETED": 4,
             "refund FAILED": 1,
             "refund on-us COMPLETED": 1,
+        }
+    )
+    bank.teardown()
+
+
+@pytest.mark.parametrize("default", ["accept", "reject"])
+def test_a_med_report_blocks_funds_until_the_operator_or_the_deadline_decides(
+    bank: Bank, default: str
+) -> None:
+    bank.open_clients(opening=[0, 0], cash_in_fees=[FeePlan(fixed=3)] * 2, med_default=default)
+    before = Counter(STATS)
+    closed = next(d for d, r in MAGIC_REFUND_PAYERS.items() if r.value == "AC07")
+    bank.create_charge(who=0, dynamic=False, amount=None, expires_in=60)
+    for amount, payer in [
+        (30_00, PAYEES[0]),
+        (10_00, closed),
+        (20_00, PAYEES[1]),
+        (5_00, PAYEES[2]),
+    ]:
+        bank.pay_charge(who=0, which=0, how="right", chosen=amount, payer=payer)
+    client = bank.clients[0]
+    assert client.available == 65_00 - 4 * 3
+    bank.report_infraction(who=0, which=0, how="part", share=50)  # 15.00 of the 30.00
+    bank.report_infraction(who=0, which=0, how="all", share=1)  # reported already
+    bank.report_infraction(who=0, which=1, how="all", share=1)  # 10.00, the payer's closed
+    bank.report_infraction(who=0, which=2, how="past the payment", share=1)
+    bank.refund(who=0, asks=[(2, "all", 1, True)])  # all 20.00 of the third goes back
+    bank.report_infraction(who=0, which=2, how="all", share=1)  # nothing left: blocks 0
+    assert (client.available, client.blocked) == (64_88 - 25_00 - 20_00, 25_00)
+    bank.restart()  # infractions and their blocks are kept in the database
+    bank.read_balance(who=0)
+    bank.decide_infraction(who=0, which=1, accept=True, blank=False)  # refund of 10.00
+    bank.decide_infraction(who=0, which=0, accept=False, blank=True)  # no reason: refused
+    bank.decide_infraction(who=0, which=0, accept=False, blank=False)  # 15.00 given back
+    bank.decide_infraction(who=0, which=0, accept=True, blank=False)  # decided already
+    assert (client.available, client.blocked, client.reserved) == (34_88, 0, 30_00)
+    bank.drain()  # SPI rejects the refund to the closed account: its 10.00 comes back
+    assert (client.available, client.reserved) == (44_88, 0)
+    bank.report_infraction(who=0, which=3, how="all", share=1)  # 5.00, left to the deadline
+    bank.drain()
+    assert client.blocked == 5_00  # a week is not over
+    bank.week_passes()
+    bank.drain()  # the worker applies the default to both open ones
+    statuses = [i.status for i in client.infractions]
+    decided = "ACCEPTED" if default == "accept" else "REJECTED"
+    assert statuses == ["REJECTED", "ACCEPTED", decided, decided]
+    assert client.available == (39_88 if default == "accept" else 44_88)
+    assert client.blocked == 0
+    bank.read_balance(who=0)
+    assert STATS - before == Counter(
+        {
+            "charges": 1,
+            "cash_in": 4,
+            "refund accepted": 1,
+            "refunds asked at once: 1": 1,
+            "refund COMPLETED": 2 if default == "accept" else 1,
+            "refund FAILED": 1,
+            "infraction reported": 4,
+            "infraction blocked less than asked": 1,
+            f"infraction refused {IllegalTransition.code}": 1,
+            f"infraction refused {ValidationFailed.code}": 1,
+            "infraction refused: no reason": 1,
+            "infraction decided twice": 1,
+            "infraction ACCEPTED by the operator": 1,
+            "infraction REJECTED by the operator": 1,
+            f"infraction {decided} at the deadline": 2,
+            "infraction refunded": 2 if default == "accept" else 1,
+        }
+    )
+    bank.teardown()
+
+
+def test_a_report_on_a_held_pix_takes_the_hold_over_and_refunds_it(bank: Bank) -> None:
+    """A Pix from a marked payer is held for 72 hours; reported, what the hold kept is
+    blocked for MED instead (never available in between), and goes back to the payer
+    when the report is accepted: the hold's end at 72 hours finds nothing left to free."""
+    bank.open_clients(opening=[1_00, 0], cash_in_fees=[FeePlan(fixed=3)] * 2)
+    before = Counter(STATS)
+    bank.mark(payee=PAYEES[1])
+    bank.create_charge(who=0, dynamic=False, amount=None, expires_in=60)
+    bank.pay_charge(who=0, which=0, how="right", chosen=10_00, payer=PAYEES[1])
+    client = bank.clients[0]
+    assert (client.available, client.blocked) == (1_00, 9_97)
+    bank.report_infraction(who=0, which=0, how="all", share=1)
+    assert (client.available, client.blocked) == (97, 10_00)  # all 10.00, fee or not
+    assert [b.id for b in client.blocks] == []  # by the report's block alone
+    bank.read_balance(who=0)
+    bank.decide_infraction(who=0, which=0, accept=True, blank=False)
+    bank.days_pass()
+    bank.drain()
+    assert (client.available, client.blocked, client.reserved) == (97, 0, 0)
+    bank.read_balance(who=0)
+    assert STATS - before == Counter(
+        {
+            "charges": 1,
+            "cash_in": 1,
+            "blocked": 1,
+            "infraction reported": 1,
+            "infraction took over a hold": 1,
+            "infraction ACCEPTED by the operator": 1,
+            "infraction refunded": 1,
+            "refund COMPLETED": 1,
         }
     )
     bank.teardown()

@@ -28,6 +28,7 @@ class Rule:
 
 SERVER = (
     "api",
+    "console",
     "adapters",
     "service",
     "domain",
@@ -53,6 +54,11 @@ RULES = [
         "api",
         ("adapters", "bootstrap", "cli", "worker"),
         why="HTTP goes through use cases; the wiring injects adapters",
+    ),
+    Rule(
+        "console",
+        ("adapters", "bootstrap", "cli", "worker"),
+        why="the console is HTTP too: it goes through use cases; the wiring injects adapters",
     ),
     Rule(
         "adapters.storage",
@@ -131,6 +137,7 @@ BREAKS = {
     "brcode": ("brcode.py", "from connectpsp.domain.money import to_decimal\n"),
     "service": ("service/cashouts.py", "from connectpsp.adapters.storage import db\n"),
     "api": ("api/app.py", "from connectpsp.bootstrap import Container\n"),
+    "console": ("console/pages.py", "from connectpsp.adapters.storage import operators\n"),
     "adapters.storage": (
         "adapters/storage/webhooks.py",
         "from connectpsp.service import endpoints\n",

@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+from connectpsp.domain.blocks import Block
 from connectpsp.domain.errors import IllegalTransition, ValidationFailed
 from connectpsp.domain.infractions import InfractionDecision, InfractionStatus
 from connectpsp.domain.refunds import RefundReason, RefundStatus
@@ -149,3 +150,22 @@ def test_an_acceptance_refunds_only_what_is_still_left_of_the_pix(w: World) -> N
     refund = w.s.db.committed.refunds[accepted.refund_id or ""]
     assert refund.amount == 3_00
     assert money(w, client.id) == (10_00, 7_00 + 3_00, 0)  # the other 7.00 released
+
+
+def test_a_report_on_a_held_pix_takes_the_hold_over(w: World) -> None:
+    client = w.s.client()
+    _, e2e = w.paid(client, 10_00)
+    hold = Block.precautionary(client.id, e2e, 10_00, w.s.clock.now())
+    with w.s.db(write=True) as uow:  # as a marked payer's Pix is credited
+        uow.blocks.add(hold)
+        uow.ledger.record([hold.hold()])
+        uow.commit()
+    assert money(w, client.id) == (0, 0, 10_00)
+    reported = med(w).report(e2e)
+    assert reported.blocked == 10_00  # what the hold kept, now the report's
+    assert money(w, client.id) == (0, 0, 10_00)
+    with w.s.db() as uow:
+        ended = uow.blocks.get(hold.id)
+    assert ended is not None and (ended.active, ended.released_by) == (False, "med")
+    med(w).accept(reported.id, by="ana")
+    assert money(w, client.id) == (0, 10_00, 0)  # on its way back to the payer

@@ -90,7 +90,7 @@ class World:
             uow.commit()
         return charge.internal_code, e2e
 
-    def refund(self, client: Client, code: str, amount: int, **fields: Any) -> Any:
+    def refund(self, client: Client, code: str | None, amount: int, **fields: Any) -> Any:
         decided = self.refunds.create(
             client, str(uuid.uuid4()), RefundRequest(code, amount, **fields)
         )
@@ -272,3 +272,18 @@ def test_two_workers_on_one_job_end_the_refund_once(w: World) -> None:
     posts = [t for t in w.s.db.committed.transfers.values() if t.pending_id == refund.id]
     assert len(posts) == 1 and posts[0].credit == PSP_SETTLEMENT
     assert events(w) == ["REFUND_COMPLETED"]
+
+
+def test_a_received_pix_is_refunded_by_its_end_to_end_id_alone(w: World) -> None:
+    client, other = w.s.client(), w.s.client()
+    code, e2e = w.paid(client, 10_00)
+    before = w.money(other)
+    theirs = w.refund(other, None, 1_00, end_to_end_id=e2e)  # not a Pix the other received
+    assert isinstance(theirs, Refused) and isinstance(theirs.error, UnknownPayment), theirs
+    assert w.money(other) == before
+    outcome = w.refund(client, None, 4_00, end_to_end_id=e2e)
+    assert isinstance(outcome, Accepted), outcome
+    assert (outcome.result.internal_code, outcome.result.end_to_end_id) == (code, e2e)
+    assert w.refunds.get(client, None, outcome.result.id) == outcome.result
+    over = w.refund(client, None, 6_01, end_to_end_id=e2e)  # 6.00 is left
+    assert isinstance(over, Refused) and isinstance(over.error, RefundExceedsPayment), over

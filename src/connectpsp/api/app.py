@@ -41,6 +41,8 @@ from connectpsp.api.routes import (
     webhooks,
 )
 from connectpsp.api.services import Background, Services
+from connectpsp.console import ConsoleServices
+from connectpsp.console import install as install_console
 from connectpsp.metrics import observe_request
 
 __all__ = ["create_app"]
@@ -148,9 +150,15 @@ def _describe_response_headers(schema: dict[str, Any]) -> None:
 _REPLAYED_REFUSALS = {("/cash-out", "post", "409"), ("/cash-out", "post", "422")}
 
 
-def create_app(services: Services, *, background: Background | None = None) -> FastAPI:
+def create_app(
+    services: Services,
+    *,
+    background: Background | None = None,
+    console: ConsoleServices | None = None,
+) -> FastAPI:
     """The API over ``services``; ``background`` (the settlement worker, say) is started
-    when the app starts and stopped when it stops."""
+    when the app starts and stopped when it stops; with ``console``, the operator console
+    is served at /console (out of the OpenAPI description), and ``/`` leads to it too."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -176,10 +184,13 @@ def create_app(services: Services, *, background: Background | None = None) -> F
         lifespan=lifespan,
     )
 
-    # When the operator console exists, point here to it (or serve a page linking both).
-    @app.get("/", include_in_schema=False)
-    async def home() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    if console is not None:
+        install_console(app, console)
+    else:
+
+        @app.get("/", include_in_schema=False)
+        async def home() -> RedirectResponse:
+            return RedirectResponse("/docs")
 
     app.state.services = services
     install_handlers(app)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from connectpsp.api.schemas import Amount, _In, parse_body
+from connectpsp.domain.errors import FieldError, ValidationFailed
 from connectpsp.domain.refunds import MAX_DESCRIPTION, RefundReason, RefundRequest, RefundStatus
 
 __all__ = ["RefundBody", "RefundIn", "parse_refund"]
@@ -30,8 +31,12 @@ class RefundIn(_In):
     description: str | None = Field(default=None, max_length=MAX_DESCRIPTION)
 
 
-def parse_refund(internal_code: str, data: Any) -> RefundRequest:
+def parse_refund(internal_code: str | None, data: Any) -> RefundRequest:
+    """A refund of a charge's payment, or (``internal_code`` None) of the Pix that the
+    body's ``endToEndId`` names, which is then required."""
     body = parse_body(RefundIn, data)
+    if internal_code is None and body.end_to_end_id is None:
+        raise ValidationFailed([FieldError("endToEndId", "is required")])
     return RefundRequest(
         internal_code=internal_code,
         amount=body.amount,

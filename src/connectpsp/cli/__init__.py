@@ -9,8 +9,8 @@ the other commands refuse a database that is not migrated, and create nothing.
 The package, by job: ``entry`` (the command tree, and ``main``, the boundary), ``errors``
 (how a failure is worded), ``database`` (the settings, the database and the wired
 services a command opens), ``server`` (serve, worker, migrate), ``clients`` (clients and
-sandbox fund), ``sandbox_pay`` (sandbox pay), ``demo`` (the demo client and the README
-tour's commands).
+sandbox fund), ``client_update`` (clients update), ``webhooks`` (failed deliveries),
+``sandbox_pay`` (sandbox pay), ``demo`` (the demo client and the README tour's commands).
 """
 
 from __future__ import annotations

@@ -1,21 +1,23 @@
-"""The ``clients`` commands (create, list, disable, enable) and ``sandbox fund``."""
+"""The ``clients`` commands (create, list, disable, enable) and ``sandbox fund``;
+``clients update`` is in ``client_update``."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from connectpsp.cli.database import load_settings, open_container
 from connectpsp.cli.errors import USAGE, CliError, fields
+from connectpsp.domain.clients import Client
+from connectpsp.domain.clock import iso_local
 from connectpsp.domain.errors import FieldError, ValidationFailed
 from connectpsp.domain.ledger import FeePlan
-from connectpsp.domain.money import Centavos, format_brl, parse_amount
+from connectpsp.domain.money import Centavos, format_brl, parse_amount, to_decimal
 
-__all__ = ["clients_app", "sandbox_app"]
+__all__ = ["amount_or_zero", "clients_app", "sandbox_app"]
 
 clients_app = typer.Typer(help="Manage clients (merchants).", no_args_is_help=True)
 sandbox_app = typer.Typer(help="Sandbox-only helpers.", no_args_is_help=True)
@@ -44,14 +46,21 @@ _CREATE_OPTIONS = {
 }
 
 
+def amount_or_zero(text: str) -> Centavos:
+    """An amount in reais, 0 allowed (a fee, a limit), exactly: ``0.07`` is 7 centavos,
+    ``50.005`` is refused, never rounded. ``ValueError`` says what is wrong."""
+    text = text.strip()
+    if text in ("0", "0.0", "0.00"):
+        return 0
+    return parse_amount(text)
+
+
 def _amount_field(text: str | None, field: str, bad: list[FieldError]) -> Centavos | None:
     """An optional amount option (0 allowed); a bad one is added to ``bad``."""
     if text is None:
         return None
-    if text.strip() in ("0", "0.0", "0.00"):
-        return 0
     try:
-        return parse_amount(text)
+        return amount_or_zero(text)
     except ValueError as error:
         bad.append(FieldError(field, str(error)))
         return None
@@ -137,19 +146,50 @@ def clients_create(
 
 
 @clients_app.command("list")
-def clients_list() -> None:
-    """List clients."""
-    table = Table("clientId", "name", "available", "created")
+def clients_list(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """List clients, with their balance, fees and limits."""
     with open_container(load_settings(), migrate=False) as container:
-        for client in container.clients.list():
-            balance = container.clients.balance(client.id)
-            table.add_row(
-                client.id,
-                client.name,
-                format_brl(balance.available),
-                client.created_at.isoformat(timespec="seconds"),
-            )
-    console.print(table)
+        found = [(c, container.clients.balance(c.id).available) for c in container.clients.list()]
+    if as_json:
+        for client, available in found:
+            typer.echo(json.dumps(_client_json(client, available)))
+        return
+    # One line a client, never cut short by the terminal: an operator copies the id.
+    rows = [("clientId", "status", "available", "created", "name")] + [
+        (
+            client.id,
+            "active" if client.active else "disabled",
+            format_brl(available),
+            iso_local(client.created_at)[:10],  # the day, in -03:00; --json has the time
+            client.name,
+        )
+        for client, available in found
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1]), row[2].rjust(widths[2])]
+        typer.echo("  ".join([*cells, row[3].ljust(widths[3]), row[4]]))
+
+
+def _client_json(client: Client, available: Centavos) -> dict[str, Any]:
+    """A client as ``clients list --json`` prints it: amounts as exact decimal strings."""
+
+    def plan(fees: FeePlan) -> dict[str, Any]:
+        return {"fixed": str(to_decimal(fees.fixed)), "bps": fees.bps}
+
+    return {
+        "clientId": client.id,
+        "name": client.name,
+        "active": client.active,
+        "available": str(to_decimal(available)),
+        "fee": plan(client.fee_plan),
+        "cashInFee": plan(client.cash_in_fee_plan),
+        "perTransactionLimit": str(to_decimal(client.per_transaction_limit)),
+        "dailyLimit": str(to_decimal(client.daily_limit)),
+        "createdAt": iso_local(client.created_at),
+    }
 
 
 @clients_app.command("disable")
@@ -157,23 +197,25 @@ def clients_disable(
     client_id: Annotated[str, typer.Argument(help="The client to disable.")],
 ) -> None:
     """Refuse a client: no new tokens, and the tokens it holds are refused (by running
-    servers within 30 s, the time they remember a client)."""
+    servers within 30 s, the time they remember a client). What it already had accepted
+    still settles, and its webhooks still go out."""
     _set_active(client_id, active=False)
-    console.print(f"disabled client {client_id}")
 
 
 @clients_app.command("enable")
 def clients_enable(
     client_id: Annotated[str, typer.Argument(help="The client to enable again.")],
 ) -> None:
-    """Let a disabled client in again (running servers within 30 s)."""
+    """Let a disabled client in again, at once everywhere (no server remembers a
+    disabled client)."""
     _set_active(client_id, active=True)
-    console.print(f"enabled client {client_id}")
 
 
 def _set_active(client_id: str, *, active: bool) -> None:
     with open_container(load_settings(), migrate=False) as container:
-        container.clients.set_active(client_id, active)  # NotFound: one line, exit 1
+        was = container.clients.set_active(client_id, active)  # NotFound: one line, exit 1
+    state = {True: "active", False: "disabled"}
+    console.print(f"client {client_id}: status {state[was]} -> {state[active]}")
 
 
 @sandbox_app.command("fund")

@@ -11,13 +11,16 @@ import typer
 
 from connectpsp import __version__
 from connectpsp.cli.blocks import blocks_app
+from connectpsp.cli.client_update import clients_update
 from connectpsp.cli.clients import clients_app, sandbox_app
 from connectpsp.cli.demo import demo
 from connectpsp.cli.errors import explain
 from connectpsp.cli.infractions import infractions_app
+from connectpsp.cli.operators import operators_app
 from connectpsp.cli.risk import risk_app
 from connectpsp.cli.sandbox_pay import sandbox_pay
 from connectpsp.cli.server import migrate, serve, worker
+from connectpsp.cli.webhooks import webhooks_app
 
 __all__ = ["app", "main"]
 
@@ -54,11 +57,14 @@ app.command()(worker)
 app.command()(migrate)
 app.command()(demo)
 sandbox_app.command("pay")(sandbox_pay)
+clients_app.command("update")(clients_update)
 app.add_typer(clients_app, name="clients")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(risk_app, name="risk")
 app.add_typer(blocks_app, name="blocks")
 app.add_typer(infractions_app, name="infractions")
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(operators_app, name="operators")
 
 
 def _click_exceptions() -> ModuleType:

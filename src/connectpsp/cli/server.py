@@ -40,7 +40,11 @@ def serve(
     settings = load_settings(console_logs=True)
     try:
         with open_container(settings, migrate=True) as container:
-            api = create_app(container, background=None if no_worker else container.worker)
+            api = create_app(
+                container,
+                background=None if no_worker else container.worker,
+                console=container,
+            )
             server.run(server.server_config(api, container.settings, host=host, port=port))
     finally:
         process_exiting()

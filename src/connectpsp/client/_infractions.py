@@ -79,8 +79,8 @@ class InfractionChanged:
 @dataclass(frozen=True)
 class InfractionMovement:
     """What a MED step did to your balance, to registered endpoints: InfractionReported
-    (DEBIT: ``final_amount`` was blocked), InfractionAccepted (the block's end: the
-    refund's own CashInRefund follows) or InfractionRejected (CREDIT: released)."""
+    (DEBIT: ``final_amount`` was blocked), InfractionAccepted (CREDIT: the block's end;
+    the refund's own CashInRefund DEBIT follows) or InfractionRejected (CREDIT: released)."""
 
     webhook_id: str
     event: str

@@ -57,7 +57,7 @@ class Block:
         cls, client_id: str, end_to_end_id: str, amount: Centavos, now: datetime
     ) -> Block:
         return cls(
-            id=derived_id(end_to_end_id, "block"),
+            id=cls.precautionary_id(end_to_end_id),
             client_id=client_id,
             end_to_end_id=end_to_end_id,
             amount=amount,
@@ -65,6 +65,10 @@ class Block:
             created_at=now,
             expires_at=now + PRECAUTIONARY_HOLD,
         )
+
+    @staticmethod
+    def precautionary_id(end_to_end_id: str) -> str:
+        return derived_id(end_to_end_id, "block")
 
     @property
     def active(self) -> bool:

@@ -53,10 +53,11 @@ def infraction_event(i: Infraction, at: datetime) -> dict[str, Any]:
 
 
 def infraction_movement(i: Infraction, at: datetime) -> dict[str, Any]:
-    """A report moves ``blocked`` out of the available balance (DEBIT); a rejection gives
-    it back (CREDIT); an acceptance sends it to the payer (a refund, whose own
-    ``CashInRefund`` event follows): here the block's end, a DEBIT of nothing more."""
-    credit = i.status is InfractionStatus.REJECTED
+    """A report moves ``blocked`` out of the available balance (DEBIT); a decision ends
+    the block and gives it back (CREDIT). After an acceptance the refund takes it again,
+    and its own ``CashInRefund`` DEBIT follows when SPI settles it (ERROR, moving
+    nothing, when SPI rejects it): summed, a MED moves exactly what left the account."""
+    credit = i.status is not InfractionStatus.OPEN
     return {
         "event": _MOVEMENT[i.status],
         "status": "CONFIRMED",

@@ -84,7 +84,7 @@ class UnknownPayment(ConnectPSPError):
 class RefundRequest:
     """A refund as the client asked for it, validated (``api.cashin_schemas``)."""
 
-    internal_code: str  # the charge
+    internal_code: str | None  # the charge; None: the Pix ``end_to_end_id`` names
     amount: Centavos
     end_to_end_id: str | None = None  # the payment; optional when the charge has one
     reason: RefundReason = RefundReason.ORIGINAL

@@ -23,9 +23,10 @@ from connectpsp.service.ratelimit import TokenThrottle, scope_of
 
 __all__ = ["AuthService", "Caller", "TokenCodec", "signature_for"]
 
-# How long a client's record (tokens' digests, limits, fees, active) is trusted from
-# memory: a disabled client or a new ApplicationToken takes effect within this time in
-# other processes; in the process that changed it, at once (``forget``).
+# How long an active client's record (tokens' digests, limits, fees) is trusted from
+# memory: disabling it, new fees or limits, or a new ApplicationToken take effect within
+# this time in other processes; in the process that changed it, at once (``forget``).
+# A disabled client is never remembered, so enabling it takes effect at once.
 CLIENT_CACHE_SECONDS = 30.0
 
 
@@ -76,10 +77,11 @@ class AuthService:
         # Verify against a dummy hash for unknown clients too, so timing does not tell
         # which clientIds exist.
         stored = client.secret_hash if client else _DUMMY_HASH
-        valid = self._hasher.verify(stored, client_secret) and client is not None and client.active
-        if not valid:
+        valid = self._hasher.verify(stored, client_secret) and client is not None
+        if not valid or client is None or not client.active:
             self._throttle.failed(scope)
-            raise InvalidCredentials()
+            # Only a caller that knows the secret learns that the client is disabled.
+            raise InvalidCredentials(_DISABLED if valid else None)
         self._throttle.succeeded(scope)
         return self._tokens.issue(client_id)
 
@@ -90,7 +92,8 @@ class AuthService:
             forgets = self._forgets
             with self._uow() as uow:
                 client = uow.clients.get(subject)
-            if client is not None:
+            # A disabled client is not remembered: enabling it shows at once everywhere.
+            if client is not None and client.active:
                 with self._lock:
                     if forgets == self._forgets:
                         expires = time.monotonic() + CLIENT_CACHE_SECONDS
@@ -131,8 +134,10 @@ class AuthService:
 
     @staticmethod
     def _caller(client: Client | None, token: str, application_token: str | None) -> Caller:
-        if client is None or not client.active:
-            raise Unauthorized("The access token's client no longer exists or is disabled.")
+        if client is None:
+            raise Unauthorized("The access token's client no longer exists.")
+        if not client.active:
+            raise Unauthorized(_DISABLED)
         given = token_digest(application_token or "")
         if not application_token or not hmac.compare_digest(given, client.app_token_hash):
             raise InvalidApplicationToken()
@@ -155,6 +160,8 @@ class AuthService:
         if not given.isascii() or not hmac.compare_digest(expected, given):
             raise InvalidSignature()
 
+
+_DISABLED = "This client is disabled; the PSP's operator may enable it again."
 
 # argon2id of a random string nobody knows; only its verification time matters.
 _DUMMY_HASH = (

@@ -1,9 +1,12 @@
-"""Creating, listing, disabling and enabling clients, and funding them in the sandbox."""
+"""Creating, listing, changing, disabling and enabling clients, and funding them in the
+sandbox."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from connectpsp.domain.blocks import blocked_account_code
 from connectpsp.domain.clients import DEFAULT_MERCHANT_CITY, Client, ClientCredentials
@@ -21,9 +24,12 @@ from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
 __all__ = [
     "MAX_CITY_LENGTH",
     "MAX_NAME_LENGTH",
+    "ClientChanges",
     "ClientService",
+    "changed_client",
     "crypto_context",
     "token_digest",
+    "validate_changes",
     "validate_new_client",
     "webhook_context",
 ]
@@ -147,16 +153,36 @@ class ClientService:
         if self._on_changed is not None:
             self._on_changed(client_id)
 
-    def set_active(self, client_id: str, active: bool) -> None:
-        """Enable or disable a client. A disabled client gets no token, and the tokens it
-        holds are refused: at once in this process, within ``CLIENT_CACHE_SECONDS`` in
-        others (each remembers a client that long)."""
+    def set_active(self, client_id: str, active: bool) -> bool:
+        """Enable or disable a client; whether it was active before. A disabled client
+        gets no token, and the tokens it holds are refused: at once in this process,
+        within ``CLIENT_CACHE_SECONDS`` in others (each remembers a client that long).
+        What it already had accepted still settles, and its webhooks still go out."""
         with self._uow(write=True) as uow:
-            if not uow.clients.set_active(client_id, active):
+            before = uow.clients.get(client_id, lock=True)
+            if before is None or not uow.clients.set_active(client_id, active):
                 raise NotFound(f"No client {client_id}.")
             uow.commit()
         if self._on_changed is not None:
             self._on_changed(client_id)
+        return before.active
+
+    def update(self, client_id: str, changes: ClientChanges) -> tuple[Client, Client]:
+        """Apply ``changes`` (``changed_client``) in one transaction; the client before and
+        after. Its next cash-outs and cash-ins follow them: at once in this process,
+        within ``CLIENT_CACHE_SECONDS`` in others."""
+        with self._uow(write=True) as uow:
+            # Locked: two updates at once each apply to what the other wrote, and neither
+            # change is lost (a part of a fee given alone keeps the other part).
+            before = uow.clients.get(client_id, lock=True)
+            if before is None:
+                raise NotFound(f"No client {client_id}.")
+            after = changed_client(before, changes)
+            uow.clients.update(after)
+            uow.commit()
+        if self._on_changed is not None:
+            self._on_changed(client_id)
+        return before, after
 
     def fund(self, client_id: str, amount: Centavos) -> Balance:
         """Credit a client from the outside world (sandbox top-up), through the ledger."""
@@ -199,22 +225,8 @@ def validate_new_client(
     argument (``name``, ``per_transaction_limit``, ``daily_limit``, ``merchant_city``,
     ``document``). Pure: a caller checks its input with it before it opens anything."""
     errors: list[FieldError] = []
-    clean = name.strip()
-    if not clean:
-        errors.append(FieldError("name", "must not be empty"))
-    elif len(clean) > MAX_NAME_LENGTH:
-        errors.append(FieldError("name", f"must be at most {MAX_NAME_LENGTH} characters"))
-    else:
-        try:  # the rule every text from outside follows (bytes that were not UTF-8 too)
-            clean = clean_text(clean)
-        except ValueError as error:
-            errors.append(FieldError("name", str(error)))
-    for field, limit in (
-        ("per_transaction_limit", per_transaction_limit),
-        ("daily_limit", daily_limit),
-    ):
-        if limit is not None and not 0 <= limit <= MAX_CENTAVOS:
-            errors.append(FieldError(field, f"must be between 0 and {MAX_CENTAVOS} centavos"))
+    clean = _checked_name(name, errors)
+    _check_limits(errors, per_transaction_limit=per_transaction_limit, daily_limit=daily_limit)
     if merchant_city is not None and not 1 <= len(merchant_city.strip()) <= MAX_CITY_LENGTH:
         # What a BR Code's field 60 holds, shown to every payer.
         errors.append(FieldError("merchant_city", f"must be 1 to {MAX_CITY_LENGTH} characters"))
@@ -226,6 +238,96 @@ def validate_new_client(
     if errors:
         raise ValidationFailed(errors)
     return clean
+
+
+def _checked_name(name: str, errors: list[FieldError]) -> str:
+    clean = name.strip()
+    if not clean:
+        errors.append(FieldError("name", "must not be empty"))
+    elif len(clean) > MAX_NAME_LENGTH:
+        errors.append(FieldError("name", f"must be at most {MAX_NAME_LENGTH} characters"))
+    else:
+        try:  # the rule every text from outside follows (bytes that were not UTF-8 too)
+            clean = clean_text(clean)
+        except ValueError as error:
+            errors.append(FieldError("name", str(error)))
+    return clean
+
+
+def _check_limits(errors: list[FieldError], **limits: Centavos | None) -> None:
+    for name, limit in limits.items():
+        if limit is not None and not 0 <= limit <= MAX_CENTAVOS:
+            errors.append(FieldError(name, f"must be between 0 and {MAX_CENTAVOS} centavos"))
+
+
+@dataclass(frozen=True)
+class ClientChanges:
+    """What ``ClientService.update`` changes; None keeps a setting. A fee's two parts
+    change apart: ``fee_fixed`` alone keeps the plan's ``bps``. ``risk`` holds fields of
+    ``RiskRules`` (None turns a rule off)."""
+
+    name: str | None = None
+    fee_fixed: Centavos | None = None
+    fee_bps: int | None = None
+    cash_in_fee_fixed: Centavos | None = None
+    cash_in_fee_bps: int | None = None
+    per_transaction_limit: Centavos | None = None
+    daily_limit: Centavos | None = None
+    risk: Mapping[str, Any] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return self != ClientChanges()
+
+
+def validate_changes(changes: ClientChanges) -> None:
+    """Each value ``changes`` gives, checked on its own; ``ValidationFailed`` names every
+    bad one (``name``, ``fee_fixed``, ``fee_bps``, ``cash_in_fee_fixed``,
+    ``cash_in_fee_bps``, ``per_transaction_limit``, ``daily_limit``, and the fields of
+    ``RiskRules``). Pure: a caller checks its input with it before it opens anything."""
+    errors: list[FieldError] = []
+    if changes.name is not None:
+        _checked_name(changes.name, errors)
+    _check_limits(
+        errors,
+        per_transaction_limit=changes.per_transaction_limit,
+        daily_limit=changes.daily_limit,
+    )
+    for prefix, fixed, bps in (
+        ("fee_", changes.fee_fixed, changes.fee_bps),
+        ("cash_in_fee_", changes.cash_in_fee_fixed, changes.cash_in_fee_bps),
+    ):
+        try:
+            FeePlan(fixed=fixed or 0, bps=bps or 0)
+        except ValidationFailed as error:
+            errors.extend(FieldError(prefix + e.field, e.message) for e in error.errors)
+    try:  # each rule's value stands alone; a night window is always given whole
+        replace(RiskRules(), **changes.risk)
+    except ValidationFailed as error:
+        errors.extend(error.errors)
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def changed_client(client: Client, changes: ClientChanges) -> Client:
+    """``client`` with ``changes`` applied (``validate_changes`` first). Pure."""
+    validate_changes(changes)
+    return replace(
+        client,
+        name=client.name if changes.name is None else _checked_name(changes.name, []),
+        fee_plan=FeePlan(
+            fixed=_given_or(changes.fee_fixed, client.fee_plan.fixed),
+            bps=_given_or(changes.fee_bps, client.fee_plan.bps),
+        ),
+        cash_in_fee_plan=FeePlan(
+            fixed=_given_or(changes.cash_in_fee_fixed, client.cash_in_fee_plan.fixed),
+            bps=_given_or(changes.cash_in_fee_bps, client.cash_in_fee_plan.bps),
+        ),
+        per_transaction_limit=_given_or(
+            changes.per_transaction_limit, client.per_transaction_limit
+        ),
+        daily_limit=_given_or(changes.daily_limit, client.daily_limit),
+        risk=replace(client.risk, **changes.risk),
+    )
 
 
 def _given_or(value: Centavos | None, default: Centavos) -> Centavos:

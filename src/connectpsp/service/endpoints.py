@@ -40,7 +40,14 @@ from connectpsp.domain.webhooks import (
     placeholder_host,
 )
 from connectpsp.service.acceptance import AcceptanceEngine, Decided, Submission
-from connectpsp.service.ports import BlockedUrl, Cipher, UnitOfWork, UnitOfWorkFactory, UrlGuard
+from connectpsp.service.ports import (
+    BlockedUrl,
+    Cipher,
+    ClientDelivery,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    UrlGuard,
+)
 
 __all__ = ["SECRET_OVERLAP", "WebhookEndpoints", "endpoint_secret_context"]
 
@@ -270,15 +277,34 @@ class WebhookEndpoints:
         with self._uow() as uow:
             return uow.webhooks.deliveries(client.id, status, limit)
 
+    def failed(self, client_id: str | None = None, limit: int = 100) -> list[ClientDelivery]:
+        """For the PSP's operator: deliveries that ended failed (every scheduled attempt
+        failed, the receiver answered 410, or the endpoint is gone), newest first, of one
+        client or of all."""
+        with self._uow() as uow:
+            return uow.webhooks.failed_deliveries(client_id, limit)
+
+    def retry_any(self, delivery_id: str) -> str:
+        """``retry`` for the PSP's operator, whatever the client; that client's id."""
+        with self._uow() as uow:
+            client_id = uow.webhooks.delivery_client(delivery_id)
+        if client_id is None:
+            raise NotFound(f"No webhook delivery {delivery_id}.")
+        self._retry(client_id, delivery_id)
+        return client_id
+
     def retry(self, client: Client, delivery_id: str) -> None:
         """Make a delivery due now; never one whose endpoint is disabled or deleted."""
+        self._retry(client.id, delivery_id)
+
+    def _retry(self, client_id: str, delivery_id: str) -> None:
         with self._uow(write=True) as uow:
-            live = uow.webhooks.delivery_endpoint_live(client.id, delivery_id)
+            live = uow.webhooks.delivery_endpoint_live(client_id, delivery_id)
             if live is None:
                 raise NotFound(f"No webhook delivery {delivery_id}.")
             if not live:
                 raise EndpointDisabled()
-            if not uow.webhooks.requeue(client.id, delivery_id, self._clock.now()):
+            if not uow.webhooks.requeue(client_id, delivery_id, self._clock.now()):
                 raise NotFound(f"No webhook delivery {delivery_id}.")
             uow.commit()
         self._on_queued()

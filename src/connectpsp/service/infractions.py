@@ -13,6 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from connectpsp.domain.blocks import Block
 from connectpsp.domain.clients import Client
 from connectpsp.domain.clock import Clock
 from connectpsp.domain.errors import (
@@ -68,6 +69,7 @@ class Infractions:
         default: InfractionDecision,
         lease: timedelta = timedelta(seconds=30),
         on_event: Callable[[], None] = lambda: None,
+        on_changed: Callable[[], None] = lambda: None,
     ) -> None:
         self._uow = uow
         self._clock = clock
@@ -75,6 +77,8 @@ class Infractions:
         self._default = default
         self._lease = lease
         self._on_event = on_event  # webhooks were queued, or a refund: wake the worker
+        # A report or a decision changes what DICT says of the receiver: forget it.
+        self._on_changed = on_changed
 
     # --- the client's view -------------------------------------------------------------
 
@@ -103,6 +107,7 @@ class Infractions:
         """Block up to ``amount`` (all of the Pix by default) of the receiving client's
         available balance, never more than is left of the Pix to refund."""
         infraction = self._retried(lambda: self._report(end_to_end_id, amount, details))
+        self._on_changed()
         self._on_event()
         return infraction
 
@@ -127,12 +132,13 @@ class Infractions:
                     [FieldError("amount", "must be more than 0 and at most the Pix's amount")]
                 )
             left = refundable(payment, uow.refunds.of_payments([end_to_end_id])[end_to_end_id])
+            transfers, available = _take_over_hold(uow, end_to_end_id, now, balance.available)
             infraction = Infraction.report(
                 new_id(),
                 client_id=payment.client_id,
                 end_to_end_id=end_to_end_id,
                 amount=wanted,
-                available=min(balance.available, left),
+                available=min(available, left),
                 now=now,
                 details=details,
             )
@@ -140,7 +146,8 @@ class Infractions:
             block = infraction.block()
             if block is not None:
                 uow.blocks.add(block)  # no expiry job: the decision ends it
-                uow.ledger.record([block.hold()])
+                transfers.append(block.hold())
+            uow.ledger.record(transfers)
             job = (infraction.id, {"infractionId": infraction.id})
             uow.outbox.enqueue(DEADLINE_TOPIC, [job], available_at=infraction.deadline)
             uow.emit(InfractionReported(now, infraction, _webhook_url(uow, payment.charge_id)))
@@ -152,6 +159,7 @@ class Infractions:
     def accept(self, infraction_id: str, *, by: str) -> Infraction:
         """Refund what the report blocked to the payer (FR01), from the blocked funds."""
         decided = self._retried(lambda: self._decide(infraction_id, by, None))
+        self._on_changed()
         self._on_event()
         return decided
 
@@ -160,6 +168,7 @@ class Infractions:
         if not reason.strip():
             raise ValidationFailed([FieldError("reason", "must say why")])
         decided = self._retried(lambda: self._decide(infraction_id, by, reason))
+        self._on_changed()
         self._on_event()
         return decided
 
@@ -175,6 +184,7 @@ class Infractions:
         for job in jobs:
             self._decide_job(job)
         if jobs:
+            self._on_changed()
             self._on_event()
         return len(jobs)
 
@@ -267,6 +277,22 @@ class Infractions:
                 if attempt == _ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")
+
+
+def _take_over_hold(
+    uow: UnitOfWork, end_to_end_id: str, now: datetime, available: Centavos
+) -> tuple[list[Transfer], Centavos]:
+    """A Pix from a payer DICT marks is held as a precaution (``domain.blocks``): a report
+    against it ends that hold in the same transaction, so the report can block what it
+    held, which then goes back to the payer, not to the client when the 72 hours end.
+    The transfers so far, and the available balance they leave."""
+    held = uow.blocks.get(Block.precautionary_id(end_to_end_id))
+    if held is None or not held.active:
+        return [], available
+    released, back = held.release(now, "med")
+    if not uow.blocks.release(released):
+        raise StorageConflict()
+    return [back], available + held.amount
 
 
 def _webhook_url(uow: UnitOfWork, charge_id: str | None) -> str | None:

@@ -28,6 +28,7 @@ from connectpsp.service.cashin_ports import (
 )
 from connectpsp.service.webhook_ports import (
     BlockedUrl,
+    ClientDelivery,
     SendResult,
     UrlGuard,
     WebhookRepository,
@@ -41,6 +42,7 @@ __all__ = [
     "CashOutRepository",
     "ChargeRepository",
     "Cipher",
+    "ClientDelivery",
     "ClientRepository",
     "IdempotencyRepository",
     "InfractionRepository",
@@ -90,8 +92,15 @@ class Cipher(Protocol):
 
 class ClientRepository(Protocol):
     def add(self, client: Client) -> None: ...
-    def get(self, client_id: str) -> Client | None: ...
+    def get(self, client_id: str, *, lock: bool = False) -> Client | None:
+        """With ``lock``, the row stays locked until the end of the transaction."""
+        ...
+
     def list(self) -> list[Client]: ...
+    def update(self, client: Client) -> bool:
+        """Write its name, fees and limits; False if there is no such client."""
+        ...
+
     def set_risk(self, client_id: str, rules: RiskRules) -> bool:
         """Replace the client's own fraud limits; False if there is no such client."""
         ...

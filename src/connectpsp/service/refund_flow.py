@@ -49,6 +49,7 @@ class _Batch:
     book: Book
     charges: dict[tuple[str, str], Charge | None]  # by (client id, internalCode)
     payments: dict[str, list[CashIn]]  # by charge id
+    received: dict[str, tuple[CashIn, Charge | None]]  # named by endToEndId alone
     refunds: dict[str, list[Refund]]  # by endToEndId, this batch's included
     accepted: list[Refund] = field(default_factory=list)
 
@@ -76,19 +77,30 @@ class RefundFlow:
         if missing:
             raise LedgerViolation(f"No balance account {sorted(missing)[0]!r}.")
         wanted = sorted({(s.client.id, s.command.internal_code) for s in batch})
-        charges = {(c, code): uow.charges.get(c, code) for c, code in wanted}
+        charges = {(c, code): uow.charges.get(c, code) for c, code in wanted if code}
         payments = uow.cash_ins.of_charges([c.id for c in charges.values() if c is not None])
+        received = {}
+        for s in batch:
+            e2e = s.command.end_to_end_id
+            if s.command.internal_code is None and e2e and e2e not in received:
+                payment = uow.cash_ins.get(e2e)
+                if payment is not None:
+                    charge = uow.charges.by_id(payment.charge_id) if payment.charge_id else None
+                    received[e2e] = (payment, charge)
         refunds = uow.refunds.of_payments(
-            [p.end_to_end_id for paid in payments.values() for p in paid]
+            [p.end_to_end_id for paid in payments.values() for p in paid] + list(received)
         )
-        return _Batch(Book(balances), charges, payments, refunds)
+        return _Batch(Book(balances), charges, payments, received, refunds)
 
     def decide(self, state: _Batch, submission: Submission[RefundRequest], now: datetime) -> Refund:
         client, request = submission.client, submission.command
-        charge = state.charges.get((client.id, request.internal_code))
-        if charge is None:
-            raise NotFound(f"No charge {request.internal_code}.")
-        payment = _payment(state.payments[charge.id], request)
+        if request.internal_code is None:
+            payment, charge = _received(state, client.id, request.end_to_end_id)
+        else:
+            charge = state.charges.get((client.id, request.internal_code))
+            if charge is None:
+                raise NotFound(f"No charge {request.internal_code}.")
+            payment = _payment(state.payments[charge.id], request)
         refund = new_refund(
             new_id(),
             ispb=self._ispb,
@@ -123,6 +135,19 @@ class RefundFlow:
 
     def committed(self, results: list[Refund]) -> None:
         self._on_accepted()
+
+
+def _received(
+    state: _Batch, client_id: str, end_to_end_id: str | None
+) -> tuple[CashIn, Charge | None]:
+    """The client's received Pix a refund names by its endToEndId alone (one paid to a
+    key with no charge, or any other), with the charge it paid, if any."""
+    found = state.received.get(end_to_end_id or "")
+    if found is None or found[0].client_id != client_id:
+        raise UnknownPayment(
+            "You received no Pix with this endToEndId.", {"endToEndId": end_to_end_id}
+        )
+    return found
 
 
 def _payment(payments: list[CashIn], request: RefundRequest) -> CashIn:

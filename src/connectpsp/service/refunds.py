@@ -87,11 +87,13 @@ class Refunds:
     ) -> Decided[Refund]:
         return self.submit(client, idempotency_key, request).result()
 
-    def get(self, client: Client, internal_code: str, refund_id: str) -> Refund:
+    def get(self, client: Client, internal_code: str | None, refund_id: str) -> Refund:
+        """The client's refund; of charge ``internal_code``, unless that is None."""
         with self._uow() as uow:
             refund = uow.refunds.get(client.id, refund_id)
-        if refund is None or refund.internal_code != internal_code:
-            raise NotFound(f"No refund {refund_id} of charge {internal_code}.")
+        if refund is None or internal_code not in (None, refund.internal_code):
+            where = f" of charge {internal_code}" if internal_code else ""
+            raise NotFound(f"No refund {refund_id}{where}.")
         return refund
 
     def of_payments(self, end_to_end_ids: list[str]) -> dict[str, list[Refund]]:

@@ -196,8 +196,8 @@ class SecurityCache:
     markers can thus be up to ``ttl`` old. At most ``max_entries`` answers are kept (the
     least recently used go first), and callers asking for the same thing at once share
     one look-up. ``invalidate`` forgets everything, and a look-up under way then is not
-    kept: the sandbox calls it on every change it makes (other processes see a change
-    when their own entries expire). Thread-safe."""
+    kept: the sandbox calls it on every change it makes, and MED on every report and
+    decision (other processes see a change when their own entries expire). Thread-safe."""
 
     def __init__(
         self,

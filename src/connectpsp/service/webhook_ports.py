@@ -20,7 +20,22 @@ from connectpsp.domain.webhooks import (
     MessageShape,
 )
 
-__all__ = ["BlockedUrl", "SendResult", "UrlGuard", "WebhookRepository", "WebhookSender"]
+__all__ = [
+    "BlockedUrl",
+    "ClientDelivery",
+    "SendResult",
+    "UrlGuard",
+    "WebhookRepository",
+    "WebhookSender",
+]
+
+
+@dataclass(frozen=True)
+class ClientDelivery:
+    """A delivery and the client it is for: what the PSP's operator lists across clients."""
+
+    client_id: str
+    delivery: DeliveryView
 
 
 class BlockedUrl(Exception):
@@ -112,6 +127,15 @@ class WebhookRepository(Protocol):
 
     def delivery_endpoint_live(self, client_id: str, delivery_id: str) -> bool | None:
         """None if the client has no such delivery; else whether it may still be sent."""
+        ...
+
+    def failed_deliveries(self, client_id: str | None, limit: int) -> list[ClientDelivery]:
+        """Deliveries that ended failed, newest first: one client's, or (None) every
+        client's."""
+        ...
+
+    def delivery_client(self, delivery_id: str) -> str | None:
+        """The id of the client a delivery is for; None if there is no such delivery."""
         ...
 
     def requeue(self, client_id: str, delivery_id: str, at: datetime) -> bool:

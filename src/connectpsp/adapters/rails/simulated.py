@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from connectpsp.adapters.rails.simulated_returns import SpiReturns
 from connectpsp.adapters.storage import schema as t
@@ -182,24 +183,23 @@ class SimulatedPixNetwork:
                     )
                 ]
             )
-        k = t.sandbox_dict_keys.c
         with self._db.transaction(write=True) as tx:
-            if tx.conn.execute(select(k.key).where(k.key == key)).first():
-                raise PixKeyAlreadyRegistered()
-            tx.conn.execute(
-                insert(t.sandbox_dict_keys).values(
-                    key=key,
-                    key_type=key_type.value,
-                    owner_name=owner.name,
-                    owner_document=owner.document,
-                    ispb=owner.ispb,
-                    branch=owner.branch,
-                    account=owner.account,
-                    account_type=owner.account_type.value,
-                    reject_with=reject_with.value if reject_with else None,
-                    created_at=self._clock.now(),
-                )
+            row = insert(t.sandbox_dict_keys).values(
+                key=key,
+                key_type=key_type.value,
+                owner_name=owner.name,
+                owner_document=owner.document,
+                ispb=owner.ispb,
+                branch=owner.branch,
+                account=owner.account,
+                account_type=owner.account_type.value,
+                reject_with=reject_with.value if reject_with else None,
+                created_at=self._clock.now(),
             )
+            try:
+                tx.conn.execute(row)
+            except IntegrityError:  # the key is taken, maybe by a process starting beside
+                raise PixKeyAlreadyRegistered() from None
             tx.commit()
 
     def unregister(self, key: str) -> None:

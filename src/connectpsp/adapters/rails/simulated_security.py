@@ -10,7 +10,12 @@ What it counts, over the last 90 days, 12 months and 60 months:
 - settlements received: SPI payments settled by now to the key's account, or to the
   person's document;
 - ``totalFraudTransactionAmount`` stays 0: a sandbox marker is tied to no transaction;
-- infraction reports stay 0 until the sandbox has MED (special return mechanism) reports.
+- infraction reports: the MED reports against Pix received by the account the key points
+  to (when the key is one of our clients', the client's one account with us), or by our
+  clients with the person's document. ``openReports`` counts the OPEN ones now, and
+  ``openReportsDistinctReporters`` is 1 while any is (the sandbox reports them all);
+  ``rejectedReports`` counts the REJECTED ones by when they were decided. Only our
+  clients receive reports: any other account has none.
 
 A key's ``blocked`` is whether SPI rejects payments to its account as AC06 (account
 blocked): the magic account 9902 and the ``ac06@`` demo key's. A person is never blocked:
@@ -24,7 +29,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, func, insert, or_, select, update
+from sqlalchemy import Select, case, func, insert, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from connectpsp.adapters.rails.simulated import DictKey, SimulatedPixNetwork
@@ -34,6 +39,7 @@ from connectpsp.domain.cashout import Creditor
 from connectpsp.domain.clock import Clock
 from connectpsp.domain.errors import NotFound, PixKeyAlreadyRegistered
 from connectpsp.domain.ids import new_id
+from connectpsp.domain.infractions import InfractionStatus
 from connectpsp.domain.pix import AccountType, PixKeyType
 from connectpsp.domain.spi import ReasonCode
 from connectpsp.service.rail import RailState
@@ -124,6 +130,14 @@ class SimulatedDictSecurity:
         blocked = self._network.rejection_for(creditor) == ReasonCode.AC06.value
         now = self._clock.now()
         m, p = t.sandbox_fraud_markers.c, t.sandbox_spi_payments.c
+        k, own_keys = t.sandbox_dict_keys.c, t.pix_keys.c
+        # The client whose key this is, if it is one of ours in DICT: its keys all point
+        # to its one account with us (``OwnKeys``).
+        account_holder = (
+            select(own_keys.client_id)
+            .join(t.sandbox_dict_keys, k.key == own_keys.key)
+            .where(own_keys.key == key)
+        )
         with self._db.transaction(write=False) as tx:
             own = _info(
                 self._markers(tx, m.key == key),
@@ -134,6 +148,7 @@ class SimulatedDictSecurity:
                     & (p.creditor_branch == creditor.branch)
                     & (p.creditor_account == creditor.account),
                 ),
+                self._reports(tx, now, account_holder),
                 blocked=blocked,
                 now=now,
             )
@@ -152,7 +167,10 @@ class SimulatedDictSecurity:
             tx, or_(m.document == document, m.key == document, m.key.in_(owned_keys))
         )
         settled = self._settlements(tx, now, p.creditor_document == document)
-        return _info(markers, settled, blocked=False, now=now)
+        c = t.clients.c
+        # A client registered without a document is nobody's by document.
+        clients = select(c.id).where(c.document == document, c.document != "")
+        return _info(markers, settled, self._reports(tx, now, clients), blocked=False, now=now)
 
     @staticmethod
     def _markers(tx: Transaction, subject: ColumnElement[bool]) -> list[_Marked]:
@@ -172,6 +190,22 @@ class SimulatedDictSecurity:
             )
         ).one()
         return Periods(int(row[0]), int(row[1]), int(row[2]))
+
+    @staticmethod
+    def _reports(tx: Transaction, now: datetime, clients: Select[tuple[str]]) -> InfractionReports:
+        """The MED reports against Pix received by ``clients``."""
+        i = t.med_infractions.c
+        rows = tx.conn.execute(
+            select(i.status, i.decided_at).where(i.client_id.in_(clients), i.reported_at <= now)
+        ).all()
+        still_open = sum(row.status == InfractionStatus.OPEN.value for row in rows)
+        rejected = (row.decided_at for row in rows if row.status == InfractionStatus.REJECTED.value)
+        return InfractionReports(
+            open_reports=still_open,
+            # The sandbox is the one participant that reports them.
+            open_reports_distinct_reporters=min(still_open, 1),
+            rejected_reports=count_periods(rejected, now),
+        )
 
     # FraudMarkerRegistry --------------------------------------------------------------
 
@@ -227,7 +261,12 @@ class SimulatedDictSecurity:
 
 
 def _info(
-    markers: list[_Marked], settled: Periods, *, blocked: bool, now: datetime
+    markers: list[_Marked],
+    settled: Periods,
+    reports: InfractionReports,
+    *,
+    blocked: bool,
+    now: datetime,
 ) -> SecurityInfo:
     def of(kind: FraudType) -> Periods:
         return count_periods((x.created_at for x in markers if x.type is kind), now)
@@ -246,9 +285,7 @@ def _info(
                 min(counted.d90, 1), min(counted.m12, 1), min(counted.m60, 1)
             ),
         ),
-        InfractionReports(
-            open_reports=0, open_reports_distinct_reporters=0, rejected_reports=_NONE
-        ),
+        reports,
         settlements=settled,
         active_markers=sum(x.created_at <= now for x in markers),
         blocked=blocked,

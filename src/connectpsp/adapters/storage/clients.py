@@ -43,8 +43,9 @@ class SqlClients:
             )
         )
 
-    def get(self, client_id: str) -> Client | None:
-        row = self._c.execute(select(t.clients).where(t.clients.c.id == client_id)).first()
+    def get(self, client_id: str, *, lock: bool = False) -> Client | None:
+        query = select(t.clients).where(t.clients.c.id == client_id)
+        row = self._c.execute(query.with_for_update() if lock else query).first()
         return _client(row) if row else None
 
     def list(self) -> list[Client]:
@@ -55,6 +56,24 @@ class SqlClients:
         c = t.clients.c
         done = self._c.execute(
             update(t.clients).where(c.id == client_id).values(**_risk_columns(rules))
+        )
+        return done.rowcount == 1
+
+    def update(self, client: Client) -> bool:
+        """Write what an operator may change: the name, the fees and the limits."""
+        done = self._c.execute(
+            update(t.clients)
+            .where(t.clients.c.id == client.id)
+            .values(
+                name=client.name,
+                fee_fixed=client.fee_plan.fixed,
+                fee_bps=client.fee_plan.bps,
+                cash_in_fee_fixed=client.cash_in_fee_plan.fixed,
+                cash_in_fee_bps=client.cash_in_fee_plan.bps,
+                per_transaction_limit=client.per_transaction_limit,
+                daily_limit=client.daily_limit,
+                **_risk_columns(client.risk),
+            )
         )
         return done.rowcount == 1
 

@@ -299,6 +299,9 @@ from connectpsp.adapters.rails.simulated_tables import (  # noqa: E402
     sandbox_fraud_markers,
     sandbox_spi_payments,
 )
+
+# The console's operators, sessions and audit log: on this metadata, named from their module.
+from connectpsp.adapters.storage import operator_tables  # noqa: E402, F401
 from connectpsp.adapters.storage.cashin_tables import (  # noqa: E402
     balance_blocks,
     cash_in_refunds,

@@ -23,6 +23,7 @@ from connectpsp.domain.webhooks import (
     Message,
     MessageShape,
 )
+from connectpsp.service.ports import ClientDelivery
 
 __all__ = ["SqlWebhookDeliveries"]
 
@@ -204,14 +205,24 @@ class SqlWebhookDeliveries:
     def deliveries(
         self, client_id: str, status: DeliveryStatus | None, limit: int
     ) -> list[DeliveryView]:
+        found = self._views(client_id, status, limit)
+        return [v.delivery for v in found]
+
+    def failed_deliveries(self, client_id: str | None, limit: int) -> list[ClientDelivery]:
+        return self._views(client_id, DeliveryStatus.FAILED, limit)
+
+    def _views(
+        self, client_id: str | None, status: DeliveryStatus | None, limit: int
+    ) -> list[ClientDelivery]:
         d, m, a = t.webhook_deliveries.c, t.webhook_messages.c, t.webhook_attempts.c
         query = (
             select(t.webhook_deliveries, m.event_type)
             .join(t.webhook_messages, m.id == d.message_id)
-            .where(d.client_id == client_id)
             .order_by(d.created_at.desc(), d.id)
             .limit(limit)
         )
+        if client_id is not None:
+            query = query.where(d.client_id == client_id)
         if status is not None:
             query = query.where(d.status == status.value)
         rows = self._c.execute(query).all()
@@ -226,19 +237,27 @@ class SqlWebhookDeliveries:
                     Attempt(r.attempted_at, r.status_code, r.latency_ms, r.response_body, r.error)
                 )
         return [
-            DeliveryView(
-                id=r.id,
-                message_id=r.message_id,
-                event_type=r.event_type,
-                endpoint_id=r.endpoint_id,
-                url=r.url,
-                status=DeliveryStatus(r.status),
-                attempts=tuple(attempts[r.id]),
-                next_attempt_at=r.next_attempt_at if r.status == "pending" else None,
-                created_at=r.created_at,
+            ClientDelivery(
+                r.client_id,
+                DeliveryView(
+                    id=r.id,
+                    message_id=r.message_id,
+                    event_type=r.event_type,
+                    endpoint_id=r.endpoint_id,
+                    url=r.url,
+                    status=DeliveryStatus(r.status),
+                    attempts=tuple(attempts[r.id]),
+                    next_attempt_at=r.next_attempt_at if r.status == "pending" else None,
+                    created_at=r.created_at,
+                ),
             )
             for r in rows
         ]
+
+    def delivery_client(self, delivery_id: str) -> str | None:
+        d = t.webhook_deliveries.c
+        found = self._c.execute(select(d.client_id).where(d.id == delivery_id)).scalar()
+        return None if found is None else str(found)
 
     def delivery_endpoint_live(self, client_id: str, delivery_id: str) -> bool | None:
         """None if the client has no such delivery; else whether it may still be sent:

@@ -1,0 +1,59 @@
+"""What the console is given. The composition root (``bootstrap.Container``) satisfies
+``ConsoleServices`` structurally, so the console imports no adapter, as the API does not."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from connectpsp.domain.clients import Client
+from connectpsp.domain.infractions import Infraction
+from connectpsp.domain.ledger import Balance
+from connectpsp.domain.money import Centavos
+from connectpsp.domain.overview import Overview
+from connectpsp.service.infractions import Infractions
+from connectpsp.service.operators import Operators
+from connectpsp.service.pix_keys import PixKeys
+
+__all__ = ["ClientReader", "ConsoleServices", "ConsoleSettings", "OverviewReader"]
+
+
+class ConsoleSettings(Protocol):
+    @property
+    def sandbox(self) -> bool:
+        """Outside the sandbox the session cookie is Secure (sent over HTTPS only)."""
+        ...
+
+
+class ClientReader(Protocol):
+    def list(self) -> list[Client]: ...
+    def get(self, client_id: str) -> Client: ...
+    def balance(self, client_id: str) -> Balance: ...
+    def blocked(self, client_id: str) -> Centavos: ...
+
+
+class OverviewReader(Protocol):
+    def overview(self) -> Overview: ...
+
+    def infraction(self, infraction_id: str) -> Infraction | None:
+        """Any client's MED report."""
+        ...
+
+
+class ConsoleServices(Protocol):
+    @property
+    def settings(self) -> ConsoleSettings: ...
+
+    @property
+    def operators(self) -> Operators: ...
+
+    @property
+    def overview(self) -> OverviewReader: ...
+
+    @property
+    def clients(self) -> ClientReader: ...
+
+    @property
+    def pix_keys(self) -> PixKeys: ...
+
+    @property
+    def infractions(self) -> Infractions: ...
