@@ -47,7 +47,7 @@ async def settled(psp: Any, refund: Refund, timeout: float = 15) -> Refund:
     """The refund once the worker has SPI's answer: COMPLETED or FAILED."""
     deadline = time.monotonic() + timeout
     while True:
-        now: Refund = await call(psp.refunds.get(refund.internal_code, refund.refund_id))
+        now: Refund = await call(psp.refunds.get(refund.refund_id))
         if now.is_final:
             return now
         assert time.monotonic() < deadline, f"refund {refund.refund_id} still {now.status}"
@@ -110,7 +110,7 @@ def test_a_payment_is_refunded_in_two_parts_and_no_more(merchant: Api, async_: b
         assert await available(psp) == before - Decimal("9.00")
 
         (payment,) = (await call(psp.cash_ins.get(code))).payments
-        assert payment.refunds == (done, await call(psp.refunds.get(code, rest.refund_id)))
+        assert payment.refunds == (done, await call(psp.refunds.get(rest.refund_id)))
         assert [r.reason for r in payment.refunds] == ["ORIGINAL", "WITHDRAWAL"]
         assert payment.refundable == Decimal("0.00")
 

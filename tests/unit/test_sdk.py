@@ -871,7 +871,7 @@ def test_webhook_posts_reuse_their_key_on_every_retry(
 
 
 def test_the_calls_that_promise_idempotency_take_a_key_in_both_clients() -> None:
-    from connectpsp.client import _resources
+    from connectpsp.client import _refunds, _resources
 
     for method in (
         _resources.CashOuts.create,
@@ -882,6 +882,8 @@ def test_the_calls_that_promise_idempotency_take_a_key_in_both_clients() -> None
         _resources.AsyncWebhooks.create,
         _resources.Webhooks.rotate_secret,
         _resources.AsyncWebhooks.rotate_secret,
+        _refunds.Refunds.create,
+        _refunds.AsyncRefunds.create,
     ):
         parameter = inspect.signature(method).parameters["idempotency_key"]
         assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, method
@@ -1087,6 +1089,7 @@ SDK_MODULES = {
     "connectpsp.client._lists",
     "connectpsp.client._models",
     "connectpsp.client._plans",
+    "connectpsp.client._refunds",
     "connectpsp.client._resources",
     "connectpsp.client._retry",
     "connectpsp.client._webhooks",

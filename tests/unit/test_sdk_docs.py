@@ -20,7 +20,7 @@ import pytest
 
 import connectpsp
 from connectpsp import AsyncConnectPSP, ConnectPSP
-from connectpsp.client import _lists, _resources
+from connectpsp.client import _lists, _refunds, _resources
 
 DOCS = Path(__file__).parents[2] / "docs" / "sdk.md"
 CLIENTS: dict[str, type[Any]] = {"ConnectPSP": ConnectPSP, "AsyncConnectPSP": AsyncConnectPSP}
@@ -125,7 +125,7 @@ def surface(client: Any) -> dict[str, Call]:
     for name, method in _public_methods(client):
         add(f"psp.{name}", method)
     for attribute, resource in vars(client).items():
-        resources = (_resources.__name__, _lists.__name__)
+        resources = (_resources.__name__, _lists.__name__, _refunds.__name__)
         if not attribute.startswith("_") and type(resource).__module__ in resources:
             for name, method in _public_methods(resource):
                 add(f"psp.{attribute}.{name}", method)

@@ -117,6 +117,27 @@ def verified(payload: Any) -> webhooks.Event:
 # the calls ----------------------------------------------------------------------------------
 
 
+def test_any_received_pix_is_refunded_by_its_end_to_end_id_and_read_by_id(kind: str) -> None:
+    of_key = {**REFUND, "internalCode": None}
+    script = Script(httpx.Response(202, json=of_key), httpx.Response(200, json=of_key))
+
+    async def steps(psp: Any) -> list[Any]:
+        return [
+            await call(psp.refunds.create(E2E, "40.00", idempotency_key="by-e2e")),
+            await call(psp.refunds.get(REFUND["refundId"])),
+        ]
+
+    accepted, read = run(kind, script, steps)
+    assert [(r.method, r.url.path) for r in script.requests] == [
+        ("POST", "/refunds"),
+        ("GET", f"/refunds/{REFUND['refundId']}"),
+    ]
+    sent = script.requests[0]
+    assert json.loads(sent.content) == {"amount": "40.00", "reason": "ORIGINAL", "endToEndId": E2E}
+    assert signed(sent) and sent.headers["x-idempotency-key"] == "by-e2e"
+    assert accepted == read and accepted.internal_code is None
+
+
 def test_a_refund_is_sent_signed_with_its_key_and_read_back(kind: str) -> None:
     script = Script(
         httpx.Response(202, json=REFUND),
@@ -139,16 +160,16 @@ def test_a_refund_is_sent_signed_with_its_key_and_read_back(kind: str) -> None:
                     idempotency_key="refund-2",
                 )
             ),
-            await call(psp.refunds.get("QRCODEABCD", REFUND["refundId"])),
-            await call(psp.refunds.get("QRCODEABCD", FAILED_REFUND["refundId"])),
+            await call(psp.refunds.get(REFUND["refundId"])),
+            await call(psp.refunds.get(FAILED_REFUND["refundId"])),
         ]
 
     accepted, second, done, failed = run(kind, script, steps)
     assert [(r.method, r.url.path) for r in script.requests] == [
         ("POST", "/cash-in/QRCODEABCD/refunds"),
         ("POST", "/cash-in/QRCODEABCD/refunds"),
-        ("GET", f"/cash-in/QRCODEABCD/refunds/{REFUND['refundId']}"),
-        ("GET", f"/cash-in/QRCODEABCD/refunds/{FAILED_REFUND['refundId']}"),
+        ("GET", f"/refunds/{REFUND['refundId']}"),
+        ("GET", f"/refunds/{FAILED_REFUND['refundId']}"),
     ]
     first, other = script.requests[:2]
     assert json.loads(first.content) == {
@@ -222,13 +243,13 @@ def test_a_refunds_ids_are_sent_as_path_segments(kind: str) -> None:
 
     async def steps(psp: Any) -> None:
         with pytest.raises(NotFoundError):
-            await call(psp.refunds.get("QRCODEABCD", "../../balance"))
+            await call(psp.refunds.get("../../balance"))
         with pytest.raises(NotFoundError):
             await call(psp.cash_ins.refund("A/B", "1.00"))
 
     run(kind, script, steps)
     assert [r.url.raw_path for r in script.requests] == [
-        b"/cash-in/QRCODEABCD/refunds/..%2F..%2Fbalance",
+        b"/refunds/..%2F..%2Fbalance",
         b"/cash-in/A%2FB/refunds",
     ]
 

@@ -28,15 +28,14 @@ from connectpsp.client._lists import (
     Statement,
 )
 from connectpsp.client._plans import Plan
+from connectpsp.client._refunds import AsyncRefunds, Refunds
 from connectpsp.client._resources import (
     AsyncBalanceResource,
     AsyncPixKeys,
-    AsyncRefunds,
     AsyncSandbox,
     AsyncWebhooks,
     BalanceResource,
     PixKeys,
-    Refunds,
     Sandbox,
     Webhooks,
 )

@@ -200,7 +200,7 @@ def qr_code_plan(internal_code: str, image_format: Literal["png", "svg"]) -> Pla
 
 
 def refund_plan(
-    internal_code: str,
+    internal_code: str | None,
     amount: Amount | Decimal | str,
     end_to_end_id: str | None,
     reason: str,
@@ -212,9 +212,11 @@ def refund_plan(
         body["endToEndId"] = end_to_end_id
     if description is not None:
         body["description"] = description
+    # No charge: any received Pix, by the endToEndId the body names (POST /refunds).
+    path = f"/cash-in/{_segment(internal_code)}/refunds" if internal_code else "/refunds"
     return Plan(
         "POST",
-        f"/cash-in/{_segment(internal_code)}/refunds",
+        path,
         Refund.from_json,
         body=body,
         idempotency_key=idempotency_key,
@@ -222,9 +224,8 @@ def refund_plan(
     )
 
 
-def get_refund_plan(internal_code: str, refund_id: str) -> Plan[Refund]:
-    path = f"/cash-in/{_segment(internal_code)}/refunds/{_segment(refund_id)}"
-    return Plan("GET", path, Refund.from_json)
+def get_refund_plan(refund_id: str) -> Plan[Refund]:
+    return Plan("GET", f"/refunds/{_segment(refund_id)}", Refund.from_json)
 
 
 def register_pix_key_plan(

@@ -33,7 +33,6 @@ from connectpsp.client._plans import (
     find_charge_plan,
     get_cash_out_plan,
     get_charge_plan,
-    get_refund_plan,
     list_pix_keys_plan,
     list_webhooks_plan,
     qr_code_plan,
@@ -53,14 +52,12 @@ __all__ = [
     "AsyncCashIns",
     "AsyncCashOuts",
     "AsyncPixKeys",
-    "AsyncRefunds",
     "AsyncSandbox",
     "AsyncWebhooks",
     "BalanceResource",
     "CashIns",
     "CashOuts",
     "PixKeys",
-    "Refunds",
     "Sandbox",
     "Webhooks",
 ]
@@ -235,22 +232,6 @@ class AsyncCashIns:
         return await self._c._send(
             refund_plan(internal_code, amount, end_to_end_id, reason, description, idempotency_key)
         )
-
-
-class Refunds:
-    def __init__(self, client: ConnectPSP) -> None:
-        self._c = client
-
-    def get(self, internal_code: str, refund_id: str) -> Refund:
-        return self._c._send(get_refund_plan(internal_code, refund_id))
-
-
-class AsyncRefunds:
-    def __init__(self, client: AsyncConnectPSP) -> None:
-        self._c = client
-
-    async def get(self, internal_code: str, refund_id: str) -> Refund:
-        return await self._c._send(get_refund_plan(internal_code, refund_id))
 
 
 class PixKeys:
