@@ -16,6 +16,7 @@ from connectpsp.cli.clients import clients_app, sandbox_app
 from connectpsp.cli.demo import demo
 from connectpsp.cli.errors import explain
 from connectpsp.cli.infractions import infractions_app
+from connectpsp.cli.lists import cash_ins_app, cash_outs_app, statement
 from connectpsp.cli.operators import operators_app
 from connectpsp.cli.risk import risk_app
 from connectpsp.cli.sandbox_pay import sandbox_pay
@@ -65,6 +66,9 @@ app.add_typer(blocks_app, name="blocks")
 app.add_typer(infractions_app, name="infractions")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(operators_app, name="operators")
+app.add_typer(cash_outs_app, name="cash-outs")
+app.add_typer(cash_ins_app, name="cash-ins")
+app.command()(statement)
 
 
 def _click_exceptions() -> ModuleType:

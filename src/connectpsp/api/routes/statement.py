@@ -27,7 +27,7 @@ from connectpsp.domain.listing import Movement
 from connectpsp.domain.money import to_decimal
 from connectpsp.service.auth import Caller
 
-__all__ = ["CSV_CHUNK", "router"]
+__all__ = ["CSV_CHUNK", "csv_lines", "movement_json", "router"]
 
 router = APIRouter(tags=["statement"])
 
@@ -99,13 +99,13 @@ def get_statement_csv(
     filters = filters_of(start, end)
     lines = services_of(request).listings.all_movements(caller.client, filters, CSV_CHUNK)
     return StreamingResponse(
-        _csv(lines),
+        csv_lines(lines),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="statement.csv"'},
     )
 
 
-def _csv(lines: Iterator[Movement]) -> Iterator[str]:
+def csv_lines(lines: Iterator[Movement]) -> Iterator[str]:
     """The header, then one chunk of rows per yield (a row's fields are ours: codes,
     ids, decimals and times, never text a customer wrote)."""
     out = io.StringIO()
