@@ -208,6 +208,24 @@ def test_the_csv_streams_the_same_rows_a_chunk_at_a_time(
     )
 
 
+def test_a_body_sent_with_the_csv_request_never_cuts_the_csv_short(
+    story: dict[str, Any], settling_server: RunningServer
+) -> None:
+    """A hostile client streams a body past the cap to the CSV (a GET): the answer has
+    started, and listens for the client to go while it streams; refusing the body then
+    could only break the answer mid-way (the hostile run saw a reset connection)."""
+    m = story["m"]
+    cap = settling_server.container.settings.max_body_bytes
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(cap // 1024 + 2):
+            yield b"x" * 1024
+
+    reply = m.http.request("GET", "/statement.csv", content=chunks(), headers=m.headers(sign=False))
+    assert reply.status_code == 200
+    assert len(list(csv.DictReader(io.StringIO(reply.text)))) == len(items(m, "/statement"))
+
+
 def test_paging_the_statement_under_concurrent_writers(settling_server: RunningServer) -> None:
     """Threads fund the account and send cash-outs, one stepping the clock back now and
     then, while a reader pages the statement from its start: each traversal is a prefix

@@ -63,17 +63,20 @@ class RequestContext:
             return
 
         received = 0
+        response_started = False
+        # No GET route reads a body; only a streamed answer (the statement's CSV) reads
+        # what comes, to hear the client go, and drops it: refusing it there would cut
+        # that answer short (it may already be under way), so the cap is for the others.
+        capped = scope["method"] not in ("GET", "HEAD")
 
         async def capped_receive() -> Any:
             nonlocal received
             message = await receive()
-            if message["type"] == "http.request":
+            if message["type"] == "http.request" and capped:
                 received += len(message.get("body", b""))
                 if received > self.max_body:
                     raise PayloadTooLarge()
             return message
-
-        response_started = False
 
         async def tagged_send(message: Any) -> None:
             nonlocal status, response_started
