@@ -62,7 +62,7 @@ def test_a_bad_field_is_named(form: dict[str, str], field: str) -> None:
 
 
 def test_a_timeline_is_in_time_order_whatever_recorded_it() -> None:
-    at = datetime(2026, 12, 5, 13, 0, tzinfo=UTC)
+    at = datetime(2026, 12, 5, 13, 0, 0, 500_000, tzinfo=UTC)
     destination = PixDestination(PixKeyType.CPF, "12345678909")
     cash_out = CashOut(
         "co1",
@@ -90,9 +90,14 @@ def test_a_timeline_is_in_time_order_whatever_recorded_it() -> None:
         None,
         at + timedelta(seconds=2),
     )
-    timeline = CashOutTimeline(cash_out, "Loja", [transfer], [], [delivery], [])
+    # The reservation written a moment before the cash-out's own time, in the same second.
+    reserved = LedgerLine(
+        "t0", "cash_out", "pending", 10_00, "a", "b", at - timedelta(microseconds=5)
+    )
+    timeline = CashOutTimeline(cash_out, "Loja", [transfer, reserved], [], [delivery], [])
     moments = timeline.moments()
-    assert [m.source for m in moments] == ["cash-out", "ledger", "webhook"]
+    assert [m.what for m in moments[:2]] == ["requested", "cash_out (pending)"]
+    assert [m.source for m in moments] == ["cash-out", "ledger", "ledger", "webhook"]
     assert moments[-1].what == "CASHOUT_COMPLETED: 500"
     assert all(m.at.tzinfo is not None for m in moments)
     assert moments[0].at == at

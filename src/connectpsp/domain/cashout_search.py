@@ -133,23 +133,26 @@ class CashOutTimeline:
     returns: list[CashOutReturn]
 
     def moments(self) -> list[Moment]:
-        """Everything recorded, oldest first."""
+        """Everything recorded, oldest first; within one second (as shown, and as
+        SQLite keeps times), in the order a cash-out's life goes."""
         c = self.cash_out
-        found = [Moment(c.requested_at, "cash-out", "requested")]
+        found: list[tuple[int, Moment]] = [(0, Moment(c.requested_at, "cash-out", "requested"))]
         if c.submitted_at is not None:
-            found.append(Moment(c.submitted_at, "cash-out", "sent to the rail"))
+            found.append((2, Moment(c.submitted_at, "cash-out", "sent to the rail")))
         if c.paid_at is not None:
-            found.append(Moment(c.paid_at, "cash-out", f"paid: {c.end_to_end_id}"))
+            found.append((5, Moment(c.paid_at, "cash-out", f"paid: {c.end_to_end_id}")))
         for t in self.transfers:
-            found.append(Moment(t.created_at, "ledger", f"{t.code} ({t.kind})"))
+            rank = 1 if t.kind in ("pending", "single") and t.code != "cash_out_return" else 6
+            found.append((rank, Moment(t.created_at, "ledger", f"{t.code} ({t.kind})")))
         for r in self.rail:
-            found.append(Moment(r.submitted_at, "rail", f"received ({r.submit_count}x)"))
+            found.append((3, Moment(r.submitted_at, "rail", f"received ({r.submit_count}x)")))
             reason = f" {r.reason_code}" if r.reason_code else ""
-            found.append(Moment(r.settle_at, "rail", f"{r.outcome}{reason}"))
+            found.append((4, Moment(r.settle_at, "rail", f"{r.outcome}{reason}")))
+        for back in self.returns:
+            found.append((7, Moment(back.returned_at, "return", f"{back.return_id} {back.reason}")))
         for d in self.deliveries:
             for a in d.attempts:
                 said = str(a.status_code) if a.status_code is not None else "no answer"
-                found.append(Moment(a.attempted_at, "webhook", f"{d.event_type}: {said}"))
-        for back in self.returns:
-            found.append(Moment(back.returned_at, "return", f"{back.return_id} {back.reason}"))
-        return sorted(found, key=lambda m: m.at)
+                found.append((8, Moment(a.attempted_at, "webhook", f"{d.event_type}: {said}")))
+        found.sort(key=lambda ranked: (ranked[1].at.replace(microsecond=0), ranked[0]))
+        return [moment for _, moment in found]
