@@ -202,8 +202,17 @@ def test_a_failed_delivery_is_retried_in_the_console_and_audited(
         assert done.status_code == 303
         assert done.headers["location"] == f"/console/webhooks?retried={delivery_id}"
         hook.wait_for(9)  # the worker sent it again
-    assert deliveries(m, "succeeded")[0]["id"] == delivery_id
+    (sent,) = deliveries(m, "succeeded")
+    assert sent["id"] == delivery_id
+    # Its endpoint deleted, a retry is refused, and the refusal is written too.
+    gone = m.http.delete(f"/webhooks/{sent['endpointId']}", headers=m.headers(sign=False))
+    assert gone.status_code in (200, 204), gone.text
+    again = console.post(action, {"csrf": token})
+    assert again.status_code == 409 and "is disabled" in again.text
     entries = settling_server.container.operators.audit_log(limit=10)
+    (refused,) = [e for e in entries if e.action == "webhook.retry" and e.outcome == "refused"]
+    assert refused.subject_id == delivery_id and refused.after is None
+    assert refused.detail is not None and refused.detail.startswith("WEBHOOK_ENDPOINT_DISABLED")
     (entry,) = [e for e in entries if e.action == "webhook.retry" and e.outcome == "done"]
     assert entry.subject_kind == "webhook_delivery" and entry.subject_id == delivery_id
     assert entry.before is not None and entry.after is not None
