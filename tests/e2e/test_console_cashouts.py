@@ -185,7 +185,7 @@ def test_a_failed_delivery_is_retried_in_the_console_and_audited(
 ) -> None:
     m = new_merchant(settling_server, fund=100_00)
     with receiver() as hook:
-        _, delivery_id = failed_delivery(settling_server, m, hook)
+        code, delivery_id = failed_delivery(settling_server, m, hook)
         console = signed_in(settling_server)  # after the clock moved: a fresh session
         listed = console.http.get("/console/webhooks")
         assert listed.status_code == 200
@@ -198,9 +198,13 @@ def test_a_failed_delivery_is_retried_in_the_console_and_audited(
         token = console.csrf("/console/webhooks")
         unknown = console.post("/console/webhooks/nope/retry", {"csrf": token})
         assert unknown.status_code == 404 and "No webhook delivery nope." in unknown.text
-        done = console.post(action, {"csrf": token})
+        # Retried on its cash-out's page, the browser goes back there.
+        page = f"/console/cash-outs/{m.get(f'/cash-out/{code}').json()['transactionId']}"
+        done = console.post(action, {"csrf": token, "back": page})
         assert done.status_code == 303
-        assert done.headers["location"] == f"/console/webhooks?retried={delivery_id}"
+        assert done.headers["location"] == f"{page}?retried={delivery_id}"
+        shown = console.http.get(done.headers["location"]).text
+        assert f"Sent again: <code>{delivery_id}</code>" in shown
         hook.wait_for(9)  # the worker sent it again
     (sent,) = deliveries(m, "succeeded")
     assert sent["id"] == delivery_id

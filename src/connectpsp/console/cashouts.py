@@ -73,11 +73,18 @@ def cash_out_routes(web: ConsoleWeb) -> APIRouter:
         )
 
     @router.get("/cash-outs/{cash_out_id}")
-    async def cash_out(request: Request, cash_out_id: str) -> Response:
+    async def cash_out(request: Request, cash_out_id: str, retried: str | None = None) -> Response:
         who = await web.signed_in(request)
         found = await run_in_threadpool(lambda: services.console_reads.timeline(cash_out_id))
         if found is None:
             raise Refused(404, f"No cash-out {cash_out_id}.")
-        return web.page("cash_out.html", who=who, t=found, c=found.cash_out, active="cash-outs")
+        return web.page(
+            "cash_out.html",
+            who=who,
+            t=found,
+            c=found.cash_out,
+            retried=retried,
+            active="cash-outs",
+        )
 
     return router

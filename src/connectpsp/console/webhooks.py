@@ -14,9 +14,10 @@ from connectpsp.domain.clock import iso_local
 from connectpsp.domain.errors import ConnectPSPError, NotFound
 from connectpsp.service.ports import ClientDelivery
 
-__all__ = ["delivery_record", "webhook_routes"]
+__all__ = ["back_to", "delivery_record", "webhook_routes"]
 
 SHOWN = 200
+CASH_OUT_PAGE = "/console/cash-outs/"
 
 
 def delivery_record(found: ClientDelivery) -> dict[str, Any]:
@@ -32,6 +33,14 @@ def delivery_record(found: ClientDelivery) -> dict[str, Any]:
         "last_status_code": None if last is None else last.status_code,
         "next_attempt_at": iso_local(d.next_attempt_at) if d.next_attempt_at else None,
     }
+
+
+def back_to(form: dict[str, str]) -> str | None:
+    """The cash-out page a retry was asked on, if it was; never another site."""
+    back = form.get("back", "")
+    rest = back.removeprefix(CASH_OUT_PAGE)
+    fits = rest.isascii() and 0 < len(rest) <= 64 and rest.replace("-", "").isalnum()
+    return back if back.startswith(CASH_OUT_PAGE) and fits else None
 
 
 def webhook_routes(web: ConsoleWeb) -> APIRouter:
@@ -59,7 +68,8 @@ def webhook_routes(web: ConsoleWeb) -> APIRouter:
     @router.post("/webhooks/{delivery_id}/retry")
     async def retry(request: Request, delivery_id: str) -> Response:
         who = await web.signed_in(request)
-        web.check_csrf(who.csrf, await web.form(request))
+        form = await web.form(request)
+        web.check_csrf(who.csrf, form)
         reads = services.console_reads
 
         def run() -> None:
@@ -85,6 +95,9 @@ def webhook_routes(web: ConsoleWeb) -> APIRouter:
             await run_in_threadpool(run)
         except ConnectPSPError as error:
             raise Refused(status_of(error), error.message) from None
+        back = back_to(form)
+        if back is not None:  # retried on a cash-out's page: back to it
+            return web.redirect(f"{back}?retried={delivery_id}")
         return web.redirect(f"/console/webhooks?retried={delivery_id}")
 
     return router
