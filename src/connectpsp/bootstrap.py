@@ -17,6 +17,7 @@ from connectpsp.adapters.participants import load_participants
 from connectpsp.adapters.rails.own_keys import OwnKeys
 from connectpsp.adapters.rails.simulated import SimulatedPixNetwork
 from connectpsp.adapters.rails.simulated_security import SimulatedDictSecurity
+from connectpsp.adapters.storage.console_reads import SqlConsoleReads
 from connectpsp.adapters.storage.db import Database
 from connectpsp.adapters.storage.gauges import BacklogGauges, instrument_pool
 from connectpsp.adapters.storage.location_keys import SqlLocationKeyStore
@@ -118,6 +119,7 @@ class Container:
     # The operator console's people, sessions and audit log, and its dashboard's reads.
     operators: Operators
     overview: SqlOverview
+    console_reads: SqlConsoleReads  # the console's cash-out search and timelines
 
     def ping(self) -> bool:
         """Whether the database answers."""
@@ -359,6 +361,7 @@ def build(
         listings=Listings(SqlListings(db)),
         operators=operators,
         overview=SqlOverview(db, clock, settle_topic=cashouts.SETTLE_TOPIC),
+        console_reads=SqlConsoleReads(db),
     )
 
 

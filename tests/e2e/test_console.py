@@ -140,7 +140,15 @@ def test_a_forged_login_form_is_refused(settling_server: RunningServer) -> None:
 
 def test_logged_out_requests_are_redirected_or_refused(settling_server: RunningServer) -> None:
     anonymous = httpx.Client(base_url=settling_server.base_url)
-    for page in ("/console/", "/console/clients", "/console/infractions", "/console/audit"):
+    for page in (
+        "/console/",
+        "/console/clients",
+        "/console/cash-outs",
+        f"/console/cash-outs/{uuid.uuid4()}",
+        "/console/webhooks",
+        "/console/infractions",
+        "/console/audit",
+    ):
         answer = anonymous.get(page)
         assert answer.status_code == 303, page
         assert answer.headers["location"].startswith("/console/login?next=")
@@ -158,13 +166,18 @@ def test_an_api_clients_token_opens_no_console(settling_server: RunningServer) -
     m = merchant(settling_server)
     headers = m.headers()
     with httpx.Client(base_url=settling_server.base_url) as http:
-        assert http.get("/console/", headers=headers).status_code == 303
+        for page in ("/console/", "/console/cash-outs", "/console/webhooks"):
+            assert http.get(page, headers=headers).status_code == 303
         http.cookies.set("connectpsp_console", m.token)
         assert http.get("/console/").status_code == 303
         posted = http.post(
             f"/console/infractions/{uuid.uuid4()}/accept", headers=headers, data={"csrf": "x"}
         )
         assert posted.status_code == 401
+        retried = http.post(
+            f"/console/webhooks/{uuid.uuid4()}/retry", headers=headers, data={"csrf": "x"}
+        )
+        assert retried.status_code == 401
     m.close()
 
 

@@ -3,6 +3,8 @@ scripts/ensure-chromium.sh, which `make test` runs), driven by Playwright, with 
 connection but to the loopback server sent to a dead proxy, as on a machine that reaches
 nothing. An operator logs in, reads the dashboard, accepts a MED report; a forged form
 (no CSRF token), a form posted from another site and a logged-out browser are refused.
+Another finds a cash-out by its endToEndId, reads its timeline and retries its failed
+webhook; an API client's Bearer token opens nothing.
 
 With CONNECTPSP_SCREENSHOTS=docs/img the test also writes the README's screenshots."""
 
@@ -19,9 +21,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.e2e.test_cli_webhooks import deliveries
 from tests.e2e.test_console import PASSWORD, new_operator
+from tests.e2e.test_console_cashouts import failed_delivery
 from tests.e2e.test_med import merchant, received, report
-from tests.support import RunningServer, cash_out_body, wait_terminal
+from tests.receiver import receiver
+from tests.support import RunningServer, cash_out_body, new_merchant, wait_terminal
 
 ENSURE = "scripts/ensure-chromium.sh"
 SCREENSHOTS = "CONNECTPSP_SCREENSHOTS"
@@ -193,3 +198,74 @@ def test_an_operator_logs_in_and_accepts_a_med_report_in_chromium(
     m.close()
     others = [url for url in seen if not url.startswith(base)]
     assert others == [], others  # everything came from the server itself
+
+
+def test_an_operator_finds_a_cash_out_and_retries_its_failed_webhook_in_chromium(
+    settling_server: RunningServer, browser: Browser
+) -> None:
+    base = settling_server.base_url
+    m = new_merchant(settling_server, fund=100_00)
+    with receiver() as hook:
+        code, delivery_id = failed_delivery(settling_server, m, hook)  # answered 500, 8 times
+        e2e = m.get(f"/cash-out/{code}").json()["endToEndId"]
+        email = new_operator(settling_server)
+        context = browser.new_context(viewport={"width": 1360, "height": 900})
+
+        # The API client's Bearer token (and application token) opens no console page.
+        bearer = context.request.get(
+            f"{base}/console/cash-outs", headers=m.headers(), max_redirects=0
+        )
+        assert bearer.status == 303
+        assert bearer.headers["location"].startswith("/console/login?next=")
+        refused = context.request.post(
+            f"{base}/console/webhooks/{delivery_id}/retry", headers=m.headers(), form={"csrf": "x"}
+        )
+        assert refused.status == 401
+
+        page = context.new_page()
+        seen: list[str] = []
+        page.on("request", lambda request: seen.append(request.url))
+        page.goto(f"{base}/console/login")
+        page.fill("input[name=email]", email)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page.locator("h1")).to_contain_text("Today, ")
+
+        page.click("nav >> text=Cash-outs")
+        page.fill("input[name=endToEndId]", e2e)
+        page.click("form.search button[type=submit]")
+        found = page.locator("#cash-outs tbody tr")
+        expect(found).to_have_count(1)
+        expect(found).to_contain_text(code)
+        expect(found).to_contain_text("R$ 10,00")
+        expect(found).to_contain_text("-03:00")
+        shoot(page, "cash-outs")
+        found.locator(f"text={code}").click()
+        expect(page.locator("h1")).to_contain_text(code)
+        expect(page.locator("#transfers")).to_contain_text("cash_out")
+        expect(page.locator("#transfers")).to_contain_text("post_pending")
+        expect(page.locator("#rail")).to_contain_text("SETTLED")
+        attempts = page.locator(f"#delivery-{delivery_id} ol.attempts li")
+        expect(attempts).to_have_count(8)
+        expect(attempts.first).to_contain_text("500")
+        expect(page.locator("#timeline")).to_contain_text("CASHOUT_COMPLETED: 500")
+        shoot(page, "cash-out")
+
+        page.click("nav >> text=Webhooks")
+        row = page.locator(f"#delivery-{delivery_id}")
+        expect(row).to_contain_text("500")
+        expect(row).to_contain_text(hook.url)
+        shoot(page, "webhooks")
+        row.locator("button.retry").click()
+        expect(page.locator(".notice")).to_contain_text(delivery_id)
+        hook.wait_for(9)  # the worker sent it again; the receiver answered 200
+    assert deliveries(m, "succeeded")[0]["id"] == delivery_id
+    page.goto(f"{base}/console/webhooks")
+    expect(page.locator(f"#delivery-{delivery_id}")).to_have_count(0)
+    page.goto(f"{base}/console/audit")
+    expect(page.locator("table.audit")).to_contain_text("webhook.retry")
+    expect(page.locator("table.audit")).to_contain_text(delivery_id)
+    context.close()
+    m.close()
+    others = [url for url in seen if not url.startswith(base)]
+    assert others == [], others

@@ -11,9 +11,11 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from connectpsp.console.access import access_routes
+from connectpsp.console.cashouts import cash_out_routes
 from connectpsp.console.pages import page_routes
 from connectpsp.console.services import ConsoleServices
 from connectpsp.console.web import ConsoleWeb, LoginRequired, Refused
+from connectpsp.console.webhooks import webhook_routes
 
 __all__ = ["install"]
 
@@ -24,6 +26,8 @@ def install(app: FastAPI, services: ConsoleServices) -> None:
     web = ConsoleWeb(services)
     app.include_router(access_routes(web))
     app.include_router(page_routes(web))
+    app.include_router(cash_out_routes(web))
+    app.include_router(webhook_routes(web))
     app.mount(
         "/console/static",
         StaticFiles(packages=[("connectpsp.console", "static")]),

@@ -10,8 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from connectpsp.api.errors import STATUS
-from connectpsp.console.web import ConsoleWeb, Refused, source_of
+from connectpsp.console.web import ConsoleWeb, Refused, source_of, status_of
 from connectpsp.domain.clock import iso_local
 from connectpsp.domain.errors import ConnectPSPError, NotFound
 from connectpsp.domain.infractions import Infraction, InfractionStatus
@@ -31,13 +30,6 @@ def infraction_record(i: Infraction) -> dict[str, Any]:
         value = record[moment]
         record[moment] = iso_local(value) if value is not None else None
     return record
-
-
-def _status(error: ConnectPSPError) -> int:
-    for kind in type(error).__mro__:
-        if kind in STATUS:
-            return STATUS[kind]
-    return 500
 
 
 def page_routes(web: ConsoleWeb) -> APIRouter:
@@ -163,7 +155,7 @@ def page_routes(web: ConsoleWeb) -> APIRouter:
         try:
             await run_in_threadpool(run)
         except ConnectPSPError as error:
-            raise Refused(_status(error), error.message) from None
+            raise Refused(status_of(error), error.message) from None
 
     @router.get("/audit")
     async def audit(request: Request, before: str | None = None) -> Response:

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from connectpsp.domain.cashout import CashOut
+from connectpsp.domain.cashout_search import CashOutQuery, CashOutTimeline
 from connectpsp.domain.clients import Client
 from connectpsp.domain.infractions import Infraction
 from connectpsp.domain.ledger import Balance
 from connectpsp.domain.money import Centavos
 from connectpsp.domain.overview import Overview
+from connectpsp.service.endpoints import WebhookEndpoints
 from connectpsp.service.infractions import Infractions
 from connectpsp.service.operators import Operators
 from connectpsp.service.pix_keys import PixKeys
+from connectpsp.service.ports import ClientDelivery
 
-__all__ = ["ClientReader", "ConsoleServices", "ConsoleSettings", "OverviewReader"]
+__all__ = ["ClientReader", "ConsoleReader", "ConsoleServices", "ConsoleSettings", "OverviewReader"]
 
 
 class ConsoleSettings(Protocol):
@@ -39,6 +43,18 @@ class OverviewReader(Protocol):
         ...
 
 
+class ConsoleReader(Protocol):
+    """Reads across clients, each served by an index (adapters/storage/console_reads.py)."""
+
+    def search(self, query: CashOutQuery, after: str | None, limit: int) -> list[CashOut]:
+        """Newest first; ``after``: the id of the last cash-out already seen."""
+        ...
+
+    def timeline(self, cash_out_id: str) -> CashOutTimeline | None: ...
+
+    def delivery(self, delivery_id: str) -> ClientDelivery | None: ...
+
+
 class ConsoleServices(Protocol):
     @property
     def settings(self) -> ConsoleSettings: ...
@@ -57,3 +73,9 @@ class ConsoleServices(Protocol):
 
     @property
     def infractions(self) -> Infractions: ...
+
+    @property
+    def endpoints(self) -> WebhookEndpoints: ...
+
+    @property
+    def console_reads(self) -> ConsoleReader: ...

@@ -22,12 +22,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
+from connectpsp.api.errors import STATUS
 from connectpsp.console.services import ConsoleServices
 from connectpsp.domain.clock import SAO_PAULO
+from connectpsp.domain.errors import ConnectPSPError
 from connectpsp.domain.money import format_brl
 from connectpsp.service.operators import SignedIn, csrf_matches
 
-__all__ = ["ConsoleWeb", "LoginRequired", "Refused", "local_time", "source_of"]
+__all__ = ["ConsoleWeb", "LoginRequired", "Refused", "local_time", "source_of", "status_of"]
 
 SESSION = "connectpsp_console"
 LOGIN_CSRF = "connectpsp_console_login"
@@ -190,3 +192,11 @@ class ConsoleWeb:
 
 def source_of(request: Request) -> str:
     return request.client.host if request.client else "unknown"
+
+
+def status_of(error: ConnectPSPError) -> int:
+    """The HTTP status the API answers ``error`` with."""
+    for kind in type(error).__mro__:
+        if kind in STATUS:
+            return STATUS[kind]
+    return 500

@@ -154,6 +154,10 @@ cash_outs = Table(
     CheckConstraint("amount > 0 AND fee >= 0", name="amounts"),
     CheckConstraint("status IN ('PROCESSING', 'COMPLETED', 'FAILED')", name="status"),
     Index("ix_cash_outs_client_requested", "client_id", "requested_at"),
+    # The console's search across clients (adapters/storage/console_reads.py).
+    Index("ix_cash_outs_requested", "requested_at", "id"),
+    Index("ix_cash_outs_status_requested", "status", "requested_at", "id"),
+    Index("ix_cash_outs_payee_requested", "payee_document", "requested_at", "id"),
 )
 
 idempotency_keys = Table(
@@ -251,6 +255,7 @@ webhook_deliveries = Table(
     Column("updated_at", TZ, nullable=False),
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
     Index("ix_webhook_deliveries_client", "client_id", "status", "created_at"),
+    Index("ix_webhook_deliveries_message", "message_id"),  # a cash-out's timeline
 )
 
 webhook_attempts = Table(

@@ -1,0 +1,188 @@
+"""The console's reads across clients (``domain.cashout_search``): the cash-out search,
+a cash-out's timeline, and one webhook delivery of any client.
+
+The search is keyset-paged, newest first, by (requested_at, id), and every form of it
+is served by an index (migration 0023):
+
+- internalCode, endToEndId: their UNIQUE indexes (one row at most);
+- externalReference: ``uq_cash_outs_client_ref`` (external_reference, client_id);
+- payee document: ``ix_cash_outs_payee_requested`` (payee_document, requested_at, id);
+- status: ``ix_cash_outs_status_requested`` (status, requested_at, id);
+- a date range alone, or nothing: ``ix_cash_outs_requested`` (requested_at, id).
+
+The other fields given narrow the rows that index finds.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Select, and_, or_, select
+from sqlalchemy.orm import aliased
+
+from connectpsp.adapters.storage import schema as t
+from connectpsp.adapters.storage.cashins import SqlReturns
+from connectpsp.adapters.storage.cashouts import _cash_out
+from connectpsp.adapters.storage.db import Database
+from connectpsp.domain.cashout import CashOut
+from connectpsp.domain.cashout_search import CashOutQuery, CashOutTimeline, LedgerLine, RailRecord
+from connectpsp.domain.webhooks import Attempt, DeliveryStatus, DeliveryView
+from connectpsp.service.ports import ClientDelivery
+
+__all__ = ["SqlConsoleReads", "search_statement"]
+
+_co = t.cash_outs.c
+
+
+class SqlConsoleReads:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def search(self, query: CashOutQuery, after: str | None, limit: int) -> list[CashOut]:
+        """At most ``limit`` cash-outs of any client, newest first; ``after`` is the id
+        of the last one already seen."""
+        with self._db.transaction(write=False) as tx:
+            seen: tuple[datetime, str] | None = None
+            if after is not None:
+                at = tx.conn.execute(select(_co.requested_at).where(_co.id == after)).scalar()
+                if at is None:
+                    return []
+                seen = (at, after)
+            rows = tx.conn.execute(search_statement(query, seen, limit))
+            return [_cash_out(row) for row in rows]
+
+    def timeline(self, cash_out_id: str) -> CashOutTimeline | None:
+        with self._db.transaction(write=False) as tx:
+            conn = tx.conn
+            row = conn.execute(select(t.cash_outs).where(_co.id == cash_out_id)).first()
+            if row is None:
+                return None
+            cash_out = _cash_out(row)
+            name = conn.execute(
+                select(t.clients.c.name).where(t.clients.c.id == cash_out.client_id)
+            ).scalar()
+            returns = SqlReturns(conn).of_cash_outs([cash_out.id])[cash_out.id]
+            subjects = [("cash_out", cash_out.id)] + [
+                ("cash_out_return", r.return_id) for r in returns
+            ]
+            return CashOutTimeline(
+                cash_out=cash_out,
+                client_name=str(name or cash_out.client_id),
+                transfers=_transfers(conn, cash_out.id),
+                rail=_rail(conn, cash_out),
+                deliveries=[d.delivery for d in _deliveries(conn, subjects=subjects)],
+                returns=returns,
+            )
+
+    def delivery(self, delivery_id: str) -> ClientDelivery | None:
+        with self._db.transaction(write=False) as tx:
+            found = _deliveries(tx.conn, delivery_id=delivery_id)
+        return found[0] if found else None
+
+
+def search_statement(
+    q: CashOutQuery, after: tuple[datetime, str] | None, limit: int
+) -> Select[Any]:
+    """The search's query: each field given must match; newest first, after
+    ``after`` (the last seen's requested_at and id)."""
+    query = select(t.cash_outs)
+    for column, value in (
+        (_co.internal_code, q.internal_code),
+        (_co.external_reference, q.external_reference),
+        (_co.end_to_end_id, q.end_to_end_id),
+        (_co.payee_document, q.payee_document),
+        (_co.status, q.status.value if q.status else None),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if q.start is not None:
+        query = query.where(_co.requested_at >= q.start)
+    if q.end is not None:
+        query = query.where(_co.requested_at < q.end)
+    if after is not None:
+        at, last = after
+        query = query.where(or_(_co.requested_at < at, and_(_co.requested_at == at, _co.id < last)))
+    return query.order_by(_co.requested_at.desc(), _co.id.desc()).limit(limit)
+
+
+def _transfers(conn: Connection, cash_out_id: str) -> list[LedgerLine]:
+    tr = t.transfers.c
+    debit, credit = aliased(t.accounts), aliased(t.accounts)
+    rows = conn.execute(
+        select(t.transfers, debit.c.code.label("debit"), credit.c.code.label("credit"))
+        .join(debit, debit.c.id == tr.debit_account_id)
+        .join(credit, credit.c.id == tr.credit_account_id)
+        .where(tr.ref == cash_out_id)  # ix_transfers_ref
+        .order_by(tr.created_at, tr.id)
+    )
+    return [
+        LedgerLine(r.id, r.code, r.kind, r.amount, r.debit, r.credit, r.created_at) for r in rows
+    ]
+
+
+def _rail(conn: Connection, cash_out: CashOut) -> list[RailRecord]:
+    if cash_out.end_to_end_id is None:
+        return []
+    p = t.sandbox_spi_payments.c
+    rows = conn.execute(
+        select(t.sandbox_spi_payments).where(p.end_to_end_id == cash_out.end_to_end_id)
+    )
+    return [
+        RailRecord(
+            r.end_to_end_id,
+            r.amount,
+            r.creditor_ispb,
+            r.outcome,
+            r.reason_code,
+            r.submit_count,
+            r.submitted_at,
+            r.settle_at,
+        )
+        for r in rows
+    ]
+
+
+def _deliveries(
+    conn: Connection,
+    *,
+    subjects: list[tuple[str, str]] | None = None,
+    delivery_id: str | None = None,
+) -> list[ClientDelivery]:
+    d, m, a = t.webhook_deliveries.c, t.webhook_messages.c, t.webhook_attempts.c
+    query = select(t.webhook_deliveries, m.event_type).join(
+        t.webhook_messages, m.id == d.message_id
+    )
+    if subjects is not None:  # ix_webhook_messages_subject, then ix_webhook_deliveries_message
+        query = query.where(
+            or_(*(and_(m.subject_kind == kind, m.subject_id == id_) for kind, id_ in subjects))
+        )
+    if delivery_id is not None:
+        query = query.where(d.id == delivery_id)
+    rows = conn.execute(query.order_by(d.created_at, d.id)).all()
+    attempts: dict[str, list[Attempt]] = defaultdict(list)
+    if rows:
+        for r in conn.execute(
+            select(t.webhook_attempts).where(a.delivery_id.in_([r.id for r in rows])).order_by(a.id)
+        ):
+            attempts[r.delivery_id].append(
+                Attempt(r.attempted_at, r.status_code, r.latency_ms, r.response_body, r.error)
+            )
+    return [
+        ClientDelivery(
+            r.client_id,
+            DeliveryView(
+                id=r.id,
+                message_id=r.message_id,
+                event_type=r.event_type,
+                endpoint_id=r.endpoint_id,
+                url=r.url,
+                status=DeliveryStatus(r.status),
+                attempts=tuple(attempts[r.id]),
+                next_attempt_at=r.next_attempt_at if r.status == "pending" else None,
+                created_at=r.created_at,
+            ),
+        )
+        for r in rows
+    ]
