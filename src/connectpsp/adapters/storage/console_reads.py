@@ -15,7 +15,6 @@ The other fields given narrow the rows that index finds.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
@@ -26,9 +25,9 @@ from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.cashins import SqlReturns
 from connectpsp.adapters.storage.cashouts import _cash_out
 from connectpsp.adapters.storage.db import Database
+from connectpsp.adapters.storage.webhook_deliveries import delivery_views
 from connectpsp.domain.cashout import CashOut
 from connectpsp.domain.cashout_search import CashOutQuery, CashOutTimeline, LedgerLine, RailRecord
-from connectpsp.domain.webhooks import Attempt, DeliveryStatus, DeliveryView
 from connectpsp.service.ports import ClientDelivery
 
 __all__ = ["SqlConsoleReads", "search_statement"]
@@ -150,7 +149,7 @@ def _deliveries(
     subjects: list[tuple[str, str]] | None = None,
     delivery_id: str | None = None,
 ) -> list[ClientDelivery]:
-    d, m, a = t.webhook_deliveries.c, t.webhook_messages.c, t.webhook_attempts.c
+    d, m = t.webhook_deliveries.c, t.webhook_messages.c
     query = select(t.webhook_deliveries, m.event_type).join(
         t.webhook_messages, m.id == d.message_id
     )
@@ -160,29 +159,4 @@ def _deliveries(
         )
     if delivery_id is not None:
         query = query.where(d.id == delivery_id)
-    rows = conn.execute(query.order_by(d.created_at, d.id)).all()
-    attempts: dict[str, list[Attempt]] = defaultdict(list)
-    if rows:
-        for r in conn.execute(
-            select(t.webhook_attempts).where(a.delivery_id.in_([r.id for r in rows])).order_by(a.id)
-        ):
-            attempts[r.delivery_id].append(
-                Attempt(r.attempted_at, r.status_code, r.latency_ms, r.response_body, r.error)
-            )
-    return [
-        ClientDelivery(
-            r.client_id,
-            DeliveryView(
-                id=r.id,
-                message_id=r.message_id,
-                event_type=r.event_type,
-                endpoint_id=r.endpoint_id,
-                url=r.url,
-                status=DeliveryStatus(r.status),
-                attempts=tuple(attempts[r.id]),
-                next_attempt_at=r.next_attempt_at if r.status == "pending" else None,
-                created_at=r.created_at,
-            ),
-        )
-        for r in rows
-    ]
+    return delivery_views(conn, conn.execute(query.order_by(d.created_at, d.id)).all())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -214,7 +214,7 @@ class SqlWebhookDeliveries:
     def _views(
         self, client_id: str | None, status: DeliveryStatus | None, limit: int
     ) -> list[ClientDelivery]:
-        d, m, a = t.webhook_deliveries.c, t.webhook_messages.c, t.webhook_attempts.c
+        d, m = t.webhook_deliveries.c, t.webhook_messages.c
         query = (
             select(t.webhook_deliveries, m.event_type)
             .join(t.webhook_messages, m.id == d.message_id)
@@ -225,34 +225,7 @@ class SqlWebhookDeliveries:
             query = query.where(d.client_id == client_id)
         if status is not None:
             query = query.where(d.status == status.value)
-        rows = self._c.execute(query).all()
-        attempts: dict[str, list[Attempt]] = defaultdict(list)
-        if rows:
-            for r in self._c.execute(
-                select(t.webhook_attempts)
-                .where(a.delivery_id.in_([r.id for r in rows]))
-                .order_by(a.id)
-            ):
-                attempts[r.delivery_id].append(
-                    Attempt(r.attempted_at, r.status_code, r.latency_ms, r.response_body, r.error)
-                )
-        return [
-            ClientDelivery(
-                r.client_id,
-                DeliveryView(
-                    id=r.id,
-                    message_id=r.message_id,
-                    event_type=r.event_type,
-                    endpoint_id=r.endpoint_id,
-                    url=r.url,
-                    status=DeliveryStatus(r.status),
-                    attempts=tuple(attempts[r.id]),
-                    next_attempt_at=r.next_attempt_at if r.status == "pending" else None,
-                    created_at=r.created_at,
-                ),
-            )
-            for r in rows
-        ]
+        return delivery_views(self._c, self._c.execute(query).all())
 
     def delivery_client(self, delivery_id: str) -> str | None:
         d = t.webhook_deliveries.c
@@ -318,3 +291,34 @@ def _task(r: Any) -> DeliveryTask:
         previous_secret_expires_at=r.previous_secret_expires_at,
         client_secret_enc=r.webhook_secret_enc,
     )
+
+
+def delivery_views(conn: Connection, rows: Sequence[Row[Any]]) -> list[ClientDelivery]:
+    """Deliveries (rows of webhook_deliveries with their message's event_type) with
+    their attempts, read in one more query."""
+    a = t.webhook_attempts.c
+    attempts: dict[str, list[Attempt]] = defaultdict(list)
+    if rows:
+        for r in conn.execute(
+            select(t.webhook_attempts).where(a.delivery_id.in_([r.id for r in rows])).order_by(a.id)
+        ):
+            attempts[r.delivery_id].append(
+                Attempt(r.attempted_at, r.status_code, r.latency_ms, r.response_body, r.error)
+            )
+    return [
+        ClientDelivery(
+            r.client_id,
+            DeliveryView(
+                id=r.id,
+                message_id=r.message_id,
+                event_type=r.event_type,
+                endpoint_id=r.endpoint_id,
+                url=r.url,
+                status=DeliveryStatus(r.status),
+                attempts=tuple(attempts[r.id]),
+                next_attempt_at=r.next_attempt_at if r.status == "pending" else None,
+                created_at=r.created_at,
+            ),
+        )
+        for r in rows
+    ]
