@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from connectpsp.cli.clients import amount_or_zero
+from connectpsp.cli.clients import CashInFeeBps, CashInFeeFixed, amount_or_zero
 from connectpsp.cli.database import load_settings, open_container
 from connectpsp.cli.errors import USAGE, CliError, fields
 from connectpsp.domain.clients import Client
@@ -47,12 +47,8 @@ def clients_update(
     fee_bps: Annotated[
         int | None, typer.Option(help="Cash-out fee in basis points of the amount (0 to 10000).")
     ] = None,
-    cash_in_fee_fixed: Annotated[
-        str | None, typer.Option(help="Fixed fee per Pix received, e.g. 0.20.")
-    ] = None,
-    cash_in_fee_bps: Annotated[
-        int | None, typer.Option(help="Fee on a Pix received, in basis points (0 to 10000).")
-    ] = None,
+    cash_in_fee_fixed: CashInFeeFixed = None,
+    cash_in_fee_bps: CashInFeeBps = None,
     per_transaction_limit: Annotated[
         str | None, typer.Option(help="Per cash-out limit, e.g. 10000.00.")
     ] = None,

@@ -17,11 +17,17 @@ from connectpsp.domain.errors import FieldError, ValidationFailed
 from connectpsp.domain.ledger import FeePlan
 from connectpsp.domain.money import Centavos, format_brl, parse_amount, to_decimal
 
-__all__ = ["amount_or_zero", "clients_app", "sandbox_app"]
+__all__ = ["CashInFeeBps", "CashInFeeFixed", "amount_or_zero", "clients_app", "sandbox_app"]
 
 clients_app = typer.Typer(help="Manage clients (merchants).", no_args_is_help=True)
 sandbox_app = typer.Typer(help="Sandbox-only helpers.", no_args_is_help=True)
 console = Console()
+
+# The cash-in fee's options, as `clients create` and `clients update` take them.
+CashInFeeFixed = Annotated[str | None, typer.Option(help="Fixed fee per Pix received, e.g. 0.20.")]
+CashInFeeBps = Annotated[
+    int | None, typer.Option(help="Fee on a Pix received, in basis points (0 to 10000).")
+]
 
 
 def _amount(text: str, option: str) -> Centavos:
@@ -84,12 +90,8 @@ def clients_create(
     document: Annotated[
         str | None, typer.Option(help="Its CPF or CNPJ: the only one it may use as a Pix key.")
     ] = None,
-    cash_in_fee_fixed: Annotated[
-        str | None, typer.Option(help="Fixed fee per Pix received, e.g. 0.20.")
-    ] = None,
-    cash_in_fee_bps: Annotated[
-        int | None, typer.Option(help="Fee on a Pix received, in basis points (0 to 10000).")
-    ] = None,
+    cash_in_fee_fixed: CashInFeeFixed = None,
+    cash_in_fee_bps: CashInFeeBps = None,
 ) -> None:
     """Create a client and print its credentials (shown once)."""
     from connectpsp.service.clients import validate_new_client
