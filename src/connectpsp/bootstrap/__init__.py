@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -28,9 +27,9 @@ from connectpsp.adapters.storage.statement import SqlListings
 from connectpsp.adapters.storage.throttle import SqlThrottleStore
 from connectpsp.adapters.storage.uow import sql_unit_of_work_factory
 from connectpsp.adapters.webhook_http import AddressGuard, HttpSender
+from connectpsp.bootstrap.keys import master_key_mismatch, open_psp_accounts, signing_keys
 from connectpsp.domain.clock import Clock, SystemClock
 from connectpsp.domain.infractions import InfractionDecision
-from connectpsp.domain.ledger import PSP_FEES, PSP_SETTLEMENT, WORLD
 from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.domain.pix_location import JWKS_PATH
 from connectpsp.logs import get_logger
@@ -48,7 +47,7 @@ from connectpsp.service.infractions import Infractions
 from connectpsp.service.on_us import OnUsRail
 from connectpsp.service.operators import Operators
 from connectpsp.service.pix_keys import PixKeys
-from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
+from connectpsp.service.ports import SecretHasher, UnitOfWorkFactory
 from connectpsp.service.publisher import Publisher
 from connectpsp.service.ratelimit import ThrottlePolicy, TokenThrottle
 from connectpsp.service.refunds import Refunds, RefundSender
@@ -63,7 +62,7 @@ from connectpsp.service.sandbox import (
 from connectpsp.service.security import SecurityCache
 from connectpsp.service.settlement import SettlementService
 from connectpsp.service.statement import Listings
-from connectpsp.settings import Settings, SettingsError
+from connectpsp.settings import Settings
 from connectpsp.worker.dispatcher import WebhookDispatcher
 from connectpsp.worker.loops import background
 from connectpsp.worker.runner import Worker
@@ -160,18 +159,18 @@ def build(
     uow = sql_unit_of_work_factory(db, clock, publisher.publish, told.committed)
     cipher = AesGcmCipher(settings.master_key)
     hasher = hasher or Argon2Hasher()
-    _open_psp_accounts(uow)
+    open_psp_accounts(uow)
 
-    def signing_keys() -> dict[str, bytes]:
-        return _signing_keys(uow, cipher, clock, create=False)
+    def reload_keys() -> dict[str, bytes]:
+        return signing_keys(uow, cipher, clock, create=False)
 
     tokens = JwtCodec(
-        _signing_keys(uow, cipher, clock, create=True),
+        signing_keys(uow, cipher, clock, create=True),
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
         ttl=timedelta(seconds=settings.token_ttl_seconds),
         clock=clock,
-        reload=signing_keys,
+        reload=reload_keys,
     )
     locations = LocationKeyring(
         SqlLocationKeyStore(db),
@@ -182,7 +181,7 @@ def build(
     try:
         locations.ensure_key()
     except InvalidTag:
-        raise _master_key_mismatch() from None
+        raise master_key_mismatch() from None
     throttle = TokenThrottle(
         SqlThrottleStore(db),
         clock,
@@ -362,39 +361,4 @@ def build(
         operators=operators,
         overview=SqlOverview(db, clock, settle_topic=cashouts.SETTLE_TOPIC),
         console_reads=SqlConsoleReads(db),
-    )
-
-
-def _open_psp_accounts(uow: UnitOfWorkFactory) -> None:
-    with uow(write=True) as u:
-        for code in (PSP_SETTLEMENT, PSP_FEES, WORLD):
-            u.ledger.open_account(code, client_id=None, no_overdraft=False)
-        u.commit()
-
-
-def _signing_keys(
-    uow: UnitOfWorkFactory, cipher: Cipher, clock: Clock, *, create: bool
-) -> dict[str, bytes]:
-    """The access-token signing keys, decrypted; the first start makes one."""
-    with uow(write=create) as u:
-        stored = u.keys.all()
-        if not stored and create:
-            now = clock.now()
-            kid = now.strftime("%Y%m%d%H%M%S") + secrets.token_hex(4)
-            secret = secrets.token_urlsafe(32)
-            stored = {kid: cipher.encrypt(secret, context=f"signing-key:{kid}")}
-            u.keys.add(kid, stored[kid], now)
-            u.commit()
-    try:
-        return {
-            kid: cipher.decrypt(enc, context=f"signing-key:{kid}").encode()
-            for kid, enc in stored.items()
-        }
-    except InvalidTag:
-        raise _master_key_mismatch() from None
-
-
-def _master_key_mismatch() -> SettingsError:
-    return SettingsError(
-        "CONNECTPSP_MASTER_KEY does not match the key this database's secrets were encrypted with"
     )
