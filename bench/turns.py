@@ -113,12 +113,12 @@ def checks_phase(ctx: Context) -> None:
     for label, arm in (("every fraud check on", on), ("the client's rules off", middle)):
         median, span = _ratios(arm, off)
         # Issue 20 aims at checks that cost under 5% of the accept rate.
-        cost = f", {1 - median:.1%} of the accept rate" if arm is on and median else ""
+        cost = f"; the checks' cost, 1 - that: {1 - median:.1%}" if arm is on and median else ""
         ctx.add(
             f"cash-outs/s at saturation, hot client, {label}",
             fmt_rate(arm.mean),
-            f"{median:.2f}x the same with every check off ({fmt_rate(off.mean)}/s){cost}: "
-            f"the median of {rounds} rounds' ratios ({span}), three arms loaded in turn, "
+            f"{median:.2f}x the same with every check off ({fmt_rate(off.mean)}/s): the "
+            f"median of {rounds} rounds' ratios ({span}){cost}; three arms loaded in turn, "
             f"{window} each; server CPU per cash-out {arm.cpu}, {off.cpu} with every check "
             f"off (medians); {latency} {percentiles_ms(arm.latencies_us)} " + tail,
         )
