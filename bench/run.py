@@ -6,6 +6,8 @@
    (closed loop), then latency at fixed fractions of that saturation (open loop). The
    settlement worker is left out here so that the figures are the API's, not the API's
    minus whatever CPU settlement happened to take; it is measured next.
+   Then the rows that load servers or clients in turn (``bench.turns``): the fraud checks
+   on, the client's rules off and every check off (``bench.unchecked``); metrics off and on.
 3. The server with its worker (``serve``): the whole path's saturation (webhooks arriving
    per second under a closed loop), end-to-end latency to a webhook receiver at a
    fraction of it, then the dispatcher's rate, on deliveries re-armed in one statement
