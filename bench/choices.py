@@ -4,8 +4,8 @@ server, serializer and driver choices that docs/architecture.md records.
 - JSON: decode a cash-out request and encode its 202 answer and a webhook, per library;
   and whether each keeps money exact (``0.1`` decodes to ``Decimal('0.1')``, and
   ``Decimal('50.00')`` encodes as the number ``50.00``).
-- Drivers: the raw-SQL acceptance transaction (``bench.rawsql``) on the hot account from
-  one connection, per driver: transactions/s and the client's CPU per transaction.
+- Drivers: the raw-SQL acceptance transaction (``bench.rawjobs.SERVER``) on the hot
+  account from one connection, per driver: transactions/s and the client's CPU per transaction.
 - Servers: the same app under each stack of ``bench.stacks`` (SQLite, no worker):
   ``GET /healthz`` and hot-client cash-outs, closed loop, as ``python -m bench`` runs them.
 
@@ -35,7 +35,7 @@ import msgspec
 
 from connectpsp.bootstrap import build
 
-from . import rawsql
+from . import rawjobs, rawsql
 from .config import Config
 from .fixtures import create_merchants, login, scratch_database
 from .load import LoadSpec, run_load
@@ -110,7 +110,8 @@ def _json_rows() -> list[tuple[str, str, str]]:
 
 
 class _ApswCursor:
-    """apsw's cursor with the DB-API ``fetchone`` and ``rowcount`` ``rawsql`` uses."""
+    """apsw's cursor with the DB-API ``fetchone``, ``executemany`` and ``rowcount`` the
+    raw-SQL jobs (``bench.rawjobs``) use."""
 
     def __init__(self, conn: Any) -> None:
         self._conn = conn
@@ -119,6 +120,10 @@ class _ApswCursor:
 
     def execute(self, sql: str, params: Any = ()) -> None:
         self._rows = self._cursor.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Any) -> None:
+        for _ in self._cursor.executemany(sql, rows):
+            pass  # inserts: no rows, but every binding runs
 
     def fetchone(self) -> Any:
         return next(self._rows, None)
@@ -181,14 +186,14 @@ def _driver_row(
         cursor, conn, qmark = _driver_cursor(
             driver, settings.database_url, settings.database_schema
         )
-        sql = [s.replace("%s", "?") if qmark else s for s in rawsql.STATEMENTS]
+        sql = [s.replace("%s", "?") if qmark else s for s in rawjobs.SERVER.statements]
         sqlite = kind == "sqlite"
         begin = "BEGIN IMMEDIATE" if sqlite else "BEGIN"
         commits = 0
         cpu, wall = time.process_time(), time.monotonic()
         while time.monotonic() - wall < seconds:
             cursor.execute(begin)
-            ok = rawsql.one_transaction(cursor, sql, spec, accounts[0], f"k{commits}", sqlite)
+            ok = rawjobs.SERVER.run(cursor, sql, spec, accounts[0], f"k{commits}", sqlite)
             cursor.execute("COMMIT" if ok else "ROLLBACK")
             commits += ok
         cpu, wall = time.process_time() - cpu, time.monotonic() - wall

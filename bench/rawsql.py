@@ -1,23 +1,16 @@
-"""The raw-SQL ceiling: one cash-out's writes, one transaction per request, no HTTP.
-
-Each transaction does what ``CashOutService`` does when it accepts a cash-out, as plain
-statements on the project's own schema (migrated into a scratch file or schema):
-- the idempotency row, stored with its response;
-- the ``externalReference`` check;
-- the conditional reservation of amount and fee on the client's balance row
-  (``UPDATE ... WHERE available >= amount``) and the two pending transfers;
-- the daily-limit upsert;
-- the cash-out row and the settlement job (the outbox).
+"""The raw-SQL baselines: a job of ``bench.rawjobs`` (the server's writes for one
+cash-out, or issue 19's minimal ones), one transaction per request, no HTTP, on a scratch
+copy of the project's migrated schema.
 
 PostgreSQL is driven from ``procs`` processes of threads, one psycopg connection each.
 SQLite writers are serialised by one in-process lock, as the server serialises its own
 (``adapters/storage/db.py``): writers spinning in SQLite's busy handler would measure the
-busy handler, not SQLite.
+busy handler, not SQLite. SQLite runs in WAL mode with ``synchronous=FULL``, PostgreSQL
+with ``synchronous_commit=on``, as the server's connections do.
 """
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
 import threading
 import time
@@ -34,46 +27,12 @@ from sqlalchemy import insert, select
 from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import Database
 from connectpsp.adapters.storage.migrate import upgrade
-from connectpsp.domain.clock import business_date
 
-__all__ = [
-    "STATEMENTS",
-    "Account",
-    "RawResult",
-    "RawSpec",
-    "one_transaction",
-    "prepare",
-    "run_raw",
-    "run_raw_spread",
-]
+from .rawjobs import JOBS
 
-STATEMENTS = [
-    "INSERT INTO idempotency_keys (client_id, key, fingerprint, outcome, created_at)"
-    " VALUES (%s, %s, %s, %s, %s)"
-    " ON CONFLICT (key, client_id) DO NOTHING RETURNING key",
-    "SELECT id FROM cash_outs WHERE external_reference = %s AND client_id = %s",
-    "UPDATE accounts SET debits_pending = debits_pending + %s"
-    " WHERE id = %s AND credits_posted - debits_posted - debits_pending >= %s",
-    "INSERT INTO transfers (id, debit_account_id, credit_account_id, amount, kind, pending_id,"
-    " code, ref, created_at) VALUES (%s, %s, %s, %s, 'pending', NULL, %s, %s, %s)",
-    "INSERT INTO daily_usage (client_id, day, amount) VALUES (%s, %s, %s)"
-    " ON CONFLICT (client_id, day) DO UPDATE SET amount = daily_usage.amount + excluded.amount"
-    " WHERE daily_usage.amount + excluded.amount <= %s RETURNING amount",
-    "INSERT INTO cash_outs (id, internal_code, client_id, external_reference, amount, fee,"
-    " description, webhook_url, payee_name, payee_document, destination_type, pix_key_type,"
-    " pix_key, status, requested_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s,"
-    " 'User withdrawal', NULL, 'Maria Silva', '12345678909', 'PIX', 'CPF', '12345678909',"
-    " 'PROCESSING', %s, %s)",
-    "INSERT INTO outbox (topic, ref, payload, available_at, attempts, failures, created_at)"
-    " VALUES ('settle_cash_out', %s, %s, %s, 0, 0, %s)",
-]
-_IDEMPOTENCY, _REFERENCE, _RESERVE, _TRANSFER, _DAILY, _CASH_OUT, _OUTBOX = range(7)
+__all__ = ["Account", "RawResult", "RawSpec", "prepare", "run_raw", "run_raw_spread"]
+
 _SECRET_COLUMNS = ("secret_hash", "crypto_token_enc", "app_token_hash", "webhook_secret_enc")
-# The stored outcome, as the acceptance engine stores a cash-out's (the 202's data).
-_RESPONSE = (
-    b'{"accepted":{"externalReference":"r","id":"00000000-0000-0000-0000-000000000000",'
-    b'"internalCode":"ABCDEFGHIJ","requestedAt":"2026-03-10T17:00:00+00:00"}}'
-)
 
 
 @dataclass(frozen=True)
@@ -95,6 +54,7 @@ class RawSpec:
     warmup: float
     seconds: float
     tag: str
+    job: str = "server"  # a name of rawjobs.JOBS
 
 
 @dataclass
@@ -182,60 +142,11 @@ def _connect(spec: RawSpec) -> tuple[Any, Callable[[str], str], str]:
     return psycopg.connect(dsn, options=options, autocommit=True), lambda sql: sql, "BEGIN"
 
 
-def _stamp(sqlite: bool) -> Any:
-    now = datetime.now(UTC)
-    # SQLAlchemy stores SQLite datetimes as naive UTC text; match it.
-    return f"{now.replace(tzinfo=None):%Y-%m-%d %H:%M:%S.%f}" if sqlite else now
-
-
-def one_transaction(
-    cur: Any, sql: list[str], spec: RawSpec, account: Account, key: str, sqlite: bool
-) -> bool:
-    now = _stamp(sqlite)
-    cash_out = str(uuid.uuid4())
-    reference = f"raw-{key}"
-    cur.execute(sql[_IDEMPOTENCY], (account.client_id, key, "f" * 64, _RESPONSE, now))
-    if cur.fetchone() is None:
-        return False
-    cur.execute(sql[_REFERENCE], (reference, account.client_id))
-    cur.fetchone()
-    for transfer, credit, amount, code in (
-        (cash_out, spec.settlement_id, 1, "cash_out"),
-        (str(uuid.uuid4()), spec.fees_id, spec.fee, "cash_out_fee"),
-    ):
-        if not amount:
-            continue
-        cur.execute(sql[_RESERVE], (amount, account.account_id, amount))
-        if cur.rowcount != 1:
-            return False
-        cur.execute(
-            sql[_TRANSFER], (transfer, account.account_id, credit, amount, code, cash_out, now)
-        )
-    day = business_date(datetime.now(UTC)).isoformat()
-    cur.execute(sql[_DAILY], (account.client_id, day, 1, 10**15))
-    if cur.fetchone() is None:
-        return False
-    cur.execute(
-        sql[_CASH_OUT],
-        (
-            cash_out,
-            secrets.token_hex(5).upper(),
-            account.client_id,
-            reference,
-            1,
-            spec.fee,
-            now,
-            now,
-        ),
-    )
-    cur.execute(sql[_OUTBOX], (cash_out, f'{{"cashOutId":"{cash_out}"}}', now, now))
-    return True
-
-
 def _thread(spec: RawSpec, index: int, lock: AbstractContextManager[Any], out: RawResult) -> None:
     conn, translate, begin = _connect(spec)
     sqlite = spec.url.startswith("sqlite")
-    sql = [translate(s) for s in STATEMENTS]
+    job = JOBS[spec.job]
+    sql = [translate(s) for s in job.statements]
     cur = conn.cursor()
     start, end = spec.start_at + spec.warmup, spec.start_at + spec.warmup + spec.seconds
     latencies: list[int] = []
@@ -250,7 +161,7 @@ def _thread(spec: RawSpec, index: int, lock: AbstractContextManager[Any], out: R
         try:
             with lock:
                 cur.execute(begin)
-                ok = one_transaction(cur, sql, spec, account, key, sqlite)
+                ok = job.run(cur, sql, spec, account, key, sqlite)
                 cur.execute("COMMIT" if ok else "ROLLBACK")
         except Exception as error:  # count it and go on; the run reports it
             out.errors += 1

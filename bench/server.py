@@ -18,6 +18,8 @@ from connectpsp.settings import Settings
 
 __all__ = ["Server", "cpu_seconds", "free_port", "peak_rss_mib", "process_env"]
 
+_CHECKOUT = Path(__file__).resolve().parent.parent
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -107,7 +109,13 @@ class Server:
                 command.append("--no-worker")
         with self._log.open("ab") as log:
             self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-                command, env={**process_env(self._settings), **self._env}, stdout=log, stderr=log
+                command,
+                env={**process_env(self._settings), **self._env},
+                stdout=log,
+                stderr=log,
+                # ``python -m bench.*`` finds the package from the checkout, wherever the
+                # harness was started.
+                cwd=_CHECKOUT if self._command is not None else None,
             )
         self._wait_ready()
         return self

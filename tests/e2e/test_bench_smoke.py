@@ -1,6 +1,7 @@
 """``python -m bench --smoke``: every phase of the benchmark harness runs against the real
 server and reports every row. Figures are not checked: the harness is tested, not the
-machine."""
+machine. And the fraud checks' baseline server (``python -m bench.unchecked``) is checked
+to be what its row says: the server with no check."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
+
+from connectpsp.bootstrap import build
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +27,8 @@ def run_smoke(database: str, tmp_path: Path) -> str:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        # Minutes, not seconds: on a loaded machine the servers' start-ups dominate.
+        timeout=300,
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -51,3 +56,66 @@ def test_smoke_run_on_sqlite(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_smoke_run_on_postgres(tmp_path: Path) -> None:
     assert_every_row(run_smoke("postgres", tmp_path), "postgres")
+
+
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_the_unchecked_server_screens_nothing_and_records_no_decision(
+    database: str, tmp_path: Path
+) -> None:
+    """The "every fraud check off" arm (``python -m bench.unchecked``) is the server with
+    no check: a payee DICT marks is refused by ``serve`` and accepted by it, and it keeps
+    no decision. Everything else is the server's: its 202 is the same answer."""
+    # Function-level, as in ``assert_every_row``.
+    from bench.config import Config
+    from bench.fixtures import create_merchants, login, scratch_database
+    from bench.server import Server
+
+    with scratch_database(database, tmp_path, "unchecked", Config.from_env().pg_url) as settings:
+        container = build(settings)
+        merchant = create_merchants(container, 1, fee=1)[0]
+        container.sandbox_fraud_markers.add(document="12345678909")  # the bench's payee
+        container.close()
+        unchecked = [sys.executable, "-m", "bench.unchecked"]
+        with (
+            Server(settings, worker=False, log=tmp_path / "on.log") as checked,
+            Server(settings, worker=False, log=tmp_path / "off.log", command=unchecked) as bare,
+        ):
+            answers = {}
+            for name, server in (("checked", checked), ("unchecked", bare)):
+                [caller] = login(server.base_url, [merchant])
+                answers[name] = httpx.post(
+                    server.base_url + "/cash-out",
+                    headers={
+                        "Authorization": f"Bearer {caller.token}",
+                        "ApplicationToken": caller.application_token,
+                        "DigitalSignature": caller.signature,
+                        "X-Idempotency-Key": f"key-{name}",
+                    },
+                    json={
+                        "amount": "0.01",
+                        "externalReference": f"ref-{name}",
+                        "payee": {
+                            "name": "Maria Silva",
+                            "document": "12345678909",
+                            "destination": {
+                                "type": "PIX",
+                                "pixKeyType": "CPF",
+                                "pixKey": "12345678909",
+                            },
+                        },
+                    },
+                    timeout=30,
+                )
+        container = build(settings)
+        decisions = container.risk.decisions(client_id=merchant.client_id)
+        container.close()
+    refused, accepted = answers["checked"], answers["unchecked"]
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "FRAUD_SUSPECTED", refused.text
+    assert accepted.status_code == 202, accepted.text
+    assert accepted.json()["externalReference"] == "ref-unchecked"
+    assert accepted.json()["status"] == "PROCESSING"
+    # Only the checked server's refusal was recorded.
+    assert [d.code for d in decisions] == ["FRAUD_SUSPECTED"]

@@ -1,0 +1,92 @@
+"""What every phase of a run shares: its context (database, settings, rows so far) and
+one load from every generator process, with the ways its result is read."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Config
+from .load import Caller, LoadResult, LoadSpec, run_load
+from .report import Row
+
+__all__ = ["Context", "errors", "load", "rate", "ratio", "spread"]
+
+
+@dataclass
+class Context:
+    kind: str
+    config: Config
+    pool: ProcessPoolExecutor
+    tmp: Path
+    rows: list[Row]
+    say: Callable[[str], None]
+
+    def add(self, measurement: str, result: str, notes: str = "") -> None:
+        self.rows.append(Row(self.kind, measurement, result, notes))
+        self.say(f"  {measurement}: {result}  {notes}")
+
+
+def spread(total: int, parts: int, n: int) -> int:
+    """Part ``n`` of ``total`` shared as evenly as can be among ``parts``."""
+    return total // parts + (n < total % parts)
+
+
+def load(
+    ctx: Context,
+    port: int,
+    route: str,
+    callers: tuple[Caller, ...] = (),
+    *,
+    rate: float = 0.0,
+    webhook_url: str | None = None,
+) -> LoadResult:
+    """One phase from every generator process: closed loop, or open loop at ``rate``."""
+    cfg = ctx.config
+    procs = max(1, min(cfg.procs, cfg.concurrency))
+    start = time.monotonic() + cfg.lead
+    run = uuid.uuid4().hex[:8]
+    specs = [
+        LoadSpec(
+            port=port,
+            route=route,
+            mode="open" if rate else "closed",
+            concurrency=spread(cfg.concurrency, procs, n),
+            start_at=start,
+            warmup=cfg.warmup,
+            seconds=cfg.seconds,
+            tag=f"{run}{n}",
+            callers=callers,
+            rate=rate / procs,
+            webhook_url=webhook_url,
+            first_caller=n * len(callers) // procs,
+        )
+        for n in range(procs)
+    ]
+    total = LoadResult(window=specs[0].window)
+    for part in ctx.pool.map(run_load, specs):
+        total.merge(part)
+    return total
+
+
+def errors(result: LoadResult) -> str:
+    """The failures a load met, or "" (a row whose notes say "errors" measured something
+    broken: the smoke test fails on it)."""
+    failed = sum(result.statuses.values())
+    if not failed and not result.late:
+        return ""
+    by_status = ", ".join(f"{s or 'conn'}: {n}" for s, n in sorted(result.statuses.items()))
+    late = f"; {result.late} connection(s) still waiting at the cut-off" if result.late else ""
+    return f"errors {by_status}{late}; first: {result.sample_error[:120]}"
+
+
+def rate(result: LoadResult, seconds: float) -> float:
+    return result.ok / seconds
+
+
+def ratio(value: float, base: float) -> str:
+    return f"{value / base:.2f}x" if base else "n/a"
