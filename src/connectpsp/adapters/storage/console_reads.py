@@ -70,7 +70,7 @@ class SqlConsoleReads:
                 cash_out=cash_out,
                 client_name=str(name or cash_out.client_id),
                 transfers=_transfers(conn, cash_out.id),
-                rail=_rail(conn, cash_out),
+                rail=_rail(conn, [cash_out.end_to_end_id] if cash_out.end_to_end_id else []),
                 deliveries=[d.delivery for d in _deliveries(conn, subjects=subjects)],
                 returns=returns,
             )
@@ -121,12 +121,15 @@ def _transfers(conn: Connection, cash_out_id: str) -> list[LedgerLine]:
     ]
 
 
-def _rail(conn: Connection, cash_out: CashOut) -> list[RailRecord]:
-    if cash_out.end_to_end_id is None:
+def _rail(conn: Connection, end_to_end_ids: list[str]) -> list[RailRecord]:
+    """The simulated SPI's records of these payments or returns (by their ids)."""
+    if not end_to_end_ids:
         return []
     p = t.sandbox_spi_payments.c
     rows = conn.execute(
-        select(t.sandbox_spi_payments).where(p.end_to_end_id == cash_out.end_to_end_id)
+        select(t.sandbox_spi_payments)
+        .where(p.end_to_end_id.in_(end_to_end_ids))
+        .order_by(p.submitted_at, p.end_to_end_id)
     )
     return [
         RailRecord(
