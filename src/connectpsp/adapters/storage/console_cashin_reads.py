@@ -31,7 +31,7 @@ from connectpsp.adapters.storage.cashins import _block, _cash_in
 from connectpsp.adapters.storage.console_reads import _deliveries, _rail, _transfers
 from connectpsp.adapters.storage.db import Database
 from connectpsp.adapters.storage.infractions import SqlInfractions
-from connectpsp.adapters.storage.refunds import SqlRefunds, _query, _refund
+from connectpsp.adapters.storage.refunds import SqlRefunds, _refund
 from connectpsp.domain.cashin_search import CashInQuery, CashInRow, CashInState, CashInTimeline
 from connectpsp.domain.infractions import InfractionStatus
 from connectpsp.domain.refunds import Refund, RefundStatus
@@ -154,13 +154,19 @@ def search_statement(q: CashInQuery, after: tuple[datetime, str] | None, limit: 
 def refunds_statement(
     status: RefundStatus | None, after: tuple[datetime, str] | None, limit: int
 ) -> Select[Any]:
-    """Refunds of every client with their payer (``refunds._query``), newest first."""
-    query = _query()
+    """Refunds of every client, newest first, with their payer (the payment's): the page
+    is read from the refunds' index first, then joined."""
+    query = select(t.cash_in_refunds)
     if status is not None:
         query = query.where(_r.status == status.value)
     if after is not None:
         query = query.where(_older(_r.requested_at, _r.id, after))
-    return query.order_by(_r.requested_at.desc(), _r.id.desc()).limit(limit)
+    page = query.order_by(_r.requested_at.desc(), _r.id.desc()).limit(limit).subquery()
+    return (
+        select(page, _ci.payer_name, _ci.payer_document, _ci.payer_ispb)
+        .join_from(page, t.cash_ins, _ci.end_to_end_id == page.c.end_to_end_id)
+        .order_by(page.c.requested_at.desc(), page.c.id.desc())
+    )
 
 
 def _marked(conn: Connection, rows: Sequence[Row[Any]]) -> list[CashInRow]:
@@ -186,9 +192,7 @@ def _marked(conn: Connection, rows: Sequence[Row[Any]]) -> list[CashInRow]:
             ).all()
         )
         med = dict(
-            conn.execute(select(_i.end_to_end_id, _i.status).where(_i.end_to_end_id.in_(ids)))
-            .tuples()
-            .all()
+            conn.execute(select(_i.end_to_end_id, _i.status).where(_i.end_to_end_id.in_(ids))).all()
         )
     return [
         CashInRow(
