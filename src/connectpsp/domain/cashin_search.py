@@ -38,6 +38,10 @@ __all__ = [
 ]
 
 
+_CREDIT = ("cash_in", "cash_in_fee")  # the transfers written with the cash-in
+_AFTER = 4
+
+
 class CashInState(StrEnum):
     BLOCKED = "BLOCKED"  # some of it is held now
     REFUNDED = "REFUNDED"  # a refund of it is in process or done
@@ -135,21 +139,28 @@ class CashInTimeline:
             (0, Moment(c.paid_at, "cash-in", f"paid by {c.payer.name}")),
             (1, Moment(c.received_at, "cash-in", "credited")),
         ]
-        for t in self.transfers:
-            found.append((2, Moment(t.created_at, "ledger", f"{t.code} ({t.kind})")))
+        # What came after the credit shares one rank: in its own time's order, and
+        # each record before the ledger lines it wrote.
         for b in self.blocks:
-            found.append((3, Moment(b.created_at, "block", f"{b.reason.value} block")))
+            found.append((_AFTER, Moment(b.created_at, "block", f"{b.reason.value} block")))
             if b.released_at is not None:
-                found.append((6, Moment(b.released_at, "block", f"released by {b.released_by}")))
+                said = f"released by {b.released_by}"
+                found.append((_AFTER, Moment(b.released_at, "block", said)))
         if (i := self.infraction) is not None:
-            found.append((3, Moment(i.reported_at, "MED", "reported")))
+            found.append((_AFTER, Moment(i.reported_at, "MED", "reported")))
             if i.decided_at is not None:
-                found.append((5, Moment(i.decided_at, "MED", f"{i.status.value.lower()}")))
+                said = f"{i.status.value.lower()} by {i.decided_by}"
+                found.append((_AFTER, Moment(i.decided_at, "MED", said)))
         for r in self.refunds:
-            found.append((4, Moment(r.requested_at, "refund", f"{r.reason.value} asked")))
+            found.append((_AFTER, Moment(r.requested_at, "refund", f"{r.reason.value} asked")))
             if r.completed_at is not None:
-                found.append((7, Moment(r.completed_at, "refund", r.status.value)))
+                found.append((_AFTER, Moment(r.completed_at, "refund", r.status.value)))
+        for t in self.transfers:
+            rank = 2 if t.code in _CREDIT else _AFTER
+            found.append((rank, Moment(t.created_at, "ledger", f"{t.code} ({t.kind})")))
         for rail in self.rail:
-            found.append((7, Moment(rail.submitted_at, "rail", f"return {rail.outcome}")))
+            found.append((_AFTER, Moment(rail.submitted_at, "rail", "return received")))
+            reason = f" {rail.reason_code}" if rail.reason_code else ""
+            found.append((_AFTER, Moment(rail.settle_at, "rail", f"return {rail.outcome}{reason}")))
         found += [(8, m) for m in attempt_moments(self.deliveries)]
         return in_order(found)

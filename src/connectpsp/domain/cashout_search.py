@@ -134,7 +134,7 @@ def attempt_moments(deliveries: list[DeliveryView]) -> list[Moment]:
 
 
 def in_order(found: list[tuple[int, Moment]]) -> list[Moment]:
-    """Oldest first; within one second (as shown, and as SQLite keeps times), by rank:
-    the order a life goes."""
-    found = sorted(found, key=lambda ranked: (ranked[1].at.replace(microsecond=0), ranked[0]))
+    """Oldest first; within one second (as shown, and as SQLite keeps times), by rank
+    (the order a life goes), then by time, then as given."""
+    found = sorted(found, key=lambda r: (r[1].at.replace(microsecond=0), r[0], r[1].at))
     return [moment for _, moment in found]
