@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
-from connectpsp.console.listing import list_page
-from connectpsp.console.web import ConsoleWeb, Refused
+from connectpsp.console.listing import list_page, timeline_page
+from connectpsp.console.web import ConsoleWeb
 from connectpsp.domain.cashin_search import CashInRow, parse_query
 
 __all__ = ["cash_in_routes"]
@@ -43,17 +42,15 @@ def cash_in_routes(web: ConsoleWeb) -> APIRouter:
 
     @router.get("/cash-ins/{end_to_end_id}")
     async def cash_in(request: Request, end_to_end_id: str, retried: str | None = None) -> Response:
-        who = await web.signed_in(request)
-        found = await run_in_threadpool(lambda: services.cash_in_reads.timeline(end_to_end_id))
-        if found is None:
-            raise Refused(404, f"No cash-in {end_to_end_id}.")
-        return web.page(
-            "cash_in.html",
-            who=who,
-            t=found,
-            c=found.cash_in,
-            retried=retried,
+        return await timeline_page(
+            web,
+            request,
+            template="cash_in.html",
             active="cash-ins",
+            read=lambda: services.cash_in_reads.timeline(end_to_end_id),
+            subject=lambda t: t.cash_in,
+            missing=f"No cash-in {end_to_end_id}.",
+            retried=retried,
         )
 
     return router

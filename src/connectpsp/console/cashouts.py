@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
-from connectpsp.console.listing import list_page
-from connectpsp.console.web import ConsoleWeb, Refused
+from connectpsp.console.listing import list_page, timeline_page
+from connectpsp.console.web import ConsoleWeb
 from connectpsp.domain.cashout_search import parse_query
 
 __all__ = ["cash_out_routes"]
@@ -38,17 +37,15 @@ def cash_out_routes(web: ConsoleWeb) -> APIRouter:
 
     @router.get("/cash-outs/{cash_out_id}")
     async def cash_out(request: Request, cash_out_id: str, retried: str | None = None) -> Response:
-        who = await web.signed_in(request)
-        found = await run_in_threadpool(lambda: services.console_reads.timeline(cash_out_id))
-        if found is None:
-            raise Refused(404, f"No cash-out {cash_out_id}.")
-        return web.page(
-            "cash_out.html",
-            who=who,
-            t=found,
-            c=found.cash_out,
-            retried=retried,
+        return await timeline_page(
+            web,
+            request,
+            template="cash_out.html",
             active="cash-outs",
+            read=lambda: services.console_reads.timeline(cash_out_id),
+            subject=lambda t: t.cash_out,
+            missing=f"No cash-out {cash_out_id}.",
+            retried=retried,
         )
 
     return router

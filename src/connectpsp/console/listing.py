@@ -1,5 +1,5 @@
 """A searched list across clients, keyset-paged, newest first: the cash-outs, cash-ins
-and refunds pages read their form, page and links alike.
+and refunds pages read their form, page and links alike; and a record's timeline page.
 
 **Older** continues after the last row shown (``?after=`` its id, which the reader
 turns into its time and id), so a page never repeats or skips a row while new ones
@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from connectpsp.console.web import ConsoleWeb, Refused, status_of
 from connectpsp.domain.errors import ValidationFailed
 
-__all__ = ["list_page"]
+__all__ = ["list_page", "timeline_page"]
 
 _Q = TypeVar("_Q")
 _T = TypeVar("_T")
@@ -79,3 +79,23 @@ async def list_page(
         searched=any(v.strip() for v in form.values()),
         **shown,
     )
+
+
+async def timeline_page(
+    web: ConsoleWeb,
+    request: Request,
+    *,
+    template: str,
+    active: str,
+    read: Callable[[], _T | None],
+    subject: Callable[[_T], Any],
+    missing: str,
+    retried: str | None,
+) -> Response:
+    """The page of ``template``: the timeline ``read`` finds as ``t``, its ``subject``
+    (the cash-out, the cash-in) as ``c``; ``missing`` (404) when there is none."""
+    who = await web.signed_in(request)
+    found = await run_in_threadpool(read)
+    if found is None:
+        raise Refused(404, missing)
+    return web.page(template, who=who, t=found, c=subject(found), retried=retried, active=active)

@@ -24,11 +24,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, func, or_, select
+from sqlalchemy import Connection, Row, Select, Table, func, select
 
 from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.cashins import _block, _cash_in
-from connectpsp.adapters.storage.console_reads import _deliveries, _rail, _transfers
+from connectpsp.adapters.storage.console_reads import (
+    _deliveries,
+    _rail,
+    _transfers,
+    last_seen,
+    newest_first,
+)
 from connectpsp.adapters.storage.db import Database
 from connectpsp.adapters.storage.infractions import SqlInfractions
 from connectpsp.adapters.storage.refunds import SqlRefunds, _refund
@@ -56,14 +62,9 @@ class SqlCashInReads:
         """At most ``limit`` cash-ins of any client, newest first; ``after`` is the
         endToEndId of the last one already seen."""
         with self._db.transaction(write=False) as tx:
-            seen: tuple[datetime, str] | None = None
-            if after is not None:
-                at = tx.conn.execute(
-                    select(_ci.received_at).where(_ci.end_to_end_id == after)
-                ).scalar()
-                if at is None:
-                    return []
-                seen = (at, after)
+            seen = last_seen(tx.conn, _ci.received_at, _ci.end_to_end_id, after)
+            if after is not None and seen is None:
+                return []  # gone: nothing is after it
             return _marked(tx.conn, tx.conn.execute(search_statement(query, seen, limit)).all())
 
     def timeline(self, end_to_end_id: str) -> CashInTimeline | None:
@@ -109,20 +110,11 @@ class SqlCashInReads:
         """At most ``limit`` refunds of any client, newest first; ``after`` is the id of
         the last one already seen."""
         with self._db.transaction(write=False) as tx:
-            seen: tuple[datetime, str] | None = None
-            if after is not None:
-                at = tx.conn.execute(select(_r.requested_at).where(_r.id == after)).scalar()
-                if at is None:
-                    return []
-                seen = (at, after)
+            seen = last_seen(tx.conn, _r.requested_at, _r.id, after)
+            if after is not None and seen is None:
+                return []
             rows = tx.conn.execute(refunds_statement(status, seen, limit))
             return [_refund(r) for r in rows]
-
-
-def _older(at: Any, key: Any, after: tuple[datetime, str]) -> Any:
-    """Keyset paging, newest first: the rows after (older than) the last one seen."""
-    seen_at, seen_key = after
-    return or_(at < seen_at, and_(at == seen_at, key < seen_key))
 
 
 def search_statement(q: CashInQuery, after: tuple[datetime, str] | None, limit: int) -> Select[Any]:
@@ -131,24 +123,24 @@ def search_statement(q: CashInQuery, after: tuple[datetime, str] | None, limit: 
     query = select(t.cash_ins, _ch.internal_code, _ch.external_reference).outerjoin(
         t.charges, _ch.id == _ci.charge_id
     )
-    for column, value in (
-        (_ci.end_to_end_id, q.end_to_end_id),
-        (_ch.internal_code, q.internal_code),
-        (_ch.external_reference, q.external_reference),
-        (_ci.txid, q.txid),
-        (_ci.payer_document, q.payer_document),
-    ):
-        if value is not None:
-            query = query.where(column == value)
     if q.state is not None:
         query = query.where(_ci.end_to_end_id.in_(_MARKED[q.state]))
-    if q.start is not None:
-        query = query.where(_ci.received_at >= q.start)
-    if q.end is not None:
-        query = query.where(_ci.received_at < q.end)
-    if after is not None:
-        query = query.where(_older(_ci.received_at, _ci.end_to_end_id, after))
-    return query.order_by(_ci.received_at.desc(), _ci.end_to_end_id.desc()).limit(limit)
+    return newest_first(
+        query,
+        [
+            (_ci.end_to_end_id, q.end_to_end_id),
+            (_ch.internal_code, q.internal_code),
+            (_ch.external_reference, q.external_reference),
+            (_ci.txid, q.txid),
+            (_ci.payer_document, q.payer_document),
+        ],
+        at=_ci.received_at,
+        key=_ci.end_to_end_id,
+        start=q.start,
+        end=q.end,
+        after=after,
+        limit=limit,
+    )
 
 
 def refunds_statement(
@@ -156,12 +148,14 @@ def refunds_statement(
 ) -> Select[Any]:
     """Refunds of every client, newest first, with their payer (the payment's): the page
     is read from the refunds' index first, then joined."""
-    query = select(t.cash_in_refunds)
-    if status is not None:
-        query = query.where(_r.status == status.value)
-    if after is not None:
-        query = query.where(_older(_r.requested_at, _r.id, after))
-    page = query.order_by(_r.requested_at.desc(), _r.id.desc()).limit(limit).subquery()
+    page = newest_first(
+        select(t.cash_in_refunds),
+        [(_r.status, status.value if status else None)],
+        at=_r.requested_at,
+        key=_r.id,
+        after=after,
+        limit=limit,
+    ).subquery()
     return (
         select(page, _ci.payer_name, _ci.payer_document, _ci.payer_ispb)
         .join_from(page, t.cash_ins, _ci.end_to_end_id == page.c.end_to_end_id)
@@ -177,20 +171,8 @@ def _marked(conn: Connection, rows: Sequence[Row[Any]]) -> list[CashInRow]:
     blocked: dict[str, int] = {}
     med: dict[str, str] = {}
     if ids:
-        refunded = dict(
-            conn.execute(  # ix_cash_in_refunds_payment
-                select(_r.end_to_end_id, func.sum(_r.amount))
-                .where(_r.end_to_end_id.in_(ids), _r.status.in_(_HELD))
-                .group_by(_r.end_to_end_id)
-            ).all()
-        )
-        blocked = dict(
-            conn.execute(  # ix_balance_blocks_payment
-                select(_b.end_to_end_id, func.sum(_b.amount))
-                .where(_b.end_to_end_id.in_(ids), _b.released_at.is_(None))
-                .group_by(_b.end_to_end_id)
-            ).all()
-        )
+        refunded = _sums(conn, t.cash_in_refunds, ids, _r.status.in_(_HELD))
+        blocked = _sums(conn, t.balance_blocks, ids, _b.released_at.is_(None))
         med = dict(
             conn.execute(select(_i.end_to_end_id, _i.status).where(_i.end_to_end_id.in_(ids))).all()
         )
@@ -205,3 +187,16 @@ def _marked(conn: Connection, rows: Sequence[Row[Any]]) -> list[CashInRow]:
         )
         for r in rows
     ]
+
+
+def _sums(conn: Connection, table: Table, ids: list[str], *where: Any) -> dict[str, int]:
+    """The amounts of ``table``'s rows of these payments, summed by payment (by its
+    endToEndId index), of the rows that match ``where``."""
+    c = table.c
+    return dict(
+        conn.execute(
+            select(c.end_to_end_id, func.sum(c.amount))
+            .where(c.end_to_end_id.in_(ids), *where)
+            .group_by(c.end_to_end_id)
+        ).all()
+    )
