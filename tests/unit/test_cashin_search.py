@@ -130,7 +130,6 @@ def test_a_timeline_is_in_time_order_whatever_recorded_it() -> None:
     timeline = CashInTimeline(
         row=CashInRow(PIX, blocked=0, med=InfractionStatus.OPEN),
         client_name="Loja",
-        charge_id="charge",
         paid_by=None,
         transfers=[credit],
         rail=[],

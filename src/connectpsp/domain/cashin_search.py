@@ -119,7 +119,6 @@ class CashInRow:
 class CashInTimeline:
     row: CashInRow
     client_name: str
-    charge_id: str | None
     paid_by: str | None  # our own client's cash-out that paid it (an on-us Pix)
     transfers: list[LedgerLine]
     rail: list[RailRecord]  # its refunds' returns, as the simulated SPI keeps them

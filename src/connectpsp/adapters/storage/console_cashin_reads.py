@@ -96,7 +96,6 @@ class SqlCashInReads:
             return CashInTimeline(
                 row=row,
                 client_name=str(name or cash_in.client_id),
-                charge_id=cash_in.charge_id,
                 paid_by=paid_by,
                 transfers=_transfers(conn, end_to_end_id),
                 rail=_rail(conn, [r.return_id for r in refunds]),
