@@ -1,5 +1,5 @@
-"""Where the console sends a browser after a retry: back to the cash-out page the form
-came from, and never to another site or page."""
+"""Where the console sends a browser after a retry: back to the cash-out or cash-in page
+the form came from, and never to another site or page."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ def test_a_retry_asked_on_a_cash_outs_page_goes_back_to_it() -> None:
     assert back_to({"back": PAGE}) == PAGE
 
 
+def test_a_retry_asked_on_a_cash_ins_page_goes_back_to_it() -> None:
+    page = "/console/cash-ins/E60701190202612051300abcdefghijk"
+    assert back_to({"back": page}) == page
+
+
 @pytest.mark.parametrize(
     "back",
     [
@@ -22,6 +27,9 @@ def test_a_retry_asked_on_a_cash_outs_page_goes_back_to_it() -> None:
         "//evil.example/",
         "/console/",
         "/console/cash-outs/",
+        "/console/cash-ins/",
+        "/console/cash-ins/E1/../../logout",
+        "/console/refunds/x",
         f"{PAGE}/../../logout",
         f"{PAGE}?x=1",
         f"{PAGE}#x",

@@ -16,6 +16,7 @@ from connectpsp.adapters.participants import load_participants
 from connectpsp.adapters.rails.own_keys import OwnKeys
 from connectpsp.adapters.rails.simulated import SimulatedPixNetwork
 from connectpsp.adapters.rails.simulated_security import SimulatedDictSecurity
+from connectpsp.adapters.storage.console_cashin_reads import SqlCashInReads
 from connectpsp.adapters.storage.console_reads import SqlConsoleReads
 from connectpsp.adapters.storage.db import Database
 from connectpsp.adapters.storage.gauges import BacklogGauges, instrument_pool
@@ -119,6 +120,7 @@ class Container:
     operators: Operators
     overview: SqlOverview
     console_reads: SqlConsoleReads  # the console's cash-out search and timelines
+    cash_in_reads: SqlCashInReads  # the console's cash-ins and refunds
 
     def ping(self) -> bool:
         """Whether the database answers."""
@@ -361,4 +363,5 @@ def build(
         operators=operators,
         overview=SqlOverview(db, clock, settle_topic=cashouts.SETTLE_TOPIC),
         console_reads=SqlConsoleReads(db),
+        cash_in_reads=SqlCashInReads(db),
     )

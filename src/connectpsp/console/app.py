@@ -11,8 +11,10 @@ from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from connectpsp.console.access import access_routes
+from connectpsp.console.cashins import cash_in_routes
 from connectpsp.console.cashouts import cash_out_routes
 from connectpsp.console.pages import page_routes
+from connectpsp.console.refunds import refund_routes
 from connectpsp.console.services import ConsoleServices
 from connectpsp.console.web import ConsoleWeb, LoginRequired, Refused
 from connectpsp.console.webhooks import webhook_routes
@@ -27,6 +29,8 @@ def install(app: FastAPI, services: ConsoleServices) -> None:
     app.include_router(access_routes(web))
     app.include_router(page_routes(web))
     app.include_router(cash_out_routes(web))
+    app.include_router(cash_in_routes(web))
+    app.include_router(refund_routes(web))
     app.include_router(webhook_routes(web))
     app.mount(
         "/console/static",

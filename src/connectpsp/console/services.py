@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from connectpsp.domain.cashin_search import CashInQuery, CashInRow, CashInTimeline
 from connectpsp.domain.cashout import CashOut
 from connectpsp.domain.cashout_search import CashOutQuery, CashOutTimeline
 from connectpsp.domain.clients import Client
@@ -12,13 +13,21 @@ from connectpsp.domain.infractions import Infraction
 from connectpsp.domain.ledger import Balance
 from connectpsp.domain.money import Centavos
 from connectpsp.domain.overview import Overview
+from connectpsp.domain.refunds import Refund, RefundStatus
 from connectpsp.service.endpoints import WebhookEndpoints
 from connectpsp.service.infractions import Infractions
 from connectpsp.service.operators import Operators
 from connectpsp.service.pix_keys import PixKeys
 from connectpsp.service.ports import ClientDelivery
 
-__all__ = ["ClientReader", "ConsoleReader", "ConsoleServices", "ConsoleSettings", "OverviewReader"]
+__all__ = [
+    "CashInReader",
+    "ClientReader",
+    "ConsoleReader",
+    "ConsoleServices",
+    "ConsoleSettings",
+    "OverviewReader",
+]
 
 
 class ConsoleSettings(Protocol):
@@ -55,6 +64,20 @@ class ConsoleReader(Protocol):
     def delivery(self, delivery_id: str) -> ClientDelivery | None: ...
 
 
+class CashInReader(Protocol):
+    """Received Pix and refunds across clients (adapters/storage/console_cashin_reads.py)."""
+
+    def search(self, query: CashInQuery, after: str | None, limit: int) -> list[CashInRow]:
+        """Newest first; ``after``: the endToEndId of the last cash-in already seen."""
+        ...
+
+    def timeline(self, end_to_end_id: str) -> CashInTimeline | None: ...
+
+    def refunds(self, status: RefundStatus | None, after: str | None, limit: int) -> list[Refund]:
+        """Newest first; ``after``: the id of the last refund already seen."""
+        ...
+
+
 class ConsoleServices(Protocol):
     @property
     def settings(self) -> ConsoleSettings: ...
@@ -79,3 +102,6 @@ class ConsoleServices(Protocol):
 
     @property
     def console_reads(self) -> ConsoleReader: ...
+
+    @property
+    def cash_in_reads(self) -> CashInReader: ...

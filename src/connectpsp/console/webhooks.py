@@ -17,7 +17,7 @@ from connectpsp.service.ports import ClientDelivery
 __all__ = ["back_to", "delivery_record", "webhook_routes"]
 
 SHOWN = 200
-CASH_OUT_PAGE = "/console/cash-outs/"
+BACK_PAGES = ("/console/cash-outs/", "/console/cash-ins/")  # a timeline's retries
 
 
 def delivery_record(found: ClientDelivery) -> dict[str, Any]:
@@ -36,11 +36,14 @@ def delivery_record(found: ClientDelivery) -> dict[str, Any]:
 
 
 def back_to(form: dict[str, str]) -> str | None:
-    """The cash-out page a retry was asked on, if it was; never another site."""
+    """The cash-out or cash-in page a retry was asked on, if it was; never another site."""
     back = form.get("back", "")
-    rest = back.removeprefix(CASH_OUT_PAGE)
-    fits = rest.isascii() and 0 < len(rest) <= 64 and rest.replace("-", "").isalnum()
-    return back if back.startswith(CASH_OUT_PAGE) and fits else None
+    for page in BACK_PAGES:
+        rest = back.removeprefix(page)
+        fits = rest.isascii() and 0 < len(rest) <= 64 and rest.replace("-", "").isalnum()
+        if back.startswith(page) and fits:
+            return back
+    return None
 
 
 def webhook_routes(web: ConsoleWeb) -> APIRouter:
@@ -96,7 +99,7 @@ def webhook_routes(web: ConsoleWeb) -> APIRouter:
         except ConnectPSPError as error:
             raise Refused(status_of(error), error.message) from None
         back = back_to(form)
-        if back is not None:  # retried on a cash-out's page: back to it
+        if back is not None:  # retried on a timeline's page: back to it
             return web.redirect(f"{back}?retried={delivery_id}")
         return web.redirect(f"/console/webhooks?retried={delivery_id}")
 

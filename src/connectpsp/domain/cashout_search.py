@@ -3,14 +3,13 @@ the ledger, the rail, the webhooks and the returns recorded of it (docs/console.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
 
 from connectpsp.domain.cashout import CashOut, CashOutStatus
-from connectpsp.domain.clock import SAO_PAULO
-from connectpsp.domain.errors import FieldError, ValidationFailed
 from connectpsp.domain.money import Centavos
 from connectpsp.domain.returns import CashOutReturn
+from connectpsp.domain.search_form import SearchForm
 from connectpsp.domain.webhooks import DeliveryView
 
 __all__ = [
@@ -19,10 +18,10 @@ __all__ = [
     "LedgerLine",
     "Moment",
     "RailRecord",
+    "attempt_moments",
+    "in_order",
     "parse_query",
 ]
-
-_ID_MAX = 64  # longer than any internalCode, externalReference or endToEndId
 
 
 @dataclass(frozen=True)
@@ -42,49 +41,20 @@ class CashOutQuery:
         return all(getattr(self, f.name) is None for f in fields(self))
 
 
-def _day(name: str, text: str, errors: list[FieldError]) -> date | None:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        errors.append(FieldError(name, "a day, as YYYY-MM-DD"))
-        return None
-
-
 def parse_query(form: dict[str, str]) -> CashOutQuery:
     """The search form's fields (blank ones ignored). Days are São Paulo's: ``to`` is
     the last day searched, whole."""
-    given = {k: v.strip() for k, v in form.items() if v.strip()}
-    errors: list[FieldError] = []
-    for name in ("internalCode", "externalReference", "endToEndId"):
-        value = given.get(name)
-        if value is not None and (len(value) > _ID_MAX or not value.isprintable()):
-            errors.append(FieldError(name, f"at most {_ID_MAX} printable characters"))
-    document = given.get("payeeDocument")
-    if document is not None:
-        document = "".join(c for c in document if c not in ".-/ ").upper()
-        cpf = len(document) == 11 and document.isdigit()
-        cnpj = len(document) == 14 and document.isalnum()  # alphanumeric CNPJs too
-        if not document.isascii() or not (cpf or cnpj):
-            errors.append(FieldError("payeeDocument", "a CPF (11 digits) or a CNPJ (14)"))
-    status = given.get("status")
-    if status is not None and status not in CashOutStatus.__members__:
-        errors.append(FieldError("status", "PROCESSING, COMPLETED or FAILED"))
-    start = _day("from", given["from"], errors) if "from" in given else None
-    last = _day("to", given["to"], errors) if "to" in given else None
-    if start and last and last < start:
-        errors.append(FieldError("to", "on or after from"))
-    if errors:
-        detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
-        raise ValidationFailed(errors, f"Invalid search: {detail}.")
-    return CashOutQuery(
-        internal_code=given.get("internalCode"),
-        external_reference=given.get("externalReference"),
-        end_to_end_id=given.get("endToEndId"),
-        payee_document=document,
-        status=CashOutStatus(status) if status else None,
-        start=datetime.combine(start, time(), SAO_PAULO) if start else None,
-        end=datetime.combine(last + timedelta(days=1), time(), SAO_PAULO) if last else None,
+    f = SearchForm(form)
+    query = CashOutQuery(
+        internal_code=f.ident("internalCode"),
+        external_reference=f.ident("externalReference"),
+        end_to_end_id=f.ident("endToEndId"),
+        payee_document=f.document("payeeDocument"),
+        status=f.choice("status", CashOutStatus),
     )
+    start, end = f.days()
+    f.check()
+    return replace(query, start=start, end=end)
 
 
 @dataclass(frozen=True)
@@ -133,8 +103,7 @@ class CashOutTimeline:
     returns: list[CashOutReturn]
 
     def moments(self) -> list[Moment]:
-        """Everything recorded, oldest first; within one second (as shown, and as
-        SQLite keeps times), in the order a cash-out's life goes."""
+        """Everything recorded, oldest first (``in_order``)."""
         c = self.cash_out
         found: list[tuple[int, Moment]] = [(0, Moment(c.requested_at, "cash-out", "requested"))]
         if c.submitted_at is not None:
@@ -150,9 +119,22 @@ class CashOutTimeline:
             found.append((4, Moment(r.settle_at, "rail", f"{r.outcome}{reason}")))
         for back in self.returns:
             found.append((7, Moment(back.returned_at, "return", f"{back.return_id} {back.reason}")))
-        for d in self.deliveries:
-            for a in d.attempts:
-                said = str(a.status_code) if a.status_code is not None else "no answer"
-                found.append((8, Moment(a.attempted_at, "webhook", f"{d.event_type}: {said}")))
-        found.sort(key=lambda ranked: (ranked[1].at.replace(microsecond=0), ranked[0]))
-        return [moment for _, moment in found]
+        found += [(8, m) for m in attempt_moments(self.deliveries)]
+        return in_order(found)
+
+
+def attempt_moments(deliveries: list[DeliveryView]) -> list[Moment]:
+    """Every attempt at delivering a webhook, with the answer it got."""
+    found = []
+    for d in deliveries:
+        for a in d.attempts:
+            said = str(a.status_code) if a.status_code is not None else "no answer"
+            found.append(Moment(a.attempted_at, "webhook", f"{d.event_type}: {said}"))
+    return found
+
+
+def in_order(found: list[tuple[int, Moment]]) -> list[Moment]:
+    """Oldest first; within one second (as shown, and as SQLite keeps times), by rank
+    (the order a life goes), then by time, then as given."""
+    found = sorted(found, key=lambda r: (r[1].at.replace(microsecond=0), r[0], r[1].at))
+    return [moment for _, moment in found]

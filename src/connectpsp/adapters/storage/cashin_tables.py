@@ -93,6 +93,10 @@ cash_ins = Table(
     CheckConstraint("amount > 0 AND fee >= 0 AND fee <= amount", name="amounts"),
     Index("ix_cash_ins_charge", "charge_id", "paid_at"),
     Index("ix_cash_ins_client", "client_id", "received_at"),
+    # The console's search across clients (migration 0025).
+    Index("ix_cash_ins_received", "received_at", "end_to_end_id"),
+    Index("ix_cash_ins_payer_received", "payer_document", "received_at", "end_to_end_id"),
+    Index("ix_cash_ins_txid", "txid"),
 )
 
 # Funds held out of a client's available balance (domain.blocks): a precautionary block
@@ -112,6 +116,7 @@ balance_blocks = Table(
     CheckConstraint("amount > 0", name="amount"),
     Index("ix_balance_blocks_client", "client_id", "created_at"),
     Index("ix_balance_blocks_payment", "end_to_end_id"),
+    Index("ix_balance_blocks_released", "released_at", "end_to_end_id"),  # the active ones
 )
 
 # Money of our cash-outs that payees' banks sent back (domain.returns).
@@ -150,6 +155,8 @@ cash_in_refunds = Table(
     CheckConstraint("status IN ('PROCESSING', 'COMPLETED', 'FAILED')", name="status"),
     Index("ix_cash_in_refunds_payment", "end_to_end_id", "requested_at"),
     Index("ix_cash_in_refunds_client", "client_id", "requested_at"),
+    Index("ix_cash_in_refunds_requested", "requested_at", "id"),  # the console's list
+    Index("ix_cash_in_refunds_status", "status", "requested_at", "id"),
 )
 
 # Fraud reports against Pix received (domain.infractions, MED): one per Pix.

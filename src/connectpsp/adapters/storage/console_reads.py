@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, or_, select
 from sqlalchemy.orm import aliased
 
 from connectpsp.adapters.storage import schema as t
@@ -30,7 +30,7 @@ from connectpsp.domain.cashout import CashOut
 from connectpsp.domain.cashout_search import CashOutQuery, CashOutTimeline, LedgerLine, RailRecord
 from connectpsp.service.ports import ClientDelivery
 
-__all__ = ["SqlConsoleReads", "search_statement"]
+__all__ = ["SqlConsoleReads", "last_seen", "newest_first", "older_than", "search_statement"]
 
 _co = t.cash_outs.c
 
@@ -43,12 +43,9 @@ class SqlConsoleReads:
         """At most ``limit`` cash-outs of any client, newest first; ``after`` is the id
         of the last one already seen."""
         with self._db.transaction(write=False) as tx:
-            seen: tuple[datetime, str] | None = None
-            if after is not None:
-                at = tx.conn.execute(select(_co.requested_at).where(_co.id == after)).scalar()
-                if at is None:
-                    return []
-                seen = (at, after)
+            seen = last_seen(tx.conn, _co.requested_at, _co.id, after)
+            if after is not None and seen is None:
+                return []  # gone: nothing is after it
             rows = tx.conn.execute(search_statement(query, seen, limit))
             return [_cash_out(row) for row in rows]
 
@@ -70,7 +67,7 @@ class SqlConsoleReads:
                 cash_out=cash_out,
                 client_name=str(name or cash_out.client_id),
                 transfers=_transfers(conn, cash_out.id),
-                rail=_rail(conn, cash_out),
+                rail=_rail(conn, [cash_out.end_to_end_id] if cash_out.end_to_end_id else []),
                 deliveries=[d.delivery for d in _deliveries(conn, subjects=subjects)],
                 returns=returns,
             )
@@ -86,24 +83,65 @@ def search_statement(
 ) -> Select[Any]:
     """The search's query: each field given must match; newest first, after
     ``after`` (the last seen's requested_at and id)."""
-    query = select(t.cash_outs)
-    for column, value in (
-        (_co.internal_code, q.internal_code),
-        (_co.external_reference, q.external_reference),
-        (_co.end_to_end_id, q.end_to_end_id),
-        (_co.payee_document, q.payee_document),
-        (_co.status, q.status.value if q.status else None),
-    ):
+    return newest_first(
+        select(t.cash_outs),
+        [
+            (_co.internal_code, q.internal_code),
+            (_co.external_reference, q.external_reference),
+            (_co.end_to_end_id, q.end_to_end_id),
+            (_co.payee_document, q.payee_document),
+            (_co.status, q.status.value if q.status else None),
+        ],
+        at=_co.requested_at,
+        key=_co.id,
+        start=q.start,
+        end=q.end,
+        after=after,
+        limit=limit,
+    )
+
+
+def newest_first(
+    query: Select[Any],
+    exact: list[tuple[ColumnElement[Any], str | None]],
+    *,
+    at: ColumnElement[Any],
+    key: ColumnElement[Any],
+    start: datetime | None = None,
+    end: datetime | None = None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> Select[Any]:
+    """``query``'s rows whose columns match each value given in ``exact``, with ``at``
+    from ``start`` (inclusive) to ``end`` (exclusive): ``limit`` of them, newest first
+    by (``at``, ``key``), after ``after`` (the last seen's)."""
+    for column, value in exact:
         if value is not None:
             query = query.where(column == value)
-    if q.start is not None:
-        query = query.where(_co.requested_at >= q.start)
-    if q.end is not None:
-        query = query.where(_co.requested_at < q.end)
+    if start is not None:
+        query = query.where(at >= start)
+    if end is not None:
+        query = query.where(at < end)
     if after is not None:
-        at, last = after
-        query = query.where(or_(_co.requested_at < at, and_(_co.requested_at == at, _co.id < last)))
-    return query.order_by(_co.requested_at.desc(), _co.id.desc()).limit(limit)
+        query = query.where(older_than(at, key, after))
+    return query.order_by(at.desc(), key.desc()).limit(limit)
+
+
+def last_seen(
+    conn: Connection, at: ColumnElement[Any], key: ColumnElement[Any], after: str | None
+) -> tuple[datetime, str] | None:
+    """The time and id of the last row a page showed (``after``, its id), to page on
+    from; None when none was shown, or it is gone."""
+    if after is None:
+        return None
+    found = conn.execute(select(at).where(key == after)).scalar()
+    return None if found is None else (found, after)
+
+
+def older_than(at: ColumnElement[Any], key: ColumnElement[Any], seen: tuple[datetime, str]) -> Any:
+    """Keyset paging, newest first: the rows after (older than) the last one seen."""
+    seen_at, seen_key = seen
+    return or_(at < seen_at, and_(at == seen_at, key < seen_key))
 
 
 def _transfers(conn: Connection, cash_out_id: str) -> list[LedgerLine]:
@@ -121,12 +159,15 @@ def _transfers(conn: Connection, cash_out_id: str) -> list[LedgerLine]:
     ]
 
 
-def _rail(conn: Connection, cash_out: CashOut) -> list[RailRecord]:
-    if cash_out.end_to_end_id is None:
+def _rail(conn: Connection, end_to_end_ids: list[str]) -> list[RailRecord]:
+    """The simulated SPI's records of these payments or returns (by their ids)."""
+    if not end_to_end_ids:
         return []
     p = t.sandbox_spi_payments.c
     rows = conn.execute(
-        select(t.sandbox_spi_payments).where(p.end_to_end_id == cash_out.end_to_end_id)
+        select(t.sandbox_spi_payments)
+        .where(p.end_to_end_id.in_(end_to_end_ids))
+        .order_by(p.submitted_at, p.end_to_end_id)
     )
     return [
         RailRecord(
