@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from connectpsp.console.access import access_routes
 from connectpsp.console.cashouts import cash_out_routes
 from connectpsp.console.pages import page_routes
+from connectpsp.console.replay import replay_routes
 from connectpsp.console.sandbox import sandbox_routes
 from connectpsp.console.services import ConsoleServices
 from connectpsp.console.web import ConsoleWeb, LoginRequired, Refused
@@ -29,6 +30,7 @@ def install(app: FastAPI, services: ConsoleServices) -> None:
     app.include_router(page_routes(web))
     app.include_router(cash_out_routes(web))
     app.include_router(webhook_routes(web))
+    app.include_router(replay_routes(web))
     if services.settings.sandbox:  # elsewhere its routes answer 404, as the API's do
         app.include_router(sandbox_routes(web))
     app.mount(

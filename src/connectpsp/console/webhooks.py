@@ -1,5 +1,7 @@
 """The console's webhook deliveries: those that ended failed, of every client, each with
-a Retry (what ``connectpsp webhooks retry`` does), audited as ``webhook.retry``."""
+a Retry (what ``connectpsp webhooks retry`` does), audited as ``webhook.retry``. A retry
+makes any delivery due again, a successful one too: that is the **Send again** of a
+client's deliveries (``console/replay.py``), the same message with the same webhook-id."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ __all__ = ["back_to", "delivery_record", "webhook_routes"]
 
 SHOWN = 200
 CASH_OUT_PAGE = "/console/cash-outs/"
+CLIENT_DELIVERIES_PAGE = "/console/webhooks/endpoints?client="
 
 
 def delivery_record(found: ClientDelivery) -> dict[str, Any]:
@@ -36,11 +39,15 @@ def delivery_record(found: ClientDelivery) -> dict[str, Any]:
 
 
 def back_to(form: dict[str, str]) -> str | None:
-    """The cash-out page a retry was asked on, if it was; never another site."""
+    """The page a retry was asked on, if it was (a cash-out's, or a client's webhook
+    endpoints and deliveries); never another site."""
     back = form.get("back", "")
-    rest = back.removeprefix(CASH_OUT_PAGE)
-    fits = rest.isascii() and 0 < len(rest) <= 64 and rest.replace("-", "").isalnum()
-    return back if back.startswith(CASH_OUT_PAGE) and fits else None
+    for page in (CASH_OUT_PAGE, CLIENT_DELIVERIES_PAGE):
+        rest = back.removeprefix(page)
+        fits = rest.isascii() and 0 < len(rest) <= 64 and rest.replace("-", "").isalnum()
+        if back.startswith(page) and fits:
+            return back
+    return None
 
 
 def webhook_routes(web: ConsoleWeb) -> APIRouter:
@@ -96,8 +103,9 @@ def webhook_routes(web: ConsoleWeb) -> APIRouter:
         except ConnectPSPError as error:
             raise Refused(status_of(error), error.message) from None
         back = back_to(form)
-        if back is not None:  # retried on a cash-out's page: back to it
-            return web.redirect(f"{back}?retried={delivery_id}")
+        if back is not None:  # retried on a cash-out's or a client's page: back to it
+            joint = "&" if "?" in back else "?"
+            return web.redirect(f"{back}{joint}retried={delivery_id}")
         return web.redirect(f"/console/webhooks?retried={delivery_id}")
 
     return router
