@@ -115,6 +115,10 @@ def test_paying_a_br_code_credits_its_client_and_is_audited(
     assert f'href="/console/clients/{m.creds.client_id}"' in shown
     assert f'name="endToEndId" maxlength="32" value="{e2e}"' in shown  # ready to report
     assert balance(m) == (Decimal("24.80"), Z, Z)
+    # The notice says what is stored, not what a crafted link claims.
+    other = new_merchant(settling_server).creds.client_id
+    crafted = console.http.get(PAGE, params={"done": "pay", "id": e2e, "client": other}).text
+    assert f"Paid: Pix <code>{e2e}</code>." in crafted and other not in crafted.split("</p>")[1]
     entry = audited(settling_server, "sandbox.pay")
     assert entry.subject_kind == "br_code" and entry.before is not None
     assert entry.before["br_code"] == code
