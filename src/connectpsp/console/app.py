@@ -15,6 +15,8 @@ from connectpsp.console.cashins import cash_in_routes
 from connectpsp.console.cashouts import cash_out_routes
 from connectpsp.console.pages import page_routes
 from connectpsp.console.refunds import refund_routes
+from connectpsp.console.replay import replay_routes
+from connectpsp.console.sandbox import sandbox_routes
 from connectpsp.console.services import ConsoleServices
 from connectpsp.console.web import ConsoleWeb, LoginRequired, Refused
 from connectpsp.console.webhooks import webhook_routes
@@ -32,6 +34,9 @@ def install(app: FastAPI, services: ConsoleServices) -> None:
     app.include_router(cash_in_routes(web))
     app.include_router(refund_routes(web))
     app.include_router(webhook_routes(web))
+    app.include_router(replay_routes(web))
+    if services.settings.sandbox:  # elsewhere its routes answer 404, as the API's do
+        app.include_router(sandbox_routes(web))
     app.mount(
         "/console/static",
         StaticFiles(packages=[("connectpsp.console", "static")]),

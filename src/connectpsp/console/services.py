@@ -19,8 +19,10 @@ from connectpsp.service.infractions import Infractions
 from connectpsp.service.operators import Operators
 from connectpsp.service.pix_keys import PixKeys
 from connectpsp.service.ports import ClientDelivery
+from connectpsp.service.sandbox import SandboxPayer, SandboxReturns
 
 __all__ = [
+    "CashInLookup",
     "CashInReader",
     "ClientReader",
     "ConsoleReader",
@@ -42,6 +44,13 @@ class ClientReader(Protocol):
     def get(self, client_id: str) -> Client: ...
     def balance(self, client_id: str) -> Balance: ...
     def blocked(self, client_id: str) -> Centavos: ...
+    def fund(self, client_id: str, amount: Centavos) -> Balance:
+        """Sandbox only: credit a client from the outside world (``sandbox fund``)."""
+        ...
+
+
+class CashInLookup(Protocol):
+    def received_by(self, client: Client, end_to_end_id: str) -> bool: ...
 
 
 class OverviewReader(Protocol):
@@ -105,3 +114,13 @@ class ConsoleServices(Protocol):
 
     @property
     def cash_in_reads(self) -> CashInReader: ...
+
+    # The sandbox's actions (console/sandbox.py): the use cases its API routes call.
+    @property
+    def cash_ins(self) -> CashInLookup: ...
+
+    @property
+    def sandbox_payer(self) -> SandboxPayer: ...
+
+    @property
+    def sandbox_returns(self) -> SandboxReturns: ...

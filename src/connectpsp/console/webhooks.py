@@ -1,5 +1,7 @@
 """The console's webhook deliveries: those that ended failed, of every client, each with
-a Retry (what ``connectpsp webhooks retry`` does), audited as ``webhook.retry``."""
+a Retry (what ``connectpsp webhooks retry`` does), audited as ``webhook.retry``. A retry
+makes any delivery due again, a successful one too: that is the **Send again** of a
+client's deliveries (``console/replay.py``), the same message with the same webhook-id."""
 
 from __future__ import annotations
 
@@ -17,7 +19,11 @@ from connectpsp.service.ports import ClientDelivery
 __all__ = ["back_to", "delivery_record", "webhook_routes"]
 
 SHOWN = 200
-BACK_PAGES = ("/console/cash-outs/", "/console/cash-ins/")  # a timeline's retries
+BACK_PAGES = (  # where a retry was asked: a timeline, or a client's deliveries
+    "/console/cash-outs/",
+    "/console/cash-ins/",
+    "/console/webhooks/endpoints?client=",
+)
 
 
 def delivery_record(found: ClientDelivery) -> dict[str, Any]:
@@ -36,7 +42,8 @@ def delivery_record(found: ClientDelivery) -> dict[str, Any]:
 
 
 def back_to(form: dict[str, str]) -> str | None:
-    """The cash-out or cash-in page a retry was asked on, if it was; never another site."""
+    """The page a retry was asked on, if it was (a cash-out's or a cash-in's, or a
+    client's webhook endpoints and deliveries); never another site."""
     back = form.get("back", "")
     for page in BACK_PAGES:
         rest = back.removeprefix(page)
@@ -99,8 +106,9 @@ def webhook_routes(web: ConsoleWeb) -> APIRouter:
         except ConnectPSPError as error:
             raise Refused(status_of(error), error.message) from None
         back = back_to(form)
-        if back is not None:  # retried on a timeline's page: back to it
-            return web.redirect(f"{back}?retried={delivery_id}")
+        if back is not None:  # retried on a timeline's or a client's page: back to it
+            joint = "&" if "?" in back else "?"
+            return web.redirect(f"{back}{joint}retried={delivery_id}")
         return web.redirect(f"/console/webhooks?retried={delivery_id}")
 
     return router
