@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import socket
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from connectpsp.cli.database import database_errors, load_settings, open_container
+from connectpsp.settings import Settings
 
 if TYPE_CHECKING:
     from connectpsp.bootstrap import Container
 
-__all__ = ["migrate", "serve", "worker"]
+__all__ = ["migrate", "serve", "serve_here", "worker"]
 
 console = Console()
 
@@ -20,9 +22,39 @@ console = Console()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    no_worker: Annotated[bool, typer.Option("--no-worker", help="API only.")] = False,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="API only: no settlement worker.")
+    ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="API processes on the one port (the settlement worker runs in the first).",
+        ),
+    ] = 1,
 ) -> None:
     """Migrate the database and serve the API."""
+    settings = load_settings(console_logs=True)
+    if workers > 1:
+        from connectpsp.cli.processes import serve_processes
+
+        serve_processes(settings, host=host, port=port, processes=workers, no_worker=no_worker)
+        return
+    serve_here(settings, host=host, port=port, run_worker=not no_worker, migrate=True)
+
+
+def serve_here(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    run_worker: bool,
+    migrate: bool,
+    sockets: list[socket.socket] | None = None,
+) -> None:
+    """Serve the API in this process (on ``sockets`` if given) until SIGTERM or SIGINT."""
     import signal
 
     from connectpsp.api import server
@@ -37,15 +69,15 @@ def serve(
         signal.raise_signal(signum)
 
     signal.signal(signal.SIGTERM, forget_then_stop)
-    settings = load_settings(console_logs=True)
     try:
-        with open_container(settings, migrate=True) as container:
+        with open_container(settings, migrate=migrate) as container:
             api = create_app(
                 container,
-                background=None if no_worker else container.worker,
+                background=container.worker if run_worker else None,
                 console=container,
             )
-            server.run(server.server_config(api, container.settings, host=host, port=port))
+            config = server.server_config(api, container.settings, host=host, port=port)
+            server.run(config, sockets=sockets)
     finally:
         process_exiting()
 
