@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -56,9 +56,9 @@ class Session:
 
 
 class Tokens:
-    """Every token names CLIENT."""
+    """Every token names CLIENT (and no clientSecret: the secret was never rotated)."""
 
-    def issue(self, subject: str) -> tuple[str, int]:
+    def issue(self, subject: str, extra: Mapping[str, str] | None = None) -> tuple[str, int]:
         return "token", 3600
 
     def decode(self, token: str) -> dict[str, object]:
