@@ -1,5 +1,5 @@
-"""The ``clients`` commands (create, list, disable, enable) and ``sandbox fund``;
-``clients update`` is in ``client_update``."""
+"""The ``clients`` commands (create, list, disable, enable, rotate-secret) and
+``sandbox fund``; ``clients update`` is in ``client_update``."""
 
 from __future__ import annotations
 
@@ -218,6 +218,29 @@ def _set_active(client_id: str, *, active: bool) -> None:
         was = container.clients.set_active(client_id, active)  # NotFound: one line, exit 1
     state = {True: "active", False: "disabled"}
     console.print(f"client {client_id}: status {state[was]} -> {state[active]}")
+
+
+@clients_app.command("rotate-secret")
+def clients_rotate_secret(
+    client_id: Annotated[str, typer.Argument(help="The client whose clientSecret to replace.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Replace a client's clientSecret and print the new one (shown once). The old secret
+    gets no token from now on, and the access tokens issued for it are refused (by
+    running servers within 30 s). Its cryptoToken, applicationToken and webhookSecret
+    stay as they are."""
+    with open_container(load_settings(), migrate=False) as container:
+        new = container.clients.rotate_secret(client_id)  # NotFound: one line, exit 1
+    shown = {"clientId": new.client_id, "clientSecret": new.client_secret}
+    if as_json:
+        typer.echo(json.dumps({**shown, "rotatedAt": iso_local(new.rotated_at)}))
+        return
+    for key, value in shown.items():
+        console.print(f"[bold]{key}[/bold]: {value}")
+    console.print(
+        "[yellow]Keep it safe: ConnectPSP stores only its hash. The old secret and its "
+        "tokens are refused.[/yellow]"
+    )
 
 
 @sandbox_app.command("fund")
