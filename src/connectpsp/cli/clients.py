@@ -16,6 +16,7 @@ from connectpsp.domain.clock import iso_local
 from connectpsp.domain.errors import FieldError, ValidationFailed
 from connectpsp.domain.ledger import FeePlan
 from connectpsp.domain.money import Centavos, format_brl, parse_amount, to_decimal
+from connectpsp.domain.money import parse_amount_or_zero as amount_or_zero
 
 __all__ = ["CashInFeeBps", "CashInFeeFixed", "amount_or_zero", "clients_app", "sandbox_app"]
 
@@ -50,15 +51,6 @@ _CREATE_OPTIONS = {
     "cash_in_fee_fixed": "--cash-in-fee-fixed",
     "cash_in_fee_bps": "--cash-in-fee-bps",
 }
-
-
-def amount_or_zero(text: str) -> Centavos:
-    """An amount in reais, 0 allowed (a fee, a limit), exactly: ``0.07`` is 7 centavos,
-    ``50.005`` is refused, never rounded. ``ValueError`` says what is wrong."""
-    text = text.strip()
-    if text in ("0", "0.0", "0.00"):
-        return 0
-    return parse_amount(text)
 
 
 def _amount_field(text: str | None, field: str, bad: list[FieldError]) -> Centavos | None:

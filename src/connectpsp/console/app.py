@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from connectpsp.console.access import access_routes
 from connectpsp.console.cashouts import cash_out_routes
+from connectpsp.console.clients import client_routes
 from connectpsp.console.pages import page_routes
 from connectpsp.console.services import ConsoleServices
 from connectpsp.console.web import ConsoleWeb, LoginRequired, Refused
@@ -26,6 +27,7 @@ def install(app: FastAPI, services: ConsoleServices) -> None:
     web = ConsoleWeb(services)
     app.include_router(access_routes(web))
     app.include_router(page_routes(web))
+    app.include_router(client_routes(web))
     app.include_router(cash_out_routes(web))
     app.include_router(webhook_routes(web))
     app.mount(

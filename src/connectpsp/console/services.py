@@ -7,18 +7,26 @@ from typing import Protocol
 
 from connectpsp.domain.cashout import CashOut
 from connectpsp.domain.cashout_search import CashOutQuery, CashOutTimeline
-from connectpsp.domain.clients import Client
+from connectpsp.domain.clients import Client, ClientCredentials
 from connectpsp.domain.infractions import Infraction
-from connectpsp.domain.ledger import Balance
+from connectpsp.domain.ledger import Balance, FeePlan
 from connectpsp.domain.money import Centavos
 from connectpsp.domain.overview import Overview
+from connectpsp.service.clients import ClientChanges, NewSecret
 from connectpsp.service.endpoints import WebhookEndpoints
 from connectpsp.service.infractions import Infractions
 from connectpsp.service.operators import Operators
 from connectpsp.service.pix_keys import PixKeys
 from connectpsp.service.ports import ClientDelivery
 
-__all__ = ["ClientReader", "ConsoleReader", "ConsoleServices", "ConsoleSettings", "OverviewReader"]
+__all__ = [
+    "ClientReader",
+    "Clients",
+    "ConsoleReader",
+    "ConsoleServices",
+    "ConsoleSettings",
+    "OverviewReader",
+]
 
 
 class ConsoleSettings(Protocol):
@@ -33,6 +41,27 @@ class ClientReader(Protocol):
     def get(self, client_id: str) -> Client: ...
     def balance(self, client_id: str) -> Balance: ...
     def blocked(self, client_id: str) -> Centavos: ...
+
+
+class Clients(ClientReader, Protocol):
+    """The clients' use cases (``service.clients.ClientService``) the console calls."""
+
+    def create(
+        self,
+        name: str,
+        *,
+        fee_plan: FeePlan | None = None,
+        per_transaction_limit: Centavos | None = None,
+        daily_limit: Centavos | None = None,
+        merchant_city: str | None = None,
+        document: str | None = None,
+        cash_in_fee_plan: FeePlan | None = None,
+        client_id: str | None = None,
+    ) -> ClientCredentials: ...
+
+    def set_active(self, client_id: str, active: bool) -> bool: ...
+    def rotate_secret(self, client_id: str) -> NewSecret: ...
+    def update(self, client_id: str, changes: ClientChanges) -> tuple[Client, Client]: ...
 
 
 class OverviewReader(Protocol):
@@ -66,7 +95,7 @@ class ConsoleServices(Protocol):
     def overview(self) -> OverviewReader: ...
 
     @property
-    def clients(self) -> ClientReader: ...
+    def clients(self) -> Clients: ...
 
     @property
     def pix_keys(self) -> PixKeys: ...
