@@ -51,9 +51,7 @@ def test_an_operator_creates_a_client_and_reads_its_secret_once_in_chromium(
     secret = page.locator("#clientSecret").inner_text()
     others = [page.locator(f"#{k}").inner_text() for k in ("cryptoToken", "applicationToken")]
     remember_secret(secret, *others, page.locator("#webhookSecret").inner_text())
-    token = httpx.post(
-        f"{base}/auth/token", json={"clientId": client_id, "clientSecret": secret}
-    )
+    token = httpx.post(f"{base}/auth/token", json={"clientId": client_id, "clientSecret": secret})
     assert token.status_code == 200, token.text
     remember_secret(token.json()["accessToken"])
 
