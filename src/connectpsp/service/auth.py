@@ -6,8 +6,7 @@ of that secret's stored hash. Once the secret is rotated (a leak is the usual re
 the tokens issued for the old one are refused as the old secret is: at once in the
 process that rotated it, within ``CLIENT_CACHE_SECONDS`` in others. A fingerprint, not
 the time it was issued: ``iat`` counts whole seconds, so a token issued in the second of
-the rotation would be ambiguous. A token without the claim (issued before the claim
-existed) is accepted only from a client whose secret was never rotated."""
+the rotation would be ambiguous. A token without the claim is refused."""
 
 from __future__ import annotations
 
@@ -64,11 +63,8 @@ def secret_fingerprint(secret_hash: str) -> str:
 
 def issued_for(client: Client, claims: Mapping[str, object]) -> bool:
     """Whether a token's ``claims`` were issued for ``client``'s current clientSecret."""
-    given = claims.get(SECRET_CLAIM)
-    if given is None:  # issued before tokens named their secret
-        return client.secret_rotated_at is None
-    expected = secret_fingerprint(client.secret_hash)
-    return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
+    given = str(claims[SECRET_CLAIM])  # ``_claims`` checked that it is a string
+    return hmac.compare_digest(given.encode(), secret_fingerprint(client.secret_hash).encode())
 
 
 def signature_for(access_token: str, crypto_token: str) -> str:
@@ -164,7 +160,7 @@ class AuthService:
             raise Unauthorized()
         token = token.strip()
         claims = self._tokens.decode(token)
-        if not isinstance(claims.get("sub"), str):
+        if not all(isinstance(claims.get(name), str) for name in ("sub", SECRET_CLAIM)):
             raise Unauthorized("The access token is invalid.")
         return token, claims
 
