@@ -164,3 +164,22 @@ def test_a_chosen_client_id_is_kept(s: Services) -> None:
     chosen = "0b5f3c1e-7d2a-4c59-9e61-3f8a2b7c4d10"
     creds = p.clients.create("Loja", client_id=chosen)
     assert creds.client_id == chosen and p.clients.get(chosen).name == "Loja"
+
+
+def test_the_jwt_codec_carries_the_claim_and_never_lets_it_replace_its_own() -> None:
+    from datetime import timedelta
+
+    from connectpsp.adapters.crypto import JwtCodec
+    from tests.fakes import FixedClock
+
+    codec = JwtCodec(
+        {"k1": b"s" * 32},
+        issuer="connectpsp",
+        audience="connectpsp-api",
+        ttl=timedelta(hours=1),
+        clock=FixedClock(),
+    )
+    token, _ = codec.issue("client-1", {SECRET_CLAIM: "abc", "sub": "another", "exp": "0"})
+    claims = codec.decode(token)
+    assert (claims["sub"], claims[SECRET_CLAIM]) == ("client-1", "abc")
+    assert isinstance(claims["exp"], int)
