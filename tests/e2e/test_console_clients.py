@@ -26,7 +26,7 @@ from tests.support import Api, RunningServer, new_merchant
 
 CREDENTIAL = re.compile(r'<code class="secret" id="(\w+)">([^<]+)</code>')
 CLIENT_ID = re.compile(r'name="client_id" value="([^"]+)"')
-ROTATED = re.compile(r'name="rotated" value="([^"]+)"')
+SECRET_MARK = re.compile(r'name="secret" value="([^"]+)"')
 
 
 @pytest.fixture
@@ -222,9 +222,9 @@ def test_rotating_refuses_the_old_secret_and_its_tokens_and_shows_the_new_one_on
     held = m.headers(sign=False)  # a token of the old secret
     form_page = console.http.get(f"/console/clients/{client_id}/rotate")
     assert form_page.status_code == 200 and "never" in form_page.text
-    mark = ROTATED.search(form_page.text)
+    mark = SECRET_MARK.search(form_page.text)
     assert mark
-    form = {"csrf": console.csrf(f"/console/clients/{client_id}/rotate"), "rotated": mark[1]}
+    form = {"csrf": console.csrf(f"/console/clients/{client_id}/rotate"), "secret": mark[1]}
     rotated = console.post(f"/console/clients/{client_id}/rotate", form)
     assert rotated.status_code == 200, rotated.text
     assert rotated.headers["cache-control"] == "no-store"
@@ -247,17 +247,29 @@ def test_rotating_refuses_the_old_secret_and_its_tokens_and_shows_the_new_one_on
     assert again.status_code == 409 and "open the form again" in again.text
     assert token_for(server, client_id, secret).status_code == 200  # still the one shown
     [entry] = audited(server, client_id)
+    page = console.http.get(f"/console/clients/{client_id}").text
+    assert "Secret rotated" in page and entry.after is not None
+    assert_nowhere([secret], page)
+    # Rotated again in the same second (the server's clock stands still): the form of
+    # the first rotation, sent again, is still told apart and refused.
+    mark = SECRET_MARK.search(console.http.get(f"/console/clients/{client_id}/rotate").text)
+    assert mark
+    second = console.post(f"/console/clients/{client_id}/rotate", {**form, "secret": mark[1]})
+    assert second.status_code == 200
+    latest = shown_credentials(second)["clientSecret"]
+    late = console.post(f"/console/clients/{client_id}/rotate", {**form, "secret": mark[1]})
+    assert late.status_code == 409
+    assert token_for(server, client_id, secret).status_code == 401
+    entry = audited(server, client_id)[-1]  # the first rotation (newest first)
     assert (entry.action, entry.outcome) == ("client.rotate_secret", "done")
     assert entry.before is not None and entry.after is not None
     assert entry.before["secret_rotated_at"] is None
     assert entry.after["secret_rotated_at"].endswith("-03:00")
-    page = console.http.get(f"/console/clients/{client_id}").text
-    assert "Secret rotated" in page and entry.after["secret_rotated_at"][:4] in page
     assert_nowhere(
-        [secret],
+        [secret, latest],
         json.dumps(entry.before),
         json.dumps(entry.after),
-        page,
+        json.dumps([e.after for e in audited(server, client_id)]),
         console.http.get("/console/audit").text,
         logged_lines(),
     )
@@ -316,7 +328,7 @@ def test_forged_and_logged_out_actions_are_refused_and_change_nothing(
     posts = {
         "/console/clients": {**new_client_form(console), "name": "Forged"},
         f"/console/clients/{client_id}/disable": {"disable": "yes"},
-        f"/console/clients/{client_id}/rotate": {"rotated": "never"},
+        f"/console/clients/{client_id}/rotate": {"secret": "x"},
         f"/console/clients/{client_id}/edit": {"fee_fixed": "9.99"},
     }
     anonymous = httpx.Client(base_url=server.base_url)

@@ -32,9 +32,9 @@ from connectpsp.console.client_forms import (
 )
 from connectpsp.console.web import ConsoleWeb, Refused, source_of, status_of
 from connectpsp.domain.clients import Client
-from connectpsp.domain.clock import iso_local
 from connectpsp.domain.errors import ConnectPSPError, NotFound, ValidationFailed
 from connectpsp.domain.ids import new_id
+from connectpsp.service.auth import secret_fingerprint
 from connectpsp.service.operators import SignedIn
 
 __all__ = ["client_routes"]
@@ -45,13 +45,13 @@ DONE = {
     "enabled": "Enabled: it may ask for tokens again.",
     "updated": "Its fees and limits are changed; its next cash-outs and cash-ins follow them.",
 }
-NEVER = "never"
 
 
-def rotated_mark(client: Client) -> str:
-    """When its secret was last rotated, as the rotate form carries it: a second form
-    opened before another rotation is refused rather than rotating twice."""
-    return iso_local(client.secret_rotated_at) if client.secret_rotated_at else NEVER
+def secret_mark(client: Client) -> str:
+    """Which clientSecret the rotate form was opened for: the digest its tokens carry
+    (``service.auth``), no secret; a form sent again after a rotation (a reload, or
+    another operator's) is refused rather than rotating twice."""
+    return secret_fingerprint(client.secret_hash)
 
 
 def client_routes(web: ConsoleWeb) -> APIRouter:
@@ -225,7 +225,7 @@ def client_routes(web: ConsoleWeb) -> APIRouter:
             "client_rotate.html",
             who=who,
             client=found,
-            rotated=rotated_mark(found),
+            secret=secret_mark(found),
             active="clients",
         )
 
@@ -234,7 +234,7 @@ def client_routes(web: ConsoleWeb) -> APIRouter:
         who, form = await acting(request)
 
         def run() -> Any:
-            if rotated_mark(services.clients.get(client_id)) != form.get("rotated"):
+            if secret_mark(services.clients.get(client_id)) != form.get("secret"):
                 raise Refused(
                     409,
                     "Its secret was rotated after this form was opened (the new one was "
