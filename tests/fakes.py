@@ -279,6 +279,15 @@ class FakeClients:
         self._t.clients[client_id] = replace(found, risk=rules)
         return True
 
+    def set_secret(self, client_id: str, secret_hash: str, rotated_at: datetime) -> bool:
+        found = self._t.clients.get(client_id)
+        if found is None:
+            return False
+        self._t.clients[client_id] = replace(
+            found, secret_hash=secret_hash, secret_rotated_at=rotated_at
+        )
+        return True
+
     def list(self) -> list[Client]:
         return sorted(self._t.clients.values(), key=lambda c: c.created_at)
 

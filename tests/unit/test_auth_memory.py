@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from connectpsp.domain.clients import Client
 from connectpsp.domain.ledger import FeePlan
-from connectpsp.service.auth import AuthService
+from connectpsp.service.auth import SECRET_CLAIM, AuthService, secret_fingerprint
 from connectpsp.service.clients import token_digest
 
 APP_TOKEN = "at_test"
@@ -56,13 +56,13 @@ class Session:
 
 
 class Tokens:
-    """Every token names CLIENT."""
+    """Every token names CLIENT, and was issued for its clientSecret."""
 
-    def issue(self, subject: str) -> tuple[str, int]:
+    def issue(self, subject: str, extra: Mapping[str, str] | None = None) -> tuple[str, int]:
         return "token", 3600
 
     def decode(self, token: str) -> dict[str, object]:
-        return {"sub": CLIENT.id}
+        return {"sub": CLIENT.id, SECRET_CLAIM: secret_fingerprint(CLIENT.secret_hash)}
 
 
 def auth_over(clients: Clients) -> AuthService:

@@ -1,5 +1,5 @@
-"""The ``clients`` commands (create, list, disable, enable) and ``sandbox fund``;
-``clients update`` is in ``client_update``."""
+"""The ``clients`` commands (create, list, disable, enable, rotate-secret) and
+``sandbox fund``; ``clients update`` is in ``client_update``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from connectpsp.domain.clock import iso_local
 from connectpsp.domain.errors import FieldError, ValidationFailed
 from connectpsp.domain.ledger import FeePlan
 from connectpsp.domain.money import Centavos, format_brl, parse_amount, to_decimal
+from connectpsp.domain.money import parse_amount_or_zero as amount_or_zero
 
 __all__ = ["CashInFeeBps", "CashInFeeFixed", "amount_or_zero", "clients_app", "sandbox_app"]
 
@@ -50,15 +51,6 @@ _CREATE_OPTIONS = {
     "cash_in_fee_fixed": "--cash-in-fee-fixed",
     "cash_in_fee_bps": "--cash-in-fee-bps",
 }
-
-
-def amount_or_zero(text: str) -> Centavos:
-    """An amount in reais, 0 allowed (a fee, a limit), exactly: ``0.07`` is 7 centavos,
-    ``50.005`` is refused, never rounded. ``ValueError`` says what is wrong."""
-    text = text.strip()
-    if text in ("0", "0.0", "0.00"):
-        return 0
-    return parse_amount(text)
 
 
 def _amount_field(text: str | None, field: str, bad: list[FieldError]) -> Centavos | None:
@@ -218,6 +210,29 @@ def _set_active(client_id: str, *, active: bool) -> None:
         was = container.clients.set_active(client_id, active)  # NotFound: one line, exit 1
     state = {True: "active", False: "disabled"}
     console.print(f"client {client_id}: status {state[was]} -> {state[active]}")
+
+
+@clients_app.command("rotate-secret")
+def clients_rotate_secret(
+    client_id: Annotated[str, typer.Argument(help="The client whose clientSecret to replace.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Replace a client's clientSecret and print the new one (shown once). The old secret
+    gets no token from now on, and the access tokens issued for it are refused (by
+    running servers within 30 s). Its cryptoToken, applicationToken and webhookSecret
+    stay as they are."""
+    with open_container(load_settings(), migrate=False) as container:
+        new = container.clients.rotate_secret(client_id)  # NotFound: one line, exit 1
+    shown = {"clientId": new.client_id, "clientSecret": new.client_secret}
+    if as_json:
+        typer.echo(json.dumps({**shown, "rotatedAt": iso_local(new.rotated_at)}))
+        return
+    for key, value in shown.items():
+        console.print(f"[bold]{key}[/bold]: {value}")
+    console.print(
+        "[yellow]Keep it safe: ConnectPSP stores only its hash. The old secret and its "
+        "tokens are refused.[/yellow]"
+    )
 
 
 @sandbox_app.command("fund")

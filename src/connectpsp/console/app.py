@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from connectpsp.console.access import access_routes
 from connectpsp.console.cashins import cash_in_routes
 from connectpsp.console.cashouts import cash_out_routes
+from connectpsp.console.clients import client_routes
 from connectpsp.console.pages import page_routes
 from connectpsp.console.refunds import refund_routes
 from connectpsp.console.replay import replay_routes
@@ -30,6 +31,7 @@ def install(app: FastAPI, services: ConsoleServices) -> None:
     web = ConsoleWeb(services)
     app.include_router(access_routes(web))
     app.include_router(page_routes(web))
+    app.include_router(client_routes(web))
     app.include_router(cash_out_routes(web))
     app.include_router(cash_in_routes(web))
     app.include_router(refund_routes(web))

@@ -1,5 +1,6 @@
-"""The console's pages: the dashboard, clients, MED infractions (with their decisions,
-audited) and the audit log. Every page needs a session; every action a CSRF token."""
+"""The console's pages: the dashboard, MED infractions (with their decisions, audited)
+and the audit log (the clients' pages are ``console.clients``). Every page needs a
+session; every action a CSRF token."""
 
 from __future__ import annotations
 
@@ -50,44 +51,6 @@ def page_routes(web: ConsoleWeb) -> APIRouter:
         overview = await run_in_threadpool(services.overview.overview)
         names = await run_in_threadpool(_names) if overview.failing else {}
         return web.page("dashboard.html", who=who, o=overview, names=names, active="dashboard")
-
-    @router.get("/clients")
-    async def clients(request: Request) -> Response:
-        who = await web.signed_in(request)
-
-        def read() -> list[dict[str, Any]]:
-            return [
-                {
-                    "client": c,
-                    "balance": services.clients.balance(c.id),
-                    "blocked": services.clients.blocked(c.id),
-                }
-                for c in sorted(services.clients.list(), key=lambda c: c.created_at, reverse=True)
-            ]
-
-        rows = await run_in_threadpool(read)
-        return web.page("clients.html", who=who, rows=rows, active="clients")
-
-    @router.get("/clients/{client_id}")
-    async def client(request: Request, client_id: str) -> Response:
-        who = await web.signed_in(request)
-
-        def read() -> dict[str, Any]:
-            found = services.clients.get(client_id)
-            return {
-                "client": found,
-                "balance": services.clients.balance(found.id),
-                "blocked": services.clients.blocked(found.id),
-                "keys": services.pix_keys.of_client(found),
-                "infractions": services.infractions.listed(client_id=found.id, limit=20),
-                "names": {found.id: found.name},
-            }
-
-        try:
-            seen = await run_in_threadpool(read)
-        except NotFound as error:
-            raise Refused(404, error.message) from None
-        return web.page("client.html", who=who, active="clients", **seen)
 
     @router.get("/infractions")
     async def infractions(

@@ -8,12 +8,13 @@ from typing import Protocol
 from connectpsp.domain.cashin_search import CashInQuery, CashInRow, CashInTimeline
 from connectpsp.domain.cashout import CashOut
 from connectpsp.domain.cashout_search import CashOutQuery, CashOutTimeline
-from connectpsp.domain.clients import Client
+from connectpsp.domain.clients import Client, ClientCredentials
 from connectpsp.domain.infractions import Infraction
-from connectpsp.domain.ledger import Balance
+from connectpsp.domain.ledger import Balance, FeePlan
 from connectpsp.domain.money import Centavos
 from connectpsp.domain.overview import Overview
 from connectpsp.domain.refunds import Refund, RefundStatus
+from connectpsp.service.clients import ClientChanges, NewSecret
 from connectpsp.service.endpoints import WebhookEndpoints
 from connectpsp.service.infractions import Infractions
 from connectpsp.service.operators import Operators
@@ -25,6 +26,7 @@ __all__ = [
     "CashInLookup",
     "CashInReader",
     "ClientReader",
+    "Clients",
     "ConsoleReader",
     "ConsoleServices",
     "ConsoleSettings",
@@ -51,6 +53,27 @@ class ClientReader(Protocol):
 
 class CashInLookup(Protocol):
     def received_by(self, client: Client, end_to_end_id: str) -> bool: ...
+
+
+class Clients(ClientReader, Protocol):
+    """The clients' use cases (``service.clients.ClientService``) the console calls."""
+
+    def create(
+        self,
+        name: str,
+        *,
+        fee_plan: FeePlan | None = None,
+        per_transaction_limit: Centavos | None = None,
+        daily_limit: Centavos | None = None,
+        merchant_city: str | None = None,
+        document: str | None = None,
+        cash_in_fee_plan: FeePlan | None = None,
+        client_id: str | None = None,
+    ) -> ClientCredentials: ...
+
+    def set_active(self, client_id: str, active: bool) -> bool: ...
+    def rotate_secret(self, client_id: str) -> NewSecret: ...
+    def update(self, client_id: str, changes: ClientChanges) -> tuple[Client, Client]: ...
 
 
 class OverviewReader(Protocol):
@@ -98,7 +121,7 @@ class ConsoleServices(Protocol):
     def overview(self) -> OverviewReader: ...
 
     @property
-    def clients(self) -> ClientReader: ...
+    def clients(self) -> Clients: ...
 
     @property
     def pix_keys(self) -> PixKeys: ...

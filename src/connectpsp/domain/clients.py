@@ -34,6 +34,9 @@ class Client:
     merchant_city: str = DEFAULT_MERCHANT_CITY
     document: str | None = None
     cash_in_fee_plan: FeePlan = field(default_factory=FeePlan)
+    # When its clientSecret was last replaced (``ClientService.rotate_secret``); None: the
+    # secret it was created with.
+    secret_rotated_at: datetime | None = None
 
 
 @dataclass(frozen=True)

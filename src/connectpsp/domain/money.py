@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["Centavos", "format_brl", "parse_amount", "to_decimal"]
+__all__ = ["Centavos", "format_brl", "parse_amount", "parse_amount_or_zero", "to_decimal"]
 
 Centavos = int
 _CENT = Decimal("0.01")
@@ -54,6 +54,16 @@ def parse_amount(value: object) -> Centavos:
         return _centavos(number)
     except ArithmeticError:  # pragma: no cover - _centavos bounds its arithmetic first
         raise ValueError("must be a decimal number such as 50.00") from None
+
+
+def parse_amount_or_zero(text: str) -> Centavos:
+    """An amount in reais typed by an operator, 0 allowed (a fee, a limit), exactly:
+    ``0.07`` is 7 centavos, ``50.005`` is refused, never rounded. ``ValueError`` says what
+    is wrong. The CLI's options and the console's forms read amounts with it."""
+    text = text.strip()
+    if text in ("0", "0.0", "0.00"):
+        return 0
+    return parse_amount(text)
 
 
 def _centavos(number: Decimal) -> Centavos:

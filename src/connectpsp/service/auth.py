@@ -1,5 +1,12 @@
 """Access tokens, and the three checks on every client request: Bearer token,
-ApplicationToken and (for cash-outs) DigitalSignature."""
+ApplicationToken and (for cash-outs) DigitalSignature.
+
+A token names the clientSecret it was issued for: its ``SECRET_CLAIM`` is a fingerprint
+of that secret's stored hash. Once the secret is rotated (a leak is the usual reason),
+the tokens issued for the old one are refused as the old secret is: at once in the
+process that rotated it, within ``CLIENT_CACHE_SECONDS`` in others. A fingerprint, not
+the time it was issued: ``iat`` counts whole seconds, so a token issued in the second of
+the rotation would be ambiguous. A token without the claim is refused."""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import hashlib
 import hmac
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,7 +29,15 @@ from connectpsp.service.clients import crypto_context, token_digest
 from connectpsp.service.ports import Cipher, SecretHasher, UnitOfWorkFactory
 from connectpsp.service.ratelimit import TokenThrottle, scope_of
 
-__all__ = ["AuthService", "Caller", "TokenCodec", "signature_for"]
+__all__ = [
+    "SECRET_CLAIM",
+    "AuthService",
+    "Caller",
+    "TokenCodec",
+    "issued_for",
+    "secret_fingerprint",
+    "signature_for",
+]
 
 # How long an active client's record (tokens' digests, limits, fees) is trusted from
 # memory: disabling it, new fees or limits, or a new ApplicationToken take effect within
@@ -30,9 +46,25 @@ __all__ = ["AuthService", "Caller", "TokenCodec", "signature_for"]
 CLIENT_CACHE_SECONDS = 30.0
 
 
+# The access token's claim naming the clientSecret it was issued for (a name, no secret).
+SECRET_CLAIM = "csf"  # noqa: S105
+
+
 class TokenCodec(Protocol):
-    def issue(self, subject: str) -> tuple[str, int]: ...
+    def issue(self, subject: str, extra: Mapping[str, str] | None = None) -> tuple[str, int]: ...
     def decode(self, token: str) -> dict[str, object]: ...
+
+
+def secret_fingerprint(secret_hash: str) -> str:
+    """What a token carries of the clientSecret it was issued for: a digest of its stored
+    hash (salted, so a new secret always differs), which tells nothing of the secret."""
+    return hashlib.sha256(secret_hash.encode()).hexdigest()[:16]
+
+
+def issued_for(client: Client, claims: Mapping[str, object]) -> bool:
+    """Whether a token's ``claims`` were issued for ``client``'s current clientSecret."""
+    given = str(claims[SECRET_CLAIM])  # ``_claims`` checked that it is a string
+    return hmac.compare_digest(given.encode(), secret_fingerprint(client.secret_hash).encode())
 
 
 def signature_for(access_token: str, crypto_token: str) -> str:
@@ -83,11 +115,14 @@ class AuthService:
             # Only a caller that knows the secret learns that the client is disabled.
             raise InvalidCredentials(_DISABLED if valid else None)
         self._throttle.succeeded(scope)
-        return self._tokens.issue(client_id)
+        return self._tokens.issue(client_id, {SECRET_CLAIM: secret_fingerprint(client.secret_hash)})
 
     def authenticate(self, authorization: str | None, application_token: str | None) -> Caller:
-        token, subject = self._subject(authorization)
+        token, claims = self._claims(authorization)
+        subject = str(claims["sub"])
         client = self._remembered(subject)
+        if client is not None and not issued_for(client, claims):
+            client = None  # its secret may have been rotated by another process: read it
         if client is None:
             forgets = self._forgets
             with self._uow() as uow:
@@ -98,11 +133,11 @@ class AuthService:
                     if forgets == self._forgets:
                         expires = time.monotonic() + CLIENT_CACHE_SECONDS
                         self._clients[subject] = (expires, client)
-        return self._caller(client, token, application_token)
+        return self._caller(client, token, claims, application_token)
 
     def forget(self, client_id: str) -> None:
         """Drop what is remembered of a client whose record changed (disabled, enabled):
-        its next request reads it afresh."""
+        its next request reads it afresh. A new clientSecret is such a change."""
         with self._lock:
             self._forgets += 1
             self._clients.pop(client_id, None)
@@ -111,20 +146,23 @@ class AuthService:
         self, authorization: str | None, application_token: str | None
     ) -> Caller | None:
         """``authenticate`` without touching the database: None if the client has not
-        been seen in the last ``CLIENT_CACHE_SECONDS``."""
-        token, subject = self._subject(authorization)
-        client = self._remembered(subject)
-        return None if client is None else self._caller(client, token, application_token)
+        been seen in the last ``CLIENT_CACHE_SECONDS``, or if the token names another
+        clientSecret than the remembered one (``authenticate`` reads the client then)."""
+        token, claims = self._claims(authorization)
+        client = self._remembered(str(claims["sub"]))
+        if client is None or not issued_for(client, claims):
+            return None
+        return self._caller(client, token, claims, application_token)
 
-    def _subject(self, authorization: str | None) -> tuple[str, str]:
+    def _claims(self, authorization: str | None) -> tuple[str, dict[str, object]]:
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized()
         token = token.strip()
-        subject = self._tokens.decode(token)["sub"]
-        if not isinstance(subject, str):
+        claims = self._tokens.decode(token)
+        if not all(isinstance(claims.get(name), str) for name in ("sub", SECRET_CLAIM)):
             raise Unauthorized("The access token is invalid.")
-        return token, subject
+        return token, claims
 
     def _remembered(self, client_id: str) -> Client | None:
         found = self._clients.get(client_id)
@@ -133,11 +171,18 @@ class AuthService:
         return found[1]
 
     @staticmethod
-    def _caller(client: Client | None, token: str, application_token: str | None) -> Caller:
+    def _caller(
+        client: Client | None,
+        token: str,
+        claims: Mapping[str, object],
+        application_token: str | None,
+    ) -> Caller:
         if client is None:
             raise Unauthorized("The access token's client no longer exists.")
         if not client.active:
             raise Unauthorized(_DISABLED)
+        if not issued_for(client, claims):
+            raise Unauthorized(_ROTATED)
         given = token_digest(application_token or "")
         if not application_token or not hmac.compare_digest(given, client.app_token_hash):
             raise InvalidApplicationToken()
@@ -162,6 +207,10 @@ class AuthService:
 
 
 _DISABLED = "This client is disabled; the PSP's operator may enable it again."
+_ROTATED = (
+    "The access token was issued for a clientSecret that has since been replaced; "
+    "ask POST /auth/token for a new one with the new secret."
+)
 
 # argon2id of a random string nobody knows; only its verification time matters.
 _DUMMY_HASH = (

@@ -1,11 +1,12 @@
-"""Creating, listing, changing, disabling and enabling clients, and funding them in the
-sandbox."""
+"""Creating, listing, changing, disabling and enabling clients, rotating their
+clientSecret, and funding them in the sandbox."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from connectpsp.domain.blocks import blocked_account_code
@@ -26,6 +27,7 @@ __all__ = [
     "MAX_NAME_LENGTH",
     "ClientChanges",
     "ClientService",
+    "NewSecret",
     "changed_client",
     "crypto_context",
     "token_digest",
@@ -46,6 +48,15 @@ def crypto_context(client_id: str) -> str:
 
 def webhook_context(client_id: str) -> str:
     return f"client:{client_id}:webhook-secret"
+
+
+@dataclass(frozen=True)
+class NewSecret:
+    """A client's new clientSecret, shown once; ConnectPSP keeps only its hash."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    rotated_at: datetime
 
 
 def token_digest(token: str) -> str:
@@ -86,7 +97,11 @@ class ClientService:
         merchant_city: str | None = None,
         document: str | None = None,
         cash_in_fee_plan: FeePlan | None = None,
+        client_id: str | None = None,
     ) -> ClientCredentials:
+        """A new client and its credentials, shown once. ``client_id``: the id a caller
+        chose beforehand (``domain.ids.new_id``), so a form sent twice cannot make two
+        clients: the second is refused by the database (``StorageConflict``)."""
         name = validate_new_client(
             name,
             per_transaction_limit=per_transaction_limit,
@@ -94,7 +109,7 @@ class ClientService:
             merchant_city=merchant_city,
             document=document,
         )
-        client_id = new_id()
+        client_id = client_id or new_id()
         creds = ClientCredentials(
             client_id=client_id,
             client_secret=new_secret("cs_"),
@@ -166,6 +181,21 @@ class ClientService:
         if self._on_changed is not None:
             self._on_changed(client_id)
         return before.active
+
+    def rotate_secret(self, client_id: str) -> NewSecret:
+        """Replace a client's clientSecret (a leaked one, say): the old secret gets no
+        token from now on, and the tokens issued for it are refused (``service.auth``):
+        at once in this process, within ``CLIENT_CACHE_SECONDS`` in others. Its other
+        credentials (cryptoToken, applicationToken, webhookSecret) stay."""
+        new = NewSecret(client_id, new_secret("cs_"), self._clock.now())
+        hashed = self._hasher.hash(new.client_secret)  # argon2: before the writer's lock
+        with self._uow(write=True) as uow:
+            if not uow.clients.set_secret(client_id, hashed, new.rotated_at):
+                raise NotFound(f"No client {client_id}.")
+            uow.commit()
+        if self._on_changed is not None:
+            self._on_changed(client_id)
+        return new
 
     def update(self, client_id: str, changes: ClientChanges) -> tuple[Client, Client]:
         """Apply ``changes`` (``changed_client``) in one transaction; the client before and

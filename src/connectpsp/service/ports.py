@@ -109,6 +109,10 @@ class ClientRepository(Protocol):
         """False if there is no such client."""
         ...
 
+    def set_secret(self, client_id: str, secret_hash: str, rotated_at: datetime) -> bool:
+        """Replace its clientSecret's hash; False if there is no such client."""
+        ...
+
 
 class KeyRepository(Protocol):
     """Access-token signing keys, encrypted at rest."""

@@ -39,6 +39,7 @@ class SqlClients:
                 document=client.document,
                 cash_in_fee_fixed=client.cash_in_fee_plan.fixed,
                 cash_in_fee_bps=client.cash_in_fee_plan.bps,
+                secret_rotated_at=client.secret_rotated_at,
                 **_risk_columns(client.risk),
             )
         )
@@ -82,6 +83,15 @@ class SqlClients:
         done = self._c.execute(update(t.clients).where(c.id == client_id).values(active=active))
         return done.rowcount == 1
 
+    def set_secret(self, client_id: str, secret_hash: str, rotated_at: datetime) -> bool:
+        c = t.clients.c
+        done = self._c.execute(
+            update(t.clients)
+            .where(c.id == client_id)
+            .values(secret_hash=secret_hash, secret_rotated_at=rotated_at)
+        )
+        return done.rowcount == 1
+
 
 def _client(r: Row[Any]) -> Client:
     return Client(
@@ -107,6 +117,7 @@ def _client(r: Row[Any]) -> Client:
         merchant_city=r.merchant_city,
         document=r.document,
         cash_in_fee_plan=FeePlan(fixed=r.cash_in_fee_fixed, bps=r.cash_in_fee_bps),
+        secret_rotated_at=r.secret_rotated_at,
     )
 
 

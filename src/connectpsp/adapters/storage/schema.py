@@ -95,6 +95,8 @@ clients = Table(
     # The charges made so far: the next one's ``seq``, taken under this row's lock, so
     # the charges list is in commit order (a page never skips one committed late).
     Column("charges_made", BigInteger, nullable=False, server_default="0"),
+    # When its clientSecret was last rotated; NULL: the one it was created with.
+    Column("secret_rotated_at", TZ, nullable=True),
     CheckConstraint("fee_fixed >= 0 AND fee_bps >= 0 AND fee_bps <= 10000", name="fees"),
     CheckConstraint(
         "cash_in_fee_fixed >= 0 AND cash_in_fee_bps >= 0 AND cash_in_fee_bps <= 10000",
