@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
 
 from tests.e2e.test_cli_webhooks import deliveries
 from tests.e2e.test_console import PASSWORD, new_operator
@@ -54,6 +54,23 @@ def browser() -> Iterator[Browser]:
         )
         yield launched
         launched.close()
+
+
+def signed_in_page(
+    browser: Browser, base: str, email: str
+) -> tuple[BrowserContext, Page, list[str]]:
+    """A fresh browser signed in as ``email``, on the dashboard, and every URL it asks for
+    (to check that none is another host's)."""
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    seen: list[str] = []
+    page.on("request", lambda request: seen.append(request.url))
+    page.goto(f"{base}/console/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_contain_text("Today, ")
+    return context, page, seen
 
 
 def shoot(page: Page, name: str) -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.test_console import PASSWORD, new_operator
-from tests.e2e.test_console_browser import browser, shoot
+from tests.e2e.test_console import new_operator
+from tests.e2e.test_console_browser import browser, shoot, signed_in_page
 from tests.e2e.test_console_cashins import PAYER
 from tests.e2e.test_med import merchant, report
 from tests.e2e.test_refunds import paid_charge, refund, wait_refund
@@ -32,15 +32,7 @@ def test_an_operator_finds_a_cash_in_and_reads_its_timeline_in_chromium(
     assert report(m, e2e, amount="60.00", details="golpe do falso parente").status_code == 201
     email = new_operator(settling_server)
 
-    context = browser.new_context(viewport={"width": 1360, "height": 900})
-    page = context.new_page()
-    seen: list[str] = []
-    page.on("request", lambda request: seen.append(request.url))
-    page.goto(f"{base}/console/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator("h1")).to_contain_text("Today, ")
+    context, page, seen = signed_in_page(browser, base, email)
 
     page.click("nav >> text=Cash-ins")
     expect(page.locator("h1")).to_have_text("Cash-ins")

@@ -11,8 +11,8 @@ import pytest
 from playwright.sync_api import Browser, expect
 from playwright.sync_api import Error as PlaywrightError
 
-from tests.e2e.test_console import PASSWORD, new_operator
-from tests.e2e.test_console_browser import browser, shoot
+from tests.e2e.test_console import new_operator
+from tests.e2e.test_console_browser import browser, shoot, signed_in_page
 from tests.logscan import remember_secret
 from tests.support import RunningServer
 
@@ -24,14 +24,7 @@ def test_an_operator_creates_a_client_and_reads_its_secret_once_in_chromium(
 ) -> None:
     base = server.base_url
     email = new_operator(server)
-    context = browser.new_context(viewport={"width": 1360, "height": 900})
-    page = context.new_page()
-    seen: list[str] = []
-    page.on("request", lambda request: seen.append(request.url))
-    page.goto(f"{base}/console/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
+    context, page, seen = signed_in_page(browser, base, email)
     page.click("nav >> text=Clients")
     page.click("text=New client")
 

@@ -13,8 +13,12 @@ from decimal import Decimal
 
 from playwright.sync_api import Browser, expect
 
-from tests.e2e.test_console import PASSWORD, new_operator
-from tests.e2e.test_console_browser import browser, shoot  # noqa: F401 - the fixture
+from tests.e2e.test_console import new_operator
+from tests.e2e.test_console_browser import (  # noqa: F401 - the fixture
+    browser,
+    shoot,
+    signed_in_page,
+)
 from tests.e2e.test_med import merchant
 from tests.support import RunningServer
 
@@ -29,15 +33,7 @@ def test_an_operator_funds_a_client_and_pays_its_br_code_in_chromium(
     code = m.http.post("/cash-in", json=fields, headers=m.headers()).json()["brCode"]
     email = new_operator(settling_server)
 
-    context = browser.new_context(viewport={"width": 1360, "height": 900})
-    page = context.new_page()
-    seen: list[str] = []
-    page.on("request", lambda request: seen.append(request.url))
-    page.goto(f"{base}/console/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    expect(page.locator("h1")).to_contain_text("Today, ")
+    context, page, seen = signed_in_page(browser, base, email)
 
     page.click("nav >> text=Sandbox")
     expect(page.locator("h1")).to_have_text("Sandbox")
