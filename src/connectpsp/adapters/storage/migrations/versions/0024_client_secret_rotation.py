@@ -16,12 +16,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("clients", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("secret_rotated_at", sa.DateTime(timezone=True), nullable=True)
-        )
+    op.add_column(
+        "clients", sa.Column("secret_rotated_at", sa.DateTime(timezone=True), nullable=True)
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("clients", schema=None) as batch_op:
-        batch_op.drop_column("secret_rotated_at")
+    # ALTER TABLE ... DROP COLUMN on both (SQLite 3.35+): a batch copy of clients would
+    # drop a table other tables' foreign keys name.
+    op.drop_column("clients", "secret_rotated_at")
