@@ -9,6 +9,15 @@ from typing import Any
 
 import httpx
 
+from connectpsp import (
+    AcceptedCashOut,
+    CashOutItem,
+    ConflictError,
+    ConnectPSP,
+    InsufficientBalanceError,
+    Payee,
+    PixKey,
+)
 from connectpsp.domain.ledger import FeePlan, client_account_code
 from tests.invariants import ledger_problems
 from tests.support import Api, RunningServer, cash_out_body, new_merchant, wait_terminal
@@ -195,3 +204,24 @@ def test_accepted_items_settle(settling_server: RunningServer) -> None:
     for result in reply.json()["results"]:
         assert wait_terminal(m, result["cashOut"]["internalCode"])["status"] == "COMPLETED"
     assert m.balance()["available"] == 5.00
+
+
+def test_the_sdk_sends_a_batch_and_reads_each_answer(server: RunningServer) -> None:
+    m = new_merchant(server, fund=10_00)
+    payee = Payee("Maria Silva", "12345678909", PixKey("CPF", "12345678909"))
+    items = [
+        CashOutItem("6.00", "sdk-1", payee),
+        CashOutItem("6.00", "sdk-2", payee),
+        CashOutItem("1.00", "sdk-1", payee),
+    ]
+    c = m.creds
+    args = (server.base_url, c.client_id, c.client_secret, c.crypto_token, c.application_token)
+    with ConnectPSP(*args) as psp:
+        first = psp.cash_outs.create_many(items, idempotency_key="sdk-batch")
+        again = psp.cash_outs.create_many(items, idempotency_key="sdk-batch")
+    assert isinstance(first[0], AcceptedCashOut) and first[0].external_reference == "sdk-1"
+    assert isinstance(first[1], InsufficientBalanceError)
+    assert isinstance(first[2], ConflictError) and first[2].code == "DUPLICATE_EXTERNAL_REFERENCE"
+    assert [type(r) for r in again] == [type(r) for r in first]
+    assert again[0] == first[0]
+    assert m.balance()["reserved"] == 6.00
