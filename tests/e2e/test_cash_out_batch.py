@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -197,15 +198,6 @@ def test_a_full_batch_is_over_the_single_body_cap_and_fits(server: RunningServer
     assert huge.status_code == 413 and huge.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
-def test_accepted_items_settle(settling_server: RunningServer) -> None:
-    m = new_merchant(settling_server, fund=10_00)
-    reply = send(m, [cash_out_body(amount="2.00"), cash_out_body(amount="3.00")])
-    assert statuses(reply) == [202, 202]
-    for result in reply.json()["results"]:
-        assert wait_terminal(m, result["cashOut"]["internalCode"])["status"] == "COMPLETED"
-    assert m.balance()["available"] == 5.00
-
-
 def test_the_sdk_sends_a_batch_and_reads_each_answer(server: RunningServer) -> None:
     m = new_merchant(server, fund=10_00)
     payee = Payee("Maria Silva", "12345678909", PixKey("CPF", "12345678909"))
@@ -224,4 +216,37 @@ def test_the_sdk_sends_a_batch_and_reads_each_answer(server: RunningServer) -> N
     assert isinstance(first[2], ConflictError) and first[2].code == "DUPLICATE_EXTERNAL_REFERENCE"
     assert [type(r) for r in again] == [type(r) for r in first]
     assert again[0] == first[0]
-    assert m.balance()["reserved"] == 6.00
+    assert m.balance()["available"] == 4.00  # reserved, or paid by now
+
+
+def test_fraud_checks_and_client_rules_judge_each_item(server: RunningServer) -> None:
+    m = new_merchant(server, fund=1_000_00)
+    client = server.container.clients.get(m.creds.client_id)
+    rules = replace(client.risk, max_cash_outs_per_minute=3)
+    server.container.clients.set_risk(m.creds.client_id, rules)
+    scammer = {"type": "PIX", "pixKeyType": "EMAIL", "pixKey": "scammer@sandbox.connectpsp.dev"}
+    items = [
+        cash_out_body(amount="1.00"),
+        cash_out_body(amount="1.00", destination=scammer),  # DICT marks this key
+        cash_out_body(amount="1.00"),
+        cash_out_body(amount="1.00"),  # the fourth attempt in a minute, refused ones count
+        cash_out_body(amount="bad"),  # a 400 is no attempt
+    ]
+    reply = send(m, items)
+    assert statuses(reply) == [202, 422, 202, 422, 400]
+    codes = [r["error"]["code"] for r in reply.json()["results"] if r["status"] != 202]
+    assert codes == ["FRAUD_SUSPECTED", "LIMIT_EXCEEDED", "VALIDATION_ERROR"]
+    decided = server.container.risk.decisions(client_id=m.creds.client_id, limit=100)
+    assert sorted(d.code or "accepted" for d in decided) == sorted(
+        ["accepted", "FRAUD_SUSPECTED", "accepted", "LIMIT_EXCEEDED"]
+    )
+    assert m.balance()["available"] == 998.00
+
+
+def test_accepted_items_settle(settling_server: RunningServer) -> None:
+    m = new_merchant(settling_server, fund=10_00)
+    reply = send(m, [cash_out_body(amount="2.00"), cash_out_body(amount="3.00")])
+    assert statuses(reply) == [202, 202]
+    for result in reply.json()["results"]:
+        assert wait_terminal(m, result["cashOut"]["internalCode"])["status"] == "COMPLETED"
+    assert m.balance()["available"] == 5.00
