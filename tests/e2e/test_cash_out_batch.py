@@ -250,3 +250,16 @@ def test_accepted_items_settle(settling_server: RunningServer) -> None:
     for result in reply.json()["results"]:
         assert wait_terminal(m, result["cashOut"]["internalCode"])["status"] == "COMPLETED"
     assert m.balance()["available"] == 5.00
+
+
+def test_the_route_is_described(server: RunningServer) -> None:
+    schema = httpx.get(server.base_url + "/openapi.json").json()
+    operation = schema["paths"]["/cash-out/batch"]["post"]
+    assert operation["security"] == [{"Bearer": [], "ApplicationToken": [], "DigitalSignature": []}]
+    headers = {p["name"] for p in operation["parameters"]}
+    assert {"DigitalSignature", "X-Idempotency-Key"} <= headers
+    assert {"200", "400", "401", "409", "413", "415", "422"} <= set(operation["responses"])
+    assert "Idempotent-Replayed" in operation["responses"]["200"]["headers"]
+    items = schema["components"]["schemas"]["CashOutBatchIn"]["properties"]["items"]
+    assert (items["minItems"], items["maxItems"]) == (1, 1000)
+    assert items["items"] == {"$ref": "#/components/schemas/CashOutIn"}
