@@ -2,7 +2,9 @@
 cash-outs, on SQLite and PostgreSQL. The client then sends the same batch again with the
 same key, as the SDK does after a lost answer, to a server still up on the database, and
 gets either the committed answer replayed (the kill came after the commit) or a first
-decision of every item (nothing was committed). Either way no accepted item is lost and
+decision of every item (nothing was committed). Some rounds are killed at a random
+moment, others as soon as the batch's commit is seen (between the commit and the
+answer, when the window allows): a retry after a commit that was seen is a replay. Either way no accepted item is lost and
 nothing moves twice: every item an answer accepted is there once, with one settlement
 job, nothing else is, the balance reserves exactly the accepted amounts, and the ledger
 and the fraud checks' tallies hold. (Settling after a worker's kill -9 is
@@ -32,7 +34,9 @@ from tests.invariants import ledger_problems, risk_problems
 from tests.support import Api, FakeClock, RunningServer, cash_out_body, free_port, process_env
 
 ITEMS = 1000
-ROUNDS = 7  # the first one is not killed: it times a batch
+# The first round is not killed: it times a batch. Then the odd rounds are killed at a
+# random moment, the even ones as soon as their first item is seen committed.
+ROUNDS = 9
 
 
 def batch_of(round_: int) -> list[dict[str, Any]]:
@@ -58,6 +62,20 @@ def post_until_answered(m: Api, port: int, key: str, body: dict[str, Any]) -> ht
             pass
         assert time.monotonic() < deadline, "no answer to the batch"
         time.sleep(0.05)
+
+
+def wait_committed(container: Container, reference: str, deadline: float) -> bool:
+    """Whether the cash-out holding ``reference`` was committed by ``deadline``; True as
+    soon as it is, so a kill then lands between the commit and the answer, or just
+    after the answer."""
+    c = t.cash_outs.c
+    query = select(func.count()).where(c.external_reference == reference)
+    while time.monotonic() < deadline:
+        with container.db.transaction(write=False) as tx:
+            if tx.conn.execute(query).scalar_one():
+                return True
+        time.sleep(0.001)
+    return False
 
 
 def committed(container: Container, client_id: str) -> dict[str, tuple[str, int, int]]:
@@ -172,7 +190,12 @@ def test_kill_9_mid_batch_loses_nothing_and_moves_nothing_twice(
 
             sender = threading.Thread(target=send)
             sender.start()
-            time.sleep(rng.uniform(0.1, 1.2) * took)
+            seen = False
+            if round_ % 2:
+                time.sleep(rng.uniform(0.1, 1.2) * took)  # any moment of the batch
+            else:
+                deadline = time.monotonic() + 3 * took
+                seen = wait_committed(container, f"r{round_}-0", deadline)
             procs[target].send_signal(signal.SIGKILL)
             procs[target].wait()
             sender.join()
@@ -185,8 +208,10 @@ def test_kill_9_mid_batch_loses_nothing_and_moves_nothing_twice(
                 outcomes.append("answered")
             else:  # committed before the kill, or nothing was
                 outcomes.append("committed" if replayed else "decided again")
+            # Killed after its commit was seen: the retry can only be a replay.
+            assert replayed or not seen, f"round {round_}: committed, then decided again"
             answers[round_] = again
-        # Some kills landed before the answer.
+        # Some kills landed before the answer (before the commit, or between the two).
         assert outcomes.count("answered") < len(outcomes), outcomes
         check(container, m, answers, funded)
         figures(outcomes=outcomes, batch_seconds=round(took, 3))
