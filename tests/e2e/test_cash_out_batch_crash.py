@@ -3,12 +3,12 @@ cash-outs, on SQLite and PostgreSQL. The client then sends the same batch again 
 same key, as the SDK does after a lost answer, to a server still up on the database, and
 gets either the committed answer replayed (the kill came after the commit) or a first
 decision of every item (nothing was committed). Some rounds are killed at a random
-moment, others as soon as the batch's commit is seen (between the commit and the
-answer, when the window allows): a retry after a commit that was seen is a replay. Either way no accepted item is lost and
-nothing moves twice: every item an answer accepted is there once, with one settlement
-job, nothing else is, the balance reserves exactly the accepted amounts, and the ledger
-and the fraud checks' tallies hold. (Settling after a worker's kill -9 is
-test_worker_processes.py's.)"""
+moment, the others as soon as the batch's commit is seen (between the commit and the
+answer, when the window allows): a retry after a commit that was seen is a replay.
+Either way no accepted item is lost and nothing moves twice: every item an answer
+accepted is there once, with one settlement job, nothing else is, the balance reserves
+exactly the accepted amounts, and the ledger and the fraud checks' tallies hold.
+(Settling after a worker's kill -9 is test_worker_processes.py's.)"""
 
 from __future__ import annotations
 
