@@ -79,7 +79,8 @@ Command = CashOutRequest | CashOutBatch
 
 
 class CashOutFlow:
-    """A cash-out request, as the acceptance engine decides it (``domain.cashout.decide``)."""
+    """A cash-out request, or a batch of them (``service.batch``), as the acceptance engine
+    decides it (``domain.cashout_acceptance.assess``)."""
 
     name = "cash_out"
     refusals: tuple[type[ConnectPSPError], ...] = (

@@ -110,10 +110,9 @@ async def create_cash_out_batch(
     except ValidationFailed as error:  # the decoder names items.3.payee.name
         raise _renamed(error) from None
     items = _items_of(data)
-    batch = CashOutBatch(tuple(canonical_item(item) for item in items))
-    # Parsing (a dynamic code's location is fetched) and screening (DICT may be asked)
-    # of up to 1,000 items: one trip off the event loop.
-    context = await run_in_threadpool(_prepare, services, caller.client, items)
+    # Up to 1,000 items fingerprinted, parsed (a dynamic code's location is fetched) and
+    # screened (DICT may be asked): one trip off the event loop.
+    batch, context = await run_in_threadpool(_prepare, services, caller.client, items)
     decided = await asyncio.wrap_future(
         services.cash_out_batches.submit(caller.client, key, batch, context)
     )
@@ -141,10 +140,14 @@ def _items_of(data: Any) -> list[Any]:
     return items
 
 
-def _prepare(services: Services, client: Client, items: list[Any]) -> BatchContext:
+def _prepare(
+    services: Services, client: Client, items: list[Any]
+) -> tuple[CashOutBatch, BatchContext]:
+    """The batch as the engine fingerprints it (what was sent), and what was made of it."""
+    batch = CashOutBatch(tuple(canonical_item(item) for item in items))
     parsed = [_parse(services, client, index, item) for index, item in enumerate(items)]
     screenings = services.cash_out_batches.screen(parsed)
-    return BatchContext(tuple(parsed), tuple(screenings))
+    return batch, BatchContext(tuple(parsed), tuple(screenings))
 
 
 def _parse(
