@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -263,3 +264,12 @@ def test_the_route_is_described(server: RunningServer) -> None:
     items = schema["components"]["schemas"]["CashOutBatchIn"]["properties"]["items"]
     assert (items["minItems"], items["maxItems"]) == (1, 1000)
     assert items["items"] == {"$ref": "#/components/schemas/CashOutIn"}
+
+
+def test_the_docs_example_is_a_batch_the_server_takes(server: RunningServer) -> None:
+    text = (Path(__file__).parents[2] / "docs" / "bulk-payouts.md").read_text()
+    example = text.split("-d @- <<EOF\n", 1)[1].split("\nEOF", 1)[0]
+    m = new_merchant(server, fund=200_00)
+    reply = m.http.post("/cash-out/batch", content=example.encode(), headers=m.headers())
+    assert statuses(reply) == [202, 202]
+    assert m.balance()["available"] == 200.00 - 50.00 - 75.10

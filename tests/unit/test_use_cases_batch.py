@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ from connectpsp.domain.risk import Screening
 from connectpsp.service.acceptance import Accepted, Decided, Submission
 from connectpsp.service.batch import BatchContext, CashOutBatches
 from connectpsp.service.cashouts import CashOutFlow
+from connectpsp.settings import Settings
 from tests.fakes import Services, fake_services, one_batch, request
 
 BAD = ItemRefused.of(ValidationFailed([FieldError("items[1].amount", "is required")]))
@@ -195,3 +197,12 @@ def test_a_context_must_match_its_batch(s: Services) -> None:
         batches(s).submit(
             payer, "k", CashOutBatch(("{}",)), BatchContext((request(1_00), BAD), (None, None))
         )
+
+
+def test_the_batch_body_cap_comes_from_the_environment(tmp_path: Path) -> None:
+    default = Settings.from_env({"CONNECTPSP_VAR_DIR": str(tmp_path)})
+    assert (default.max_body_bytes, default.max_batch_body_bytes) == (64 * 1024, 1024 * 1024)
+    changed = Settings.from_env(
+        {"CONNECTPSP_VAR_DIR": str(tmp_path), "CONNECTPSP_MAX_BATCH_BODY_BYTES": "2097152"}
+    )
+    assert changed.max_batch_body_bytes == 2 * 1024 * 1024
