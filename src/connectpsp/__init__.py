@@ -17,6 +17,7 @@ The base install is the SDK (httpx only); ``connectpsp[server]`` adds the server
 """
 
 from connectpsp import brcode, webhooks
+from connectpsp.client._batch import CashOutItem
 from connectpsp.client._charges import (
     CashInPayer,
     CashInPayment,
@@ -82,6 +83,7 @@ __all__ = [
     "CashInPayer",
     "CashInPayment",
     "CashOut",
+    "CashOutItem",
     "CashOutReturn",
     "Charge",
     "ChargeNotPayableError",

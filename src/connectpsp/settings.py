@@ -47,6 +47,8 @@ class Settings:
     default_per_transaction_limit: Centavos = 100_000_00
     default_daily_limit: Centavos = 1_000_000_00
     max_body_bytes: int = 64 * 1024
+    # POST /cash-out/batch's cap instead: up to 1,000 cash-outs of about 1 KiB each.
+    max_batch_body_bytes: int = 1024 * 1024
     # Deadlines on clients that are slow to send (api/server.py): a request head must
     # arrive within the first, its body within the second; an idle kept-alive connection
     # is closed after the third.
@@ -150,6 +152,7 @@ class Settings:
             ),
             default_daily_limit=money("DEFAULT_DAILY_LIMIT", defaults.default_daily_limit),
             max_body_bytes=integer("MAX_BODY_BYTES", defaults.max_body_bytes),
+            max_batch_body_bytes=integer("MAX_BATCH_BODY_BYTES", defaults.max_batch_body_bytes),
             header_timeout_seconds=_at_least(
                 1,
                 "HEADER_TIMEOUT_SECONDS",

@@ -43,6 +43,7 @@ def json_routes(merchant: Api, endpoint_id: str) -> list[tuple[str, dict[str, st
     return [
         ("/auth/token", {}),
         ("/cash-out", merchant.headers()),
+        ("/cash-out/batch", merchant.headers()),
         ("/webhooks", merchant.headers()),
         ("/brcode/decode", merchant.headers()),
         ("/refunds", merchant.headers()),
@@ -140,6 +141,7 @@ def test_lone_surrogates_are_refused(merchant: Api) -> None:
 def test_control_characters_are_refused_in_every_json_body(merchant: Api, endpoint_id: str) -> None:
     bodies = {
         "/auth/token": {"clientId": merchant.creds.client_id, "clientSecret": "cs_\x00"},
+        "/cash-out/batch": {"items": [cash_out_body(), cash_out_body(description="a\x00")]},
         "/webhooks": {"url": "https://example.com/\x00"},
         "/brcode/decode": {"brCode": "000201\x1b"},
         "/refunds": {"endToEndId": "E60701190202612051200Ab3dE5fG7hJ", "description": "a\x00"},
@@ -157,6 +159,7 @@ def test_control_characters_are_refused_in_every_json_body(merchant: Api, endpoi
     }
     named = {
         "/auth/token": "clientSecret",
+        "/cash-out/batch": "items[1].description",
         "/webhooks": "url",
         "/brcode/decode": "brCode",
         "/refunds": "description",
@@ -541,3 +544,56 @@ def test_a_stored_url_with_a_bad_port_fails_its_attempt_as_blocked() -> None:
         sender.close()
     assert result.status_code is None
     assert result.error is not None and result.error.startswith("blocked"), result
+
+
+def test_hostile_batches_are_refused_whole_or_item_by_item(merchant: Api) -> None:
+    """POST /cash-out/batch: what is wrong with the batch refuses it whole (400 or 413),
+    what is wrong with one item refuses that item, named from the batch."""
+    before = merchant.balance()
+
+    def batch(body: Any) -> httpx.Response:
+        return post_raw(merchant, "/cash-out/batch", json.dumps(body).encode(), merchant.headers())
+
+    for body, field in (
+        ({"items": []}, "items"),
+        ({"items": [cash_out_body(amount="0.01")] * 1001}, "items"),
+        ({"items": {"0": cash_out_body()}}, "items"),
+        ({"items": "everything"}, "items"),
+        ({"items": None}, "items"),
+        ([cash_out_body()], "body"),
+        ("items", "body"),
+        ({"items": [cash_out_body()], "dryRun": True}, "dryRun"),
+    ):
+        reply = batch(body)
+        assert reply.status_code == 400, (body, reply.text)
+        assert [d["field"] for d in error(reply)["details"]] == [field], body
+    cap = merchant.server.container.settings.max_batch_body_bytes
+    padded = json.dumps({"items": [cash_out_body()]}) + " " * cap
+    too_large = post_raw(merchant, "/cash-out/batch", padded.encode(), merchant.headers())
+    assert too_large.status_code == 413 and error(too_large)["code"] == "PAYLOAD_TOO_LARGE"
+    # A field given twice in an item is found decoding the whole body: named by its item.
+    text = json.dumps({"items": [cash_out_body(), cash_out_body(amount="10.00")]})
+    twice = text[::-1].replace('"00.01" :"tnuoma"', '"00.0009" :"tnuoma" ,"00.01" :"tnuoma"', 1)
+    reply = post_raw(merchant, "/cash-out/batch", twice[::-1].encode(), merchant.headers())
+    assert error(reply)["details"] == [
+        {"field": "items[1].amount", "message": "is given more than once"}
+    ]
+    # Each item's own faults: its answer alone, every bad field named from the batch.
+    items: list[Any] = [
+        cash_out_body(amount="1e309"),
+        cash_out_body(amount="-1.00", payee={"name": "", "document": "1"}),
+        [cash_out_body()],
+        None,
+        cash_out_body(webhookUrl="https://YOUR_DOMAIN/hook"),  # a placeholder, not an address
+        cash_out_body(amount="0.01"),
+    ]
+    reply = batch({"items": items})
+    assert reply.status_code == 200, reply.text
+    results = reply.json()["results"]
+    assert [r["status"] for r in results] == [400, 400, 400, 400, 400, 202]
+    named = [[d["field"] for d in r["error"]["details"]] for r in results[:5]]
+    assert named[0] == ["items[0].amount"]
+    assert set(named[1]) >= {"items[1].amount", "items[1].payee.name", "items[1].payee.document"}
+    assert named[2:] == [["items[2]"], ["items[3]"], ["items[4].webhookUrl"]]
+    assert results[4]["error"]["code"] == "PLACEHOLDER_URL"
+    assert merchant.balance()["available"] == before["available"] - 0.01

@@ -106,6 +106,11 @@ def test_another_clients_ids_reach_nothing_on_any_route(settling_server: Running
         ("GET", "/cash-out/{internalCode}"): (f"/cash-out/{code}", {}),
         ("GET", "/cash-out"): ("/cash-out", {"params": {"externalReference": reference}}),
         ("POST", "/cash-out"): ("/cash-out", {"json": cash_out_body(reference=reference)}),
+        # After B's own cash-out above took A's reference for B: B's, never A's, is named.
+        ("POST", "/cash-out/batch"): (
+            "/cash-out/batch",
+            {"json": {"items": [cash_out_body(reference=reference)]}},
+        ),
         ("GET", "/balance"): ("/balance", {}),
         ("GET", "/statement"): ("/statement", {"params": {"limit": 1000}}),
         ("GET", "/statement.csv"): ("/statement.csv", {}),
@@ -188,6 +193,9 @@ def test_another_clients_ids_reach_nothing_on_any_route(settling_server: Running
     assert [e["url"] for e in replies[("GET", "/webhooks")].json()["data"]] == []
     assert replies[("POST", "/webhooks")].status_code == 201
     assert replies[("POST", "/cash-out")].status_code == 202
+    (in_batch,) = replies[("POST", "/cash-out/batch")].json()["results"]
+    b_code = replies[("POST", "/cash-out")].json()["internalCode"]
+    assert in_batch["status"] == 409 and in_batch["error"]["details"] == {"internalCode": b_code}
     assert replies[("GET", "/balance")].json()["total"] == 100.00
     assert replies[("POST", "/brcode/decode")].json()["merchantName"] == "Fulano de Tal"
     assert replies[("POST", "/cash-in")].status_code == 201  # B's own, A's reference

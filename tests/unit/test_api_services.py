@@ -33,6 +33,7 @@ class Untouched:
 @dataclass
 class FakeSettings:
     max_body_bytes: int = 100
+    max_batch_body_bytes: int = 200
     sandbox: bool = False
     metrics: bool = False
 
@@ -44,6 +45,7 @@ class FakeServices:
     schema_current: bool = True
     auth: Any = field(default_factory=Untouched)
     cash_outs: Any = field(default_factory=Untouched)
+    cash_out_batches: Any = field(default_factory=Untouched)
     cash_ins: Any = field(default_factory=Untouched)
     pix_keys: Any = field(default_factory=Untouched)
     br_codes: Any = field(default_factory=Untouched)
@@ -132,7 +134,13 @@ def test_the_settings_the_api_reads_come_from_the_services() -> None:
     with serving(create_app(FakeServices(FakeSettings(max_body_bytes=100)))) as url:
         too_large = httpx.post(f"{url}/auth/token", content=b"{}" + b" " * 100)
         sandbox = httpx.post(f"{url}/sandbox/dict/keys", json={})
+        # POST /cash-out/batch has a cap of its own (max_batch_body_bytes: 200 here).
+        batch_fits = httpx.post(f"{url}/cash-out/batch", content=b"{}" + b" " * 150)
+        batch_too_large = httpx.post(f"{url}/cash-out/batch", content=b"{}" + b" " * 200)
+        single = httpx.post(f"{url}/cash-out", content=b"{}" + b" " * 150)
     assert too_large.status_code == 413
+    assert batch_too_large.status_code == 413 and single.status_code == 413
+    assert batch_fits.status_code != 413  # read on, to the route (which refuses it)
     assert sandbox.status_code == 404  # sandbox routes are off
 
 

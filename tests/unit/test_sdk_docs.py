@@ -178,7 +178,8 @@ def _returns_problems(row: Row, hint: Any) -> list[str]:
     expected = type_name(hint)
     if first is None:
         return [f"{row.name}: the returns cell does not open with `{expected}`"]
-    name, paren, fields = first.group(1).partition("(")
+    # A union's "|" is escaped in a table cell ("A \\| B").
+    name, paren, fields = first.group(1).replace("\\|", "|").partition("(")
     if name != expected:
         return [f"{row.name} returns {expected}, documented {first.group(1)}"]
     if paren:

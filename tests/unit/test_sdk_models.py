@@ -22,6 +22,7 @@ from connectpsp import (
     BankAccount,
     BrCodeDestination,
     CashOut,
+    CashOutItem,
     CashOutReturn,
     Charge,
     DeliveryAttempt,
@@ -190,6 +191,7 @@ def samples() -> list[Any]:
         BrCodeDestination("000201...6304ABCD", "pix@loja.com.br", "PEDIDO42"),
         Payee.from_json(FAILED["data"]["payee"]),
         Failure("AC06", "blocked"),
+        CashOutItem(Amount.parse("1.00"), "r", Payee.from_json(FAILED["data"]["payee"])),
         AcceptedCashOut.from_json(
             {
                 "transactionId": "t",

@@ -28,6 +28,7 @@ from connectpsp.api.middleware import RequestContext
 from connectpsp.api.routes import (
     auth,
     balance,
+    batch,
     brcode,
     cash_ins,
     cash_outs,
@@ -51,6 +52,7 @@ __all__ = ["create_app"]
 ROUTERS = (
     auth.router,
     cash_outs.router,
+    batch.router,
     cash_ins.router,
     refunds.router,
     infractions.router,
@@ -206,6 +208,7 @@ def create_app(
         RequestContext,
         max_body=services.settings.max_body_bytes,
         observe=observe_request if measured else None,
+        larger={("POST", "/cash-out/batch"): services.settings.max_batch_body_bytes},
     )
 
     def openapi() -> dict[str, Any]:

@@ -34,13 +34,22 @@ UNMATCHED = "unmatched"
 
 class RequestContext:
     """Pure ASGI (no per-request task hop): tags logs and the response with X-Request-Id,
-    refuses bodies over ``max_body`` bytes with 413, and logs method, path, status, time;
-    ``observe`` is also told each request, with the template of the route that matched."""
+    refuses bodies over ``max_body`` bytes with 413 (over ``larger[(method, path)]`` for
+    the routes named there), and logs method, path, status, time; ``observe`` is also told
+    each request, with the template of the route that matched."""
 
-    def __init__(self, app: Any, *, max_body: int, observe: Observe | None = None) -> None:
+    def __init__(
+        self,
+        app: Any,
+        *,
+        max_body: int,
+        observe: Observe | None = None,
+        larger: dict[tuple[str, str], int] | None = None,
+    ) -> None:
         self.app = app
         self.max_body = max_body
         self.observe = observe
+        self.larger = larger or {}
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -53,8 +62,9 @@ class RequestContext:
         started = time.perf_counter()
         status = 500
 
+        max_body = self.larger.get((scope["method"], scope["path"]), self.max_body)
         declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+        if declared is not None and declared.isdigit() and int(declared) > max_body:
             await _send_error(
                 send, request_id, 413, PayloadTooLarge.code, PayloadTooLarge.default_message
             )
@@ -74,7 +84,7 @@ class RequestContext:
             message = await receive()
             if message["type"] == "http.request" and capped:
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > max_body:
                     raise PayloadTooLarge()
             return message
 

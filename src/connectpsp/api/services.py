@@ -12,6 +12,7 @@ from connectpsp.domain.ledger import Balance
 from connectpsp.domain.money import Centavos
 from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.service.auth import AuthService
+from connectpsp.service.batch import CashOutBatches
 from connectpsp.service.brcode_payments import BrCodePayments
 from connectpsp.service.cashins import CashInService
 from connectpsp.service.cashouts import CashOutService
@@ -43,6 +44,11 @@ class ApiSettings(Protocol):
     @property
     def max_body_bytes(self) -> int:
         """Larger bodies get 413 (CONNECTPSP_MAX_BODY_BYTES)."""
+        ...
+
+    @property
+    def max_batch_body_bytes(self) -> int:
+        """The cap of POST /cash-out/batch's body instead (CONNECTPSP_MAX_BATCH_BODY_BYTES)."""
         ...
 
     @property
@@ -90,6 +96,11 @@ class Services(Protocol):
 
     @property
     def cash_outs(self) -> CashOutService: ...
+
+    @property
+    def cash_out_batches(self) -> CashOutBatches:
+        """POST /cash-out/batch: many cash-outs under one key."""
+        ...
 
     @property
     def cash_ins(self) -> CashInService: ...

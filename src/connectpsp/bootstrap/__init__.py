@@ -38,6 +38,7 @@ from connectpsp.metrics import Exposition
 from connectpsp.service import cashins, cashouts, infractions, refunds, returns
 from connectpsp.service.acceptance import AcceptanceEngine
 from connectpsp.service.auth import AuthService
+from connectpsp.service.batch import CashOutBatches
 from connectpsp.service.blocks import Blocks
 from connectpsp.service.brcode_payments import BrCodePayments
 from connectpsp.service.cashins import CashInService
@@ -88,6 +89,7 @@ class Container:
     auth: AuthService
     engine: AcceptanceEngine
     cash_outs: CashOutService
+    cash_out_batches: CashOutBatches
     cash_ins: CashInService
     pix_keys: PixKeys
     returns: CashOutReturns
@@ -328,6 +330,7 @@ def build(
         auth=auth,
         engine=engine,
         cash_outs=cash_outs,
+        cash_out_batches=CashOutBatches(engine, cash_outs),
         cash_ins=cash_ins,
         pix_keys=pix_keys,
         returns=cash_out_returns,

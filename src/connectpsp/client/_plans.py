@@ -27,6 +27,7 @@ __all__ = [
     "Plan",
     "balance_plan",
     "cancel_charge_plan",
+    "cash_out_body",
     "create_cash_out_plan",
     "create_charge_plan",
     "create_webhook_plan",
@@ -100,14 +101,14 @@ def token_plan(client_id: str, client_secret: str) -> Plan[tuple[str, float]]:
 # cash-outs ----------------------------------------------------------------------------
 
 
-def create_cash_out_plan(
+def cash_out_body(
     amount: Amount | Decimal | str,
     external_reference: str,
     payee: Payee | Mapping[str, Any],
     description: str | None,
     webhook_url: str | None,
-    idempotency_key: str | None,
-) -> Plan[AcceptedCashOut]:
+) -> dict[str, Any]:
+    """POST /cash-out's body (an item of POST /cash-out/batch's)."""
     body: dict[str, Any] = {
         "amount": str(Amount.parse(amount)),  # a decimal string: exact, never a float
         "externalReference": external_reference,
@@ -117,11 +118,22 @@ def create_cash_out_plan(
         body["description"] = description
     if webhook_url is not None:
         body["webhookUrl"] = webhook_url
+    return body
+
+
+def create_cash_out_plan(
+    amount: Amount | Decimal | str,
+    external_reference: str,
+    payee: Payee | Mapping[str, Any],
+    description: str | None,
+    webhook_url: str | None,
+    idempotency_key: str | None,
+) -> Plan[AcceptedCashOut]:
     return Plan(
         "POST",
         "/cash-out",
         AcceptedCashOut.from_json,
-        body=body,
+        body=cash_out_body(amount, external_reference, payee, description, webhook_url),
         idempotency_key=idempotency_key,
         sign=True,
     )

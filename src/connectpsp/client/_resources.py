@@ -4,11 +4,12 @@ call is its plan (``_plans``), sent by the client that holds it, blocking or awa
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
+from connectpsp.client._batch import CashOutItem, create_many_plan
 from connectpsp.client._charges import Charge, Refund, RegisteredPixKey
 from connectpsp.client._models import (
     AcceptedCashOut,
@@ -43,6 +44,7 @@ from connectpsp.client._plans import (
     rotate_plan,
     sandbox_pay_plan,
 )
+from connectpsp.client.errors import ConnectPSPError
 
 if TYPE_CHECKING:
     from connectpsp.client._client import AsyncConnectPSP, ConnectPSP
@@ -87,6 +89,11 @@ class CashOuts:
             )
         )
 
+    def create_many(
+        self, items: Sequence[CashOutItem], *, idempotency_key: str | None = None
+    ) -> list[AcceptedCashOut | ConnectPSPError]:
+        return self._c._send(create_many_plan(items, idempotency_key))
+
     def get(self, internal_code: str) -> CashOut:
         return self._c._send(get_cash_out_plan(internal_code))
 
@@ -113,6 +120,11 @@ class AsyncCashOuts:
                 amount, external_reference, payee, description, webhook_url, idempotency_key
             )
         )
+
+    async def create_many(
+        self, items: Sequence[CashOutItem], *, idempotency_key: str | None = None
+    ) -> list[AcceptedCashOut | ConnectPSPError]:
+        return await self._c._send(create_many_plan(items, idempotency_key))
 
     async def get(self, internal_code: str) -> CashOut:
         return await self._c._send(get_cash_out_plan(internal_code))

@@ -6,7 +6,9 @@ and the balances and daily usage of its clients, locked (``FOR UPDATE`` in accou
 order on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already excludes every other writer).
 It then decides each request in arrival order, against the balance the ones before it
 left: refused (a duplicate reference, too little balance, the daily limit), or accepted
-(pending transfers of amount and fee, the cash-out, its settlement job).
+(pending transfers of amount and fee, the cash-out, its settlement job). A batch of
+cash-outs (``service.batch``) is one request of this flow, whose items are decided in
+its place, one by one, against the same state.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from connectpsp.domain.cashout import (
     AcceptedCashOut,
@@ -25,6 +27,7 @@ from connectpsp.domain.cashout import (
     CashOutRequest,
 )
 from connectpsp.domain.cashout_acceptance import UNMARKED, Acceptance, CashOutBook, assess
+from connectpsp.domain.cashout_batch import BatchResult, CashOutBatch
 from connectpsp.domain.cashout_payloads import cash_out_event, movement_event
 from connectpsp.domain.clients import Client
 from connectpsp.domain.clock import business_date
@@ -42,6 +45,7 @@ from connectpsp.domain.ledger import Book, client_account_code
 from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.domain.risk import Decision, RiskHistory, Screening, Tally, looks_back
 from connectpsp.service.acceptance import AcceptanceEngine, Decided, Submission
+from connectpsp.service.batch import decide_batch, expand
 from connectpsp.service.ports import UnitOfWork, UnitOfWorkFactory
 from connectpsp.service.publisher import Payloads, Publisher
 from connectpsp.service.risk import Screener
@@ -70,8 +74,13 @@ def register_payloads(publisher: Publisher, participants: ParticipantDirectory) 
         publisher.register(event, Payloads(own=own, movement=movement))
 
 
+# What the flow is submitted: one cash-out request, or a batch of them.
+Command = CashOutRequest | CashOutBatch
+
+
 class CashOutFlow:
-    """A cash-out request, as the acceptance engine decides it (``domain.cashout.decide``)."""
+    """A cash-out request, or a batch of them (``service.batch``), as the acceptance engine
+    decides it (``domain.cashout_acceptance.assess``)."""
 
     name = "cash_out"
     refusals: tuple[type[ConnectPSPError], ...] = (
@@ -93,8 +102,9 @@ class CashOutFlow:
         self._on_committed = on_committed
 
     def load(
-        self, uow: UnitOfWork, batch: Sequence[Submission[CashOutRequest]], now: datetime
+        self, uow: UnitOfWork, submitted: Sequence[Submission[Command]], now: datetime
     ) -> _Batch:
+        batch = expand(submitted)  # a batch's items, each as the request it is
         references = uow.cash_outs.references_taken(
             sorted({(s.client.id, s.command.external_reference) for s in batch})
         )
@@ -118,6 +128,13 @@ class CashOutFlow:
         return _Batch(book, set(usage), holders)
 
     def decide(
+        self, state: _Batch, submission: Submission[Command], now: datetime
+    ) -> AcceptedCashOut | BatchResult:
+        if isinstance(submission.command, CashOutBatch):
+            return decide_batch(self._decide_one, self.refusals, state, submission, now)
+        return self._decide_one(state, cast(Submission[CashOutRequest], submission), now)
+
+    def _decide_one(
         self, state: _Batch, submission: Submission[CashOutRequest], now: datetime
     ) -> AcceptedCashOut:
         client, request = submission.client, submission.command
@@ -162,15 +179,23 @@ class CashOutFlow:
             SETTLE_TOPIC, [(c.id, {"cashOutId": c.id}) for c in accepted], available_at=now
         )
 
-    def record(self, result: AcceptedCashOut) -> dict[str, Any]:
+    def record(self, result: AcceptedCashOut | BatchResult) -> dict[str, Any]:
         return result.as_record()
 
-    def restore(self, record: dict[str, Any]) -> AcceptedCashOut:
+    def restore(self, record: dict[str, Any]) -> AcceptedCashOut | BatchResult:
+        if "batch" in record:
+            return BatchResult.from_record(record)
         return AcceptedCashOut.from_record(record)
 
-    def committed(self, results: list[AcceptedCashOut]) -> None:
-        self._on_accepted()
-        self._on_committed(results)
+    def committed(self, results: list[AcceptedCashOut | BatchResult]) -> None:
+        accepted = [
+            one
+            for result in results
+            for one in (result.accepted if isinstance(result, BatchResult) else [result])
+        ]
+        if accepted:
+            self._on_accepted()
+            self._on_committed(accepted)
 
 
 @dataclass
@@ -250,7 +275,8 @@ class CashOutService:
         answer: accepted, refused, or one of those replayed. ``screening`` is what
         ``screen`` found; without it, it is looked up here."""
         found = screening if screening is not None else self.screen(request)
-        return self._engine.submit(self.flow, client, idempotency_key, request, found)
+        submitted = self._engine.submit(self.flow, client, idempotency_key, request, found)
+        return cast(Future[Decided[AcceptedCashOut]], submitted)
 
     def create(
         self, client: Client, idempotency_key: str, request: CashOutRequest
