@@ -1238,8 +1238,8 @@ class FakeGuard:
             raise BlockedUrl("resolves to an address webhooks may not reach")
 
 
-class _Hold:
-    """A flow that accepts anything: the request ``one_batch`` holds the writer on."""
+class AcceptAll:
+    """A flow that accepts anything (``one_batch`` holds the writer on one of its requests)."""
 
     name = "hold"
     refusals: tuple[type[ConnectPSPError], ...] = ()
@@ -1269,7 +1269,7 @@ def one_batch(engine: AcceptanceEngine, db: FakeDatabase, client: Client) -> Ite
     """Requests submitted inside the block are decided together, in one transaction: the
     writer is held on a throwaway request (no key) until the block ends."""
     with db.held() as waiting:
-        engine.submit(_Hold(), client, None, "hold")
+        engine.submit(AcceptAll(), client, None, "hold")
         assert waiting.wait(10)
         yield
 

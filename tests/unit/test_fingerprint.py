@@ -9,7 +9,7 @@ import pytest
 from connectpsp.domain.cashout import BankAccount, CashOutRequest, Payee, PixDestination
 from connectpsp.domain.pix import AccountType, PixKeyType
 from connectpsp.domain.webhooks import NewEndpoint
-from connectpsp.service.acceptance import fingerprint
+from connectpsp.service.fingerprints import fingerprint
 
 BY_KEY = CashOutRequest(
     amount=50_00,

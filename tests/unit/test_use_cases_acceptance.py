@@ -6,10 +6,10 @@ rules on SQLite and PostgreSQL: tests/integration/test_group_commit.py."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -28,7 +28,7 @@ from connectpsp.domain.pix import AccountType
 from connectpsp.service.acceptance import AcceptanceEngine, Accepted, Decided, Submission
 from connectpsp.service.cashouts import CashOutService
 from connectpsp.service.ports import UnitOfWork
-from tests.fakes import PAYEE, Services, fake_services, one_batch, request
+from tests.fakes import PAYEE, AcceptAll, Services, fake_services, one_batch, request
 
 Reply = tuple[str, str, bool]  # ("accepted", cash-out id | "refused", code, replayed)
 
@@ -393,3 +393,34 @@ def test_a_closed_engine_takes_no_more_requests(s: Services) -> None:
     assert isinstance(outcome(queued), tuple)  # what was queued is decided first
     with pytest.raises(StorageUnavailable):
         s.cash_outs.submit(payer, "late", request(1_00))
+
+
+class Grouped(AcceptAll):
+    """Accepts anything, and keeps how many requests each transaction decided."""
+
+    def __init__(self) -> None:
+        self.sizes: list[int] = []
+
+    def load(self, uow: UnitOfWork, batch: Sequence[Submission[str]], now: datetime) -> None:
+        self.sizes.append(len(batch))
+
+
+def test_a_transaction_stops_taking_requests_once_it_holds_max_weight_of_work(
+    s: Services,
+) -> None:
+    """A bulk request weighs its items: many of them at once never make one transaction of
+    hundreds of thousands of items. The request that reaches the weight is taken whole."""
+    engine = AcceptanceEngine(s.db, clock=s.clock, cipher=s.cipher, max_weight=10)
+    flow = Grouped()
+    client = s.client()
+    weights = [4, 4, 4, 1, 6, 6, 1]
+    with one_batch(engine, s.db, client):
+        futures = [
+            engine.submit(flow, client, f"key-{n}", f"request-{n}", weight=w)
+            for n, w in enumerate(weights)
+        ]
+    assert [f.result(5).outcome for f in futures] == [
+        Accepted(f"request-{n}") for n in range(len(weights))
+    ]
+    assert flow.sizes == [3, 3, 1]  # 4+4+4, then 1+6+6, then 1
+    engine.close()

@@ -20,16 +20,12 @@ An outcome is stored as data (JSON), never as HTTP: the API renders it, the same
 first time and on every replay, so a replay gets the same bytes. An outcome that holds a
 secret (a webhook endpoint's signing secret) is stored encrypted.
 
-The request fingerprint is a SHA-256 over a canonical JSON encoding of the flow's name and
-the whole parsed request: two requests that differ in any field, or that go to different
-flows, differ.
+The request fingerprint (``service/fingerprints.py``) tells a replay from another request
+under the same key.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import enum
-import hashlib
 import json
 import queue
 import threading
@@ -48,21 +44,26 @@ from connectpsp.domain.errors import (
     StorageConflict,
     StorageUnavailable,
 )
+from connectpsp.service.fingerprints import fingerprint
 from connectpsp.service.ports import Cipher, StoredOutcome, UnitOfWork, UnitOfWorkFactory
 
 __all__ = [
     "MAX_BATCH",
+    "MAX_WEIGHT",
     "AcceptanceEngine",
     "Accepted",
     "Decided",
     "Flow",
     "Refused",
     "Submission",
-    "fingerprint",
 ]
 
 # Enough to amortise a commit; small enough that a batch's transaction stays short.
 MAX_BATCH = 256
+# The same bound in the work requests carry (one each, or a bulk request's items): a
+# transaction stops taking requests once it holds this much, so many concurrent bulk
+# requests never make one transaction of hundreds of thousands of items.
+MAX_WEIGHT = 2_048
 # A batch that meets a concurrent writer (another process took a key or a reference
 # first, or a deadlock) runs again this often before its requests are run one by one.
 _ATTEMPTS = 3
@@ -130,41 +131,13 @@ class Flow(Protocol[C, S, R]):
         ...
 
 
-def fingerprint(flow_name: str, command: object) -> str:
-    """SHA-256 of the canonical JSON of the flow's name and the whole command."""
-    text = json.dumps(
-        {"flow": flow_name, "request": _canonical(command)},
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-        allow_nan=False,
-    )
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _canonical(value: object) -> Any:
-    """Plain JSON values, each dataclass tagged with its type (a Pix key and a bank
-    account with equal fields are still different requests)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        return {"type": type(value).__name__, "fields": fields}
-    if isinstance(value, enum.Enum):
-        return _canonical(value.value)
-    if isinstance(value, list | tuple):
-        return [_canonical(item) for item in value]
-    if isinstance(value, dict):
-        return {str(k): _canonical(v) for k, v in value.items()}
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    raise TypeError(f"{type(value).__name__} has no canonical form")
-
-
 @dataclass(frozen=True)
 class _Request:
     flow: Flow[Any, Any, Any]
     submission: Submission[Any]
     fingerprint: str
     answer: Future[Decided[Any]]
+    weight: int = 1
 
     @property
     def slot(self) -> tuple[str, str] | None:
@@ -177,12 +150,19 @@ _Outcome = Decided[Any] | BaseException
 
 class AcceptanceEngine:
     def __init__(
-        self, uow: UnitOfWorkFactory, *, clock: Clock, cipher: Cipher, max_batch: int = MAX_BATCH
+        self,
+        uow: UnitOfWorkFactory,
+        *,
+        clock: Clock,
+        cipher: Cipher,
+        max_batch: int = MAX_BATCH,
+        max_weight: int = MAX_WEIGHT,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._cipher = cipher
         self._max_batch = max_batch
+        self._max_weight = max_weight
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
         # Keys queued or being decided in this process: a second request with one of
         # them is told it is in flight rather than queued behind the first.
@@ -204,15 +184,18 @@ class AcceptanceEngine:
         key: str | None,
         command: C,
         context: Any = None,
+        weight: int = 1,
     ) -> Future[Decided[R]]:
         """Queue a request for the writer; the future holds its committed answer, or the
-        error that kept it from being decided (nothing stored)."""
+        error that kept it from being decided (nothing stored). ``weight``: how many
+        requests' work it carries (a bulk request's items)."""
         answer: Future[Decided[R]] = Future()
         pending = _Request(
             flow,
             Submission(client, key, command, context),
             fingerprint(flow.name, command),
             answer,
+            weight,
         )
         with self._lock:
             if self._closed:
@@ -258,7 +241,10 @@ class AcceptanceEngine:
             if first is None:
                 return
             batch = [first]
-            while len(batch) < self._max_batch:
+            weight = first.weight
+            # The request that reaches the weight is taken whole: a bulk request is never
+            # split, so a transaction holds at most max_weight plus one request's work.
+            while len(batch) < self._max_batch and weight < self._max_weight:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
@@ -267,6 +253,7 @@ class AcceptanceEngine:
                     self._queue.put(None)  # stop after this batch
                     break
                 batch.append(more)
+                weight += more.weight
             try:
                 outcomes = self._run(batch)
             except BaseException as error:  # never leave a request waiting for ever

@@ -149,7 +149,7 @@ class CashOutBatches:
         if len(batch.items) != len(context.items) or len(context.items) != len(context.screenings):
             raise ValueError("a batch's context must have one entry per item")
         submitted = self._engine.submit(
-            self._cash_outs.flow, client, idempotency_key, batch, context
+            self._cash_outs.flow, client, idempotency_key, batch, context, len(batch.items)
         )
         answer: Future[Decided[BatchResult]] = Future()
 
