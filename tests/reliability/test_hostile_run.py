@@ -38,7 +38,7 @@ import unicodedata
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from pathlib import Path
@@ -54,6 +54,7 @@ from tests.support import Api, RunningServer, cash_out_body, new_merchant
 
 INPUTS = int(os.environ.get("CONNECTPSP_HOSTILE_INPUTS", "1500"))
 SEED = int(os.environ.get("CONNECTPSP_HOSTILE_SEED", "20261213"))
+CASH_OUT, BATCH = "POST /cash-out", "POST /cash-out/batch"
 FUND = 10_000_000_00  # centavos: room for every cash-out a mutation may make valid
 RAW_TIMEOUT = 15.0  # above the server's 10 s body deadline
 OTHER_KEY = "hostile-other-client-key"  # an X-Idempotency-Key the other client used
@@ -406,7 +407,7 @@ class World:
 
     def variants(self, route: Route) -> range:
         """The shapes of valid body ``route`` has (a cash-out: to a Pix key, to an account)."""
-        return range(2 if route.name == "POST /cash-out" else 1)
+        return range(2 if route.name in (CASH_OUT, BATCH) else 1)
 
     def body(self, route: Route, variant: int = 0) -> Json:
         """A valid body for ``route``; each one new (its own reference, its own Pix key)."""
@@ -414,19 +415,10 @@ class World:
         if key == "POST /auth/token":
             creds = self.merchant.creds
             return {"clientId": creds.client_id, "clientSecret": creds.client_secret}
-        if key == "POST /cash-out":
-            body = cash_out_body(reference=self.fresh(), webhookUrl="https://example.com/hook")
-            if variant:
-                body["payee"]["destination"] = {
-                    "type": "BANK_ACCOUNT",
-                    "bankAccount": {
-                        "ispb": "18236120",
-                        "branch": "0001",
-                        "account": "947710840",
-                        "accountType": "CHECKING",
-                    },
-                }
-            return body
+        if key == CASH_OUT:
+            return self.cash_out(variant)
+        if key == BATCH:  # one item: each mutation lands in it
+            return {"items": [self.cash_out(variant)]}
         if key == "POST /webhooks":
             return {"url": "http://127.0.0.1:9/hook", "events": ["CASHOUT_COMPLETED"]}
         if key == "POST /webhooks/{endpointId}/replay":
@@ -446,6 +438,21 @@ class World:
             }
         assert route.body_schema is not None
         return example_of(route.body_schema, self.components)
+
+    def cash_out(self, variant: int) -> dict[str, Any]:
+        """A cash-out's body: to a Pix key, or (``variant`` 1) to a bank account."""
+        body = cash_out_body(reference=self.fresh(), webhookUrl="https://example.com/hook")
+        if variant:
+            body["payee"]["destination"] = {
+                "type": "BANK_ACCOUNT",
+                "bankAccount": {
+                    "ispb": "18236120",
+                    "branch": "0001",
+                    "account": "947710840",
+                    "accountType": "CHECKING",
+                },
+            }
+        return body
 
     def target(
         self, route: Route, path: dict[str, str] | None = None, query: str | None = None
@@ -715,7 +722,8 @@ def gen_big(world: World, route: Route, make: Make) -> Iterator[Case]:
     """10 MB, and the body limit and one byte more, declared and streamed. A route that
     reads no body answers without it."""
     reads = route.reads_body
-    limit = world.server.container.settings.max_body_bytes
+    settings = world.server.container.settings
+    limit = settings.max_batch_body_bytes if route.name == BATCH else settings.max_body_bytes
     valid = encoded(make()) if reads else b"{}"
     padded = valid[:-1] + b" " * (limit - len(valid)) + valid[-1:]
     for label, data, stream, ok in [
@@ -1213,7 +1221,7 @@ def problems_with(case: Case, answer: Answer) -> list[str]:
         return [] if case.hangs_up else [f"{where}: no answer"]
     if answer.status >= 500:
         return [f"{where}: {answer.status} {answer.body[:300]!r}"]
-    if 200 <= answer.status < 300 and not case.ok:
+    if 200 <= answer.status < 300 and not case.ok and not items_refused(case, answer):
         return [f"{where}: accepted with {answer.status}: {answer.body[:200]!r}"]
     if answer.status < 400 or case.method == "HEAD":
         return []
@@ -1229,6 +1237,26 @@ def problems_with(case: Case, answer: Answer) -> list[str]:
     ):
         return [f"{where}: {answer.status} not in the error shape: {answer.body[:200]!r}"]
     return []
+
+
+def items_refused(case: Case, answer: Answer) -> bool:
+    """A batch refuses a bad item in its place (``{"status": 4xx, "error": ...}``) and
+    answers 200 for the batch: hostile items must all be refused there."""
+    body = lenient(answer.body) if case.route == BATCH and answer.status == 200 else None
+    results = body.get("results") if isinstance(body, dict) else None
+    return isinstance(results, list) and all(
+        isinstance(r, dict) and int(r.get("status", 0)) >= 400 for r in results
+    )
+
+
+def batch_items(case: Case, answer: Answer) -> Iterator[tuple[str, Case]]:
+    """The cash-outs a batch accepted, each with the item it was accepted from."""
+    sent = lenient(case.body or b"")
+    items = sent.get("items") if isinstance(sent, dict) else None
+    for n, result in enumerate(json.loads(answer.body)["results"]):
+        if result["status"] == 202:
+            item = items[n] if isinstance(items, list) and n < len(items) else None
+            yield str(result["cashOut"]["internalCode"]), replace(case, body=encoded(item))
 
 
 def accepted_as_sent(api: Api, code: str, case: Case) -> list[str]:
@@ -1324,8 +1352,10 @@ def test_hostile_inputs_get_no_5xx(world: World, figures: Callable[..., None]) -
             answers[str(answer.status or "none")] += 1
             problems += problems_with(case, answer)
             replayed = answer.headers.get("idempotent-replayed") == "true"
-            if case.route == "POST /cash-out" and answer.status == 202 and not replayed:
+            if case.route == CASH_OUT and answer.status == 202 and not replayed:
                 accepted[json.loads(answer.body)["internalCode"]] = case
+            if case.route == BATCH and answer.status == 200 and not replayed:
+                accepted.update(batch_items(case, answer))
             reads = any(r.name == case.route and r.reads_body for r in routes)
             hang_ups_mid_body += case.hangs_up and reads and "10 of 100" in case.note
     seconds = time.monotonic() - started
