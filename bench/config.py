@@ -30,6 +30,8 @@ class Config:
     latency_levels: tuple[float, ...] = (0.25, 0.50, 0.80)
     e2e_level: float = 0.50
     drain_seconds: float = 30.0  # how long the e2e phase waits for late webhooks
+    batch_items: int = 1000  # cash-outs per POST /cash-out/batch (and per raw transaction)
+    batch_concurrency: int = 4  # batches in flight = raw-SQL connections of the batch job
     databases: tuple[str, ...] = ("sqlite", "postgres")
     pg_url: str = PG_ADMIN_URL
     smoke: bool = False
@@ -56,6 +58,8 @@ class Config:
             webhooks=int(num("WEBHOOKS", base.webhooks)),
             fee_centavos=int(num("FEE_CENTAVOS", base.fee_centavos)),
             drain_seconds=num("DRAIN_SECONDS", base.drain_seconds),
+            batch_items=int(num("BATCH_ITEMS", base.batch_items)),
+            batch_concurrency=int(num("BATCH_CONCURRENCY", base.batch_concurrency)),
             databases=(
                 tuple(d.strip() for d in databases.split(",") if d.strip())
                 if databases
@@ -77,6 +81,8 @@ class Config:
             clients=10,
             webhooks=30,
             drain_seconds=10.0,
+            batch_items=20,
+            batch_concurrency=2,
             databases=("sqlite",),
             smoke=True,
         )

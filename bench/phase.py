@@ -44,8 +44,10 @@ def load(
     *,
     rate: float = 0.0,
     webhook_url: str | None = None,
+    items: int = 0,
 ) -> LoadResult:
-    """One phase from every generator process: closed loop, or open loop at ``rate``."""
+    """One phase from every generator process: closed loop, or open loop at ``rate``;
+    ``items`` cash-outs per request on the batch route."""
     cfg = ctx.config
     procs = max(1, min(cfg.procs, cfg.concurrency))
     start = time.monotonic() + cfg.lead
@@ -64,6 +66,7 @@ def load(
             rate=rate / procs,
             webhook_url=webhook_url,
             first_caller=n * len(callers) // procs,
+            items=items,
         )
         for n in range(procs)
     ]
