@@ -121,13 +121,13 @@ def _whole_path(ctx: Context, batch_ctx: Context, accepted: float, shape: str) -
     first acceptance on."""
     cfg = ctx.config
     cold = replace(batch_ctx, config=replace(batch_ctx.config, warmup=0.0))
-    with scratch_database(ctx.kind, ctx.tmp, "batch-pipeline", cfg.pg_url) as settings:
+    with scratch_database(ctx.kind, ctx.tmp, "batchfull", cfg.pg_url) as settings:
         container = build(settings)
         [hot] = create_merchants(container, 1, fee=cfg.fee_centavos)
         container.close()
         with (
             Receiver() as receiver,
-            Server(settings, worker=True, log=ctx.tmp / "batch-full.log") as full,
+            Server(settings, worker=True, log=ctx.tmp / "batchfull.log") as full,
         ):
             callers = login(full.base_url, [hot])
             found = load(
