@@ -32,6 +32,7 @@ class Config:
     drain_seconds: float = 30.0  # how long the e2e phase waits for late webhooks
     batch_items: int = 1000  # cash-outs per POST /cash-out/batch (and per raw transaction)
     batch_concurrency: int = 4  # batches in flight = raw-SQL connections of the batch job
+    batch_drain: int = 8  # batches sent to the server with its worker, then drained
     databases: tuple[str, ...] = ("sqlite", "postgres")
     pg_url: str = PG_ADMIN_URL
     smoke: bool = False
@@ -60,6 +61,7 @@ class Config:
             drain_seconds=num("DRAIN_SECONDS", base.drain_seconds),
             batch_items=int(num("BATCH_ITEMS", base.batch_items)),
             batch_concurrency=int(num("BATCH_CONCURRENCY", base.batch_concurrency)),
+            batch_drain=int(num("BATCH_DRAIN", base.batch_drain)),
             databases=(
                 tuple(d.strip() for d in databases.split(",") if d.strip())
                 if databases
@@ -83,6 +85,7 @@ class Config:
             drain_seconds=10.0,
             batch_items=20,
             batch_concurrency=2,
+            batch_drain=4,
             databases=("sqlite",),
             smoke=True,
         )

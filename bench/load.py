@@ -48,6 +48,7 @@ class LoadSpec:
     webhook_url: str | None = None
     first_caller: int = 0  # spreads processes over the clients
     items: int = 0  # "cash_out_batch": cash-outs per request (each counts as a success)
+    requests: int = 0  # closed loop: stop after this many requests from this process (0: none)
 
     @property
     def window(self) -> tuple[float, float]:
@@ -157,7 +158,10 @@ async def _closed(spec: LoadSpec, conns: list[Connection], result: LoadResult) -
 
     async def loop(conn: Connection) -> None:
         while (sent := time.monotonic()) < end:
-            done = await _send(conn, requests.render(next(counter), sent), result, requests)
+            i = next(counter)
+            if spec.requests and i >= spec.requests:
+                return
+            done = await _send(conn, requests.render(i, sent), result, requests)
             now = time.monotonic()
             if start <= now < end and done:
                 result.ok += done
