@@ -36,9 +36,9 @@ ACCEPT_TARGET = 20_000.0  # accepted cash-outs/s on SQLite in batches of 1,000 (
 DRAIN_TARGET = 5_000.0  # settled and webhook received, per second (issue 19)
 
 
-def _target(found: float, target: float) -> str:
+def _target(found: float, target: float, where: str = "") -> str:
     met = "met" if found >= target else "not met"
-    return f"{found / target:.2f}x issue 19's {target:,.0f}/s target ({met})"
+    return f"{found / target:.2f}x issue 19's {target:,.0f}/s target{where} ({met})"
 
 
 def batch_phase(ctx: Context) -> None:
@@ -58,7 +58,9 @@ def batch_phase(ctx: Context) -> None:
             callers = login(api.base_url, [hot])
             found = load(batch_ctx, api.port, "cash_out_batch", callers, items=items)
     accepted = rate(found, cfg.seconds)
-    target = f"; {_target(accepted, ACCEPT_TARGET)}" if ctx.kind == "sqlite" else ""
+    # The issue sets the accept target for SQLite; PostgreSQL is held to it too, said so.
+    where = "" if ctx.kind == "sqlite" else ", set for SQLite"
+    target = f"; {_target(accepted, ACCEPT_TARGET, where)}"
     ctx.add(
         "batch cash-outs/s, batches of 1,000, hot client",
         fmt_rate(accepted),

@@ -61,8 +61,7 @@ def assert_bulk_payouts(report: str, database: str) -> None:
     accepted = rows["batch cash-outs/s, batches of 1,000, hot client"]
     assert "x raw SQL (the same acceptance in bulk)" in accepted, accepted
     assert "n/a raw SQL" not in accepted, accepted
-    if database == "sqlite":  # issue 19's accept target is SQLite's
-        assert "issue 19's 20,000/s target" in accepted, accepted
+    assert "issue 19's 20,000/s target" in accepted, accepted
     drained = rows["batch whole path: settled and webhook received/s"]
     assert "issue 19's 5,000/s target" in drained and "the batch accept rate" in drained
     sent = drained.split(" of ", 1)[1].split(" webhooks", 1)[0]
