@@ -30,6 +30,9 @@ class Config:
     latency_levels: tuple[float, ...] = (0.25, 0.50, 0.80)
     e2e_level: float = 0.50
     drain_seconds: float = 30.0  # how long the e2e phase waits for late webhooks
+    batch_items: int = 1000  # cash-outs per POST /cash-out/batch (and per raw transaction)
+    batch_concurrency: int = 4  # batches in flight = raw-SQL connections of the batch job
+    batch_drain: int = 8  # batches sent to the server with its worker, then drained
     databases: tuple[str, ...] = ("sqlite", "postgres")
     pg_url: str = PG_ADMIN_URL
     smoke: bool = False
@@ -56,6 +59,9 @@ class Config:
             webhooks=int(num("WEBHOOKS", base.webhooks)),
             fee_centavos=int(num("FEE_CENTAVOS", base.fee_centavos)),
             drain_seconds=num("DRAIN_SECONDS", base.drain_seconds),
+            batch_items=int(num("BATCH_ITEMS", base.batch_items)),
+            batch_concurrency=int(num("BATCH_CONCURRENCY", base.batch_concurrency)),
+            batch_drain=int(num("BATCH_DRAIN", base.batch_drain)),
             databases=(
                 tuple(d.strip() for d in databases.split(",") if d.strip())
                 if databases
@@ -77,6 +83,9 @@ class Config:
             clients=10,
             webhooks=30,
             drain_seconds=10.0,
+            batch_items=20,
+            batch_concurrency=2,
+            batch_drain=4,
             databases=("sqlite",),
             smoke=True,
         )

@@ -36,7 +36,7 @@ class Caller:
 @dataclass(frozen=True)
 class LoadSpec:
     port: int
-    route: str  # "cash_out" or "healthz"
+    route: str  # "cash_out", "cash_out_batch" or "healthz"
     mode: str  # "closed" or "open"
     concurrency: int  # connections in this process
     start_at: float  # time.monotonic() at which the warm-up starts
@@ -47,6 +47,8 @@ class LoadSpec:
     rate: float = 0.0  # open loop: requests per second from this process
     webhook_url: str | None = None
     first_caller: int = 0  # spreads processes over the clients
+    items: int = 0  # "cash_out_batch": cash-outs per request (each counts as a success)
+    requests: int = 0  # closed loop: stop after this many requests from this process (0: none)
 
     @property
     def window(self) -> tuple[float, float]:
@@ -56,8 +58,10 @@ class LoadSpec:
 
 @dataclass
 class LoadResult:
-    ok: int = 0  # successes completed inside the window (202, or 200 for /healthz)
+    # Successes: 202s, 200s for /healthz, and a batch's accepted items.
+    ok: int = 0  # completed inside the window
     accepted: int = 0  # every success, warm-up and drain included
+    first_ok: float = 0.0  # time.monotonic() of the first answered success, 0 if none
     statuses: Counter[int] = field(default_factory=Counter)  # failures; 0 = connection error
     latencies_us: list[int] = field(default_factory=list)  # of requests due in the window
     late: int = 0  # open loop: requests still unanswered when the drain gave up
@@ -67,6 +71,8 @@ class LoadResult:
     def merge(self, other: LoadResult) -> None:
         self.ok += other.ok
         self.accepted += other.accepted
+        if other.first_ok and (not self.first_ok or other.first_ok < self.first_ok):
+            self.first_ok = other.first_ok
         self.statuses.update(other.statuses)
         self.latencies_us += other.latencies_us
         self.late += other.late
@@ -80,6 +86,8 @@ class _Requests:
         self.spec = spec
         self.host = f"127.0.0.1:{spec.port}"
         self.ok_status = 202 if spec.route == "cash_out" else 200
+        self.batch = spec.route == "cash_out_batch"
+        self.items = spec.items if self.batch else 1
         self._healthz = get_request("/healthz", self.host)
         self._headers = [
             {
@@ -105,25 +113,42 @@ class _Requests:
         headers = self._headers[(self.spec.first_caller + i) % len(self._headers)]
         # "b<due ns>-..." lets the webhook receiver compute end-to-end latency.
         reference = f"b{int(due * 1e9)}-{self.spec.tag}-{i}"
-        body = self._body_head + reference.encode() + self._body_tail
         keyed = {**headers, "X-Idempotency-Key": f"{self.spec.tag}-{i}"}
-        return post_request("/cash-out", self.host, keyed, body)
+        if self.spec.route == "cash_out":
+            body = self._body_head + reference.encode() + self._body_tail
+            return post_request("/cash-out", self.host, keyed, body)
+        # A batch: every item a fresh reference, the request's own with the item's number.
+        items = b",".join(
+            self._body_head + f"{reference}-{n}".encode() + self._body_tail
+            for n in range(self.items)
+        )
+        return post_request("/cash-out/batch", self.host, keyed, b'{"items":[' + items + b"]}")
 
 
-async def _send(conn: Connection, raw: bytes, result: LoadResult, ok: int) -> bool:
+_ITEM_ACCEPTED = b'{"status":202,'
+
+
+async def _send(conn: Connection, raw: bytes, result: LoadResult, requests: _Requests) -> int:
+    """Send one request; its successes (a batch's accepted items), 0 on failure."""
     try:
         status, body = await conn.request(raw)
     except (OSError, asyncio.IncompleteReadError, ValueError) as error:
         result.statuses[0] += 1
         result.sample_error = result.sample_error or repr(error)
         await asyncio.sleep(0.01)  # do not spin on a refused connection
-        return False
-    if status != ok:
+        return 0
+    if status != requests.ok_status:
         result.statuses[status] += 1
         result.sample_error = result.sample_error or f"{status} {body[:300]!r}"
-        return False
-    result.accepted += 1
-    return True
+        return 0
+    done = body.count(_ITEM_ACCEPTED) if requests.batch else 1
+    if done < requests.items:  # a batch's refused items, counted under its 200
+        result.statuses[status] += requests.items - done
+        result.sample_error = result.sample_error or f"{status} {body[:300]!r}"
+    result.accepted += done
+    if done and not result.first_ok:
+        result.first_ok = time.monotonic()
+    return done
 
 
 async def _closed(spec: LoadSpec, conns: list[Connection], result: LoadResult) -> None:
@@ -133,12 +158,13 @@ async def _closed(spec: LoadSpec, conns: list[Connection], result: LoadResult) -
 
     async def loop(conn: Connection) -> None:
         while (sent := time.monotonic()) < end:
-            done = await _send(
-                conn, requests.render(next(counter), sent), result, requests.ok_status
-            )
+            i = next(counter)
+            if spec.requests and i >= spec.requests:
+                return
+            done = await _send(conn, requests.render(i, sent), result, requests)
             now = time.monotonic()
             if start <= now < end and done:
-                result.ok += 1
+                result.ok += done
                 if sent >= start:
                     result.latencies_us.append(int((now - sent) * 1e6))
 
@@ -159,10 +185,10 @@ async def _open(spec: LoadSpec, conns: list[Connection], result: LoadResult) -> 
             if due >= end:
                 return
             await _sleep_until(due)
-            done = await _send(conn, requests.render(i, due), result, requests.ok_status)
+            done = await _send(conn, requests.render(i, due), result, requests)
             if due >= start and done:
                 now = time.monotonic()
-                result.ok += now < end
+                result.ok += done if now < end else 0
                 result.latencies_us.append(int((now - due) * 1e6))
 
     tasks = [asyncio.ensure_future(loop(c)) for c in conns]

@@ -44,8 +44,12 @@ def load(
     *,
     rate: float = 0.0,
     webhook_url: str | None = None,
+    items: int = 0,
+    requests: int = 0,
 ) -> LoadResult:
-    """One phase from every generator process: closed loop, or open loop at ``rate``."""
+    """One phase from every generator process: closed loop, or open loop at ``rate``;
+    ``items`` cash-outs per request on the batch route; a closed loop stops after
+    ``requests`` requests in all, if given."""
     cfg = ctx.config
     procs = max(1, min(cfg.procs, cfg.concurrency))
     start = time.monotonic() + cfg.lead
@@ -64,6 +68,8 @@ def load(
             rate=rate / procs,
             webhook_url=webhook_url,
             first_caller=n * len(callers) // procs,
+            items=items,
+            requests=spread(requests, procs, n) if requests else 0,
         )
         for n in range(procs)
     ]

@@ -38,7 +38,7 @@ from connectpsp.domain.clock import business_date
 if TYPE_CHECKING:
     from .rawsql import Account, RawSpec
 
-__all__ = ["ISSUE_19_THREADS", "JOBS", "MINIMAL", "SERVER", "Job"]
+__all__ = ["ISSUE_19_THREADS", "JOBS", "MINIMAL", "SERVER", "Job", "stamp"]
 
 # "from 16 Python threads" (issue 19), whatever BENCH_CONCURRENCY says.
 ISSUE_19_THREADS = 16
@@ -107,7 +107,7 @@ _MINIMAL_STATEMENTS = (
 _M_KEY, _M_RESERVE, _M_CASH_OUT, _M_TRANSFERS, _M_JOB, _M_ANSWER = range(6)
 
 
-def _stamp(sqlite: bool) -> Any:
+def stamp(sqlite: bool) -> Any:
     now = datetime.now(UTC)
     # SQLAlchemy stores SQLite datetimes as naive UTC text; match it.
     return f"{now.replace(tzinfo=None):%Y-%m-%d %H:%M:%S.%f}" if sqlite else now
@@ -132,7 +132,7 @@ def server_transaction(
 ) -> bool:
     """The server's writes for one accepted cash-out; False when the transaction must
     roll back (nothing in the bench makes it)."""
-    now = _stamp(sqlite)
+    now = stamp(sqlite)
     cash_out = str(uuid.uuid4())
     cur.execute(sql[_KEY], (account.client_id, key, "f" * 64, _RESPONSE, now))
     if cur.fetchone() is None:
@@ -175,7 +175,7 @@ def minimal_transaction(
     cur: Any, sql: list[str], spec: RawSpec, account: Account, key: str, sqlite: bool
 ) -> bool:
     """Issue 19's statements for one cash-out, in its order."""
-    now = _stamp(sqlite)
+    now = stamp(sqlite)
     cash_out = str(uuid.uuid4())
     cur.execute(sql[_M_KEY], (account.client_id, key, "f" * 64, b"", now))
     transfers = _transfers(spec, cash_out)

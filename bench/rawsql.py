@@ -28,7 +28,10 @@ from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import Database
 from connectpsp.adapters.storage.migrate import upgrade
 
+from .rawbatch import BATCH
 from .rawjobs import JOBS
+
+_JOBS = {**JOBS, BATCH.name: BATCH}
 
 __all__ = ["Account", "RawResult", "RawSpec", "prepare", "run_raw", "run_raw_spread"]
 
@@ -54,7 +57,8 @@ class RawSpec:
     warmup: float
     seconds: float
     tag: str
-    job: str = "server"  # a name of rawjobs.JOBS
+    job: str = "server"  # a name of rawjobs.JOBS, or rawbatch.BATCH's
+    batch: int = 1  # cash-outs per transaction (the batch job's)
 
 
 @dataclass
@@ -145,7 +149,7 @@ def _connect(spec: RawSpec) -> tuple[Any, Callable[[str], str], str]:
 def _thread(spec: RawSpec, index: int, lock: AbstractContextManager[Any], out: RawResult) -> None:
     conn, translate, begin = _connect(spec)
     sqlite = spec.url.startswith("sqlite")
-    job = JOBS[spec.job]
+    job = _JOBS[spec.job]
     sql = [translate(s) for s in job.statements]
     cur = conn.cursor()
     start, end = spec.start_at + spec.warmup, spec.start_at + spec.warmup + spec.seconds

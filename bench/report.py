@@ -36,6 +36,9 @@ MEASUREMENTS = (
     "whole path at saturation, hot client: webhooks/s",
     "end-to-end POST to webhook at 50% of the whole path's saturation, hot client",
     "webhook deliveries/s to a fast receiver",
+    "raw SQL, issue 19's minimal statements in batches of 1,000, hot account: cash-outs/s",
+    "batch cash-outs/s, batches of 1,000, hot client",
+    "batch whole path: settled and webhook received/s",
     "peak RSS, server without worker",
     "peak RSS, server with worker",
 )
@@ -96,7 +99,8 @@ def _settings_line(config: Config) -> str:
         f"phases of {config.seconds:g} s after {config.warmup:g} s of warm-up; "
         f"{config.concurrency} concurrent requests/connections from {config.procs} "
         f"load process(es); {config.clients} clients in the many-clients case; "
-        f"fee {config.fee_centavos} centavo(s) per cash-out"
+        f"fee {config.fee_centavos} centavo(s) per cash-out; batches of "
+        f"{config.batch_items} from {config.batch_concurrency} connection(s)"
     )
 
 

@@ -7,7 +7,9 @@
    settlement worker is left out here so that the figures are the API's, not the API's
    minus whatever CPU settlement happened to take; it is measured next.
    Then the rows that load servers or clients in turn (``bench.turns``): the fraud checks
-   on, the client's rules off and every check off (``bench.unchecked``); metrics off and on.
+   on, the client's rules off and every check off (``bench.unchecked``); metrics off and on;
+   bulk payouts (``bench.batches``: their raw-SQL baseline, the accept rate of
+   ``POST /cash-out/batch``, and a batch's whole path with a worker of its own).
 3. The server with its worker (``serve``): the whole path's saturation (webhooks arriving
    per second under a closed loop), end-to-end latency to a webhook receiver at a
    fraction of it, then the dispatcher's rate, on deliveries re-armed in one statement
@@ -29,6 +31,7 @@ from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import Database
 from connectpsp.bootstrap import build
 
+from .batches import batch_phase
 from .config import Config
 from .fixtures import create_merchants, login, scratch_database
 from .phase import Context, errors, load, rate, ratio, spread
@@ -118,6 +121,7 @@ def bench_database(
     checks_phase(ctx)
     say(f"[{kind}] metrics off and on")
     metrics_phase(ctx)
+    batch_phase(ctx)
     full_rss = _pipeline_phases(ctx, saturation)
     ctx.add("peak RSS, server without worker", f"{api_rss:.0f} MiB", "VmHWM")
     ctx.add("peak RSS, server with worker", f"{full_rss:.0f} MiB", "VmHWM")

@@ -27,6 +27,7 @@ from connectpsp.bootstrap import Container
 from connectpsp.cli.server import serve
 from connectpsp.domain.cashout import AcceptedCashOut, CashOutRequest
 from connectpsp.domain.cashout_acceptance import UNMARKED
+from connectpsp.domain.cashout_batch import BatchResult, CashOutBatch
 from connectpsp.domain.risk import Decision, Screening, Tally
 from connectpsp.service.acceptance import Submission
 from connectpsp.service.cashouts import CashOutFlow, CashOutService
@@ -91,14 +92,17 @@ class UncheckedFlow(CashOutFlow):
         self._checked = checked
 
     def load(
-        self, uow: UnitOfWork, batch: Sequence[Submission[CashOutRequest]], now: datetime
+        self,
+        uow: UnitOfWork,
+        batch: Sequence[Submission[CashOutRequest | CashOutBatch]],
+        now: datetime,
     ) -> Any:
         return self._checked.load(cast(UnitOfWork, _Unrecorded(uow)), batch, now)
 
     def write(self, uow: UnitOfWork, state: Any, now: datetime) -> None:
         self._checked.write(cast(UnitOfWork, _Unrecorded(uow)), state, now)
 
-    def committed(self, results: list[AcceptedCashOut]) -> None:
+    def committed(self, results: list[AcceptedCashOut | BatchResult]) -> None:
         self._checked.committed(results)
 
 
