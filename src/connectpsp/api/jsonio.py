@@ -132,20 +132,22 @@ def _reason(error: ValueError) -> str:
     return str(error).split(";")[0].rstrip(".")
 
 
-# A string, or one bracket: enough to measure nesting without parsing.
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+# A JSON string (the loop unrolled: far faster in ``re`` than an alternation per
+# character), and what is not a bracket.
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
 def _depth(text: str) -> int:
     """The deepest nesting of objects and arrays in ``text`` (brackets inside strings do
-    not count); only run when the body has more brackets than ``MAX_DEPTH``."""
+    not count); only run when the body has more brackets than ``MAX_DEPTH``. The strings
+    and everything else are dropped in C; Python walks the brackets alone."""
     depth = deepest = 0
-    for match in _TOKENS.finditer(text):
-        piece = match.group()
-        if piece in ("[", "{"):
+    for bracket in _NOT_BRACKET.sub("", _STRING.sub("", text)):
+        if bracket in "[{":
             depth += 1
             deepest = max(deepest, depth)
-        elif piece in ("]", "}"):
+        else:
             depth -= 1
     return deepest
 
