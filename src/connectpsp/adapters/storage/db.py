@@ -262,10 +262,21 @@ def insert_rows(
         found = _inserts[key] = (compiled.string, order, processors)
     sql, order, processors = found
     if processors:
+        # A batch's rows share their moments (one ``now`` per transaction): each distinct
+        # value is converted once. Equal datetimes convert alike (to UTC).
+        memos: list[tuple[str, Callable[[Any], Any], dict[Any, Any]]] = [
+            (column, convert, {}) for column, convert in processors
+        ]
         rows = [dict(row) for row in rows]
         for row in rows:
-            for column, convert in processors:
-                row[column] = convert(row[column])
+            for column, convert, memo in memos:
+                value = row[column]
+                try:
+                    row[column] = memo[value]
+                except KeyError:
+                    row[column] = memo[value] = convert(value)
+                except TypeError:  # unhashable
+                    row[column] = convert(value)
     params: list[Any] = rows if order is None else [tuple(r[c] for c in order) for r in rows]
     _on_cursor(conn, sql, params, many=True)
 
