@@ -40,10 +40,16 @@ from connectpsp.domain.errors import (
     LimitExceeded,
     NotFound,
 )
-from connectpsp.domain.ids import new_id
 from connectpsp.domain.ledger import Book, client_account_code
 from connectpsp.domain.participants import ParticipantDirectory
-from connectpsp.domain.risk import Decision, RiskHistory, Screening, Tally, looks_back
+from connectpsp.domain.risk import (
+    Decision,
+    RiskHistory,
+    Screening,
+    Tally,
+    decision_id,
+    looks_back,
+)
 from connectpsp.service.acceptance import AcceptanceEngine, Decided, Submission
 from connectpsp.service.batch import decide_batch, expand
 from connectpsp.service.ports import UnitOfWork, UnitOfWorkFactory
@@ -143,7 +149,7 @@ class CashOutFlow:
         accepted = assessment.acceptance
         state.decisions.append(
             Decision(
-                id=new_id(),
+                id=decision_id(now),
                 client_id=client.id,
                 cash_out_id=accepted.cash_out.id if accepted else None,
                 at=now,

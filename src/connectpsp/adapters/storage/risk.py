@@ -36,8 +36,7 @@ class SqlRisk:
         if not points:
             return {}
         # One statement for the batch; each point is two seeks into ix_risk_decisions_tally.
-        dialect = self._c.dialect
-        moment: Callable[[Any], Any] = t.TZ.dialect_impl(dialect).bind_processor(dialect) or _same
+        moment = _binder(self._c)
         last = (
             "(SELECT {column} FROM risk_decisions WHERE client_id = ? AND at < ?"
             " ORDER BY at DESC, decided_total DESC LIMIT 1)"
@@ -64,7 +63,30 @@ class SqlRisk:
     def record(self, decisions: list[Decision]) -> None:
         if not decisions:
             return
-        insert_rows(self._c, t.risk_decisions, [_row(d) for d in decisions])
+        # Plain tuples in one precompiled ``executemany``; a batch's decisions share
+        # their moment, converted once.
+        moment = _binder(self._c)
+        converted: dict[datetime, Any] = {}
+        rows = []
+        for d in decisions:
+            at = converted.get(d.at)
+            if at is None:
+                at = converted[d.at] = moment(d.at)
+            rows.append(
+                (
+                    d.id,
+                    d.client_id,
+                    d.cash_out_id,
+                    at,
+                    d.amount,
+                    d.payee,
+                    d.code,
+                    _checks_json(d.checks),
+                    d.tally.decided,
+                    d.tally.accepted,
+                )
+            )
+        run_sql(self._c, _INSERT_DECISIONS, rows)
         last = {d.client_id: d.tally for d in decisions}
         run_sql(
             self._c,
@@ -105,19 +127,34 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _row(d: Decision) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "client_id": d.client_id,
-        "cash_out_id": d.cash_out_id,
-        "at": d.at,
-        "amount": d.amount,
-        "payee": d.payee,
-        "code": d.code,
-        "checks": json.dumps([c.as_record() for c in d.checks], separators=(",", ":")),
-        "decided_total": d.tally.decided,
-        "accepted_total": d.tally.accepted,
-    }
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _checks_json(checks: tuple[Check, ...]) -> str:
+    """As ``json.dumps([c.as_record() ...])``, compact; the first check (the fraud
+    markers', one shared object per screening) encoded once per process."""
+    if not checks:
+        return "[]"
+    first = checks[0].record_json
+    if len(checks) == 1:
+        return f"[{first}]"
+    return f"[{first},{_COMPACT([c.as_record() for c in checks[1:]])[1:]}"
+
+
+_INSERT_DECISIONS = (
+    "INSERT INTO risk_decisions (id, client_id, cash_out_id, at, amount, payee, code, checks,"
+    " decided_total, accepted_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_binders: dict[str, Callable[[Any], Any]] = {}
+
+
+def _binder(conn: Connection) -> Callable[[Any], Any]:
+    """An aware datetime as the dialect's driver takes a ``TZ`` column's value."""
+    dialect = conn.dialect
+    found = _binders.get(dialect.name)
+    if found is None:
+        found = _binders[dialect.name] = t.TZ.dialect_impl(dialect).bind_processor(dialect) or _same
+    return found
 
 
 def _decision(r: Row[Any]) -> Decision:
