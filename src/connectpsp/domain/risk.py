@@ -255,9 +255,8 @@ _COMPACT = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def decision_id(at: datetime) -> str:
-    """A decision's id: a UUID (version 7) whose first 48 bits are ``at``'s Unix time in
-    milliseconds, the rest random. Ids in time order land at the end of the table's key
-    index: random ones dirtied a page of it per decision (python -m bench.profile)."""
+    """A UUID (version 7): ``at``'s Unix time in milliseconds, then random bits. Ids in
+    time order are added at the end of the key's index; random ones dirtied a page each."""
     millis = int(at.timestamp() * 1000)
     rand = int.from_bytes(os.urandom(10))
     value = (

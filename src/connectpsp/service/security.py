@@ -223,15 +223,6 @@ class SecurityCache:
     def owner_security(self, document: str) -> SecurityInfo:
         return self._cached(("owner", document), lambda: self._inner.owner_security(document))
 
-    def remembered_key(self, key_type: PixKeyType, key: str) -> tuple[bool, KeySecurity | None]:
-        """What ``key_security`` would answer from memory alone: (found, answer)."""
-        return self._remembered(("key", key_type, key))  # type: ignore[return-value]
-
-    def remembered_owner(self, document: str) -> SecurityInfo | None:
-        """``owner_security``'s answer if it is in memory, else None (no look-up)."""
-        found, value = self._remembered(("owner", document))
-        return cast(SecurityInfo, value) if found else None
-
     def remembered_payee(
         self, document: str, key_type: PixKeyType | None = None, key: str = ""
     ) -> tuple[SecurityInfo, KeySecurity | None] | None:
@@ -249,13 +240,6 @@ class SecurityCache:
             if found is None or now >= found[0]:
                 return None
             return cast(SecurityInfo, owner[1]), cast(KeySecurity | None, found[1])
-
-    def _remembered(self, name: tuple[str, ...]) -> tuple[bool, object]:
-        with self._lock:
-            found = self._entries.get(name)
-            if found is None or self._clock.now() >= found[0]:
-                return False, None
-            return True, found[1]
 
     def invalidate(self) -> None:
         with self._lock:
