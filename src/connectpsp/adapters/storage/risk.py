@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from connectpsp.adapters.storage import schema as t
-from connectpsp.adapters.storage.db import insert_rows, run_sql
+from connectpsp.adapters.storage.db import run_sql
 from connectpsp.domain.risk import Check, Decision, Tally
 
 __all__ = ["SqlRisk"]
@@ -86,30 +87,23 @@ class SqlRisk:
                     d.tally.accepted,
                 )
             )
-        run_sql(self._c, _INSERT_DECISIONS, rows)
         last = {d.client_id: d.tally for d in decisions}
-        run_sql(
-            self._c,
-            "INSERT INTO risk_totals (client_id, decided, accepted) VALUES (?, ?, ?)"
-            " ON CONFLICT (client_id) DO UPDATE"
-            " SET decided = excluded.decided, accepted = excluded.accepted",
-            [(c, tally.decided, tally.accepted) for c, tally in sorted(last.items())],
-        )
-        first: dict[tuple[str, str], datetime] = {}
-        for d in decisions:
+        totals = [(c, tally.decided, tally.accepted) for c, tally in sorted(last.items())]
+        first: dict[tuple[str, str], Any] = {}
+        for d, row in zip(decisions, rows, strict=True):
             if d.accepted:
-                first.setdefault((d.client_id, d.payee), d.at)
-        # One precompiled statement for the batch: built per pair, it cost more than
-        # the decisions' own insert (python -m bench.profile).
-        insert_rows(
-            self._c,
-            t.client_payees,
-            [
-                {"client_id": client_id, "payee": payee, "first_paid_at": at}
-                for (client_id, payee), at in sorted(first.items())
-            ],
-            unless_taken=("payee", "client_id"),
-        )
+                first.setdefault((d.client_id, d.payee), row[3])
+        payees = [(client_id, payee, at) for (client_id, payee), at in sorted(first.items())]
+        if self._c.dialect.name == "postgresql" and len(rows) <= _CHUNK:
+            # The three inserts in one statement: on PostgreSQL each statement is a round
+            # trip, whose driver work cost this process more than the rows themselves.
+            params = (*_flat(rows), *_flat(totals), *_flat(payees))
+            run_sql(self._c, _record_sql(len(rows), len(totals), len(payees)), params)
+            return
+        run_sql(self._c, _INSERT_DECISIONS, rows)
+        run_sql(self._c, _UPSERT_TOTALS, totals)
+        if payees:
+            run_sql(self._c, _INSERT_PAYEES, payees)
 
     def decisions(
         self, *, client_id: str | None, since: datetime | None, limit: int
@@ -171,6 +165,39 @@ _INSERT_DECISIONS = (
     "INSERT INTO risk_decisions (id, client_id, cash_out_id, at, amount, payee, code, checks,"
     " decided_total, accepted_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_UPSERT_TOTALS = (
+    "INSERT INTO risk_totals (client_id, decided, accepted) VALUES (?, ?, ?)"
+    " ON CONFLICT (client_id) DO UPDATE"
+    " SET decided = excluded.decided, accepted = excluded.accepted"
+)
+_INSERT_PAYEES = (
+    "INSERT INTO client_payees (client_id, payee, first_paid_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (payee, client_id) DO NOTHING"
+)
+_CHUNK = 1000  # decisions in one statement at most: 10,000 parameters (PostgreSQL: 65,535)
+
+
+@functools.lru_cache(maxsize=256)
+def _record_sql(decisions: int, totals: int, payees: int) -> str:
+    """A batch's record in one PostgreSQL statement: data-modifying CTEs."""
+    values = " VALUES (?, ?, ?)"
+    many = ", (?, ?, ?)"
+    main = _INSERT_PAYEES.replace(values, values + many * (payees - 1)) if payees else "SELECT 1"
+    return (
+        "WITH decided AS ("
+        + _INSERT_DECISIONS
+        + ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" * (decisions - 1)
+        + "), totals AS ("
+        + _UPSERT_TOTALS.replace(values, values + many * (totals - 1))
+        + ") "
+        + main
+    )
+
+
+def _flat(rows: list[tuple[Any, ...]]) -> list[Any]:
+    return [v for row in rows for v in row]
+
+
 _binders: dict[str, Callable[[Any], Any]] = {}
 
 
