@@ -173,3 +173,25 @@ def test_a_batch_insert_on_a_whole_second_is_found_from_that_second(container: C
             (MARIA,)
         ]
         assert tx.conn.execute(select(p.payee).where(mine, p.first_paid_at < T0)).all() == []
+
+
+def test_batches_of_any_size_are_recorded_whole_and_read_back_as_made(
+    container: Container,
+) -> None:
+    # A refused-only batch (no payee paid), two clients in one batch, and one past the
+    # decisions PostgreSQL's single record statement takes (1,000): each kept whole.
+    one, two = str(uuid.uuid4()), str(uuid.uuid4())
+    teller = Teller()
+    refused = [teller.decision(one, ANA, T0, accepted=False)]
+    mixed = [teller.decision(c, MARIA, T0 + TICK) for c in (one, two, one)]
+    big = [teller.decision(two, JOAO, T0 + timedelta(seconds=1)) for _ in range(1_001)]
+    record(container, [refused, mixed, big])
+    with container.db.transaction(write=False) as tx:
+        risk = SqlRisk(tx.conn)
+        assert risk.tallies([one, two]) == {one: Tally(3, 2_00), two: Tally(1_002, 1_002_00)}
+        kept = risk.decisions(client_id=None, since=T0, limit=5_000)
+        assert risk.decisions(client_id=None, since=T0 + timedelta(seconds=1), limit=5_000)
+    mine = sorted((d for d in kept if d.client_id in (one, two)), key=lambda d: d.id)
+    assert mine == sorted(refused + mixed + big, key=lambda d: d.id)
+    assert first_paid(container, one) == {MARIA: T0 + TICK}
+    assert first_paid(container, two) == {MARIA: T0 + TICK, JOAO: T0 + timedelta(seconds=1)}

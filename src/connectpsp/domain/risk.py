@@ -17,6 +17,8 @@ limit is not free; amounts count only when they were accepted (a refusal moves n
 from __future__ import annotations
 
 import functools
+import json
+import os
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -44,6 +46,7 @@ __all__ = [
     "RiskRules",
     "Screening",
     "Tally",
+    "decision_id",
     "looks_back",
     "night_started",
     "refusal_of",
@@ -241,6 +244,31 @@ class Check:
     def as_record(self) -> dict[str, Any]:
         return {"rule": self.rule, "passed": self.passed, "inputs": self.inputs}
 
+    @functools.cached_property
+    def record_json(self) -> str:
+        """``as_record`` as compact JSON, encoded once: the fraud markers' check is one
+        shared object per screening (``screen``), so encoded once per process."""
+        return _COMPACT(self.as_record())
+
+
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def decision_id(at: datetime) -> str:
+    """A UUID (version 7): ``at``'s Unix time in milliseconds, then random bits. Ids in
+    time order are added at the end of the key's index; random ones dirtied a page each."""
+    millis = int(at.timestamp() * 1000)
+    rand = int.from_bytes(os.urandom(10))
+    value = (
+        (millis & 0xFFFF_FFFF_FFFF) << 80
+        | 0x7 << 76
+        | (rand >> 62 & 0xFFF) << 64
+        | 0b10 << 62
+        | rand & 0x3FFF_FFFF_FFFF_FFFF
+    )
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -285,17 +313,7 @@ def screen(
     now: datetime,
 ) -> list[Check]:
     """Every check that applies to this cash-out, in order: fraud markers first."""
-    checks = [
-        Check(
-            "fraud_markers",
-            not screening.marked,
-            {
-                "keyMarked": screening.key_marked,
-                "ownerMarked": screening.owner_marked,
-                "payeeMarked": screening.payee_marked,
-            },
-        )
-    ]
+    checks = [_FRAUD_CHECKS[screening.key_marked, screening.owner_marked, screening.payee_marked]]
     if rules.max_cash_outs_per_minute is not None:
         recent = history.count_after(now - MINUTE)
         checks.append(
@@ -323,7 +341,7 @@ def screen(
                 {"limit": rules.new_payee_limit, "knownPayee": known, "amount": amount},
             )
         )
-    began = night_started(rules, now)
+    began = night_started(rules, now) if rules.night_limit is not None else None
     if rules.night_limit is not None and began is not None:
         sent = history.accepted_since(began)
         checks.append(
@@ -339,6 +357,20 @@ def screen(
             )
         )
     return checks
+
+
+def _fraud_check(key: bool, owner: bool, payee: bool) -> Check:
+    inputs = {"keyMarked": key, "ownerMarked": owner, "payeeMarked": payee}
+    return Check("fraud_markers", not (key or owner or payee), inputs)
+
+
+# The fraud markers' check for each screening, shared: its record is encoded once.
+_FRAUD_CHECKS = {
+    (k, o, p): _fraud_check(k, o, p)
+    for k in (False, True)
+    for o in (False, True)
+    for p in (False, True)
+}
 
 
 def refusal_of(checks: list[Check]) -> ConnectPSPError | None:

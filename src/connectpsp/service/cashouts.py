@@ -40,10 +40,16 @@ from connectpsp.domain.errors import (
     LimitExceeded,
     NotFound,
 )
-from connectpsp.domain.ids import new_id
 from connectpsp.domain.ledger import Book, client_account_code
 from connectpsp.domain.participants import ParticipantDirectory
-from connectpsp.domain.risk import Decision, RiskHistory, Screening, Tally, looks_back
+from connectpsp.domain.risk import (
+    Decision,
+    RiskHistory,
+    Screening,
+    Tally,
+    decision_id,
+    looks_back,
+)
 from connectpsp.service.acceptance import AcceptanceEngine, Decided, Submission
 from connectpsp.service.batch import decide_batch, expand
 from connectpsp.service.ports import UnitOfWork, UnitOfWorkFactory
@@ -100,6 +106,9 @@ class CashOutFlow:
         self._on_accepted = on_accepted
         # Told every acceptance once committed (the business log and its counter).
         self._on_committed = on_committed
+        # (client, payee) pairs read as paid: a payment is never unrecorded, so a batch
+        # need not read them again (the writer's thread alone uses it).
+        self._paid: set[tuple[str, str]] = set()
 
     def load(
         self, uow: UnitOfWork, submitted: Sequence[Submission[Command]], now: datetime
@@ -123,7 +132,7 @@ class CashOutFlow:
         usage = uow.limits.lock_daily(client_ids, business_date(now)) if client_ids else {}
         # Read after the balances were locked: a concurrent batch's decisions for these
         # clients are all in, or none, so a per-minute count is exact.
-        risk = _histories(uow, batch, now)
+        risk = _histories(uow, batch, now, self._paid)
         book = CashOutBook(Book(balances), references, dict(usage), risk)
         return _Batch(book, set(usage), holders)
 
@@ -143,7 +152,7 @@ class CashOutFlow:
         accepted = assessment.acceptance
         state.decisions.append(
             Decision(
-                id=new_id(),
+                id=decision_id(now),
                 client_id=client.id,
                 cash_out_id=accepted.cash_out.id if accepted else None,
                 at=now,
@@ -208,11 +217,15 @@ class _Batch:
 
 
 def _histories(
-    uow: UnitOfWork, batch: Sequence[Submission[CashOutRequest]], now: datetime
+    uow: UnitOfWork,
+    batch: Sequence[Submission[CashOutRequest]],
+    now: datetime,
+    known: set[tuple[str, str]],
 ) -> dict[str, RiskHistory]:
     """What the clients' own rules look back at: each client's tally, and as it stood
     at each moment its rules look back to (a few index look-ups, however long its
-    history); for a new-payee limit, which of the batch's payees it paid."""
+    history); for a new-payee limit, which of the batch's payees it paid (read unless
+    ``known``, the pairs read as paid before, which this adds to)."""
     clients = {s.client.id: s.client for s in batch}
     tallies = uow.risk.tallies(sorted(clients))
     points = sorted(
@@ -229,7 +242,12 @@ def _histories(
             if s.client.risk.new_payee_limit is not None
         }
     )
-    paid = uow.risk.paid(pairs)
+    unknown = [pair for pair in pairs if pair not in known]
+    found = uow.risk.paid(unknown) if unknown else set()
+    paid = found | {pair for pair in pairs if pair in known}
+    if len(known) > _KNOWN_PAID:
+        known.clear()
+    known |= found
     return {
         client_id: RiskHistory(
             tallies.get(client_id, Tally()),
@@ -238,6 +256,9 @@ def _histories(
         )
         for client_id in clients
     }
+
+
+_KNOWN_PAID = 100_000  # pairs remembered as paid, at most: then forgotten and read again
 
 
 class CashOutService:

@@ -50,23 +50,31 @@ class DictScreener:
         return _screening(self._security.key_security(destination.key_type, destination.key), payee)
 
     def remembered(self, request: CashOutRequest) -> Screening | None:
-        payee = self._security.remembered_owner(request.payee.document)
-        if payee is None:
-            return None
-        destination = request.payee.destination
-        if not isinstance(destination, PixDestination):
-            return _screening(None, payee)
-        found, key = self._security.remembered_key(destination.key_type, destination.key)
-        return _screening(key, payee) if found else None
+        payee = request.payee
+        destination = payee.destination
+        if isinstance(destination, PixDestination):
+            found = self._security.remembered_payee(
+                payee.document, destination.key_type, destination.key
+            )
+        else:
+            found = self._security.remembered_payee(payee.document)
+        return None if found is None else _screening(found[1], found[0])
 
 
 def _screening(key: KeySecurity | None, payee: SecurityInfo) -> Screening:
     """A key that resolves to nothing has no statistics: settlement fails it later."""
     if key is None:
-        return Screening(payee_marked=payee.marked)
-    return Screening(
-        key_marked=key.key.marked, owner_marked=key.owner.marked, payee_marked=payee.marked
-    )
+        return _SCREENINGS[False, False, payee.marked]
+    return _SCREENINGS[key.key.marked, key.owner.marked, payee.marked]
+
+
+# Every screening there can be, made once: one is answered for every cash-out.
+_SCREENINGS = {
+    (k, o, p): Screening(key_marked=k, owner_marked=o, payee_marked=p)
+    for k in (False, True)
+    for o in (False, True)
+    for p in (False, True)
+}
 
 
 class FailClosed:

@@ -217,28 +217,29 @@ class SecurityCache:
         self._generation = 0
 
     def key_security(self, key_type: PixKeyType, key: str) -> KeySecurity | None:
-        return self._cached(
-            ("key", key_type.value, key), lambda: self._inner.key_security(key_type, key)
-        )
+        # The member itself (a str equal to its value) names the key: no ``.value``.
+        return self._cached(("key", key_type, key), lambda: self._inner.key_security(key_type, key))
 
     def owner_security(self, document: str) -> SecurityInfo:
         return self._cached(("owner", document), lambda: self._inner.owner_security(document))
 
-    def remembered_key(self, key_type: PixKeyType, key: str) -> tuple[bool, KeySecurity | None]:
-        """What ``key_security`` would answer from memory alone: (found, answer)."""
-        return self._remembered(("key", key_type.value, key))  # type: ignore[return-value]
-
-    def remembered_owner(self, document: str) -> SecurityInfo | None:
-        """``owner_security``'s answer if it is in memory, else None (no look-up)."""
-        found, value = self._remembered(("owner", document))
-        return cast(SecurityInfo, value) if found else None
-
-    def _remembered(self, name: tuple[str, ...]) -> tuple[bool, object]:
+    def remembered_payee(
+        self, document: str, key_type: PixKeyType | None = None, key: str = ""
+    ) -> tuple[SecurityInfo, KeySecurity | None] | None:
+        """A payee's statistics and, given its key, the key's (None: the key resolves to
+        nothing), if both are in memory; else None. One lock and one clock read: every
+        cash-out asks this before it is queued."""
         with self._lock:
-            found = self._entries.get(name)
-            if found is None or self._clock.now() >= found[0]:
-                return False, None
-            return True, found[1]
+            now = self._clock.now()
+            owner = self._entries.get(("owner", document))
+            if owner is None or now >= owner[0]:
+                return None
+            if key_type is None:
+                return cast(SecurityInfo, owner[1]), None
+            found = self._entries.get(("key", key_type, key))
+            if found is None or now >= found[0]:
+                return None
+            return cast(SecurityInfo, owner[1]), cast(KeySecurity | None, found[1])
 
     def invalidate(self) -> None:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, select
 
 from connectpsp.adapters.storage import schema as t
-from connectpsp.adapters.storage.db import insert_rows, run_sql
+from connectpsp.adapters.storage.db import run_sql
 from connectpsp.domain.risk import Check, Decision, Tally
 
 __all__ = ["SqlRisk"]
@@ -36,8 +37,7 @@ class SqlRisk:
         if not points:
             return {}
         # One statement for the batch; each point is two seeks into ix_risk_decisions_tally.
-        dialect = self._c.dialect
-        moment: Callable[[Any], Any] = t.TZ.dialect_impl(dialect).bind_processor(dialect) or _same
+        moment = _binder(self._c)
         last = (
             "(SELECT {column} FROM risk_decisions WHERE client_id = ? AND at < ?"
             " ORDER BY at DESC, decided_total DESC LIMIT 1)"
@@ -64,30 +64,46 @@ class SqlRisk:
     def record(self, decisions: list[Decision]) -> None:
         if not decisions:
             return
-        insert_rows(self._c, t.risk_decisions, [_row(d) for d in decisions])
-        last = {d.client_id: d.tally for d in decisions}
-        run_sql(
-            self._c,
-            "INSERT INTO risk_totals (client_id, decided, accepted) VALUES (?, ?, ?)"
-            " ON CONFLICT (client_id) DO UPDATE"
-            " SET decided = excluded.decided, accepted = excluded.accepted",
-            [(c, tally.decided, tally.accepted) for c, tally in sorted(last.items())],
-        )
-        first: dict[tuple[str, str], datetime] = {}
+        # Plain tuples in one precompiled ``executemany``; a batch's decisions share
+        # their moment, converted once.
+        moment = _binder(self._c)
+        converted: dict[datetime, Any] = {}
+        rows = []
         for d in decisions:
+            at = converted.get(d.at)
+            if at is None:
+                at = converted[d.at] = moment(d.at)
+            rows.append(
+                (
+                    d.id,
+                    d.client_id,
+                    d.cash_out_id,
+                    at,
+                    d.amount,
+                    d.payee,
+                    d.code,
+                    _checks_json(d.checks),
+                    d.tally.decided,
+                    d.tally.accepted,
+                )
+            )
+        last = {d.client_id: d.tally for d in decisions}
+        totals = [(c, tally.decided, tally.accepted) for c, tally in sorted(last.items())]
+        first: dict[tuple[str, str], Any] = {}
+        for d, row in zip(decisions, rows, strict=True):
             if d.accepted:
-                first.setdefault((d.client_id, d.payee), d.at)
-        # One precompiled statement for the batch: built per pair, it cost more than
-        # the decisions' own insert (python -m bench.profile).
-        insert_rows(
-            self._c,
-            t.client_payees,
-            [
-                {"client_id": client_id, "payee": payee, "first_paid_at": at}
-                for (client_id, payee), at in sorted(first.items())
-            ],
-            unless_taken=("payee", "client_id"),
-        )
+                first.setdefault((d.client_id, d.payee), row[3])
+        payees = [(client_id, payee, at) for (client_id, payee), at in sorted(first.items())]
+        if self._c.dialect.name == "postgresql" and len(rows) <= _CHUNK:
+            # The three inserts in one statement: on PostgreSQL each statement is a round
+            # trip, whose driver work cost this process more than the rows themselves.
+            params = (*_flat(rows), *_flat(totals), *_flat(payees))
+            run_sql(self._c, _record_sql(len(rows), len(totals), len(payees)), params)
+            return
+        run_sql(self._c, _INSERT_DECISIONS, rows)
+        run_sql(self._c, _UPSERT_TOTALS, totals)
+        if payees:
+            run_sql(self._c, _INSERT_PAYEES, payees)
 
     def decisions(
         self, *, client_id: str | None, since: datetime | None, limit: int
@@ -105,19 +121,93 @@ def _same(value: Any) -> Any:
     return value
 
 
-def _row(d: Decision) -> dict[str, Any]:
-    return {
-        "id": d.id,
-        "client_id": d.client_id,
-        "cash_out_id": d.cash_out_id,
-        "at": d.at,
-        "amount": d.amount,
-        "payee": d.payee,
-        "code": d.code,
-        "checks": json.dumps([c.as_record() for c in d.checks], separators=(",", ":")),
-        "decided_total": d.tally.decided,
-        "accepted_total": d.tally.accepted,
-    }
+_COMPACT = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _checks_json(checks: tuple[Check, ...]) -> str:
+    """As ``json.dumps([c.as_record() ...])``, compact; the first check (the fraud
+    markers', one shared object per screening) encoded once per process."""
+    if not checks:
+        return "[]"
+    return "[" + ",".join([checks[0].record_json, *map(_check_json, checks[1:])]) + "]"
+
+
+# How json.dumps writes each rule and input's name, the names being few (domain.risk).
+_NAMES: dict[str, str] = {}
+
+
+def _check_json(check: Check) -> str:
+    """``_COMPACT(check.as_record())``, written by hand: a client's rules' inputs are
+    ints, bools and names, and the encoder's own set-up cost more than its encoding."""
+    inputs = []
+    for name, value in check.inputs.items():
+        if value is True or value is False:
+            text = "true" if value else "false"
+        elif type(value) is int:
+            text = str(value)
+        else:
+            text = _COMPACT(value)
+        inputs.append(_name(name) + text)
+    passed = "true" if check.passed else "false"
+    return f'{{"rule":{_name(check.rule)[:-1]},"passed":{passed},"inputs":{{{",".join(inputs)}}}}}'
+
+
+def _name(name: str) -> str:
+    found = _NAMES.get(name)
+    if found is None:
+        found = _COMPACT(name) + ":"
+        if len(_NAMES) < 1000:
+            _NAMES[name] = found
+    return found
+
+
+_INSERT_DECISIONS = (
+    "INSERT INTO risk_decisions (id, client_id, cash_out_id, at, amount, payee, code, checks,"
+    " decided_total, accepted_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPSERT_TOTALS = (
+    "INSERT INTO risk_totals (client_id, decided, accepted) VALUES (?, ?, ?)"
+    " ON CONFLICT (client_id) DO UPDATE"
+    " SET decided = excluded.decided, accepted = excluded.accepted"
+)
+_INSERT_PAYEES = (
+    "INSERT INTO client_payees (client_id, payee, first_paid_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (payee, client_id) DO NOTHING"
+)
+_CHUNK = 1000  # decisions in one statement at most: 10,000 parameters (PostgreSQL: 65,535)
+
+
+@functools.lru_cache(maxsize=256)
+def _record_sql(decisions: int, totals: int, payees: int) -> str:
+    """A batch's record in one PostgreSQL statement: data-modifying CTEs."""
+    values = " VALUES (?, ?, ?)"
+    many = ", (?, ?, ?)"
+    main = _INSERT_PAYEES.replace(values, values + many * (payees - 1)) if payees else "SELECT 1"
+    return (
+        "WITH decided AS ("
+        + _INSERT_DECISIONS
+        + ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" * (decisions - 1)
+        + "), totals AS ("
+        + _UPSERT_TOTALS.replace(values, values + many * (totals - 1))
+        + ") "
+        + main
+    )
+
+
+def _flat(rows: list[tuple[Any, ...]]) -> list[Any]:
+    return [v for row in rows for v in row]
+
+
+_binders: dict[str, Callable[[Any], Any]] = {}
+
+
+def _binder(conn: Connection) -> Callable[[Any], Any]:
+    """An aware datetime as the dialect's driver takes a ``TZ`` column's value."""
+    dialect = conn.dialect
+    found = _binders.get(dialect.name)
+    if found is None:
+        found = _binders[dialect.name] = t.TZ.dialect_impl(dialect).bind_processor(dialect) or _same
+    return found
 
 
 def _decision(r: Row[Any]) -> Decision:

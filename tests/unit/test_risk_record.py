@@ -1,0 +1,96 @@
+"""What the fraud checks' hot path does to stay cheap (issue 20), checked against what it
+replaces: decision ids in time order, the checks' JSON as ``json.dumps`` writes it, one
+shared fraud-markers check per screening, and payees read as paid not read again."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import pytest
+
+from connectpsp.adapters.storage.risk import _checks_json
+from connectpsp.domain.risk import (
+    Check,
+    RiskHistory,
+    RiskRules,
+    Screening,
+    decision_id,
+    screen,
+)
+from tests.fakes import FakeRisk, fake_services, request
+
+NOON = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+EVERY_RULE = RiskRules(
+    max_cash_outs_per_minute=10,
+    max_amount_per_hour=1_000_00,
+    new_payee_limit=500_00,
+    night_limit=2_000_00,
+    night_start=time(0, 0),
+    night_end=time(23, 59),
+)
+
+
+def test_a_decision_id_is_a_uuid_7_in_the_order_of_its_moment() -> None:
+    ids = [decision_id(NOON + timedelta(milliseconds=n)) for n in range(0, 5000, 7)]
+    assert ids == sorted(ids)
+    for text in ids[:3]:
+        parsed = uuid.UUID(text)
+        assert (str(parsed), parsed.version, parsed.variant) == (text, 7, uuid.RFC_4122)
+    assert int(ids[0][:8] + ids[0][9:13], 16) == int(NOON.timestamp() * 1000)
+    assert len({decision_id(NOON) for _ in range(1000)}) == 1000  # one moment, all unique
+
+
+@pytest.mark.parametrize(
+    "checks",
+    [
+        (),
+        tuple(screen(RiskRules(), RiskHistory(), Screening(), "1", 1_00, NOON)),
+        tuple(screen(EVERY_RULE, RiskHistory(), Screening(True, False, True), "1", 1_00, NOON)),
+        (
+            Check("fraud_markers", False, {"keyMarked": True}),
+            Check('wé"ird', True, {'a"b': None, "c": "dé", "d": 1.5, "e": -3, "f": [1, False]}),
+            Check("empty", False, {}),
+        ),
+    ],
+)
+def test_the_checks_are_recorded_as_json_dumps_writes_them(checks: tuple[Check, ...]) -> None:
+    expected = json.dumps([c.as_record() for c in checks], separators=(",", ":"))
+    assert _checks_json(checks) == expected
+
+
+def test_equal_screenings_share_one_fraud_markers_check() -> None:
+    first, *_ = screen(EVERY_RULE, RiskHistory(), Screening(), "1", 1_00, NOON)
+    again, *_ = screen(RiskRules(), RiskHistory(), Screening(), "2", 5_00, NOON)
+    marked, *_ = screen(RiskRules(), RiskHistory(), Screening(key_marked=True), "2", 5_00, NOON)
+    assert first is again
+    assert marked is not first and not marked.passed and marked.inputs["keyMarked"]
+
+
+def test_a_payee_read_as_paid_is_not_read_again_and_a_new_one_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[list[tuple[str, str]]] = []
+    paid = FakeRisk.paid
+
+    def counted(self: FakeRisk, pairs: list[tuple[str, str]]) -> Any:
+        asked.append(list(pairs))
+        return paid(self, pairs)
+
+    monkeypatch.setattr(FakeRisk, "paid", counted)
+    with fake_services() as s:
+        payer = s.client(funds=10_000_00)
+        s.clients.set_risk(payer.id, RiskRules(new_payee_limit=10_00))
+        payer = s.clients.get(payer.id)
+
+        def send(amount: int, reference: str) -> str:
+            outcome = s.cash_outs.create(payer, reference, request(amount, reference)).outcome
+            return type(outcome).__name__
+
+        assert send(5_00, "a") == "Accepted"  # a first payment under the cap: read, unpaid
+        assert send(50_00, "b") == "Accepted"  # read again: paid now, and remembered
+        assert send(50_00, "c") == "Accepted"  # remembered: not read
+    payee = request(1, "x").payee.document
+    assert asked == [[(payer.id, payee)], [(payer.id, payee)]]
