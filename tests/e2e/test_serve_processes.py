@@ -55,8 +55,8 @@ def up(url: str) -> bool:
         return False
 
 
-def cash_outs_by_process(directory: Path) -> dict[int, float]:
-    """POST /cash-out requests each process counted, from its own metrics file."""
+def requests_by_process(directory: Path, route: str) -> dict[int, float]:
+    """Requests to ``route`` each process counted, from its own metrics file."""
     counted = {}
     for file in directory.glob("counter_*.db"):
         pid = int(file.stem.removeprefix("counter_"))
@@ -65,7 +65,7 @@ def cash_outs_by_process(directory: Path) -> dict[int, float]:
             for sample in metric.samples:
                 if (
                     sample.name == "connectpsp_http_requests_total"
-                    and sample.labels.get("route") == "/cash-out"
+                    and sample.labels.get("route") == route
                 ):
                     total += sample.value
         counted[pid] = total
@@ -88,7 +88,7 @@ def two_processes(
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: up(url) and len(api_processes(proc.pid)) == 2, log.read_text)
+        wait_for(lambda: both_answer(proc.pid, url, shared), log.read_text)
         yield proc, url, shared, db_settings
     finally:
         if proc.poll() is None:
@@ -96,6 +96,24 @@ def two_processes(
             proc.wait()
             for pid in api_processes_left(proc.pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def both_answer(parent: int, url: str, shared: Path) -> bool:
+    """Whether each of the two API processes has answered a request: one more is sent on a
+    connection of its own (a process still starting takes none of them)."""
+    up(url)
+    live = api_processes_left(parent)
+    answered = {pid for pid, n in requests_by_process(shared, "/livez").items() if n > 0}
+    return len(live) == 2 and set(live) <= answered
+
+
+def kill_one_and_see_it_replaced(parent: int, url: str, shared: Path) -> None:
+    """SIGKILL one API process: the other answers meanwhile, and a new one takes its place."""
+    first, second = api_processes(parent)
+    os.kill(second, signal.SIGKILL)
+    assert httpx.get(url + "/livez").status_code == 200
+    wait_for(lambda: both_answer(parent, url, shared), lambda: "no process replaced the killed one")
+    assert first in api_processes(parent) and second not in api_processes(parent)
 
 
 def api_processes_left(parent: int) -> list[int]:
@@ -109,6 +127,8 @@ def test_two_api_processes_share_the_port_the_work_and_the_metrics(
     two_processes: tuple[subprocess.Popen[bytes], str, Path, Settings],
 ) -> None:
     proc, url, shared, settings = two_processes
+    # Killed seconds after it started, by a signal: not a process that could not start.
+    kill_one_and_see_it_replaced(proc.pid, url, shared)
     container = build(settings, clock=FakeClock(), migrate=False)
     try:
         m = new_merchant(RunningServer(container, url, FakeClock()), fund=1_000_00)
@@ -131,7 +151,7 @@ def test_two_api_processes_share_the_port_the_work_and_the_metrics(
         assert m.balance()["available"] == 960  # no fee: the default plan is free
         assert ledger_problems(container.db) == []
 
-        answered = cash_outs_by_process(shared)
+        answered = requests_by_process(shared, "/cash-out")
         assert sum(answered.values()) == 40
         assert len([pid for pid, n in answered.items() if n > 0]) == 2, answered
         assert (
@@ -145,13 +165,7 @@ def test_two_api_processes_share_the_port_the_work_and_the_metrics(
             == 40
         )
 
-        first, second = api_processes(proc.pid)
-        os.kill(second, signal.SIGKILL)
-        assert httpx.get(url + "/livez").status_code == 200  # the other one answers
-        wait_for(
-            lambda: len(api_processes(proc.pid)) == 2, lambda: "no process replaced the killed one"
-        )
-        assert first in api_processes(proc.pid) and second not in api_processes(proc.pid)
+        kill_one_and_see_it_replaced(proc.pid, url, shared)
         reply = m.cash_out(cash_out_body(amount="1.00"))
         assert reply.status_code == 202
         m.close()

@@ -6,8 +6,8 @@ keys), then starts each process fresh (``spawn``: no state, thread or connection
 parent is inherited) and hands it the socket; the kernel spreads connections among them.
 Only the first process runs the settlement worker (unless ``--no-worker``): one is enough
 to claim every job, and more would take CPU from answering requests. A process that dies
-is started again; SIGTERM or SIGINT stops them all gracefully, each finishing the
-requests it holds.
+is started again (one that could not start stops them all); SIGTERM or SIGINT stops
+them all gracefully, each finishing the requests it holds.
 
 With metrics on and no ``PROMETHEUS_MULTIPROC_DIR`` given, the processes share a private
 directory, so any of them answers ``/metrics`` for all (docs/operations.md)."""
@@ -35,7 +35,11 @@ __all__ = ["serve_processes"]
 console = Console(stderr=True)
 STARTUP_FAILURE = 3  # as a single `serve` that could not start
 GRACE_SECONDS = 30.0  # what a stopping process gets to finish its requests
-QUICK_DEATH_SECONDS = 5.0  # a process that dies this soon after starting is not restarted
+# A process that exits by itself with an error this soon after starting could not start
+# (a bad setting, no database): starting it again would fail again, so all stop. One
+# killed by a signal (the OOM killer, an operator) is started again, at most once a second.
+QUICK_DEATH_SECONDS = 5.0
+RESTART_PAUSE_SECONDS = 1.0
 
 
 def _serve_one(sock: socket.socket, host: str, port: int, run_worker: bool) -> None:
@@ -98,10 +102,13 @@ def _supervise(sock: socket.socket, host: str, port: int, count: int, no_worker:
         for slot, (process, started) in enumerate(running):
             if process.is_alive() or stopping:
                 continue
-            if time.monotonic() - started < QUICK_DEATH_SECONDS:
+            age = time.monotonic() - started
+            if (process.exitcode or 0) > 0 and age < QUICK_DEATH_SECONDS:
                 console.print(f"API process {slot} exited at start ({process.exitcode}); stopping")
                 failed = True
                 break
+            if age < RESTART_PAUSE_SECONDS:
+                continue  # the next turn starts it
             console.print(f"API process {slot} exited ({process.exitcode}); starting another")
             running[slot] = start(slot)
     for process, _ in running:
