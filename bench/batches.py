@@ -16,16 +16,14 @@ whole path draining at least 5,000/s (settled, and the webhook received).
 
 from __future__ import annotations
 
-import time
-import uuid
 from dataclasses import replace
 
 from connectpsp.bootstrap import build
 
 from .fixtures import create_merchants, login, scratch_database
-from .phase import Context, errors, load, rate, ratio, spread
+from .phase import Context, errors, load, rate, ratio, raw_errors, raw_load
 from .rawbatch import BATCH
-from .rawsql import RawSpec, prepare, run_raw_spread
+from .rawsql import prepare
 from .receiver import Receiver
 from .server import Server
 from .stats import fmt_rate, percentiles_ms
@@ -79,37 +77,21 @@ def _raw_batches(ctx: Context) -> float:
         accounts, settlement_id, fees_id = prepare(
             settings.database_url, settings.database_schema, 1
         )
-        # SQLite has one writer: more processes would only fight in its busy handler.
-        procs = 1 if ctx.kind == "sqlite" else max(1, min(cfg.procs, threads))
-        start = time.monotonic() + cfg.lead
-        tag = uuid.uuid4().hex[:8]
-        specs = [
-            RawSpec(
-                url=settings.database_url,
-                schema=settings.database_schema,
-                accounts=tuple(accounts),
-                settlement_id=settlement_id,
-                fees_id=fees_id,
-                fee=cfg.fee_centavos,
-                threads=spread(threads, procs, n),
-                start_at=start,
-                warmup=cfg.warmup,
-                seconds=cfg.seconds,
-                tag=f"{tag}{n}",
-                job=BATCH.name,
-                batch=cfg.batch_items,
-            )
-            for n in range(procs)
-        ]
-        result = run_raw_spread(ctx.pool, specs)
+        result, procs = raw_load(
+            ctx,
+            settings,
+            accounts,
+            (settlement_id, fees_id),
+            job=BATCH.name,
+            threads=threads,
+            batch=cfg.batch_items,
+        )
     found = result.commits * cfg.batch_items / cfg.seconds
     notes = (
         f"{cfg.batch_items} cash-outs per transaction, multi-row statements, "
         f"{threads} connection(s) in {procs} process(es); per transaction "
-        f"p50 / p99 / p99.9 {percentiles_ms(result.latencies_us)}"
+        f"p50 / p99 / p99.9 {percentiles_ms(result.latencies_us)}" + raw_errors(result)
     )
-    if result.errors:
-        notes += f"; {result.errors} errors, first: {result.sample_error[:120]}"
     ctx.add(
         "raw SQL, issue 19's minimal statements in batches of 1,000, hot account: cash-outs/s",
         fmt_rate(found),

@@ -10,11 +10,14 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from connectpsp.settings import Settings
+
 from .config import Config
 from .load import Caller, LoadResult, LoadSpec, run_load
+from .rawsql import Account, RawResult, RawSpec, run_raw_spread
 from .report import Row
 
-__all__ = ["Context", "errors", "load", "rate", "ratio", "spread"]
+__all__ = ["Context", "errors", "load", "rate", "ratio", "raw_errors", "raw_load", "spread"]
 
 
 @dataclass
@@ -34,6 +37,53 @@ class Context:
 def spread(total: int, parts: int, n: int) -> int:
     """Part ``n`` of ``total`` shared as evenly as can be among ``parts``."""
     return total // parts + (n < total % parts)
+
+
+def raw_load(
+    ctx: Context,
+    settings: Settings,
+    accounts: list[Account],
+    psp_accounts: tuple[int, int],
+    *,
+    job: str,
+    threads: int,
+    batch: int = 1,
+) -> tuple[RawResult, int]:
+    """One measured window of a raw-SQL job from ``threads`` connections, spread over the
+    generator processes (one on SQLite: it has one writer, and more processes would only
+    fight in its busy handler), each starting at another of ``accounts``. The summed
+    result, and how many processes ran it."""
+    cfg = ctx.config
+    procs = 1 if ctx.kind == "sqlite" else max(1, min(cfg.procs, threads))
+    start = time.monotonic() + cfg.lead
+    tag = uuid.uuid4().hex[:8]
+    settlement_id, fees_id = psp_accounts
+    specs = [
+        RawSpec(
+            url=settings.database_url,
+            schema=settings.database_schema,
+            accounts=tuple(accounts[n:] + accounts[:n]),
+            settlement_id=settlement_id,
+            fees_id=fees_id,
+            fee=cfg.fee_centavos,
+            threads=spread(threads, procs, n),
+            start_at=start,
+            warmup=cfg.warmup,
+            seconds=cfg.seconds,
+            tag=f"{tag}{n}",
+            job=job,
+            batch=batch,
+        )
+        for n in range(procs)
+    ]
+    return run_raw_spread(ctx.pool, specs), procs
+
+
+def raw_errors(result: RawResult) -> str:
+    """A raw run's errors, for a row's notes ("" when there were none)."""
+    if not result.errors:
+        return ""
+    return f"; {result.errors} errors, first: {result.sample_error[:120]}"
 
 
 def load(

@@ -18,8 +18,6 @@
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
@@ -34,9 +32,9 @@ from connectpsp.bootstrap import build
 from .batches import batch_phase
 from .config import Config
 from .fixtures import create_merchants, login, scratch_database
-from .phase import Context, errors, load, rate, ratio, spread
+from .phase import Context, errors, load, rate, ratio, raw_errors, raw_load
 from .rawjobs import ISSUE_19_THREADS, MINIMAL, SERVER
-from .rawsql import RawSpec, prepare, run_raw_spread
+from .rawsql import prepare
 from .receiver import Receiver
 from .report import Row
 from .server import Server
@@ -60,35 +58,15 @@ def _raw_phase(ctx: Context) -> dict[tuple[str, str], float]:
             settings.database_url, settings.database_schema, cfg.clients
         )
         for job, threads in ((SERVER, cfg.concurrency), (MINIMAL, ISSUE_19_THREADS)):
-            # SQLite has one writer: more processes would only fight in its busy handler.
-            procs = 1 if ctx.kind == "sqlite" else max(1, min(cfg.procs, threads))
             for label, chosen in zip(_RAW_CASES, (accounts[:1], accounts), strict=True):
-                start = time.monotonic() + cfg.lead
-                specs = [
-                    RawSpec(
-                        url=settings.database_url,
-                        schema=settings.database_schema,
-                        accounts=tuple(chosen[n:] + chosen[:n]),
-                        settlement_id=settlement_id,
-                        fees_id=fees_id,
-                        fee=cfg.fee_centavos,
-                        threads=spread(threads, procs, n),
-                        start_at=start,
-                        warmup=cfg.warmup,
-                        seconds=cfg.seconds,
-                        tag=f"{uuid.uuid4().hex[:8]}{n}",
-                        job=job.name,
-                    )
-                    for n in range(procs)
-                ]
-                result = run_raw_spread(ctx.pool, specs)
+                result, procs = raw_load(
+                    ctx, settings, chosen, (settlement_id, fees_id), job=job.name, threads=threads
+                )
                 rates[(job.name, label)] = found = result.commits / cfg.seconds
                 notes = (
                     f"{threads} threads in {procs} process(es); "
-                    f"p50 / p99 / p99.9 {percentiles_ms(result.latencies_us)}"
+                    f"p50 / p99 / p99.9 {percentiles_ms(result.latencies_us)}" + raw_errors(result)
                 )
-                if result.errors:
-                    notes += f"; {result.errors} errors, first: {result.sample_error[:120]}"
                 ctx.add(f"{_RAW_NAMES[job.name]}, {label}: transactions/s", fmt_rate(found), notes)
     return rates
 
