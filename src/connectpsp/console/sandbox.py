@@ -23,6 +23,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from connectpsp.console.web import ConsoleWeb, source_of, status_of
+from connectpsp.domain.cashin_search import CashInQuery
 from connectpsp.domain.cashout_search import CashOutQuery, CashOutTimeline
 from connectpsp.domain.errors import ConnectPSPError, FieldError, NotFound, ValidationFailed
 from connectpsp.domain.infractions import Infraction
@@ -118,6 +119,11 @@ def sandbox_routes(web: ConsoleWeb) -> APIRouter:
     services = web.services
     reads = services.console_reads
 
+    def receiver_of(end_to_end_id: str) -> str | None:
+        """The client a Pix was credited to, by the cash-ins' endToEndId index."""
+        found = services.cash_in_reads.search(CashInQuery(end_to_end_id=end_to_end_id), None, 1)
+        return found[0].cash_in.client_id if found else None
+
     async def show(
         who: SignedIn,
         *,
@@ -160,7 +166,7 @@ def sandbox_routes(web: ConsoleWeb) -> APIRouter:
             if done == "pay" and _END_TO_END.fullmatch(subject):
                 receiver = query.get("client")
                 by = services.clients.get(receiver) if receiver else None
-                if by is not None and not services.cash_ins.received_by(by, subject):
+                if by is not None and receiver_of(subject) != by.id:
                     by = None  # the URL is not believed: the notice says what is stored
                 return {"done": done, "end_to_end_id": subject, "client": by}
             if done == "return":
@@ -232,10 +238,8 @@ def sandbox_routes(web: ConsoleWeb) -> APIRouter:
         record: dict[str, Any] = {}
 
         def paid(e2e: str) -> dict[str, Any]:
-            # Who received it: the link the notice gives (a sandbox has a few clients).
-            listed = services.clients.list()
-            found = (c.id for c in listed if services.cash_ins.received_by(c, e2e))
-            record.update(end_to_end_id=e2e, client_id=next(found, None))
+            # Who received it: the link the notice gives.
+            record.update(end_to_end_id=e2e, client_id=receiver_of(e2e))
             return record
 
         services.operators.audited(

@@ -23,7 +23,6 @@ from connectpsp.service.ports import ClientDelivery
 from connectpsp.service.sandbox import SandboxPayer, SandboxReturns
 
 __all__ = [
-    "CashInLookup",
     "CashInReader",
     "ClientReader",
     "Clients",
@@ -49,10 +48,6 @@ class ClientReader(Protocol):
     def fund(self, client_id: str, amount: Centavos) -> Balance:
         """Sandbox only: credit a client from the outside world (``sandbox fund``)."""
         ...
-
-
-class CashInLookup(Protocol):
-    def received_by(self, client: Client, end_to_end_id: str) -> bool: ...
 
 
 class Clients(ClientReader, Protocol):
@@ -139,9 +134,6 @@ class ConsoleServices(Protocol):
     def cash_in_reads(self) -> CashInReader: ...
 
     # The sandbox's actions (console/sandbox.py): the use cases its API routes call.
-    @property
-    def cash_ins(self) -> CashInLookup: ...
-
     @property
     def sandbox_payer(self) -> SandboxPayer: ...
 
