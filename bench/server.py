@@ -68,6 +68,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started (``serve --workers``' API processes), by their parent
+    id in /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
 class Server:
     """``with Server(settings, worker=...) as server:`` serves until the block ends.
 
@@ -82,9 +98,12 @@ class Server:
         log: Path,
         command: list[str] | None = None,
         env: dict[str, str] | None = None,
+        processes: int = 1,
     ) -> None:
         """``command``: another way to serve the app (``bench.stacks``), given the port;
-        ``env``: more environment variables (``CONNECTPSP_METRICS``, say)."""
+        ``env``: more environment variables (``CONNECTPSP_METRICS``, say); ``processes``:
+        API processes (``serve --workers``)."""
+        self._processes = processes
         self.port = free_port()
         self._env = env or {}
         self._command = command
@@ -100,6 +119,10 @@ class Server:
         assert self._proc is not None
         return self._proc.pid
 
+    def cpu_seconds(self) -> float:
+        """CPU time the server has used so far, its API processes' included."""
+        return sum(cpu_seconds(pid) for pid in (self.pid, *_children(self.pid)))
+
     def __enter__(self) -> Server:
         if self._command is not None:
             command = [*self._command, str(self.port)]
@@ -107,6 +130,8 @@ class Server:
             command = [sys.executable, "-m", "connectpsp", "serve", "--port", str(self.port)]
             if not self._worker:
                 command.append("--no-worker")
+            if self._processes > 1:
+                command += ["--workers", str(self._processes)]
         with self._log.open("ab") as log:
             self._proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
                 command,

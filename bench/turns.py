@@ -22,14 +22,14 @@ from connectpsp.bootstrap import build
 from .fixtures import create_merchants, every_rule, login, scratch_database
 from .load import Caller
 from .phase import Context, errors, load, rate
-from .server import Server, cpu_seconds
+from .server import Server
 from .stats import fmt_rate, percentiles_ms
 
-__all__ = ["checks_phase", "metrics_phase"]
+__all__ = ["Arm", "checks_phase", "metrics_phase", "ratios", "short", "take_turns"]
 
 
 @dataclass
-class _Arm:
+class Arm:
     server: Server
     callers: tuple[Caller, ...]
     rates: list[float] = field(default_factory=list)
@@ -45,24 +45,24 @@ class _Arm:
         return f"{statistics.median(self.cpu_us):.0f} us"
 
 
-def _short(ctx: Context) -> Context:
+def short(ctx: Context) -> Context:
     """Windows of a third of a phase, so that the rounds fit in about a phase's time per
     arm and round."""
     cfg = ctx.config
     return replace(ctx, config=replace(cfg, seconds=cfg.seconds / 3, warmup=cfg.warmup / 2))
 
 
-def _take_turns(ctx: Context, arms: dict[str, _Arm], rounds: int) -> list[str]:
+def take_turns(ctx: Context, arms: dict[str, Arm], rounds: int) -> list[str]:
     """Load every arm in turn, ``rounds`` times; the errors met, by arm."""
-    short = _short(ctx)
+    window = short(ctx)
     met = []
     for n in range(rounds):
         for name in list(arms) if n % 2 == 0 else list(reversed(arms)):
             arm = arms[name]
-            used = cpu_seconds(arm.server.pid)
-            found = load(short, arm.server.port, "cash_out", arm.callers)
-            used = cpu_seconds(arm.server.pid) - used
-            arm.rates.append(rate(found, short.config.seconds))
+            used = arm.server.cpu_seconds()
+            found = load(window, arm.server.port, "cash_out", arm.callers)
+            used = arm.server.cpu_seconds() - used
+            arm.rates.append(rate(found, window.config.seconds))
             arm.cpu_us.append(used / max(found.accepted, 1) * 1e6)
             arm.latencies_us += found.latencies_us
             if errors(found):
@@ -70,7 +70,7 @@ def _take_turns(ctx: Context, arms: dict[str, _Arm], rounds: int) -> list[str]:
     return met
 
 
-def _ratios(arm: _Arm, base: _Arm) -> tuple[float, str]:
+def ratios(arm: Arm, base: Arm) -> tuple[float, str]:
     """The median of the rounds' ratios of ``arm`` to ``base``, and their range."""
     found = sorted(a / b for a, b in zip(arm.rates, base.rates, strict=True) if b)
     if not found:
@@ -101,17 +101,17 @@ def checks_phase(ctx: Context) -> None:
             Server(settings, worker=False, log=ctx.tmp / "checks-off.log", command=command) as bare,
         ):
             arms = {
-                "every check on": _Arm(checked, login(checked.base_url, [rules_on])),
-                "rules off": _Arm(checked, login(checked.base_url, [rules_off])),
-                "every check off": _Arm(bare, login(bare.base_url, [unchecked])),
+                "every check on": Arm(checked, login(checked.base_url, [rules_on])),
+                "rules off": Arm(checked, login(checked.base_url, [rules_off])),
+                "every check off": Arm(bare, login(bare.base_url, [unchecked])),
             }
-            met = _take_turns(ctx, arms, rounds)
+            met = take_turns(ctx, arms, rounds)
     on, middle, off = arms.values()
-    window = f"{_short(ctx).config.seconds:.3g} s"
+    window = f"{short(ctx).config.seconds:.3g} s"
     latency = "closed-loop p50 / p99 / p99.9"
     tail = "; ".join(met)
     for label, arm in (("every fraud check on", on), ("the client's rules off", middle)):
-        median, span = _ratios(arm, off)
+        median, span = ratios(arm, off)
         # Issue 20 aims at checks that cost under 5% of the accept rate.
         cost = f"; the checks' cost, 1 - that: {1 - median:.1%}" if arm is on and median else ""
         ctx.add(
@@ -151,20 +151,20 @@ def metrics_phase(ctx: Context) -> None:
             Server(settings, worker=False, log=logs["on"], env=_METRICS["on"]) as on,
         ):
             arms = {
-                mode: _Arm(server, login(server.base_url, [merchant]))
+                mode: Arm(server, login(server.base_url, [merchant]))
                 for (mode, server), merchant in zip(
                     {"off": off, "on": on}.items(), merchants, strict=True
                 )
             }
-            met = _take_turns(ctx, arms, rounds)
+            met = take_turns(ctx, arms, rounds)
             scrape = _scrape(on.base_url)
-    ratio, span = _ratios(arms["on"], arms["off"])
+    ratio, span = ratios(arms["on"], arms["off"])
     ctx.add(
         "cash-outs/s at saturation, hot client, metrics on",
         fmt_rate(arms["on"].mean),
         f"{ratio:.2f}x the same with CONNECTPSP_METRICS off ({fmt_rate(arms['off'].mean)}/s): "
         f"the median of {rounds} rounds' ratios ({span}), two servers loaded in turn, "
-        f"{_short(ctx).config.seconds:.3g} s each; server CPU per cash-out "
+        f"{short(ctx).config.seconds:.3g} s each; server CPU per cash-out "
         f"{arms['on'].cpu} on, {arms['off'].cpu} off (medians); {scrape}" + "; ".join(met),
     )
 

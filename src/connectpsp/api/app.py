@@ -23,6 +23,7 @@ from connectpsp.api.deps import (
     authenticated,
     header_docs,
 )
+from connectpsp.api.direct import DirectRoutes
 from connectpsp.api.errors import install_handlers
 from connectpsp.api.middleware import RequestContext
 from connectpsp.api.routes import (
@@ -149,6 +150,8 @@ def _describe_response_headers(schema: dict[str, Any]) -> None:
 
 
 # INSUFFICIENT_BALANCE, LIMIT_EXCEEDED (422) and DUPLICATE_EXTERNAL_REFERENCE (409).
+# The routes every payout takes, answered by ``DirectRoutes`` (POST only).
+DIRECT_PATHS = frozenset({"/cash-out", "/cash-out/batch"})
 _REPLAYED_REFUSALS = {("/cash-out", "post", "409"), ("/cash-out", "post", "422")}
 
 
@@ -204,6 +207,18 @@ def create_app(
     measured = services.settings.metrics
     if measured:
         app.include_router(metrics.router)
+    # Added before RequestContext, so inside it: the hot routes' own lane (api.direct).
+    app.add_middleware(
+        DirectRoutes,
+        routes=[
+            route
+            for router in ROUTERS  # ``app.routes`` holds each included router whole
+            for route in router.routes
+            if isinstance(route, APIRoute)
+            and route.methods == {"POST"}
+            and route.path in DIRECT_PATHS
+        ],
+    )
     app.add_middleware(
         RequestContext,
         max_body=services.settings.max_body_bytes,
