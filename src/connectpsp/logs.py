@@ -27,10 +27,17 @@ _DOCUMENT = re.compile(r"(?<![0-9A-Za-z])([0-9]{11}|[0-9A-Z]{12}[0-9]{2})(?![0-9
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _SECRET = re.compile(r"\b(cs|ct|at|whsec)_[A-Za-z0-9_-]{16,}")
 _HEX_SIGNATURE = re.compile(r"\b[0-9a-f]{64}\b")
+# Any of the four, in one pass: most values (a path, a status, an id) hold none of them,
+# and one search costs a quarter of the four substitutions (every request logs a line).
+_SUSPECT = re.compile(
+    "|".join(f"(?:{p.pattern})" for p in (_DOCUMENT, _JWT, _SECRET, _HEX_SIGNATURE))
+)
 _encoder = msgspec.json.Encoder(enc_hook=repr)
 
 
 def redact(text: str) -> str:
+    if _SUSPECT.search(text) is None:
+        return text
     text = _JWT.sub("[token]", text)
     text = _SECRET.sub(r"\1_[secret]", text)
     text = _HEX_SIGNATURE.sub("[signature]", text)

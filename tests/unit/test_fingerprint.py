@@ -92,3 +92,14 @@ def test_the_flow_is_part_of_the_fingerprint() -> None:
 def test_only_plain_values_have_a_canonical_form() -> None:
     with pytest.raises(TypeError):
         fingerprint("cash_out", {"amount": 1.5})
+
+
+def test_a_fingerprint_stays_what_it_was() -> None:
+    """Stored with every idempotency key: a change of encoding would turn each replay
+    of a request accepted before an upgrade into a conflict."""
+    assert fingerprint("cash_out", BY_KEY) == (
+        "9a695969672758f07df92ce9f503c1e9dccb899a3ecfdfadfe99f01221bd60d6"
+    )
+    assert fingerprint("cash_out", BY_ACCOUNT) == (
+        "f315d9c7694c500269b961a84450fef6bc7f14ff5e9ceafa96772c42b9ec70eb"
+    )

@@ -1,3 +1,6 @@
+from hypothesis import given
+from hypothesis import strategies as st
+
 from connectpsp.logs import redact
 
 
@@ -28,3 +31,41 @@ def test_a_log_line_is_one_line_whatever_a_path_holds() -> None:
     line = _render(None, "info", dict(event)).decode()
     [only] = line.splitlines()  # U+2028 and NEL are line breaks to str.splitlines()
     assert json.loads(only) == event
+
+
+# Pieces that make each masked shape, or come close to one, joined at random.
+_PIECES = st.sampled_from(
+    [
+        "1234567890",
+        "9",
+        "12ABC34501DE",
+        "35",
+        "eyJ",
+        "abc",
+        ".",
+        "-",
+        "_",
+        "cs_",
+        "whsec_",
+        "at",
+        "f" * 32,
+        "0",
+        " ",
+        "/",
+        "A",
+        "Z",
+        "x",
+    ]
+)
+
+
+@given(st.lists(_PIECES, max_size=12).map("".join))
+def test_redaction_with_its_quick_look_masks_as_the_four_masks_do(text: str) -> None:
+    """``redact`` looks for any of the four shapes first and returns a text with none
+    as it is: it must mask exactly as the four substitutions in turn."""
+    from connectpsp import logs
+
+    expected = logs._JWT.sub("[token]", text)
+    expected = logs._SECRET.sub(r"\1_[secret]", expected)
+    expected = logs._HEX_SIGNATURE.sub("[signature]", expected)
+    assert redact(text) == logs._DOCUMENT.sub("[document]", expected)

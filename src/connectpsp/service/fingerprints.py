@@ -29,15 +29,26 @@ def fingerprint(flow_name: str, command: object) -> str:
 def _canonical(value: object) -> Any:
     """Plain JSON values, each dataclass tagged with its type (a Pix key and a bank
     account with equal fields are still different requests)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: _canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        return {"type": type(value).__name__, "fields": fields}
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value  # most values: checked first, by exact type (an enum is not one)
+    names = _FIELDS.get(kind)
+    if names is None and dataclasses.is_dataclass(value) and not isinstance(value, type):
+        names = _FIELDS[kind] = tuple(f.name for f in dataclasses.fields(value))
+    if names is not None:
+        fields = {name: _canonical(getattr(value, name)) for name in names}
+        return {"type": kind.__name__, "fields": fields}
     if isinstance(value, enum.Enum):
         return _canonical(value.value)
     if isinstance(value, list | tuple):
         return [_canonical(item) for item in value]
     if isinstance(value, dict):
         return {str(k): _canonical(v) for k, v in value.items()}
-    if value is None or isinstance(value, bool | int | str):
+    if isinstance(value, bool | int | str):
         return value
     raise TypeError(f"{type(value).__name__} has no canonical form")
+
+
+# Each dataclass's field names, read once: ``dataclasses.fields`` per value cost more
+# than the encoding (every request is fingerprinted on the event loop).
+_FIELDS: dict[type, tuple[str, ...]] = {}
