@@ -85,7 +85,9 @@ def completed(client_id: str, at: datetime, n: int) -> CashOutCompleted:
     )
 
 
-def test_a_commit_writes_its_deliveries_together(container: Container) -> None:
+def test_a_commit_writes_its_deliveries_together(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """300 events of two clients in one commit: a delivery to each event's own URL and
     to each endpoint that takes the event, with no SQLAlchemy statement per delivery or
     per event (the rows go in one insert, each client's endpoints are read once)."""
@@ -101,14 +103,23 @@ def test_a_commit_writes_its_deliveries_together(container: Container) -> None:
         statements.append(str(statement))
 
     engine = container.db.engine
+    looked_up: list[str] = []
     event.listen(engine, "before_execute", count)  # before the connection is opened
     try:
         with container.uow(write=True) as uow:
+            endpoints = uow.webhooks.endpoints
+
+            def spy(client_id: str) -> list[Endpoint]:
+                looked_up.append(client_id)
+                return endpoints(client_id)
+
+            monkeypatch.setattr(uow.webhooks, "endpoints", spy)
             container.publisher.publish(uow, events)
             uow.commit()
     finally:
         event.remove(engine, "before_execute", count)
     assert [s for s in statements if "webhook" in s] == []
+    assert sorted(looked_up) == sorted([first, second])
 
     for client_id, endpoint_id in ((first, wanted), (second, other)):
         with container.uow() as uow:
