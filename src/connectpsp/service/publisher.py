@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from connectpsp.domain.events import Event
-from connectpsp.domain.webhooks import Message, MessageShape
+from connectpsp.domain.webhooks import Endpoint, Message, MessageShape
 from connectpsp.service.ports import UnitOfWork
 
 __all__ = ["Payloads", "Publisher"]
@@ -52,8 +52,10 @@ class Publisher:
         return tuple(e.type for e, p in self._payloads.items() if p.movement is not None)
 
     def publish(self, uow: UnitOfWork, events: Sequence[Event]) -> None:
-        """Render ``events`` and queue their deliveries inside ``uow``'s transaction."""
+        """Render ``events`` and queue their deliveries inside ``uow``'s transaction
+        (the repository writes them together). Each client's endpoints are read once."""
         queued = False
+        endpoints: dict[str, list[Endpoint]] = {}
         for event in events:
             payloads = self._payloads[type(event)]
             # To the millisecond, as processingDate shows it: a replay window that starts
@@ -70,7 +72,10 @@ class Publisher:
                     event, MessageShape.MOVEMENT, payloads.movement(event, at), at
                 )
                 uow.webhooks.add_message(movement)
-                for endpoint in uow.webhooks.endpoints(event.client_id):
+                receivers = endpoints.get(event.client_id)
+                if receivers is None:
+                    receivers = endpoints[event.client_id] = uow.webhooks.endpoints(event.client_id)
+                for endpoint in receivers:
                     if endpoint.wants(event.type):
                         uow.webhooks.add_delivery(movement, endpoint.url, endpoint.id, at)
                         queued = True

@@ -94,10 +94,17 @@ class WebhookRepository(Protocol):
         """Stop sending to it; its pending deliveries fail."""
         ...
 
-    def add_message(self, message: Message) -> None: ...
+    def add_message(self, message: Message) -> None:
+        """Queue a message; the transaction's queued messages and deliveries may be
+        written together, at the latest when it commits."""
+        ...
+
     def add_delivery(
         self, message: Message, url: str, endpoint_id: str | None, at: datetime
-    ) -> str: ...
+    ) -> str:
+        """Queue a pending delivery of ``message``, due at ``at``; its id."""
+        ...
+
     def messages_between(
         self, client_id: str, shape: MessageShape, since: datetime, until: datetime
     ) -> list[Message]: ...

@@ -114,7 +114,7 @@ class SqlUnitOfWork:
         self.limits = SqlLimits(conn)
         self.risk = SqlRisk(conn)
         self.outbox = SqlOutbox(conn)
-        self.webhooks = SqlWebhooks(conn)
+        self.webhooks = self._webhooks = SqlWebhooks(conn)
         return self
 
     def __exit__(
@@ -132,6 +132,7 @@ class SqlUnitOfWork:
         events, self._events = self._events, []
         if events:
             self._publish(self, events)
+        self._webhooks.flush()  # the deliveries queued, in one insert
         self._tx.commit()
         if events:
             self._committed(events)

@@ -8,9 +8,10 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, or_, select, update
 
 from connectpsp.adapters.storage import schema as t
+from connectpsp.adapters.storage import webhook_queue as queue
 from connectpsp.adapters.storage.db import insert_rows
 from connectpsp.adapters.storage.webhook_endpoints import endpoint_live
 from connectpsp.domain.webhooks import (
@@ -34,44 +35,60 @@ class SqlWebhookDeliveries:
 
     def __init__(self, conn: Connection) -> None:
         self._c = conn
+        # Messages and deliveries queued in this transaction, not yet written (``flush``).
+        self._messages: list[dict[str, Any]] = []
+        self._deliveries: list[dict[str, Any]] = []
 
     def add_message(self, message: Message) -> None:
-        self._c.execute(
-            insert(t.webhook_messages).values(
-                id=message.id,
-                client_id=message.client_id,
-                event_type=message.event_type,
-                shape=message.shape.value,
-                subject_kind=message.subject_kind,
-                subject_id=message.subject_id,
-                body=message.body,
-                created_at=message.created_at,
-            )
+        self._messages.append(
+            {
+                "id": message.id,
+                "client_id": message.client_id,
+                "event_type": message.event_type,
+                "shape": message.shape.value,
+                "subject_kind": message.subject_kind,
+                "subject_id": message.subject_id,
+                "body": message.body,
+                "created_at": message.created_at,
+            }
         )
 
     def add_delivery(
         self, message: Message, url: str, endpoint_id: str | None, at: datetime
     ) -> str:
         delivery_id = str(uuid.uuid4())
-        self._c.execute(
-            insert(t.webhook_deliveries).values(
-                id=delivery_id,
-                message_id=message.id,
-                client_id=message.client_id,
-                endpoint_id=endpoint_id,
-                url=url,
-                status=DeliveryStatus.PENDING.value,
-                attempts=0,
-                next_attempt_at=at,
-                created_at=at,
-                updated_at=at,
-            )
+        self._deliveries.append(
+            {
+                "id": delivery_id,
+                "message_id": message.id,
+                "client_id": message.client_id,
+                "endpoint_id": endpoint_id,
+                "url": url,
+                "status": DeliveryStatus.PENDING.value,
+                "attempts": 0,
+                "next_attempt_at": at,
+                "created_at": at,
+                "updated_at": at,
+            }
         )
         return delivery_id
+
+    def flush(self) -> None:
+        """Write the messages and deliveries queued so far: one ``executemany`` each,
+        whatever their number (a settled batch's events are thousands of rows). The
+        unit of work calls it before committing; every statement here that reads or
+        changes deliveries calls it first, so the transaction sees its own."""
+        if self._messages:
+            messages, self._messages = self._messages, []
+            insert_rows(self._c, t.webhook_messages, messages)
+        if self._deliveries:
+            deliveries, self._deliveries = self._deliveries, []
+            insert_rows(self._c, t.webhook_deliveries, deliveries)
 
     def messages_between(
         self, client_id: str, shape: MessageShape, since: datetime, until: datetime
     ) -> list[Message]:
+        self.flush()
         m = t.webhook_messages.c
         rows = self._c.execute(
             select(t.webhook_messages)
@@ -92,123 +109,35 @@ class SqlWebhookDeliveries:
         URL), none to a target in ``skip``; with ``only``, to that target alone. On
         PostgreSQL they stay locked until commit, and concurrent dispatchers skip each
         other's."""
-        d = t.webhook_deliveries.c
-        due = (
-            select(d.id, d.endpoint_id, d.url, d.next_attempt_at)
-            .where(
-                d.status == DeliveryStatus.PENDING.value,
-                d.next_attempt_at <= now,
-                or_(d.locked_until.is_(None), d.locked_until < now),
-                or_(d.endpoint_id.is_(None), endpoint_live()),
-            )
-            .order_by(d.next_attempt_at)
-            .limit(limit)
-        )
-        if skip:
-            due = due.where(
-                or_(d.endpoint_id.is_(None), d.endpoint_id.not_in(skip)),
-                or_(d.endpoint_id.is_not(None), d.url.not_in(skip)),
-            )
-        if only is not None:  # a target is an endpoint's id, or a URL (never an id)
-            due = due.where(
-                or_(d.endpoint_id == only, and_(d.endpoint_id.is_(None), d.url == only))
-            )
-        if self._c.dialect.name == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        return [DueDelivery(*r) for r in self._c.execute(due)]
+        self.flush()
+        return queue.due_deliveries(self._c, now=now, limit=limit, skip=skip, only=only)
 
     def lease_deliveries(self, ids: list[str], *, lease_until: datetime) -> list[DeliveryTask]:
         """Lease ``ids`` (from ``due_deliveries``, in this transaction) for an attempt."""
-        if not ids:
-            return []
-        d, m, e, c = (
-            t.webhook_deliveries.c,
-            t.webhook_messages.c,
-            t.webhook_endpoints.c,
-            t.clients.c,
-        )
-        self._c.execute(
-            update(t.webhook_deliveries).where(d.id.in_(ids)).values(locked_until=lease_until)
-        )
-        rows = self._c.execute(
-            select(
-                d.id,
-                d.message_id,
-                d.client_id,
-                d.endpoint_id,
-                d.url,
-                d.attempts,
-                m.body,
-                e.secret_enc,
-                e.previous_secret_enc,
-                e.previous_secret_expires_at,
-                c.webhook_secret_enc,
-            )
-            .join(t.webhook_messages, m.id == d.message_id)
-            .join(t.clients, c.id == d.client_id)
-            .outerjoin(t.webhook_endpoints, e.id == d.endpoint_id)
-            .where(d.id.in_(ids))
-            .order_by(d.next_attempt_at)
-        ).all()
-        return [_task(r) for r in rows]
+        self.flush()
+        return queue.lease_deliveries(self._c, ids, lease_until=lease_until)
 
     def record_attempts(self, results: list[AttemptResult]) -> None:
         """Record attempts and their deliveries' new status, in two ``executemany``.
         Only a pending delivery takes its result: one disabled or deleted meanwhile
         stays as it is."""
-        if not results:
-            return
-        insert_rows(
-            self._c,
-            t.webhook_attempts,
-            [
-                {
-                    "delivery_id": r.delivery_id,
-                    "attempted_at": r.attempt.attempted_at,
-                    "status_code": r.attempt.status_code,
-                    "latency_ms": r.attempt.latency_ms,
-                    "response_body": r.attempt.response_body,
-                    "error": r.attempt.error,
-                }
-                for r in results
-            ],
-        )
-        d = t.webhook_deliveries.c
-        self._c.execute(
-            update(t.webhook_deliveries)
-            .where(d.id == bindparam("b_id"), d.status == DeliveryStatus.PENDING.value)
-            .values(
-                status=bindparam("b_status"),
-                attempts=d.attempts + 1,
-                locked_until=None,
-                last_status_code=bindparam("b_code"),
-                updated_at=bindparam("b_at"),
-                next_attempt_at=func.coalesce(bindparam("b_next", type_=t.TZ), d.next_attempt_at),
-            ),
-            [
-                {
-                    "b_id": r.delivery_id,
-                    "b_status": r.status.value,
-                    "b_code": r.attempt.status_code,
-                    "b_at": r.attempt.attempted_at,
-                    "b_next": r.next_attempt_at,
-                }
-                for r in results
-            ],
-        )
+        self.flush()
+        queue.record_attempts(self._c, results)
 
     def unlease(self, ids: list[str]) -> None:
         """Give back leases taken for attempts that were not made."""
-        d = t.webhook_deliveries.c
-        self._c.execute(update(t.webhook_deliveries).where(d.id.in_(ids)).values(locked_until=None))
+        self.flush()
+        queue.unlease(self._c, ids)
 
     def deliveries(
         self, client_id: str, status: DeliveryStatus | None, limit: int
     ) -> list[DeliveryView]:
+        self.flush()
         found = self._views(client_id, status, limit)
         return [v.delivery for v in found]
 
     def failed_deliveries(self, client_id: str | None, limit: int) -> list[ClientDelivery]:
+        self.flush()
         return self._views(client_id, DeliveryStatus.FAILED, limit)
 
     def _views(
@@ -228,6 +157,7 @@ class SqlWebhookDeliveries:
         return delivery_views(self._c, self._c.execute(query).all())
 
     def delivery_client(self, delivery_id: str) -> str | None:
+        self.flush()
         d = t.webhook_deliveries.c
         found = self._c.execute(select(d.client_id).where(d.id == delivery_id)).scalar()
         return None if found is None else str(found)
@@ -235,6 +165,7 @@ class SqlWebhookDeliveries:
     def delivery_endpoint_live(self, client_id: str, delivery_id: str) -> bool | None:
         """None if the client has no such delivery; else whether it may still be sent:
         its endpoint is enabled and not deleted, or it goes to a cash-out's own URL."""
+        self.flush()
         d = t.webhook_deliveries.c
         row = self._c.execute(
             select(
@@ -244,6 +175,7 @@ class SqlWebhookDeliveries:
         return None if row is None else bool(row.live)
 
     def requeue(self, client_id: str, delivery_id: str, at: datetime) -> bool:
+        self.flush()
         d = t.webhook_deliveries.c
         done = self._c.execute(
             update(t.webhook_deliveries)

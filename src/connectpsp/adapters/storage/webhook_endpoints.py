@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Row, and_, exists, insert, select, update
 
 from connectpsp.adapters.storage import schema as t
+from connectpsp.adapters.storage.webhook_queue import endpoints_of
 from connectpsp.domain.webhooks import DeliveryStatus, Endpoint
 
 __all__ = ["SqlWebhookEndpoints", "endpoint_live"]
@@ -35,13 +36,7 @@ class SqlWebhookEndpoints:
         )
 
     def endpoints(self, client_id: str) -> list[Endpoint]:
-        e = t.webhook_endpoints.c
-        rows = self._c.execute(
-            select(t.webhook_endpoints)
-            .where(e.client_id == client_id, e.deleted_at.is_(None))
-            .order_by(e.created_at)
-        ).all()
-        return [_endpoint(r) for r in rows]
+        return endpoints_of(self._c, client_id)
 
     def endpoint(self, client_id: str, endpoint_id: str) -> Endpoint | None:
         e = t.webhook_endpoints.c
@@ -88,7 +83,11 @@ class SqlWebhookEndpoints:
         )
         self._fail_pending(endpoint_id, at)
 
+    def flush(self) -> None:
+        """Write what this transaction queued (``SqlWebhooks`` has deliveries queued)."""
+
     def _fail_pending(self, endpoint_id: str, at: datetime) -> None:
+        self.flush()  # deliveries queued in this transaction fail too
         d = t.webhook_deliveries.c
         self._c.execute(
             update(t.webhook_deliveries)
