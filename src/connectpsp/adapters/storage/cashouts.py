@@ -76,7 +76,7 @@ class SqlCashOuts:
     def mark_submitted_many(self, cash_outs: list[CashOut], at: datetime) -> set[str]:
         if not cash_outs:
             return set()
-        bind = times(self._c).bind
+        bind = times(self._c).binder()
         stamp = bind(at)
         params = []
         for cash_out in cash_outs:
@@ -106,7 +106,7 @@ class SqlCashOuts:
     ) -> set[str]:
         if not cash_outs:
             return set()
-        bind = times(self._c).bind
+        bind = times(self._c).binder()
         stamp = bind(at)
         params = []
         for cash_out in cash_outs:

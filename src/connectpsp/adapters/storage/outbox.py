@@ -79,7 +79,7 @@ class SqlOutbox:
     def defer_many(self, deferrals: list[tuple[int, datetime, bool]]) -> None:
         if not deferrals:
             return
-        bind = times(self._c).bind
+        bind = times(self._c).binder()
         run_sql(
             self._c,
             "UPDATE outbox SET available_at = ?, locked_until = NULL,"

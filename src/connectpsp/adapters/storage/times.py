@@ -28,6 +28,20 @@ class Times:
     def bind(self, value: datetime | None) -> Any:
         return None if value is None else self._bind(value)
 
+    def binder(self) -> Callable[[datetime | None], Any]:
+        """``bind``, converting each distinct moment once: a batch's rows share theirs."""
+        seen: dict[datetime, Any] = {}
+
+        def bind(value: datetime | None) -> Any:
+            if value is None:
+                return None
+            found = seen.get(value)
+            if found is None:
+                found = seen[value] = self._bind(value)
+            return found
+
+        return bind
+
     def read(self, value: Any) -> datetime:
         found = self._read(value)
         assert isinstance(found, datetime)
