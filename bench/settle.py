@@ -7,7 +7,9 @@ and print the items settled per second and the process's CPU time per item.
 
 ``--payees same`` pays one CPF key (as the bench's loads do), ``many`` a key of its own
 per cash-out (DICT asked for each); ``--webhooks`` gives each cash-out a webhookUrl, so
-that settling also queues its deliveries (never sent here). Not part of ``make bench``.
+that settling also queues its deliveries (never sent here); ``--no-events`` publishes no
+events at all (no webhook messages, no business logs): settlement's own cost, with the
+simulated network as its rail. Not part of ``make bench``.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from connectpsp.adapters.storage import schema as t
+from connectpsp.adapters.storage.uow import sql_unit_of_work_factory
 from connectpsp.bootstrap import build
 from connectpsp.domain.cashout import CashOutRequest, CashOutStatus, Payee, PixDestination
+from connectpsp.domain.events import Event
 from connectpsp.domain.pix import PixKeyType
 from connectpsp.service.acceptance import Accepted, Decided
+from connectpsp.service.ports import UnitOfWork
 from connectpsp.service.settlement import SettlementService
 
 from .config import PG_ADMIN_URL
@@ -47,6 +52,10 @@ def _payee(n: int, many: bool) -> Payee:
     return Payee("Maria Silva", document, PixDestination(PixKeyType.CPF, document))
 
 
+def _nothing(_uow: UnitOfWork, _events: list[Event]) -> None:
+    return None
+
+
 def _drain(settlement: SettlementService, limit: int | None) -> int:
     """Run settlement until a pass finds nothing due; the jobs claimed."""
     claimed = 0
@@ -57,7 +66,7 @@ def _drain(settlement: SettlementService, limit: int | None) -> int:
         claimed += found
 
 
-def run(kind: str, items: int, limit: int | None, many: bool, webhooks: bool) -> None:
+def run(kind: str, items: int, limit: int | None, many: bool, webhooks: bool, events: bool) -> None:
     with (
         tempfile.TemporaryDirectory() as tmp,
         scratch_database(kind, Path(tmp), "settle", PG_ADMIN_URL) as settings,
@@ -77,7 +86,14 @@ def run(kind: str, items: int, limit: int | None, many: bool, webhooks: bool) ->
             ]
             accepted = sum(isinstance(f.result().outcome, Accepted) for f in futures)
             wall, cpu = time.perf_counter(), time.process_time()
-            claimed = _drain(container.settlement, limit)
+            settlement = container.settlement
+            if not events:
+                # Committed events neither rendered nor logged: settlement's own cost.
+                uow = sql_unit_of_work_factory(container.db, container.clock, _nothing)
+                settlement = SettlementService(
+                    uow, rail=container.network, clock=container.clock, ispb=settings.ispb
+                )
+            claimed = _drain(settlement, limit)
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             with container.db.engine.connect() as conn:
                 done = conn.execute(
@@ -87,7 +103,7 @@ def run(kind: str, items: int, limit: int | None, many: bool, webhooks: bool) ->
             container.close()
     print(
         f"{kind:10} items {accepted} settled {done} claims {claimed} limit {limit or 'default'}"
-        f" payees {'many' if many else 'same'} webhooks {webhooks}:"
+        f" payees {'many' if many else 'same'} webhooks {webhooks} events {events}:"
         f" {done / wall:,.0f} items/s, {cpu / max(done, 1) * 1e6:,.0f} us CPU per item"
     )
 
@@ -99,8 +115,11 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="claim size (run_due's own)")
     parser.add_argument("--payees", choices=["same", "many"], default="same")
     parser.add_argument("--webhooks", action="store_true")
+    parser.add_argument(
+        "--no-events", action="store_true", help="publish no events (no webhooks, no logs)"
+    )
     args = parser.parse_args()
-    run(args.db, args.items, args.limit, args.payees == "many", args.webhooks)
+    run(args.db, args.items, args.limit, args.payees == "many", args.webhooks, not args.no_events)
 
 
 if __name__ == "__main__":
