@@ -445,6 +445,14 @@ class FakeCashOuts:
         )
         return True
 
+    def mark_submitted_many(self, cash_outs: list[CashOut], at: datetime) -> set[str]:
+        return {c.id for c in cash_outs if self.mark_submitted(c, at)}
+
+    def finish_many(
+        self, cash_outs: list[CashOut], *, at: datetime, unsubmitted_only: bool = False
+    ) -> set[str]:
+        return {c.id for c in cash_outs if self.finish(c, at=at, unsubmitted_only=unsubmitted_only)}
+
     def finish(self, cash_out: CashOut, *, at: datetime, unsubmitted_only: bool = False) -> bool:
         current = self._t.cash_outs.get(cash_out.id)
         if current is None or current.status is not CashOutStatus.PROCESSING:
@@ -814,6 +822,14 @@ class FakeOutbox:
 
     def finish(self, job_id: int, *, at: datetime) -> None:
         self._t.jobs[job_id] = replace(self._t.jobs[job_id], done_at=at, locked_until=None)
+
+    def finish_many(self, job_ids: list[int], *, at: datetime) -> None:
+        for job_id in job_ids:
+            self.finish(job_id, at=at)
+
+    def defer_many(self, deferrals: list[tuple[int, datetime, bool]]) -> None:
+        for job_id, until, failed in deferrals:
+            self.defer(job_id, until=until, failed=failed)
 
     def defer(self, job_id: int, *, until: datetime, failed: bool) -> None:
         row = self._t.jobs[job_id]

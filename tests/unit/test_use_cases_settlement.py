@@ -371,3 +371,12 @@ def test_a_job_that_cannot_be_applied_does_not_hold_up_the_batch(s: Services) ->
     assert (put_off.done_at, put_off.failures) == (None, 1)
     assert put_off.available_at > s.clock.now()
     assert money(s, payer)[1] == 10_00  # the bad one's reservation: untouched
+
+
+def test_a_batch_asks_dict_once_for_a_key_its_payments_share(s: Services) -> None:
+    """A batch is one moment: DICT answers a key once for all of its payments."""
+    payer, ids = accept(s, 3)
+    assert s.settlement.run_due() == 3
+    assert [name for name, _ in s.rail.log] == ["lookup", "submit_many"]
+    assert all(cash_out(s, i).status is CashOutStatus.COMPLETED for i in ids)
+    assert money(s, payer) == (70_00, 0, 30_00)

@@ -171,10 +171,20 @@ class CashOutRepository(Protocol):
         longer PROCESSING."""
         ...
 
+    def mark_submitted_many(self, cash_outs: list[CashOut], at: datetime) -> set[str]:
+        """``mark_submitted`` for each, in one statement; the ids it marked."""
+        ...
+
     def finish(self, cash_out: CashOut, *, at: datetime, unsubmitted_only: bool = False) -> bool:
         """Store ``cash_out``'s terminal status (as the domain decided it) if it is still
         PROCESSING (and, with ``unsubmitted_only``, never sent); False, writing nothing,
         otherwise."""
+        ...
+
+    def finish_many(
+        self, cash_outs: list[CashOut], *, at: datetime, unsubmitted_only: bool = False
+    ) -> set[str]:
+        """``finish`` for each, in one statement; the ids it moved."""
         ...
 
 
@@ -270,8 +280,13 @@ class OutboxRepository(Protocol):
         ...
 
     def finish(self, job_id: int, *, at: datetime) -> None: ...
+    def finish_many(self, job_ids: list[int], *, at: datetime) -> None: ...
     def defer(self, job_id: int, *, until: datetime, failed: bool) -> None:
         """Run again at ``until``; ``failed`` counts towards the backoff, else resets it."""
+        ...
+
+    def defer_many(self, deferrals: list[tuple[int, datetime, bool]]) -> None:
+        """``defer`` for each (job id, until, failed), in one statement."""
         ...
 
 

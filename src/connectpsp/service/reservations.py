@@ -47,7 +47,11 @@ class Reservations:
         acceptance locks them in. The other order deadlocks on PostgreSQL against a
         concurrent acceptance by the same client."""
         self.uow.ledger.record(self._steps)
-        for client_id, day, amount in sorted(self._unused):
+        # One release per client and day, however many of its payments failed.
+        released: dict[tuple[str, date], Centavos] = {}
+        for client_id, day, amount in self._unused:
+            released[client_id, day] = released.get((client_id, day), 0) + amount
+        for (client_id, day), amount in sorted(released.items()):
             self.uow.limits.release_daily(client_id, day, amount)
         self._steps = []
         self._unused = []

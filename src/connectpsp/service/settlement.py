@@ -26,18 +26,17 @@ from datetime import datetime, timedelta
 from connectpsp.domain.cashout import (
     BankAccount,
     CashOut,
-    CashOutCompleted,
-    CashOutFailed,
     Creditor,
     Failure,
     PixDestination,
 )
 from connectpsp.domain.clock import Clock
-from connectpsp.domain.errors import LedgerViolation, StorageConflict, StorageUnavailable
+from connectpsp.domain.errors import StorageConflict, StorageUnavailable
 from connectpsp.domain.ids import derived_id, end_to_end_id
+from connectpsp.domain.pix import PixKeyType
 from connectpsp.domain.spi import PIX_KEY_NOT_FOUND, ReasonCode, failure_for
 from connectpsp.service.cashouts import SETTLE_TOPIC
-from connectpsp.service.ports import Job, UnitOfWork, UnitOfWorkFactory
+from connectpsp.service.ports import Job, UnitOfWorkFactory
 from connectpsp.service.rail import (
     Payer,
     PaymentOrder,
@@ -47,6 +46,7 @@ from connectpsp.service.rail import (
     RailUnavailable,
 )
 from connectpsp.service.reservations import Reservations
+from connectpsp.service.settlement_moves import Move, Outcome, end, finish
 
 __all__ = ["SettlementService", "finish", "rail_key"]
 
@@ -72,15 +72,6 @@ class _Batch:
     deferred: list[tuple[Job, Outcome]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to a job: finished, or to be run again at ``retry_at``."""
-
-    done: bool
-    retry_at: datetime | None = None
-    failed: bool = False  # the rail did not answer: back off
-
-
 class SettlementService:
     def __init__(
         self,
@@ -99,14 +90,15 @@ class SettlementService:
         # then. Longer than any batch takes, short enough that a crash is soon repaired.
         self._lease = lease
 
-    def run_due(self, limit: int = 32) -> int:
+    def run_due(self, limit: int = 128) -> int:
         """Claim due settlement jobs and run them together; the number claimed.
 
         However many there are, the batch takes three transactions: one marks the new
         payments submitted (before the rail is asked), the rail takes them in one
-        ``submit_many`` call, and one applies every answer. A payment sent before is
-        asked about first (reconciled), and sent again only if the rail never saw it.
-        The batch is small enough to finish well inside a job's lease."""
+        ``submit_many`` call, and one applies every answer, each kind of write in one
+        statement. A payment sent before is asked about first (reconciled), and sent
+        again only if the rail never saw it. The batch is small enough to finish well
+        inside a job's lease; larger ones gain little more (bench/settle.py)."""
         now = self._clock.now()
         with self._uow(write=True) as uow:
             jobs = uow.outbox.claim(
@@ -127,10 +119,12 @@ class SettlementService:
             clients = [uow.clients.get(i) for i in sorted({c.client_id for c in found.values()})]
         debtors = {c.id: Payer(c.name, c.document or "", self._ispb) for c in clients if c}
         batch = _Batch()
+        # DICT's answers in this batch: one moment, so a key its payments share is asked once.
+        creditors: dict[tuple[PixKeyType, str], Creditor | None] = {}
         for job in jobs:
             cash_out = found.get(job.ref)
             try:
-                self._sort(batch, job, cash_out)
+                self._sort(batch, job, cash_out, creditors)
             except RailUnavailable:
                 batch.deferred.append((job, self._unanswered(job)))
             except Exception as error:  # this job's trouble, not the batch's
@@ -161,16 +155,22 @@ class SettlementService:
 
     def _apply_all(self, answered: list[tuple[Job, CashOut, RailStatus]]) -> None:
         """Every answer in one transaction: the common case, and the cheap one."""
+        now = self._clock.now()
         with self._uow(write=True) as uow:
             held = Reservations(uow, [cash_out for _, cash_out, _ in answered])
+            moves: list[Move] = []
+            deferred: list[tuple[Job, Outcome]] = []
             for job, cash_out, answer in answered:
                 try:
                     # An answer that makes no sense raises before anything is written.
-                    outcome = self._apply_in(held, job, cash_out, answer)
+                    decided = self._decide(cash_out, answer)
                 except RailUnavailable:
-                    outcome = self._unanswered(job)
-                if outcome.retry_at is not None:
-                    uow.outbox.defer(job.id, until=outcome.retry_at, failed=outcome.failed)
+                    decided = self._unanswered(job)
+                if isinstance(decided, Outcome):
+                    deferred.append((job, decided))
+                else:
+                    moves.append((job, cash_out, decided))
+            end(held, moves, deferred, now)
             held.record()
             uow.commit()
 
@@ -204,7 +204,13 @@ class SettlementService:
             type(error).__name__,
         )
 
-    def _sort(self, batch: _Batch, job: Job, cash_out: CashOut | None) -> None:
+    def _sort(
+        self,
+        batch: _Batch,
+        job: Job,
+        cash_out: CashOut | None,
+        creditors: dict[tuple[PixKeyType, str], Creditor | None],
+    ) -> None:
         """Where a claimed job goes in its batch; the rail's reads happen here."""
         if cash_out is None or cash_out.status.is_terminal:
             batch.over.append(job)
@@ -216,7 +222,7 @@ class SettlementService:
             else:
                 batch.known.append((job, cash_out, status))
         else:
-            creditor = self._resolve(cash_out)
+            creditor = self._resolve(cash_out, creditors)
             refusal = _refusal(cash_out, creditor)
             if refusal is not None:
                 batch.refused.append((job, cash_out, *refusal))
@@ -242,21 +248,19 @@ class SettlementService:
     ) -> list[tuple[Job, CashOut, Creditor]]:
         with self._uow(write=True) as uow:
             held = Reservations(uow, [cash_out for _, cash_out, _, _ in batch.refused])
-            submitted, deferred = [], list(batch.deferred)
-            for job, cash_out, creditor in batch.fresh:
-                sent = cash_out.submit(creditor, now)
-                if uow.cash_outs.mark_submitted(sent, now):
-                    submitted.append((job, sent, creditor))
-                else:  # another worker is submitting it: reconcile on the next run
-                    deferred.append((job, later))
-            for job, cash_out, failure, reason in batch.refused:
-                if not self._fail(held, job, cash_out, failure, reason, before_submit=True):
-                    deferred.append((job, later))
-            for job in batch.over:
-                uow.outbox.finish(job.id, at=now)
-            for job, outcome in deferred:
-                assert outcome.retry_at is not None
-                uow.outbox.defer(job.id, until=outcome.retry_at, failed=outcome.failed)
+            sent = [(job, c.submit(creditor, now), creditor) for job, c, creditor in batch.fresh]
+            marked = uow.cash_outs.mark_submitted_many([c for _, c, _ in sent], now)
+            submitted = [one for one in sent if one[1].id in marked]
+            deferred = [
+                *batch.deferred,
+                # Another worker is submitting these: reconcile on the next run.
+                *((job, later) for job, cash_out, _ in sent if cash_out.id not in marked),
+            ]
+            refusals = [
+                (job, cash_out, cash_out.fail(failure, reason or None))
+                for job, cash_out, failure, reason in batch.refused
+            ]
+            end(held, refusals, deferred, now, before_submit=True, over=batch.over)
             held.record()
             uow.commit()
         return submitted
@@ -264,7 +268,9 @@ class SettlementService:
     def _unanswered(self, job: Job) -> Outcome:
         return Outcome(False, self._clock.now() + _backoff(job.failures + 1), failed=True)
 
-    def _resolve(self, cash_out: CashOut) -> Creditor | None:
+    def _resolve(
+        self, cash_out: CashOut, creditors: dict[tuple[PixKeyType, str], Creditor | None]
+    ) -> Creditor | None:
         payee = cash_out.payee
         destination = payee.destination
         if isinstance(destination, BankAccount):
@@ -277,7 +283,10 @@ class SettlementService:
                 destination.account,
                 destination.account_type,
             )
-        return self._rail.lookup(destination.key_type, destination.key)
+        asked = (destination.key_type, destination.key)
+        if asked not in creditors:
+            creditors[asked] = self._rail.lookup(*asked)
+        return creditors[asked]
 
     def _order(self, cash_out: CashOut, creditor: Creditor, debtor: Payer | None) -> PaymentOrder:
         destination = cash_out.payee.destination
@@ -293,81 +302,18 @@ class SettlementService:
             debtor=debtor,
         )
 
-    def _apply_in(
-        self, held: Reservations, job: Job, cash_out: CashOut, status: RailStatus
-    ) -> Outcome:
-        """The rail's answer, inside ``uow``: terminal (and the job over), or when to ask
-        again (the caller defers the job)."""
+    def _decide(self, cash_out: CashOut, status: RailStatus) -> CashOut | Outcome:
+        """The rail's answer: the terminal cash-out it makes, or when to ask again."""
         if status.state is RailState.SETTLED:
             if status.end_to_end_id is None or status.settled_at is None:
                 raise RailUnavailable("the rail answered SETTLED without endToEndId or time")
-            self._complete(held, job, cash_out, status.end_to_end_id, status.settled_at)
-            return Outcome(True)
+            return cash_out.complete(status.end_to_end_id, status.settled_at)
         if status.state is RailState.REJECTED:
             # Any reason text: an unknown one is PAYMENT_FAILED, its code kept as sent.
-            self._fail(held, job, cash_out, failure_for(status.reason), status.reason)
-            return Outcome(True)
+            return cash_out.fail(failure_for(status.reason), status.reason or None)
         if status.state is RailState.PENDING:
             return Outcome(False, status.check_again_at or self._clock.now() + timedelta(seconds=1))
         raise RailUnavailable(f"the rail answered {status.state} for a payment it was sent")
-
-    # The terminal move, its ledger transfers, its events and the job's end are one
-    # transaction; a second worker that got here too finds the cash-out terminal and
-    # writes nothing but the end of its job.
-    def _complete(
-        self, held: Reservations, job: Job, cash_out: CashOut, e2e: str, paid_at: datetime
-    ) -> None:
-        now = self._clock.now()
-        uow = held.uow
-        completed = cash_out.complete(e2e, paid_at)
-        if finish(uow, completed, now) is None:
-            held.resolve(cash_out, post=True)
-            uow.emit(CashOutCompleted(now, completed))
-        uow.outbox.finish(job.id, at=now)
-
-    def _fail(
-        self,
-        held: Reservations,
-        job: Job,
-        cash_out: CashOut,
-        failure: Failure,
-        reason: str | None,
-        *,
-        before_submit: bool = False,
-    ) -> bool:
-        """True when the job is over: failed now, or already terminal. False, writing
-        nothing, when ``before_submit`` and the cash-out has been sent to the rail."""
-        now = self._clock.now()
-        uow = held.uow
-        failed = cash_out.fail(failure, reason or None)
-        current = finish(uow, failed, now, unsubmitted_only=before_submit)
-        if current is None:
-            held.resolve(cash_out, post=False)
-            uow.emit(CashOutFailed(now, failed))
-        elif not current.status.is_terminal:
-            return False  # submitted by another worker: not ours to fail
-        uow.outbox.finish(job.id, at=now)
-        return True
-
-
-def finish(
-    uow: UnitOfWork, cash_out: CashOut, at: datetime, *, unsubmitted_only: bool = False
-) -> CashOut | None:
-    """Persist ``cash_out``, which the domain just moved to a terminal status, once.
-
-    None when this call made the move. Otherwise the cash-out as stored: another worker
-    made the same move first, or (``unsubmitted_only``) sent it to the rail meanwhile.
-    ``IllegalTransition`` when it reached a different terminal status."""
-    if uow.cash_outs.finish(cash_out, at=at, unsubmitted_only=unsubmitted_only):
-        return None
-    current = uow.cash_outs.by_id(cash_out.id)
-    if current is None:
-        raise LedgerViolation(f"No cash-out {cash_out.id} to finish.")
-    if current.status is not cash_out.status and not (
-        unsubmitted_only and current.submitted_at is not None
-    ):
-        current.status.check_transition(cash_out.status)  # out of a terminal status: raises
-    return current
 
 
 _ATTEMPTS = 3  # runs of a transaction that lost a race, before giving up

@@ -75,10 +75,22 @@ class Worker:
     def _loop(self) -> None:
         log.info("worker_started", worker=self._name)
         failures = 0
+        # While one step is busy the loop does not sleep; a step that found nothing is
+        # asked again a poll later, not at every turn: each ask is a write transaction
+        # (a claim), and on SQLite it queues with the API's writers. After a sleep every
+        # step is asked.
+        idle_until = [0.0] * len(self._steps)
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                busy = sum(step() for step in self._steps)
+                busy = 0
+                for i, step in enumerate(self._steps):
+                    now = time.monotonic()
+                    if now < idle_until[i]:
+                        continue
+                    done = step()
+                    idle_until[i] = 0.0 if done else now + self._poll
+                    busy += done
                 failures = 0
             except StorageUnavailable as error:
                 failures += 1
@@ -97,6 +109,7 @@ class Worker:
                 self._stop.wait(min(failures, 10))
             if not busy:
                 self._wake.wait(self._poll)
+                idle_until = [0.0] * len(self._steps)
         log.info("worker_stopped", worker=self._name)
 
     def start(self) -> None:

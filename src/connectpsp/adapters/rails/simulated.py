@@ -25,14 +25,19 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from connectpsp.adapters.rails.simulated_returns import SpiReturns
+from connectpsp.adapters.rails.simulated_spi import (
+    LOST_RESPONSE_ACCOUNT,
+    MAGIC_ACCOUNTS,
+    SpiPayments,
+)
 from connectpsp.adapters.storage import schema as t
-from connectpsp.adapters.storage.db import Database, Transaction, upsert
+from connectpsp.adapters.storage.db import Database, run_sql
 from connectpsp.domain.cashout import Creditor
 from connectpsp.domain.clock import Clock
 from connectpsp.domain.errors import (
@@ -65,25 +70,6 @@ __all__ = [
     "DictKey",
     "SimulatedPixNetwork",
 ]
-
-# Bank-account numbers that make SPI reject with a given reason, at any ISPB and branch.
-MAGIC_ACCOUNTS: dict[str, ReasonCode] = {
-    "9901": ReasonCode.AC03,
-    "9902": ReasonCode.AC06,
-    "9903": ReasonCode.AC07,
-    "9904": ReasonCode.AC14,
-    "9905": ReasonCode.AG03,
-    "9906": ReasonCode.AM02,
-    "9907": ReasonCode.BE01,
-    "9908": ReasonCode.CH11,
-    "9909": ReasonCode.AB03,
-    "9910": ReasonCode.AB09,
-    "9911": ReasonCode.DS04,
-    "9912": ReasonCode.RR04,
-    "9913": ReasonCode.ED05,
-}
-# SPI takes the payment but its first answer is lost: the engine must ask again.
-LOST_RESPONSE_ACCOUNT = "9999"
 
 
 @dataclass(frozen=True)
@@ -141,6 +127,10 @@ def _demo_keys() -> list[DictKey]:
 
 
 DEMO_KEYS: list[DictKey] = _demo_keys()
+_LOOKUP = (
+    "SELECT owner_name, owner_document, ispb, branch, account, account_type"
+    " FROM sandbox_dict_keys WHERE key = ? AND key_type = ?"
+)
 
 
 class SimulatedPixNetwork:
@@ -160,6 +150,7 @@ class SimulatedPixNetwork:
         # ``home``, the PSP this network serves: its own clients' keys are all registered.
         self._pix_ispbs = sorted(p.ispb for p in participants.all() if p.pix and p.ispb != home)
         self._inbound: Inbound | None = None
+        self._spi = SpiPayments(db, clock=clock, latency=latency)
         self._returns = SpiReturns(db, clock=clock, latency=latency, home=home, status=self.status)
 
     # DICT -----------------------------------------------------------------------------
@@ -213,20 +204,11 @@ class SimulatedPixNetwork:
                 self.register(entry.key_type, entry.key, entry.owner, entry.reject_with)
 
     def lookup(self, key_type: PixKeyType, key: str) -> Creditor | None:
-        k = t.sandbox_dict_keys.c
         with self._db.transaction(write=False) as tx:
-            row = tx.conn.execute(
-                select(t.sandbox_dict_keys).where(k.key == key, k.key_type == key_type.value)
-            ).first()
-        if row is not None:
-            return Creditor(
-                row.owner_name,
-                row.owner_document,
-                row.ispb,
-                row.branch,
-                row.account,
-                AccountType(row.account_type),
-            )
+            rows = run_sql(tx.conn, _LOOKUP, (key, key_type.value))
+        if rows:
+            name, document, ispb, branch, account, account_type = rows[0]
+            return Creditor(name, document, ispb, branch, account, AccountType(account_type))
         if key_type in (PixKeyType.CPF, PixKeyType.CNPJ):
             return self._account_of(key)
         return None
@@ -249,81 +231,11 @@ class SimulatedPixNetwork:
         return answer
 
     def submit_many(self, orders: list[PaymentOrder]) -> list[RailStatus]:
-        now = self._clock.now()
-        with self._db.transaction(write=True) as tx:
-            taken = [self._take(tx, order, now) for order in orders]
-            tx.commit()
-        answers = []
-        for order, created in zip(orders, taken, strict=True):
-            if created is None:  # a repeat: the first payment's status
-                answers.append(self.status(order.idempotency_key))
-            elif order.creditor.account == LOST_RESPONSE_ACCOUNT:
-                answers.append(RailStatus(RailState.UNKNOWN))
-            else:
-                answers.append(self._status_of(order.end_to_end_id, *created))
-        return answers
-
-    def _take(
-        self, tx: Transaction, order: PaymentOrder, now: datetime
-    ) -> tuple[RailState, str | None, datetime] | None:
-        """Record a new payment (its outcome, reason and settle time), or count a repeat
-        ask and return None."""
-        p = t.sandbox_spi_payments.c
-        c = order.creditor
-        reason = self._rejection_for(tx, c)
-        outcome = RailState.REJECTED if reason else RailState.SETTLED
-        settle_at = now + self._latency
-        # One statement decides "new payment or repeat", so two concurrent submits of one
-        # key cannot both pay.
-        created = tx.conn.execute(
-            upsert(tx.conn, t.sandbox_spi_payments)
-            .values(
-                idempotency_key=order.idempotency_key,
-                end_to_end_id=order.end_to_end_id,
-                amount=order.amount,
-                payer_ispb=order.payer_ispb,
-                creditor_ispb=c.ispb,
-                creditor_branch=c.branch,
-                creditor_account=c.account,
-                creditor_document=c.document,
-                outcome=outcome.value,
-                reason_code=reason,
-                submit_count=1,
-                submitted_at=now,
-                settle_at=settle_at,
-            )
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(p.idempotency_key)
-        ).first()
-        if created is None:
-            tx.conn.execute(
-                update(t.sandbox_spi_payments)
-                .where(p.idempotency_key == order.idempotency_key)
-                .values(submit_count=p.submit_count + 1)
-            )
-            return None
-        return outcome, reason, settle_at
+        return self._spi.submit_many(orders)
 
     def status(self, idempotency_key: str) -> RailStatus:
-        p = t.sandbox_spi_payments.c
-        with self._db.transaction(write=False) as tx:
-            row = tx.conn.execute(
-                select(t.sandbox_spi_payments).where(p.idempotency_key == idempotency_key)
-            ).first()
-        if row is None:
-            return RailStatus(RailState.NOT_FOUND)
-        return self._status_of(
-            row.end_to_end_id, RailState(row.outcome), row.reason_code, row.settle_at
-        )
-
-    def _status_of(
-        self, end_to_end_id: str, outcome: RailState, reason: str | None, settle_at: datetime
-    ) -> RailStatus:
-        if self._clock.now() < settle_at:
-            return RailStatus(RailState.PENDING, end_to_end_id, check_again_at=settle_at)
-        if outcome is RailState.REJECTED:
-            return RailStatus(RailState.REJECTED, end_to_end_id, reason=reason)
-        return RailStatus(RailState.SETTLED, end_to_end_id, settled_at=settle_at)
+        found = self._spi.statuses([idempotency_key])
+        return found.get(idempotency_key, RailStatus(RailState.NOT_FOUND))
 
     # Inbound: the network bringing money to us ---------------------------------------
 
@@ -352,7 +264,7 @@ class SimulatedPixNetwork:
         now = self._clock.now()
         settled = (
             row is not None
-            and self._status_of(
+            and self._spi.status_of(
                 row.end_to_end_id, RailState(row.outcome), row.reason_code, row.settle_at
             ).state
             is RailState.SETTLED
@@ -376,23 +288,4 @@ class SimulatedPixNetwork:
 
     def rejection_for(self, creditor: Creditor) -> str | None:
         """The reason code SPI would reject a payment to ``creditor`` with, if any."""
-        with self._db.transaction(write=False) as tx:
-            return self._rejection_for(tx, creditor)
-
-    def _rejection_for(self, tx: Transaction, creditor: Creditor) -> str | None:
-        """The reason code SPI rejects a payment to ``creditor`` with, as stored (SPI
-        answers with whatever code it has: the engine copes with unknown ones)."""
-        if creditor.account in MAGIC_ACCOUNTS:
-            return MAGIC_ACCOUNTS[creditor.account].value
-        k = t.sandbox_dict_keys.c
-        code = tx.conn.execute(
-            select(k.reject_with)
-            .where(
-                k.ispb == creditor.ispb,
-                k.branch == creditor.branch,
-                k.account == creditor.account,
-                k.reject_with.is_not(None),
-            )
-            .limit(1)
-        ).scalar()
-        return str(code) if code else None
+        return self._spi.rejection_for(creditor)

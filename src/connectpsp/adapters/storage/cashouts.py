@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, select
 
 from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import insert_rows, run_sql
+from connectpsp.adapters.storage.times import times
 from connectpsp.domain.cashout import (
     BankAccount,
     CashOut,
@@ -70,56 +71,81 @@ class SqlCashOuts:
         return {row.id: _cash_out(row) for row in rows}
 
     def mark_submitted(self, cash_out: CashOut, at: datetime) -> bool:
-        c = t.cash_outs.c
-        creditor = cash_out.creditor
-        assert creditor is not None
-        assert cash_out.submitted_at is not None
-        # Once only, and only while PROCESSING: of two workers racing, one submits.
-        done = self._c.execute(
-            update(t.cash_outs)
-            .where(
-                c.id == cash_out.id,
-                c.submitted_at.is_(None),
-                c.status == CashOutStatus.PROCESSING.value,
+        return bool(self.mark_submitted_many([cash_out], at))
+
+    def mark_submitted_many(self, cash_outs: list[CashOut], at: datetime) -> set[str]:
+        if not cash_outs:
+            return set()
+        bind = times(self._c).binder()
+        stamp = bind(at)
+        params = []
+        for cash_out in cash_outs:
+            creditor = cash_out.creditor
+            assert creditor is not None
+            assert cash_out.submitted_at is not None
+            params.append(
+                (
+                    bind(cash_out.submitted_at),
+                    stamp,
+                    creditor.name,
+                    creditor.document,
+                    creditor.ispb,
+                    creditor.branch,
+                    creditor.account,
+                    creditor.account_type.value,
+                    cash_out.id,
+                )
             )
-            .values(
-                submitted_at=cash_out.submitted_at,
-                updated_at=at,
-                creditor_name=creditor.name,
-                creditor_document=creditor.document,
-                creditor_ispb=creditor.ispb,
-                creditor_branch=creditor.branch,
-                creditor_account=creditor.account,
-                creditor_account_type=creditor.account_type.value,
-            )
-        )
-        return done.rowcount == 1
+        return {row[0] for row in run_sql(self._c, _MARK_SUBMITTED, params)}
 
     def finish(self, cash_out: CashOut, *, at: datetime, unsubmitted_only: bool = False) -> bool:
-        c = t.cash_outs.c
-        # The status condition makes the move happen once, whoever else tries it.
-        where = [c.id == cash_out.id, c.status == CashOutStatus.PROCESSING.value]
-        if unsubmitted_only:
-            where.append(c.submitted_at.is_(None))
-        reason = cash_out.spi_reason_code
-        if reason is not None:
-            # A rail may send any reason text; keep as much of it as the column holds.
-            reason = reason[: getattr(c.spi_reason_code.type, "length", None)]
-        failure = cash_out.failure
-        done = self._c.execute(
-            update(t.cash_outs)
-            .where(*where)
-            .values(
-                status=cash_out.status.value,
-                updated_at=at,
-                end_to_end_id=cash_out.end_to_end_id,
-                paid_at=cash_out.paid_at,
-                failure_code=failure.code if failure else None,
-                failure_message=failure.message if failure else None,
-                spi_reason_code=reason,
+        return bool(self.finish_many([cash_out], at=at, unsubmitted_only=unsubmitted_only))
+
+    def finish_many(
+        self, cash_outs: list[CashOut], *, at: datetime, unsubmitted_only: bool = False
+    ) -> set[str]:
+        if not cash_outs:
+            return set()
+        bind = times(self._c).binder()
+        stamp = bind(at)
+        params = []
+        for cash_out in cash_outs:
+            reason = cash_out.spi_reason_code
+            if reason is not None:
+                # A rail may send any reason text; keep as much of it as the column holds.
+                reason = reason[:_REASON_LENGTH]
+            failure = cash_out.failure
+            params.append(
+                (
+                    cash_out.status.value,
+                    stamp,
+                    cash_out.end_to_end_id,
+                    bind(cash_out.paid_at),
+                    failure.code if failure else None,
+                    failure.message if failure else None,
+                    reason,
+                    cash_out.id,
+                )
             )
-        )
-        return done.rowcount == 1
+        sql = _FINISH_UNSUBMITTED if unsubmitted_only else _FINISH
+        return {row[0] for row in run_sql(self._c, sql, params)}
+
+
+# Once only, and only while PROCESSING: of two workers racing, one submits.
+_MARK_SUBMITTED = (
+    "UPDATE cash_outs SET submitted_at = ?, updated_at = ?, creditor_name = ?,"
+    " creditor_document = ?, creditor_ispb = ?, creditor_branch = ?, creditor_account = ?,"
+    " creditor_account_type = ?"
+    " WHERE id = ? AND submitted_at IS NULL AND status = 'PROCESSING' RETURNING id"
+)
+# The status condition makes the move happen once, whoever else tries it.
+_FINISH = (
+    "UPDATE cash_outs SET status = ?, updated_at = ?, end_to_end_id = ?, paid_at = ?,"
+    " failure_code = ?, failure_message = ?, spi_reason_code = ?"
+    " WHERE id = ? AND status = 'PROCESSING' RETURNING id"
+)
+_FINISH_UNSUBMITTED = _FINISH.replace(" RETURNING", " AND submitted_at IS NULL RETURNING")
+_REASON_LENGTH = getattr(t.cash_outs.c.spi_reason_code.type, "length", None)
 
 
 def _cash_out_row(cash_out: CashOut) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ from sqlalchemy import Connection, exc, func, select
 
 from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import insert_rows, run_sql, upsert
+from connectpsp.adapters.storage.times import times
 from connectpsp.domain.errors import LedgerViolation
 from connectpsp.domain.ledger import Balance, Transfer, TransferKind
 
@@ -40,37 +40,6 @@ def _available_change(transfer: Transfer, *, debited: bool) -> int:
         return transfer.amount if kind is TransferKind.VOID_PENDING else -transfer.amount
     posted = kind in (TransferKind.SINGLE, TransferKind.POST_PENDING)
     return transfer.amount if posted else 0
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-class _TimeColumn:
-    """A time as the hot statements bind and read it, in the connection's dialect."""
-
-    def __init__(self, dialect: Any) -> None:
-        column_type = t.accounts.c.last_movement_at.type.dialect_impl(dialect)
-        self._bind: Callable[[Any], Any] = column_type.bind_processor(dialect) or _same
-        self._read: Callable[[Any], Any] = column_type.result_processor(dialect, None) or _same
-
-    def bind(self, value: datetime) -> Any:
-        return self._bind(value)
-
-    def read(self, value: Any) -> datetime:
-        found = self._read(value)
-        assert isinstance(found, datetime)
-        return found
-
-
-_time_columns: dict[str, _TimeColumn] = {}
-
-
-def _time_column(conn: Connection) -> _TimeColumn:
-    found = _time_columns.get(conn.dialect.name)
-    if found is None:
-        found = _time_columns[conn.dialect.name] = _TimeColumn(conn.dialect)
-    return found
 
 
 class AccountCache:
@@ -222,7 +191,7 @@ class SqlLedger:
         line time after them (never before ``now``, never before its previous line)."""
         if not deltas:
             return {}
-        stamp = _time_column(self._c)
+        stamp = times(self._c)
         now = stamp.bind(self._now)
         params = [
             (

@@ -6,10 +6,11 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection
 
 from connectpsp.adapters.storage import schema as t
-from connectpsp.adapters.storage.db import insert_rows
+from connectpsp.adapters.storage.db import insert_rows, run_sql
+from connectpsp.adapters.storage.times import times
 from connectpsp.service.ports import Job
 
 __all__ = ["SqlOutbox"]
@@ -42,48 +43,53 @@ class SqlOutbox:
         )
 
     def claim(self, topic: str, *, now: datetime, lease_until: datetime, limit: int) -> list[Job]:
-        o = t.outbox.c
-        due = (
-            select(o.id, o.topic, o.ref, o.payload, o.attempts, o.failures)
-            .where(
-                o.topic == topic,
-                o.done_at.is_(None),
-                o.available_at <= now,
-                or_(o.locked_until.is_(None), o.locked_until < now),
-            )
-            .order_by(o.available_at, o.id)
-            .limit(limit)
-        )
+        bind = times(self._c).bind
+        at = bind(now)
+        sql = _DUE
         if self._c.dialect.name == "postgresql":
             # Concurrent workers skip each other's rows instead of queueing on them.
-            due = due.with_for_update(skip_locked=True)
-        rows = self._c.execute(due).all()
+            sql += " FOR UPDATE SKIP LOCKED"
+        rows = run_sql(self._c, sql, (topic, at, at, limit))
         if not rows:
             return []
-        self._c.execute(
-            update(t.outbox)
-            .where(o.id.in_([r.id for r in rows]))
-            .values(locked_until=lease_until, attempts=o.attempts + 1)
+        run_sql(
+            self._c,
+            "UPDATE outbox SET locked_until = ?, attempts = attempts + 1 WHERE id IN ({in})",
+            (bind(lease_until), [row[0] for row in rows]),
         )
         return [
-            Job(r.id, r.topic, r.ref, json.loads(r.payload), r.attempts + 1, r.failures)
-            for r in rows
+            Job(job_id, topic, ref, json.loads(payload), attempts + 1, failures)
+            for job_id, topic, ref, payload, attempts, failures in rows
         ]
 
     def finish(self, job_id: int, *, at: datetime) -> None:
-        o = t.outbox.c
-        self._c.execute(
-            update(t.outbox).where(o.id == job_id).values(done_at=at, locked_until=None)
-        )
+        self.finish_many([job_id], at=at)
+
+    def finish_many(self, job_ids: list[int], *, at: datetime) -> None:
+        if job_ids:
+            run_sql(
+                self._c,
+                "UPDATE outbox SET done_at = ?, locked_until = NULL WHERE id IN ({in})",
+                (times(self._c).bind(at), job_ids),
+            )
 
     def defer(self, job_id: int, *, until: datetime, failed: bool) -> None:
-        o = t.outbox.c
-        self._c.execute(
-            update(t.outbox)
-            .where(o.id == job_id)
-            .values(
-                available_at=until,
-                locked_until=None,
-                failures=o.failures + 1 if failed else 0,
-            )
+        self.defer_many([(job_id, until, failed)])
+
+    def defer_many(self, deferrals: list[tuple[int, datetime, bool]]) -> None:
+        if not deferrals:
+            return
+        bind = times(self._c).binder()
+        run_sql(
+            self._c,
+            "UPDATE outbox SET available_at = ?, locked_until = NULL,"
+            " failures = CASE WHEN ? = 1 THEN failures + 1 ELSE 0 END WHERE id = ?",
+            [(bind(until), int(failed), job_id) for job_id, until, failed in deferrals],
         )
+
+
+_DUE = (
+    "SELECT id, topic, ref, payload, attempts, failures FROM outbox"
+    " WHERE topic = ? AND done_at IS NULL AND available_at <= ?"
+    " AND (locked_until IS NULL OR locked_until < ?) ORDER BY available_at, id LIMIT ?"
+)
