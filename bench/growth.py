@@ -20,6 +20,7 @@ then p99 at half of it), then each read is timed over sequential requests.
 from __future__ import annotations
 
 import argparse
+import functools
 import http.client
 import json
 import math
@@ -31,7 +32,6 @@ import string
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
@@ -42,10 +42,8 @@ from typing import Any
 from urllib.parse import quote
 
 from connectpsp.bootstrap import build
-from connectpsp.domain.cashout_acceptance import fee_transfer_id
 from connectpsp.domain.clock import SAO_PAULO
 from connectpsp.domain.ledger import PSP_FEES, PSP_SETTLEMENT, client_account_code
-from connectpsp.domain.risk import decision_id
 from connectpsp.settings import Settings
 
 from .config import Config
@@ -117,25 +115,49 @@ _CHECKS = (
     '"inputs":{"keyMarked":false,"ownerMarked":false,"payeeMarked":false}}]'
 )
 _CODE_STEP = 5**20  # odd and not a multiple of 13: n -> code is one to one below 26**10
+_LETTER_PAIRS = [a + b for a in string.ascii_uppercase for b in string.ascii_uppercase]
 
 
 def _internal_code(n: int) -> str:
     """Ten letters, distinct for every n, scattered over the index as random ones are."""
     number = (n * _CODE_STEP + 12_345) % 26**10
-    letters = []
-    for _ in range(10):
-        number, index = divmod(number, 26)
-        letters.append(string.ascii_uppercase[index])
-    return "".join(letters)
+    pairs = []
+    for _ in range(5):
+        number, index = divmod(number, 676)
+        pairs.append(_LETTER_PAIRS[index])
+    return "".join(pairs)
+
+
+def _digit_sums(number: int, width: int, weights: tuple[int, ...]) -> int:
+    return sum(int(d) * w for d, w in zip(f"{number:0{width}d}", weights, strict=True))
+
+
+# A CPF's two check digits are weighted sums of its digits: the last four digits' share
+# of each, for every value they can take (the first five change seldom: cached below).
+_LOW_SUMS = [
+    (_digit_sums(low, 4, (5, 4, 3, 2)), _digit_sums(low, 4, (6, 5, 4, 3))) for low in range(10_000)
+]
+
+
+@functools.cache
+def _high_sums(high: int) -> tuple[int, int]:
+    return _digit_sums(high, 5, (10, 9, 8, 7, 6)), _digit_sums(high, 5, (11, 10, 9, 8, 7))
 
 
 def _cpf(n: int) -> str:
     """A valid CPF of its own for cash-out n (never the bench's own payee's)."""
-    digits = [int(c) for c in f"{200_000_000 + n:09d}"]
-    for weight in (10, 11):
-        total = sum(d * w for d, w in zip(digits, range(weight, 1, -1), strict=False))
-        digits.append(total * 10 % 11 % 10)
-    return "".join(map(str, digits))
+    base = 200_000_000 + n
+    high, low = divmod(base, 10_000)
+    (high_first, high_second), (low_first, low_second) = _high_sums(high), _LOW_SUMS[low]
+    first = (high_first + low_first) * 10 % 11 % 10
+    second = (high_second + low_second + 2 * first) * 10 % 11 % 10
+    return f"{base:09d}{first}{second}"
+
+
+def _uuid4(h: str) -> str:
+    """A version 4 UUID from 32 random hex digits (the stdlib's costs more per row than
+    the row's insert)."""
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
 
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
@@ -185,10 +207,12 @@ def _rows(
     decisions, payees, jobs = out["risk_decisions"], out["client_payees"], out["outbox"]
     suffix = "" if step.sqlite else "+00"
     day, day_ends = "", 0.0
-    for n in range(first, first + count):
+    randomness = os.urandom(96 * count).hex()  # ids, keys and fingerprints
+    for i, n in enumerate(range(first, first + count)):
         epoch = step.start + (n - step.first) * step.gap
         moment = datetime.fromtimestamp(epoch, UTC)
-        at = f"{moment:%Y-%m-%d %H:%M:%S.%f}{suffix}"
+        stamp = f"{moment:%Y-%m-%d %H:%M:%S.%f}"
+        at = stamp + suffix
         if epoch >= day_ends:  # the business day (São Paulo's), worked out once a day
             local = moment.astimezone(SAO_PAULO)
             day = local.date().isoformat()
@@ -196,7 +220,8 @@ def _rows(
             day_ends = (midnight + timedelta(days=1)).timestamp()
         owner = step.owner(n)
         client = owner.client_id
-        cash_out, code, reference = str(uuid.uuid4()), _internal_code(n), f"g-{n}"
+        h = randomness[192 * i : 192 * (i + 1)]
+        cash_out, code, reference = _uuid4(h), _internal_code(n), f"g-{n}"
         amount, payee = 1 + n * 7919 % 1000, _cpf(n)
         cash_outs.append(
             (cash_out, code, client, reference, amount, step.fee, "User withdrawal",
@@ -207,22 +232,25 @@ def _rows(
             (cash_out, owner.account_id, step.settlement, amount, "pending", "cash_out",
              cash_out, at, owner.seq, owner.available)
         )  # fmt: skip
-        if step.fee:
+        if step.fee:  # the server derives the fee's id from the cash-out's: any will do
             owner.seq, owner.available = owner.seq + 1, owner.available - step.fee
             transfers.append(
-                (fee_transfer_id(cash_out), owner.account_id, step.fees, step.fee, "pending",
+                (_uuid4(h[32:64]), owner.account_id, step.fees, step.fee, "pending",
                  "cash_out_fee", cash_out, at, owner.seq, owner.available)
             )  # fmt: skip
         owner.pending, owner.last = owner.pending + amount + step.fee, moment
         answer = (
             f'{{"accepted":{{"externalReference":"{reference}","id":"{cash_out}",'
-            f'"internalCode":"{code}","requestedAt":"{moment.isoformat()}"}}}}'
+            f'"internalCode":"{code}","requestedAt":"{stamp.replace(" ", "T")}+00:00"}}}}'
         )
-        keys.append((client, str(uuid.uuid4()), os.urandom(32).hex(), answer.encode(), at))
+        keys.append((client, _uuid4(h[64:96]), h[96:160], answer.encode(), at))
         owner.decided += 1
+        # Version 7, as the server's (domain.risk.decision_id): time first, then random.
+        millis = f"{int(epoch * 1000):012x}"
+        decision = f"{millis[:8]}-{millis[8:]}-7{h[160:163]}-a{h[163:166]}-{h[166:178]}"
         decisions.append(
-            (decision_id(moment), client, cash_out, at, amount, payee, _CHECKS,
-             owner.decided, owner.decided)
+            (decision, client, cash_out, at, amount, payee, _CHECKS, owner.decided,
+             owner.decided)
         )  # fmt: skip
         payees.append((client, payee, at))
         jobs.append(
@@ -311,9 +339,13 @@ def preload(settings: Settings, hot_id: str, first: int, count: int, fee: int,
     began = time.monotonic()
     with closing(_Raw(settings)) as raw:
         step = _step(raw, hot_id, first, count, fee)
-        if raw.sqlite:  # a scratch file, alone: no journal while it is filled
+        # The rows are right by construction: neither journal nor foreign-key checks.
+        if raw.sqlite:  # a scratch file, alone
             for pragma in ("journal_mode=OFF", "synchronous=OFF", "cache_size=-1048576"):
                 raw.run(f"PRAGMA {pragma}")
+        else:  # the bench's role is a superuser, as it is to make schemas
+            raw.run("SET session_replication_role = replica")
+            raw.run("SET synchronous_commit = off")
         usage: dict[tuple[str, str], int] = {}
         for n in range(first, first + count, _CHUNK):
             rows = _rows(step, n, min(_CHUNK, first + count - n), usage)
