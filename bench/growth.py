@@ -463,12 +463,16 @@ def _measure(
 ) -> tuple[_Point, int]:
     """Saturation, p99 at half of it, then the reads; and how many cash-outs the loads
     added to the database."""
+    busy = os.getloadavg()[0]  # the machine is shared: what else ran, roughly
     closed = load(ctx, port, "cash_out", (caller,))
     accepted = rate(closed, ctx.config.seconds)
     offered = max(1.0, accepted / 2)
     half = load(ctx, port, "cash_out", (caller,), rate=offered)
     reads = _time_reads(ctx, port, settings, caller, hot_id)
-    closed_notes = f"closed-loop p50 / p99 / p99.9 {percentiles_ms(closed.latencies_us)} "
+    closed_notes = (
+        f"load average {busy:.1f} before; "
+        f"closed-loop p50 / p99 / p99.9 {percentiles_ms(closed.latencies_us)} "
+    )
     point = _Point(size, accepted, closed_notes + errors(closed), half, offered, reads)
     return point, closed.accepted + half.accepted
 
