@@ -331,8 +331,9 @@ def _step(raw: _Raw, hot_id: str, first: int, count: int, fee: int) -> _Step:
     )
 
 
-def preload(settings: Settings, hot_id: str, first: int, count: int, fee: int,
-            say: Callable[[str], None]) -> tuple[float, float]:  # fmt: skip
+def preload(
+    settings: Settings, hot_id: str, first: int, count: int, fee: int, say: Callable[[str], None]
+) -> tuple[float, float]:
     """Adds cash-outs ``first`` to ``first + count - 1``; the seconds the writes took,
     and those that readying the database took after them: PostgreSQL's VACUUM ANALYZE
     (so that autovacuum does not start it during the measurement) and a checkpoint,
@@ -578,8 +579,9 @@ def _time_reads(
     return found
 
 
-def _get(conn: http.client.HTTPConnection, path: str, headers: dict[str, str],
-         expected: bytes) -> str:  # fmt: skip
+def _get(
+    conn: http.client.HTTPConnection, path: str, headers: dict[str, str], expected: bytes
+) -> str:
     """One GET; "" if it answered 200 with ``expected`` in the body, else what it did."""
     conn.request("GET", path, headers=headers)
     reply = conn.getresponse()
