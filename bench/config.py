@@ -33,6 +33,10 @@ class Config:
     batch_items: int = 1000  # cash-outs per POST /cash-out/batch (and per raw transaction)
     batch_concurrency: int = 4  # batches in flight = raw-SQL connections of the batch job
     batch_drain: int = 8  # batches sent to the server with its worker, then drained
+    # Cash-outs preloaded before each growth measurement (``bench.growth``), one database
+    # grown from each size to the next.
+    growth_sizes: tuple[int, ...] = (0, 1_000_000, 5_000_000)
+    growth_plot: str = ""  # where the growth curve's PNG goes; "": docs/img/growth.png
     databases: tuple[str, ...] = ("sqlite", "postgres")
     pg_url: str = PG_ADMIN_URL
     smoke: bool = False
@@ -49,6 +53,7 @@ class Config:
             return default if raw in (None, "") else float(raw)
 
         databases = env.get("BENCH_DATABASES")
+        sizes = env.get("BENCH_GROWTH_SIZES")
         return replace(
             base,
             seconds=num("SECONDS", base.seconds),
@@ -62,6 +67,12 @@ class Config:
             batch_items=int(num("BATCH_ITEMS", base.batch_items)),
             batch_concurrency=int(num("BATCH_CONCURRENCY", base.batch_concurrency)),
             batch_drain=int(num("BATCH_DRAIN", base.batch_drain)),
+            growth_sizes=(
+                tuple(int(float(s)) for s in sizes.split(",") if s.strip())
+                if sizes
+                else base.growth_sizes
+            ),
+            growth_plot=env.get("BENCH_GROWTH_PLOT") or base.growth_plot,
             databases=(
                 tuple(d.strip() for d in databases.split(",") if d.strip())
                 if databases
@@ -86,6 +97,7 @@ class Config:
             batch_items=20,
             batch_concurrency=2,
             batch_drain=4,
+            growth_sizes=(0, 200, 1000),
             databases=("sqlite",),
             smoke=True,
         )

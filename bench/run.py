@@ -32,6 +32,7 @@ from connectpsp.bootstrap import build
 from .batches import batch_phase
 from .config import Config
 from .fixtures import create_merchants, login, scratch_database
+from .growth import growth_phase
 from .phase import Context, errors, load, rate, ratio, raw_errors, raw_load
 from .rawjobs import ISSUE_19_THREADS, MINIMAL, SERVER
 from .rawsql import prepare
@@ -106,6 +107,7 @@ def bench_database(
     full_rss = _pipeline_phases(ctx, saturation, raw)
     ctx.add("peak RSS, server without worker", f"{api_rss:.0f} MiB", "VmHWM")
     ctx.add("peak RSS, server with worker", f"{full_rss:.0f} MiB", "VmHWM")
+    growth_phase(ctx)
     return ctx.rows
 
 

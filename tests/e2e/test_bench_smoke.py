@@ -20,7 +20,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run_smoke(database: str, tmp_path: Path) -> str:
     output = tmp_path / "BENCHMARKS.md"
-    env = {**os.environ, "BENCH_DATABASES": database}
+    # The growth curve beside the report, not over the committed one.
+    env = {
+        **os.environ,
+        "BENCH_DATABASES": database,
+        "BENCH_GROWTH_PLOT": str(tmp_path / "growth.png"),
+    }
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--output", str(output)],
         cwd=ROOT,
@@ -68,13 +73,53 @@ def assert_bulk_payouts(report: str, database: str) -> None:
     assert f"; {sent} of {sent} webhooks" in drained, drained
 
 
+def assert_growth(report: str, database: str, plot: Path) -> None:
+    """Every size of the growth phase has its rows, each figure against the smallest
+    size's and the reads against issue 19's 10 ms, and the curve was drawn as a PNG."""
+    from bench.config import Config
+    from bench.growth import measurements
+
+    sizes = sorted(set(Config.from_env(smoke=True).growth_sizes))
+    assert len(sizes) >= 3, sizes
+    rows = {}
+    for measurement in measurements(tuple(sizes)):
+        found = [line for line in report.splitlines() if f"| {database} | {measurement} |" in line]
+        assert len(found) == 1, f"no row for {measurement!r} in:\n{report}"
+        assert found[0].split(" | ")[2].strip(), found[0]
+        assert "errors" not in found[0], found[0]
+        rows[measurement] = found[0]
+    small, large = sizes[0], sizes[-1]
+    assert (
+        "the base of this curve"
+        in rows[f"growth, {small:,} cash-outs preloaded: cash-outs/s at saturation, hot client"]
+    )
+    largest = f"growth, {large:,} cash-outs preloaded: "
+    grown = rows[largest + "cash-outs/s at saturation, hot client"]
+    assert "x the base's; within 15%: " in grown and f"{large - sizes[-2]:,} more" in grown
+    assert (
+        "x the base's; within 15%: " in rows[largest + "latency at 50% of saturation, hot client"]
+    )
+    for read in (
+        "GET /cash-out, first page",
+        "GET /cash-out/{internalCode}",
+        "GET by externalReference",
+    ):
+        assert "issue 19's 10 ms target (p99): " in rows[largest + read], rows[largest + read]
+    assert str(plot) in rows["growth curve"]
+    assert plot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
 def test_smoke_run_on_sqlite(tmp_path: Path) -> None:
-    assert_every_row(run_smoke("sqlite", tmp_path), "sqlite")
+    report = run_smoke("sqlite", tmp_path)
+    assert_every_row(report, "sqlite")
+    assert_growth(report, "sqlite", tmp_path / "growth.png")
 
 
 @pytest.mark.postgres
 def test_smoke_run_on_postgres(tmp_path: Path) -> None:
-    assert_every_row(run_smoke("postgres", tmp_path), "postgres")
+    report = run_smoke("postgres", tmp_path)
+    assert_every_row(report, "postgres")
+    assert_growth(report, "postgres", tmp_path / "growth.png")
 
 
 @pytest.mark.parametrize(
