@@ -1,7 +1,9 @@
 """The benchmark's knobs, from ``BENCH_*`` environment variables.
 
-The defaults give a full run of about 5-8 minutes on a 2-core machine; ``--smoke`` (or
-``BENCH_SMOKE=1``) shrinks everything so the harness itself can be tested in seconds.
+The defaults give a full run of about 20 minutes on a 2-core machine, plus the growth
+phase's preloads (about 4 minutes per million cash-outs, to 5 million:
+``BENCH_GROWTH_SIZES``); ``--smoke`` (or ``BENCH_SMOKE=1``) shrinks everything so the
+harness itself can be tested in seconds.
 ``BENCH_COMMAND`` names the command that started the run in the report (``make bench``
 sets it).
 """

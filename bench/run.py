@@ -36,9 +36,9 @@ from .growth import growth_phase
 from .phase import Context, errors, load, rate, ratio, raw_errors, raw_load
 from .rawjobs import ISSUE_19_THREADS, MINIMAL, SERVER
 from .rawsql import prepare
-from .scale import processes_phase
 from .receiver import Receiver
 from .report import Row
+from .scale import processes_phase
 from .server import Server
 from .stats import fmt_rate, percentiles_ms
 from .turns import checks_phase, metrics_phase
@@ -161,9 +161,7 @@ def _api_phases(ctx: Context, raw: dict[tuple[str, str], float]) -> tuple[float,
     return api.peak_rss_mib, saturation["hot client"]
 
 
-def _pipeline_phases(
-    ctx: Context, saturation: float, raw: dict[tuple[str, str], float]
-) -> float:
+def _pipeline_phases(ctx: Context, saturation: float, raw: dict[tuple[str, str], float]) -> float:
     """The server with its worker, on a fresh database (the API phases left thousands of
     unsettled cash-outs that would sit in front of ours): the whole path's saturation,
     end-to-end latency at a fraction of it, then the dispatcher's rate. Returns the

@@ -30,7 +30,10 @@ def processes_phase(ctx: Context, against_raw: Callable[[float, str], str]) -> N
             Server(settings, worker=False, log=ctx.tmp / "one-process.log") as one,
             Server(settings, worker=False, log=ctx.tmp / "two-processes.log", processes=2) as two,
         ):
-            cases = (("hot client", [hot], "hot account"), ("1,000 clients", many, "1,000 accounts"))
+            cases = (
+                ("hot client", [hot], "hot account"),
+                ("1,000 clients", many, "1,000 accounts"),
+            )
             for label, merchants, case in cases:
                 callers = login(one.base_url, merchants)  # tokens serve either server
                 arms = {"1 process": Arm(one, callers), "2 processes": Arm(two, callers)}
