@@ -132,8 +132,10 @@ def test_kill_9_at_random_moments(db_settings: Settings, tmp_path: Path) -> None
     settings = replace(db_settings, sandbox_latency_ms=0)
     container = build(settings, clock=FakeClock())
     # Enough work, at 200 ms of SPI latency per payment, that several kills land while
-    # some is done and some is left, however fast settlement gets.
-    ids = accept_many(container, 600)
+    # some is done and some is left, however fast settlement gets: a worker claims 128
+    # jobs at a time, and what a killed one claimed waits out its lease (3 s), so each
+    # restart must find work no dead worker holds.
+    ids = accept_many(container, 2_400)
     env = worker_env(settings, latency_ms=200)
     rng = random.Random(20261123)
     kills_mid_run = 0
