@@ -196,7 +196,9 @@ def test_another_clients_ids_reach_nothing_on_any_route(settling_server: Running
     (in_batch,) = replies[("POST", "/cash-out/batch")].json()["results"]
     b_code = replies[("POST", "/cash-out")].json()["internalCode"]
     assert in_batch["status"] == 409 and in_batch["error"]["details"] == {"internalCode": b_code}
-    assert replies[("GET", "/balance")].json()["total"] == 100.00
+    # B's 10.00 cash-out (no fee) leaves the total once it settles, which may be before
+    # the balance was read: none of A's money shows either way.
+    assert replies[("GET", "/balance")].json()["total"] in (100.00, 90.00)
     assert replies[("POST", "/brcode/decode")].json()["merchantName"] == "Fulano de Tal"
     assert replies[("POST", "/cash-in")].status_code == 201  # B's own, A's reference
     assert replies[("POST", "/pix-keys")].status_code == 201
