@@ -26,8 +26,11 @@ run: install
 
 # Chromium renders the API reference offline (tests/e2e/test_docs_offline.py); the script
 # installs Debian's package only when it is missing.
+# The suite starts hundreds of processes (the CLI, servers); where PYTHONDONTWRITEBYTECODE
+# is set, as on this project's CI machines, each compiled our sources again first.
 test: install
 	bash scripts/ensure-chromium.sh
+	$(BIN)/python -m compileall -q -j 0 src bench tests
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The long reliability suite; writes docs/reliability.md with its figures.

@@ -106,7 +106,10 @@ def _spec(config: Config, port: int, callers: tuple[Caller, ...], n: int, start:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--rules", choices=("on", "off"), default="off")
+    parser.add_argument("--rules", choices=("on", "off", "none"), default="off")
+    parser.add_argument(
+        "--cpu", action="store_true", help="sample every running thread, not the GIL's holder"
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--keep", type=Path, help="where to keep py-spy's raw output")
@@ -128,7 +131,10 @@ def main(argv: list[str] | None = None) -> int:
             container.clients.set_risk(merchant.client_id, every_rule(container.clock.now()))
         container.close()
         raw = args.keep or Path(tmp) / "profile.txt"
-        with Server(settings, worker=False, log=Path(tmp) / "server.log") as server:
+        command = [sys.executable, "-m", "bench.unchecked"] if args.rules == "none" else None
+        with Server(
+            settings, worker=False, log=Path(tmp) / "server.log", command=command
+        ) as server:
             callers = login(server.base_url, [merchant])
             start = time.monotonic() + config.lead
             loads = [
@@ -136,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
                 for n in range(procs)
             ]
             time.sleep(max(0.0, start + config.warmup - time.monotonic()))
-            record = ["record", "--pid", str(server.pid), "--gil", "--rate", str(args.rate)]
+            record = ["record", "--pid", str(server.pid), "--rate", str(args.rate)]
+            record += [] if args.cpu else ["--gil"]
             spy = subprocess.Popen(  # noqa: S603 - py-spy, our own arguments
                 [py_spy, *record, "--format", "raw", "--output", str(raw)],
                 stdout=subprocess.DEVNULL,
@@ -155,13 +162,15 @@ def main(argv: list[str] | None = None) -> int:
 def _report(args: argparse.Namespace, config: Config, load: LoadResult, collapsed: str) -> None:
     rate = load.ok / config.seconds
     samples, found = shares(collapsed)
+    # With --cpu a sample is a running thread (the GIL's holder or one in C without it).
+    what, held = ("thread", "threads ran") if args.cpu else ("GIL", "the GIL held")
     print(
         f"{args.database}, rules {args.rules}: {fmt_rate(rate)} cash-outs/s accepted "
-        f"({sum(load.statuses.values())} failed); {samples} GIL samples at {args.rate}/s "
-        f"over {config.seconds:g} s: the GIL held {samples / args.rate / config.seconds:.0%} "
+        f"({sum(load.statuses.values())} failed); {samples} {what} samples at {args.rate}/s "
+        f"over {config.seconds:g} s: {held} {samples / args.rate / config.seconds:.0%} "
         f"of the time, {1e3 * samples / args.rate / max(load.ok, 1):.3f} ms per cash-out"
     )
-    print("| part | share of GIL samples | per cash-out |")
+    print(f"| part | share of {what} samples | per cash-out |")
     print("|---|---|---|")
     for label, _, _ in PARTS:
         n = found[label]

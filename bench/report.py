@@ -27,6 +27,8 @@ MEASUREMENTS = (
     "cash-outs/s at saturation, hot client, the client's rules off",
     "cash-outs/s at saturation, hot client, every fraud check off",
     "cash-outs/s at saturation, hot client, metrics on",
+    "cash-outs/s at saturation, hot client, 2 API processes",
+    "cash-outs/s at saturation, 1,000 clients, 2 API processes",
     "latency at 25% of saturation, hot client",
     "latency at 50% of saturation, hot client",
     "latency at 80% of saturation, hot client",

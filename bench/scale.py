@@ -21,7 +21,7 @@ def processes_phase(ctx: Context, against_raw: Callable[[float, str], str]) -> N
     """Rows "cash-outs/s at saturation, CASE, 2 API processes". ``against_raw``: a rate
     as ratios to the raw-SQL baselines of a case ("hot account", "1,000 accounts")."""
     kind, cfg = ctx.kind, ctx.config
-    rounds = 2 if cfg.smoke else 6
+    rounds = 1 if cfg.smoke else 6
     with scratch_database(kind, ctx.tmp, "processes", cfg.pg_url) as settings:
         container = build(settings)
         hot, *many = create_merchants(container, cfg.clients + 1, fee=cfg.fee_centavos)

@@ -78,7 +78,7 @@ def ratios(arm: Arm, base: Arm) -> tuple[float, str]:
     return statistics.median(found), f"from {found[0]:.2f}x to {found[-1]:.2f}x"
 
 
-def checks_phase(ctx: Context) -> None:
+def checks_phase(ctx: Context, rounds: int | None = None) -> None:
     """What the fraud checks cost (issue 20): three arms on a fresh database, each a
     fresh hot client, in turn.
 
@@ -89,7 +89,7 @@ def checks_phase(ctx: Context) -> None:
     - every check off: ``python -m bench.unchecked`` on the same database, no screening,
       no rules, no record (there is no setting for it: ``bench/unchecked.py``)."""
     kind, cfg = ctx.kind, ctx.config
-    rounds = 2 if cfg.smoke else 6
+    rounds = rounds or (2 if cfg.smoke else 6)
     with scratch_database(kind, ctx.tmp, "checks", cfg.pg_url) as settings:
         container = build(settings)
         rules_on, rules_off, unchecked = create_merchants(container, 3, fee=cfg.fee_centavos)
@@ -140,7 +140,7 @@ def metrics_phase(ctx: Context) -> None:
     Then one scrape of the "on" server, whose settlement backlog is every cash-out it
     accepted (no worker): what the backlog's SQL costs."""
     kind, cfg = ctx.kind, ctx.config
-    rounds = 3 if cfg.smoke else 8
+    rounds = 2 if cfg.smoke else 8
     with scratch_database(kind, ctx.tmp, "metrics", cfg.pg_url) as settings:
         container = build(settings)
         merchants = create_merchants(container, 2, fee=cfg.fee_centavos)

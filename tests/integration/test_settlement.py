@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from connectpsp.adapters.participants import load_participants
 from connectpsp.adapters.rails.simulated import SimulatedPixNetwork
-from connectpsp.adapters.storage import db
 from connectpsp.adapters.storage import schema as t
 from connectpsp.bootstrap import Container
 from connectpsp.domain.cashout import (
@@ -42,6 +41,7 @@ from connectpsp.service.rail import (
 from connectpsp.service.settlement import SettlementService, finish, rail_key
 from connectpsp.settings import Settings
 from tests.invariants import settlement_problems
+from tests.statements import WatchStatements
 from tests.support import FakeClock
 
 MARIA = Creditor("Maria Silva", "12345678909", "18236120", "0001", "947710840", AccountType.PAYMENT)
@@ -604,35 +604,14 @@ def test_an_abandoned_claim_is_retaken_only_once_its_lease_ends(
     assert settlement_problems(container.db, [cash_out_id]) == []
 
 
-class LockOrder:
-    """The tables the statements run meanwhile lock or write, in the order they first do:
-    those SQLAlchemy runs, and those run on the cursor itself (``db.run_sql``)."""
+class LockOrder(WatchStatements):
+    """The tables the statements run meanwhile lock or write, in the order they first do."""
 
     def __init__(self, container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+        super().__init__(container, monkeypatch)
         self.tables: list[str] = []
-        self._engine = container.db.engine
-        self._monkeypatch = monkeypatch
 
-    def __enter__(self) -> LockOrder:
-        event.listen(self._engine, "before_cursor_execute", self._sqlalchemy)
-        on_cursor = db._on_cursor
-
-        def _cursor(conn: Any, sql: str, params: Any, *, many: bool) -> Any:
-            self._seen(sql)
-            return on_cursor(conn, sql, params, many=many)
-
-        self._monkeypatch.setattr(db, "_on_cursor", _cursor)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        event.remove(self._engine, "before_cursor_execute", self._sqlalchemy)
-        self._monkeypatch.undo()
-
-    def _sqlalchemy(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        self._seen(statement)
-
-    def _seen(self, statement: str) -> None:
-        sql = " ".join(statement.split()).upper()
+    def seen(self, sql: str) -> None:
         for table in ("ACCOUNTS", "DAILY_USAGE"):
             locks = sql.startswith(f"UPDATE {table} ") or (
                 f"FROM {table} " in sql and "FOR UPDATE" in sql

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from connectpsp.adapters.rails.simulated import LOST_RESPONSE_ACCOUNT
-from connectpsp.adapters.storage import db
 from connectpsp.adapters.storage import schema as t
 from connectpsp.bootstrap import Container
 from connectpsp.domain.cashout import CashOutStatus, Creditor
@@ -31,6 +29,7 @@ from tests.integration.test_settlement import (
     stored,
 )
 from tests.invariants import settlement_problems
+from tests.statements import WatchStatements
 from tests.support import FakeClock
 
 
@@ -160,37 +159,16 @@ def test_the_simulated_spi_takes_a_batch_once_per_key(container: Container) -> N
     assert counts == {o.idempotency_key: 2 if o is earlier else 1 for o in orders}
 
 
-class Statements:
-    """The statements run meanwhile on the tables settlement writes, SQLAlchemy's and
-    those run on the cursor itself (``db.run_sql``)."""
+class Statements(WatchStatements):
+    """How many statements run meanwhile on the tables settlement writes."""
 
     TABLES = ("CASH_OUTS", "OUTBOX", "SANDBOX_SPI_PAYMENTS", "SANDBOX_DICT_KEYS", "TRANSFERS")
 
     def __init__(self, container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
+        super().__init__(container, monkeypatch)
         self.count = 0
-        self._engine = container.db.engine
-        self._monkeypatch = monkeypatch
 
-    def __enter__(self) -> Statements:
-        event.listen(self._engine, "before_cursor_execute", self._sqlalchemy)
-        on_cursor = db._on_cursor
-
-        def _cursor(conn: Any, sql: str, params: Any, *, many: bool) -> Any:
-            self._seen(sql)
-            return on_cursor(conn, sql, params, many=many)
-
-        self._monkeypatch.setattr(db, "_on_cursor", _cursor)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        event.remove(self._engine, "before_cursor_execute", self._sqlalchemy)
-        self._monkeypatch.undo()
-
-    def _sqlalchemy(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        self._seen(statement)
-
-    def _seen(self, statement: str) -> None:
-        sql = " ".join(statement.split()).upper()
+    def seen(self, sql: str) -> None:
         if any(f" {table} " in f" {sql} " for table in self.TABLES):
             self.count += 1
 

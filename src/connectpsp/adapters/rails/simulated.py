@@ -199,9 +199,19 @@ class SimulatedPixNetwork:
             tx.commit()
 
     def install_demo_keys(self) -> None:
-        for entry in DEMO_KEYS:
-            with contextlib.suppress(PixKeyAlreadyRegistered):
-                self.register(entry.key_type, entry.key, entry.owner, entry.reject_with)
+        self.install_keys(DEMO_KEYS)
+
+    def install_keys(self, entries: list[DictKey]) -> None:
+        """Register those of ``entries`` that are not: one read at every start but the
+        first. A key another process registers meanwhile is left as it is."""
+        keys = t.sandbox_dict_keys.c.key
+        with self._db.transaction(write=False) as tx:
+            query = select(keys).where(keys.in_([entry.key for entry in entries]))
+            taken = set(tx.conn.execute(query).scalars())
+        for entry in entries:
+            if entry.key not in taken:
+                with contextlib.suppress(PixKeyAlreadyRegistered):
+                    self.register(entry.key_type, entry.key, entry.owner, entry.reject_with)
 
     def lookup(self, key_type: PixKeyType, key: str) -> Creditor | None:
         with self._db.transaction(write=False) as tx:

@@ -24,7 +24,6 @@ an account is.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,7 +36,7 @@ from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import Database, Transaction, upsert
 from connectpsp.domain.cashout import Creditor
 from connectpsp.domain.clock import Clock
-from connectpsp.domain.errors import NotFound, PixKeyAlreadyRegistered
+from connectpsp.domain.errors import NotFound
 from connectpsp.domain.ids import new_id
 from connectpsp.domain.infractions import InfractionStatus
 from connectpsp.domain.pix import AccountType, PixKeyType
@@ -240,9 +239,7 @@ class SimulatedDictSecurity:
 
     def install_demo_markers(self) -> None:
         """The marked demo keys and their markers; a marker removed since stays removed."""
-        for entry in MARKED_KEYS:
-            with contextlib.suppress(PixKeyAlreadyRegistered):
-                self._network.register(entry.key_type, entry.key, entry.owner)
+        self._network.install_keys(MARKED_KEYS)
         now = self._clock.now()
         with self._db.transaction(write=True) as tx:
             for demo in DEMO_MARKERS:
