@@ -160,6 +160,12 @@ def _uuid4(h: str) -> str:
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-a{h[17:20]}-{h[20:32]}"
 
 
+def _uuid7(millis: str, h: str) -> str:
+    """A version 7 UUID, as the server makes its ids (``domain.ids.ordered_id``): 12 hex
+    digits of Unix milliseconds, then 18 random ones from ``h``."""
+    return f"{millis[:8]}-{millis[8:]}-7{h[:3]}-a{h[3:6]}-{h[6:18]}"
+
+
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
 
@@ -221,7 +227,8 @@ def _rows(
         owner = step.owner(n)
         client = owner.client_id
         h = randomness[192 * i : 192 * (i + 1)]
-        cash_out, code, reference = _uuid4(h), _internal_code(n), f"g-{n}"
+        millis = f"{int(epoch * 1000):012x}"
+        cash_out, code, reference = _uuid7(millis, h), _internal_code(n), f"g-{n}"
         amount, payee = 1 + n * 7919 % 1000, _cpf(n)
         cash_outs.append(
             (cash_out, code, client, reference, amount, step.fee, "User withdrawal",
@@ -232,10 +239,10 @@ def _rows(
             (cash_out, owner.account_id, step.settlement, amount, "pending", "cash_out",
              cash_out, at, owner.seq, owner.available)
         )  # fmt: skip
-        if step.fee:  # the server derives the fee's id from the cash-out's: any will do
+        if step.fee:  # the server derives the fee's id from the cash-out's: any of its time
             owner.seq, owner.available = owner.seq + 1, owner.available - step.fee
             transfers.append(
-                (_uuid4(h[32:64]), owner.account_id, step.fees, step.fee, "pending",
+                (_uuid7(millis, h[32:50]), owner.account_id, step.fees, step.fee, "pending",
                  "cash_out_fee", cash_out, at, owner.seq, owner.available)
             )  # fmt: skip
         owner.pending, owner.last = owner.pending + amount + step.fee, moment
@@ -245,9 +252,7 @@ def _rows(
         )
         keys.append((client, _uuid4(h[64:96]), h[96:160], answer.encode(), at))
         owner.decided += 1
-        # Version 7, as the server's (domain.risk.decision_id): time first, then random.
-        millis = f"{int(epoch * 1000):012x}"
-        decision = f"{millis[:8]}-{millis[8:]}-7{h[160:163]}-a{h[163:166]}-{h[166:178]}"
+        decision = _uuid7(millis, h[160:178])
         decisions.append(
             (decision, client, cash_out, at, amount, payee, _CHECKS, owner.decided,
              owner.decided)

@@ -18,7 +18,7 @@ from sqlalchemy import Executable, Row, Table, update
 
 from connectpsp.adapters.participants import load_participants
 from connectpsp.adapters.storage import schema as t
-from connectpsp.api.schemas import parse_cash_out
+from connectpsp.api.cash_out_body import parse_cash_out
 from connectpsp.bootstrap import Container, build
 from connectpsp.domain.cashin import ChargeRequest, ChargeType
 from connectpsp.domain.ids import new_id, return_id

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from connectpsp.adapters.storage.db import Database
+from connectpsp.adapters.storage.migrate import alembic_config, head_revision
 from connectpsp.adapters.storage.schema import metadata
 from connectpsp.bootstrap import Container
 from connectpsp.settings import Settings
@@ -63,3 +65,16 @@ def _replaced_when_idle(settings: Settings) -> None:
     finally:
         db.dispose()
         killer.dispose()
+
+
+def test_the_revisions_are_one_line_each_named_by_its_files_prefix() -> None:
+    """``migrate`` knows the newest revision, and whether a database is at it, without
+    loading Alembic: it takes the files' prefixes for the revisions."""
+    scripts = ScriptDirectory.from_config(alembic_config())
+    line = [r.revision for r in reversed(list(scripts.walk_revisions()))]
+    assert [r.down_revision for r in reversed(list(scripts.walk_revisions()))] == [
+        None,
+        *line[:-1],
+    ]
+    assert line == [f"{n:04d}" for n in range(1, len(line) + 1)]
+    assert head_revision() == scripts.get_current_head() == line[-1]

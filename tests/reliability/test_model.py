@@ -59,7 +59,7 @@ from connectpsp.adapters.rails.simulated_returns import (
     LOST_REFUND_ANSWER_PAYER,
     MAGIC_REFUND_PAYERS,
 )
-from connectpsp.api.schemas import parse_cash_out
+from connectpsp.api.cash_out_body import parse_cash_out
 from connectpsp.bootstrap import build
 from connectpsp.domain.blocks import PRECAUTIONARY_HOLD
 from connectpsp.domain.cashin import (

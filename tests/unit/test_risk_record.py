@@ -5,8 +5,7 @@ shared fraud-markers check per screening, and payees read as paid not read again
 from __future__ import annotations
 
 import json
-import uuid
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ from connectpsp.domain.risk import (
     RiskHistory,
     RiskRules,
     Screening,
-    decision_id,
     screen,
 )
 from tests.fakes import FakeRisk, fake_services, request
@@ -31,16 +29,6 @@ EVERY_RULE = RiskRules(
     night_start=time(0, 0),
     night_end=time(23, 59),
 )
-
-
-def test_a_decision_id_is_a_uuid_7_in_the_order_of_its_moment() -> None:
-    ids = [decision_id(NOON + timedelta(milliseconds=n)) for n in range(0, 5000, 7)]
-    assert ids == sorted(ids)
-    for text in ids[:3]:
-        parsed = uuid.UUID(text)
-        assert (str(parsed), parsed.version, parsed.variant) == (text, 7, uuid.RFC_4122)
-    assert int(ids[0][:8] + ids[0][9:13], 16) == int(NOON.timestamp() * 1000)
-    assert len({decision_id(NOON) for _ in range(1000)}) == 1000  # one moment, all unique
 
 
 @pytest.mark.parametrize(

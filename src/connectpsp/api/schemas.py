@@ -3,7 +3,6 @@ camelCase on the wire (aliases) and snake_case in Python."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -21,10 +20,9 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from connectpsp.domain.cashout import BankAccount, CashOutRequest, Payee, PixDestination
 from connectpsp.domain.documents import document_type
 from connectpsp.domain.errors import FieldError, ValidationFailed
-from connectpsp.domain.money import Centavos, format_brl, parse_amount
+from connectpsp.domain.money import format_brl, parse_amount
 from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.domain.pix import AccountType, PixKeyType, validate_pix_key
 from connectpsp.domain.webhooks import is_http_url
@@ -42,9 +40,7 @@ __all__ = [
     "TokenOut",
     "WebhookIn",
     "parse_body",
-    "parse_cash_out",
     "parse_token_request",
-    "pays_br_code",
 ]
 
 _REFERENCE_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-")
@@ -84,7 +80,7 @@ Document = Annotated[
 ]
 
 
-def _reference(value: str) -> str:
+def check_reference(value: str) -> str:
     if not 1 <= len(value) <= 64 or not set(value) <= _REFERENCE_CHARS:
         raise ValueError("must be 1 to 64 characters of letters, digits, '.', '_', ':' or '-'")
     return value
@@ -92,7 +88,7 @@ def _reference(value: str) -> str:
 
 ExternalReference = Annotated[
     str,
-    AfterValidator(_reference),
+    AfterValidator(check_reference),
     Field(description="Your own id, unique per client: 1-64 of [A-Za-z0-9._:-]"),
 ]
 
@@ -303,49 +299,6 @@ def _field_errors(error: ValidationError) -> list[FieldError]:
             message = err["msg"]
         found.append(FieldError(".".join(path) or "body", message))
     return found
-
-
-def pays_br_code(data: Any) -> bool:
-    """Whether a cash-out body pays a BR Code (parse it with a ``br_code`` reader, off
-    the event loop: a dynamic code's location is fetched)."""
-    payee = data.get("payee") if isinstance(data, dict) else None
-    destination = payee.get("destination") if isinstance(payee, dict) else None
-    return isinstance(destination, dict) and destination.get("type") == "BRCODE"
-
-
-def parse_cash_out(
-    data: Any,
-    participants: ParticipantDirectory,
-    per_transaction_limit: Centavos,
-    br_code: Callable[[str, Centavos], PixDestination] | None = None,
-) -> CashOutRequest:
-    body = parse_body(
-        CashOutIn, data, participants=participants, per_transaction_limit=per_transaction_limit
-    )
-    d = body.payee.destination
-    destination: PixDestination | BankAccount
-    if isinstance(d, PixDestinationIn):
-        destination = PixDestination(d.pix_key_type, d.pix_key)
-    elif isinstance(d, BrCodeDestinationIn):
-        if br_code is None:
-            raise ValidationFailed(
-                [FieldError("payee.destination.type", "BRCODE is not accepted here")]
-            )
-        destination = br_code(d.br_code, body.amount)
-    else:
-        destination = BankAccount(
-            d.bank_account.ispb,
-            d.bank_account.branch,
-            d.bank_account.account,
-            d.bank_account.account_type,
-        )
-    return CashOutRequest(
-        amount=body.amount,
-        external_reference=body.external_reference,
-        description=body.description,
-        webhook_url=body.webhook_url,
-        payee=Payee(body.payee.name, body.payee.document, destination),
-    )
 
 
 M = TypeVar("M", bound=BaseModel)

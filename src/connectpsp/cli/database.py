@@ -5,6 +5,7 @@ parameters (hashes, ciphertexts)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -62,15 +63,20 @@ def open_container(settings: Settings, *, migrate: bool) -> Iterator[Container]:
 @contextmanager
 def database_errors(settings: Settings) -> Iterator[None]:
     """Database failures as one line that names the database (never its password)."""
-    from alembic.util import CommandError
     from sqlalchemy.exc import SQLAlchemyError
 
     from connectpsp.domain.errors import StorageUnavailable
 
     try:
         yield
-    except (SQLAlchemyError, StorageUnavailable, CommandError) as error:
+    except (SQLAlchemyError, StorageUnavailable) as error:
         raise CliError(database_problem(error, settings)) from None
+    except Exception as error:
+        # Alembic's own error, when a migration ran: only then is Alembic loaded.
+        alembic = sys.modules.get("alembic.util")
+        if alembic is not None and isinstance(error, alembic.CommandError):
+            raise CliError(database_problem(error, settings)) from None
+        raise
 
 
 def require_migrated(settings: Settings) -> None:

@@ -15,7 +15,7 @@ from connectpsp.domain.errors import (
     InsufficientBalance,
     LimitExceeded,
 )
-from connectpsp.domain.ids import derived_id, new_id, new_internal_code
+from connectpsp.domain.ids import derived_id, new_internal_code, ordered_id
 from connectpsp.domain.ledger import (
     PSP_FEES,
     PSP_SETTLEMENT,
@@ -139,7 +139,7 @@ def _assess(
         return Assessment(checks, refusal=refusal)
     fee = client.fee_plan.fee_for(request.amount)
     cash_out = CashOut(
-        id=new_id(),
+        id=ordered_id(now),
         internal_code=new_internal_code(),
         client_id=client.id,
         external_reference=request.external_reference,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -46,7 +45,6 @@ __all__ = [
     "RiskRules",
     "Screening",
     "Tally",
-    "decision_id",
     "looks_back",
     "night_started",
     "refusal_of",
@@ -252,22 +250,6 @@ class Check:
 
 
 _COMPACT = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def decision_id(at: datetime) -> str:
-    """A UUID (version 7): ``at``'s Unix time in milliseconds, then random bits. Ids in
-    time order are added at the end of the key's index; random ones dirtied a page each."""
-    millis = int(at.timestamp() * 1000)
-    rand = int.from_bytes(os.urandom(10))
-    value = (
-        (millis & 0xFFFF_FFFF_FFFF) << 80
-        | 0x7 << 76
-        | (rand >> 62 & 0xFFF) << 64
-        | 0b10 << 62
-        | rand & 0x3FFF_FFFF_FFFF_FFFF
-    )
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from connectpsp.domain.errors import (
     LimitExceeded,
     NotFound,
 )
+from connectpsp.domain.ids import ordered_id
 from connectpsp.domain.ledger import Book, client_account_code
 from connectpsp.domain.participants import ParticipantDirectory
 from connectpsp.domain.risk import (
@@ -47,7 +48,6 @@ from connectpsp.domain.risk import (
     RiskHistory,
     Screening,
     Tally,
-    decision_id,
     looks_back,
 )
 from connectpsp.service.acceptance import AcceptanceEngine, Decided, Submission
@@ -152,7 +152,7 @@ class CashOutFlow:
         accepted = assessment.acceptance
         state.decisions.append(
             Decision(
-                id=decision_id(now),
+                id=ordered_id(now),
                 client_id=client.id,
                 cash_out_id=accepted.cash_out.id if accepted else None,
                 at=now,

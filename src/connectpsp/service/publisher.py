@@ -9,13 +9,13 @@ by the event's subject, and queues a delivery per receiver; the dispatcher (in
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from connectpsp.domain.events import Event
+from connectpsp.domain.ids import ordered_id
 from connectpsp.domain.webhooks import Endpoint, Message, MessageShape
 from connectpsp.service.ports import UnitOfWork
 
@@ -86,7 +86,7 @@ class Publisher:
         self, event: Event, shape: MessageShape, payload: dict[str, Any], at: datetime
     ) -> Message:
         return Message(
-            id="msg_" + uuid.uuid4().hex,
+            id="msg_" + ordered_id(at).replace("-", ""),
             client_id=event.client_id,
             event_type=event.type,
             shape=shape,

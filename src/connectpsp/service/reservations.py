@@ -10,7 +10,7 @@ from connectpsp.domain.cashout import CashOut
 from connectpsp.domain.cashout_acceptance import fee_transfer_id
 from connectpsp.domain.clock import business_date
 from connectpsp.domain.errors import LedgerViolation
-from connectpsp.domain.ids import new_id
+from connectpsp.domain.ids import derived_id
 from connectpsp.domain.ledger import Transfer
 from connectpsp.domain.money import Centavos
 from connectpsp.service.ports import UnitOfWork
@@ -36,8 +36,9 @@ class Reservations:
             reserved = self._held.get(transfer_id)
             if reserved is None:
                 raise LedgerViolation(f"No pending transfer {transfer_id}.")
-            step = ledger.post if post else ledger.void
-            self._steps.append(step(reserved, new_id()))
+            # Derived: the step of a time-ordered transfer is added where it was.
+            step, name = (ledger.post, "post") if post else (ledger.void, "void")
+            self._steps.append(step(reserved, derived_id(transfer_id, name)))
         if not post:
             day = business_date(cash_out.requested_at)
             self._unused.append((cash_out.client_id, day, cash_out.amount))

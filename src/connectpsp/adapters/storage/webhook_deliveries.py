@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from datetime import datetime
@@ -14,6 +13,7 @@ from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage import webhook_queue as queue
 from connectpsp.adapters.storage.db import insert_rows
 from connectpsp.adapters.storage.webhook_endpoints import endpoint_live
+from connectpsp.domain.ids import ordered_id
 from connectpsp.domain.webhooks import (
     Attempt,
     AttemptResult,
@@ -56,7 +56,7 @@ class SqlWebhookDeliveries:
     def add_delivery(
         self, message: Message, url: str, endpoint_id: str | None, at: datetime
     ) -> str:
-        delivery_id = str(uuid.uuid4())
+        delivery_id = ordered_id(at)
         self._deliveries.append(
             {
                 "id": delivery_id,

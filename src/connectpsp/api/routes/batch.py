@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from connectpsp.api import views
+from connectpsp.api.cash_out_body import parse_cash_out, pays_br_code
 from connectpsp.api.deps import (
     IDEMPOTENT_REPLAYED,
     authenticated,
@@ -33,8 +34,6 @@ from connectpsp.api.schemas import (
     AcceptedBody,
     CashOutIn,
     ErrorDetail,
-    parse_cash_out,
-    pays_br_code,
 )
 from connectpsp.api.services import Services
 from connectpsp.domain.cashout import CashOutRequest

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from connectpsp.api import views
+from connectpsp.api.cash_out_body import parse_cash_out, pays_br_code
 from connectpsp.api.deps import (
     IDEMPOTENT_REPLAYED,
     INTERNAL_CODE_PATTERN,
@@ -37,8 +38,6 @@ from connectpsp.api.schemas import (
     AcceptedBody,
     CashOutBody,
     CashOutIn,
-    parse_cash_out,
-    pays_br_code,
 )
 from connectpsp.domain.cashout import CashOutStatus
 from connectpsp.domain.errors import InvalidSignature
