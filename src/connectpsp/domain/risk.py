@@ -17,7 +17,6 @@ limit is not free; amounts count only when they were accepted (a refusal moves n
 from __future__ import annotations
 
 import functools
-import json
 from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -98,8 +97,13 @@ class RiskRules:
 def night_started(rules: RiskRules, moment: datetime) -> datetime | None:
     """When the night window that holds ``moment`` began (aware), or None in the day. A
     window may cross midnight (20:00-06:00) or not (00:00-05:00)."""
+    return _night_started(rules.night_start, rules.night_end, moment)
+
+
+# A batch's decisions share their moment, and its clients mostly their window.
+@functools.lru_cache(maxsize=64)
+def _night_started(start: time, end: time, moment: datetime) -> datetime | None:
     local = moment.astimezone(SAO_PAULO)
-    start, end = rules.night_start, rules.night_end
     today = local.date()
     if start < end:
         inside = start <= local.time() < end
@@ -242,15 +246,6 @@ class Check:
     def as_record(self) -> dict[str, Any]:
         return {"rule": self.rule, "passed": self.passed, "inputs": self.inputs}
 
-    @functools.cached_property
-    def record_json(self) -> str:
-        """``as_record`` as compact JSON, encoded once: the fraud markers' check is one
-        shared object per screening (``screen``), so encoded once per process."""
-        return _COMPACT(self.as_record())
-
-
-_COMPACT = json.JSONEncoder(separators=(",", ":")).encode
-
 
 @dataclass(frozen=True)
 class Decision:
@@ -346,7 +341,7 @@ def _fraud_check(key: bool, owner: bool, payee: bool) -> Check:
     return Check("fraud_markers", not (key or owner or payee), inputs)
 
 
-# The fraud markers' check for each screening, shared: its record is encoded once.
+# The fraud markers' check for each screening, made once.
 _FRAUD_CHECKS = {
     (k, o, p): _fraud_check(k, o, p)
     for k in (False, True)
