@@ -1,7 +1,7 @@
 """The benchmark's knobs, from ``BENCH_*`` environment variables.
 
 The defaults give a full run of about 20 minutes on a 2-core machine, plus the growth
-phase's preloads (about 4 minutes per million cash-outs, to 5 million:
+phase's preloads (75 seconds to 4 minutes per million cash-outs by machine, to 5 million:
 ``BENCH_GROWTH_SIZES``); ``--smoke`` (or ``BENCH_SMOKE=1``) shrinks everything so the
 harness itself can be tested in seconds.
 ``BENCH_COMMAND`` names the command that started the run in the report (``make bench``
@@ -88,8 +88,8 @@ class Config:
     def smoke_defaults(cls) -> Config:
         # Every phase still runs end to end; only the sizes shrink. No timing is asserted.
         return cls(
-            seconds=0.5,
-            warmup=0.15,
+            seconds=0.35,
+            warmup=0.1,
             lead=0.3,
             concurrency=4,
             procs=1,

@@ -6,18 +6,18 @@ from __future__ import annotations
 from typing import Any, Self
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 
 from connectpsp.adapters.storage import db
-from connectpsp.bootstrap import Container
 
 
 class WatchStatements:
     """A context manager; a subclass says in ``seen`` what it makes of each statement,
-    given with its whitespace collapsed and in upper case."""
+    given with its whitespace collapsed and in upper case. ``engine``: one engine's
+    statements, or ``Engine`` itself for every engine's, those made meanwhile too."""
 
-    def __init__(self, container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
-        self._engine = container.db.engine
+    def __init__(self, engine: Engine | type[Engine], monkeypatch: pytest.MonkeyPatch) -> None:
+        self._engine = engine
         self._monkeypatch = monkeypatch
 
     def seen(self, sql: str) -> None:

@@ -608,7 +608,7 @@ class LockOrder(WatchStatements):
     """The tables the statements run meanwhile lock or write, in the order they first do."""
 
     def __init__(self, container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
-        super().__init__(container, monkeypatch)
+        super().__init__(container.db.engine, monkeypatch)
         self.tables: list[str] = []
 
     def seen(self, sql: str) -> None:

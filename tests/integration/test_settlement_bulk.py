@@ -165,7 +165,7 @@ class Statements(WatchStatements):
     TABLES = ("CASH_OUTS", "OUTBOX", "SANDBOX_SPI_PAYMENTS", "SANDBOX_DICT_KEYS", "TRANSFERS")
 
     def __init__(self, container: Container, monkeypatch: pytest.MonkeyPatch) -> None:
-        super().__init__(container, monkeypatch)
+        super().__init__(container.db.engine, monkeypatch)
         self.count = 0
 
     def seen(self, sql: str) -> None:

@@ -83,7 +83,7 @@ def schema_status(db: Database, *, schema: str | None = None) -> SchemaStatus:
     created, nor a missing PostgreSQL schema, nor Alembic's version table."""
     head = head_revision()
     current = _current_revision(db, schema)
-    known = current is None or current == head or current in _revisions()
+    known = current is None or current in _revisions()
     return SchemaStatus(current=current, head=head, known=known)
 
 

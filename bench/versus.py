@@ -1,0 +1,104 @@
+"""``python -m bench.versus PYTHON [--size N] [--rounds R] [--output PATH]``: this
+checkout's server against another's, on ``BENCH_DATABASES``.
+
+``PYTHON`` is the interpreter of the other checkout's environment (its ``.venv/bin/python``,
+the package installed editable from it, e.g. a ``git worktree`` of an older commit). Each
+server gets a database of its own, grown to ``--size`` cash-outs by the growth phase's
+preload, and a hot client; the two are loaded in turn (``bench.turns``), so that what else
+the machine does counts against both alike."""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from connectpsp.bootstrap import build
+
+from .config import Config
+from .fixtures import create_merchants, login, scratch_database
+from .growth import preload
+from .phase import Context
+from .report import Row, render_table, write_markdown
+from .server import Server
+from .stats import fmt_rate
+from .turns import Arm, ratios, short, take_turns
+
+__all__ = ["main"]
+
+
+def versus(ctx: Context, other: str, size: int, rounds: int) -> None:
+    kind, cfg = ctx.kind, ctx.config
+    with (
+        scratch_database(kind, ctx.tmp, "this", cfg.pg_url) as mine,
+        scratch_database(kind, ctx.tmp, "other", cfg.pg_url) as theirs,
+    ):
+        hot = []
+        for settings in (mine, theirs):
+            container = build(settings)
+            merchant, *_ = create_merchants(container, 11, fee=cfg.fee_centavos)
+            container.close()
+            if size:
+                ctx.say(f"[{kind}] preloading {size:,} cash-outs")
+                preload(settings, merchant.client_id, 0, size, cfg.fee_centavos, ctx.say)
+            hot.append(merchant)
+        command = [other, "-m", "connectpsp", "serve", "--no-worker", "--port"]
+        with (
+            Server(mine, worker=False, log=ctx.tmp / "this.log") as this,
+            Server(theirs, worker=False, log=ctx.tmp / "other.log", command=command) as that,
+        ):
+            arms = {
+                "this checkout": Arm(this, login(this.base_url, [hot[0]])),
+                "the other": Arm(that, login(that.base_url, [hot[1]])),
+            }
+            met = take_turns(ctx, arms, rounds)
+    new, old = arms.values()
+    median, span = ratios(new, old)
+    ctx.add(
+        f"cash-outs/s at saturation, hot client, {size:,} preloaded, this checkout",
+        fmt_rate(new.mean),
+        f"{median:.3f}x the other's ({fmt_rate(old.mean)}/s, {other}): the median of "
+        f"{rounds} rounds' ratios ({span}), {short(ctx).config.seconds:.3g} s each; server "
+        f"CPU per cash-out {new.cpu} here, {old.cpu} there (medians) " + "; ".join(met),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.versus", description=__doc__)
+    parser.add_argument("python", help="the other checkout's interpreter")
+    parser.add_argument("--size", type=int, default=0, help="cash-outs preloaded in each")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--output", type=Path, help="markdown file to append the rows to")
+    args = parser.parse_args(argv)
+    config = Config.from_env()
+    started, t0 = datetime.now(UTC), time.monotonic()
+
+    def say(line: str) -> None:
+        print(f"{time.monotonic() - t0:7.1f}s {line}", flush=True)
+
+    rows: list[Row] = []
+    with (
+        tempfile.TemporaryDirectory(prefix="connectpsp-versus-") as tmp,
+        ProcessPoolExecutor(
+            max(config.procs, 1), mp_context=multiprocessing.get_context("spawn")
+        ) as pool,
+    ):
+        for kind in config.databases:
+            directory = Path(tmp) / kind
+            directory.mkdir()
+            ctx = Context(kind, config, pool, directory, [], say)
+            versus(ctx, args.python, args.size, args.rounds)
+            rows += ctx.rows
+    say("\n" + render_table(rows))
+    if args.output:
+        write_markdown(args.output, rows, config, started)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
