@@ -24,7 +24,6 @@ import functools
 import http.client
 import json
 import math
-import multiprocessing
 import os
 import random
 import sqlite3
@@ -33,7 +32,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -46,12 +44,12 @@ from connectpsp.domain.clock import SAO_PAULO
 from connectpsp.domain.ledger import PSP_FEES, PSP_SETTLEMENT, client_account_code
 from connectpsp.settings import Settings
 
+from .alone import run_alone
 from .config import Config
 from .fixtures import create_merchants, login, scratch_database
 from .load import Caller, LoadResult
 from .phase import Context, errors, load, rate, ratio
 from .plot import Panel, Series, render
-from .report import Row, render_table, write_markdown
 from .server import Server, cpu_seconds
 from .stats import fmt_ms, fmt_rate, percentile, percentiles_ms
 
@@ -662,13 +660,6 @@ def _draw(ctx: Context, points: list[_Point]) -> None:
     )
 
 
-def _warm(_: int) -> None:
-    """Imports in a pool process before any load, so that no load pays for them."""
-    from . import load as _load  # noqa: F401
-
-    time.sleep(0.2)
-
-
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench.growth``: this phase alone, on each of ``BENCH_DATABASES``;
     prints its rows, draws the curve, and appends them to ``--output`` if given."""
@@ -677,28 +668,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="markdown file to append the rows to")
     args = parser.parse_args(argv)
     config = Config.from_env(smoke=args.smoke)
-    started, t0 = datetime.now(UTC), time.monotonic()
-
-    def say(line: str) -> None:
-        print(f"{time.monotonic() - t0:7.1f}s {line}", flush=True)
-
-    rows: list[Row] = []
-    workers = max(config.procs, 1)
-    with (
-        tempfile.TemporaryDirectory(prefix="connectpsp-growth-") as tmp,
-        ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool,
-    ):
-        list(pool.map(_warm, range(workers)))
-        for kind in config.databases:
-            directory = Path(tmp) / kind
-            directory.mkdir()
-            ctx = Context(kind, config, pool, directory, [], say)
-            growth_phase(ctx)
-            rows += ctx.rows
-    say("\n" + render_table(rows))
-    if args.output:
-        write_markdown(args.output, rows, config, started)
-    return 0
+    return run_alone(config, args.output, "connectpsp-growth-", growth_phase)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,21 +10,16 @@ the machine does counts against both alike."""
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import sys
-import tempfile
-import time
-from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 
 from connectpsp.bootstrap import build
 
+from .alone import run_alone
 from .config import Config
 from .fixtures import create_merchants, login, scratch_database
 from .growth import preload
 from .phase import Context
-from .report import Row, render_table, write_markdown
 from .server import Server
 from .stats import fmt_rate
 from .turns import Arm, ratios, short, take_turns
@@ -76,28 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="markdown file to append the rows to")
     args = parser.parse_args(argv)
     config = Config.from_env()
-    started, t0 = datetime.now(UTC), time.monotonic()
-
-    def say(line: str) -> None:
-        print(f"{time.monotonic() - t0:7.1f}s {line}", flush=True)
-
-    rows: list[Row] = []
-    with (
-        tempfile.TemporaryDirectory(prefix="connectpsp-versus-") as tmp,
-        ProcessPoolExecutor(
-            max(config.procs, 1), mp_context=multiprocessing.get_context("spawn")
-        ) as pool,
-    ):
-        for kind in config.databases:
-            directory = Path(tmp) / kind
-            directory.mkdir()
-            ctx = Context(kind, config, pool, directory, [], say)
-            versus(ctx, args.python, args.size, args.rounds)
-            rows += ctx.rows
-    say("\n" + render_table(rows))
-    if args.output:
-        write_markdown(args.output, rows, config, started)
-    return 0
+    return run_alone(
+        config,
+        args.output,
+        "connectpsp-versus-",
+        lambda ctx: versus(ctx, args.python, args.size, args.rounds),
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover
