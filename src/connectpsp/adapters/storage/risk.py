@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +12,7 @@ from sqlalchemy import Connection, Row, select
 
 from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import run_sql
+from connectpsp.adapters.storage.times import times
 from connectpsp.domain.risk import Check, Decision, Tally
 
 __all__ = ["SqlRisk"]
@@ -38,7 +38,7 @@ class SqlRisk:
         if not points:
             return {}
         # One statement for the batch; each point is two seeks into ix_risk_decisions_tally.
-        moment = _binder(self._c)
+        moment = times(self._c).bind
         last = (
             "(SELECT {column} FROM risk_decisions WHERE client_id = ? AND at < ?"
             " ORDER BY at DESC, decided_total DESC LIMIT 1)"
@@ -67,13 +67,10 @@ class SqlRisk:
             return
         # Plain tuples in one precompiled ``executemany``; a batch's decisions share
         # their moment, converted once.
-        moment = _binder(self._c)
-        converted: dict[datetime, Any] = {}
+        moment = times(self._c).binder()
         rows = []
         for d in decisions:
-            at = converted.get(d.at)
-            if at is None:
-                at = converted[d.at] = moment(d.at)
+            at = moment(d.at)
             rows.append(
                 (
                     d.id,
@@ -116,10 +113,6 @@ class SqlRisk:
         if since is not None:
             query = query.where(d.at >= since)
         return [_decision(r) for r in self._c.execute(query)]
-
-
-def _same(value: Any) -> Any:
-    return value
 
 
 _ENCODE = msgspec.json.Encoder().encode
@@ -167,18 +160,6 @@ def _record_sql(decisions: int, totals: int, payees: int) -> str:
 
 def _flat(rows: list[tuple[Any, ...]]) -> list[Any]:
     return [v for row in rows for v in row]
-
-
-_binders: dict[str, Callable[[Any], Any]] = {}
-
-
-def _binder(conn: Connection) -> Callable[[Any], Any]:
-    """An aware datetime as the dialect's driver takes a ``TZ`` column's value."""
-    dialect = conn.dialect
-    found = _binders.get(dialect.name)
-    if found is None:
-        found = _binders[dialect.name] = t.TZ.dialect_impl(dialect).bind_processor(dialect) or _same
-    return found
 
 
 def _decision(r: Row[Any]) -> Decision:
