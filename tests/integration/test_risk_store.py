@@ -178,8 +178,8 @@ def test_a_batch_insert_on_a_whole_second_is_found_from_that_second(container: C
 def test_batches_of_any_size_are_recorded_whole_and_read_back_as_made(
     container: Container,
 ) -> None:
-    # A refused-only batch (no payee paid), two clients in one batch, and one past the
-    # decisions PostgreSQL's single record statement takes (1,000): each kept whole.
+    # A refused-only batch (no payee paid: PostgreSQL's statement gets empty arrays), two
+    # clients in one batch, and a batch of over a thousand decisions: each kept whole.
     one, two = str(uuid.uuid4()), str(uuid.uuid4())
     teller = Teller()
     refused = [teller.decision(one, ANA, T0, accepted=False)]

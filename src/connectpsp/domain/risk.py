@@ -154,9 +154,6 @@ class Tally:
     decided: int = 0
     accepted: Centavos = 0
 
-    def __sub__(self, earlier: Tally) -> Tally:
-        return Tally(self.decided - earlier.decided, self.accepted - earlier.accepted)
-
     def after(self, attempt: Attempt) -> Tally:
         return Tally(self.decided + 1, self.accepted + (attempt.amount if attempt.accepted else 0))
 
@@ -164,15 +161,20 @@ class Tally:
 def looks_back(rules: RiskRules, now: datetime) -> list[datetime]:
     """The moments a client's own rules look back to at ``now``: a batch reads the
     client's tally as it stood just before each (``RiskHistory.stored_before``)."""
-    moments = []
-    if rules.max_cash_outs_per_minute is not None:
-        moments.append(now - MINUTE + TICK)
-    if rules.max_amount_per_hour is not None:
-        moments.append(now - HOUR)
+    minute, hour, began = _window_starts(rules, now)
+    moments = [minute] if rules.max_cash_outs_per_minute is not None else []
+    moments += [hour] if rules.max_amount_per_hour is not None else []
+    return moments + ([began] if began is not None else [])
+
+
+_Starts = tuple[datetime, datetime, datetime | None]
+
+
+def _window_starts(rules: RiskRules, now: datetime) -> _Starts:
+    """Where ``rules``' windows begin at ``now``: the minute's first moment, the hour's,
+    and the night's (None in the day, or with no night limit)."""
     began = night_started(rules, now) if rules.night_limit is not None else None
-    if began is not None:
-        moments.append(began)
-    return moments
+    return now - MINUTE + TICK, now - HOUR, began
 
 
 @dataclass
@@ -193,6 +195,7 @@ class RiskHistory:
     _sums: list[Centavos] = field(
         default_factory=lambda: [0], repr=False
     )  # [i]: accepted in _added[:i]
+    _windows: tuple[RiskRules, datetime, _Starts] | None = field(default=None, repr=False)
 
     def add(self, attempt: Attempt) -> Tally:
         """Count ``attempt``; the client's tally with it."""
@@ -210,29 +213,40 @@ class RiskHistory:
             self._sums.append(self._sums[-1] + (attempt.amount if attempt.accepted else 0))
         return Tally(self.stored.decided + len(self._added), self.stored.accepted + self._sums[-1])
 
-    def since(self, moment: datetime) -> Tally:
+    def count_after(self, moment: datetime) -> int:
+        """Attempts, accepted or refused, strictly after ``moment``."""
+        return self.counts_since(moment + TICK)[0]
+
+    def accepted_since(self, moment: datetime) -> Centavos:
+        """The amount accepted at ``moment`` or after."""
+        return self.counts_since(moment)[1]
+
+    def windows(self, rules: RiskRules, now: datetime) -> _Starts:
+        """``_window_starts``, worked out once for a batch: its decisions share their
+        moment and their client's rules."""
+        known = self._windows
+        if known is not None and known[0] is rules and known[1] is now:
+            return known[2]
+        found = _window_starts(rules, now)
+        self._windows = (rules, now, found)
+        return found
+
+    def counts_since(self, moment: datetime) -> tuple[int, Centavos]:
         """The attempts decided at ``moment`` or after, and the amount of those accepted."""
         times = self._times
         # A batch decides its attempts at one moment, inside every window it looks back
         # over: then none is older than ``moment``, and there is nothing to search.
         first = 0 if not times or moment <= times[0] else bisect_left(times, moment)
         decided = len(times) - first
-        accepted = self._sums[-1] - self._sums[first]
+        sums = self._sums
+        accepted = sums[-1] - sums[first]
         stored = self.stored
         if stored.decided:
             # A moment the batch did not read is a bug in the caller: no silent zero.
             before = self.stored_before[moment]
             decided += stored.decided - before.decided
             accepted += stored.accepted - before.accepted
-        return Tally(decided, accepted)
-
-    def count_after(self, moment: datetime) -> int:
-        """Attempts, accepted or refused, strictly after ``moment``."""
-        return self.since(moment + TICK).decided
-
-    def accepted_since(self, moment: datetime) -> Centavos:
-        """The amount accepted at ``moment`` or after."""
-        return self.since(moment).accepted
+        return decided, accepted
 
 
 @dataclass(frozen=True)
@@ -291,42 +305,50 @@ def screen(
 ) -> list[Check]:
     """Every check that applies to this cash-out, in order: fraud markers first."""
     checks = [_FRAUD_CHECKS[screening.key_marked, screening.owner_marked, screening.payee_marked]]
-    if rules.max_cash_outs_per_minute is not None:
-        recent = history.count_after(now - MINUTE)
+    per_minute = rules.max_cash_outs_per_minute
+    per_hour = rules.max_amount_per_hour
+    new_payee = rules.new_payee_limit
+    night = rules.night_limit
+    if per_minute is None and per_hour is None and new_payee is None and night is None:
+        return checks
+    # Every number below is plain arithmetic on the history: this runs for every
+    # cash-out of a client with rules, in the writer's transaction.
+    minute, hour, began = history.windows(rules, now)
+    if per_minute is not None:
+        recent = history.counts_since(minute)[0]
         checks.append(
             Check(
                 "max_cash_outs_per_minute",
-                recent < rules.max_cash_outs_per_minute,
-                {"limit": rules.max_cash_outs_per_minute, "inLastMinute": recent},
+                recent < per_minute,
+                {"limit": per_minute, "inLastMinute": recent},
             )
         )
-    if rules.max_amount_per_hour is not None:
-        sent = history.accepted_since(now - HOUR)
+    if per_hour is not None:
+        sent = history.counts_since(hour)[1]
         checks.append(
             Check(
                 "max_amount_per_hour",
-                sent + amount <= rules.max_amount_per_hour,
-                {"limit": rules.max_amount_per_hour, "inLastHour": sent, "amount": amount},
+                sent + amount <= per_hour,
+                {"limit": per_hour, "inLastHour": sent, "amount": amount},
             )
         )
-    if rules.new_payee_limit is not None:
+    if new_payee is not None:
         known = payee in history.payees
         checks.append(
             Check(
                 "new_payee_limit",
-                known or amount <= rules.new_payee_limit,
-                {"limit": rules.new_payee_limit, "knownPayee": known, "amount": amount},
+                known or amount <= new_payee,
+                {"limit": new_payee, "knownPayee": known, "amount": amount},
             )
         )
-    began = night_started(rules, now) if rules.night_limit is not None else None
-    if rules.night_limit is not None and began is not None:
-        sent = history.accepted_since(began)
+    if night is not None and began is not None:
+        sent = history.counts_since(began)[1]
         checks.append(
             Check(
                 "night_limit",
-                sent + amount <= rules.night_limit,
+                sent + amount <= night,
                 {
-                    "limit": rules.night_limit,
+                    "limit": night,
                     "window": rules.night_window,
                     "sentTonight": sent,
                     "amount": amount,

@@ -282,7 +282,11 @@ def insert_rows(
 
 
 def run_sql(
-    conn: Connection, sql: str, params: tuple[Any, ...] | list[tuple[Any, ...]] = ()
+    conn: Connection,
+    sql: str,
+    params: tuple[Any, ...] | list[tuple[Any, ...]] = (),
+    *,
+    binary: bool = False,
 ) -> list[tuple[Any, ...]]:
     """A statement written for both databases, run as it is; the rows it returns.
 
@@ -292,7 +296,8 @@ def run_sql(
     runs the statement once per tuple. For the batch's hot statements: they skip
     SQLAlchemy's expression building, caching and result processing, so they must read
     and write plain values only (no datetimes). A list of tuples with ``RETURNING``
-    gives every run's rows."""
+    gives every run's rows. ``binary``: psycopg sends the parameters in binary (arrays of
+    text then need no escaping)."""
     postgres = conn.dialect.name == "postgresql"
     many = isinstance(params, list)
     if "{in}" in sql:
@@ -304,7 +309,7 @@ def run_sql(
         params = (*fixed, *items)
     sql = sql.replace("{lock}", "FOR UPDATE" if postgres else "")
     if postgres:
-        sql = sql.replace("%", "%%").replace("?", "%s")
+        sql = sql.replace("%", "%%").replace("?", "%b" if binary else "%s")
     return _on_cursor(conn, sql, params, many=many)
 
 
