@@ -1,5 +1,5 @@
-"""``python -m bench.versus PYTHON [--size N] [--rounds R] [--output PATH]``: this
-checkout's server against another's, on ``BENCH_DATABASES``.
+"""``python -m bench.versus PYTHON [--size N] [--clients N] [--rounds R] [--output PATH]``:
+this checkout's server against another's, on ``BENCH_DATABASES``.
 
 ``PYTHON`` is the interpreter of the other checkout's environment (its ``.venv/bin/python``,
 the package installed editable from it, e.g. a ``git worktree`` of an older commit). Each
@@ -27,35 +27,38 @@ from .turns import Arm, ratios, short, take_turns
 __all__ = ["main"]
 
 
-def versus(ctx: Context, other: str, size: int, rounds: int) -> None:
+def versus(ctx: Context, other: str, size: int, rounds: int, clients: int = 1) -> None:
+    """``clients``: 1, the hot client; more, that many funded clients, each request from
+    the next (the 1,000 clients' case)."""
     kind, cfg = ctx.kind, ctx.config
     with (
         scratch_database(kind, ctx.tmp, "this", cfg.pg_url) as mine,
         scratch_database(kind, ctx.tmp, "other", cfg.pg_url) as theirs,
     ):
-        hot = []
+        loaded = []
         for settings in (mine, theirs):
             container = build(settings)
-            merchant, *_ = create_merchants(container, 11, fee=cfg.fee_centavos)
+            merchants = create_merchants(container, max(11, clients), fee=cfg.fee_centavos)
             container.close()
             if size:
                 ctx.say(f"[{kind}] preloading {size:,} cash-outs")
-                preload(settings, merchant.client_id, 0, size, cfg.fee_centavos, ctx.say)
-            hot.append(merchant)
+                preload(settings, merchants[0].client_id, 0, size, cfg.fee_centavos, ctx.say)
+            loaded.append(merchants[:clients])
         command = [other, "-m", "connectpsp", "serve", "--no-worker", "--port"]
         with (
             Server(mine, worker=False, log=ctx.tmp / "this.log") as this,
             Server(theirs, worker=False, log=ctx.tmp / "other.log", command=command) as that,
         ):
             arms = {
-                "this checkout": Arm(this, login(this.base_url, [hot[0]])),
-                "the other": Arm(that, login(that.base_url, [hot[1]])),
+                "this checkout": Arm(this, login(this.base_url, loaded[0])),
+                "the other": Arm(that, login(that.base_url, loaded[1])),
             }
             met = take_turns(ctx, arms, rounds)
     new, old = arms.values()
     median, span = ratios(new, old)
+    who = "hot client" if clients == 1 else f"{clients:,} clients"
     ctx.add(
-        f"cash-outs/s at saturation, hot client, {size:,} preloaded, this checkout",
+        f"cash-outs/s at saturation, {who}, {size:,} preloaded, this checkout",
         fmt_rate(new.mean),
         f"{median:.3f}x the other's ({fmt_rate(old.mean)}/s, {other}): the median of "
         f"{rounds} rounds' ratios ({span}), {short(ctx).config.seconds:.3g} s each; server "
@@ -68,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("python", help="the other checkout's interpreter")
     parser.add_argument("--size", type=int, default=0, help="cash-outs preloaded in each")
     parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--clients", type=int, default=1, help="1: the hot client; or more")
     parser.add_argument("--output", type=Path, help="markdown file to append the rows to")
     args = parser.parse_args(argv)
     config = Config.from_env()
@@ -75,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         config,
         args.output,
         "connectpsp-versus-",
-        lambda ctx: versus(ctx, args.python, args.size, args.rounds),
+        lambda ctx: versus(ctx, args.python, args.size, args.rounds, args.clients),
     )
 
 

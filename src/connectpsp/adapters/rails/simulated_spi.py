@@ -135,10 +135,11 @@ class SpiPayments:
     def _insert(conn: Any, rows: list[tuple[Any, ...]]) -> set[str]:
         """Insert the new payments among ``rows`` in one statement; the keys inserted
         (a key taken already is left out). PostgreSQL takes the columns as arrays: one
-        statement text whatever the count, which psycopg parses once."""
+        statement text whatever the count, which psycopg parses once (sent in binary:
+        text in an array needs no escaping then)."""
         if conn.dialect.name == "postgresql":
             columns = tuple(list(column) for column in zip(*rows, strict=True))
-            return {key for (key,) in run_sql(conn, _INSERT_ARRAYS, columns)}
+            return {key for (key,) in run_sql(conn, _INSERT_ARRAYS, columns, binary=True)}
         created: set[str] = set()
         for start in range(0, len(rows), _CHUNK):
             part = rows[start : start + _CHUNK]

@@ -291,13 +291,14 @@ def run_sql(
     """A statement written for both databases, run as it is; the rows it returns.
 
     ``?`` marks each parameter (rewritten for psycopg), ``{in}`` becomes one mark per item
-    of the last parameter (a list), and ``{lock}`` becomes ``FOR UPDATE`` on PostgreSQL
-    (SQLite's write transaction already excludes every other writer). A list of tuples
-    runs the statement once per tuple. For the batch's hot statements: they skip
-    SQLAlchemy's expression building, caching and result processing, so they must read
-    and write plain values only (no datetimes). A list of tuples with ``RETURNING``
-    gives every run's rows. ``binary``: psycopg sends the parameters in binary (arrays of
-    text then need no escaping)."""
+    of the last parameter (a list; on PostgreSQL, ``IN ({in})`` becomes ``= ANY`` of one
+    array), and ``{lock}`` becomes ``FOR UPDATE`` on PostgreSQL (SQLite's write
+    transaction already excludes every other writer). A list of tuples runs the
+    statement once per tuple. For the batch's hot statements: they skip SQLAlchemy's
+    expression building, caching and result processing, so they must read and write
+    plain values only (no datetimes). A list of tuples with ``RETURNING`` gives every
+    run's rows. ``binary``: psycopg sends the parameters in binary (arrays of text then
+    need no escaping)."""
     postgres = conn.dialect.name == "postgresql"
     many = isinstance(params, list)
     if "{in}" in sql:
@@ -305,8 +306,16 @@ def run_sql(
         assert params
         assert isinstance(params[-1], list | tuple)
         *fixed, items = params
-        sql = sql.replace("{in}", ", ".join("?" * len(items)))
-        params = (*fixed, *items)
+        if postgres and "IN ({in})" in sql:
+            # One array, in binary: the same statement for a list of any length, which
+            # psycopg caches (it parses every statement of over fifty parameters again)
+            # and the server keeps planned.
+            sql = sql.replace("IN ({in})", "= ANY(?)")
+            params = (*fixed, list(items))
+            binary = True
+        else:
+            sql = sql.replace("{in}", ", ".join("?" * len(items)))
+            params = (*fixed, *items)
     sql = sql.replace("{lock}", "FOR UPDATE" if postgres else "")
     if postgres:
         sql = sql.replace("%", "%%").replace("?", "%b" if binary else "%s")
