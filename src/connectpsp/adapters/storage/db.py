@@ -281,6 +281,9 @@ def insert_rows(
     _on_cursor(conn, sql, params, many=True)
 
 
+_PSYCOPG_CACHED_PARAMS = 50  # psycopg's MAX_CACHED_STATEMENT_PARAMS
+
+
 def run_sql(
     conn: Connection,
     sql: str,
@@ -291,8 +294,8 @@ def run_sql(
     """A statement written for both databases, run as it is; the rows it returns.
 
     ``?`` marks each parameter (rewritten for psycopg), ``{in}`` becomes one mark per item
-    of the last parameter (a list; on PostgreSQL, ``IN ({in})`` becomes ``= ANY`` of one
-    array), and ``{lock}`` becomes ``FOR UPDATE`` on PostgreSQL (SQLite's write
+    of the last parameter (a list; on PostgreSQL, a long one makes ``IN ({in})`` ``= ANY``
+    of one array), and ``{lock}`` becomes ``FOR UPDATE`` on PostgreSQL (SQLite's write
     transaction already excludes every other writer). A list of tuples runs the
     statement once per tuple. For the batch's hot statements: they skip SQLAlchemy's
     expression building, caching and result processing, so they must read and write
@@ -306,10 +309,12 @@ def run_sql(
         assert params
         assert isinstance(params[-1], list | tuple)
         *fixed, items = params
-        if postgres and "IN ({in})" in sql:
-            # One array, in binary: the same statement for a list of any length, which
-            # psycopg caches (it parses every statement of over fifty parameters again)
-            # and the server keeps planned.
+        long = len(fixed) + len(items) > _PSYCOPG_CACHED_PARAMS
+        if postgres and long and "IN ({in})" in sql:
+            # One array, in binary: the same statement for a long list of any length.
+            # psycopg parses again every statement of over fifty parameters (it caches
+            # none of them), and the server plans each new text; a shorter list is
+            # cheaper as parameters of its own (a list is dumped partly in Python).
             sql = sql.replace("IN ({in})", "= ANY(?)")
             params = (*fixed, list(items))
             binary = True
