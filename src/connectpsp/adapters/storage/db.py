@@ -25,7 +25,15 @@ from sqlalchemy.engine import make_url
 
 from connectpsp.domain.errors import StorageConflict, StorageUnavailable
 
-__all__ = ["Database", "Transaction", "insert_rows", "run_sql", "sqlite_file", "upsert"]
+__all__ = [
+    "PSYCOPG_CACHED_PARAMS",
+    "Database",
+    "Transaction",
+    "insert_rows",
+    "run_sql",
+    "sqlite_file",
+    "upsert",
+]
 
 
 class Database:
@@ -281,7 +289,7 @@ def insert_rows(
     _on_cursor(conn, sql, params, many=True)
 
 
-_PSYCOPG_CACHED_PARAMS = 50  # psycopg's MAX_CACHED_STATEMENT_PARAMS
+PSYCOPG_CACHED_PARAMS = 50  # psycopg's MAX_CACHED_STATEMENT_PARAMS
 
 
 def run_sql(
@@ -309,7 +317,7 @@ def run_sql(
         assert params
         assert isinstance(params[-1], list | tuple)
         *fixed, items = params
-        long = len(fixed) + len(items) > _PSYCOPG_CACHED_PARAMS
+        long = len(fixed) + len(items) > PSYCOPG_CACHED_PARAMS
         if postgres and long and "IN ({in})" in sql:
             # One array, in binary: the same statement for a long list of any length.
             # psycopg parses again every statement of over fifty parameters (it caches

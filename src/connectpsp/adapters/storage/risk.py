@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 from typing import Any
@@ -10,7 +11,7 @@ import msgspec
 from sqlalchemy import Connection, Row, select
 
 from connectpsp.adapters.storage import schema as t
-from connectpsp.adapters.storage.db import run_sql
+from connectpsp.adapters.storage.db import PSYCOPG_CACHED_PARAMS, run_sql
 from connectpsp.adapters.storage.times import times
 from connectpsp.domain.risk import Check, Decision, Tally
 
@@ -92,11 +93,15 @@ class SqlRisk:
                 first.setdefault((d.client_id, d.payee), row[3])
         payees = [(client_id, payee, at) for (client_id, payee), at in sorted(first.items())]
         if self._c.dialect.name == "postgresql":
-            # The three inserts in one statement of sixteen arrays, one per column: on
-            # PostgreSQL each statement is a round trip, and a statement of many
-            # parameters is parsed again by psycopg on every run (it caches none of over
-            # fifty) and planned again by the server. This one is the same text for any
-            # batch, so both keep it.
+            # The three inserts in one statement: on PostgreSQL each is a round trip. A
+            # batch of over fifty parameters goes as sixteen arrays, one per column, in
+            # a text the same for any batch: psycopg parses every statement of over fifty
+            # parameters again, and the server plans each text it has not seen. A smaller
+            # one is cheaper as parameters of its own (docs/architecture.md, "Storage").
+            flat = (*_flat(rows), *_flat(totals), *_flat(payees))
+            if len(flat) <= PSYCOPG_CACHED_PARAMS:
+                run_sql(self._c, _record_sql(len(rows), len(totals), len(payees)), flat)
+                return
             params = (*_columns(rows, 10), *_columns(totals, 3), *_columns(payees, 3))
             run_sql(self._c, _RECORD_ARRAYS, params, binary=True)
             return
@@ -153,6 +158,27 @@ _RECORD_ARRAYS = (
     " SELECT * FROM unnest(?::varchar[], ?::varchar[], ?::timestamptz[])"
     " ON CONFLICT (payee, client_id) DO NOTHING"
 )
+
+
+@functools.lru_cache(maxsize=64)
+def _record_sql(decisions: int, totals: int, payees: int) -> str:
+    """A small batch's record in one PostgreSQL statement: data-modifying CTEs."""
+    values = " VALUES (?, ?, ?)"
+    many = ", (?, ?, ?)"
+    main = _INSERT_PAYEES.replace(values, values + many * (payees - 1)) if payees else "SELECT 1"
+    return (
+        "WITH decided AS ("
+        + _INSERT_DECISIONS
+        + ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" * (decisions - 1)
+        + "), totals AS ("
+        + _UPSERT_TOTALS.replace(values, values + many * (totals - 1))
+        + ") "
+        + main
+    )
+
+
+def _flat(rows: list[tuple[Any, ...]]) -> list[Any]:
+    return [v for row in rows for v in row]
 
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
