@@ -52,15 +52,21 @@ def short(ctx: Context) -> Context:
     return replace(ctx, config=replace(cfg, seconds=cfg.seconds / 3, warmup=cfg.warmup / 2))
 
 
-def take_turns(ctx: Context, arms: dict[str, Arm], rounds: int) -> list[str]:
-    """Load every arm in turn, ``rounds`` times; the errors met, by arm."""
+def take_turns(ctx: Context, arms: dict[str, Arm], rounds: int, items: int = 0) -> list[str]:
+    """Load every arm in turn, ``rounds`` times; the errors met, by arm. ``items``: bulk
+    payouts of that many cash-outs each, from the batches' own connections."""
     window = short(ctx)
+    route = "cash_out_batch" if items else "cash_out"
+    if items:
+        window = replace(
+            window, config=replace(window.config, concurrency=ctx.config.batch_concurrency)
+        )
     met = []
     for n in range(rounds):
         for name in list(arms) if n % 2 == 0 else list(reversed(arms)):
             arm = arms[name]
             used = arm.server.cpu_seconds()
-            found = load(window, arm.server.port, "cash_out", arm.callers)
+            found = load(window, arm.server.port, route, arm.callers, items=items)
             used = arm.server.cpu_seconds() - used
             arm.rates.append(rate(found, window.config.seconds))
             arm.cpu_us.append(used / max(found.accepted, 1) * 1e6)

@@ -1,5 +1,5 @@
-"""``python -m bench.versus PYTHON [--size N] [--clients N] [--rounds R] [--output PATH]``:
-this checkout's server against another's, on ``BENCH_DATABASES``.
+"""``python -m bench.versus PYTHON [--size N] [--clients N] [--batch N] [--rounds R]
+[--output PATH]``: this checkout's server against another's, on ``BENCH_DATABASES``.
 
 ``PYTHON`` is the interpreter of the other checkout's environment (its ``.venv/bin/python``,
 the package installed editable from it, e.g. a ``git worktree`` of an older commit). Each
@@ -27,9 +27,11 @@ from .turns import Arm, ratios, short, take_turns
 __all__ = ["main"]
 
 
-def versus(ctx: Context, other: str, size: int, rounds: int, clients: int = 1) -> None:
+def versus(
+    ctx: Context, other: str, size: int, rounds: int, clients: int = 1, batch: int = 0
+) -> None:
     """``clients``: 1, the hot client; more, that many funded clients, each request from
-    the next (the 1,000 clients' case)."""
+    the next (the 1,000 clients' case). ``batch``: bulk payouts of that many cash-outs."""
     kind, cfg = ctx.kind, ctx.config
     with (
         scratch_database(kind, ctx.tmp, "this", cfg.pg_url) as mine,
@@ -53,10 +55,11 @@ def versus(ctx: Context, other: str, size: int, rounds: int, clients: int = 1) -
                 "this checkout": Arm(this, login(this.base_url, loaded[0])),
                 "the other": Arm(that, login(that.base_url, loaded[1])),
             }
-            met = take_turns(ctx, arms, rounds)
+            met = take_turns(ctx, arms, rounds, items=batch)
     new, old = arms.values()
     median, span = ratios(new, old)
     who = "hot client" if clients == 1 else f"{clients:,} clients"
+    who += f", batches of {batch:,}" if batch else ""
     ctx.add(
         f"cash-outs/s at saturation, {who}, {size:,} preloaded, this checkout",
         fmt_rate(new.mean),
@@ -72,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=0, help="cash-outs preloaded in each")
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--clients", type=int, default=1, help="1: the hot client; or more")
+    parser.add_argument("--batch", type=int, default=0, help="cash-outs per bulk payout")
     parser.add_argument("--output", type=Path, help="markdown file to append the rows to")
     args = parser.parse_args(argv)
     config = Config.from_env()
@@ -79,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         config,
         args.output,
         "connectpsp-versus-",
-        lambda ctx: versus(ctx, args.python, args.size, args.rounds, args.clients),
+        lambda ctx: versus(ctx, args.python, args.size, args.rounds, args.clients, args.batch),
     )
 
 
