@@ -3,8 +3,8 @@ how many decisions it holds.
 
 The client's own rules look back a minute, an hour and to the start of its night: for
 each client of a batch with a rule set, the acceptance writer reads the client's tally
-and its tally just before each of those moments (``SqlRisk.tallies`` and
-``tallies_before``: index look-ups). This times that read on a fresh database holding
+and its tally just before each of those moments (``SqlRisk.tallies``: index look-ups,
+in one statement). This times that read on a fresh database holding
 ``N`` decisions of one client in the last 50 minutes, beside one ``COUNT``/``SUM`` over
 the hour's rows in SQL (what reading the rows themselves would cost at the least), so
 that the read's cost, flat in ``N``, shows. Milliseconds, the median of 5.
@@ -90,7 +90,7 @@ def _measure(settings: Settings, sizes: list[int]) -> list[tuple[int, float, flo
     def read() -> object:
         with db.transaction(write=False) as tx:
             risk = SqlRisk(tx.conn)
-            return risk.tallies([client]), risk.tallies_before([(client, m) for m in moments])
+            return risk.tallies([client], [(client, m) for m in moments])
 
     def summed() -> object:
         with db.transaction(write=False) as tx:

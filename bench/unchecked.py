@@ -49,13 +49,10 @@ class Unscreened:
 class _NoHistory:
     """A risk store with no history to read, that keeps no decision."""
 
-    def tallies(self, client_ids: list[str]) -> dict[str, Tally]:
-        return {}
-
-    def tallies_before(
-        self, points: list[tuple[str, datetime]]
-    ) -> dict[tuple[str, datetime], Tally]:
-        return {}
+    def tallies(
+        self, client_ids: list[str], points: list[tuple[str, datetime]]
+    ) -> tuple[dict[str, Tally], dict[tuple[str, datetime], Tally]]:
+        return {}, {}
 
     def paid(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
         return set()

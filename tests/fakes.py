@@ -749,12 +749,10 @@ class FakeRisk:
     def __init__(self, t: Tables) -> None:
         self._t = t
 
-    def tallies(self, client_ids: list[str]) -> dict[str, Tally]:
-        return {c: self._t.risk_totals[c] for c in client_ids if c in self._t.risk_totals}
-
-    def tallies_before(
-        self, points: list[tuple[str, datetime]]
-    ) -> dict[tuple[str, datetime], Tally]:
+    def tallies(
+        self, client_ids: list[str], points: list[tuple[str, datetime]]
+    ) -> tuple[dict[str, Tally], dict[tuple[str, datetime], Tally]]:
+        stored = {c: self._t.risk_totals[c] for c in client_ids if c in self._t.risk_totals}
         # Counted afresh from the decisions, not read from their tallies: an oracle.
         found = {}
         for client_id, moment in points:
@@ -764,7 +762,7 @@ class FakeRisk:
             found[(client_id, moment)] = Tally(
                 len(earlier), sum(d.amount for d in earlier if d.accepted)
             )
-        return found
+        return stored, found
 
     def paid(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
         return {pair for pair in pairs if pair in self._t.payees}

@@ -59,10 +59,10 @@ def test_decisions_made_before_the_tallies_get_theirs(fresh: Settings) -> None:
             )
         }
         risk = SqlRisk(tx.conn)
-        assert risk.tallies(["a", "b", "c"]) == {"a": Tally(4, 13_00), "b": Tally(1, 9_00)}
-        assert risk.tallies_before([("a", T0 + timedelta(seconds=2))]) == {
-            ("a", T0 + timedelta(seconds=2)): Tally(2, 1_00)
-        }
+        assert risk.tallies(["a", "b", "c"], [("a", T0 + timedelta(seconds=2))]) == (
+            {"a": Tally(4, 13_00), "b": Tally(1, 9_00)},
+            {("a", T0 + timedelta(seconds=2)): Tally(2, 1_00)},
+        )
     assert found == {
         "d1": Tally(1, 1_00),
         "d2": Tally(2, 1_00),

@@ -90,12 +90,19 @@ def test_a_batch_records_every_decision_and_only_new_payees_paid(container: Cont
             (client, MARIA),
             (client, JOAO),
         }
-        assert risk.tallies([client, "nobody"]) == {client: Tally(5, 4_00)}
-        assert risk.tallies_before([(client, T0), (client, later), (client, later + TICK)]) == {
-            (client, T0): Tally(),
-            (client, later): Tally(3, 2_00),
-            (client, later + TICK): Tally(5, 4_00),
-        }
+        points = [(client, T0), (client, later), (client, later + TICK), ("nobody", later)]
+        assert risk.tallies([client, "nobody"], points) == (
+            {client: Tally(5, 4_00)},
+            {
+                (client, T0): Tally(),
+                (client, later): Tally(3, 2_00),
+                (client, later + TICK): Tally(5, 4_00),
+                ("nobody", later): Tally(),
+            },
+        )
+        assert risk.tallies([client], []) == ({client: Tally(5, 4_00)}, {})
+        assert risk.tallies([], points[:1]) == ({}, {(client, T0): Tally()})
+        assert risk.tallies([], []) == ({}, {})
 
 
 def test_a_tally_before_any_moment_is_what_a_scan_of_the_decisions_counts(
@@ -124,10 +131,8 @@ def test_a_tally_before_any_moment_is_what_a_scan_of_the_decisions_counts(
     points = [(c, T0 + timedelta(seconds=s)) for c in clients for s in range(-1, 122)]
     with container.db.transaction(write=False) as tx:
         risk = SqlRisk(tx.conn)
-        found = risk.tallies_before(points)
-        assert risk.tallies(clients) == {
-            c: teller.tallies[c] for c in clients if c in teller.tallies
-        }
+        stored, found = risk.tallies(clients, points)
+        assert stored == {c: teller.tallies[c] for c in clients if c in teller.tallies}
     for client_id, moment in points:
         earlier = [d for d in decided if d.client_id == client_id and d.at < moment]
         assert found[(client_id, moment)] == Tally(
@@ -188,7 +193,10 @@ def test_batches_of_any_size_are_recorded_whole_and_read_back_as_made(
     record(container, [refused, mixed, big])
     with container.db.transaction(write=False) as tx:
         risk = SqlRisk(tx.conn)
-        assert risk.tallies([one, two]) == {one: Tally(3, 2_00), two: Tally(1_002, 1_002_00)}
+        assert risk.tallies([one, two], [])[0] == {
+            one: Tally(3, 2_00),
+            two: Tally(1_002, 1_002_00),
+        }
         kept = risk.decisions(client_id=None, since=T0, limit=5_000)
         assert risk.decisions(client_id=None, since=T0 + timedelta(seconds=1), limit=5_000)
     mine = sorted((d for d in kept if d.client_id in (one, two)), key=lambda d: d.id)

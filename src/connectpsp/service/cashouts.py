@@ -227,14 +227,12 @@ def _histories(
     history); for a new-payee limit, which of the batch's payees it paid (read unless
     ``known``, the pairs read as paid before, which this adds to)."""
     clients = {s.client.id: s.client for s in batch}
-    tallies = uow.risk.tallies(sorted(clients))
     points = sorted(
         (client_id, moment)
         for client_id, client in clients.items()
-        if client_id in tallies
         for moment in looks_back(client.risk, now)
     )
-    before = uow.risk.tallies_before(points)
+    tallies, before = uow.risk.tallies(sorted(clients), points)
     pairs = sorted(
         {
             (s.client.id, s.command.payee.document)

@@ -214,17 +214,14 @@ class IdempotencyRepository(Protocol):
 
 
 class RiskRepository(Protocol):
-    def tallies(self, client_ids: list[str]) -> dict[str, Tally]:
-        """The running tally of each of these clients that has decided anything (read
-        after their balances were locked: a concurrent batch's decisions are all in, or
-        none)."""
-        ...
-
-    def tallies_before(
-        self, points: list[tuple[str, datetime]]
-    ) -> dict[tuple[str, datetime], Tally]:
-        """For each (client id, moment), the client's tally as it stood just before the
-        moment: its last decision's before then, or none (``Tally()``)."""
+    def tallies(
+        self, client_ids: list[str], points: list[tuple[str, datetime]]
+    ) -> tuple[dict[str, Tally], dict[tuple[str, datetime], Tally]]:
+        """In one read: the running tally of each of ``client_ids`` that has decided
+        anything; and for each (client id, moment) of ``points``, the client's tally as
+        it stood just before the moment (its last decision's before then, or
+        ``Tally()``). Read after the clients' balances were locked: a concurrent batch's
+        decisions are all in, or none."""
         ...
 
     def paid(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:

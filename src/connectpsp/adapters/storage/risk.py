@@ -22,35 +22,39 @@ class SqlRisk:
     def __init__(self, conn: Connection) -> None:
         self._c = conn
 
-    def tallies(self, client_ids: list[str]) -> dict[str, Tally]:
-        if not client_ids:
-            return {}
-        rows = run_sql(
-            self._c,
-            "SELECT client_id, decided, accepted FROM risk_totals WHERE client_id IN ({in})",
-            (client_ids,),
-        )
-        return {client_id: Tally(decided, accepted) for client_id, decided, accepted in rows}
-
-    def tallies_before(
-        self, points: list[tuple[str, datetime]]
-    ) -> dict[tuple[str, datetime], Tally]:
-        if not points:
-            return {}
-        # One statement for the batch; each point is two seeks into ix_risk_decisions_tally.
+    def tallies(
+        self, client_ids: list[str], points: list[tuple[str, datetime]]
+    ) -> tuple[dict[str, Tally], dict[tuple[str, datetime], Tally]]:
+        # One statement for the batch (on PostgreSQL, one round trip): each point is two
+        # seeks into ix_risk_decisions_tally, each client one into risk_totals.
         moment = times(self._c).bind
         last = (
             "(SELECT {column} FROM risk_decisions WHERE client_id = ? AND at < ?"
             " ORDER BY at DESC, decided_total DESC LIMIT 1)"
         )
-        sql = " UNION ALL ".join(
-            f"SELECT {i}, {last.format(column='decided_total')}, "
+        parts = [
+            f"SELECT {i}, NULL, {last.format(column='decided_total')}, "
             f"{last.format(column='accepted_total')}"
             for i in range(len(points))
-        )
-        params = tuple(v for client_id, at in points for v in (client_id, moment(at)) * 2)
-        found = {i: Tally(d or 0, a or 0) for i, d, a in run_sql(self._c, sql, params)}
-        return {point: found[i] for i, point in enumerate(points)}
+        ]
+        params: list[Any] = [v for client_id, at in points for v in (client_id, moment(at)) * 2]
+        if client_ids:
+            parts.append(
+                "SELECT -1, client_id, decided, accepted FROM risk_totals WHERE client_id IN ({in})"
+            )
+            params.append(client_ids)
+        if not parts:
+            return {}, {}
+        stored: dict[str, Tally] = {}
+        before: dict[tuple[str, datetime], Tally] = {}
+        for i, client_id, decided, accepted in run_sql(
+            self._c, " UNION ALL ".join(parts), tuple(params)
+        ):
+            if i < 0:
+                stored[client_id] = Tally(decided, accepted)
+            else:
+                before[points[i]] = Tally(decided or 0, accepted or 0)
+        return stored, before
 
     def paid(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
         if not pairs:
