@@ -196,8 +196,9 @@ def test_a_history_answers_its_windows_as_a_scan_of_its_attempts_would() -> None
         assert history.add(attempt) == tally(stored + added[: i + 1])
     for second in range(-1, 121):
         moment = NOON + timedelta(seconds=second)
-        assert history.count_after(moment) == sum(a.at > moment for a in attempts)
-        assert history.accepted_since(moment) == sum(
+        # Strictly after ``moment``: the counts from the next instant on.
+        assert history.counts_since(moment + TICK)[0] == sum(a.at > moment for a in attempts)
+        assert history.counts_since(moment)[1] == sum(
             a.amount for a in attempts if a.accepted and a.at >= moment
         )
 
@@ -205,7 +206,7 @@ def test_a_history_answers_its_windows_as_a_scan_of_its_attempts_would() -> None
 def test_a_history_read_without_a_moment_its_rules_need_is_a_bug_not_a_zero() -> None:
     history = RiskHistory(Tally(3, 3_00), {})
     with pytest.raises(KeyError):
-        history.accepted_since(NOON)
+        history.counts_since(NOON)
 
 
 @pytest.mark.parametrize(

@@ -213,14 +213,6 @@ class RiskHistory:
             self._sums.append(self._sums[-1] + (attempt.amount if attempt.accepted else 0))
         return Tally(self.stored.decided + len(self._added), self.stored.accepted + self._sums[-1])
 
-    def count_after(self, moment: datetime) -> int:
-        """Attempts, accepted or refused, strictly after ``moment``."""
-        return self.counts_since(moment + TICK)[0]
-
-    def accepted_since(self, moment: datetime) -> Centavos:
-        """The amount accepted at ``moment`` or after."""
-        return self.counts_since(moment)[1]
-
     def windows(self, rules: RiskRules, now: datetime) -> _Starts:
         """``_window_starts``, worked out once for a batch: its decisions share their
         moment and their client's rules."""

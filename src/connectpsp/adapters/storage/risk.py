@@ -102,8 +102,8 @@ class SqlRisk:
             # a text the same for any batch: psycopg parses every statement of over fifty
             # parameters again, and the server plans each text it has not seen. A smaller
             # one is cheaper as parameters of its own (docs/architecture.md, "Storage").
-            flat = (*_flat(rows), *_flat(totals), *_flat(payees))
-            if len(flat) <= PSYCOPG_CACHED_PARAMS:
+            if 10 * len(rows) + 3 * (len(totals) + len(payees)) <= PSYCOPG_CACHED_PARAMS:
+                flat = (*_flat(rows), *_flat(totals), *_flat(payees))
                 run_sql(self._c, _record_sql(len(rows), len(totals), len(payees)), flat)
                 return
             params = (*_columns(rows, 10), *_columns(totals, 3), *_columns(payees, 3))
