@@ -1067,6 +1067,10 @@ class FakeUnitOfWork:
     def emit(self, event: Event) -> None:
         self._events.append(event)
 
+    @contextmanager
+    def pipelined(self) -> Iterator[None]:
+        yield  # in memory, every write is answered at once
+
     def commit(self) -> None:
         # Services write only in write transactions; one that commits a read is a bug.
         assert self._write, "commit() in a read-only unit of work"

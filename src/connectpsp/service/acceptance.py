@@ -334,9 +334,10 @@ class AcceptanceEngine:
                 body = self._seal(flow, request.slot, record)
                 keep.append(StoredOutcome(client_id, key, request.fingerprint, body))
             outcomes.append(decided)
-        for ident, flow in flows.items():
-            flow.write(uow, states[ident], now)
-        uow.idempotency.store(keep, at=now)
+        with uow.pipelined():  # the batch's writes, then its answers: no reads between
+            for ident, flow in flows.items():
+                flow.write(uow, states[ident], now)
+            uow.idempotency.store(keep, at=now)
         return outcomes
 
     def _replay(self, previous: StoredOutcome, request: _Request) -> _Outcome:

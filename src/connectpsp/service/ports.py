@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date, datetime
 from types import TracebackType
@@ -316,6 +317,11 @@ class UnitOfWork(Protocol):
     def emit(self, event: Event) -> None:
         """Record that ``event`` happened; ``commit`` publishes it (queues its webhooks)
         in this same transaction."""
+        ...
+
+    def pipelined(self) -> AbstractContextManager[None]:
+        """A block of writes that need no answer before its end: on a database over the
+        network they go out together, one round trip. An error may surface at its end."""
         ...
 
     def commit(self) -> None: ...

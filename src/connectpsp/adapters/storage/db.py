@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, Table, bindparam, create_engine, even
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
+from connectpsp.adapters.storage.pipeline import answer_in_pipeline, may_answer
 from connectpsp.domain.errors import StorageConflict, StorageUnavailable
 
 __all__ = [
@@ -108,6 +109,7 @@ def _pg_engine(url: str, schema: str | None, pool_size: int) -> Engine:
         pool_timeout=10,
     )
     _ping_when_idle(engine)
+    answer_in_pipeline(engine)
     return engine
 
 
@@ -306,10 +308,11 @@ def run_sql(
     of one array), and ``{lock}`` becomes ``FOR UPDATE`` on PostgreSQL (SQLite's write
     transaction already excludes every other writer). A list of tuples runs the
     statement once per tuple. For the batch's hot statements: they skip SQLAlchemy's
-    expression building, caching and result processing, so they must read and write
-    plain values only (no datetimes). A list of tuples with ``RETURNING`` gives every
-    run's rows. ``binary``: psycopg sends the parameters in binary (arrays of text then
-    need no escaping)."""
+    expression building, caching and result processing, so they bind plain values, and
+    a time as ``storage.times`` converts it to and from each database's form. A list of
+    tuples with ``RETURNING`` gives every run's rows. ``binary``: psycopg sends the
+    parameters in binary (arrays of text then need no escaping). Inside ``pipelined``,
+    a statement that cannot return rows is not waited for."""
     postgres = conn.dialect.name == "postgresql"
     many = isinstance(params, list)
     if "{in}" in sql:
@@ -347,6 +350,11 @@ def _on_cursor(conn: Connection, sql: str, params: Any, *, many: bool) -> list[t
             cursor.executemany(sql, params)
         else:
             cursor.execute(sql, params)
+        pipeline = conn.info.get("pipeline")
+        if pipeline is not None:
+            if not may_answer(sql):
+                return []  # a write's answer is awaited at the pipeline's end
+            pipeline.sync()
         return list(cursor.fetchall()) if cursor.description else []
     except dbapi_error as error:
         raise exc.DBAPIError.instance(sql, params, error, dbapi_error) from error

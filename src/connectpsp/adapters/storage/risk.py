@@ -169,16 +169,12 @@ def _record_sql(decisions: int, totals: int, payees: int) -> str:
     """A small batch's record in one PostgreSQL statement: data-modifying CTEs."""
     values = " VALUES (?, ?, ?)"
     many = ", (?, ?, ?)"
-    main = _INSERT_PAYEES.replace(values, values + many * (payees - 1)) if payees else "SELECT 1"
-    return (
-        "WITH decided AS ("
-        + _INSERT_DECISIONS
-        + ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" * (decisions - 1)
-        + "), totals AS ("
-        + _UPSERT_TOTALS.replace(values, values + many * (totals - 1))
-        + ") "
-        + main
-    )
+    upsert = _UPSERT_TOTALS.replace(values, values + many * (totals - 1))
+    decided = _INSERT_DECISIONS + ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" * (decisions - 1)
+    if not payees:  # a statement that answers nothing, as a pipeline expects of a write
+        return f"WITH decided AS ({decided}) {upsert}"
+    main = _INSERT_PAYEES.replace(values, values + many * (payees - 1))
+    return f"WITH decided AS ({decided}), totals AS ({upsert}) {main}"
 
 
 def _flat(rows: list[tuple[Any, ...]]) -> list[Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -22,6 +23,7 @@ from connectpsp.adapters.storage.infractions import SqlInfractions
 from connectpsp.adapters.storage.ledger import AccountCache, SqlLedger
 from connectpsp.adapters.storage.limits import SqlLimits
 from connectpsp.adapters.storage.outbox import SqlOutbox
+from connectpsp.adapters.storage.pipeline import pipelined
 from connectpsp.adapters.storage.refunds import SqlRefunds
 from connectpsp.adapters.storage.risk import SqlRisk
 from connectpsp.adapters.storage.webhooks import SqlWebhooks
@@ -127,6 +129,9 @@ class SqlUnitOfWork:
 
     def emit(self, event: Event) -> None:
         self._events.append(event)
+
+    def pipelined(self) -> AbstractContextManager[None]:
+        return pipelined(self._tx.conn)
 
     def commit(self) -> None:
         events, self._events = self._events, []
