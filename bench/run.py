@@ -33,6 +33,7 @@ from .batches import batch_phase
 from .config import Config
 from .fixtures import create_merchants, login, scratch_database
 from .growth import growth_phase
+from .latency import latency_row
 from .phase import Context, errors, load, rate, ratio, raw_errors, raw_load
 from .rawjobs import ISSUE_19_THREADS, MINIMAL, SERVER
 from .rawsql import prepare
@@ -150,14 +151,7 @@ def _api_phases(ctx: Context, raw: dict[tuple[str, str], float]) -> tuple[float,
                 )
             for label, callers, _ in scenarios:
                 for level in cfg.latency_levels:
-                    offered = max(1.0, level * saturation[label])
-                    found = load(ctx, api.port, "cash_out", callers, rate=offered)
-                    ctx.add(
-                        f"latency at {level:.0%} of saturation, {label}",
-                        percentiles_ms(found.latencies_us),
-                        f"p50 / p99 / p99.9 at {fmt_rate(offered)}/s offered, "
-                        f"{fmt_rate(rate(found, cfg.seconds))}/s accepted " + errors(found),
-                    )
+                    latency_row(ctx, api.port, label, callers, saturation[label], level)
     return api.peak_rss_mib, saturation["hot client"]
 
 
