@@ -18,7 +18,7 @@ from connectpsp.domain.risk import (
     Screening,
     screen,
 )
-from tests.fakes import FakeRisk, fake_services, request
+from tests.fakes import FakeRisk, fake_services, one_batch, request
 
 NOON = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 EVERY_RULE = RiskRules(
@@ -85,3 +85,36 @@ def test_a_payee_read_as_paid_is_not_read_again_and_a_new_one_is(
         assert send(50_00, "c") == "Accepted"  # remembered: not read
     payee = request(1, "x").payee.document
     assert asked == [[(payer.id, payee)], [(payer.id, payee)]]
+
+
+def test_a_batch_of_several_clients_reads_each_one_its_own_history() -> None:
+    """Each client's tally, tallies before its windows and paid payees, grouped by client
+    for a batch of many: a client's rules see its own history and no other's."""
+    with fake_services() as s:
+        clients = []
+        for limit in (2, 3):
+            client = s.client(funds=10_000_00)
+            s.clients.set_risk(client.id, RiskRules(max_cash_outs_per_minute=limit))
+            clients.append(s.clients.get(client.id))
+        newcomer = s.client(funds=10_000_00)
+        s.clients.set_risk(newcomer.id, RiskRules(new_payee_limit=10_00))
+        newcomer = s.clients.get(newcomer.id)
+        first, second = clients
+        # History before the batch: one cash-out each, and the newcomer's payee paid.
+        for client in (first, second, newcomer):
+            s.cash_outs.create(client, f"before-{client.id}", request(5_00))
+        with one_batch(s.engine, s.db, first):
+            futures = [
+                (client.id, s.cash_outs.submit(client, f"{client.id}-{n}", request(50_00)))
+                for n in range(4)
+                for client in (first, second, newcomer)
+            ]
+        outcomes: dict[str, list[str]] = {}
+        for client_id, future in futures:
+            outcome = future.result(timeout=10).outcome
+            outcomes.setdefault(client_id, []).append(type(outcome).__name__)
+    # The first client had one this minute of 2, the second one of 3; the newcomer's
+    # payee is known, so 50.00 passes its 10.00 cap for a new payee.
+    assert outcomes[first.id] == ["Accepted", "Refused", "Refused", "Refused"]
+    assert outcomes[second.id] == ["Accepted", "Accepted", "Refused", "Refused"]
+    assert outcomes[newcomer.id] == ["Accepted"] * 4

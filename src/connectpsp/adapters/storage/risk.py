@@ -25,19 +25,12 @@ class SqlRisk:
     def tallies(
         self, client_ids: list[str], points: list[tuple[str, datetime]]
     ) -> tuple[dict[str, Tally], dict[tuple[str, datetime], Tally]]:
-        # One statement for the batch (on PostgreSQL, one round trip): each point is two
-        # seeks into ix_risk_decisions_tally, each client one into risk_totals.
+        # One statement for the batch (on PostgreSQL, one round trip): each point is one
+        # seek into ix_risk_decisions_tally (none found: nothing decided before it), each
+        # client one into risk_totals.
         moment = times(self._c).bind
-        last = (
-            "(SELECT {column} FROM risk_decisions WHERE client_id = ? AND at < ?"
-            " ORDER BY at DESC, decided_total DESC LIMIT 1)"
-        )
-        parts = [
-            f"SELECT {i}, NULL, {last.format(column='decided_total')}, "
-            f"{last.format(column='accepted_total')}"
-            for i in range(len(points))
-        ]
-        params: list[Any] = [v for client_id, at in points for v in (client_id, moment(at)) * 2]
+        parts = [_TALLY_BEFORE.replace("{i}", str(i)) for i in range(len(points))]
+        params: list[Any] = [v for client_id, at in points for v in (client_id, moment(at))]
         if client_ids:
             parts.append(
                 "SELECT -1, client_id, decided, accepted FROM risk_totals WHERE client_id IN ({in})"
@@ -46,14 +39,14 @@ class SqlRisk:
         if not parts:
             return {}, {}
         stored: dict[str, Tally] = {}
-        before: dict[tuple[str, datetime], Tally] = {}
+        before = dict.fromkeys(points, Tally())
         for i, client_id, decided, accepted in run_sql(
             self._c, " UNION ALL ".join(parts), tuple(params)
         ):
             if i < 0:
                 stored[client_id] = Tally(decided, accepted)
             else:
-                before[points[i]] = Tally(decided or 0, accepted or 0)
+                before[points[i]] = Tally(decided, accepted)
         return stored, before
 
     def paid(self, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -127,6 +120,12 @@ class SqlRisk:
 
 
 _ENCODE = msgspec.json.Encoder().encode
+# A point's tally: the last decision before it ({i}: the point's place in the batch).
+_TALLY_BEFORE = (
+    "SELECT * FROM (SELECT {i} AS i, NULL AS c, decided_total, accepted_total"
+    " FROM risk_decisions WHERE client_id = ? AND at < ?"
+    " ORDER BY at DESC, decided_total DESC LIMIT 1) AS p{i}"
+)
 
 
 def _checks_json(checks: tuple[Check, ...]) -> str:
