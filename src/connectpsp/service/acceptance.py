@@ -334,7 +334,7 @@ class AcceptanceEngine:
                 body = self._seal(flow, request.slot, record)
                 keep.append(StoredOutcome(client_id, key, request.fingerprint, body))
             outcomes.append(decided)
-        with uow.pipelined():  # the batch's writes, then its answers: no reads between
+        with uow.pipelined():  # the writes and the stored outcomes; a read inside still waits
             for ident, flow in flows.items():
                 flow.write(uow, states[ident], now)
             uow.idempotency.store(keep, at=now)
