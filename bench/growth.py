@@ -97,10 +97,7 @@ _TABLES: dict[str, tuple[str, ...]] = {
         "created_at", "debit_seq", "debit_after",
     ),
     "idempotency_keys": ("client_id", "key", "fingerprint", "outcome", "created_at"),
-    "risk_decisions": (
-        "id", "client_id", "cash_out_id", "at", "amount", "payee", "checks",
-        "decided_total", "accepted_total",
-    ),
+    "risk_decisions": ("id", "client_id", "at", "decisions", "decided_total", "accepted_total"),
     "client_payees": ("client_id", "payee", "first_paid_at"),
     "outbox": (
         "topic", "ref", "payload", "available_at", "attempts", "failures", "done_at",
@@ -251,10 +248,11 @@ def _rows(
         keys.append((client, _uuid4(h[64:96]), h[96:160], answer.encode(), at))
         owner.decided += 1
         decision = _uuid7(millis, h[160:178])
-        decisions.append(
-            (decision, client, cash_out, at, amount, payee, _CHECKS, owner.decided,
-             owner.decided)
-        )  # fmt: skip
+        entry = (
+            f'{{"id":"{decision}","cashOutId":"{cash_out}","amount":{amount},'
+            f'"payee":"{payee}","code":null,"checks":{_CHECKS}}}'
+        )  # a row of one: each preloaded cash-out has a moment of its own
+        decisions.append((decision, client, at, f"[{entry}]", owner.decided, owner.decided))
         payees.append((client, payee, at))
         jobs.append(
             ("settle_cash_out", cash_out, f'{{"cashOutId":"{cash_out}"}}', at, 1, 0, at, at)

@@ -85,9 +85,8 @@ _SERVER_STATEMENTS = (
     "INSERT INTO risk_totals (client_id, decided, accepted) VALUES (%s, 1, %s)"
     " ON CONFLICT (client_id) DO UPDATE SET decided = risk_totals.decided + 1,"
     " accepted = risk_totals.accepted + excluded.accepted RETURNING decided, accepted",
-    "INSERT INTO risk_decisions (id, client_id, cash_out_id, at, amount, payee, code, checks,"
-    " decided_total, accepted_total)"
-    " VALUES (%s, %s, %s, %s, %s, '12345678909', NULL, %s, %s, %s)",
+    "INSERT INTO risk_decisions (id, client_id, at, decisions, decided_total, accepted_total)"
+    " VALUES (%s, %s, %s, %s, %s, %s)",
     "INSERT INTO client_payees (client_id, payee, first_paid_at)"
     " VALUES (%s, '12345678909', %s) ON CONFLICT (payee, client_id) DO NOTHING",
     _OUTBOX,
@@ -162,10 +161,12 @@ def server_transaction(
         return False
     cur.execute(sql[_TALLY], (account.client_id, 1))
     decided, accepted = cur.fetchone()
-    cur.execute(
-        sql[_DECISION],
-        (str(uuid.uuid4()), account.client_id, cash_out, now, 1, _CHECKS, decided, accepted),
+    decision = str(uuid.uuid4())
+    entry = (
+        f'{{"id":"{decision}","cashOutId":"{cash_out}","amount":1,"payee":"12345678909",'
+        f'"code":null,"checks":{_CHECKS}}}'
     )
+    cur.execute(sql[_DECISION], (decision, account.client_id, now, f"[{entry}]", decided, accepted))
     cur.execute(sql[_PAYEE], (account.client_id, now))
     cur.execute(sql[_JOB], (cash_out, f'{{"cashOutId":"{cash_out}"}}', now, now))
     return True

@@ -784,7 +784,8 @@ class FakeRisk:
             for d in self._t.decisions.values()
             if (client_id is None or d.client_id == client_id) and (since is None or d.at >= since)
         ]
-        return sorted(found, key=lambda d: (-d.at.timestamp(), d.id))[:limit]
+        newest = sorted(found, key=lambda d: d.tally.decided, reverse=True)
+        return sorted(newest, key=lambda d: (-d.at.timestamp(), d.client_id))[:limit]
 
 
 class FakeOutbox:

@@ -3,6 +3,7 @@ returns a list of problems; an empty list is a pass."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any
@@ -146,11 +147,12 @@ def _sums(
 
 def risk_problems(db: Database, client_ids: list[str] | None = None) -> list[str]:
     """Each client's ``risk_totals`` row is the aggregate of its ``risk_decisions`` (how
-    many were decided, the amount of those accepted); its decisions' ``decided_total``
-    run 1..n without a gap or a repeat, each ``accepted_total`` the running sum of the
-    accepted amounts in that order; and the payees it has paid (``client_payees``) are
-    those of its accepted decisions. The rules' windows are differences of these tallies,
-    so a tally off by one is a window off by one.
+    many were decided, the amount of those accepted); its rows' ``decided_total`` run up
+    to n, each row's by the number of decisions it holds, without a gap or a repeat, each
+    ``accepted_total`` the running sum of the accepted amounts in that order; and the
+    payees it has paid (``client_payees``) are those of its accepted decisions. The
+    rules' windows are differences of these tallies, so a tally off by one is a window
+    off by one.
 
     ``client_ids`` narrows the check to those clients: a model test checks its own after
     each of thousands of examples on one growing database."""
@@ -162,7 +164,7 @@ def risk_problems(db: Database, client_ids: list[str] | None = None) -> list[str
     with db.transaction(write=False) as tx:
         conn = _snapshot(db, tx)
         rows = conn.execute(
-            select(d.client_id, d.decided_total, d.accepted_total, d.amount, d.code, d.payee)
+            select(d.client_id, d.decided_total, d.accepted_total, d.decisions)
             .where(of_clients(d.client_id))
             .order_by(d.client_id, d.decided_total)
         ).all()
@@ -182,10 +184,11 @@ def risk_problems(db: Database, client_ids: list[str] | None = None) -> list[str
     accepted: Counter[str] = Counter()
     accepted_payees: dict[str, set[str]] = defaultdict(set)
     for r in rows:
-        decided[r.client_id] += 1
-        if r.code is None:
-            accepted[r.client_id] += r.amount
-            accepted_payees[r.client_id].add(r.payee)
+        for entry in json.loads(r.decisions):
+            decided[r.client_id] += 1
+            if entry["code"] is None:
+                accepted[r.client_id] += entry["amount"]
+                accepted_payees[r.client_id].add(entry["payee"])
         if r.decided_total != decided[r.client_id]:
             problems.append(
                 f"client {r.client_id}: decision {decided[r.client_id]} of its history has "

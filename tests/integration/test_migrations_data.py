@@ -1,21 +1,25 @@
 """The migrations that change data, on both databases: 0012 gives the risk decisions
 recorded before it the running tallies they would have been recorded with, and each
-client its last; 0013 gives SQLite's whole-second times their microseconds."""
+client its last; 0013 gives SQLite's whole-second times their microseconds; 0026 keeps
+each decision as a row of one in the new form, and its downgrade splits a row of many
+back into rows of one."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import bindparam, select, text
 
 from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import Database
-from connectpsp.adapters.storage.migrate import upgrade
+from connectpsp.adapters.storage.migrate import alembic_config, upgrade
 from connectpsp.adapters.storage.risk import SqlRisk
-from connectpsp.domain.risk import Tally
+from connectpsp.domain.risk import Check, Decision, Tally
 from connectpsp.settings import Settings
 from tests.conftest import DATABASES
 from tests.support import database
@@ -100,4 +104,77 @@ def test_whole_second_times_on_sqlite_sort_with_the_moment_they_are(
         assert tx.conn.execute(select(p.first_paid_at).where(p.first_paid_at >= T0)).all() == [
             (T0,)
         ]
+    db.dispose()
+
+
+def test_decisions_kept_one_per_row_read_back_the_same_in_rows_by_moment(
+    fresh: Settings,
+) -> None:
+    db = Database(fresh.database_url, schema=fresh.database_schema)
+    upgrade(db, schema=fresh.database_schema, to="0025")
+    later = T0 + timedelta(seconds=1)
+    marked = Check("fraud_markers", False, {"keyMarked": True, "ownerMarked": False})
+    velocity = Check("max_cash_outs_per_minute", True, {"limit": 5, "inLastMinute": 0})
+    kept = [
+        Decision("d1", "a", "co1", T0, 1_00, "12345678909", None, (velocity,), Tally(1, 1_00)),
+        Decision("d2", "a", None, T0, 2_00, "98765432100", "FRAUD_SUSPECTED", (marked,), Tally(2, 1_00)),
+        Decision("d3", "a", "co3", later, 5_00, "12345678909", None, (), Tally(3, 6_00)),
+        Decision("e1", "b", "co4", T0, 9_00, "52998224725", None, (velocity,), Tally(1, 9_00)),
+    ]  # fmt: skip
+    insert = text(
+        "INSERT INTO risk_decisions (id, client_id, cash_out_id, at, amount, payee, code,"
+        " checks, decided_total, accepted_total) VALUES (:id, :client_id, :cash_out_id, :at,"
+        " :amount, :payee, :code, :checks, :decided, :accepted)"
+    ).bindparams(bindparam("at", type_=t.TZ))
+    with db.engine.begin() as conn:
+        for d in kept:
+            checks = json.dumps([c.as_record() for c in d.checks])
+            row = {**vars(d), "checks": checks, "decided": d.tally.decided}
+            conn.execute(insert, {**row, "accepted": d.tally.accepted})
+    upgrade(db, schema=fresh.database_schema)
+    with db.transaction(write=False) as tx:
+        risk = SqlRisk(tx.conn)
+        # Newest first; at one moment by client, each client's latest first.
+        assert risk.decisions(client_id=None, since=None, limit=10) == [
+            kept[2], kept[1], kept[0], kept[3]
+        ]  # fmt: skip
+        assert risk.tallies(["a"], [("a", later)]) == ({}, {("a", later): Tally(2, 1_00)})
+    db.dispose()
+
+
+def test_the_downgrade_splits_a_row_of_many_decisions_into_rows_of_one(fresh: Settings) -> None:
+    db = Database(fresh.database_url, schema=fresh.database_schema)
+    upgrade(db, schema=fresh.database_schema)
+    velocity = Check("max_cash_outs_per_minute", True, {"limit": 5, "inLastMinute": 0})
+    batch = [
+        Decision("d1", "a", "co1", T0, 1_00, "12345678909", None, (velocity,), Tally(1, 1_00)),
+        Decision("e1", "b", None, T0, 9_00, "52998224725", "LIMIT_EXCEEDED", (), Tally(1, 0)),
+        Decision("d2", "a", None, T0, 2_00, "98765432100", "LIMIT_EXCEEDED", (), Tally(2, 1_00)),
+        Decision("d3", "a", "co3", T0, 5_00, "12345678909", None, (), Tally(3, 6_00)),
+    ]  # fmt: skip
+    with db.transaction(write=True) as tx:
+        SqlRisk(tx.conn).record(batch)
+        tx.commit()
+    with db.engine.begin() as conn:
+        assert conn.execute(text("SELECT COUNT(*) FROM risk_decisions")).scalar() == 2
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0025")
+    with db.engine.begin() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT id, client_id, cash_out_id, amount, payee, code, checks,"
+                " decided_total, accepted_total FROM risk_decisions ORDER BY id"
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("d1", "a", "co1", 1_00, "12345678909", None, json.dumps([velocity.as_record()], separators=(",", ":")), 1, 1_00),
+        ("d2", "a", None, 2_00, "98765432100", "LIMIT_EXCEEDED", "[]", 2, 1_00),
+        ("d3", "a", "co3", 5_00, "12345678909", None, "[]", 3, 6_00),
+        ("e1", "b", None, 9_00, "52998224725", "LIMIT_EXCEEDED", "[]", 1, 0),
+    ]  # fmt: skip
+    upgrade(db, schema=fresh.database_schema)  # and back: each a row of one
+    with db.transaction(write=False) as tx:
+        found = SqlRisk(tx.conn).decisions(client_id=None, since=None, limit=10)
+    assert found == [batch[3], batch[2], batch[0], batch[1]]
     db.dispose()

@@ -203,3 +203,36 @@ def test_batches_of_any_size_are_recorded_whole_and_read_back_as_made(
     assert mine == sorted(refused + mixed + big, key=lambda d: d.id)
     assert first_paid(container, one) == {MARIA: T0 + TICK}
     assert first_paid(container, two) == {MARIA: T0 + TICK, JOAO: T0 + timedelta(seconds=1)}
+
+
+def test_a_clients_decisions_at_one_moment_are_one_row_listed_newest_first(
+    container: Container,
+) -> None:
+    one, two = str(uuid.uuid4()), str(uuid.uuid4())
+    teller = Teller()
+    at = T0 + timedelta(hours=1)
+    # Interleaved as a batch decides them, two's first refused: a row per client.
+    clients = (one, two, one, two, one)
+    batch = [teller.decision(c, MARIA, at, accepted=i != 1) for i, c in enumerate(clients)]
+    later = [teller.decision(one, ANA, at + TICK)]
+    record(container, [batch, later])
+    d = t.risk_decisions.c
+    with container.db.transaction(write=False) as tx:
+        rows = tx.conn.execute(
+            select(d.client_id, d.decided_total, d.accepted_total)
+            .where(d.client_id.in_((one, two)))
+            .order_by(d.at, d.client_id)
+        ).all()
+        risk = SqlRisk(tx.conn)
+        listed = risk.decisions(client_id=None, since=at, limit=10)
+        two_of_them = risk.decisions(client_id=None, since=at, limit=2)
+        theirs = risk.decisions(client_id=two, since=None, limit=10)
+    firsts = sorted([(one, 3, 3_00), (two, 2, 1_00)])
+    assert [tuple(r) for r in rows] == [*firsts, (one, 4, 4_00)]
+    mine = [x for x in batch if x.client_id == one]
+    others = [x for x in batch if x.client_id == two]
+    by_client = {one: mine[::-1], two: others[::-1]}
+    same_moment = [x for c in sorted(by_client) for x in by_client[c]]
+    assert [x for x in listed if x.client_id in (one, two)] == [*later, *same_moment]
+    assert two_of_them == [*later, same_moment[0]]
+    assert theirs == others[::-1]

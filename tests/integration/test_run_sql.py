@@ -88,20 +88,27 @@ def test_a_list_of_numbers_and_a_parameter_before_it_bind_alike(container: Conta
 def test_a_batch_of_decisions_of_over_fifty_parameters_is_one_statement_text_on_postgresql(
     container: Container, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    tallies: dict[str, Tally] = {}
+
     def decision(n: int) -> Decision:
+        # Twenty clients, so that a batch is a row per client it holds.
+        client_id, accepted = clients[n % len(clients)], n % 3 == 0
+        before = tallies.get(client_id, Tally())
+        sent = 1_00 if accepted else 0
+        tally = tallies[client_id] = Tally(before.decided + 1, before.accepted + sent)
         return Decision(
             id=str(uuid.uuid4()),
             client_id=client_id,
-            cash_out_id=None if n % 3 else str(uuid.uuid4()),
+            cash_out_id=str(uuid.uuid4()) if accepted else None,
             at=T0,
             amount=1_00,
             payee=AWKWARD[n % len(AWKWARD)][:14],
-            code="LIMIT_EXCEEDED" if n % 3 else None,
+            code=None if accepted else "LIMIT_EXCEEDED",
             checks=(Check("fraud_markers", True, {"note": AWKWARD[n % len(AWKWARD)]}),),
-            tally=Tally(n + 1, 0),
+            tally=tally,
         )
 
-    client_id = str(uuid.uuid4())
+    clients = sorted(str(uuid.uuid4()) for _ in range(20))
     made = [decision(n) for n in range(1 + 17 + 300)]
     with Texts(container, monkeypatch) as texts:
         for batch in (made[:1], made[1:18], made[18:]):
@@ -109,10 +116,11 @@ def test_a_batch_of_decisions_of_over_fifty_parameters_is_one_statement_text_on_
                 SqlRisk(tx.conn).record(batch)
                 tx.commit()
     with container.db.transaction(write=False) as tx:
-        kept = SqlRisk(tx.conn).decisions(client_id=client_id, since=None, limit=1_000)
+        risk = SqlRisk(tx.conn)
+        kept = [d for c in clients for d in risk.decisions(client_id=c, since=None, limit=1_000)]
     assert sorted(kept, key=lambda d: d.id) == sorted(made, key=lambda d: d.id)
     if container.db.engine.dialect.name == "postgresql":
-        # One decision: parameters of its own; 17 and 300: the one text of arrays.
+        # One row: parameters of its own; 17 rows and 20: the one text of arrays.
         records = [sql for sql in texts.texts if "INSERT INTO RISK_DECISIONS" in sql]
         assert len(records) == 3
         assert records[1] == records[2] != records[0], records

@@ -5,17 +5,20 @@ shared fraud-markers check per screening, and payees read as paid not read again
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, time
 from typing import Any
 
 import pytest
 
-from connectpsp.adapters.storage.risk import _checks_json
+from connectpsp.adapters.storage.risk import _document
 from connectpsp.domain.risk import (
     Check,
+    Decision,
     RiskHistory,
     RiskRules,
     Screening,
+    Tally,
     screen,
 )
 from tests.fakes import FakeRisk, fake_services, one_batch, request
@@ -44,9 +47,21 @@ EVERY_RULE = RiskRules(
         ),
     ],
 )
-def test_the_checks_are_recorded_as_json_dumps_writes_them(checks: tuple[Check, ...]) -> None:
-    records = [c.as_record() for c in checks]
-    written = _checks_json(checks)
+def test_the_decisions_are_recorded_as_json_dumps_writes_them(checks: tuple[Check, ...]) -> None:
+    accepted = Decision("d1", "c", "co1", NOON, 1_00, "12345678909", None, checks, Tally(1, 1_00))
+    refused = replace(accepted, id="d2", cash_out_id=None, code="LIMIT_EXCEEDED", checks=())
+    records = [
+        {
+            "id": d.id,
+            "cashOutId": d.cash_out_id,
+            "amount": d.amount,
+            "payee": d.payee,
+            "code": d.code,
+            "checks": [c.as_record() for c in d.checks],
+        }
+        for d in (accepted, refused)
+    ]
+    written = _document([accepted, refused])
     # Compact, and text as it is (json.dumps would escape é): it reads back the same.
     assert written == json.dumps(records, separators=(",", ":"), ensure_ascii=False)
     assert json.loads(written) == records

@@ -237,7 +237,8 @@ class RiskRepository(Protocol):
     def decisions(
         self, *, client_id: str | None, since: datetime | None, limit: int
     ) -> list[Decision]:
-        """The newest decisions first."""
+        """The newest decisions first: those of one moment by client id, each client's
+        latest first."""
         ...
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from datetime import datetime
 from typing import Any
 
@@ -62,44 +61,46 @@ class SqlRisk:
     def record(self, decisions: list[Decision]) -> None:
         if not decisions:
             return
-        # Plain tuples in one precompiled ``executemany``; a batch's decisions share
-        # their moment, converted once.
+        # One row per client and moment (a batch decides at one moment): its decisions as
+        # one JSON document, its tally the last one's. Plain tuples in one precompiled
+        # ``executemany``.
         moment = times(self._c).binder()
-        rows = []
+        groups: dict[tuple[str, datetime], list[Decision]] = {}
         for d in decisions:
-            at = moment(d.at)
+            groups.setdefault((d.client_id, d.at), []).append(d)
+        rows = []
+        for (client_id, at), group in groups.items():
+            last = group[-1]
             rows.append(
                 (
-                    d.id,
-                    d.client_id,
-                    d.cash_out_id,
-                    at,
-                    d.amount,
-                    d.payee,
-                    d.code,
-                    _checks_json(d.checks),
-                    d.tally.decided,
-                    d.tally.accepted,
+                    last.id,
+                    client_id,
+                    moment(at),
+                    _document(group),
+                    last.tally.decided,
+                    last.tally.accepted,
                 )
             )
-        last = {d.client_id: d.tally for d in decisions}
-        totals = [(c, tally.decided, tally.accepted) for c, tally in sorted(last.items())]
+        last_tally = {d.client_id: d.tally for d in decisions}
+        totals = [(c, tally.decided, tally.accepted) for c, tally in sorted(last_tally.items())]
         first: dict[tuple[str, str], Any] = {}
-        for d, row in zip(decisions, rows, strict=True):
+        for d in decisions:
             if d.accepted:
-                first.setdefault((d.client_id, d.payee), row[3])
-        payees = [(client_id, payee, at) for (client_id, payee), at in sorted(first.items())]
+                first.setdefault((d.client_id, d.payee), d.at)
+        payees = [
+            (client_id, payee, moment(at)) for (client_id, payee), at in sorted(first.items())
+        ]
         if self._c.dialect.name == "postgresql":
             # The three inserts in one statement: on PostgreSQL each is a round trip. A
-            # batch of over fifty parameters goes as sixteen arrays, one per column, in
-            # a text the same for any batch: psycopg parses every statement of over fifty
+            # batch of over fifty parameters goes as twelve arrays, one per column, in a
+            # text the same for any batch: psycopg parses every statement of over fifty
             # parameters again, and the server plans each text it has not seen. A smaller
             # one is cheaper as parameters of its own (docs/architecture.md, "Storage").
-            if 10 * len(rows) + 3 * (len(totals) + len(payees)) <= PSYCOPG_CACHED_PARAMS:
+            if 6 * len(rows) + 3 * (len(totals) + len(payees)) <= PSYCOPG_CACHED_PARAMS:
                 flat = (*_flat(rows), *_flat(totals), *_flat(payees))
                 run_sql(self._c, _record_sql(len(rows), len(totals), len(payees)), flat)
                 return
-            params = (*_columns(rows, 10), *_columns(totals, 3), *_columns(payees, 3))
+            params = (*_columns(rows, 6), *_columns(totals, 3), *_columns(payees, 3))
             run_sql(self._c, _RECORD_ARRAYS, params, binary=True)
             return
         run_sql(self._c, _INSERT_DECISIONS, rows)
@@ -110,13 +111,17 @@ class SqlRisk:
     def decisions(
         self, *, client_id: str | None, since: datetime | None, limit: int
     ) -> list[Decision]:
+        """The newest ``limit`` decisions, newest first: those of one moment by client,
+        each client's latest first."""
         d = t.risk_decisions.c
-        query = select(t.risk_decisions).order_by(d.at.desc(), d.id).limit(limit)
+        query = select(t.risk_decisions).order_by(d.at.desc(), d.client_id, d.decided_total.desc())
         if client_id is not None:
             query = query.where(d.client_id == client_id)
         if since is not None:
             query = query.where(d.at >= since)
-        return [_decision(r) for r in self._c.execute(query)]
+        # A row holds one or more decisions: ``limit`` rows hold enough.
+        rows = self._c.execute(query.limit(limit))
+        return [one for r in rows for one in reversed(_decisions(r))][:limit]
 
 
 _ENCODE = msgspec.json.Encoder().encode
@@ -128,16 +133,32 @@ _TALLY_BEFORE = (
 )
 
 
-def _checks_json(checks: tuple[Check, ...]) -> str:
-    """As ``json.dumps([c.as_record() ...])``, compact: msgspec writes each ``Check``'s
-    fields in their order, a fifth of the time that writing them by hand took. (It
-    leaves non-ASCII text unescaped, which reads back the same.)"""
-    return _ENCODE(checks).decode()
+class _Entry(msgspec.Struct, rename={"cash_out_id": "cashOutId"}):
+    """One decision in its row's document: what is not the row's own (client, moment)."""
+
+    id: str
+    cash_out_id: str | None
+    amount: int
+    payee: str
+    code: str | None
+    checks: tuple[Check, ...]  # msgspec writes each Check's fields in their order
+
+
+def _document(decisions: list[Decision]) -> str:
+    """As ``json.dumps`` of each decision's entry, compact: msgspec writes the fields in
+    their order, a fifth of the time that writing them by hand took. (It leaves
+    non-ASCII text unescaped, which reads back the same.)"""
+    return _ENCODE(
+        [_Entry(d.id, d.cash_out_id, d.amount, d.payee, d.code, d.checks) for d in decisions]
+    ).decode()
+
+
+_ENTRIES = msgspec.json.Decoder(list[_Entry])
 
 
 _INSERT_DECISIONS = (
-    "INSERT INTO risk_decisions (id, client_id, cash_out_id, at, amount, payee, code, checks,"
-    " decided_total, accepted_total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO risk_decisions (id, client_id, at, decisions, decided_total, accepted_total)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
 )
 _UPSERT_TOTALS = (
     "INSERT INTO risk_totals (client_id, decided, accepted) VALUES (?, ?, ?)"
@@ -149,10 +170,10 @@ _INSERT_PAYEES = (
     " ON CONFLICT (payee, client_id) DO NOTHING"
 )
 _RECORD_ARRAYS = (
-    "WITH decided AS (INSERT INTO risk_decisions (id, client_id, cash_out_id, at, amount,"
-    " payee, code, checks, decided_total, accepted_total)"
-    " SELECT * FROM unnest(?::varchar[], ?::varchar[], ?::varchar[], ?::timestamptz[],"
-    " ?::bigint[], ?::varchar[], ?::varchar[], ?::text[], ?::bigint[], ?::bigint[])),"
+    "WITH decided AS (INSERT INTO risk_decisions (id, client_id, at, decisions,"
+    " decided_total, accepted_total)"
+    " SELECT * FROM unnest(?::varchar[], ?::varchar[], ?::timestamptz[], ?::text[],"
+    " ?::bigint[], ?::bigint[])),"
     " totals AS (INSERT INTO risk_totals (client_id, decided, accepted)"
     " SELECT * FROM unnest(?::varchar[], ?::bigint[], ?::bigint[])"
     " ON CONFLICT (client_id) DO UPDATE"
@@ -169,7 +190,7 @@ def _record_sql(decisions: int, totals: int, payees: int) -> str:
     values = " VALUES (?, ?, ?)"
     many = ", (?, ?, ?)"
     upsert = _UPSERT_TOTALS.replace(values, values + many * (totals - 1))
-    decided = _INSERT_DECISIONS + ", (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)" * (decisions - 1)
+    decided = _INSERT_DECISIONS + ", (?, ?, ?, ?, ?, ?)" * (decisions - 1)
     if not payees:  # a statement that answers nothing, as a pipeline expects of a write
         return f"WITH decided AS ({decided}) {upsert}"
     main = _INSERT_PAYEES.replace(values, values + many * (payees - 1))
@@ -185,16 +206,20 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
 
 
-def _decision(r: Row[Any]) -> Decision:
-    checks = tuple(Check(c["rule"], c["passed"], c["inputs"]) for c in json.loads(r.checks))
-    return Decision(
-        r.id,
-        r.client_id,
-        r.cash_out_id,
-        r.at,
-        r.amount,
-        r.payee,
-        r.code,
-        checks,
-        Tally(r.decided_total, r.accepted_total),
-    )
+def _decisions(r: Row[Any]) -> list[Decision]:
+    """A row's decisions, each with the tally it brought the client to: the row's, less
+    what the decisions after it added."""
+    entries = _ENTRIES.decode(r.decisions)
+    decided, accepted = r.decided_total, r.accepted_total
+    found = []
+    for e in reversed(entries):
+        tally = Tally(decided, accepted)
+        found.append(
+            Decision(
+                e.id, r.client_id, e.cash_out_id, r.at, e.amount, e.payee, e.code, e.checks, tally
+            )
+        )
+        decided -= 1
+        accepted -= e.amount if e.code is None else 0
+    found.reverse()
+    return found

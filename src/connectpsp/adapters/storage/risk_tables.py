@@ -10,19 +10,20 @@ from connectpsp.adapters.storage.schema import TZ, metadata
 
 __all__ = ["client_payees", "risk_decisions", "risk_totals"]
 
+# A client's decisions at one moment, as one row: a batch decides all of its requests at
+# one moment, and a row per request cost the checks a point of their rate (BENCHMARKS.md).
 risk_decisions = Table(
     "risk_decisions",
     metadata,
-    Column("id", String(36), primary_key=True),
+    Column("id", String(36), primary_key=True),  # the last decision's
     Column("client_id", String(36), nullable=False),
-    Column("cash_out_id", String(36), nullable=True),  # the accepted cash-out
     Column("at", TZ, nullable=False),
-    Column("amount", BigInteger, nullable=False),
-    Column("payee", String(14), nullable=False),  # the payee's document
-    Column("code", String(40), nullable=True),  # the refusal's; NULL when accepted
-    Column("checks", Text, nullable=False),  # JSON: [{"rule", "passed", "inputs"}]
-    # The client's running tally, this decision included (domain.risk.Tally): a window's
-    # count and amount are the difference of two, each one index look-up away.
+    # JSON, in the order decided: [{"id", "cashOutId", "amount", "payee", "code", "checks"}]
+    # (cashOutId null when refused, code null when accepted; payee the payee's document;
+    # checks [{"rule", "passed", "inputs"}]).
+    Column("decisions", Text, nullable=False),
+    # The client's running tally after the row's last decision (domain.risk.Tally): a
+    # window's count and amount are the difference of two, each one index look-up away.
     Column("decided_total", BigInteger, nullable=False),
     Column("accepted_total", BigInteger, nullable=False),
     Index("ix_risk_decisions_tally", "client_id", "at", "decided_total", "accepted_total"),
