@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -364,7 +365,7 @@ _FRAUD_CHECKS = {
 }
 
 
-def refusal_of(checks: list[Check]) -> ConnectPSPError | None:
+def refusal_of(checks: Sequence[Check]) -> ConnectPSPError | None:
     """The refusal the first failed check calls for: a fraud marker says nothing more;
     a client's own rule is named with its limit."""
     for check in checks:
