@@ -236,3 +236,17 @@ def test_a_clients_decisions_at_one_moment_are_one_row_listed_newest_first(
     assert [x for x in listed if x.client_id in (one, two)] == [*later, *same_moment]
     assert two_of_them == [*later, same_moment[0]]
     assert theirs == others[::-1]
+
+
+def test_the_decision_of_a_cash_out_is_found_at_its_moment(container: Container) -> None:
+    client = str(uuid.uuid4())
+    teller = Teller()
+    batch = [teller.decision(client, payee, T0) for payee in (MARIA, ANA, JOAO)]
+    record(container, [batch, [teller.decision(client, MARIA, T0 + TICK)]])
+    accepted = batch[1]
+    assert accepted.cash_out_id is not None
+    with container.db.transaction(write=False) as tx:
+        risk = SqlRisk(tx.conn)
+        assert risk.decision_of(client, T0, accepted.cash_out_id) == accepted
+        assert risk.decision_of(client, T0 + TICK, accepted.cash_out_id) is None
+        assert risk.decision_of("someone else", T0, accepted.cash_out_id) is None

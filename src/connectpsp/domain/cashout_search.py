@@ -9,6 +9,7 @@ from datetime import datetime
 from connectpsp.domain.cashout import CashOut, CashOutStatus
 from connectpsp.domain.money import Centavos
 from connectpsp.domain.returns import CashOutReturn
+from connectpsp.domain.risk import Decision
 from connectpsp.domain.search_form import SearchForm
 from connectpsp.domain.webhooks import DeliveryView
 
@@ -101,6 +102,7 @@ class CashOutTimeline:
     rail: list[RailRecord]
     deliveries: list[DeliveryView]
     returns: list[CashOutReturn]
+    decision: Decision | None = None  # the fraud checks' (None: accepted before 0011)
 
     def moments(self) -> list[Moment]:
         """Everything recorded, oldest first (``in_order``)."""

@@ -1,5 +1,6 @@
 """The console's reads across clients (``domain.cashout_search``): the cash-out search,
-a cash-out's timeline, and one webhook delivery of any client.
+a cash-out's timeline (with the fraud checks' decision that accepted it), and one
+webhook delivery of any client.
 
 The search is keyset-paged, newest first, by (requested_at, id), and every form of it
 is served by an index (migration 0023):
@@ -25,6 +26,7 @@ from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.cashins import SqlReturns
 from connectpsp.adapters.storage.cashouts import _cash_out
 from connectpsp.adapters.storage.db import Database
+from connectpsp.adapters.storage.risk import SqlRisk
 from connectpsp.adapters.storage.webhook_deliveries import delivery_views
 from connectpsp.domain.cashout import CashOut
 from connectpsp.domain.cashout_search import CashOutQuery, CashOutTimeline, LedgerLine, RailRecord
@@ -70,6 +72,9 @@ class SqlConsoleReads:
                 rail=_rail(conn, [cash_out.end_to_end_id] if cash_out.end_to_end_id else []),
                 deliveries=[d.delivery for d in _deliveries(conn, subjects=subjects)],
                 returns=returns,
+                decision=SqlRisk(conn).decision_of(
+                    cash_out.client_id, cash_out.requested_at, cash_out.id
+                ),
             )
 
     def delivery(self, delivery_id: str) -> ClientDelivery | None:

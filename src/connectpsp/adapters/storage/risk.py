@@ -123,6 +123,14 @@ class SqlRisk:
         rows = self._c.execute(query.limit(limit))
         return [one for r in rows for one in reversed(_decisions(r))][:limit]
 
+    def decision_of(self, client_id: str, at: datetime, cash_out_id: str) -> Decision | None:
+        """The decision that accepted ``cash_out_id``: made at its ``requested_at`` (one
+        seek into the tally index, to the client's rows of that moment)."""
+        d = t.risk_decisions.c
+        rows = self._c.execute(select(t.risk_decisions).where(d.client_id == client_id, d.at == at))
+        found = (one for r in rows for one in _decisions(r) if one.cash_out_id == cash_out_id)
+        return next(found, None)
+
 
 _ENCODE = msgspec.json.Encoder().encode
 # A point's tally: the last decision before it ({i}: the point's place in the batch).
