@@ -111,3 +111,26 @@ def test_a_key_taken_in_the_block_is_a_conflict_and_nothing_of_it_commits(
         with uow.pipelined():
             run_sql(uow.connection, _INSERT, (f"{tag}-next", 1, 1))
         uow.commit()
+
+
+def test_a_with_that_writes_and_then_selects_gets_its_rows(container: Container) -> None:
+    if container.db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no data-modifying WITH: nothing to pipeline")
+    tag = uuid.uuid4().hex[:8]
+    with _writing(container) as uow:
+        with uow.pipelined():
+            run_sql(uow.connection, _INSERT, (f"{tag}-a", 1, 0))
+            found = run_sql(
+                uow.connection,
+                "WITH added AS (INSERT INTO risk_totals (client_id, decided, accepted)"
+                " VALUES (?, 2, 0)) SELECT client_id FROM risk_totals WHERE client_id LIKE ?",
+                (f"{tag}-b", f"{tag}-%"),
+            )
+            # Its main statement reads what was there before it (one snapshot).
+            assert found == [(f"{tag}-a",)]
+        uow.commit()
+    with container.db.transaction(write=False) as tx:
+        rows = run_sql(
+            tx.conn, "SELECT client_id FROM risk_totals WHERE client_id LIKE ?", (f"{tag}-%",)
+        )
+    assert sorted(rows) == [(f"{tag}-a",), (f"{tag}-b",)]

@@ -4,6 +4,8 @@ without waiting for each answer, and those that read rows still get them."""
 from __future__ import annotations
 
 import contextlib
+import functools
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,17 +39,39 @@ def pipelined(conn: Connection) -> Iterator[None]:
         raise exc.DBAPIError.instance("(pipelined)", None, error, dbapi_error) from error
 
 
+@functools.lru_cache(maxsize=512)
 def may_answer(sql: str) -> bool:
     """Whether a statement can return rows: then, in a pipeline, its answer is waited for
-    (psycopg knows a statement's columns only once its result is in). A ``WITH`` whose
-    parts write is taken for a write, unless it says ``RETURNING``."""
+    (psycopg knows a statement's columns only once its result is in). A ``WITH`` answers
+    as its main statement does, whatever its parts do. (Cached: the hot texts are fixed.)"""
     text = sql.lstrip().upper()
-    if "RETURNING" in text or text.startswith("SELECT"):
+    if "RETURNING" in text:
         return True
-    return text.startswith("WITH") and not any(f"AS ({w}" in text for w in _WRITES)
+    if text.startswith("WITH"):
+        text = _main_statement(text)
+    return text.startswith("SELECT")
 
 
-_WRITES = ("INSERT", "UPDATE", "DELETE")
+_TOKENS = re.compile(r"""[()'"]|(?<!\w)(?:SELECT|INSERT|UPDATE|DELETE|MERGE)\b""")
+
+
+def _main_statement(text: str) -> str:
+    """A ``WITH`` statement's text from its main statement on: the first statement word
+    outside every part's parentheses and every quoted string ("" when none is found)."""
+    depth, quote = 0, ""
+    for token in _TOKENS.finditer(text):
+        found = token.group()
+        if quote:
+            quote = "" if found == quote else quote
+        elif found in "'\"":
+            quote = found
+        elif found == "(":
+            depth += 1
+        elif found == ")":
+            depth -= 1
+        elif depth == 0:
+            return text[token.start() :]
+    return ""
 
 
 def answer_in_pipeline(engine: Engine) -> None:
