@@ -16,6 +16,7 @@ from sqlalchemy import Select, text
 from connectpsp.adapters.storage.console_cashin_reads import refunds_statement, search_statement
 from connectpsp.console import cashins, refunds
 from connectpsp.domain.cashin_search import parse_query, parse_refund_status
+from connectpsp.domain.clock import SAO_PAULO
 from tests.e2e.test_blocks import MARKED_PAYER
 from tests.e2e.test_console import Console, signed_in
 from tests.e2e.test_med import merchant, report
@@ -94,7 +95,8 @@ def test_the_search_finds_cash_ins_of_every_client_by_each_field(
     assert set(found(status="BLOCKED")) & mine == {e2e2, e2e4}  # a marker's, MED's
     assert set(found(status="REFUNDED")) & mine == {e2e3}
     assert set(found(status="MED")) & mine == {e2e4}
-    day = settling_server.clock.now().date().isoformat()
+    # The console reads dates in São Paulo: from 00:00 to 03:00 UTC it is yesterday there.
+    day = settling_server.clock.now().astimezone(SAO_PAULO).date().isoformat()
     assert mine <= set(found(**{"from": day, "to": day}))
     assert found(to="2020-01-01") == []
     assert found(endToEndId="E" + "0" * 31) == []

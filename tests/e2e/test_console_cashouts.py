@@ -15,6 +15,7 @@ from sqlalchemy import text
 from connectpsp.adapters.storage.console_reads import search_statement
 from connectpsp.console import cashouts
 from connectpsp.domain.cashout_search import parse_query
+from connectpsp.domain.clock import SAO_PAULO
 from tests.e2e.test_cli_webhooks import MARIA_KEY, deliveries
 from tests.e2e.test_console import Console, signed_in
 from tests.receiver import Receiver, receiver
@@ -78,7 +79,8 @@ def test_the_search_finds_cash_outs_of_every_client_by_each_field(
     failed = rows(get("/console/cash-outs", params={"status": "FAILED"}).text)
     assert first["internalCode"] in failed
     assert not {p["internalCode"] for p in paid} & set(failed)
-    day = settling_server.clock.now().date().isoformat()
+    # The console reads dates in São Paulo: from 00:00 to 03:00 UTC it is yesterday there.
+    day = settling_server.clock.now().astimezone(SAO_PAULO).date().isoformat()
     today = rows(get("/console/cash-outs", params={"from": day, "to": day}).text)
     assert {p["internalCode"] for p in paid} <= set(today)
     assert rows(get("/console/cash-outs", params={"to": "2020-01-01"}).text) == []
