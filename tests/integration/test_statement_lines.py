@@ -13,19 +13,21 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from connectpsp.adapters.storage import db as storage_db
 from connectpsp.adapters.storage import ledger as storage_ledger
 from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import Database
 from connectpsp.adapters.storage.migrate import alembic_config, upgrade
+from connectpsp.adapters.storage.statement import SqlListings
 from connectpsp.bootstrap import Container, build
 from connectpsp.domain import ledger
 from connectpsp.domain.cashin import Charge, ChargeStatus, ChargeType
 from connectpsp.domain.errors import LedgerViolation
 from connectpsp.domain.ids import new_id
-from connectpsp.domain.ledger import PSP_SETTLEMENT, WORLD
+from connectpsp.domain.ledger import PSP_SETTLEMENT, WORLD, client_account_code
+from connectpsp.domain.listing import Filters
 from connectpsp.settings import Settings
 from tests.conftest import DATABASES
 from tests.integration.test_ledger import new_client, reserve, resolve
@@ -211,3 +213,36 @@ def charge(client_id: str, now: Any) -> Charge:
         created_at=now,
         updated_at=now + timedelta(0),
     )
+
+
+def test_a_page_is_one_snapshot_however_writers_interleave_with_it(container: Container) -> None:
+    """A page reads the debit side and the credit side of the statement together: read
+    apart, on PostgreSQL a debit committed between the two reads was missed while a
+    later credit was seen, and the next page began past the debit for good."""
+    creds = container.clients.create("one-snapshot")
+    account = client_account_code(creds.client_id)
+    container.clients.fund(creds.client_id, 1_000)  # line 1, a credit
+    reserve(container, account, 10)  # line 2, a debit
+    container.clients.fund(creds.client_id, 5)  # line 3
+    store = SqlListings(container.db)
+    first = store.movements(creds.client_id, Filters(), None, 3)
+    armed = [True]
+
+    def writers_commit(_conn: Any, _cursor: Any, sql: str, *_: Any) -> None:
+        # During the next page's read: a debit (line 4), then a credit (line 5), each
+        # committed on connections of their own.
+        if armed[0] and "FROM transfers" in sql:
+            armed[0] = False
+            reserve(container, account, 10)
+            container.clients.fund(creds.client_id, 5)
+
+    event.listen(container.db.engine, "after_cursor_execute", writers_commit)
+    try:
+        second = store.movements(creds.client_id, Filters(), first[-1].position, 10)
+    finally:
+        event.remove(container.db.engine, "after_cursor_execute", writers_commit)
+    assert not armed[0]  # the writers did commit in the middle of the page's read
+    final = [m.position.seq for m in store.movements(creds.client_id, Filters(), None, 100)]
+    assert final == [1, 2, 3, 4, 5]
+    seen = [m.position.seq for m in first + second]
+    assert seen == final[: len(seen)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, literal, or_, select, union_all
 
 from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.cashins import SqlCashIns, SqlReturns, _charge
@@ -104,7 +104,10 @@ class SqlListings:
             account = _account_id(tx.conn, client_id)
             if account is None:
                 return []
-            rows: list[Any] = []
+            # Both sides in one statement, so in one snapshot: read apart, under
+            # PostgreSQL's READ COMMITTED, a debit committed between them was missed while
+            # a later credit was seen, and the next page began past it.
+            sides = []
             for debit in (True, False):
                 side = "debit" if debit else "credit"
                 seq, balance = _tr[f"{side}_seq"], _tr[f"{side}_after"]
@@ -123,8 +126,9 @@ class SqlListings:
                 query = _filtered(query, filters, _tr.created_at)
                 if after is not None:
                     query = query.where(_beyond(_tr.created_at, seq, after))
-                rows += tx.conn.execute(query.order_by(_tr.created_at, seq).limit(limit))
-            rows = sorted(rows, key=lambda r: r.seq)[:limit]
+                sides.append(query.order_by(_tr.created_at, seq).limit(limit).subquery())
+            both = union_all(*(select(side) for side in sides)).subquery()
+            rows: list[Any] = list(tx.conn.execute(select(both).order_by(both.c.seq).limit(limit)))
             subjects = _Subjects(tx.conn, rows)
         return [
             Movement(
