@@ -11,7 +11,8 @@ from connectpsp.adapters.storage.schema import TZ, metadata
 __all__ = ["client_payees", "risk_decisions", "risk_totals"]
 
 # A client's decisions at one moment, as one row: a batch decides all of its requests at
-# one moment, and a row per request cost the checks a point of their rate (BENCHMARKS.md).
+# one moment, and a row per request cost the checks about a point and a half of their
+# rate (BENCHMARKS.md, "What the fraud checks cost, and where").
 risk_decisions = Table(
     "risk_decisions",
     metadata,
