@@ -314,6 +314,9 @@ class FakeLedger:
         rows = {code: self._t.accounts.get(code) for code in codes}
         return {code: row.totals for code, row in rows.items() if row and row.no_overdraft}
 
+    def balances(self, codes: list[str]) -> dict[str, Balance]:
+        return self.lock_balances(codes)
+
     def pending(self, transfer_ids: list[str]) -> dict[str, Transfer]:
         found = {i: self._t.transfers.get(i) for i in transfer_ids}
         return {i: t for i, t in found.items() if t and t.kind is TransferKind.PENDING}

@@ -63,8 +63,9 @@ class ApiSettings(Protocol):
 
 
 class BalanceReader(Protocol):
-    def balance(self, client_id: str) -> Balance: ...
-    def blocked(self, client_id: str) -> Centavos: ...
+    def holdings(self, client_id: str) -> tuple[Balance, Centavos]:
+        """The balance and what is blocked out of it, read together."""
+        ...
 
 
 class LocationSigner(Protocol):

@@ -96,14 +96,11 @@ def client_routes(web: ConsoleWeb) -> APIRouter:
         who = await web.signed_in(request)
 
         def rows() -> list[dict[str, Any]]:
-            return [
-                {
-                    "client": c,
-                    "balance": services.clients.balance(c.id),
-                    "blocked": services.clients.blocked(c.id),
-                }
-                for c in sorted(services.clients.list(), key=lambda c: c.created_at, reverse=True)
-            ]
+            found = []
+            for c in sorted(services.clients.list(), key=lambda c: c.created_at, reverse=True):
+                balance, blocked = services.clients.holdings(c.id)
+                found.append({"client": c, "balance": balance, "blocked": blocked})
+            return found
 
         return web.page("clients.html", who=who, rows=await read(rows), active="clients")
 
@@ -178,10 +175,11 @@ def client_routes(web: ConsoleWeb) -> APIRouter:
 
         def seen() -> dict[str, Any]:
             found = services.clients.get(client_id)
+            balance, blocked = services.clients.holdings(found.id)
             return {
                 "client": found,
-                "balance": services.clients.balance(found.id),
-                "blocked": services.clients.blocked(found.id),
+                "balance": balance,
+                "blocked": blocked,
                 "keys": services.pix_keys.of_client(found),
                 "infractions": services.infractions.listed(client_id=found.id, limit=20),
                 "names": {found.id: found.name},

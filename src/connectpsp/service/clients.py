@@ -13,7 +13,7 @@ from connectpsp.domain.blocks import blocked_account_code
 from connectpsp.domain.clients import DEFAULT_MERCHANT_CITY, Client, ClientCredentials
 from connectpsp.domain.clock import Clock
 from connectpsp.domain.documents import document_type
-from connectpsp.domain.errors import FieldError, NotFound, ValidationFailed
+from connectpsp.domain.errors import FieldError, LedgerViolation, NotFound, ValidationFailed
 from connectpsp.domain.ids import new_id, new_secret
 from connectpsp.domain.ledger import WORLD, Balance, FeePlan, client_account_code, single
 from connectpsp.domain.money import MAX_CENTAVOS, Centavos
@@ -236,6 +236,17 @@ class ClientService:
     def balance(self, client_id: str) -> Balance:
         with self._uow() as uow:
             return uow.ledger.balance(client_account_code(client_id))
+
+    def holdings(self, client_id: str) -> tuple[Balance, Centavos]:
+        """The client's balance and what is blocked out of it (``blocked``), read together:
+        read apart, a block committed between the two reads was counted in both, and
+        the total held its amount twice."""
+        account, held = client_account_code(client_id), blocked_account_code(client_id)
+        with self._uow() as uow:
+            found = uow.ledger.balances([account, held])
+        if account not in found or held not in found:
+            raise LedgerViolation(f"No ledger accounts for client {client_id!r}.")
+        return found[account], found[held].total
 
     def blocked(self, client_id: str) -> Centavos:
         """What is held out of the client's available balance (``domain.blocks``)."""

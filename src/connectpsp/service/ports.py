@@ -130,6 +130,11 @@ class LedgerRepository(Protocol):
         transaction (FOR UPDATE on PostgreSQL; the write lock already on SQLite)."""
         ...
 
+    def balances(self, codes: list[str]) -> dict[str, Balance]:
+        """The balances of these overdraft-checked accounts, read in one statement, so
+        from one snapshot: their parts add up, whatever commits meanwhile."""
+        ...
+
     def pending(self, transfer_ids: list[str]) -> dict[str, Transfer]:
         """The pending transfers among these ids (resolved ones included)."""
         ...

@@ -35,7 +35,7 @@ from connectpsp.adapters.storage.console_reads import (
     last_seen,
     newest_first,
 )
-from connectpsp.adapters.storage.db import Database
+from connectpsp.adapters.storage.db import Database, one_snapshot
 from connectpsp.adapters.storage.infractions import SqlInfractions
 from connectpsp.adapters.storage.refunds import SqlRefunds, _refund
 from connectpsp.domain.cashin_search import CashInQuery, CashInRow, CashInState, CashInTimeline
@@ -62,6 +62,7 @@ class SqlCashInReads:
         """At most ``limit`` cash-ins of any client, newest first; ``after`` is the
         endToEndId of the last one already seen."""
         with self._db.transaction(write=False) as tx:
+            one_snapshot(tx.conn)  # a row's refunds, blocks and MED as of one moment
             seen = last_seen(tx.conn, _ci.received_at, _ci.end_to_end_id, after)
             if after is not None and seen is None:
                 return []  # gone: nothing is after it
@@ -70,6 +71,7 @@ class SqlCashInReads:
     def timeline(self, end_to_end_id: str) -> CashInTimeline | None:
         with self._db.transaction(write=False) as tx:
             conn = tx.conn
+            one_snapshot(conn)
             found = conn.execute(
                 search_statement(CashInQuery(end_to_end_id=end_to_end_id), None, 1)
             ).all()

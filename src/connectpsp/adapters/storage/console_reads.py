@@ -25,7 +25,7 @@ from sqlalchemy.orm import aliased
 from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.cashins import SqlReturns
 from connectpsp.adapters.storage.cashouts import _cash_out
-from connectpsp.adapters.storage.db import Database
+from connectpsp.adapters.storage.db import Database, one_snapshot
 from connectpsp.adapters.storage.risk import SqlRisk
 from connectpsp.adapters.storage.webhook_deliveries import delivery_views
 from connectpsp.domain.cashout import CashOut
@@ -54,6 +54,7 @@ class SqlConsoleReads:
     def timeline(self, cash_out_id: str) -> CashOutTimeline | None:
         with self._db.transaction(write=False) as tx:
             conn = tx.conn
+            one_snapshot(conn)  # its status, ledger lines and deliveries as of one moment
             row = conn.execute(select(t.cash_outs).where(_co.id == cash_out_id)).first()
             if row is None:
                 return None

@@ -31,6 +31,7 @@ __all__ = [
     "Database",
     "Transaction",
     "insert_rows",
+    "one_snapshot",
     "run_sql",
     "sqlite_file",
     "upsert",
@@ -57,6 +58,15 @@ class Database:
             return True
         except exc.SQLAlchemyError:
             return False
+
+
+def one_snapshot(conn: Connection) -> None:
+    """Every later read of this read-only transaction sees one snapshot, as SQLite's
+    always do; PostgreSQL's READ COMMITTED gives each statement its own, so a page read
+    in several statements could mix what was before a commit with what was after it.
+    The transaction's first statement."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 
 
 def sqlite_file(url: str) -> Path | None:

@@ -30,6 +30,12 @@ _ADD_TOTALS = (
 )
 
 
+_BALANCES = (
+    "SELECT code, credits_posted, debits_posted, debits_pending, credits_pending"
+    " FROM accounts WHERE no_overdraft AND code IN ({in}) ORDER BY id"
+)
+
+
 def _available_change(transfer: Transfer, *, debited: bool) -> int:
     """What ``transfer`` does to an account's available balance (``Balance.after``'s
     rule, without building a balance): a post moves only what was reserved already."""
@@ -88,13 +94,11 @@ class SqlLedger:
 
     def lock_balances(self, codes: list[str]) -> dict[str, Balance]:
         # One lock order (account id) for every writer: concurrent batches never deadlock.
-        rows = run_sql(
-            self._c,
-            "SELECT code, credits_posted, debits_posted, debits_pending, credits_pending"
-            " FROM accounts WHERE no_overdraft AND code IN ({in}) ORDER BY id {lock}",
-            (codes,),
-        )
+        rows = run_sql(self._c, _BALANCES + " {lock}", (codes,))
         return {code: Balance(*totals) for code, *totals in rows}
+
+    def balances(self, codes: list[str]) -> dict[str, Balance]:
+        return {code: Balance(*totals) for code, *totals in run_sql(self._c, _BALANCES, (codes,))}
 
     def pending(self, transfer_ids: list[str]) -> dict[str, Transfer]:
         if not transfer_ids:

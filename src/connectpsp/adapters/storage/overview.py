@@ -1,4 +1,4 @@
-"""The console's dashboard (``domain.overview``), read in one transaction: today's
+"""The console's dashboard (``domain.overview``), read from one snapshot: today's
 movements by status (today in America/Sao_Paulo), the settlement and webhook backlogs
 (what ``gauges.py`` counts for /metrics), the open MED reports, and the failing webhook
 targets."""
@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, literal, or_, select
 
 from connectpsp.adapters.storage import schema as t
-from connectpsp.adapters.storage.db import Database
+from connectpsp.adapters.storage.db import Database, one_snapshot
 from connectpsp.adapters.storage.infractions import SqlInfractions
 from connectpsp.domain.clock import SAO_PAULO, Clock
 from connectpsp.domain.infractions import Infraction
@@ -42,6 +42,7 @@ class SqlOverview:
         co, ci, rf = t.cash_outs.c, t.cash_ins.c, t.cash_in_refunds.c
         with self._db.transaction(write=False) as tx:
             conn = tx.conn
+            one_snapshot(conn)  # its figures as of one moment
             cash_outs = _by_status(conn, co.status, co.amount, co.requested_at, start, end)
             cash_ins = _by_status(conn, literal("COMPLETED"), ci.amount, ci.received_at, start, end)
             refunds = _by_status(conn, rf.status, rf.amount, rf.requested_at, start, end)

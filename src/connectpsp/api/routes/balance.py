@@ -21,6 +21,4 @@ router = APIRouter(tags=["balance"])
     responses=errors(400, 401),
 )
 def get_balance(request: Request, caller: Caller = Depends(authenticated)) -> Response:
-    clients = services_of(request).clients
-    client_id = caller.client.id
-    return json_response(views.balance(clients.balance(client_id), clients.blocked(client_id)))
+    return json_response(views.balance(*services_of(request).clients.holdings(caller.client.id)))
