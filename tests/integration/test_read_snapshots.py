@@ -21,10 +21,7 @@ from connectpsp.domain.pix import PixKeyType
 
 @contextmanager
 def committing_during(
-    container: Container,
-    monkeypatch: pytest.MonkeyPatch,
-    when: Callable[[str], bool],
-    write: Callable[[], Any],
+    container: Container, when: Callable[[str], bool], write: Callable[[], Any]
 ) -> Iterator[list[bool]]:
     """``write`` runs, and commits on a connection of its own, right after the first
     statement that ``when`` picks, whether run through SQLAlchemy or by hand
@@ -46,13 +43,13 @@ def committing_during(
         after(sql)
         return rows
 
-    monkeypatch.setattr(storage_db, "_on_cursor", on_cursor)
-    event.listen(container.db.engine, "after_cursor_execute", listener)
-    try:
-        yield armed
-    finally:
-        event.remove(container.db.engine, "after_cursor_execute", listener)
-        monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as patched:
+        patched.setattr(storage_db, "_on_cursor", on_cursor)
+        event.listen(container.db.engine, "after_cursor_execute", listener)
+        try:
+            yield armed
+        finally:
+            event.remove(container.db.engine, "after_cursor_execute", listener)
 
 
 def paid(container: Container, name: str, amount: int) -> tuple[str, str]:
@@ -65,14 +62,12 @@ def paid(container: Container, name: str, amount: int) -> tuple[str, str]:
     return creds.client_id, container.sandbox_payer.pay(pix_key=key, amount=amount)
 
 
-def test_the_balance_adds_up_while_a_block_commits(
-    container: Container, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_balance_adds_up_while_a_block_commits(container: Container) -> None:
     client_id, e2e = paid(container, "balance-snapshot", 10_00)
     accounts_read = lambda sql: "credits_posted" in sql and "FROM accounts" in sql  # noqa: E731
     # An infraction reported on the payment blocks its 10.00: available to blocked.
     block = lambda: container.infractions.report(e2e)  # noqa: E731
-    with committing_during(container, monkeypatch, accounts_read, block) as armed:
+    with committing_during(container, accounts_read, block) as armed:
         balance, blocked = container.clients.holdings(client_id)
     assert not armed[0]
     # Read apart, the total held the 10.00 twice: available before, blocked after.
@@ -81,9 +76,7 @@ def test_the_balance_adds_up_while_a_block_commits(
     assert container.clients.holdings(client_id)[1] == 10_00
 
 
-def test_a_console_cash_in_row_is_read_as_of_one_moment(
-    container: Container, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_console_cash_in_row_is_read_as_of_one_moment(container: Container) -> None:
     _, e2e = paid(container, "console-snapshot", 10_00)
     report = container.infractions.report(e2e)
     (before,) = container.cash_in_reads.search(CashInQuery(end_to_end_id=e2e), None, 10)
@@ -91,7 +84,7 @@ def test_a_console_cash_in_row_is_read_as_of_one_moment(
     refunds_read = lambda sql: "FROM cash_in_refunds" in sql  # noqa: E731
     # Accepting the report releases the block and refunds the 10.00 (FR01) in one commit.
     accept = lambda: container.infractions.accept(report.id, by="ana@example.com")  # noqa: E731
-    with committing_during(container, monkeypatch, refunds_read, accept) as armed:
+    with committing_during(container, refunds_read, accept) as armed:
         (row,) = container.cash_in_reads.search(CashInQuery(end_to_end_id=e2e), None, 10)
     assert not armed[0]
     # Before the accept (blocked) or after it (refunded), never neither.

@@ -121,7 +121,7 @@ class SqlRisk:
             query = query.where(d.at >= since)
         # A row holds one or more decisions: ``limit`` rows hold enough.
         rows = self._c.execute(query.limit(limit))
-        return [one for r in rows for one in reversed(_decisions(r))][:limit]
+        return [one for r in rows for one in _decisions(r)][:limit]
 
     def decision_of(self, client_id: str, at: datetime, cash_out_id: str) -> Decision | None:
         """The decision that accepted ``cash_out_id``: made at its ``requested_at`` (one
@@ -215,8 +215,8 @@ def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
 
 
 def _decisions(r: Row[Any]) -> list[Decision]:
-    """A row's decisions, each with the tally it brought the client to: the row's, less
-    what the decisions after it added."""
+    """A row's decisions, latest first, each with the tally it brought the client to: the
+    row's, less what the decisions after it added."""
     entries = _ENTRIES.decode(r.decisions)
     decided, accepted = r.decided_total, r.accepted_total
     found = []
@@ -229,5 +229,4 @@ def _decisions(r: Row[Any]) -> list[Decision]:
         )
         decided -= 1
         accepted -= e.amount if e.code is None else 0
-    found.reverse()
     return found
