@@ -90,8 +90,13 @@ def test_cash_outs_filter_by_status_reference_and_time(
     earlier = items(m, "/cash-out", to=last)
     assert [i["internalCode"] for i in earlier] == [c["internalCode"] for c in reversed(made[:4])]
     # A date without an offset is read in -03:00; as ``to``, it means the whole day.
-    day = last[:10]
-    assert len(items(m, "/cash-out", **{"from": day, "to": day})) == 7
+    # requestedAt is in -03:00, so its first ten characters are that day (the hour
+    # between the two groups may cross midnight there).
+    first_day, last_day = made[0]["requestedAt"][:10], made[-1]["requestedAt"][:10]
+    assert len(items(m, "/cash-out", **{"from": first_day, "to": last_day})) == 7
+    assert items(m, "/cash-out", **{"from": last_day, "to": last_day}) == [
+        i for i in later + earlier if i["requestedAt"][:10] == last_day
+    ]
     assert items(m, "/cash-out", status="COMPLETED", to=last[:19]) == [
         i for i in earlier if i["status"] == "COMPLETED"
     ]
