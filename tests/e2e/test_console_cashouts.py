@@ -179,7 +179,7 @@ def test_a_cash_outs_timeline_shows_its_ledger_rail_and_webhook_attempts(
     # The fraud checks' decision that accepted it, each check with its inputs.
     checks = shown.split('id="checks"')[1].split("</table>")[0]
     assert "<code>fraud_markers</code>" in checks and "passed" in checks
-    assert "<code>keyMarked</code> False" in checks and "failed" not in checks
+    assert "<code>keyMarked</code> false" in checks and "failed" not in checks
     missing = console.http.get("/console/cash-outs/no-such-cash-out")
     assert missing.status_code == 404 and "No cash-out no-such-cash-out." in missing.text
     console.close()
