@@ -15,7 +15,15 @@ from sqlalchemy import event
 from connectpsp.adapters.storage import db as storage_db
 from connectpsp.bootstrap import Container
 from connectpsp.domain.cashin_search import CashInQuery
-from connectpsp.domain.ledger import FeePlan
+from connectpsp.domain.ids import new_id
+from connectpsp.domain.ledger import (
+    PSP_SETTLEMENT,
+    FeePlan,
+    Transfer,
+    client_account_code,
+    pending,
+    post,
+)
 from connectpsp.domain.pix import PixKeyType
 
 
@@ -89,3 +97,44 @@ def test_a_console_cash_in_row_is_read_as_of_one_moment(container: Container) ->
     assert not armed[0]
     # Before the accept (blocked) or after it (refunded), never neither.
     assert (row.refunded, row.blocked) in ((0, 10_00), (10_00, 0))
+
+
+def test_a_balance_summed_from_transfers_adds_up_while_a_post_commits(
+    container: Container,
+) -> None:
+    """The PSP's own accounts keep no totals: their balance is summed from transfers (as
+    audits recompute every account's). A post committed mid-read moved the 10.00 from
+    pending to posted; read apart, the sums lost it."""
+    creds = container.clients.create("summed-snapshot")
+    container.clients.fund(creds.client_id, 10_00)
+    reserved = pending(
+        new_id(),
+        debit=client_account_code(creds.client_id),
+        credit=PSP_SETTLEMENT,
+        amount=10_00,
+        code="cash_out",
+        ref=None,
+    )
+
+    def record(transfer: Transfer) -> None:
+        with container.uow(write=True) as uow:
+            uow.ledger.record([transfer])
+            uow.commit()
+
+    record(reserved)
+    with container.uow() as uow:
+        before = uow.ledger.balance(PSP_SETTLEMENT)
+    sums_read = lambda sql: "sum(" in sql.lower() and "FROM transfers" in sql  # noqa: E731
+    posting = lambda: record(post(reserved, new_id()))  # noqa: E731
+    with committing_during(container, sums_read, posting) as armed, container.uow() as uow:
+        during = uow.ledger.balance(PSP_SETTLEMENT)
+    assert not armed[0]
+    # As of before the post, or after it: never the 10.00 in neither.
+    moved = (before.credits_pending, before.credits_posted)
+    assert (during.credits_pending, during.credits_posted) in (
+        moved,
+        (moved[0] - 10_00, moved[1] + 10_00),
+    )
+    with container.uow() as uow:
+        after = uow.ledger.balance(PSP_SETTLEMENT)
+    assert (after.credits_pending, after.credits_posted) == (moved[0] - 10_00, moved[1] + 10_00)

@@ -6,7 +6,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, exc, func, select
+from sqlalchemy import Connection, and_, case, exc, func, or_, select
 
 from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import insert_rows, run_sql, upsert
@@ -242,28 +242,27 @@ class SqlLedger:
         return self._summed_balance(account_id)
 
     def _summed_balance(self, account_id: int) -> Balance:
+        # One statement: on PostgreSQL each statement of a transaction sees its own
+        # snapshot, so four sums read apart could count a post that committed between
+        # them as neither pending nor posted.
         tr = t.transfers.c
         resolved = select(tr.pending_id).where(tr.pending_id.is_not(None))
         posted = tr.kind.in_([TransferKind.SINGLE, TransferKind.POST_PENDING])
+        unresolved = and_(tr.kind == TransferKind.PENDING, tr.id.not_in(resolved))
+        debit, credit = tr.debit_account_id == account_id, tr.credit_account_id == account_id
 
-        def total(*where: Any) -> int:
-            value = self._c.execute(select(func.coalesce(func.sum(tr.amount), 0)).where(*where))
-            return int(value.scalar_one())
+        def total(*where: Any) -> Any:
+            return func.coalesce(func.sum(case((and_(*where), tr.amount), else_=0)), 0)
 
-        return Balance(
-            credits_posted=total(tr.credit_account_id == account_id, posted),
-            debits_posted=total(tr.debit_account_id == account_id, posted),
-            debits_pending=total(
-                tr.debit_account_id == account_id,
-                tr.kind == TransferKind.PENDING,
-                tr.id.not_in(resolved),
-            ),
-            credits_pending=total(
-                tr.credit_account_id == account_id,
-                tr.kind == TransferKind.PENDING,
-                tr.id.not_in(resolved),
-            ),
-        )
+        row = self._c.execute(
+            select(
+                total(credit, posted),
+                total(debit, posted),
+                total(debit, unresolved),
+                total(credit, unresolved),
+            ).where(or_(debit, credit))
+        ).one()
+        return Balance(*(int(value) for value in row))
 
     def account_codes(self) -> list[str]:
         return list(self._c.execute(select(t.accounts.c.code).order_by(t.accounts.c.id)).scalars())
