@@ -183,3 +183,18 @@ def test_the_unchecked_server_screens_nothing_and_records_no_decision(
     assert accepted.json()["status"] == "PROCESSING"
     # Only the checked server's refusal was recorded.
     assert [d.code for d in decisions] == ["FRAUD_SUSPECTED"]
+
+
+def test_the_sender_bench_measures_real_attempts() -> None:
+    """``python -m bench.sender`` gets a 200 for every attempt it times (it raises
+    otherwise) and prints the CPU each cost."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.sender", "--sends", "50"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("sender CPU per webhook attempt: median "), done.stdout

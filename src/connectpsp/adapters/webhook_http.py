@@ -11,16 +11,15 @@ status and headers), not each read: a receiver that trickles its status line a b
 at a time is cut off at the deadline. A body still arriving then is cut there too; the
 status already counts.
 
-Attempts run as tasks of one event loop, over keep-alive HTTP/1.1 connections parsed by
-h11: a thread and an httpx request per attempt cost more CPU than the rest of a
-delivery (see docs/architecture.md).
+Attempts run as tasks of one event loop, over keep-alive HTTP/1.1 connections
+(``adapters.webhook_connection``): a thread and an httpx request per attempt cost more
+CPU than the rest of a delivery (see docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import ipaddress
 import socket
 import ssl
@@ -28,12 +27,17 @@ import time
 from collections.abc import Callable
 from datetime import UTC, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 import h11
-import httpx
 
+from connectpsp.adapters.webhook_connection import (
+    IDLE_SECONDS,
+    Answer,
+    Connection,
+    PoolKey,
+    Request,
+)
 from connectpsp.domain.clock import Clock
 from connectpsp.domain.webhooks import forbidden_address, is_http_url
 from connectpsp.service.ports import BlockedUrl, SendResult
@@ -41,10 +45,8 @@ from connectpsp.service.ports import BlockedUrl, SendResult
 __all__ = ["AddressGuard", "HttpSender"]
 
 Resolver = Callable[[str, int], list[str]]
-_PoolKey = tuple[str, str, int, str]  # scheme, validated address, port, TLS host name
 _KEPT_BODY = 1024  # of an answer's body, recorded with the attempt
 _IDLE_PER_ADDRESS = 16
-_IDLE_SECONDS = 30.0  # an idle connection older than this is closed, not reused
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -117,15 +119,15 @@ def _is_loopback(address: str) -> bool:
 class HttpSender:
     """POSTs webhooks over keep-alive HTTP/1.1 connections, on the caller's event loop.
 
-    One event loop carries every attempt under way (no thread per attempt); h11 parses
-    the answers. Connections are kept per validated address (and TLS host name) and
-    reused while the receiver keeps them open."""
+    One event loop carries every attempt under way (no thread per attempt); the usual
+    answer is read by hand, any other by h11. Connections are kept per validated
+    address (and TLS host name) and reused while the receiver keeps them open."""
 
     def __init__(self, guard: AddressGuard, *, timeout: float, clock: Clock) -> None:
         self._guard = guard
         self._clock = clock
         self.timeout = timeout
-        self._idle: dict[_PoolKey, list[_Connection]] = {}
+        self._idle: dict[PoolKey, list[Connection]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._swept = 0.0
         self._literal: dict[str, tuple[SplitResult, str]] = {}  # checked URLs with an address
@@ -167,7 +169,7 @@ class HttpSender:
             response.status_code,
             first[:_KEPT_BODY].decode("utf-8", "replace"),
             elapsed(),
-            retry_after=_retry_after(_header(response, b"retry-after"), self._clock),
+            retry_after=_retry_after(response.header(b"retry-after"), self._clock),
         )
 
     async def _resolve(self, url: str) -> tuple[SplitResult, str]:
@@ -187,9 +189,7 @@ class HttpSender:
         self._literal[url] = checked  # an address resolves to itself, now and later
         return checked
 
-    async def _exchange(
-        self, key: _PoolKey, request: list[h11.Event]
-    ) -> tuple[_Connection, h11.Response]:
+    async def _exchange(self, key: PoolKey, request: Request) -> tuple[Connection, Answer]:
         """Send on an idle connection, or a new one if none is open (or the idle one
         turns out closed before it answers anything)."""
         while (connection := self._take_idle(key)) is not None:
@@ -202,14 +202,14 @@ class HttpSender:
             except BaseException:
                 connection.close()
                 raise
-        connection = await _Connection.open(key)
+        connection = await Connection.open(key)
         try:
             return connection, await connection.request(request)
         except BaseException:
             connection.close()
             raise
 
-    def _take_idle(self, key: _PoolKey) -> _Connection | None:
+    def _take_idle(self, key: PoolKey) -> Connection | None:
         idle = self._idle.get(key)
         now = time.monotonic()
         while idle:
@@ -219,7 +219,7 @@ class HttpSender:
             connection.close()
         return None
 
-    def _keep(self, key: _PoolKey, connection: _Connection) -> None:
+    def _keep(self, key: PoolKey, connection: Connection) -> None:
         now = time.monotonic()
         connection.idle_since = now
         idle = self._idle.setdefault(key, [])
@@ -227,7 +227,7 @@ class HttpSender:
             idle.append(connection)
         else:
             connection.close()
-        if now - self._swept > _IDLE_SECONDS:
+        if now - self._swept > IDLE_SECONDS:
             self._swept = now
             self._close_stale(now)
 
@@ -259,103 +259,14 @@ def _is_address(host: str) -> bool:
     return True
 
 
-def _request(parts: SplitResult, headers: dict[str, str], body: bytes) -> list[h11.Event]:
+def _request(parts: SplitResult, headers: dict[str, str], body: bytes) -> Request:
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     fields = [
         ("host", parts.netloc.rpartition("@")[2]),
         *headers.items(),
         ("content-length", str(len(body))),
     ]
-    return [
-        h11.Request(method="POST", target=target, headers=fields),
-        h11.Data(data=body),
-        h11.EndOfMessage(),
-    ]
-
-
-def _header(response: h11.Response, name: bytes) -> str | None:
-    for field, value in response.headers:
-        if field == name:
-            return value.decode("latin-1")
-    return None
-
-
-class _Connection:
-    """One HTTP/1.1 connection to a validated address."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
-        self._h11 = h11.Connection(h11.CLIENT)
-        self.idle_since = 0.0
-        self.answered_anything = False
-
-    @classmethod
-    async def open(cls, key: _PoolKey) -> _Connection:
-        scheme, address, port, hostname = key
-        if scheme == "https":
-            reader, writer = await asyncio.open_connection(
-                address, port, ssl=_tls_context(), server_hostname=hostname
-            )
-        else:
-            reader, writer = await asyncio.open_connection(address, port)
-        return cls(reader, writer)
-
-    async def request(self, events: list[h11.Event]) -> h11.Response:
-        self.answered_anything = False
-        self._writer.write(b"".join(self._h11.send(event) or b"" for event in events))
-        await self._writer.drain()
-        while True:
-            event = await self._next_event()
-            if isinstance(event, h11.Response):
-                return event
-            if not isinstance(event, h11.InformationalResponse):
-                raise ConnectionResetError("the receiver closed the connection unanswered")
-
-    async def read_body(self, into: bytearray, limit: int) -> bool:
-        """Read the body into ``into`` until it holds ``limit`` bytes (what came before
-        a timeout stays there); whether that was all of it."""
-        while len(into) < limit:
-            event = await self._next_event()
-            if isinstance(event, h11.Data):
-                into += event.data
-            else:
-                return isinstance(event, h11.EndOfMessage)
-        return False
-
-    async def _next_event(self) -> Any:
-        while True:
-            event = self._h11.next_event()
-            if event is not h11.NEED_DATA:
-                return event
-            data = await self._reader.read(65536)
-            self.answered_anything = self.answered_anything or bool(data)
-            self._h11.receive_data(data)
-
-    def reusable(self) -> bool:
-        """The exchange ended cleanly and the receiver keeps the connection open."""
-        if self._h11.our_state is h11.DONE and self._h11.their_state is h11.DONE:
-            self._h11.start_next_cycle()
-            return True
-        return False
-
-    def open_for_reuse(self, now: float) -> bool:
-        return (
-            now - self.idle_since < _IDLE_SECONDS
-            and not self._writer.is_closing()
-            and not self._reader.at_eof()
-        )
-
-    def close(self) -> None:
-        with contextlib.suppress(RuntimeError):  # its loop has been closed already
-            self._writer.close()
-
-
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """httpx's default context (certifi's CAs), made once per process: loading a CA
-    bundle takes tens of milliseconds."""
-    return httpx.create_ssl_context()
+    return Request(target, fields, body)
 
 
 def _retry_after(value: str | None, clock: Clock) -> timedelta | None:
