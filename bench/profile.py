@@ -49,7 +49,7 @@ PARTS = (
     ("  the route handler", "create_cash_out", "api/routes/cash_outs.py"),
     ("  DICT screening from memory", "CashOutService.screened", "service/cashouts.py"),
     ("  DICT screening with a look-up", "CashOutService.screen", "service/cashouts.py"),
-    ("  the idempotency fingerprint", "fingerprint", "service/acceptance.py"),
+    ("  the idempotency fingerprint", "fingerprint", "service/fingerprints.py"),
     ("acceptance writer thread", "AcceptanceEngine._write", "service/acceptance.py"),
     ("  a batch, start to commit", "AcceptanceEngine._run", "service/acceptance.py"),
     ("  cash-out batch load (locks, refs, history)", "CashOutFlow.load", "service/cashouts.py"),
