@@ -225,6 +225,28 @@ def test_loopback_is_allowed_only_when_configured() -> None:
         AddressGuard(allow_loopback=True).check("http://no-such-host.invalid/")
 
 
+def test_a_literal_check_is_worked_out_once_per_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every cash-out with a webhookUrl has it checked at acceptance: the answer, allowed
+    or refused, is kept by URL (it needs no DNS, so it holds)."""
+    calls = []
+    real = socket.getaddrinfo
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", counted)
+    guard = AddressGuard(allow_loopback=False)
+    refused = []
+    for _ in range(3):
+        guard.check_literal("https://8.8.8.8/hooks")
+        with pytest.raises(BlockedUrl) as blocked:
+            guard.check_literal("http://10.0.0.7/hooks")
+        refused.append(str(blocked.value))
+    assert calls == ["8.8.8.8", "10.0.0.7"]
+    assert refused == [refused[0]] * 3 and "private" in refused[0]
+
+
 def test_sender_connects_to_the_checked_address_and_follows_no_redirect() -> None:
     with receiver() as hook:
         hook.script = [(302, {"Location": "http://169.254.169.254/"})]

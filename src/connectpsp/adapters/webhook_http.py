@@ -58,6 +58,9 @@ class AddressGuard:
     def __init__(self, *, allow_loopback: bool, resolve: Resolver = system_resolver) -> None:
         self._allow_loopback = allow_loopback
         self._resolve = resolve
+        # check_literal's answers (None: allowed; else why not), by URL: it needs no DNS,
+        # so they hold, and every cash-out with a webhookUrl asks.
+        self._literal: dict[str, str | None] = {}
 
     def check(self, url: str) -> None:
         self.resolve(url)
@@ -66,6 +69,21 @@ class AddressGuard:
         """Refuse a URL whose host is itself a forbidden address, in any form the
         resolver would take (``2130706433``, ``0x7f000001``, ``[::ffff:10.0.0.1]``), or
         ``localhost``; without a DNS lookup. A name is checked when it is sent to."""
+        if url in self._literal:
+            refused = self._literal[url]
+        else:
+            try:
+                self._check_literal(url)
+                refused = None
+            except BlockedUrl as blocked:
+                refused = str(blocked)
+            if len(self._literal) >= 1024:
+                self._literal.clear()
+            self._literal[url] = refused
+        if refused is not None:
+            raise BlockedUrl(refused)
+
+    def _check_literal(self, url: str) -> None:
         if not is_http_url(url):
             raise BlockedUrl("must be an absolute http or https URL")
         parts = urlsplit(url)
