@@ -19,10 +19,8 @@ CPU than the rest of a delivery (see docs/architecture.md).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import socket
-import ssl
 import time
 from collections.abc import Callable
 from datetime import UTC, timedelta
@@ -160,25 +158,27 @@ class HttpSender:
         def elapsed() -> int:
             return int((time.monotonic() - started) * 1000)
 
-        deadline = loop.time() + self.timeout
+        # One scope bounds the whole attempt. Once the answer's status is in, it counts:
+        # a body that trickles or breaks off is cut there, and only its connection goes.
+        exchanged: tuple[PoolKey, Connection, Answer] | None = None
+        first, whole = bytearray(), False
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout_at(loop.time() + self.timeout):
                 parts, address = await self._resolve(url)
                 port = parts.port or (443 if parts.scheme == "https" else 80)
                 key = (parts.scheme, address, port, parts.hostname or "")
                 request = _request(parts, headers, body)
-                connection, response = await self._exchange(key, request)
+                exchanged = (key, *await self._exchange(key, request))
+                whole = await exchanged[1].read_body(first, _KEPT_BODY)
         except BlockedUrl as blocked:
             return SendResult(None, None, elapsed(), error=f"blocked: {blocked}"[:200])
         except TimeoutError:
-            return SendResult(None, None, elapsed(), error="timeout")
-        except (OSError, ssl.SSLError, h11.ProtocolError) as error:
-            return SendResult(None, None, elapsed(), error=type(error).__name__[:200])
-        # The answer's status came in time; a body that trickles is cut at the deadline.
-        first, whole = bytearray(), False
-        with contextlib.suppress(TimeoutError, OSError, h11.ProtocolError):
-            async with asyncio.timeout_at(deadline):
-                whole = await connection.read_body(first, _KEPT_BODY)
+            if exchanged is None:
+                return SendResult(None, None, elapsed(), error="timeout")
+        except (OSError, h11.ProtocolError) as error:  # ssl.SSLError is an OSError
+            if exchanged is None:
+                return SendResult(None, None, elapsed(), error=type(error).__name__[:200])
+        key, connection, response = exchanged
         if whole and connection.reusable():
             self._keep(key, connection)
         else:
