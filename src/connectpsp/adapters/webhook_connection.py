@@ -44,7 +44,6 @@ class Request:
     fields: list[tuple[str, str]]
     body: bytes
 
-    @functools.cached_property
     def encoded(self) -> bytes | None:
         """The request as written by hand, or None if h11 must check it."""
         if not _SAFE_TARGET.fullmatch(self.target):
@@ -106,7 +105,7 @@ class Connection:
         """Send ``request``; the answer's status and headers."""
         self.answered_anything = False
         self._h11, self._rest, self._remaining, self._closing = None, b"", 0, False
-        raw = request.encoded
+        raw = request.encoded()
         if raw is None:
             return await self._by_h11(request, bytearray(), sent=False)
         self._writer.write(raw)
