@@ -47,9 +47,12 @@ class Arm:
 
 def short(ctx: Context) -> Context:
     """Windows of a third of a phase, so that the rounds fit in about a phase's time per
-    arm and round."""
+    arm and round; at least 0.3 s after 0.2 s of warm-up, so that a smoke run's windows
+    still see answers from a server that starts cold on a loaded machine (a window of
+    0.12 s once saw none)."""
     cfg = ctx.config
-    return replace(ctx, config=replace(cfg, seconds=cfg.seconds / 3, warmup=cfg.warmup / 2))
+    seconds, warmup = max(cfg.seconds / 3, 0.3), max(cfg.warmup / 2, 0.2)
+    return replace(ctx, config=replace(cfg, seconds=seconds, warmup=warmup))
 
 
 def take_turns(ctx: Context, arms: dict[str, Arm], rounds: int, items: int = 0) -> list[str]:
