@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "connectpsp"
 
 
 @pytest.mark.parametrize(
-    ("function", "path"), [(f, p) for _, f, p in PARTS if f], ids=[p[0].strip() for p in PARTS[1:]]
+    ("function", "path"), [pytest.param(f, p, id=label.strip()) for label, f, p in PARTS if f]
 )
 def test_each_part_names_a_function_that_is_where_it_says(function: str, path: str) -> None:
     *owner, name = function.split(".")
