@@ -7,6 +7,9 @@ only what holds the interpreter counts, during the measured window only. The rep
 the accepted rate, how busy the GIL was, and for each part of the path the share of
 samples that ran inside it and its cost per accepted cash-out. ``--rules on`` gives the
 client every one of its own fraud rules (``fixtures.every_rule``; none trips).
+``--worker`` runs the server with its worker, as the "whole path" row does: every
+cash-out carries a ``webhookUrl`` to ``bench.receiver``, and settlement and the webhook
+dispatcher get parts of their own.
 
     python -m bench.profile --database postgres --rules on --seconds 10
 
@@ -17,6 +20,7 @@ The raw py-spy output (collapsed stacks) is kept with ``--keep PATH``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import multiprocessing
 import shutil
 import signal
@@ -35,6 +39,7 @@ from connectpsp.bootstrap import build
 from .config import Config
 from .fixtures import create_merchants, every_rule, login, scratch_database
 from .load import Caller, LoadResult, LoadSpec, run_load
+from .receiver import Receiver
 from .server import Server
 from .stats import fmt_rate
 
@@ -42,8 +47,9 @@ __all__ = ["PARTS", "main", "shares"]
 
 # (label, function, file): a sample counts for a part when any of its frames is that
 # function (qualified by its class, as py-spy names it) in a file whose path ends so.
-# Parts nest as indented. The first is what is left when the writer's thread is taken
-# out (the handful of other threads are idle under this load).
+# Parts nest as indented. The first is what is left when the other threads' parts (the
+# unindented ones) are taken out: the handful of other threads are idle under this load.
+# The worker's parts count only with ``--worker``.
 PARTS = (
     ("event loop: HTTP, auth, validation, the answer", "", ""),
     ("  the route handler", "create_cash_out", "api/routes/cash_outs.py"),
@@ -59,7 +65,18 @@ PARTS = (
     ("  the batch's writes", "CashOutFlow.write", "service/cashouts.py"),
     ("    the decision record (risk_decisions)", "SqlRisk.record", "storage/risk.py"),
     ("  commit", "SqlUnitOfWork.commit", "adapters/storage/uow.py"),
+    ("worker threads: settlement, housekeeping, the dispatcher", "Worker.run", "worker/runner.py"),
+    ("  settlement", "SettlementService.run_due", "service/settlement.py"),
+    ("    the cash-outs read", "SqlCashOuts.by_ids", "storage/cashouts.py"),
+    ("    marked submitted", "SettlementService._mark_submitted", "service/settlement.py"),
+    ("    the rail", "OnUsRail.submit_many", "service/on_us.py"),
+    ("    the answers applied", "SettlementService._apply_all", "service/settlement.py"),
+    ("      the events published", "Publisher.publish", "service/publisher.py"),
+    ("      the business log", "BusinessEvents.committed", "adapters/business_events.py"),
+    ("  the webhook dispatcher", "WebhookDispatcher.dispatch_due", "worker/dispatcher.py"),
+    ("webhook sending loop thread", "WebhookDispatcher._send_forever", "worker/dispatcher.py"),
 )
+_THREADS = [label for label, function, _ in PARTS[1:] if function and not label.startswith(" ")]
 
 
 def shares(collapsed: str) -> tuple[int, Counter[str]]:
@@ -76,8 +93,8 @@ def shares(collapsed: str) -> tuple[int, Counter[str]]:
         for label, function, path in PARTS:
             if function and any(_is(frame, function, path) for frame in frames):
                 found[label] += int(count)
-    # The server has two busy threads: what the writer did not take, the event loop did.
-    found[PARTS[0][0]] = total - found["acceptance writer thread"]
+    # What the other busy threads did not take, the event loop did.
+    found[PARTS[0][0]] = total - sum(found[label] for label in _THREADS)
     return total, found
 
 
@@ -87,7 +104,14 @@ def _is(frame: str, function: str, path: str) -> bool:
     return name == function and where.rpartition(":")[0].endswith(path)
 
 
-def _spec(config: Config, port: int, callers: tuple[Caller, ...], n: int, start: float) -> LoadSpec:
+def _spec(
+    config: Config,
+    port: int,
+    callers: tuple[Caller, ...],
+    n: int,
+    start: float,
+    webhook_url: str | None,
+) -> LoadSpec:
     procs = max(1, min(config.procs, config.concurrency))
     return LoadSpec(
         port=port,
@@ -100,6 +124,7 @@ def _spec(config: Config, port: int, callers: tuple[Caller, ...], n: int, start:
         tag=f"{uuid.uuid4().hex[:8]}{n}",
         callers=callers,
         first_caller=0,
+        webhook_url=webhook_url,
     )
 
 
@@ -109,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rules", choices=("on", "off", "none"), default="off")
     parser.add_argument(
         "--cpu", action="store_true", help="sample every running thread, not the GIL's holder"
+    )
+    parser.add_argument(
+        "--worker",
+        action="store_true",
+        help="the server with its worker, every cash-out with a webhookUrl to a receiver",
     )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
@@ -132,13 +162,17 @@ def main(argv: list[str] | None = None) -> int:
         container.close()
         raw = args.keep or Path(tmp) / "profile.txt"
         command = [sys.executable, "-m", "bench.unchecked"] if args.rules == "none" else None
-        with Server(
-            settings, worker=False, log=Path(tmp) / "server.log", command=command
-        ) as server:
+        with (
+            Receiver() if args.worker else contextlib.nullcontext() as receiver,
+            Server(
+                settings, worker=args.worker, log=Path(tmp) / "server.log", command=command
+            ) as server,
+        ):
             callers = login(server.base_url, [merchant])
             start = time.monotonic() + config.lead
+            hook = receiver.url if receiver is not None else None
             loads = [
-                pool.submit(run_load, _spec(config, server.port, callers, n, start))
+                pool.submit(run_load, _spec(config, server.port, callers, n, start, hook))
                 for n in range(procs)
             ]
             time.sleep(max(0.0, start + config.warmup - time.monotonic()))

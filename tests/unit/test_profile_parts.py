@@ -37,3 +37,20 @@ def test_a_sample_counts_for_every_part_it_ran_inside() -> None:
     assert found["acceptance writer thread"] == 3 and found["  the batch's writes"] == 3
     assert found["  the idempotency fingerprint"] == 2
     assert found["event loop: HTTP, auth, validation, the answer"] == 2
+
+
+def test_the_worker_threads_samples_are_not_the_event_loops() -> None:
+    worker = "Thread.run (threading.py:1);Worker.run (/x/worker/runner.py:66)"
+    collapsed = (
+        f"{worker};SettlementService.run_due (/x/service/settlement.py:96) 4\n"
+        f"{worker};WebhookDispatcher.dispatch_due (/x/worker/dispatcher.py:114) 1\n"
+        "Thread.run (threading.py:1);WebhookDispatcher._send_forever"
+        " (/x/worker/dispatcher.py:213) 2\n"
+        "run (server.py:1);create_cash_out (/x/api/routes/cash_outs.py:40) 3\n"
+    )
+    total, found = shares(collapsed)
+    assert total == 10
+    assert found["worker threads: settlement, housekeeping, the dispatcher"] == 5
+    assert found["  settlement"] == 4 and found["  the webhook dispatcher"] == 1
+    assert found["webhook sending loop thread"] == 2
+    assert found["event loop: HTTP, auth, validation, the answer"] == 3
