@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from datetime import datetime
 from typing import Any
 
@@ -68,7 +69,8 @@ class SqlCashOuts:
 
     def by_ids(self, cash_out_ids: list[str]) -> dict[str, CashOut]:
         rows = self._c.execute(select(t.cash_outs).where(t.cash_outs.c.id.in_(cash_out_ids)))
-        return {row.id: _cash_out(row) for row in rows}
+        found = map(_cash_out, rows)
+        return {cash_out.id: cash_out for cash_out in found}
 
     def mark_submitted(self, cash_out: CashOut, at: datetime) -> bool:
         return bool(self.mark_submitted_many([cash_out], at))
@@ -186,43 +188,124 @@ _ACCOUNT_TYPES = {a.value: a for a in AccountType}
 _STATUSES = {s.value: s for s in CashOutStatus}
 
 
+# The columns a cash-out is built from, taken from a row in one C call: each query that
+# reads cash-outs selects ``t.cash_outs`` first, so they sit at the table's own places. By
+# name, a row's attribute costs half a microsecond, and a page of a hundred cash-outs read
+# some three thousand of them: most of the page's time.
+_COLUMNS = list(t.cash_outs.c.keys())
+_PICK = operator.itemgetter(
+    *map(
+        _COLUMNS.index,
+        (
+            "id",
+            "internal_code",
+            "client_id",
+            "external_reference",
+            "amount",
+            "fee",
+            "description",
+            "webhook_url",
+            "payee_name",
+            "payee_document",
+            "destination_type",
+            "pix_key_type",
+            "pix_key",
+            "br_code",
+            "txid",
+            "bank_ispb",
+            "bank_branch",
+            "bank_account",
+            "bank_account_type",
+            "status",
+            "requested_at",
+            "end_to_end_id",
+            "paid_at",
+            "failure_code",
+            "failure_message",
+            "spi_reason_code",
+            "submitted_at",
+            "creditor_name",
+            "creditor_document",
+            "creditor_ispb",
+            "creditor_branch",
+            "creditor_account",
+            "creditor_account_type",
+        ),
+    )
+)
+
+
 def _cash_out(r: Row[Any]) -> CashOut:
+    """A row whose first columns are ``t.cash_outs``'s, in the table's order."""
+    (
+        id_,
+        internal_code,
+        client_id,
+        external_reference,
+        amount,
+        fee,
+        description,
+        webhook_url,
+        payee_name,
+        payee_document,
+        destination_type,
+        pix_key_type,
+        pix_key,
+        br_code,
+        txid,
+        bank_ispb,
+        bank_branch,
+        bank_account,
+        bank_account_type,
+        status,
+        requested_at,
+        end_to_end_id,
+        paid_at,
+        failure_code,
+        failure_message,
+        spi_reason_code,
+        submitted_at,
+        creditor_name,
+        creditor_document,
+        creditor_ispb,
+        creditor_branch,
+        creditor_account,
+        creditor_account_type,
+    ) = _PICK(r)
     destination: PixDestination | BankAccount
-    if r.destination_type == "PIX":
-        destination = PixDestination(
-            _KEY_TYPES[r.pix_key_type], r.pix_key, br_code=r.br_code, txid=r.txid
-        )
+    if destination_type == "PIX":
+        destination = PixDestination(_KEY_TYPES[pix_key_type], pix_key, br_code=br_code, txid=txid)
     else:
         destination = BankAccount(
-            r.bank_ispb, r.bank_branch, r.bank_account, _ACCOUNT_TYPES[r.bank_account_type]
+            bank_ispb, bank_branch, bank_account, _ACCOUNT_TYPES[bank_account_type]
         )
     return CashOut(
-        id=r.id,
-        internal_code=r.internal_code,
-        client_id=r.client_id,
-        external_reference=r.external_reference,
-        amount=r.amount,
-        fee=r.fee,
-        description=r.description,
-        webhook_url=r.webhook_url,
-        payee=Payee(r.payee_name, r.payee_document, destination),
-        status=_STATUSES[r.status],
-        requested_at=r.requested_at,
-        end_to_end_id=r.end_to_end_id,
-        paid_at=r.paid_at,
-        failure=Failure(r.failure_code, r.failure_message) if r.failure_code else None,
-        spi_reason_code=r.spi_reason_code,
-        submitted_at=r.submitted_at,
+        id=id_,
+        internal_code=internal_code,
+        client_id=client_id,
+        external_reference=external_reference,
+        amount=amount,
+        fee=fee,
+        description=description,
+        webhook_url=webhook_url,
+        payee=Payee(payee_name, payee_document, destination),
+        status=_STATUSES[status],
+        requested_at=requested_at,
+        end_to_end_id=end_to_end_id,
+        paid_at=paid_at,
+        failure=Failure(failure_code, failure_message) if failure_code else None,
+        spi_reason_code=spi_reason_code,
+        submitted_at=submitted_at,
         creditor=(
             Creditor(
-                r.creditor_name,
-                r.creditor_document,
-                r.creditor_ispb,
-                r.creditor_branch,
-                r.creditor_account,
-                _ACCOUNT_TYPES[r.creditor_account_type],
+                creditor_name,
+                creditor_document,
+                creditor_ispb,
+                creditor_branch,
+                creditor_account,
+                _ACCOUNT_TYPES[creditor_account_type],
             )
-            if r.creditor_ispb
+            if creditor_ispb
             else None
         ),
     )
