@@ -67,6 +67,15 @@ def test_formats_exactly():
     assert str(to_decimal(1)) == "0.01"
 
 
+@pytest.mark.parametrize("centavos", [0, 1, 10, 99, 100, 5000, -5, -100_000, MAX_CENTAVOS])
+def test_to_decimal_always_has_two_places_and_reads_back(centavos):
+    written = to_decimal(centavos)
+    assert written.as_tuple().exponent == -2
+    assert written * 100 == centavos
+    if centavos > 0:  # an amount a client may send
+        assert parse_amount(str(written)) == centavos
+
+
 @pytest.mark.parametrize(
     ("centavos", "written"),
     [

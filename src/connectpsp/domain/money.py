@@ -86,8 +86,9 @@ def _centavos(number: Decimal) -> Centavos:
 
 
 def to_decimal(centavos: Centavos) -> Decimal:
-    """Centavos as a ``Decimal`` with exactly two places (5000 -> Decimal('50.00'))."""
-    return (Decimal(centavos) / 100).quantize(_CENT)
+    """Centavos as a ``Decimal`` with exactly two places (5000 -> Decimal('50.00')): the
+    same digits with the exponent -2, exact, and a third of a division and a quantize."""
+    return Decimal(centavos).scaleb(-2)
 
 
 def format_brl(centavos: Centavos) -> str:
