@@ -191,7 +191,8 @@ _STATUSES = {s.value: s for s in CashOutStatus}
 # The columns a cash-out is built from, taken from a row in one C call: each query that
 # reads cash-outs selects ``t.cash_outs`` first, so they sit at the table's own places. By
 # name, a row's attribute costs half a microsecond, and a page of a hundred cash-outs read
-# some three thousand of them: most of the page's time.
+# some three thousand of them: most of the page's time. In the order ``_cash_out``
+# unpacks them (tests/integration/test_cash_out_rows.py reads back every field).
 _COLUMNS = list(t.cash_outs.c.keys())
 _PICK = operator.itemgetter(
     *map(
