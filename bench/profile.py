@@ -46,9 +46,11 @@ from .stats import fmt_rate
 __all__ = ["PARTS", "main", "shares"]
 
 # (label, function, file): a sample counts for a part when any of its frames is that
-# function (qualified by its class, as py-spy names it) in a file whose path ends so.
-# Parts nest as indented. The first is what is left when the other threads' parts (the
-# unindented ones) are taken out: the handful of other threads are idle under this load.
+# function (qualified by its class, as py-spy names it) in a file whose path ends so,
+# and it counts for the part it is indented under (a commit of settlement's is not the
+# writer's). Parts nest as indented, two spaces a level. The first is what is left when
+# the other threads' parts (the unindented ones) are taken out: the handful of other
+# threads are idle under this load.
 # The worker's parts count only with ``--worker``.
 PARTS = (
     ("event loop: HTTP, auth, validation, the answer", "", ""),
@@ -90,8 +92,15 @@ def shares(collapsed: str) -> tuple[int, Counter[str]]:
             continue
         total += int(count)
         frames = stack.split(";")
+        inside: list[bool] = []  # by depth of indent: whether the sample is in that part
         for label, function, path in PARTS:
-            if function and any(_is(frame, function, path) for frame in frames):
+            depth = (len(label) - len(label.lstrip(" "))) // 2
+            del inside[depth:]
+            if not function:  # the event loop: what the threads leave, worked out below
+                inside.append(True)
+                continue
+            inside.append(all(inside) and any(_is(frame, function, path) for frame in frames))
+            if inside[-1]:
                 found[label] += int(count)
     # What the other busy threads did not take, the event loop did.
     found[PARTS[0][0]] = total - sum(found[label] for label in _THREADS)

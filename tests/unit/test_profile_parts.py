@@ -41,8 +41,9 @@ def test_a_sample_counts_for_every_part_it_ran_inside() -> None:
 
 def test_the_worker_threads_samples_are_not_the_event_loops() -> None:
     worker = "Thread.run (threading.py:1);Worker.run (/x/worker/runner.py:66)"
+    commit = "SqlUnitOfWork.commit (/x/adapters/storage/uow.py:80)"
     collapsed = (
-        f"{worker};SettlementService.run_due (/x/service/settlement.py:96) 4\n"
+        f"{worker};SettlementService.run_due (/x/service/settlement.py:96);{commit} 4\n"
         f"{worker};WebhookDispatcher.dispatch_due (/x/worker/dispatcher.py:114) 1\n"
         "Thread.run (threading.py:1);WebhookDispatcher._send_forever"
         " (/x/worker/dispatcher.py:213) 2\n"
@@ -53,4 +54,5 @@ def test_the_worker_threads_samples_are_not_the_event_loops() -> None:
     assert found["worker threads: settlement, housekeeping, the dispatcher"] == 5
     assert found["  settlement"] == 4 and found["  the webhook dispatcher"] == 1
     assert found["webhook sending loop thread"] == 2
+    assert found["  commit"] == 0  # settlement's, not the acceptance writer's
     assert found["event loop: HTTP, auth, validation, the answer"] == 3
