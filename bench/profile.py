@@ -50,8 +50,7 @@ __all__ = ["PARTS", "main", "shares"]
 # and it counts for the part it is indented under (a commit of settlement's is not the
 # writer's). Parts nest as indented, two spaces a level. The first is what is left when
 # the other threads' parts (the unindented ones) are taken out: the handful of other
-# threads are idle under this load.
-# The worker's parts count only with ``--worker``.
+# threads are idle under this load. The worker's parts count only with ``--worker``.
 PARTS = (
     ("event loop: HTTP, auth, validation, the answer", "", ""),
     ("  the route handler", "create_cash_out", "api/routes/cash_outs.py"),

@@ -20,6 +20,8 @@ from connectpsp.domain.cashout import (
     Payee,
     PixDestination,
 )
+from connectpsp.domain.cashout_search import CashOutQuery
+from connectpsp.domain.listing import Filters
 from connectpsp.domain.pix import AccountType, PixKeyType
 from tests.integration.test_settlement import accept_many
 
@@ -84,7 +86,7 @@ def _written(container: Container, client_id: str) -> list[CashOut]:
 
 
 def test_every_reader_gives_back_every_field(container: Container) -> None:
-    client_id, _ = accept_many(container, 1)
+    client_id, [accepted] = accept_many(container, 1)
     client = container.clients.get(client_id)
     written = _written(container, client_id)
     with container.uow() as uow:
@@ -102,3 +104,11 @@ def test_every_reader_gives_back_every_field(container: Container) -> None:
     for expected in written:
         timeline = container.console_reads.timeline(expected.id)
         assert timeline is not None and timeline.cash_out == expected
+        query = CashOutQuery(internal_code=expected.internal_code)
+        assert container.console_reads.search(query, None, 10) == [expected]
+    # The list selects more than the cash-out's columns (its statement line's), after
+    # them; it lists what has its reservation in the ledger, as an accepted one has.
+    with container.uow() as uow:
+        alone = uow.cash_outs.by_id(accepted)
+    page = container.listings.cash_outs(client, Filters(), None, 10)
+    assert [item.cash_out for item in page.items] == [alone]

@@ -87,7 +87,7 @@ def _centavos(number: Decimal) -> Centavos:
 
 def to_decimal(centavos: Centavos) -> Decimal:
     """Centavos as a ``Decimal`` with exactly two places (5000 -> Decimal('50.00')): the
-    same digits with the exponent -2, exact, and a third of a division and a quantize."""
+    same digits with the exponent -2, exact, in a third of a division and quantize's time."""
     return Decimal(centavos).scaleb(-2)
 
 
