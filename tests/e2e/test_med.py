@@ -135,8 +135,15 @@ def test_a_report_blocks_the_funds_and_accepting_it_refunds_the_payer(
 
     decided = server.container.infractions.accept(infraction["infractionId"], by="ana")
     assert decided.refund_id is not None
-    assert balance(m) == (Decimal("3.80"), Decimal("8.00"), Z)  # held for the refund
     refund_url = f"/cash-in/{code}/refunds/{decided.refund_id}"
+    # Held for the refund while it is in flight. The worker may settle it before the
+    # balance is read, so the refund's status is read after the balance: a refund not
+    # yet completed then was not completed at the balance's read either.
+    held = balance(m)
+    if m.get(refund_url).json()["status"] != "COMPLETED":
+        assert held == (Decimal("3.80"), Decimal("8.00"), Z)
+    else:
+        assert held in {(Decimal("3.80"), Decimal("8.00"), Z), (Decimal("3.80"), Z, Z)}
     wait_for(lambda: m.get(refund_url).json()["status"] == "COMPLETED")
     refunded = m.get(refund_url).json()
     assert (refunded["reason"], refunded["amount"]) == ("FRAUD", 8.0)
