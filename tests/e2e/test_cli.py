@@ -29,6 +29,7 @@ from connectpsp.adapters.storage.migrate import alembic_config, upgrade
 from connectpsp.cli import TOUR_END, TOUR_START, demo_instructions
 from connectpsp.service.auth import signature_for
 from connectpsp.settings import Settings
+from tests.cli_process import run_command
 from tests.support import (
     PG_ADMIN_URL,
     Api,
@@ -63,7 +64,7 @@ def env(db_settings: Settings, tmp_path: Path) -> dict[str, str]:
 
 
 def cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=120)
+    result = run_command(args, env, timeout=120)
     if check:
         assert result.returncode == 0, result.stderr + result.stdout
     return result
@@ -203,6 +204,28 @@ def test_version_is_the_installed_packages() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"connectpsp {version('connectpsp')}\n"
     assert version("connectpsp") == connectpsp.__version__
+
+
+def test_a_forked_command_is_the_same_as_a_started_one(env: dict[str, str]) -> None:
+    """The suite's commands are forked from a process that imported the CLI already
+    (``tests/cli_process.py``); each answers as the command started anew does: what it
+    prints, where, and its exit status, for answers, usage errors and refusals."""
+    cli(env, "clients", "create", "--name", "Loja Forked")
+    for args in (
+        ["--help"],
+        ["clients", "list", "--json"],
+        ["clients", "nonsense"],
+        ["clients", "create"],
+        ["cash-outs", "list", "not-a-client-id"],
+        ["risk", "decisions", "--since", "yesterday"],
+    ):
+        started = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=60)
+        forked = cli(env, *args, check=False)
+        assert (forked.returncode, forked.stdout, forked.stderr) == (
+            started.returncode,
+            started.stdout,
+            started.stderr,
+        ), args
 
 
 def demo_files(env: dict[str, str]) -> list[Path]:

@@ -10,7 +10,6 @@ import html
 import json
 import re
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import pytest
 from connectpsp.adapters.storage.db import Database
 from connectpsp.adapters.storage.migrate import upgrade
 from connectpsp.settings import Settings
+from tests.cli_process import run_command
 from tests.e2e.test_med import merchant, received, report
 from tests.logscan import remember_secret
 from tests.receiver import receiver
@@ -343,10 +343,7 @@ def test_operators_create_and_list_in_the_cli(db_settings: Settings, tmp_path: A
     email = f"Cli-{uuid.uuid4().hex[:6]}@Example.com"
 
     def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "connectpsp", "operators", *args]
-        return subprocess.run(
-            command, env=env, input=stdin, capture_output=True, text=True, timeout=120
-        )
+        return run_command(["operators", *args], env, stdin=stdin, timeout=120)
 
     made = run("create", "--email", email, "--password-stdin", stdin=PASSWORD + "\n")
     assert made.returncode == 0, made.stderr
