@@ -15,6 +15,9 @@ import pytest
 
 from connectpsp.bootstrap import build
 
+# Tens of seconds: handed out first (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -13,6 +13,9 @@ from connectpsp.domain.ledger import FeePlan
 from connectpsp.settings import Settings
 from tests.support import RunningServer, cash_out_body, new_merchant, running_server
 
+# Tens of seconds: handed out first (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 
 def error(reply) -> dict[str, Any]:
     body = reply.json()

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from connectpsp.adapters.storage import schema as t
@@ -32,6 +33,9 @@ from connectpsp.service.cashouts import SETTLE_TOPIC
 from connectpsp.settings import Settings
 from tests.invariants import ledger_problems, risk_problems
 from tests.support import Api, FakeClock, RunningServer, cash_out_body, free_port, process_env
+
+# Tens of seconds: handed out first (tests/conftest.py).
+pytestmark = pytest.mark.slow
 
 ITEMS = 1000
 # The first round is not killed: it times a batch. Then the odd rounds are killed at a

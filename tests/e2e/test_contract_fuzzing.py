@@ -11,8 +11,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from connectpsp.service.auth import signature_for
 from tests.support import RunningServer, new_merchant
+
+# Tens of seconds: handed out first (tests/conftest.py).
+pytestmark = pytest.mark.slow
 
 CHECKS = ",".join(
     [

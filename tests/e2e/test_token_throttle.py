@@ -22,6 +22,9 @@ from connectpsp.settings import Settings
 from tests.logscan import remember_secret
 from tests.support import FakeClock, free_port, new_merchant, process_env, running_server
 
+# Tens of seconds: handed out first (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 WRONG = "cs_wrong"
 
 

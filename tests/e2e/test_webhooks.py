@@ -41,6 +41,9 @@ from tests.support import (
     wait_terminal,
 )
 
+# Tens of seconds: handed out first (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 MARIA_KEY = {"type": "PIX", "pixKeyType": "EMAIL", "pixKey": "maria.silva@sandbox.connectpsp.dev"}
 BLOCKED_KEY = {"type": "PIX", "pixKeyType": "EMAIL", "pixKey": "ac06@sandbox.connectpsp.dev"}
 

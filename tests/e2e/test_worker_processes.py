@@ -34,6 +34,9 @@ from connectpsp.settings import Settings
 from tests.invariants import ledger_problems, settlement_problems
 from tests.support import FakeClock
 
+# Tens of seconds: handed out first (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 DESTINATIONS: list[PixDestination | BankAccount] = [
     PixDestination(PixKeyType.CPF, "12345678909"),
     PixDestination(PixKeyType.EMAIL, "maria.silva@sandbox.connectpsp.dev"),

@@ -7,9 +7,14 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from connectpsp.settings import Settings
 from tests.reliability.crashloop import OPERATOR, crash_loop, database_outage
 from tests.reliability.pgcluster import private_postgres
+
+# Tens of seconds: handed out first (tests/conftest.py).
+pytestmark = pytest.mark.slow
 
 ITERATIONS = int(os.environ.get("CONNECTPSP_CRASH_ITERATIONS", "3"))
 OUTAGES = int(os.environ.get("CONNECTPSP_OUTAGES", "1"))

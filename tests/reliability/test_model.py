@@ -99,6 +99,9 @@ from connectpsp.settings import Settings
 from tests.invariants import cash_in_problems, ledger_problems, risk_problems
 from tests.support import FakeClock, database
 
+# Tens of seconds: handed out first (tests/conftest.py).
+pytestmark = pytest.mark.slow
+
 MIN_EXAMPLES = 60
 EXAMPLES = max(MIN_EXAMPLES, int(os.environ.get("CONNECTPSP_MODEL_EXAMPLES", "0")))
 SHRINK = "CONNECTPSP_MODEL_EXAMPLES" in os.environ
