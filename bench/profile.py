@@ -9,7 +9,8 @@ samples that ran inside it and its cost per accepted cash-out. ``--rules on`` gi
 client every one of its own fraud rules (``fixtures.every_rule``; none trips).
 ``--worker`` runs the server with its worker, as the "whole path" row does: every
 cash-out carries a ``webhookUrl`` to ``bench.receiver``, and settlement and the webhook
-dispatcher get parts of their own.
+dispatcher get parts of their own. ``--batch N`` sends ``POST /cash-out/batch`` of N
+items instead, from ``BENCH_BATCH_CONCURRENCY`` connections, as the bulk-payout row does.
 
     python -m bench.profile --database postgres --rules on --seconds 10
 
@@ -54,6 +55,7 @@ __all__ = ["PARTS", "main", "shares"]
 PARTS = (
     ("event loop: HTTP, auth, validation, the answer", "", ""),
     ("  the route handler", "create_cash_out", "api/routes/cash_outs.py"),
+    ("  the batch route handler", "create_cash_out_batch", "api/routes/batch.py"),
     ("  DICT screening from memory", "CashOutService.screened", "service/cashouts.py"),
     ("  DICT screening with a look-up", "CashOutService.screen", "service/cashouts.py"),
     ("  the idempotency fingerprint", "fingerprint", "service/fingerprints.py"),
@@ -119,11 +121,13 @@ def _spec(
     n: int,
     start: float,
     webhook_url: str | None,
+    batch: int,
 ) -> LoadSpec:
     procs = max(1, min(config.procs, config.concurrency))
     return LoadSpec(
         port=port,
-        route="cash_out",
+        route="cash_out_batch" if batch else "cash_out",
+        items=batch,
         mode="closed",
         concurrency=config.concurrency // procs + (n < config.concurrency % procs),
         start_at=start,
@@ -148,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="the server with its worker, every cash-out with a webhookUrl to a receiver",
     )
+    parser.add_argument("--batch", type=int, default=0, metavar="N", help="batches of N items")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--keep", type=Path, help="where to keep py-spy's raw output")
@@ -157,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         print("py-spy is not installed: pip install py-spy", file=sys.stderr)
         return 2
     config = replace(Config.from_env(), seconds=args.seconds)
+    if args.batch:
+        config = replace(config, concurrency=config.batch_concurrency)
     procs = max(1, min(config.procs, config.concurrency))
     with (
         tempfile.TemporaryDirectory(prefix="connectpsp-profile-") as tmp,
@@ -180,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
             start = time.monotonic() + config.lead
             hook = receiver.url if receiver is not None else None
             loads = [
-                pool.submit(run_load, _spec(config, server.port, callers, n, start, hook))
+                pool.submit(
+                    run_load, _spec(config, server.port, callers, n, start, hook, args.batch)
+                )
                 for n in range(procs)
             ]
             time.sleep(max(0.0, start + config.warmup - time.monotonic()))

@@ -76,6 +76,31 @@ def test_a_book_refuses_an_overdraft_and_changes_nothing() -> None:
         book.apply(ledger.void(amount, "v2"))
 
 
+def test_a_check_gives_the_balances_it_changes_and_changes_nothing_until_adopted() -> None:
+    other = "client:c2:available"
+    book = Book({ACCOUNT: Balance(10_00, 0, 0), other: Balance(5_00, 0, 0)})
+    amount = ledger.pending(
+        "a", debit=ACCOUNT, credit=PSP_SETTLEMENT, amount=6_00, code="x", ref=None
+    )
+    fee = ledger.pending("f", debit=ACCOUNT, credit=PSP_FEES, amount=1_00, code="x", ref=None)
+    changed = book.check(amount, fee)
+    # Only the account the steps touch, with both steps in it; the PSP's are not held.
+    assert changed == {ACCOUNT: Balance(10_00, 0, 7_00)}
+    assert book.available(ACCOUNT) == 10_00 and book.available(other) == 5_00
+    book.adopt(changed)
+    assert book.available(ACCOUNT) == 3_00 and book.available(other) == 5_00
+    # Each kind of step, on each side: posted at once, held, posted and voided.
+    fund = ledger.single("s", debit=WORLD, credit=other, amount=2_00, code="x", ref=None)
+    book.apply(fund)
+    assert book.balances[other] == Balance(7_00, 0, 0)
+    book.apply(ledger.post(amount, "p"))
+    assert book.balances[ACCOUNT] == Balance(10_00, 6_00, 1_00)
+    book.apply(ledger.void(fee, "v"))
+    assert book.balances[ACCOUNT] == Balance(10_00, 6_00, 0)
+    with pytest.raises(InsufficientBalance):
+        book.check(ledger.single("t", debit=other, credit=WORLD, amount=7_01, code="x", ref=None))
+
+
 def test_a_pending_credit_is_not_available_until_posted() -> None:
     book = funded(0)
     incoming = ledger.pending(

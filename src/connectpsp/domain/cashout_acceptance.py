@@ -176,13 +176,13 @@ def _assess(
             )
         )
     try:
-        book.ledger.check(*transfers)
+        changed = book.ledger.check(*transfers)
     except InsufficientBalance as short:
         return Assessment(checks, refusal=short)
     used = book.usage.get(client.id, 0)
     if used + request.amount > client.daily_limit:
         return Assessment(checks, refusal=LimitExceeded())
-    book.ledger.apply(*transfers)
+    book.ledger.adopt(changed)
     book.references.add(reference)
     book.usage[client.id] = used + request.amount
     return Assessment(checks, acceptance=Acceptance(cash_out, tuple(transfers)))

@@ -132,22 +132,28 @@ class Balance:
     def after(self, transfer: Transfer, *, debited: bool) -> Balance:
         """This balance once ``transfer`` is recorded, on its debit or its credit side."""
         amount, kind = transfer.amount, transfer.kind
-        held = {
-            TransferKind.PENDING: amount,
-            TransferKind.POST_PENDING: -amount,
-            TransferKind.VOID_PENDING: -amount,
-        }.get(kind, 0)
-        posted = amount if kind in (TransferKind.SINGLE, TransferKind.POST_PENDING) else 0
+        # (held, posted): what the pending and the posted side change by. Built directly,
+        # not by ``replace``: a batch of a thousand cash-outs checks two thousand steps.
+        if kind is TransferKind.PENDING:
+            held, posted = amount, 0
+        elif kind is TransferKind.POST_PENDING:
+            held, posted = -amount, amount
+        elif kind is TransferKind.VOID_PENDING:
+            held, posted = -amount, 0
+        else:
+            held, posted = 0, amount
         if debited:
-            return replace(
-                self,
-                debits_pending=self.debits_pending + held,
-                debits_posted=self.debits_posted + posted,
+            return Balance(
+                self.credits_posted,
+                self.debits_posted + posted,
+                self.debits_pending + held,
+                self.credits_pending,
             )
-        return replace(
-            self,
-            credits_pending=self.credits_pending + held,
-            credits_posted=self.credits_posted + posted,
+        return Balance(
+            self.credits_posted + posted,
+            self.debits_posted,
+            self.debits_pending,
+            self.credits_pending + held,
         )
 
     @property
@@ -174,28 +180,31 @@ class Book:
     def available(self, account: str) -> Centavos:
         return self.balances[account].available
 
-    def check(self, *transfers: Transfer) -> None:
-        """``InsufficientBalance`` if recording ``transfers`` would leave a checked
-        account below zero; changes nothing."""
-        self._after(transfers)
-
-    def apply(self, *transfers: Transfer) -> None:
-        """Record ``transfers`` together, or none of them (``InsufficientBalance``)."""
-        self.balances = self._after(transfers)
-
-    def _after(self, transfers: tuple[Transfer, ...]) -> dict[str, Balance]:
+    def check(self, *transfers: Transfer) -> dict[str, Balance]:
+        """The balances ``transfers`` change, once recorded together;
+        ``InsufficientBalance`` if one would leave a checked account below zero. Changes
+        nothing until given to ``adopt``."""
         # Accounts the book does not hold (the PSP's own) are not checked.
-        after = dict(self.balances)
+        changed: dict[str, Balance] = {}
         for transfer in transfers:
             for account, debited in ((transfer.debit, True), (transfer.credit, False)):
-                if account in after:
-                    after[account] = after[account].after(transfer, debited=debited)
-        for balance in after.values():
+                balance = changed[account] if account in changed else self.balances.get(account)
+                if balance is not None:
+                    changed[account] = balance.after(transfer, debited=debited)
+        for balance in changed.values():
             if balance.debits_pending < 0 or balance.credits_pending < 0:
                 raise LedgerViolation("A transfer resolves more than was pending.")
             if balance.available < 0:
                 raise InsufficientBalance()
-        return after
+        return changed
+
+    def adopt(self, changed: dict[str, Balance]) -> None:
+        """Take the balances ``check`` gave: the transfers it checked, recorded."""
+        self.balances.update(changed)
+
+    def apply(self, *transfers: Transfer) -> None:
+        """Record ``transfers`` together, or none of them (``InsufficientBalance``)."""
+        self.adopt(self.check(*transfers))
 
 
 @dataclass(frozen=True)
