@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, Connection, Select, and_, literal, or_, select, union_all
 
 from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.cashins import SqlCashIns, SqlReturns, _charge
 from connectpsp.adapters.storage.cashouts import _cash_out
 from connectpsp.adapters.storage.db import Database
+from connectpsp.adapters.storage.ledger import AccountCache
+from connectpsp.domain.errors import LedgerViolation
 from connectpsp.domain.ids import derived_id
 from connectpsp.domain.ledger import TransferKind, client_account_code
 from connectpsp.domain.listing import (
@@ -47,13 +49,22 @@ _SUBJECTS = {
 class SqlListings:
     def __init__(self, db: Database) -> None:
         self._db = db
+        # A client's account id, read once: every page of its lists seeks by it.
+        self._accounts = AccountCache()
+
+    def _account_id(self, conn: Connection, client_id: str) -> int | None:
+        try:
+            account_id, _ = self._accounts.lookup(conn, client_account_code(client_id))
+        except LedgerViolation:  # no such client: nothing to list (not remembered)
+            return None
+        return account_id
 
     def cash_outs(
         self, client_id: str, filters: Filters, after: Position | None, limit: int
     ) -> list[tuple[Position, CashOutItem]]:
         co = t.cash_outs.c
         with self._db.transaction(write=False) as tx:
-            account = _account_id(tx.conn, client_id)
+            account = self._account_id(tx.conn, client_id)
             if account is None:
                 return []
             query = (
@@ -101,7 +112,7 @@ class SqlListings:
         self, client_id: str, filters: Filters, after: Position | None, limit: int
     ) -> list[Movement]:
         with self._db.transaction(write=False) as tx:
-            account = _account_id(tx.conn, client_id)
+            account = self._account_id(tx.conn, client_id)
             if account is None:
                 return []
             # Both sides in one statement, so in one snapshot: read apart, under
@@ -151,12 +162,6 @@ def _change(row: Any) -> int:
     if row.debited and row.kind != TransferKind.VOID_PENDING:
         return -int(row.amount)
     return int(row.amount)
-
-
-def _account_id(conn: Any, client_id: str) -> int | None:
-    code = client_account_code(client_id)
-    found = conn.execute(select(t.accounts.c.id).where(t.accounts.c.code == code)).first()
-    return None if found is None else int(found.id)
 
 
 def _filtered(
