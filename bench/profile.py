@@ -11,6 +11,8 @@ client every one of its own fraud rules (``fixtures.every_rule``; none trips).
 cash-out carries a ``webhookUrl`` to ``bench.receiver``, and settlement and the webhook
 dispatcher get parts of their own. ``--batch N`` sends ``POST /cash-out/batch`` of N
 items instead, from ``BENCH_BATCH_CONCURRENCY`` connections, as the bulk-payout row does.
+``--size N`` first preloads N cash-outs, as the growth rows do, to see which part grows
+with the data.
 
     python -m bench.profile --database postgres --rules on --seconds 10
 
@@ -39,6 +41,7 @@ from connectpsp.bootstrap import build
 
 from .config import Config
 from .fixtures import create_merchants, every_rule, login, scratch_database
+from .growth import preload
 from .load import Caller, LoadResult, LoadSpec, run_load
 from .receiver import Receiver
 from .server import Server
@@ -153,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the server with its worker, every cash-out with a webhookUrl to a receiver",
     )
     parser.add_argument("--batch", type=int, default=0, metavar="N", help="batches of N items")
+    parser.add_argument("--size", type=int, default=0, metavar="N", help="cash-outs preloaded")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--keep", type=Path, help="where to keep py-spy's raw output")
@@ -175,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.rules == "on":
             container.clients.set_risk(merchant.client_id, every_rule(container.clock.now()))
         container.close()
+        if args.size:
+            # As the growth rows: the loaded client's own past cash-outs.
+            preload(settings, merchant.client_id, 0, args.size, config.fee_centavos, print)
         raw = args.keep or Path(tmp) / "profile.txt"
         command = [sys.executable, "-m", "bench.unchecked"] if args.rules == "none" else None
         with (
