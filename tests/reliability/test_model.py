@@ -601,12 +601,20 @@ class Bank(RuleBasedStateMachine):
     # At most two markers in force at once (one payee may carry both): most cash-outs
     # then meet an unmarked payee, and reach the rules behind the markers.
     @precondition(lambda self: sum(map(len, self.markers.values())) < 2)
-    @rule(payee=st.sampled_from(PAYEES))
-    def mark(self, payee: str) -> None:
+    @rule(
+        payee=st.sampled_from(PAYEES),
+        who=st.integers(0, 1),
+        amount=st.integers(1_00, 60_00),
+        account=ACCOUNTS,
+    )
+    def mark(self, payee: str, who: int, amount: int, account: str) -> None:
         """A fraud marker on the payee's document in the sandbox DICT (a payee may carry
-        several: it is marked while any is in force)."""
+        several: it is marked while any is in force), then a cash-out to that payee at
+        once: the DICT look-ups the service keeps must not hide the new marker, and every
+        run that marks meets a refusal for it, whatever else it draws."""
         marker = self.container.sandbox_fraud_markers.add(document=payee)
         self.markers[payee].append(marker.id)
+        self.create(who, amount // 100, amount % 100, account, None, None, payee)
 
     @precondition(lambda self: any(self.markers.values()))
     @rule(which=st.integers(0, 5))
