@@ -15,6 +15,7 @@ import logging
 import os
 import re
 import sys
+import time
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -27,21 +28,46 @@ _DOCUMENT = re.compile(r"(?<![0-9A-Za-z])([0-9]{11}|[0-9A-Z]{12}[0-9]{2})(?![0-9
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _SECRET = re.compile(r"\b(cs|ct|at|whsec)_[A-Za-z0-9_-]{16,}")
 _HEX_SIGNATURE = re.compile(r"\b[0-9a-f]{64}\b")
-# Any of the four, in one pass: most values (a path, a status, an id) hold none of them,
-# and one search costs a quarter of the four substitutions (every request logs a line).
-_SUSPECT = re.compile(
-    "|".join(f"(?:{p.pattern})" for p in (_DOCUMENT, _JWT, _SECRET, _HEX_SIGNATURE))
-)
 _encoder = msgspec.json.Encoder(enc_hook=repr)
 
 
+def _suspect(text: str) -> bool:
+    """Whether any of the four shapes is in ``text``. Most values (a path, a status, an
+    id) hold none, and every request logs a line: each search runs only where what it
+    looks for could be (a token holds "eyJ", a secret "_", a signature 64 characters, a
+    document 11), and four such searches cost a quarter of one search for all four."""
+    return (
+        ("eyJ" in text and _JWT.search(text) is not None)
+        or ("_" in text and _SECRET.search(text) is not None)
+        or (len(text) >= 64 and _HEX_SIGNATURE.search(text) is not None)
+        or (len(text) >= 11 and _DOCUMENT.search(text) is not None)
+    )
+
+
 def redact(text: str) -> str:
-    if _SUSPECT.search(text) is None:
+    if not _suspect(text):
         return text
     text = _JWT.sub("[token]", text)
     text = _SECRET.sub(r"\1_[secret]", text)
     text = _HEX_SIGNATURE.sub("[signature]", text)
     return _DOCUMENT.sub("[document]", text)
+
+
+# The current second's text, made once a second: structlog's ISO stamper builds a
+# datetime and its text for every line, and every request logs one.
+_second: tuple[int, str] = (-1, "")
+
+
+def _timestamp(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """``timestamp``: UTC, ISO 8601, to the microsecond (always six digits)."""
+    global _second
+    micros = time.time_ns() // 1000
+    whole, fraction = divmod(micros, 1_000_000)
+    second = _second
+    if second[0] != whole:
+        second = _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    event["timestamp"] = f"{second[1]}.{fraction:06d}Z"
+    return event
 
 
 def _redact_event(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +121,7 @@ def configure_logging(
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _timestamp,
         structlog.processors.format_exc_info,
         _redact_event,
     ]

@@ -1,3 +1,6 @@
+from datetime import UTC, datetime
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -69,3 +72,22 @@ def test_redaction_with_its_quick_look_masks_as_the_four_masks_do(text: str) -> 
     expected = logs._SECRET.sub(r"\1_[secret]", expected)
     expected = logs._HEX_SIGNATURE.sub("[signature]", expected)
     assert redact(text) == logs._DOCUMENT.sub("[document]", expected)
+
+
+def test_the_timestamp_is_utc_iso_8601_to_the_microsecond(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each second's text is made once (``_timestamp``); a line in the next second gets
+    the next one, and the microseconds always have six digits."""
+    import time
+
+    from connectpsp import logs
+
+    moments = iter([1_796_565_599_999_999_000, 1_796_565_600_000_042_000])
+    monkeypatch.setattr(time, "time_ns", lambda: next(moments))
+    stamps = [logs._timestamp(None, "info", {})["timestamp"] for _ in range(2)]
+    assert stamps == ["2026-12-06T13:59:59.999999Z", "2026-12-06T14:00:00.000042Z"]
+    assert [datetime.fromisoformat(s) for s in stamps] == [
+        datetime(2026, 12, 6, 13, 59, 59, 999999, UTC),
+        datetime(2026, 12, 6, 14, 0, 0, 42, UTC),
+    ]
