@@ -35,7 +35,8 @@ def _suspect(text: str) -> bool:
     """Whether any of the four shapes is in ``text``. Most values (a path, a status, an
     id) hold none, and every request logs a line: each search runs only where what it
     looks for could be (a token holds "eyJ", a secret "_", a signature 64 characters, a
-    document 11), and four such searches cost a quarter of one search for all four."""
+    document 11). One search for all four, an alternation, cost four times as much on an
+    id."""
     return (
         ("eyJ" in text and _JWT.search(text) is not None)
         or ("_" in text and _SECRET.search(text) is not None)
