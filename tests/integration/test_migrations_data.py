@@ -2,13 +2,13 @@
 recorded before it the running tallies they would have been recorded with, and each
 client its last; 0013 gives SQLite's whole-second times their microseconds; 0026 keeps
 each decision as a row of one in the new form, and its downgrade splits a row of many
-back into rows of one."""
+back into rows of one; 0027's downgrade writes packed checks whole again."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,15 @@ from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import Database
 from connectpsp.adapters.storage.migrate import alembic_config, upgrade
 from connectpsp.adapters.storage.risk import SqlRisk
-from connectpsp.domain.risk import Check, Decision, Tally
+from connectpsp.domain.risk import (
+    Check,
+    Decision,
+    RiskHistory,
+    RiskRules,
+    Screening,
+    Tally,
+    screen,
+)
 from connectpsp.settings import Settings
 from tests.conftest import DATABASES
 from tests.support import database
@@ -177,4 +185,42 @@ def test_the_downgrade_splits_a_row_of_many_decisions_into_rows_of_one(fresh: Se
     with db.transaction(write=False) as tx:
         found = SqlRisk(tx.conn).decisions(client_id=None, since=None, limit=10)
     assert found == [batch[3], batch[2], batch[0], batch[1]]
+    db.dispose()
+
+
+def test_packed_checks_are_written_whole_again_on_the_way_down(fresh: Settings) -> None:
+    db = Database(fresh.database_url, schema=fresh.database_schema)
+    upgrade(db, schema=fresh.database_schema)
+    rules = RiskRules(
+        max_cash_outs_per_minute=5,
+        max_amount_per_hour=100_00,
+        new_payee_limit=10_00,
+        night_limit=50_00,
+        night_start=time(0, 0),
+        night_end=time(23, 59),
+    )
+    every = tuple(screen(rules, RiskHistory(), Screening(key_marked=True), "12345678909", 1_00, T0))
+    other = Check("external_engine", False, {"score": 97})  # no packed form: kept whole
+    batch = [
+        Decision("d1", "a", None, T0, 1_00, "12345678909", "FRAUD_SUSPECTED", every, Tally(1, 0)),
+        Decision("d2", "a", None, T0, 2_00, "98765432100", "FRAUD_SUSPECTED", (other,), Tally(2, 0)),
+    ]  # fmt: skip
+    with db.transaction(write=True) as tx:
+        SqlRisk(tx.conn).record(batch)
+        tx.commit()
+    with db.engine.begin() as conn:
+        config = alembic_config()
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0026")
+    with db.engine.begin() as conn:
+        [document] = conn.execute(text("SELECT decisions FROM risk_decisions")).scalars()
+    # As the code before 0027 wrote and reads them: every check whole.
+    assert [entry["checks"] for entry in json.loads(document)] == [
+        [c.as_record() for c in every],
+        [other.as_record()],
+    ]
+    upgrade(db, schema=fresh.database_schema)  # and back: whole checks read as they were
+    with db.transaction(write=False) as tx:
+        found = SqlRisk(tx.conn).decisions(client_id=None, since=None, limit=10)
+    assert found == batch[::-1]
     db.dispose()

@@ -4,9 +4,10 @@ left as it was."""
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import select
 
@@ -14,7 +15,17 @@ from connectpsp.adapters.storage import schema as t
 from connectpsp.adapters.storage.db import insert_rows
 from connectpsp.adapters.storage.risk import SqlRisk
 from connectpsp.bootstrap import Container
-from connectpsp.domain.risk import TICK, Attempt, Check, Decision, Tally
+from connectpsp.domain.risk import (
+    TICK,
+    Attempt,
+    Check,
+    Decision,
+    RiskHistory,
+    RiskRules,
+    Screening,
+    Tally,
+    screen,
+)
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 MARIA, ANA, JOAO = "12345678909", "98765432100", "52998224725"
@@ -250,3 +261,45 @@ def test_the_decision_of_a_cash_out_is_found_at_its_moment(container: Container)
         assert risk.decision_of(client, T0, accepted.cash_out_id) == accepted
         assert risk.decision_of(client, T0 + TICK, accepted.cash_out_id) is None
         assert risk.decision_of("someone else", T0, accepted.cash_out_id) is None
+
+
+def test_every_rules_check_is_kept_packed_and_read_back_whole(container: Container) -> None:
+    client = str(uuid.uuid4())
+    rules = RiskRules(
+        max_cash_outs_per_minute=5,
+        max_amount_per_hour=100_00,
+        new_payee_limit=10_00,
+        night_limit=50_00,
+        night_start=time(0, 0),
+        night_end=time(23, 59),
+    )
+    history = RiskHistory(payees={MARIA})
+    every = tuple(screen(rules, history, Screening(owner_marked=True), MARIA, 7_00, T0))
+    assert [c.rule for c in every] == [
+        "fraud_markers",
+        "max_cash_outs_per_minute",
+        "max_amount_per_hour",
+        "new_payee_limit",
+        "night_limit",
+    ]
+    # A check of another shape (an external engine's; a rule's inputs changed) is whole.
+    odd = (Check("external_engine", True, {"score": 3}), Check("night_limit", True, {}))
+    made = [
+        Decision("d1", client, None, T0, 7_00, MARIA, "FRAUD_SUSPECTED", every, Tally(1, 0)),
+        Decision("d2", client, "co2", T0, 1_00, ANA, None, odd, Tally(2, 1_00)),
+    ]
+    record(container, [made])
+    d = t.risk_decisions.c
+    with container.db.transaction(write=False) as tx:
+        [document] = tx.conn.execute(select(d.decisions).where(d.client_id == client)).scalars()
+        found = SqlRisk(tx.conn).decisions(client_id=client, since=None, limit=10)
+    assert found == made[::-1]
+    kept = json.loads(document)
+    assert kept[0]["checks"] == [
+        [0, False, False, True, False],
+        [1, True, 5, 0],
+        [2, True, 100_00, 0, 7_00],
+        [3, True, 10_00, True, 7_00],
+        [4, True, 50_00, "00:00-23:59", 0, 7_00],
+    ]
+    assert kept[1]["checks"] == [c.as_record() for c in odd]
