@@ -105,11 +105,9 @@ _TABLES: dict[str, tuple[str, ...]] = {
         "created_at",
     ),
 }  # fmt: skip
-# The checks a decision keeps when the client has no rules of its own (domain.risk).
-_CHECKS = (
-    '[{"rule":"fraud_markers","passed":true,'
-    '"inputs":{"keyMarked":false,"ownerMarked":false,"payeeMarked":false}}]'
-)
+# The checks a decision keeps when the client has no rules of its own (domain.risk), as
+# the store packs them (adapters.storage.risk).
+_CHECKS = "[[0,true,false,false,false]]"
 _CODE_STEP = 5**20  # odd and not a multiple of 13: n -> code is one to one below 26**10
 _LETTER_PAIRS = [a + b for a in string.ascii_uppercase for b in string.ascii_uppercase]
 
