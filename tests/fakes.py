@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -1301,6 +1301,17 @@ def one_batch(engine: AcceptanceEngine, db: FakeDatabase, client: Client) -> Ite
 PAYEE = Payee("Maria Silva", "12345678909", PixDestination(PixKeyType.CPF, "12345678909"))
 # Who DICT says the payee's key belongs to (``rail.keys`` holds it in ``fake_services``).
 MARIA = Creditor("Maria Silva", "12345678909", "18236120", "0001", "947710840", AccountType.PAYMENT)
+
+
+# Every one of a client's own rules set, the night window all day long (America/Sao_Paulo).
+EVERY_RULE = RiskRules(
+    max_cash_outs_per_minute=10,
+    max_amount_per_hour=1_000_00,
+    new_payee_limit=500_00,
+    night_limit=2_000_00,
+    night_start=time(0, 0),
+    night_end=time(23, 59),
+)
 
 
 def request(amount: Centavos, reference: str | None = None, payee: Payee = PAYEE) -> CashOutRequest:

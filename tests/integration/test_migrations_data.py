@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,13 +23,13 @@ from connectpsp.domain.risk import (
     Check,
     Decision,
     RiskHistory,
-    RiskRules,
     Screening,
     Tally,
     screen,
 )
 from connectpsp.settings import Settings
 from tests.conftest import DATABASES
+from tests.fakes import EVERY_RULE
 from tests.support import database
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -191,15 +191,9 @@ def test_the_downgrade_splits_a_row_of_many_decisions_into_rows_of_one(fresh: Se
 def test_packed_checks_are_written_whole_again_on_the_way_down(fresh: Settings) -> None:
     db = Database(fresh.database_url, schema=fresh.database_schema)
     upgrade(db, schema=fresh.database_schema)
-    rules = RiskRules(
-        max_cash_outs_per_minute=5,
-        max_amount_per_hour=100_00,
-        new_payee_limit=10_00,
-        night_limit=50_00,
-        night_start=time(0, 0),
-        night_end=time(23, 59),
+    every = tuple(
+        screen(EVERY_RULE, RiskHistory(), Screening(key_marked=True), "12345678909", 1_00, T0)
     )
-    every = tuple(screen(rules, RiskHistory(), Screening(key_marked=True), "12345678909", 1_00, T0))
     other = Check("external_engine", False, {"score": 97})  # no packed form: kept whole
     batch = [
         Decision("d1", "a", None, T0, 1_00, "12345678909", "FRAUD_SUSPECTED", every, Tally(1, 0)),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -21,11 +21,11 @@ from connectpsp.domain.risk import (
     Check,
     Decision,
     RiskHistory,
-    RiskRules,
     Screening,
     Tally,
     screen,
 )
+from tests.fakes import EVERY_RULE
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 MARIA, ANA, JOAO = "12345678909", "98765432100", "52998224725"
@@ -265,16 +265,8 @@ def test_the_decision_of_a_cash_out_is_found_at_its_moment(container: Container)
 
 def test_every_rules_check_is_kept_packed_and_read_back_whole(container: Container) -> None:
     client = str(uuid.uuid4())
-    rules = RiskRules(
-        max_cash_outs_per_minute=5,
-        max_amount_per_hour=100_00,
-        new_payee_limit=10_00,
-        night_limit=50_00,
-        night_start=time(0, 0),
-        night_end=time(23, 59),
-    )
     history = RiskHistory(payees={MARIA})
-    every = tuple(screen(rules, history, Screening(owner_marked=True), MARIA, 7_00, T0))
+    every = tuple(screen(EVERY_RULE, history, Screening(owner_marked=True), MARIA, 7_00, T0))
     assert [c.rule for c in every] == [
         "fraud_markers",
         "max_cash_outs_per_minute",
@@ -297,9 +289,9 @@ def test_every_rules_check_is_kept_packed_and_read_back_whole(container: Contain
     kept = json.loads(document)
     assert kept[0]["checks"] == [
         [0, False, False, True, False],
-        [1, True, 5, 0],
-        [2, True, 100_00, 0, 7_00],
-        [3, True, 10_00, True, 7_00],
-        [4, True, 50_00, "00:00-23:59", 0, 7_00],
+        [1, True, 10, 0],
+        [2, True, 1_000_00, 0, 7_00],
+        [3, True, 500_00, True, 7_00],
+        [4, True, 2_000_00, "00:00-23:59", 0, 7_00],
     ]
     assert kept[1]["checks"] == [c.as_record() for c in odd]

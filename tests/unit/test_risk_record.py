@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -22,17 +22,9 @@ from connectpsp.domain.risk import (
     Tally,
     screen,
 )
-from tests.fakes import FakeRisk, fake_services, one_batch, request
+from tests.fakes import EVERY_RULE, FakeRisk, fake_services, one_batch, request
 
 NOON = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
-EVERY_RULE = RiskRules(
-    max_cash_outs_per_minute=10,
-    max_amount_per_hour=1_000_00,
-    new_payee_limit=500_00,
-    night_limit=2_000_00,
-    night_start=time(0, 0),
-    night_end=time(23, 59),
-)
 
 
 @pytest.mark.parametrize(
