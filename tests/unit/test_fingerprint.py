@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectpsp.domain.cashout import BankAccount, CashOutRequest, Payee, PixDestination
 from connectpsp.domain.pix import AccountType, PixKeyType
 from connectpsp.domain.webhooks import NewEndpoint
-from connectpsp.service.fingerprints import fingerprint
+from connectpsp.service.fingerprints import _CANONICAL_JSON, fingerprint
 
 BY_KEY = CashOutRequest(
     amount=50_00,
@@ -103,3 +107,43 @@ def test_a_fingerprint_stays_what_it_was() -> None:
     assert fingerprint("cash_out", BY_ACCOUNT) == (
         "f315d9c7694c500269b961a84450fef6bc7f14ff5e9ceafa96772c42b9ec70eb"
     )
+
+
+def _as_json_dumps_writes_it(document: Any) -> bytes:
+    """The canonical JSON as fingerprints were first made: every stored one is so."""
+    text = json.dumps(
+        document, sort_keys=True, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    )
+    return text.encode()
+
+
+# Any text that can be encoded (no lone surrogates: neither encoding takes them), with
+# control characters, quotes, backslashes, U+2028 and characters beyond the BMP.
+TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=30)
+PLAIN = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**80), max_value=2**80) | TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=500)
+@given(PLAIN)
+def test_the_canonical_json_is_what_json_dumps_wrote(document: Any) -> None:
+    assert _CANONICAL_JSON(document) == _as_json_dumps_writes_it(document)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\x00\x1f\x7f", "\n\r\t\b\f", '"\\/', "é\u2028\u2029", "😀", "ÿ\uffff", "\U0010ffff"],
+)
+def test_the_canonical_json_escapes_text_as_json_dumps_did(text: str) -> None:
+    document = {"flow": "cash_out", "request": {text: [text, 1, None, True]}}
+    assert _CANONICAL_JSON(document) == _as_json_dumps_writes_it(document)
+
+
+def test_a_lone_surrogate_has_no_canonical_form_either_way() -> None:
+    with pytest.raises(UnicodeEncodeError):
+        _as_json_dumps_writes_it("\ud800")
+    with pytest.raises(UnicodeEncodeError):
+        _CANONICAL_JSON("\ud800")
