@@ -225,7 +225,7 @@ def build(
         lease=timedelta(seconds=4 * settings.webhook_timeout_seconds + 30),
     )
     publisher.when_queued(webhooks.notify_queued)
-    engine = AcceptanceEngine(uow, clock=clock, cipher=cipher)
+    engine = AcceptanceEngine(uow, clock=clock, cipher=cipher, canonical=payload_json.canonical)
     retention = timedelta(hours=settings.idempotency_retention_hours)
     pix_keys = PixKeys(uow, clock=clock, directory=OwnKeys(network, ispb=settings.ispb))
     cash_out_returns = CashOutReturns(uow, clock=clock)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,7 +44,7 @@ from connectpsp.domain.errors import (
     StorageConflict,
     StorageUnavailable,
 )
-from connectpsp.service.fingerprints import fingerprint
+from connectpsp.service.fingerprints import canonical_json, fingerprint
 from connectpsp.service.ports import Cipher, StoredOutcome, UnitOfWork, UnitOfWorkFactory
 
 __all__ = [
@@ -157,10 +157,12 @@ class AcceptanceEngine:
         cipher: Cipher,
         max_batch: int = MAX_BATCH,
         max_weight: int = MAX_WEIGHT,
+        canonical: Callable[[Any], bytes] = canonical_json,
     ) -> None:
         self._uow = uow
         self._clock = clock
         self._cipher = cipher
+        self._canonical = canonical  # the fingerprint's JSON encoder
         self._max_batch = max_batch
         self._max_weight = max_weight
         self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
@@ -193,7 +195,7 @@ class AcceptanceEngine:
         pending = _Request(
             flow,
             Submission(client, key, command, context),
-            fingerprint(flow.name, command),
+            fingerprint(flow.name, command, self._canonical),
             answer,
             weight,
         )
