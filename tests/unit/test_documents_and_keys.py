@@ -1,4 +1,8 @@
+from collections.abc import Sequence
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connectpsp.domain.documents import (
     DocumentType,
@@ -80,3 +84,53 @@ def test_valid_keys(kind, key):
 def test_invalid_keys(kind, key):
     with pytest.raises(ValueError):
         validate_pix_key(kind, key)
+
+
+# The check digits as the Receita Federal defines them, written plainly: the reference
+# the validators (written for speed) are held to.
+def _digit(values: list[int], weights: Sequence[int]) -> int:
+    remainder = sum(v * w for v, w in zip(values, weights, strict=True)) % 11
+    return 0 if remainder < 2 else 11 - remainder
+
+
+def _completed(head: str, first: Sequence[int], second: Sequence[int]) -> str:
+    values = [ord(c) - 48 for c in head]
+    values.append(_digit(values, first))
+    values.append(_digit(values, second))
+    return head + "".join(str(v) for v in values[-2:])
+
+
+def _cpf(head: str) -> str:
+    return _completed(head, range(10, 1, -1), range(11, 1, -1))
+
+
+def _cnpj(head: str) -> str:
+    return _completed(head, CNPJ_W1, CNPJ_W2)
+
+
+CNPJ_W1 = [5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]
+CNPJ_W2 = [6, *CNPJ_W1]
+DIGITS = "0123456789"
+UPPER = DIGITS + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# Near misses too: lowercase, other scripts' digits, a changed character.
+NEAR = UPPER + "az\u0663\uff10 "  # Arabic-Indic three, fullwidth zero
+
+
+@given(st.text(DIGITS, min_size=9, max_size=9), st.integers(0, 10), st.sampled_from(NEAR))
+def test_the_cpf_check_digits_are_the_receitas(head: str, place: int, other: str) -> None:
+    valid = _cpf(head)
+    assert is_valid_cpf(valid) == (len(set(valid)) > 1)
+    changed = valid[:place] + other + valid[place + 1 :]
+    shaped = all(c in DIGITS for c in changed)
+    expected = shaped and changed == _cpf(changed[:9])
+    assert is_valid_cpf(changed) == (expected and len(set(changed)) > 1)
+
+
+@given(st.text(UPPER, min_size=12, max_size=12), st.integers(0, 13), st.sampled_from(NEAR))
+def test_the_cnpj_check_digits_are_the_receitas(head: str, place: int, other: str) -> None:
+    valid = _cnpj(head)
+    assert is_valid_cnpj(valid) == (len(set(valid)) > 1)
+    changed = valid[:place] + other + valid[place + 1 :]
+    shaped = all(c in UPPER for c in changed[:12]) and all(c in DIGITS for c in changed[12:])
+    expected = shaped and changed == _cnpj(changed[:12])
+    assert is_valid_cnpj(changed) == (expected and len(set(changed)) > 1)

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from operator import mul
 
 __all__ = ["DocumentType", "document_type", "is_valid_cnpj", "is_valid_cpf", "mask_document"]
 
 _CPF_RE = re.compile(r"^[0-9]{11}$")
 _CNPJ_RE = re.compile(r"^[0-9A-Z]{12}[0-9]{2}$")
+_CPF_W1 = (10, 9, 8, 7, 6, 5, 4, 3, 2)
+_CPF_W2 = (11, 10, 9, 8, 7, 6, 5, 4, 3, 2)
 _CNPJ_W1 = (5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2)
 _CNPJ_W2 = (6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2)
 
@@ -26,27 +29,31 @@ class DocumentType(StrEnum):
         return "NATURAL_PERSON" if self is DocumentType.CPF else "LEGAL_PERSON"
 
 
-def _check_digit(values: list[int], weights: tuple[int, ...]) -> int:
-    remainder = sum(v * w for v, w in zip(values, weights, strict=True)) % 11
+def _check_digit(codes: bytes, weights: tuple[int, ...]) -> int:
+    """The check digit over the first ``len(weights)`` characters, each worth its ASCII
+    code less 48 (a digit's value): the sum of code times weight, less 48 times the
+    weights' sum, in one pass in C (every cash-out checks two documents on the event
+    loop)."""
+    remainder = (sum(map(mul, codes, weights)) - 48 * sum(weights)) % 11
     return 0 if remainder < 2 else 11 - remainder
 
 
 def is_valid_cpf(text: str) -> bool:
-    if not _CPF_RE.match(text) or len(set(text)) == 1:
+    if not _CPF_RE.match(text) or text == text[0] * 11:
         return False
-    digits = [int(c) for c in text]
-    first = _check_digit(digits[:9], (10, 9, 8, 7, 6, 5, 4, 3, 2))
-    second = _check_digit(digits[:10], (11, 10, 9, 8, 7, 6, 5, 4, 3, 2))
-    return digits[9] == first and digits[10] == second
+    codes = text.encode()  # ASCII digits, by the pattern
+    return codes[9] - 48 == _check_digit(codes, _CPF_W1) and codes[10] - 48 == _check_digit(
+        codes, _CPF_W2
+    )
 
 
 def is_valid_cnpj(text: str) -> bool:
-    if not _CNPJ_RE.match(text) or len(set(text)) == 1:
+    if not _CNPJ_RE.match(text) or text == text[0] * 14:
         return False
-    values = [ord(c) - 48 for c in text]
-    first = _check_digit(values[:12], _CNPJ_W1)
-    second = _check_digit(values[:13], _CNPJ_W2)
-    return values[12] == first and values[13] == second
+    codes = text.encode()  # ASCII, by the pattern
+    return codes[12] - 48 == _check_digit(codes, _CNPJ_W1) and codes[13] - 48 == _check_digit(
+        codes, _CNPJ_W2
+    )
 
 
 def document_type(text: str) -> DocumentType:
