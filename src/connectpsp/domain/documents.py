@@ -42,18 +42,16 @@ def is_valid_cpf(text: str) -> bool:
     if not _CPF_RE.match(text) or text == text[0] * 11:
         return False
     codes = text.encode()  # ASCII digits, by the pattern
-    return codes[9] - 48 == _check_digit(codes, _CPF_W1) and codes[10] - 48 == _check_digit(
-        codes, _CPF_W2
-    )
+    first, second = _check_digit(codes, _CPF_W1), _check_digit(codes, _CPF_W2)
+    return codes[9] - 48 == first and codes[10] - 48 == second
 
 
 def is_valid_cnpj(text: str) -> bool:
     if not _CNPJ_RE.match(text) or text == text[0] * 14:
         return False
     codes = text.encode()  # ASCII, by the pattern
-    return codes[12] - 48 == _check_digit(codes, _CNPJ_W1) and codes[13] - 48 == _check_digit(
-        codes, _CNPJ_W2
-    )
+    first, second = _check_digit(codes, _CNPJ_W1), _check_digit(codes, _CNPJ_W2)
+    return codes[12] - 48 == first and codes[13] - 48 == second
 
 
 def document_type(text: str) -> DocumentType:
