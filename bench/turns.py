@@ -22,6 +22,7 @@ from connectpsp.bootstrap import build
 from .fixtures import create_merchants, every_rule, login, scratch_database
 from .load import Caller
 from .phase import Context, errors, load, rate
+from .receiver import Receiver
 from .server import Server
 from .stats import fmt_rate, percentiles_ms
 
@@ -32,6 +33,9 @@ __all__ = ["Arm", "checks_phase", "metrics_phase", "ratios", "short", "take_turn
 class Arm:
     server: Server
     callers: tuple[Caller, ...]
+    # With the server's worker: every cash-out names this receiver's URL, and each turn
+    # waits for its webhooks, so that no backlog drains into the other arm's turn.
+    receiver: Receiver | None = None
     rates: list[float] = field(default_factory=list)
     cpu_us: list[float] = field(default_factory=list)  # server CPU per accepted cash-out
     latencies_us: list[int] = field(default_factory=list)
@@ -69,7 +73,11 @@ def take_turns(ctx: Context, arms: dict[str, Arm], rounds: int, items: int = 0) 
         for name in list(arms) if n % 2 == 0 else list(reversed(arms)):
             arm = arms[name]
             used = arm.server.cpu_seconds()
-            found = load(window, arm.server.port, route, arm.callers, items=items)
+            url = arm.receiver.url if arm.receiver else None
+            found = load(window, arm.server.port, route, arm.callers, items=items, webhook_url=url)
+            if arm.receiver is not None:
+                arm.receiver.wait_for(found.accepted, ctx.config.drain_seconds * 4)
+                arm.receiver.reset()
             used = arm.server.cpu_seconds() - used
             arm.rates.append(rate(found, window.config.seconds))
             arm.cpu_us.append(used / max(found.accepted, 1) * 1e6)

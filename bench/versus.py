@@ -1,5 +1,5 @@
-"""``python -m bench.versus PYTHON [--size N] [--clients N] [--batch N] [--rounds R]
-[--output PATH]``: this checkout's server against another's, on ``BENCH_DATABASES``.
+"""``python -m bench.versus PYTHON [--size N] [--clients N] [--batch N] [--worker]
+[--rounds R] [--output PATH]``: this checkout's server against another's, on ``BENCH_DATABASES``.
 
 ``PYTHON`` is the interpreter of the other checkout's environment (its ``.venv/bin/python``,
 the package installed editable from it, e.g. a ``git worktree`` of an older commit). Each
@@ -20,6 +20,7 @@ from .config import Config
 from .fixtures import create_merchants, login, scratch_database
 from .growth import preload
 from .phase import Context
+from .receiver import Receiver
 from .server import Server
 from .stats import fmt_rate
 from .turns import Arm, ratios, short, take_turns
@@ -28,10 +29,18 @@ __all__ = ["main"]
 
 
 def versus(
-    ctx: Context, other: str, size: int, rounds: int, clients: int = 1, batch: int = 0
+    ctx: Context,
+    other: str,
+    size: int,
+    rounds: int,
+    clients: int = 1,
+    batch: int = 0,
+    worker: bool = False,
 ) -> None:
     """``clients``: 1, the hot client; more, that many funded clients, each request from
-    the next (the 1,000 clients' case). ``batch``: bulk payouts of that many cash-outs."""
+    the next (the 1,000 clients' case). ``batch``: bulk payouts of that many cash-outs.
+    ``worker``: each server with its worker, every cash-out with a ``webhookUrl`` to a
+    receiver of its own, and each turn until its webhooks arrived (issue 19, point 2)."""
     kind, cfg = ctx.kind, ctx.config
     with (
         scratch_database(kind, ctx.tmp, "this", cfg.pg_url) as mine,
@@ -46,20 +55,26 @@ def versus(
                 ctx.say(f"[{kind}] preloading {size:,} cash-outs")
                 preload(settings, merchants[0].client_id, 0, size, cfg.fee_centavos, ctx.say)
             loaded.append(merchants[:clients])
-        command = [other, "-m", "connectpsp", "serve", "--no-worker", "--port"]
+        command = [other, "-m", "connectpsp", "serve", *([] if worker else ["--no-worker"])]
         with (
-            Server(mine, worker=False, log=ctx.tmp / "this.log") as this,
-            Server(theirs, worker=False, log=ctx.tmp / "other.log", command=command) as that,
+            Server(mine, worker=worker, log=ctx.tmp / "this.log") as this,
+            Server(
+                theirs, worker=worker, log=ctx.tmp / "other.log", command=[*command, "--port"]
+            ) as that,
+            Receiver() as here,
+            Receiver() as there,
         ):
+            receivers = (here, there) if worker else (None, None)
             arms = {
-                "this checkout": Arm(this, login(this.base_url, loaded[0])),
-                "the other": Arm(that, login(that.base_url, loaded[1])),
+                "this checkout": Arm(this, login(this.base_url, loaded[0]), receivers[0]),
+                "the other": Arm(that, login(that.base_url, loaded[1]), receivers[1]),
             }
             met = take_turns(ctx, arms, rounds, items=batch)
     new, old = arms.values()
     median, span = ratios(new, old)
     who = "hot client" if clients == 1 else f"{clients:,} clients"
     who += f", batches of {batch:,}" if batch else ""
+    who += ", server with its worker (CPU per cash-out settled and delivered)" if worker else ""
     ctx.add(
         f"cash-outs/s at saturation, {who}, {size:,} preloaded, this checkout",
         fmt_rate(new.mean),
@@ -76,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--clients", type=int, default=1, help="1: the hot client; or more")
     parser.add_argument("--batch", type=int, default=0, help="cash-outs per bulk payout")
+    parser.add_argument("--worker", action="store_true", help="each server with its worker")
     parser.add_argument("--output", type=Path, help="markdown file to append the rows to")
     args = parser.parse_args(argv)
     config = Config.from_env()
@@ -83,7 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         config,
         args.output,
         "connectpsp-versus-",
-        lambda ctx: versus(ctx, args.python, args.size, args.rounds, args.clients, args.batch),
+        lambda ctx: versus(
+            ctx, args.python, args.size, args.rounds, args.clients, args.batch, args.worker
+        ),
     )
 
 
