@@ -200,6 +200,7 @@ class Tables:
     """The database's rows. Every row is immutable, so copying the dicts copies it all."""
 
     clients: dict[str, Client] = field(default_factory=dict)
+    client_changes: list[str] = field(default_factory=list)  # ids, one per change
     signing_keys: dict[str, str] = field(default_factory=dict)  # kid -> secret_enc
     accounts: dict[str, AccountRow] = field(default_factory=dict)  # by code, in id order
     transfers: dict[str, Transfer] = field(default_factory=dict)
@@ -226,8 +227,8 @@ class Tables:
         copied = Tables(version=self.version)
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, dict):
-                setattr(copied, f.name, dict(value))
+            if isinstance(value, dict | list):
+                setattr(copied, f.name, value.copy())
         return copied
 
 
@@ -254,6 +255,7 @@ class FakeClients:
         found = self._t.clients.get(client.id)
         if found is None:
             return False
+        self._t.client_changes.append(client.id)
         self._t.clients[client.id] = replace(
             found,
             name=client.name,
@@ -269,6 +271,7 @@ class FakeClients:
         found = self._t.clients.get(client_id)
         if found is None:
             return False
+        self._t.client_changes.append(client_id)
         self._t.clients[client_id] = replace(found, active=active)
         return True
 
@@ -276,6 +279,7 @@ class FakeClients:
         found = self._t.clients.get(client_id)
         if found is None:
             return False
+        self._t.client_changes.append(client_id)
         self._t.clients[client_id] = replace(found, risk=rules)
         return True
 
@@ -283,6 +287,7 @@ class FakeClients:
         found = self._t.clients.get(client_id)
         if found is None:
             return False
+        self._t.client_changes.append(client_id)
         self._t.clients[client_id] = replace(
             found, secret_hash=secret_hash, secret_rotated_at=rotated_at
         )
@@ -290,6 +295,9 @@ class FakeClients:
 
     def list(self) -> list[Client]:
         return sorted(self._t.clients.values(), key=lambda c: c.created_at)
+
+    def generation(self) -> int:
+        return len(self._t.client_changes)
 
 
 class FakeKeys:

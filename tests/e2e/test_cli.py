@@ -136,7 +136,7 @@ def test_clients_disable_and_enable(
     env: dict[str, str], server: RunningServer, db_settings: Settings
 ) -> None:
     """The CLI is another process than the servers. A server reads the client afresh for
-    every new token, and for a held token once its memory of the client (30 s) lapsed:
+    every new token, and for a held token once it saw the clients change (every second):
     this server has not served the client yet, so disabling shows at once; it then
     remembers the client disabled, so enabling shows at once on a server that has not."""
     m = new_merchant(server, fund=100_00)

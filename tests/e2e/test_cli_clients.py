@@ -4,6 +4,8 @@ in subprocesses, against servers on the same database, on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 
 from connectpsp.settings import Settings
 from tests.e2e.test_cli import assert_one_line_error, cli, env  # noqa: F401 - the fixture
@@ -50,10 +52,17 @@ def test_fees_and_limits_changed_apply_to_the_next_cash_out(
     assert out[2] == "  cash-out fee: R$ 0,00 + 0 bps -> R$ 0,07 + 100 bps"
     assert out[3].startswith("  per-transaction limit: ") and out[3].endswith(" -> R$ 20,00")
     assert out[4] == "  cash-outs per minute: off -> 5"  # the risk options: one transaction
-    assert "within 30 s" in out[5]
-    # The CLI is another process: this server trusts what it remembers of the client for
-    # up to 30 s (service.auth), a lapse that forget() stands for here.
-    server.container.auth.forget(client_id)
+    assert "within a second" in out[5]
+    # The CLI is another process: this server forgets the client at its next look at the
+    # clients' changes, every second (service.auth).
+    wait_until(
+        lambda: (
+            server.container.auth.authenticate_from_memory(
+                f"Bearer {m.token}", m.creds.application_token
+            )
+            is None
+        )
+    )
     second = m.cash_out(amount="10.00")
     assert second.status_code == 202, second.text
     assert fee_of(m, second.json()["internalCode"]) == 0.17  # 0.07 + 1% of 10.00
@@ -66,6 +75,33 @@ def test_fees_and_limits_changed_apply_to_the_next_cash_out(
     assert shown["perTransactionLimit"] == "20.00" and shown["available"] == "979.83"
     same = cli(env, "clients", "update", client_id, "--fee-fixed", "0.07").stdout
     assert "nothing changed" in same
+
+
+def wait_until(check: Callable[[], bool], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "the server did not follow the change"
+        time.sleep(0.05)
+
+
+def test_a_client_disabled_by_the_cli_is_refused_by_a_running_server_within_a_second(
+    env: dict[str, str],  # noqa: F811 - the fixture
+    server: RunningServer,
+) -> None:
+    """The server served the client just before, so it remembers it; the CLI, another
+    process, disables it, and the server refuses the token it holds within a second or
+    so, without anyone telling it."""
+    m = new_merchant(server)
+    assert m.get("/balance").status_code == 200  # remembered from now on
+    cli(env, "clients", "disable", m.creds.client_id)
+    disabled_at = time.monotonic()
+    wait_until(lambda: m.get("/balance").status_code == 401)
+    assert time.monotonic() - disabled_at < 5  # a second's look, and a loaded machine
+    refused = m.get("/balance").json()["error"]
+    assert refused["code"] == "UNAUTHORIZED" and "disabled" in refused["message"]
+    cli(env, "clients", "enable", m.creds.client_id)
+    assert m.get("/balance").status_code == 200  # a disabled client is never remembered
+    m.close()
 
 
 def test_a_bad_value_is_refused_exactly_and_nothing_is_written(
@@ -121,7 +157,8 @@ def test_a_disabled_client_gets_no_token_nor_uses_one_but_its_cash_out_settles(
 ) -> None:
     """A cash-out accepted before the client was disabled settles, and its webhook goes
     out; the server that settles it never served the client, so it refuses the client's
-    tokens at once (one that served it in the last 30 s would within that time)."""
+    tokens at once (one that served it would within a
+    second)."""
     with receiver() as hook:
         with running_server(db_settings) as accepting:  # no worker: nothing settles here
             m = new_merchant(accepting, fund=100_00)

@@ -70,6 +70,9 @@ class FakeServices:
     def schema_is_current(self) -> bool:
         return self.schema_current
 
+    def follow_client_changes(self) -> bool:
+        return False
+
 
 @dataclass
 class FakeBackground:

@@ -7,7 +7,10 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from connectpsp.domain.clients import Client
+from connectpsp.domain.errors import Unauthorized
 from connectpsp.domain.ledger import FeePlan
 from connectpsp.service.auth import SECRET_CLAIM, AuthService, secret_fingerprint
 from connectpsp.service.clients import token_digest
@@ -36,6 +39,10 @@ class Clients:
         self.client = client
         self.reads = 0
         self.during_read: Callable[[], None] = lambda: None
+        self.changes = 0  # raised by every change to a client, in any process
+
+    def generation(self) -> int:
+        return self.changes
 
     def get(self, client_id: str) -> Client | None:
         self.reads += 1
@@ -103,5 +110,39 @@ def test_a_read_that_a_forget_overtook_is_not_remembered() -> None:
         auth.forget(CLIENT.id)
 
     clients.during_read = disabled_meanwhile
+    assert auth.authenticate("Bearer token", APP_TOKEN).client.active  # the stale read
+    assert auth.authenticate_from_memory("Bearer token", APP_TOKEN) is None
+
+
+def test_a_change_made_elsewhere_is_followed_at_the_next_look() -> None:
+    """Another process disabled the client: this one, which remembers it, forgets every
+    client at its next look at the changes' number, and reads the client afresh."""
+    clients = Clients(CLIENT)
+    auth = auth_over(clients)
+    assert auth.follow_changes()  # the first look forgets: it knew no number before
+    auth.authenticate("Bearer token", APP_TOKEN)
+    assert not auth.follow_changes()  # nothing changed: what is remembered stays
+    assert auth.authenticate_from_memory("Bearer token", APP_TOKEN) is not None
+    clients.client = replace(CLIENT, active=False)  # committed by another process
+    clients.changes += 1
+    assert auth.authenticate_from_memory("Bearer token", APP_TOKEN) is not None  # not yet
+    assert auth.follow_changes()
+    assert auth.authenticate_from_memory("Bearer token", APP_TOKEN) is None
+    with pytest.raises(Unauthorized, match="disabled"):  # read again, and refused
+        auth.authenticate("Bearer token", APP_TOKEN)
+    assert clients.reads == 2
+
+
+def test_a_read_that_a_followed_change_overtook_is_not_remembered() -> None:
+    clients = Clients(CLIENT)
+    auth = auth_over(clients)
+    auth.follow_changes()
+
+    def changed_and_followed_meanwhile() -> None:
+        clients.client = replace(CLIENT, active=False)
+        clients.changes += 1
+        auth.follow_changes()
+
+    clients.during_read = changed_and_followed_meanwhile
     assert auth.authenticate("Bearer token", APP_TOKEN).client.active  # the stale read
     assert auth.authenticate_from_memory("Bearer token", APP_TOKEN) is None

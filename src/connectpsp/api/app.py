@@ -3,6 +3,8 @@ is given, and its OpenAPI description."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -45,9 +47,13 @@ from connectpsp.api.routes import (
 from connectpsp.api.services import Background, Services
 from connectpsp.console import ConsoleServices
 from connectpsp.console import install as install_console
+from connectpsp.logs import get_logger
 from connectpsp.metrics import observe_request
+from connectpsp.service.auth import CLIENT_CHANGES_EVERY
 
 __all__ = ["create_app"]
+
+_log = get_logger("connectpsp.api")
 
 # Served always, in this order; ``sandbox.router`` too in sandbox mode.
 ROUTERS = (
@@ -155,6 +161,22 @@ DIRECT_PATHS = frozenset({"/cash-out", "/cash-out/batch"})
 _REPLAYED_REFUSALS = {("/cash-out", "post", "409"), ("/cash-out", "post", "422")}
 
 
+async def _follow_client_changes(services: Services) -> None:
+    """While the app serves: a change another process made to a client (disabled, a new
+    secret, new limits) shows here within a second, not when this process's memory of
+    the client lapses. A look that fails is logged once, and the next ones go on."""
+    failing = False
+    while True:
+        try:
+            await run_in_threadpool(services.follow_client_changes)
+            failing = False
+        except Exception as error:
+            if not failing:
+                _log.warning("client_changes_unread", error_type=type(error).__name__)
+            failing = True
+        await asyncio.sleep(CLIENT_CHANGES_EVERY)
+
+
 def create_app(
     services: Services,
     *,
@@ -174,9 +196,13 @@ def create_app(
         gc.freeze()
         if background is not None:
             background.start()
+        following = asyncio.create_task(_follow_client_changes(services))
         try:
             yield
         finally:
+            following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await following
             if background is not None:
                 await run_in_threadpool(background.stop)
 

@@ -175,6 +175,11 @@ class Services(Protocol):
         raises ``StorageUnavailable`` if it does not answer."""
         ...
 
+    def follow_client_changes(self) -> bool:
+        """Forget the clients remembered if another process changed one since the last
+        call (``AuthService.follow_changes``); the app calls it every second."""
+        ...
+
 
 class Background(Protocol):
     """Work that runs while the API serves (the settlement worker, under

@@ -132,6 +132,9 @@ class Container:
         """Whether the database is at this version's newest migration."""
         return is_at_head(self.db, schema=self.settings.database_schema)
 
+    def follow_client_changes(self) -> bool:
+        return self.auth.follow_changes()
+
     def close(self) -> None:
         self.engine.close()
         self.dispatcher.close()
@@ -317,8 +320,8 @@ def build(
         default_fee_plan=settings.default_fee_plan,
         default_per_transaction_limit=settings.default_per_transaction_limit,
         default_daily_limit=settings.default_daily_limit,
-        # A client disabled here is refused here at once; other processes' memory of
-        # it lapses within CLIENT_CACHE_SECONDS.
+        # A client disabled here is refused here at once; other processes forget it
+        # at their next look at the clients' changes (every CLIENT_CHANGES_EVERY).
         on_changed=auth.forget,
     )
     return Container(

@@ -113,8 +113,8 @@ def clients_update(
     if not changed:
         typer.echo(f"client {client_id}: nothing changed (each value given is its own)")
         return
-    # A running server remembers a client up to CLIENT_CACHE_SECONDS (service.auth).
-    note = "running servers apply it within 30 s, a server started now at once"
+    # A running server looks for changes to clients every CLIENT_CHANGES_EVERY.
+    note = "running servers apply it within a second, a server started now at once"
     typer.echo("\n".join([f"client {client_id}:", *changed, note]))
 
 

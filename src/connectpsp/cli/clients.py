@@ -191,8 +191,8 @@ def clients_disable(
     client_id: Annotated[str, typer.Argument(help="The client to disable.")],
 ) -> None:
     """Refuse a client: no new tokens, and the tokens it holds are refused (by running
-    servers within 30 s, the time they remember a client). What it already had accepted
-    still settles, and its webhooks still go out."""
+    servers within a second: each looks for changes to clients every second). What it
+    already had accepted still settles, and its webhooks still go out."""
     _set_active(client_id, active=False)
 
 
@@ -219,7 +219,7 @@ def clients_rotate_secret(
 ) -> None:
     """Replace a client's clientSecret and print the new one (shown once). The old secret
     gets no token from now on, and the access tokens issued for it are refused (by
-    running servers within 30 s). Its cryptoToken, applicationToken and webhookSecret
+    running servers within a second). Its cryptoToken, applicationToken and webhookSecret
     stay as they are."""
     with open_container(load_settings(), migrate=False) as container:
         new = container.clients.rotate_secret(client_id)  # NotFound: one line, exit 1

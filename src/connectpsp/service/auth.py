@@ -4,7 +4,8 @@ ApplicationToken and (for cash-outs) DigitalSignature.
 A token names the clientSecret it was issued for: its ``SECRET_CLAIM`` is a fingerprint
 of that secret's stored hash. Once the secret is rotated (a leak is the usual reason),
 the tokens issued for the old one are refused as the old secret is: at once in the
-process that rotated it, within ``CLIENT_CACHE_SECONDS`` in others. A fingerprint, not
+process that rotated it, in others at their next look at the clients' changes
+(``follow_changes``, every ``CLIENT_CHANGES_EVERY``). A fingerprint, not
 the time it was issued: ``iat`` counts whole seconds, so a token issued in the second of
 the rotation would be ambiguous. A token without the claim is refused."""
 
@@ -40,10 +41,12 @@ __all__ = [
 ]
 
 # How long an active client's record (tokens' digests, limits, fees) is trusted from
-# memory: disabling it, new fees or limits, or a new ApplicationToken take effect within
-# this time in other processes; in the process that changed it, at once (``forget``).
-# A disabled client is never remembered, so enabling it takes effect at once.
+# memory at most. In the process that changed it, a change takes effect at once
+# (``forget``); in the others, at their next look at the changes' number, every
+# ``CLIENT_CHANGES_EVERY`` (``follow_changes``), and this bounds it should the looks
+# fail. A disabled client is never remembered, so enabling it takes effect at once.
 CLIENT_CACHE_SECONDS = 30.0
+CLIENT_CHANGES_EVERY = 1.0
 
 
 # The access token's claim naming the clientSecret it was issued for (a name, no secret).
@@ -99,6 +102,7 @@ class AuthService:
         self._crypto_tokens: dict[str, tuple[str, str]] = {}  # id -> (encrypted, plain)
         self._lock = threading.Lock()
         self._forgets = 0  # a read that began before a forget must not be remembered
+        self._generation: int | None = None  # the changes' number at the last look
 
     def issue_token(self, client_id: str, client_secret: str, ip: str) -> tuple[str, int]:
         # Refused before any argon2 work: a throttled address costs us a query at most.
@@ -141,6 +145,20 @@ class AuthService:
         with self._lock:
             self._forgets += 1
             self._clients.pop(client_id, None)
+
+    def follow_changes(self) -> bool:
+        """Forget every remembered client if any client's record changed since the last
+        look, in any process (the changes' number moved); whether it did. The first
+        look forgets too: a change may have come between a read and it."""
+        with self._uow() as uow:
+            generation = uow.clients.generation()
+        with self._lock:
+            changed = generation != self._generation
+            self._generation = generation
+            if changed:
+                self._forgets += 1
+                self._clients.clear()
+        return changed
 
     def authenticate_from_memory(
         self, authorization: str | None, application_token: str | None

@@ -160,7 +160,8 @@ class ClientService:
 
     def set_risk(self, client_id: str, rules: RiskRules) -> None:
         """Replace a client's own fraud limits (``domain.risk``); they apply to its next
-        cash-outs, here at once and in other processes within ``CLIENT_CACHE_SECONDS``."""
+        cash-outs, here at once and in other processes at their next look
+        (``AuthService.follow_changes``, every ``CLIENT_CHANGES_EVERY``)."""
         with self._uow(write=True) as uow:
             if not uow.clients.set_risk(client_id, rules):
                 raise NotFound(f"No client {client_id}.")
@@ -171,7 +172,7 @@ class ClientService:
     def set_active(self, client_id: str, active: bool) -> bool:
         """Enable or disable a client; whether it was active before. A disabled client
         gets no token, and the tokens it holds are refused: at once in this process,
-        within ``CLIENT_CACHE_SECONDS`` in others (each remembers a client that long).
+        in others at their next look at the clients' changes (``follow_changes``).
         What it already had accepted still settles, and its webhooks still go out."""
         with self._uow(write=True) as uow:
             before = uow.clients.get(client_id, lock=True)
@@ -185,7 +186,7 @@ class ClientService:
     def rotate_secret(self, client_id: str) -> NewSecret:
         """Replace a client's clientSecret (a leaked one, say): the old secret gets no
         token from now on, and the tokens issued for it are refused (``service.auth``):
-        at once in this process, within ``CLIENT_CACHE_SECONDS`` in others. Its other
+        at once in this process, in others at their next look (``follow_changes``). Its other
         credentials (cryptoToken, applicationToken, webhookSecret) stay."""
         new = NewSecret(client_id, new_secret("cs_"), self._clock.now())
         hashed = self._hasher.hash(new.client_secret)  # argon2: before the writer's lock
@@ -200,7 +201,7 @@ class ClientService:
     def update(self, client_id: str, changes: ClientChanges) -> tuple[Client, Client]:
         """Apply ``changes`` (``changed_client``) in one transaction; the client before and
         after. Its next cash-outs and cash-ins follow them: at once in this process,
-        within ``CLIENT_CACHE_SECONDS`` in others."""
+        in others at their next look (``follow_changes``)."""
         with self._uow(write=True) as uow:
             # Locked: two updates at once each apply to what the other wrote, and neither
             # change is lost (a part of a fee given alone keeps the other part).

@@ -114,6 +114,10 @@ class ClientRepository(Protocol):
         """Replace its clientSecret's hash; False if there is no such client."""
         ...
 
+    def generation(self) -> int:
+        """A number each of the changes above raises, in its own transaction."""
+        ...
+
 
 class KeyRepository(Protocol):
     """Access-token signing keys, encrypted at rest."""

@@ -58,7 +58,7 @@ class SqlClients:
         done = self._c.execute(
             update(t.clients).where(c.id == client_id).values(**_risk_columns(rules))
         )
-        return done.rowcount == 1
+        return self._changed(done.rowcount == 1)
 
     def update(self, client: Client) -> bool:
         """Write what an operator may change: the name, the fees and the limits."""
@@ -76,12 +76,12 @@ class SqlClients:
                 **_risk_columns(client.risk),
             )
         )
-        return done.rowcount == 1
+        return self._changed(done.rowcount == 1)
 
     def set_active(self, client_id: str, active: bool) -> bool:
         c = t.clients.c
         done = self._c.execute(update(t.clients).where(c.id == client_id).values(active=active))
-        return done.rowcount == 1
+        return self._changed(done.rowcount == 1)
 
     def set_secret(self, client_id: str, secret_hash: str, rotated_at: datetime) -> bool:
         c = t.clients.c
@@ -90,7 +90,25 @@ class SqlClients:
             .where(c.id == client_id)
             .values(secret_hash=secret_hash, secret_rotated_at=rotated_at)
         )
-        return done.rowcount == 1
+        return self._changed(done.rowcount == 1)
+
+    def generation(self) -> int:
+        found = self._c.execute(select(t.client_changes.c.generation)).scalar()
+        return int(found or 0)
+
+    def _changed(self, changed: bool) -> bool:
+        """Raise the changes' number in the change's transaction: servers that remember
+        the client forget it at their next look (``AuthService.follow_changes``)."""
+        if changed:
+            self._c.execute(_RAISE_GENERATION)
+        return changed
+
+
+_RAISE_GENERATION = (
+    update(t.client_changes)
+    .where(t.client_changes.c.id == 1)
+    .values(generation=t.client_changes.c.generation + 1)
+)
 
 
 def _client(r: Row[Any]) -> Client:

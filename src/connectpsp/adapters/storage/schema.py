@@ -104,6 +104,16 @@ clients = Table(
     ),
 )
 
+# One row: a number every change to a client's record raises, in the change's own
+# transaction. A server polls it each second and forgets the clients it remembers when
+# it moved (``service.auth``): a change made by another process shows within a second.
+client_changes = Table(
+    "client_changes",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("generation", BigInteger, nullable=False),
+)
+
 signing_keys = Table(
     "signing_keys",
     metadata,
