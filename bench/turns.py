@@ -37,12 +37,20 @@ class Arm:
     # waits for its webhooks, so that no backlog drains into the other arm's turn.
     receiver: Receiver | None = None
     rates: list[float] = field(default_factory=list)
+    # With a receiver: webhooks that arrived within each turn's window, per second.
+    whole_rates: list[float] = field(default_factory=list)
     cpu_us: list[float] = field(default_factory=list)  # server CPU per accepted cash-out
     latencies_us: list[int] = field(default_factory=list)
 
     @property
     def mean(self) -> float:
         return statistics.fmean(self.rates)
+
+    @property
+    def whole_path(self) -> str:
+        """The whole path's rate against the arm's accept rate, the median of its turns."""
+        found = [w / a for w, a in zip(self.whole_rates, self.rates, strict=True) if a]
+        return f"{statistics.median(found):.2f}x" if found else "-"
 
     @property
     def cpu(self) -> str:
@@ -76,7 +84,10 @@ def take_turns(ctx: Context, arms: dict[str, Arm], rounds: int, items: int = 0) 
             url = arm.receiver.url if arm.receiver else None
             found = load(window, arm.server.port, route, arm.callers, items=items, webhook_url=url)
             if arm.receiver is not None:
-                arm.receiver.wait_for(found.accepted, ctx.config.drain_seconds * 4)
+                got = arm.receiver.wait_for(found.accepted, ctx.config.drain_seconds * 4)
+                since, until = found.window
+                arrived = sum(1 for due, us in got.e2e if since <= due + us / 1e6 < until)
+                arm.whole_rates.append(arrived / (until - since))
                 arm.receiver.reset()
             used = arm.server.cpu_seconds() - used
             arm.rates.append(rate(found, window.config.seconds))

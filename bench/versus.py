@@ -80,7 +80,10 @@ def versus(
         fmt_rate(new.mean),
         f"{median:.3f}x the other's ({fmt_rate(old.mean)}/s, {other}): the median of "
         f"{rounds} rounds' ratios ({span}), {short(ctx).config.seconds:.3g} s each; server "
-        f"CPU per cash-out {new.cpu} here, {old.cpu} there (medians) " + "; ".join(met),
+        f"CPU per cash-out {new.cpu} here, {old.cpu} there (medians)"
+        + (f"; whole path {new.whole_path} its accept rate here, {old.whole_path} there" * worker)
+        + " "
+        + "; ".join(met),
     )
 
 

@@ -186,8 +186,8 @@ class ClientService:
     def rotate_secret(self, client_id: str) -> NewSecret:
         """Replace a client's clientSecret (a leaked one, say): the old secret gets no
         token from now on, and the tokens issued for it are refused (``service.auth``):
-        at once in this process, in others at their next look (``follow_changes``). Its other
-        credentials (cryptoToken, applicationToken, webhookSecret) stay."""
+        at once in this process, in others at their next look (``follow_changes``). Its
+        other credentials (cryptoToken, applicationToken, webhookSecret) stay."""
         new = NewSecret(client_id, new_secret("cs_"), self._clock.now())
         hashed = self._hasher.hash(new.client_secret)  # argon2: before the writer's lock
         with self._uow(write=True) as uow:
