@@ -1,5 +1,6 @@
 """``python -m bench.versus PYTHON [--size N] [--clients N] [--batch N] [--worker]
-[--rounds R] [--output PATH]``: this checkout's server against another's, on ``BENCH_DATABASES``.
+[--rounds R] [--output PATH]``: this checkout's server against another's, on
+``BENCH_DATABASES``.
 
 ``PYTHON`` is the interpreter of the other checkout's environment (its ``.venv/bin/python``,
 the package installed editable from it, e.g. a ``git worktree`` of an older commit). Each

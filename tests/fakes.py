@@ -197,7 +197,8 @@ class DeliveryRow:
 
 @dataclass
 class Tables:
-    """The database's rows. Every row is immutable, so copying the dicts copies it all."""
+    """The database's rows. Every row is immutable, so copying the dicts and lists copies
+    it all."""
 
     clients: dict[str, Client] = field(default_factory=dict)
     client_changes: list[str] = field(default_factory=list)  # ids, one per change

@@ -157,8 +157,7 @@ def test_a_disabled_client_gets_no_token_nor_uses_one_but_its_cash_out_settles(
 ) -> None:
     """A cash-out accepted before the client was disabled settles, and its webhook goes
     out; the server that settles it never served the client, so it refuses the client's
-    tokens at once (one that served it would within a
-    second)."""
+    tokens at once (one that served it would within a second)."""
     with receiver() as hook:
         with running_server(db_settings) as accepting:  # no worker: nothing settles here
             m = new_merchant(accepting, fund=100_00)
