@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import random
 import socket
 import threading
 import time
@@ -81,9 +82,35 @@ def database(kind: str, tmp: Path) -> Iterator[Settings]:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on, for a process that binds it by number later.
+
+    Taken below the kernel's ephemeral range, where every ``bind(0)`` and outgoing
+    connection gets its port: a port the kernel handed out and took back could be handed
+    to another test's receiver before the process bound it (a run once met a receiver
+    on the port its ``serve`` was given)."""
+    if _OURS[1] > _EPHEMERAL_FROM:  # the ephemeral range starts inside ours: the kernel picks
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return int(sock.getsockname()[1])
+    while True:
+        port = random.randrange(*_OURS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken: another
+            return port
+
+
+def _ephemeral_from() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768  # Linux's default
+
+
+_EPHEMERAL_FROM = _ephemeral_from()
+_OURS = (20_000, 30_000)  # where free_port looks
 
 
 def process_env(

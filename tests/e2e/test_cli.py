@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from tests.support import (
     Api,
     RunningServer,
     cash_out_body,
+    free_port,
     new_merchant,
     pg_schema,
     running_server,
@@ -384,12 +384,6 @@ def test_the_printed_tour_is_the_readmes_with_its_variables_filled_in() -> None:
         "CONNECTPSP_APPLICATION_TOKEN": creds["applicationToken"],
         "CONNECTPSP_WEBHOOK_SECRET": creds["webhookSecret"],
     }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:

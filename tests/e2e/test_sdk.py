@@ -35,7 +35,7 @@ from connectpsp import (
 from connectpsp.adapters.storage import schema as t
 from connectpsp.cli.demo import tour_variables
 from tests.receiver import Received, receiver
-from tests.support import Api, RunningServer, new_merchant
+from tests.support import Api, RunningServer, free_port, new_merchant
 
 README = Path(__file__).parents[2] / "README.md"
 PAYEE = Payee("Maria Silva", "12345678909", PixKey("CPF", "12345678909"))
@@ -84,12 +84,6 @@ def test_the_readme_says_how_to_set_every_variable_the_tutorial_reads() -> None:
     keys = ("clientId", "clientSecret", "cryptoToken", "applicationToken", "webhookSecret")
     lines = tour_variables(dict.fromkeys(keys, "x"), "http://127.0.0.1:8000")
     assert set(re.findall(r"export (\w+)=", lines)) == names  # what demo --env sets
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_the_readme_tutorial_runs_as_written(
