@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -79,6 +79,14 @@ def database(kind: str, tmp: Path) -> Iterator[Settings]:
     else:
         with pg_schema() as schema:
             yield replace(base, database_url=PG_ADMIN_URL, database_schema=schema)
+
+
+def wait_for(check: Callable[..., object], timeout: float = 15) -> None:
+    """Until ``check()`` is true: a change another thread or process makes in its time."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
 
 
 def free_port() -> int:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 
 from connectpsp.settings import Settings
 from tests.e2e.test_cli import assert_one_line_error, cli, env  # noqa: F401 - the fixture
 from tests.receiver import receiver
-from tests.support import Api, RunningServer, new_merchant, running_server
+from tests.support import Api, RunningServer, new_merchant, running_server, wait_for
 
 
 def listed(env: dict[str, str], client_id: str) -> dict[str, object]:  # noqa: F811
@@ -55,7 +54,7 @@ def test_fees_and_limits_changed_apply_to_the_next_cash_out(
     assert "within a second" in out[5]
     # The CLI is another process: this server forgets the client at its next look at the
     # clients' changes, every second (service.auth).
-    wait_until(
+    wait_for(
         lambda: (
             server.container.auth.authenticate_from_memory(
                 f"Bearer {m.token}", m.creds.application_token
@@ -77,13 +76,6 @@ def test_fees_and_limits_changed_apply_to_the_next_cash_out(
     assert "nothing changed" in same
 
 
-def wait_until(check: Callable[[], bool], seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "the server did not follow the change"
-        time.sleep(0.05)
-
-
 def test_a_client_disabled_by_the_cli_is_refused_by_a_running_server_within_a_second(
     env: dict[str, str],  # noqa: F811 - the fixture
     server: RunningServer,
@@ -95,7 +87,7 @@ def test_a_client_disabled_by_the_cli_is_refused_by_a_running_server_within_a_se
     assert m.get("/balance").status_code == 200  # remembered from now on
     cli(env, "clients", "disable", m.creds.client_id)
     disabled_at = time.monotonic()
-    wait_until(lambda: m.get("/balance").status_code == 401)
+    wait_for(lambda: m.get("/balance").status_code == 401)
     assert time.monotonic() - disabled_at < 5  # a second's look, and a loaded machine
     refused = m.get("/balance").json()["error"]
     assert refused["code"] == "UNAUTHORIZED" and "disabled" in refused["message"]

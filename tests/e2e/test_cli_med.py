@@ -10,9 +10,9 @@ from decimal import Decimal
 from connectpsp.domain.clients import ClientCredentials
 from connectpsp.settings import Settings
 from tests.e2e.test_cli import cli, env  # noqa: F401 - the fixture
-from tests.e2e.test_med import balance, received, report, wait_for
+from tests.e2e.test_med import balance, received, report
 from tests.invariants import cash_in_problems, ledger_problems
-from tests.support import Api, FakeClock, running_server
+from tests.support import Api, FakeClock, running_server, wait_for
 
 
 def test_an_operator_lists_accepts_and_rejects_reports(

@@ -29,7 +29,7 @@ from tests.e2e.test_blocks import MARKED_PAYER
 from tests.e2e.test_sdk import psp_for
 from tests.invariants import cash_in_problems, ledger_problems
 from tests.receiver import Received, Receiver, receiver
-from tests.support import Api, RunningServer, cash_out_body, new_merchant, running_server
+from tests.support import Api, RunningServer, cash_out_body, new_merchant, running_server, wait_for
 
 
 @pytest.fixture
@@ -65,13 +65,6 @@ Z = Decimal(0)
 def balance(m: Api) -> tuple[Decimal, Decimal, Decimal]:
     b = m.balance()
     return Decimal(str(b["available"])), Decimal(str(b["reserved"])), Decimal(str(b["blocked"]))
-
-
-def wait_for(check: Any, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def delivered(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -22,7 +21,7 @@ from connectpsp.domain.clock import iso_local
 from connectpsp.domain.ledger import FeePlan
 from connectpsp.service.statement import Listings
 from tests.e2e.test_lists import FAILING_KEY, MARIA_KEY, field_of, items
-from tests.support import Api, RunningServer, cash_out_body, new_merchant, wait_terminal
+from tests.support import Api, RunningServer, cash_out_body, new_merchant, wait_for, wait_terminal
 
 
 def available(m: Api) -> Decimal:
@@ -32,13 +31,6 @@ def available(m: Api) -> Decimal:
 def signed(line: dict[str, Any]) -> Decimal:
     amount = Decimal(str(line["amount"]))
     return amount if line["movementType"] == "CREDIT" else -amount
-
-
-def wait_for(check: Any, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def received(m: Api, amount: str) -> tuple[str, str]:

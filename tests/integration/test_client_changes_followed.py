@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from connectpsp.bootstrap import Container, build
-from connectpsp.domain.errors import Unauthorized
+from connectpsp.domain.errors import NotFound, Unauthorized
 from connectpsp.domain.risk import RiskRules
 from connectpsp.service.clients import ClientChanges
 from connectpsp.settings import Settings
@@ -34,7 +34,7 @@ def test_every_change_to_a_client_raises_the_number(container: Container) -> Non
     assert changes(container) == before + 4
     clients.set_active(client_id, True)
     assert changes(container) == before + 5
-    with pytest.raises(Exception, match="No client"):
+    with pytest.raises(NotFound):
         clients.update("no-such-client", ClientChanges(name="x"))
     assert changes(container) == before + 5  # nothing written, nothing raised
 
