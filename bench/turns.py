@@ -48,7 +48,10 @@ class Arm:
 
     @property
     def whole_path(self) -> str:
-        """The whole path's rate against the arm's accept rate, the median of its turns."""
+        """The whole path's rate against the arm's accept rate, the median of its turns
+        ("-" for an arm without a receiver, whose turns measured no whole path)."""
+        if not self.whole_rates:
+            return "-"
         found = [w / a for w, a in zip(self.whole_rates, self.rates, strict=True) if a]
         return f"{statistics.median(found):.2f}x" if found else "-"
 
