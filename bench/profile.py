@@ -12,7 +12,8 @@ cash-out carries a ``webhookUrl`` to ``bench.receiver``, and settlement and the 
 dispatcher get parts of their own. ``--batch N`` sends ``POST /cash-out/batch`` of N
 items instead, from ``BENCH_BATCH_CONCURRENCY`` connections, as the bulk-payout row does.
 ``--size N`` first preloads N cash-outs, as the growth rows do, to see which part grows
-with the data.
+with the data. ``--clients N`` sends each request from the next of N funded clients, as
+the 1,000 clients' rows do (the first is the one preloaded).
 
     python -m bench.profile --database postgres --rules on --seconds 10
 
@@ -138,7 +139,7 @@ def _spec(
         seconds=config.seconds,
         tag=f"{uuid.uuid4().hex[:8]}{n}",
         callers=callers,
-        first_caller=0,
+        first_caller=n * len(callers) // procs,
         webhook_url=webhook_url,
     )
 
@@ -157,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--batch", type=int, default=0, metavar="N", help="batches of N items")
     parser.add_argument("--size", type=int, default=0, metavar="N", help="cash-outs preloaded")
+    parser.add_argument(
+        "--clients", type=int, default=1, metavar="N", help="each request from the next of N"
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=int, default=200, help="py-spy samples per second")
     parser.add_argument("--keep", type=Path, help="where to keep py-spy's raw output")
@@ -175,9 +179,11 @@ def main(argv: list[str] | None = None) -> int:
         scratch_database(args.database, Path(tmp), "profile", config.pg_url) as settings,
     ):
         container = build(settings)
-        [merchant] = create_merchants(container, 1, fee=config.fee_centavos)
+        merchants = create_merchants(container, args.clients, fee=config.fee_centavos)
+        merchant = merchants[0]
         if args.rules == "on":
-            container.clients.set_risk(merchant.client_id, every_rule(container.clock.now()))
+            for one in merchants:
+                container.clients.set_risk(one.client_id, every_rule(container.clock.now()))
         container.close()
         if args.size:
             # As the growth rows: the loaded client's own past cash-outs.
@@ -190,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                 settings, worker=args.worker, log=Path(tmp) / "server.log", command=command
             ) as server,
         ):
-            callers = login(server.base_url, [merchant])
+            callers = login(server.base_url, merchants)
             start = time.monotonic() + config.lead
             hook = receiver.url if receiver is not None else None
             loads = [
