@@ -1096,6 +1096,13 @@ def _drain(container: Container, hook: Receiver, load: Load, timeout: float) -> 
     refunds = {a.refund_id for a in load.refunds}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        # The reports first: a report decided (at its deadline, by a worker) starts its
+        # refund in the same transaction, so the refunds read after it include that one.
+        # Read before it, a refund started in between was missed (2026-12-06, the long
+        # run on PostgreSQL: the checks then found it PROCESSING).
+        if load.med is not None and not _med_settled(container, hook, load):
+            time.sleep(0.1)
+            continue
         with container.db.transaction(write=False) as tx:
             processing = tx.conn.execute(
                 select(c.internal_code).where(c.status == "PROCESSING")
@@ -1107,7 +1114,6 @@ def _drain(container: Container, hook: Receiver, load: Load, timeout: float) -> 
             and codes <= delivered
             and not refunding
             and refunds <= _refunds_ended(hook).keys()
-            and (load.med is None or _med_settled(container, hook, load))
         ):
             return
         time.sleep(0.1)
