@@ -11,6 +11,7 @@ the machine does counts against both alike."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -62,13 +63,12 @@ def versus(
             Server(
                 theirs, worker=worker, log=ctx.tmp / "other.log", command=[*command, "--port"]
             ) as that,
-            Receiver() as here,
-            Receiver() as there,
+            Receiver() if worker else contextlib.nullcontext() as here,
+            Receiver() if worker else contextlib.nullcontext() as there,
         ):
-            receivers = (here, there) if worker else (None, None)
             arms = {
-                "this checkout": Arm(this, login(this.base_url, loaded[0]), receivers[0]),
-                "the other": Arm(that, login(that.base_url, loaded[1]), receivers[1]),
+                "this checkout": Arm(this, login(this.base_url, loaded[0]), here),
+                "the other": Arm(that, login(that.base_url, loaded[1]), there),
             }
             met = take_turns(ctx, arms, rounds, items=batch)
     new, old = arms.values()
@@ -76,13 +76,14 @@ def versus(
     who = "hot client" if clients == 1 else f"{clients:,} clients"
     who += f", batches of {batch:,}" if batch else ""
     who += ", server with its worker (CPU per cash-out settled and delivered)" if worker else ""
+    whole = f"; whole path {new.whole_path} its accept rate here, {old.whole_path} there"
     ctx.add(
         f"cash-outs/s at saturation, {who}, {size:,} preloaded, this checkout",
         fmt_rate(new.mean),
         f"{median:.3f}x the other's ({fmt_rate(old.mean)}/s, {other}): the median of "
         f"{rounds} rounds' ratios ({span}), {short(ctx).config.seconds:.3g} s each; server "
         f"CPU per cash-out {new.cpu} here, {old.cpu} there (medians)"
-        + (f"; whole path {new.whole_path} its accept rate here, {old.whole_path} there" * worker)
+        + (whole if worker else "")
         + " "
         + "; ".join(met),
     )
