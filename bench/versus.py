@@ -76,14 +76,18 @@ def versus(
     who = "hot client" if clients == 1 else f"{clients:,} clients"
     who += f", batches of {batch:,}" if batch else ""
     who += ", server with its worker (CPU per cash-out settled and delivered)" if worker else ""
-    whole = f"; whole path {new.whole_path} its accept rate here, {old.whole_path} there"
+    whole = (
+        f"; whole path {new.whole_path} its accept rate here, {old.whole_path} there"
+        if worker
+        else ""
+    )
     ctx.add(
         f"cash-outs/s at saturation, {who}, {size:,} preloaded, this checkout",
         fmt_rate(new.mean),
         f"{median:.3f}x the other's ({fmt_rate(old.mean)}/s, {other}): the median of "
         f"{rounds} rounds' ratios ({span}), {short(ctx).config.seconds:.3g} s each; server "
         f"CPU per cash-out {new.cpu} here, {old.cpu} there (medians)"
-        + (whole if worker else "")
+        + whole
         + " "
         + "; ".join(met),
     )

@@ -76,7 +76,8 @@ class Pairs(list[tuple[str, Any]]):
 
 
 def dumps(value: Json, *, ascii_only: bool = True) -> str:
-    if isinstance(value, Raw):
+    # A Decimal is a number ``lenient`` read back: written as the same number.
+    if isinstance(value, Raw | Decimal):
         return str(value)
     if isinstance(value, dict | Pairs):
         items = value.items() if isinstance(value, dict) else value
@@ -90,8 +91,6 @@ def dumps(value: Json, *, ascii_only: bool = True) -> str:
         )
     if isinstance(value, list):
         return "[" + ",".join(dumps(v, ascii_only=ascii_only) for v in value) + "]"
-    if isinstance(value, Decimal):  # a number read back by ``lenient``: the same number
-        return str(value)
     return json.dumps(value, ensure_ascii=ascii_only)
 
 
