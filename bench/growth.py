@@ -434,6 +434,10 @@ class _Point:
 
 
 HALF_WINDOWS = 3  # open-loop windows at half of saturation, per size
+# Requests an open-loop window sends at least: a smoke run's 0.35 s window offered at 1/s
+# (the closed loop, on a busy CI host, had accepted one cash-out) sent none, and measured
+# nothing. A full run's windows send hundreds, so this never binds there.
+HALF_MIN_REQUESTS = 3
 
 
 def _p99(result: LoadResult) -> float:
@@ -490,7 +494,7 @@ def _measure(
     closed = load(ctx, port, "cash_out", (caller,))
     cpu_us = (cpu_seconds(api.pid) - cpu) / max(closed.accepted, 1) * 1e6
     accepted = rate(closed, ctx.config.seconds)
-    offered = max(1.0, accepted / 2)
+    offered = max(1.0, accepted / 2, HALF_MIN_REQUESTS / ctx.config.seconds)
     halves = tuple(
         load(ctx, port, "cash_out", (caller,), rate=offered) for _ in range(HALF_WINDOWS)
     )
